@@ -1,0 +1,240 @@
+//===- XFOps.td - Operations of the xf dialect -------------*- tablegen -*-===//
+
+#ifndef CKPT_DIALECT_XF_XFOPS_TD
+#define CKPT_DIALECT_XF_XFOPS_TD
+
+include "ckpt/Dialect/XF/XFDialect.td"
+include "mlir/IR/OpAsmInterface.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// Every xf op is pure and names its results in the printed IR.
+class XF_PureOp<string mnemonic, list<Trait> traits = []>
+    : XF_Op<mnemonic, !listconcat(traits, [Pure,
+        DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>])>;
+
+//===----------------------------------------------------------------------===//
+// Embedding
+//===----------------------------------------------------------------------===//
+
+def XF_EmbeddingOp : XF_PureOp<"embedding"> {
+  let summary = "token plus learned absolute position embedding";
+  let description = [{
+    Looks up each token id of `tokens` (`[b, s]`) in `word_embeddings`
+    (`[v, h]`), adds row `j` of `position_embeddings` (`[p, h]`, `p >= s`) to
+    the token at position `j`, and returns the hidden states sequence-first,
+    `[s, b, h]`. Token ids outside `[0, v)` are a runtime error.
+
+    ```mlir
+    %h = xf.embedding %tokens, %wte, %wpe
+        : (tensor<2x16xi32>, tensor<128x32xf32>, tensor<16x32xf32>)
+        -> tensor<16x2x32xf32>
+    ```
+  }];
+  let arguments = (ins XF_IndexTensor:$tokens,
+                       XF_FloatTensor:$word_embeddings,
+                       XF_FloatTensor:$position_embeddings);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $tokens `,` $word_embeddings `,` $position_embeddings attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization, linear, activation, residual
+//===----------------------------------------------------------------------===//
+
+def XF_LayerNormOp : XF_PureOp<"layer_norm"> {
+  let summary = "layer normalization over the last dimension";
+  let description = [{
+    `y = (x - mean(x)) / sqrt(var(x) + epsilon) * weight + bias`, with the
+    mean and the (biased) variance taken over the last dimension of `input`.
+    `weight` and `bias` are 1-D with the size of that dimension. The backward
+    needs `input` (kept, counted as an activation) and the per-row mean and
+    inverse deviation (`f32`, reported on their own line).
+
+    ```mlir
+    %y = xf.layer_norm %x, %gamma, %beta {epsilon = 1.0e-05 : f64}
+        : (tensor<16x2x32xf32>, tensor<32xf32>, tensor<32xf32>)
+        -> tensor<16x2x32xf32>
+    ```
+  }];
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$weight,
+                       XF_FloatTensor:$bias,
+                       DefaultValuedAttr<F64Attr, "1.0e-5">:$epsilon);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_LinearOp : XF_PureOp<"linear"> {
+  let summary = "affine map of the last dimension: x * W^T + b";
+  let description = [{
+    Computes `input · weightᵀ + bias` over the last dimension of `input`,
+    like PyTorch's `nn.Linear`: `input` is `[..., k]`, `weight` is `[n, k]`,
+    the optional `bias` is `[n]`, and the result is `[..., n]`. The LM head
+    is a linear without bias whose weight is the word embedding table (tied)
+    or its own parameter (untied).
+
+    ```mlir
+    %qkv = xf.linear %x, %w, %b
+        : (tensor<16x2x32xf32>, tensor<96x32xf32>, tensor<96xf32>)
+        -> tensor<16x2x96xf32>
+    ```
+  }];
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$weight,
+                       Optional<XF_FloatTensor>:$bias);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_GeluOp : XF_PureOp<"gelu", [SameOperandsAndResultType]> {
+  let summary = "Gaussian error linear unit, elementwise";
+  let description = [{
+    `approximate = "none"` computes `x · Φ(x)` with the exact normal CDF
+    (Megatron-LM's default); `approximate = "tanh"` computes the tanh
+    approximation used by GPT-2 (`gelu_new`). The backward needs `input`.
+  }];
+  let arguments = (ins XF_FloatTensor:$input,
+                       DefaultValuedStrAttr<StrAttr, "none">:$approximate);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def XF_AddOp : XF_PureOp<"add", [SameOperandsAndResultType, Commutative]> {
+  let summary = "elementwise sum (the residual connection)";
+  let arguments = (ins XF_FloatTensor:$lhs, XF_FloatTensor:$rhs);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def XF_DropoutOp : XF_PureOp<"dropout"> {
+  let summary = "inverted dropout with a deterministic, reproducible mask";
+  let description = [{
+    Zeroes each element with probability `probability` and scales the kept
+    ones by `1 / (1 - probability)`. The mask is a pure function of the run's
+    seed, of `rng_stream` (unique per dropout op in a graph) and of the
+    element's index (Philox4x32-10 counters in the runtime), so a recomputed
+    dropout reproduces the forward mask exactly. The second result is the
+    mask (`i1`, one byte per element), which the backward needs.
+
+    ```mlir
+    %y, %mask = xf.dropout %x {probability = 1.0e-01 : f64, rng_stream = 3 : i64}
+        : tensor<16x2x32xf32> -> tensor<16x2x32xf32>, tensor<16x2x32xi1>
+    ```
+  }];
+  let arguments = (ins XF_FloatTensor:$input, F64Attr:$probability,
+                       I64Attr:$rng_stream);
+  let results = (outs XF_FloatTensor:$result, XF_MaskTensor:$mask);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result) `,` type($mask)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+def XF_SplitHeadsOp : XF_PureOp<"split_heads"> {
+  let summary = "split a fused QKV projection into per-head Q, K and V";
+  let description = [{
+    `qkv` is `[s, b, 3h]` in Megatron-LM's layout: the last dimension holds,
+    for each of the `num_heads` heads in turn, that head's query, key and
+    value vectors of size `d = h / num_heads` (`[a, 3, d]`). The results are
+    `[b, a, s, d]` each.
+  }];
+  let arguments = (ins XF_FloatTensor:$qkv,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads);
+  let results = (outs XF_FloatTensor:$query, XF_FloatTensor:$key,
+                      XF_FloatTensor:$value);
+  let assemblyFormat = [{
+    $qkv attr-dict `:` type($qkv) `->` type($query) `,` type($key) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_AttentionScoresOp : XF_PureOp<"attention_scores"> {
+  let summary = "scaled query-key products: Q · Kᵀ · scale";
+  let description = [{
+    For `query` `[b, a, sq, d]` and `key` `[b, a, sk, d]` returns
+    `[b, a, sq, sk]` with `scores[.., i, j] = scale · <q_i, k_j>`; usually
+    `scale = 1 / sqrt(d)`. The backward needs `query` and `key`.
+  }];
+  let arguments = (ins XF_FloatTensor:$query, XF_FloatTensor:$key,
+                       F64Attr:$scale);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_SoftmaxOp : XF_PureOp<"softmax", [SameOperandsAndResultType]> {
+  let summary = "softmax over the last dimension, optionally causally masked";
+  let description = [{
+    With `causal`, entry `[.., i, j]` with `j > i` is masked out (its
+    probability is exactly 0) before the softmax over the last dimension; the
+    last two dimensions must then be equal. The backward needs the result.
+  }];
+  let arguments = (ins XF_FloatTensor:$input, UnitAttr:$causal);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def XF_AttentionContextOp : XF_PureOp<"attention_context"> {
+  let summary = "attention-weighted values: probs · V";
+  let description = [{
+    For `probs` `[b, a, sq, sk]` and `value` `[b, a, sk, d]` returns the
+    per-head context `[b, a, sq, d]`. The backward needs both operands.
+  }];
+  let arguments = (ins XF_FloatTensor:$probs, XF_FloatTensor:$value);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $probs `,` $value attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_MergeHeadsOp : XF_PureOp<"merge_heads"> {
+  let summary = "merge per-head context back into hidden states";
+  let description = [{
+    `[b, a, s, d]` to `[s, b, a·d]`, head-major in the last dimension, the
+    layout the attention output projection expects.
+  }];
+  let arguments = (ins XF_FloatTensor:$input);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Loss
+//===----------------------------------------------------------------------===//
+
+def XF_CrossEntropyOp : XF_PureOp<"cross_entropy"> {
+  let summary = "mean token-level cross-entropy of logits against labels";
+  let description = [{
+    `logits` is `[s, b, v]`, `labels` is `[b, s]` (integer class ids in
+    `[0, v)`). Returns the mean over all `s · b` tokens of
+    `logsumexp(logits) - logits[label]`, computed in `f32`, as a 0-d tensor.
+  }];
+  let arguments = (ins XF_FloatTensor:$logits, XF_IndexTensor:$labels);
+  let results = (outs XF_LossTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // CKPT_DIALECT_XF_XFOPS_TD

@@ -1,0 +1,97 @@
+//===- ModelConfig.h - GPT model configs from JSON --------------*- C++ -*-===//
+//
+// Reads a model config in Megatron-LM's TransformerConfig / argument names or
+// in Hugging Face GPT-2 `config.json` names into one plain struct. No MLIR
+// here: the graph builder consumes the struct, and unit tests exercise every
+// rule without building IR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_TARGET_CONFIG_MODELCONFIG_H
+#define CKPT_TARGET_CONFIG_MODELCONFIG_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ckpt::config {
+
+/// Element type of activations and parameters.
+enum class DType { F32, BF16, F16 };
+
+/// Accepts f32/float32/fp32, bf16/bfloat16, f16/fp16/float16/half, each
+/// optionally prefixed by "torch.".
+std::optional<DType> parseDType(std::string_view name);
+/// The MLIR spelling: "f32", "bf16", "f16".
+const char *dtypeName(DType dtype);
+/// Bytes per element.
+int64_t dtypeBytes(DType dtype);
+
+enum class ConfigFormat { Megatron, HuggingFace };
+const char *formatName(ConfigFormat format);
+
+/// A GPT model (pre-LayerNorm, learned absolute positions, GeLU MLP) and the
+/// shape of one micro-batch.
+struct GPTConfig {
+  ConfigFormat format = ConfigFormat::Megatron;
+  int64_t numLayers = 0;
+  int64_t hiddenSize = 0;
+  int64_t numAttentionHeads = 0;
+  int64_t ffnHiddenSize = 0;
+  int64_t seqLength = 0;
+  int64_t microBatchSize = 1;
+  int64_t vocabSize = 0; ///< Padded vocabulary: rows of the embedding.
+  int64_t maxPositionEmbeddings = 0;
+  double hiddenDropout = 0.0;
+  double attentionDropout = 0.0;
+  double embeddingDropout = 0.0;
+  double layernormEpsilon = 1e-5;
+  DType dtype = DType::F32;
+  bool untieEmbeddingsAndOutputWeights = false;
+  bool addBiasLinear = true;
+  std::string geluApproximate = "none"; ///< "none" (erf) or "tanh".
+
+  int64_t headDim() const { return hiddenSize / numAttentionHeads; }
+};
+
+/// Values given on the command line; they win over the file.
+struct ConfigOverrides {
+  std::optional<int64_t> seqLength;
+  std::optional<int64_t> microBatchSize;
+  std::optional<DType> dtype;
+};
+
+struct ConfigDiagnostic {
+  enum class Kind { Error, Warning };
+  Kind kind = Kind::Error;
+  /// JSON pointer of the field ("/num_layers"), a flag ("--seq-length"), or
+  /// empty for the whole document.
+  std::string path;
+  std::string message;
+  /// 1-based position in the text; 0 when unknown.
+  unsigned line = 0;
+  unsigned column = 0;
+};
+
+struct ConfigParseResult {
+  std::optional<GPTConfig> config; ///< Set only when there is no error.
+  std::vector<ConfigDiagnostic> diagnostics;
+
+  bool succeeded() const { return config.has_value(); }
+  /// Number of diagnostics of the given kind.
+  size_t count(ConfigDiagnostic::Kind kind) const;
+};
+
+/// Parses and validates `text`. Never throws; every problem is a diagnostic.
+ConfigParseResult parseGPTConfig(std::string_view text,
+                                 const ConfigOverrides &overrides = {});
+
+/// 1-based line and column of byte `offset` in `text`.
+std::pair<unsigned, unsigned> lineAndColumn(std::string_view text,
+                                            size_t offset);
+
+} // namespace ckpt::config
+
+#endif // CKPT_TARGET_CONFIG_MODELCONFIG_H

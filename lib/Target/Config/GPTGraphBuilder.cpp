@@ -1,0 +1,344 @@
+//===- GPTGraphBuilder.cpp - Build an xf forward graph --------------------===//
+
+#include "ckpt/Target/Config/GPTGraphBuilder.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Dialect/XF/XFShapes.h"
+#include "ckpt/Dialect/XF/XFTags.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace ckpt;
+using namespace ckpt::xf;
+using config::GPTConfig;
+
+namespace {
+
+/// Declares the function's arguments first, then emits the body; parameters
+/// are looked up by their Megatron-core name.
+class GPTGraphBuilder {
+public:
+  GPTGraphBuilder(const GPTConfig &config, MLIRContext *context, Location loc)
+      : config(config), builder(context), fileLoc(loc) {
+    switch (config.dtype) {
+    case config::DType::F32:
+      elementType = builder.getF32Type();
+      break;
+    case config::DType::BF16:
+      elementType = builder.getBF16Type();
+      break;
+    case config::DType::F16:
+      elementType = builder.getF16Type();
+      break;
+    }
+  }
+
+  OwningOpRef<ModuleOp> build() {
+    OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+    module->getOperation()->setAttr(XFDialect::kModelAttrName,
+                                    describeModel());
+    declareArguments();
+
+    builder.setInsertionPointToEnd(module->getBody());
+    auto funcType = builder.getFunctionType(argTypes, {lossType()});
+    auto func = builder.create<func::FuncOp>(fileLoc, "forward", funcType);
+    for (auto [index, attrs] : llvm::enumerate(argAttrs))
+      func.setArgAttrs(index, attrs);
+    Block *entry = func.addEntryBlock();
+    builder.setInsertionPointToStart(entry);
+    arguments = entry->getArguments();
+
+    Value hidden = emitEmbedding();
+    for (int64_t layer = 0; layer < config.numLayers; ++layer)
+      hidden = emitLayer(hidden, layer);
+    Value loss = emitHeadAndLoss(hidden);
+    builder.create<func::ReturnOp>(fileLoc, loss);
+    return module;
+  }
+
+private:
+  //===--------------------------------------------------------------------===//
+  // Arguments
+  //===--------------------------------------------------------------------===//
+
+  RankedTensorType tensor(ArrayRef<int64_t> shape, Type element = {}) {
+    return RankedTensorType::get(shape, element ? element : elementType);
+  }
+  RankedTensorType lossType() { return tensor({}, builder.getF32Type()); }
+
+  void addArgument(Type type, StringRef role, StringRef name = {}) {
+    argTypes.push_back(type);
+    SmallVector<NamedAttribute, 2> attrs = {builder.getNamedAttr(
+        XFDialect::kRoleAttrName, builder.getStringAttr(role))};
+    if (!name.empty()) {
+      attrs.push_back(builder.getNamedAttr(XFDialect::kNameAttrName,
+                                           builder.getStringAttr(name)));
+      paramIndex[name] = argTypes.size() - 1;
+    }
+    argAttrs.push_back(builder.getDictionaryAttr(attrs));
+  }
+
+  void addParameter(const std::string &name, ArrayRef<int64_t> shape) {
+    addArgument(tensor(shape), "parameter", name);
+  }
+
+  static std::string layerPrefix(int64_t layer) {
+    return llvm::formatv("decoder.layers.{0}.", layer).str();
+  }
+
+  void addLinearParameters(const std::string &prefix, int64_t out,
+                           int64_t in) {
+    addParameter(prefix + ".weight", {out, in});
+    if (config.addBiasLinear)
+      addParameter(prefix + ".bias", {out});
+  }
+
+  void addNormParameters(const std::string &prefix) {
+    addParameter(prefix + ".weight", {config.hiddenSize});
+    addParameter(prefix + ".bias", {config.hiddenSize});
+  }
+
+  void declareArguments() {
+    int64_t b = config.microBatchSize, s = config.seqLength;
+    int64_t h = config.hiddenSize, f = config.ffnHiddenSize;
+    Type index = builder.getI32Type();
+    addArgument(tensor({b, s}, index), "tokens");
+    addArgument(tensor({b, s}, index), "labels");
+    addParameter("embedding.word_embeddings.weight", {config.vocabSize, h});
+    addParameter("embedding.position_embeddings.weight",
+                 {config.maxPositionEmbeddings, h});
+    for (int64_t layer = 0; layer < config.numLayers; ++layer) {
+      std::string prefix = layerPrefix(layer);
+      addNormParameters(prefix + "input_layernorm");
+      addLinearParameters(prefix + "self_attention.linear_qkv", 3 * h, h);
+      addLinearParameters(prefix + "self_attention.linear_proj", h, h);
+      addNormParameters(prefix + "pre_mlp_layernorm");
+      addLinearParameters(prefix + "mlp.linear_fc1", f, h);
+      addLinearParameters(prefix + "mlp.linear_fc2", h, f);
+    }
+    addNormParameters("decoder.final_layernorm");
+    if (config.untieEmbeddingsAndOutputWeights)
+      addParameter("output_layer.weight", {config.vocabSize, h});
+  }
+
+  Value param(const std::string &name) {
+    auto it = paramIndex.find(name);
+    assert(it != paramIndex.end() && "parameter was not declared");
+    return arguments[it->second];
+  }
+
+  Value optionalParam(const std::string &name) {
+    auto it = paramIndex.find(name);
+    return it == paramIndex.end() ? Value() : arguments[it->second];
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Body
+  //===--------------------------------------------------------------------===//
+
+  Location named(const std::string &name) {
+    return NameLoc::get(builder.getStringAttr(name), fileLoc);
+  }
+
+  template <typename OpTy>
+  OpTy tag(OpTy op, StringRef module, std::optional<int64_t> layer) {
+    setTag(op, module, layer);
+    return op;
+  }
+
+  /// The result type of a rule from XFShapes; the config was validated, so
+  /// the rule cannot fail here.
+  RankedTensorType inferred(llvm::Expected<shapes::Shape> shape) {
+    if (!shape)
+      llvm::report_fatal_error(llvm::Twine("GPT graph builder: ") +
+                               llvm::toString(shape.takeError()));
+    return tensor(*shape);
+  }
+
+  static ArrayRef<int64_t> shapeOf(Value value) {
+    return cast<RankedTensorType>(value.getType()).getShape();
+  }
+
+  Value emitDropout(Value input, double probability, StringRef module,
+                    std::optional<int64_t> layer, const std::string &name) {
+    if (probability == 0.0)
+      return input;
+    auto type = cast<RankedTensorType>(input.getType());
+    auto op = builder.create<DropoutOp>(
+        named(name), type, tensor(type.getShape(), builder.getI1Type()), input,
+        builder.getF64FloatAttr(probability),
+        builder.getI64IntegerAttr(nextRngStream++));
+    return tag(op, module, layer).getResult();
+  }
+
+  Value emitLinear(Value input, const std::string &prefix, StringRef module,
+                   std::optional<int64_t> layer) {
+    Value weight = param(prefix + ".weight");
+    Value bias = optionalParam(prefix + ".bias");
+    std::optional<ArrayRef<int64_t>> biasShape;
+    if (bias)
+      biasShape = shapeOf(bias);
+    auto type =
+        inferred(shapes::linear(shapeOf(input), shapeOf(weight), biasShape));
+    auto op = builder.create<LinearOp>(named(prefix), type, input, weight, bias);
+    return tag(op, module, layer).getResult();
+  }
+
+  Value emitLayerNorm(Value input, const std::string &prefix,
+                      std::optional<int64_t> layer) {
+    auto op = builder.create<LayerNormOp>(
+        named(prefix), input.getType(), input, param(prefix + ".weight"),
+        param(prefix + ".bias"),
+        builder.getF64FloatAttr(config.layernormEpsilon));
+    return tag(op, "layernorm", layer).getResult();
+  }
+
+  Value emitEmbedding() {
+    Value tokens = arguments[0];
+    Value word = param("embedding.word_embeddings.weight");
+    Value position = param("embedding.position_embeddings.weight");
+    auto type = inferred(shapes::embedding(shapeOf(tokens), shapeOf(word),
+                                           shapeOf(position)));
+    auto op = builder.create<EmbeddingOp>(named("embedding"), type, tokens,
+                                          word, position);
+    tag(op, "embedding", std::nullopt);
+    return emitDropout(op.getResult(), config.embeddingDropout, "embedding",
+                       std::nullopt, "embedding.dropout");
+  }
+
+  Value emitAttention(Value input, int64_t layer, const std::string &prefix) {
+    Value qkv = emitLinear(input, prefix + "linear_qkv", "qkv", layer);
+    auto headType =
+        inferred(shapes::splitHeads(shapeOf(qkv), config.numAttentionHeads));
+    auto split = tag(builder.create<SplitHeadsOp>(
+                         named(prefix + "core_attention"), headType, headType,
+                         headType, qkv,
+                         builder.getI64IntegerAttr(config.numAttentionHeads)),
+                     "core_attn", layer);
+    double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
+    auto scoresType = inferred(shapes::attentionScores(
+        shapeOf(split.getQuery()), shapeOf(split.getKey())));
+    auto scores = tag(builder.create<AttentionScoresOp>(
+                          named(prefix + "core_attention"), scoresType,
+                          split.getQuery(), split.getKey(),
+                          builder.getF64FloatAttr(scale)),
+                      "core_attn", layer);
+    auto probs = tag(builder.create<SoftmaxOp>(
+                         named(prefix + "core_attention"), scoresType,
+                         scores.getResult(), builder.getUnitAttr()),
+                     "core_attn", layer);
+    Value dropped =
+        emitDropout(probs.getResult(), config.attentionDropout, "core_attn",
+                    layer, prefix + "core_attention.attention_dropout");
+    auto contextType = inferred(shapes::attentionContext(
+        shapeOf(dropped), shapeOf(split.getValue())));
+    auto context = tag(builder.create<AttentionContextOp>(
+                           named(prefix + "core_attention"), contextType,
+                           dropped, split.getValue()),
+                       "core_attn", layer);
+    auto mergedType = inferred(shapes::mergeHeads(shapeOf(context)));
+    auto merged = tag(builder.create<MergeHeadsOp>(
+                          named(prefix + "core_attention"), mergedType,
+                          context.getResult()),
+                      "core_attn", layer);
+    return emitLinear(merged, prefix + "linear_proj", "attn_proj", layer);
+  }
+
+  Value emitResidual(Value residual, Value branch, StringRef module,
+                     int64_t layer, const std::string &name) {
+    auto op = builder.create<AddOp>(named(name), residual, branch);
+    return tag(op, module, layer).getResult();
+  }
+
+  Value emitLayer(Value hidden, int64_t layer) {
+    std::string prefix = layerPrefix(layer);
+    Value ln1 = emitLayerNorm(hidden, prefix + "input_layernorm", layer);
+    Value attn = emitAttention(ln1, layer, prefix + "self_attention.");
+    Value attnDrop = emitDropout(attn, config.hiddenDropout, "attn_proj",
+                                 layer, prefix + "self_attention.dropout");
+    Value res1 = emitResidual(hidden, attnDrop, "attn_proj", layer,
+                              prefix + "self_attn_bda");
+    Value ln2 = emitLayerNorm(res1, prefix + "pre_mlp_layernorm", layer);
+    Value fc1 = emitLinear(ln2, prefix + "mlp.linear_fc1", "mlp", layer);
+    auto gelu = tag(builder.create<GeluOp>(
+                        named(prefix + "mlp.activation"), fc1,
+                        builder.getStringAttr(config.geluApproximate)),
+                    "mlp", layer);
+    Value fc2 = emitLinear(gelu, prefix + "mlp.linear_fc2", "mlp", layer);
+    Value mlpDrop = emitDropout(fc2, config.hiddenDropout, "mlp", layer,
+                                prefix + "mlp.dropout");
+    return emitResidual(res1, mlpDrop, "mlp", layer, prefix + "mlp_bda");
+  }
+
+  Value emitHeadAndLoss(Value hidden) {
+    Value normed = emitLayerNorm(hidden, "decoder.final_layernorm",
+                                 std::nullopt);
+    Value weight = config.untieEmbeddingsAndOutputWeights
+                       ? param("output_layer.weight")
+                       : param("embedding.word_embeddings.weight");
+    auto logitsType =
+        inferred(shapes::linear(shapeOf(normed), shapeOf(weight)));
+    auto logits = tag(builder.create<LinearOp>(named("output_layer"),
+                                               logitsType, normed, weight,
+                                               Value()),
+                      "head", std::nullopt);
+    auto loss = tag(builder.create<CrossEntropyOp>(named("loss"), lossType(),
+                                                   logits.getResult(),
+                                                   arguments[1]),
+                    "loss", std::nullopt);
+    return loss.getResult();
+  }
+
+  DictionaryAttr describeModel() {
+    auto i64 = [&](int64_t v) { return builder.getI64IntegerAttr(v); };
+    auto f64 = [&](double v) { return builder.getF64FloatAttr(v); };
+    SmallVector<NamedAttribute> fields = {
+        builder.getNamedAttr("family", builder.getStringAttr("gpt")),
+        builder.getNamedAttr("source",
+                             builder.getStringAttr(
+                                 config.format == config::ConfigFormat::Megatron
+                                     ? "megatron"
+                                     : "huggingface")),
+        builder.getNamedAttr("num_layers", i64(config.numLayers)),
+        builder.getNamedAttr("hidden_size", i64(config.hiddenSize)),
+        builder.getNamedAttr("num_attention_heads",
+                             i64(config.numAttentionHeads)),
+        builder.getNamedAttr("ffn_hidden_size", i64(config.ffnHiddenSize)),
+        builder.getNamedAttr("seq_length", i64(config.seqLength)),
+        builder.getNamedAttr("micro_batch_size", i64(config.microBatchSize)),
+        builder.getNamedAttr("vocab_size", i64(config.vocabSize)),
+        builder.getNamedAttr("max_position_embeddings",
+                             i64(config.maxPositionEmbeddings)),
+        builder.getNamedAttr("hidden_dropout", f64(config.hiddenDropout)),
+        builder.getNamedAttr("attention_dropout", f64(config.attentionDropout)),
+        builder.getNamedAttr("params_dtype", TypeAttr::get(elementType)),
+        builder.getNamedAttr(
+            "untie_embeddings_and_output_weights",
+            builder.getBoolAttr(config.untieEmbeddingsAndOutputWeights)),
+    };
+    return builder.getDictionaryAttr(fields);
+  }
+
+  const GPTConfig &config;
+  OpBuilder builder;
+  Location fileLoc;
+  Type elementType;
+  SmallVector<Type> argTypes;
+  SmallVector<DictionaryAttr> argAttrs;
+  llvm::StringMap<unsigned> paramIndex;
+  Block::BlockArgListType arguments;
+  int64_t nextRngStream = 0;
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> ckpt::buildGPTForwardGraph(const GPTConfig &config,
+                                                 MLIRContext *context,
+                                                 Location loc) {
+  return GPTGraphBuilder(config, context, loc).build();
+}

@@ -1,0 +1,598 @@
+//===- ModelConfig.cpp - GPT model configs from JSON ----------------------===//
+//
+// Built with exceptions (nlohmann/json throws); none escape this file.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Target/Config/ModelConfig.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+using namespace ckpt::config;
+using json = nlohmann::json;
+
+std::optional<DType> ckpt::config::parseDType(std::string_view name) {
+  if (name.substr(0, 6) == "torch.")
+    name.remove_prefix(6);
+  if (name == "f32" || name == "float32" || name == "fp32" || name == "float")
+    return DType::F32;
+  if (name == "bf16" || name == "bfloat16")
+    return DType::BF16;
+  if (name == "f16" || name == "fp16" || name == "float16" || name == "half")
+    return DType::F16;
+  return std::nullopt;
+}
+
+const char *ckpt::config::dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return "f32";
+  case DType::BF16:
+    return "bf16";
+  case DType::F16:
+    return "f16";
+  }
+  return "?";
+}
+
+int64_t ckpt::config::dtypeBytes(DType dtype) {
+  return dtype == DType::F32 ? 4 : 2;
+}
+
+const char *ckpt::config::formatName(ConfigFormat format) {
+  return format == ConfigFormat::Megatron ? "Megatron TransformerConfig"
+                                          : "Hugging Face GPT-2 config.json";
+}
+
+size_t ConfigParseResult::count(ConfigDiagnostic::Kind kind) const {
+  return std::count_if(diagnostics.begin(), diagnostics.end(),
+                       [&](const ConfigDiagnostic &d) { return d.kind == kind; });
+}
+
+std::pair<unsigned, unsigned> ckpt::config::lineAndColumn(std::string_view text,
+                                                          size_t offset) {
+  offset = std::min(offset, text.size());
+  unsigned line = 1, column = 1;
+  for (size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return {line, column};
+}
+
+namespace {
+
+/// Fields that describe training, data or fused kernels: they do not change
+/// the graph, so they are accepted silently.
+const std::set<std::string> kMegatronIgnored = {
+    "init_method_std", "apply_query_key_layer_scaling",
+    "attention_softmax_in_fp32", "masked_softmax_fusion",
+    "bias_gelu_fusion", "bias_activation_fusion", "bias_dropout_fusion",
+    "gradient_accumulation_fusion", "persist_layer_norm",
+    "global_batch_size", "train_iters", "train_samples", "lr", "min_lr",
+    "lr_decay_style", "lr_warmup_fraction", "lr_warmup_iters",
+    "weight_decay", "clip_grad", "adam_beta1", "adam_beta2", "adam_eps",
+    "seed", "tokenizer_type", "data_path", "vocab_file", "merge_file",
+    "split", "log_interval", "save_interval", "eval_interval", "eval_iters",
+    "pipeline_model_parallel_size", "data_parallel_size",
+    "use_distributed_optimizer", "fp32_residual_connection"};
+
+const std::set<std::string> kHuggingFaceIgnored = {
+    "architectures", "bos_token_id", "eos_token_id", "initializer_range",
+    "summary_activation", "summary_first_dropout", "summary_proj_to_labels",
+    "summary_type", "summary_use_proj", "task_specific_params",
+    "transformers_version", "use_cache", "_name_or_path", "output_past",
+    "pad_token_id"};
+
+class ConfigReader {
+public:
+  ConfigReader(std::string_view text, const json &doc,
+               std::vector<ConfigDiagnostic> &diags)
+      : text(text), doc(doc), diags(diags) {}
+
+  void error(const std::string &key, const std::string &message) {
+    report(ConfigDiagnostic::Kind::Error, key, message);
+  }
+  void warning(const std::string &key, const std::string &message) {
+    report(ConfigDiagnostic::Kind::Warning, key, message);
+  }
+  bool hasErrors() const {
+    return std::any_of(diags.begin(), diags.end(), [](const auto &d) {
+      return d.kind == ConfigDiagnostic::Kind::Error;
+    });
+  }
+
+  bool has(const std::string &key) {
+    auto it = doc.find(key);
+    return it != doc.end() && !it->is_null();
+  }
+
+  /// Reads an integer field; `fallback` when absent or null.
+  std::optional<int64_t> integer(const std::string &key,
+                                 std::optional<int64_t> fallback = {}) {
+    used.insert(key);
+    if (!has(key))
+      return fallback;
+    const json &value = doc.at(key);
+    if (!value.is_number_integer()) {
+      error(key, "must be an integer, got " + describe(value));
+      return std::nullopt;
+    }
+    return value.get<int64_t>();
+  }
+
+  std::optional<double> number(const std::string &key,
+                               std::optional<double> fallback = {}) {
+    used.insert(key);
+    if (!has(key))
+      return fallback;
+    const json &value = doc.at(key);
+    if (!value.is_number()) {
+      error(key, "must be a number, got " + describe(value));
+      return std::nullopt;
+    }
+    return value.get<double>();
+  }
+
+  std::optional<bool> boolean(const std::string &key,
+                              std::optional<bool> fallback = {}) {
+    used.insert(key);
+    if (!has(key))
+      return fallback;
+    const json &value = doc.at(key);
+    if (!value.is_boolean()) {
+      error(key, "must be true or false, got " + describe(value));
+      return std::nullopt;
+    }
+    return value.get<bool>();
+  }
+
+  std::optional<std::string> string(const std::string &key) {
+    used.insert(key);
+    if (!has(key))
+      return std::nullopt;
+    const json &value = doc.at(key);
+    if (!value.is_string()) {
+      error(key, "must be a string, got " + describe(value));
+      return std::nullopt;
+    }
+    return value.get<std::string>();
+  }
+
+  /// Marks keys as read (known to the importer, ignored on purpose).
+  void ignore(const std::set<std::string> &keys) {
+    used.insert(keys.begin(), keys.end());
+  }
+
+  /// Warns about every field that nothing read.
+  void warnUnknown(ConfigFormat format) {
+    for (auto it = doc.begin(); it != doc.end(); ++it)
+      if (!used.count(it.key()))
+        warning(it.key(), "unknown field '" + it.key() +
+                              "' is ignored (not a " + formatName(format) +
+                              " field that the importer reads)");
+  }
+
+  static std::string describe(const json &value) {
+    std::string kind = value.type_name();
+    std::string dumped = value.dump();
+    if (dumped.size() > 40)
+      dumped = dumped.substr(0, 37) + "...";
+    return kind + " " + dumped;
+  }
+
+private:
+  void report(ConfigDiagnostic::Kind kind, const std::string &key,
+              const std::string &message) {
+    ConfigDiagnostic diag;
+    diag.kind = kind;
+    diag.message = message;
+    if (!key.empty() && key[0] == '-') {
+      diag.path = key; // A command-line flag.
+    } else if (!key.empty()) {
+      diag.path = "/" + key;
+      locate(key, diag);
+    }
+    diags.push_back(std::move(diag));
+  }
+
+  /// Finds `"key"` followed by a colon at the top level of the text.
+  void locate(const std::string &key, ConfigDiagnostic &diag) {
+    std::string quoted = "\"" + key + "\"";
+    for (size_t pos = text.find(quoted); pos != std::string_view::npos;
+         pos = text.find(quoted, pos + 1)) {
+      size_t after = pos + quoted.size();
+      while (after < text.size() && std::isspace((unsigned char)text[after]))
+        ++after;
+      if (after < text.size() && text[after] == ':') {
+        std::tie(diag.line, diag.column) = lineAndColumn(text, pos);
+        return;
+      }
+    }
+  }
+
+  std::string_view text;
+  const json &doc;
+  std::vector<ConfigDiagnostic> &diags;
+  std::set<std::string> used;
+};
+
+/// Requires a positive value for a size field.
+void requirePositive(ConfigReader &reader, const std::string &key,
+                     std::optional<int64_t> value) {
+  if (value && *value <= 0)
+    reader.error(key, key + " must be a positive integer, got " +
+                          std::to_string(*value));
+}
+
+void requireProbability(ConfigReader &reader, const std::string &key,
+                        std::optional<double> value) {
+  if (value && !(*value >= 0.0 && *value < 1.0)) {
+    std::ostringstream os;
+    os << key << " must be a probability in [0, 1), got " << *value;
+    reader.error(key, os.str());
+  }
+}
+
+/// Reads a required integer; reports its absence naming `format`.
+std::optional<int64_t> required(ConfigReader &reader, const std::string &key,
+                                ConfigFormat format) {
+  std::optional<int64_t> value = reader.integer(key);
+  if (!value && !reader.has(key))
+    reader.error("", std::string("missing required field '") + key +
+                         "' (" + formatName(format) + ")");
+  return value;
+}
+
+void readMegatron(ConfigReader &reader, GPTConfig &config) {
+  const ConfigFormat fmt = ConfigFormat::Megatron;
+  reader.ignore(kMegatronIgnored);
+  auto layers = required(reader, "num_layers", fmt);
+  auto hidden = required(reader, "hidden_size", fmt);
+  auto heads = required(reader, "num_attention_heads", fmt);
+  auto ffn = reader.integer("ffn_hidden_size",
+                            hidden ? std::optional<int64_t>(4 * *hidden)
+                                   : std::nullopt);
+  auto seq = reader.integer("seq_length");
+  auto mbs = reader.integer("micro_batch_size", 1);
+  auto maxPos = reader.integer("max_position_embeddings", seq);
+  for (auto &[key, value] : {std::pair<std::string, std::optional<int64_t>>{
+                                 "num_layers", layers},
+                             {"hidden_size", hidden},
+                             {"num_attention_heads", heads},
+                             {"ffn_hidden_size", ffn},
+                             {"seq_length", seq},
+                             {"micro_batch_size", mbs},
+                             {"max_position_embeddings", maxPos}})
+    requirePositive(reader, key, value);
+
+  // Vocabulary: Megatron pads vocab_size up to a multiple of
+  // make_vocab_size_divisible_by * tensor_model_parallel_size.
+  auto tp = reader.integer("tensor_model_parallel_size", 1);
+  if (tp && *tp != 1)
+    reader.error("tensor_model_parallel_size",
+                 "tensor_model_parallel_size must be 1: tensor-parallel graphs "
+                 "are not supported yet, got " +
+                     std::to_string(*tp));
+  auto padded = reader.integer("padded_vocab_size");
+  auto vocab = reader.integer("vocab_size");
+  auto divisor = reader.integer("make_vocab_size_divisible_by", 128);
+  requirePositive(reader, "padded_vocab_size", padded);
+  requirePositive(reader, "vocab_size", vocab);
+  requirePositive(reader, "make_vocab_size_divisible_by", divisor);
+  if (padded) {
+    config.vocabSize = *padded;
+  } else if (vocab && divisor && *vocab > 0 && *divisor > 0) {
+    int64_t multiple = *divisor * std::max<int64_t>(1, tp.value_or(1));
+    config.vocabSize = (*vocab + multiple - 1) / multiple * multiple;
+  } else if (!reader.has("vocab_size")) {
+    reader.error("", "missing required field 'vocab_size' or "
+                     "'padded_vocab_size' (Megatron TransformerConfig)");
+  }
+
+  auto hiddenDropout = reader.number("hidden_dropout", 0.1);
+  auto attentionDropout = reader.number("attention_dropout", 0.1);
+  requireProbability(reader, "hidden_dropout", hiddenDropout);
+  requireProbability(reader, "attention_dropout", attentionDropout);
+  auto eps = reader.number("layernorm_epsilon", 1e-5);
+  if (eps && !(*eps > 0.0))
+    reader.error("layernorm_epsilon", "layernorm_epsilon must be > 0");
+
+  // Element type: params_dtype, or the bf16 / fp16 flags.
+  DType dtype = DType::F32;
+  auto bf16 = reader.boolean("bf16", false);
+  auto fp16 = reader.boolean("fp16", false);
+  if (bf16 && fp16 && *bf16 && *fp16)
+    reader.error("fp16", "bf16 and fp16 cannot both be true");
+  else if (bf16 && *bf16)
+    dtype = DType::BF16;
+  else if (fp16 && *fp16)
+    dtype = DType::F16;
+  if (auto name = reader.string("params_dtype")) {
+    auto parsed = parseDType(*name);
+    if (!parsed)
+      reader.error("params_dtype", "params_dtype must be float32, bfloat16 "
+                                   "or float16, got \"" +
+                                       *name + "\"");
+    else if ((bf16 && *bf16 && *parsed != DType::BF16) ||
+             (fp16 && *fp16 && *parsed != DType::F16))
+      reader.error("params_dtype",
+                   "params_dtype \"" + *name + "\" contradicts the " +
+                       (*bf16 ? "bf16" : "fp16") + " flag");
+    else
+      dtype = *parsed;
+  }
+
+  auto untie = reader.boolean("untie_embeddings_and_output_weights", false);
+  auto bias = reader.boolean("add_bias_linear", true);
+  auto openaiGelu = reader.boolean("openai_gelu", false);
+
+  // Features of other model families: rejected until they are supported.
+  if (auto kv = reader.integer("kv_channels"); kv && hidden && heads &&
+                                               *heads > 0 &&
+                                               *kv != *hidden / *heads)
+    reader.error("kv_channels",
+                 "kv_channels must equal hidden_size / num_attention_heads = " +
+                     std::to_string(*hidden / *heads) + ", got " +
+                     std::to_string(*kv));
+  if (auto groups = reader.integer("num_query_groups");
+      groups && heads && *groups != *heads)
+    reader.error("num_query_groups",
+                 "grouped-query attention is not supported yet: "
+                 "num_query_groups must equal num_attention_heads");
+  if (auto glu = reader.boolean("gated_linear_unit", false); glu && *glu)
+    reader.error("gated_linear_unit",
+                 "gated linear units (SwiGLU) are not supported yet");
+  if (auto norm = reader.string("normalization"); norm && *norm != "LayerNorm")
+    reader.error("normalization", "normalization must be \"LayerNorm\", got \"" +
+                                      *norm + "\"");
+  if (auto pos = reader.string("position_embedding_type");
+      pos && *pos != "learned_absolute")
+    reader.error("position_embedding_type",
+                 "position_embedding_type must be \"learned_absolute\", got "
+                 "\"" + *pos + "\"");
+  if (auto post = reader.boolean("apply_residual_connection_post_layernorm");
+      post && *post)
+    reader.error("apply_residual_connection_post_layernorm",
+                 "only pre-LayerNorm residuals are supported (false)");
+
+  config.format = fmt;
+  config.numLayers = layers.value_or(0);
+  config.hiddenSize = hidden.value_or(0);
+  config.numAttentionHeads = heads.value_or(0);
+  config.ffnHiddenSize = ffn.value_or(0);
+  config.seqLength = seq.value_or(0);
+  config.microBatchSize = mbs.value_or(1);
+  config.maxPositionEmbeddings = maxPos.value_or(0);
+  config.hiddenDropout = hiddenDropout.value_or(0);
+  config.attentionDropout = attentionDropout.value_or(0);
+  config.embeddingDropout = config.hiddenDropout;
+  config.layernormEpsilon = eps.value_or(1e-5);
+  config.dtype = dtype;
+  config.untieEmbeddingsAndOutputWeights = untie.value_or(false);
+  config.addBiasLinear = bias.value_or(true);
+  config.geluApproximate = openaiGelu.value_or(false) ? "tanh" : "none";
+}
+
+void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
+  const ConfigFormat fmt = ConfigFormat::HuggingFace;
+  reader.ignore(kHuggingFaceIgnored);
+  if (auto type = reader.string("model_type"); type && *type != "gpt2")
+    reader.error("model_type", "model_type must be \"gpt2\" (the only Hugging "
+                               "Face family supported), got \"" +
+                                   *type + "\"");
+  auto layers = required(reader, "n_layer", fmt);
+  auto hidden = required(reader, "n_embd", fmt);
+  auto heads = required(reader, "n_head", fmt);
+  auto vocab = required(reader, "vocab_size", fmt);
+  auto ctx = reader.integer("n_ctx");
+  auto positions = reader.integer("n_positions", ctx);
+  if (!positions && !reader.has("n_positions") && !reader.has("n_ctx"))
+    reader.error("", "missing required field 'n_positions' (Hugging Face "
+                     "GPT-2 config.json)");
+  auto inner = reader.integer("n_inner");
+  for (auto &[key, value] : {std::pair<std::string, std::optional<int64_t>>{
+                                 "n_layer", layers},
+                             {"n_embd", hidden},
+                             {"n_head", heads},
+                             {"vocab_size", vocab},
+                             {"n_positions", positions},
+                             {"n_ctx", ctx},
+                             {"n_inner", inner}})
+    requirePositive(reader, key, value);
+
+  auto resid = reader.number("resid_pdrop", 0.1);
+  auto attn = reader.number("attn_pdrop", 0.1);
+  auto embd = reader.number("embd_pdrop", 0.1);
+  requireProbability(reader, "resid_pdrop", resid);
+  requireProbability(reader, "attn_pdrop", attn);
+  requireProbability(reader, "embd_pdrop", embd);
+  auto eps = reader.number("layer_norm_epsilon", 1e-5);
+  if (eps && !(*eps > 0.0))
+    reader.error("layer_norm_epsilon", "layer_norm_epsilon must be > 0");
+
+  std::string gelu = "tanh";
+  if (auto act = reader.string("activation_function")) {
+    if (*act == "gelu_new" || *act == "gelu_fast" ||
+        *act == "gelu_pytorch_tanh")
+      gelu = "tanh";
+    else if (*act == "gelu")
+      gelu = "none";
+    else
+      reader.error("activation_function",
+                   "activation_function must be gelu, gelu_new, gelu_fast or "
+                   "gelu_pytorch_tanh, got \"" + *act + "\"");
+  }
+  DType dtype = DType::F32;
+  if (auto name = reader.string("torch_dtype")) {
+    if (auto parsed = parseDType(*name))
+      dtype = *parsed;
+    else
+      reader.error("torch_dtype", "torch_dtype must be float32, bfloat16 or "
+                                  "float16, got \"" + *name + "\"");
+  }
+  auto tie = reader.boolean("tie_word_embeddings", true);
+  if (auto scale = reader.boolean("scale_attn_weights", true); scale && !*scale)
+    reader.error("scale_attn_weights", "only scaled attention (true) is "
+                                       "supported");
+  if (auto byLayer = reader.boolean("scale_attn_by_inverse_layer_idx", false);
+      byLayer && *byLayer)
+    reader.error("scale_attn_by_inverse_layer_idx",
+                 "per-layer attention scaling is not supported (false)");
+  if (auto upcast = reader.boolean("reorder_and_upcast_attn", false);
+      upcast && *upcast)
+    reader.error("reorder_and_upcast_attn", "must be false");
+
+  config.format = fmt;
+  config.numLayers = layers.value_or(0);
+  config.hiddenSize = hidden.value_or(0);
+  config.numAttentionHeads = heads.value_or(0);
+  config.ffnHiddenSize = inner.value_or(4 * hidden.value_or(0));
+  config.maxPositionEmbeddings = positions.value_or(0);
+  config.seqLength = config.maxPositionEmbeddings;
+  config.microBatchSize = 1;
+  config.vocabSize = vocab.value_or(0);
+  config.hiddenDropout = resid.value_or(0);
+  config.attentionDropout = attn.value_or(0);
+  config.embeddingDropout = embd.value_or(0);
+  config.layernormEpsilon = eps.value_or(1e-5);
+  config.dtype = dtype;
+  config.untieEmbeddingsAndOutputWeights = !tie.value_or(true);
+  config.addBiasLinear = true;
+  config.geluApproximate = gelu;
+}
+
+/// Rules that hold for every format, after the overrides are applied.
+void checkConsistency(ConfigReader &reader, GPTConfig &config,
+                      const ConfigOverrides &overrides) {
+  bool hf = config.format == ConfigFormat::HuggingFace;
+  std::string headsKey = hf ? "n_head" : "num_attention_heads";
+  std::string hiddenKey = hf ? "n_embd" : "hidden_size";
+  std::string posKey = hf ? "n_positions" : "max_position_embeddings";
+
+  if (overrides.seqLength) {
+    if (*overrides.seqLength <= 0)
+      reader.error("--seq-length", "--seq-length must be a positive integer, "
+                                   "got " +
+                                       std::to_string(*overrides.seqLength));
+    config.seqLength = *overrides.seqLength;
+    if (config.format == ConfigFormat::Megatron &&
+        !reader.has("max_position_embeddings") && !reader.has("seq_length"))
+      config.maxPositionEmbeddings = config.seqLength;
+  }
+  if (overrides.microBatchSize) {
+    if (*overrides.microBatchSize <= 0)
+      reader.error("--micro-batch-size",
+                   "--micro-batch-size must be a positive integer, got " +
+                       std::to_string(*overrides.microBatchSize));
+    config.microBatchSize = *overrides.microBatchSize;
+  }
+  if (overrides.dtype)
+    config.dtype = *overrides.dtype;
+
+  if (config.format == ConfigFormat::Megatron && config.seqLength == 0 &&
+      !reader.has("seq_length"))
+    reader.error("", "missing required field 'seq_length' (Megatron "
+                     "TransformerConfig); give it in the file or with "
+                     "--seq-length");
+  if (config.format == ConfigFormat::Megatron &&
+      config.maxPositionEmbeddings == 0 && config.seqLength > 0)
+    config.maxPositionEmbeddings = config.seqLength;
+
+  if (config.hiddenSize > 0 && config.numAttentionHeads > 0 &&
+      config.hiddenSize % config.numAttentionHeads != 0)
+    reader.error(headsKey, hiddenKey + " (" +
+                               std::to_string(config.hiddenSize) +
+                               ") must be divisible by " + headsKey + " (" +
+                               std::to_string(config.numAttentionHeads) + ")");
+  if (config.seqLength > 0 && config.maxPositionEmbeddings > 0 &&
+      config.seqLength > config.maxPositionEmbeddings)
+    reader.error(overrides.seqLength ? "--seq-length" : posKey,
+                 "the sequence length (" + std::to_string(config.seqLength) +
+                     ") must not exceed " + posKey + " (" +
+                     std::to_string(config.maxPositionEmbeddings) + ")");
+}
+
+ConfigFormat detectFormat(const json &doc, ConfigReader &reader, bool &ok) {
+  bool megatron = doc.contains("num_layers") || doc.contains("hidden_size");
+  bool hf = doc.contains("n_layer") || doc.contains("n_embd") ||
+            doc.contains("model_type");
+  ok = true;
+  if (megatron && hf) {
+    reader.error("", "the config mixes Megatron names (num_layers, "
+                     "hidden_size) with Hugging Face GPT-2 names (n_layer, "
+                     "n_embd, model_type); use one set");
+    ok = false;
+  } else if (!megatron && !hf) {
+    reader.error("", "cannot tell the config's format: expected Megatron "
+                     "fields (num_layers, hidden_size, ...) or Hugging Face "
+                     "GPT-2 fields (n_layer, n_embd, ...)");
+    ok = false;
+  }
+  return hf ? ConfigFormat::HuggingFace : ConfigFormat::Megatron;
+}
+
+} // namespace
+
+ConfigParseResult ckpt::config::parseGPTConfig(std::string_view text,
+                                               const ConfigOverrides &overrides) {
+  ConfigParseResult result;
+  json doc;
+  try {
+    doc = json::parse(text.begin(), text.end());
+  } catch (const json::parse_error &e) {
+    ConfigDiagnostic diag;
+    // e.byte is the 1-based index of the character where parsing stopped.
+    std::tie(diag.line, diag.column) =
+        lineAndColumn(text, e.byte > 0 ? e.byte - 1 : 0);
+    std::string what = e.what();
+    // Keep nlohmann's explanation, drop its "[json.exception...]" prefix.
+    size_t colon = what.find(": ");
+    diag.message = "invalid JSON: " +
+                   (colon == std::string::npos ? what : what.substr(colon + 2));
+    result.diagnostics.push_back(std::move(diag));
+    return result;
+  }
+
+  json empty = json::object();
+  ConfigReader topReader(text, doc.is_object() ? doc : empty,
+                         result.diagnostics);
+  if (!doc.is_object()) {
+    topReader.error("", "the config must be a JSON object, got " +
+                            std::string(doc.type_name()));
+    return result;
+  }
+
+  try {
+    bool formatKnown = false;
+    GPTConfig config;
+    config.format = detectFormat(doc, topReader, formatKnown);
+    if (!formatKnown)
+      return result;
+    if (config.format == ConfigFormat::Megatron)
+      readMegatron(topReader, config);
+    else
+      readHuggingFace(topReader, config);
+    checkConsistency(topReader, config, overrides);
+    topReader.warnUnknown(config.format);
+    if (!topReader.hasErrors())
+      result.config = config;
+  } catch (const std::exception &e) {
+    // Defensive: a nlohmann type error would be an importer bug, but it must
+    // still end as a diagnostic rather than a crash.
+    topReader.error("", std::string("internal error while reading the "
+                                    "config: ") +
+                            e.what());
+    result.config.reset();
+  }
+  return result;
+}

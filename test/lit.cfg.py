@@ -1,0 +1,26 @@
+# -*- Python -*-
+# lit configuration of the ckpt-opt regression tests.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "ckpt-opt"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.ckpt_obj_root, "test")
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit"]
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+config.substitutions.append(("%examples", os.path.join(config.ckpt_src_root, "examples")))
+config.substitutions.append(("%srcroot", config.ckpt_src_root))
+config.substitutions.append(("%objroot", config.ckpt_obj_root))
+
+tool_dirs = [config.ckpt_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate"], tool_dirs)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.ckpt_tools_dir, append_path=True)

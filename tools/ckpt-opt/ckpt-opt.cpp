@@ -1,0 +1,24 @@
+//===- ckpt-opt.cpp - The ckpt-opt driver ---------------------------------===//
+//
+// mlir-opt with the ckpt-opt dialects and passes registered, plus MLIR's
+// generic transforms (canonicalize, cse, print-op-stats, ...).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Dialect/XF/XFDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::registerTransformsPasses();
+
+  mlir::DialectRegistry registry;
+  registry.insert<ckpt::xf::XFDialect, mlir::func::FuncDialect>();
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "ckpt-opt: activation checkpointing compiler driver\n",
+      registry));
+}

@@ -1,0 +1,18 @@
+//===- ckpt-translate.cpp - The ckpt-translate driver ---------------------===//
+//
+// mlir-translate with the ckpt-opt translations: model configs to xf graphs
+// (and, as they come, xf graphs to runtime programs).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Target/Config/ConfigImport.h"
+
+#include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
+
+int main(int argc, char **argv) {
+  ckpt::registerConfigImportTranslation();
+  return mlir::failed(mlir::mlirTranslateMain(
+             argc, argv, "ckpt-translate: ckpt-opt translations\n"))
+             ? 1
+             : 0;
+}
