@@ -7,6 +7,7 @@
 
 #include "ckpt/Dialect/XF/XFDialect.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -16,7 +17,8 @@ int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
 
   mlir::DialectRegistry registry;
-  registry.insert<ckpt::xf::XFDialect, mlir::func::FuncDialect>();
+  registry.insert<ckpt::xf::XFDialect, mlir::arith::ArithDialect,
+                  mlir::func::FuncDialect>();
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "ckpt-opt: activation checkpointing compiler driver\n",

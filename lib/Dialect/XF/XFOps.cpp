@@ -8,6 +8,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/StringSwitch.h"
 
+#include <sstream>
+
 using namespace mlir;
 using namespace ckpt::xf;
 
@@ -33,6 +35,13 @@ LogicalResult checkShapes(Operation *op,
              << " but the operands give " << shapes::format(*expected);
   }
   return success();
+}
+
+/// Formats a double the way a person writes it: 0.5, 1, -1e-06.
+std::string number(double value) {
+  std::ostringstream os;
+  os << value;
+  return os.str();
 }
 
 /// Checks that all `values` share one element type (that of the first).
@@ -68,7 +77,7 @@ LogicalResult EmbeddingOp::verify() {
 LogicalResult LayerNormOp::verify() {
   if (!(getEpsilon().convertToDouble() > 0.0))
     return emitOpError() << "epsilon must be > 0, got "
-                         << getEpsilon().convertToDouble();
+                         << number(getEpsilon().convertToDouble());
   if (failed(checkSameElementType(
           *this, {getInput(), getWeight(), getBias(), getResult()})))
     return failure();
@@ -102,9 +111,11 @@ LogicalResult GeluOp::verify() {
 LogicalResult DropoutOp::verify() {
   double p = getProbability().convertToDouble();
   if (!(p >= 0.0 && p < 1.0))
-    return emitOpError() << "probability must be in [0, 1), got " << p;
-  if (getRngStream() < 0)
-    return emitOpError() << "rng_stream must be >= 0, got " << getRngStream();
+    return emitOpError() << "probability must be in [0, 1), got " << number(p);
+  // The accessor returns an unsigned value; read the attribute as signed.
+  int64_t stream = getRngStreamAttr().getInt();
+  if (stream < 0)
+    return emitOpError() << "rng_stream must be >= 0, got " << stream;
   if (getInput().getType() != getResult().getType())
     return emitOpError() << "result type " << getResult().getType()
                          << " must equal the input type "
@@ -127,7 +138,7 @@ LogicalResult SplitHeadsOp::verify() {
 LogicalResult AttentionScoresOp::verify() {
   if (!(getScale().convertToDouble() > 0.0))
     return emitOpError() << "scale must be > 0, got "
-                         << getScale().convertToDouble();
+                         << number(getScale().convertToDouble());
   if (failed(checkSameElementType(*this, {getQuery(), getKey(), getResult()})))
     return failure();
   return checkShapes(

@@ -11,6 +11,8 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace ckpt;
 
@@ -23,12 +25,15 @@ ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
       config::parseGPTConfig({text.data(), text.size()}, overrides);
 
   for (const config::ConfigDiagnostic &diag : parsed.diagnostics) {
-    Location loc = diag.line > 0
-                       ? Location(FileLineColLoc::get(context, filename,
-                                                      diag.line, diag.column))
-                       : Location(FileLineColLoc::get(context, filename, 0, 0));
-    std::string message =
-        diag.path.empty() ? diag.message : diag.path + ": " + diag.message;
+    // A field's diagnostic points at its key; a document-wide one (or one
+    // about an override) at the file's start.
+    bool isFlag = !diag.path.empty() && diag.path[0] == '-';
+    Location loc = FileLineColLoc::get(context, filename,
+                                       std::max(diag.line, 1u),
+                                       std::max(diag.column, 1u));
+    std::string message = diag.path.empty() || isFlag
+                              ? diag.message
+                              : diag.path + ": " + diag.message;
     if (diag.kind == config::ConfigDiagnostic::Kind::Warning)
       emitWarning(loc) << message;
     else
@@ -44,26 +49,43 @@ ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
   return module;
 }
 
+namespace {
+/// Reads a size flag given as text; reports a bad value the way
+/// llvm::cl reports its own errors.
+bool readPositiveFlag(llvm::cl::opt<std::string> &flag,
+                      std::optional<int64_t> &out) {
+  if (!flag.getNumOccurrences())
+    return true;
+  int64_t value = 0;
+  if (llvm::StringRef(flag).getAsInteger(10, value) || value <= 0) {
+    llvm::errs() << "ckpt-translate: for the --" << flag.ArgStr
+                 << " option: must be a positive integer, got '" << flag
+                 << "'\n";
+    return false;
+  }
+  out = value;
+  return true;
+}
+} // namespace
+
 void ckpt::registerConfigImportTranslation() {
   static llvm::cl::OptionCategory category("Model config import options");
-  static llvm::cl::opt<int64_t> seqLength(
+  static llvm::cl::opt<std::string> seqLength(
       "seq-length",
       llvm::cl::desc("Sequence length (overrides the config's seq_length or "
                      "n_positions)"),
-      llvm::cl::cat(category));
-  static llvm::cl::opt<int64_t> microBatchSize(
+      llvm::cl::value_desc("n"), llvm::cl::cat(category));
+  static llvm::cl::opt<std::string> microBatchSize(
       "micro-batch-size",
       llvm::cl::desc("Micro-batch size (overrides micro_batch_size; default "
                      "1)"),
-      llvm::cl::cat(category));
-  static llvm::cl::opt<config::DType> dtype(
+      llvm::cl::value_desc("n"), llvm::cl::cat(category));
+  static llvm::cl::opt<std::string> dtype(
       "dtype",
-      llvm::cl::desc("Element type of activations and parameters (overrides "
-                     "params_dtype / bf16 / fp16 / torch_dtype)"),
-      llvm::cl::values(clEnumValN(config::DType::F32, "f32", "32-bit float"),
-                       clEnumValN(config::DType::BF16, "bf16", "bfloat16"),
-                       clEnumValN(config::DType::F16, "f16", "IEEE half")),
-      llvm::cl::cat(category));
+      llvm::cl::desc("Element type of activations and parameters: f32, bf16 "
+                     "or f16 (overrides params_dtype / bf16 / fp16 / "
+                     "torch_dtype)"),
+      llvm::cl::value_desc("type"), llvm::cl::cat(category));
 
   TranslateToMLIRRegistration registration(
       "import-config",
@@ -74,12 +96,18 @@ void ckpt::registerConfigImportTranslation() {
         const llvm::MemoryBuffer *buffer =
             sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
         config::ConfigOverrides overrides;
-        if (seqLength.getNumOccurrences())
-          overrides.seqLength = seqLength;
-        if (microBatchSize.getNumOccurrences())
-          overrides.microBatchSize = microBatchSize;
-        if (dtype.getNumOccurrences())
-          overrides.dtype = dtype;
+        if (!readPositiveFlag(seqLength, overrides.seqLength) ||
+            !readPositiveFlag(microBatchSize, overrides.microBatchSize))
+          return nullptr;
+        if (dtype.getNumOccurrences()) {
+          overrides.dtype = config::parseDType(dtype.getValue());
+          if (!overrides.dtype) {
+            llvm::errs() << "ckpt-translate: for the --dtype option: must be "
+                            "f32, bf16 or f16, got '"
+                         << dtype << "'\n";
+            return nullptr;
+          }
+        }
         OwningOpRef<ModuleOp> module =
             importModelConfig(buffer->getBuffer(),
                               buffer->getBufferIdentifier(), overrides, context);

@@ -485,8 +485,9 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
                                    "got " +
                                        std::to_string(*overrides.seqLength));
     config.seqLength = *overrides.seqLength;
+    // Megatron's max_position_embeddings defaults to the sequence length.
     if (config.format == ConfigFormat::Megatron &&
-        !reader.has("max_position_embeddings") && !reader.has("seq_length"))
+        !reader.has("max_position_embeddings"))
       config.maxPositionEmbeddings = config.seqLength;
   }
   if (overrides.microBatchSize) {
@@ -516,8 +517,9 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
                                std::to_string(config.numAttentionHeads) + ")");
   if (config.seqLength > 0 && config.maxPositionEmbeddings > 0 &&
       config.seqLength > config.maxPositionEmbeddings)
-    reader.error(overrides.seqLength ? "--seq-length" : posKey,
+    reader.error(posKey,
                  "the sequence length (" + std::to_string(config.seqLength) +
+                     (overrides.seqLength ? ", from --seq-length" : "") +
                      ") must not exceed " + posKey + " (" +
                      std::to_string(config.maxPositionEmbeddings) + ")");
 }

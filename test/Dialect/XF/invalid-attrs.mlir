@@ -1,0 +1,84 @@
+// RUN: ckpt-opt %s -split-input-file -verify-diagnostics
+// The dialect attributes (tags, argument roles and names, the model record)
+// are verified wherever they appear, also on ops of other dialects.
+
+func.func @layer_negative(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'xf.layer' must be a non-negative i64 layer index, got -1 : i64}}
+  %0 = xf.gelu %x {xf.layer = -1 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @layer_not_integer(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'xf.layer' must be a non-negative i64 layer index, got "0"}}
+  %0 = xf.gelu %x {xf.layer = "0"} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @layer_i32(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'xf.layer' must be a non-negative i64 layer index, got 0 : i32}}
+  %0 = xf.gelu %x {xf.layer = 0 : i32} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @module_unknown(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'xf.module' must be one of embedding, layernorm, qkv, core_attn, attn_proj, mlp, head, loss, got "moe"}}
+  %0 = xf.gelu %x {xf.module = "moe"} : tensor<4xf32>
+  return
+}
+
+// -----
+
+// Tags on an op of another dialect are verified too.
+func.func @foreign_op_tag() {
+  // expected-error @+1 {{'xf.module' must be one of}}
+  %0 = arith.constant {xf.module = 3 : i64} 1.0 : f32
+  return
+}
+
+// -----
+
+func.func @unknown_xf_attribute(%x: tensor<4xf32>) {
+  // expected-error @+1 {{unknown xf attribute 'xf.stage'; xf defines xf.layer, xf.module and xf.model on operations}}
+  %0 = xf.gelu %x {xf.stage = 1 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'xf.model' is allowed only on a builtin.module}}
+func.func @model_on_func() attributes {xf.model = {num_layers = 1 : i64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'xf.model' must be a dictionary, got "gpt"}}
+module attributes {xf.model = "gpt"} {
+}
+
+// -----
+
+// expected-error @+1 {{argument #0: 'xf.role' must be "tokens", "labels" or "parameter", got "weights"}}
+func.func @bad_role(%x: tensor<4xf32> {xf.role = "weights"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #1: 'xf.name' must be a non-empty string, got ""}}
+func.func @empty_name(%x: tensor<4xf32>, %y: tensor<4xf32> {xf.name = ""}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #0: unknown xf argument attribute 'xf.shape'; xf defines xf.role and xf.name}}
+func.func @unknown_arg_attr(%x: tensor<4xf32> {xf.shape = 1 : i64}) {
+  return
+}

@@ -1,0 +1,107 @@
+// RUN: ckpt-opt %s | FileCheck %s
+// Round trip: the printed form parses back to the same IR.
+// RUN: ckpt-opt %s | ckpt-opt | FileCheck %s
+// RUN: ckpt-opt %s --mlir-print-op-generic | ckpt-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @embedding
+func.func @embedding(%tokens: tensor<2x16xi32>, %wte: tensor<128x32xf32>,
+                     %wpe: tensor<20x32xf32>) -> tensor<16x2x32xf32> {
+  // CHECK: %[[E:.*]] = xf.embedding %{{.*}}, %{{.*}}, %{{.*}} {xf.module = "embedding"} : (tensor<2x16xi32>, tensor<128x32xf32>, tensor<20x32xf32>) -> tensor<16x2x32xf32>
+  %0 = xf.embedding %tokens, %wte, %wpe {xf.module = "embedding"}
+      : (tensor<2x16xi32>, tensor<128x32xf32>, tensor<20x32xf32>) -> tensor<16x2x32xf32>
+  return %0 : tensor<16x2x32xf32>
+}
+
+// CHECK-LABEL: func.func @embedding_i64_bf16
+func.func @embedding_i64_bf16(%tokens: tensor<1x4xi64>, %wte: tensor<8x6xbf16>,
+                              %wpe: tensor<4x6xbf16>) -> tensor<4x1x6xbf16> {
+  // CHECK: xf.embedding {{.*}} : (tensor<1x4xi64>, tensor<8x6xbf16>, tensor<4x6xbf16>) -> tensor<4x1x6xbf16>
+  %0 = xf.embedding %tokens, %wte, %wpe
+      : (tensor<1x4xi64>, tensor<8x6xbf16>, tensor<4x6xbf16>) -> tensor<4x1x6xbf16>
+  return %0 : tensor<4x1x6xbf16>
+}
+
+// CHECK-LABEL: func.func @layer_norm
+func.func @layer_norm(%x: tensor<16x2x32xf16>, %g: tensor<32xf16>, %b: tensor<32xf16>) -> tensor<16x2x32xf16> {
+  // CHECK: xf.layer_norm %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 5.000000e-01 : f64, xf.layer = 3 : i64, xf.module = "layernorm"} : (tensor<16x2x32xf16>, tensor<32xf16>, tensor<32xf16>) -> tensor<16x2x32xf16>
+  %0 = xf.layer_norm %x, %g, %b {epsilon = 0.5 : f64, xf.layer = 3 : i64, xf.module = "layernorm"}
+      : (tensor<16x2x32xf16>, tensor<32xf16>, tensor<32xf16>) -> tensor<16x2x32xf16>
+  return %0 : tensor<16x2x32xf16>
+}
+
+// The default epsilon is not printed.
+// CHECK-LABEL: func.func @layer_norm_default_epsilon
+func.func @layer_norm_default_epsilon(%x: tensor<4x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
+  // CHECK: xf.layer_norm %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}} : (tensor<4x8xf32>
+  %0 = xf.layer_norm %x, %g, %b : (tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// CHECK-LABEL: func.func @linear
+func.func @linear(%x: tensor<16x2x32xf32>, %w: tensor<96x32xf32>, %b: tensor<96xf32>) -> (tensor<16x2x96xf32>, tensor<16x2x96xf32>) {
+  // CHECK: %qkv = xf.linear %{{.*}}, %{{.*}}, %{{.*}} {xf.layer = 0 : i64, xf.module = "qkv"} : (tensor<16x2x32xf32>, tensor<96x32xf32>, tensor<96xf32>) -> tensor<16x2x96xf32>
+  %0 = xf.linear %x, %w, %b {xf.layer = 0 : i64, xf.module = "qkv"}
+      : (tensor<16x2x32xf32>, tensor<96x32xf32>, tensor<96xf32>) -> tensor<16x2x96xf32>
+  // Without bias (the LM head).
+  // CHECK: %linear = xf.linear %{{[^ ,]*}}, %{{[^ ,]*}} : (tensor<16x2x32xf32>, tensor<96x32xf32>) -> tensor<16x2x96xf32>
+  %1 = xf.linear %x, %w : (tensor<16x2x32xf32>, tensor<96x32xf32>) -> tensor<16x2x96xf32>
+  return %0, %1 : tensor<16x2x96xf32>, tensor<16x2x96xf32>
+}
+
+// CHECK-LABEL: func.func @gelu_add_dropout
+func.func @gelu_add_dropout(%x: tensor<4x2x8xbf16>) -> (tensor<4x2x8xbf16>, tensor<4x2x8xi1>) {
+  // CHECK: %gelu = xf.gelu %{{.*}} : tensor<4x2x8xbf16>
+  %0 = xf.gelu %x : tensor<4x2x8xbf16>
+  // CHECK: xf.gelu %{{.*}} {approximate = "tanh"} : tensor<4x2x8xbf16>
+  %1 = xf.gelu %0 {approximate = "tanh"} : tensor<4x2x8xbf16>
+  // CHECK: %residual = xf.add %{{.*}}, %{{.*}} : tensor<4x2x8xbf16>
+  %2 = xf.add %x, %1 : tensor<4x2x8xbf16>
+  // CHECK: %dropout, %mask = xf.dropout %residual {probability = 1.000000e-01 : f64, rng_stream = 7 : i64} : tensor<4x2x8xbf16> -> tensor<4x2x8xbf16>, tensor<4x2x8xi1>
+  %3:2 = xf.dropout %2 {probability = 0.1 : f64, rng_stream = 7 : i64}
+      : tensor<4x2x8xbf16> -> tensor<4x2x8xbf16>, tensor<4x2x8xi1>
+  return %3#0, %3#1 : tensor<4x2x8xbf16>, tensor<4x2x8xi1>
+}
+
+// CHECK-LABEL: func.func @attention
+func.func @attention(%qkv: tensor<16x2x96xf32>) -> tensor<16x2x32xf32> {
+  // CHECK: %q, %k, %v = xf.split_heads %{{.*}} {num_heads = 4 : i64} : tensor<16x2x96xf32> -> tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>
+  %q, %k, %v = xf.split_heads %qkv {num_heads = 4 : i64}
+      : tensor<16x2x96xf32> -> tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>
+  // CHECK: %scores = xf.attention_scores %q, %k {scale = 3.535500e-01 : f64} : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x16xf32>
+  %s = xf.attention_scores %q, %k {scale = 0.35355 : f64}
+      : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x16xf32>
+  // CHECK: %probs = xf.softmax %scores {causal} : tensor<2x4x16x16xf32>
+  %p = xf.softmax %s {causal} : tensor<2x4x16x16xf32>
+  // CHECK: %context = xf.attention_context %probs, %v : (tensor<2x4x16x16xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x8xf32>
+  %c = xf.attention_context %p, %v
+      : (tensor<2x4x16x16xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x8xf32>
+  // CHECK: %merged = xf.merge_heads %context : (tensor<2x4x16x8xf32>) -> tensor<16x2x32xf32>
+  %m = xf.merge_heads %c : (tensor<2x4x16x8xf32>) -> tensor<16x2x32xf32>
+  return %m : tensor<16x2x32xf32>
+}
+
+// A non-causal softmax accepts any rank and rectangular scores.
+// CHECK-LABEL: func.func @softmax_plain
+func.func @softmax_plain(%x: tensor<3x5xf32>) -> tensor<3x5xf32> {
+  // CHECK: xf.softmax %{{.*}} : tensor<3x5xf32>
+  %0 = xf.softmax %x : tensor<3x5xf32>
+  return %0 : tensor<3x5xf32>
+}
+
+// CHECK-LABEL: func.func @loss
+func.func @loss(%logits: tensor<16x2x128xf32>, %labels: tensor<2x16xi32>) -> tensor<f32> {
+  // CHECK: %loss = xf.cross_entropy %{{.*}}, %{{.*}} {xf.module = "loss"} : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<f32>
+  %0 = xf.cross_entropy %logits, %labels {xf.module = "loss"}
+      : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// Function arguments carry roles and parameter names; modules the model.
+// CHECK-LABEL: module attributes {xf.model = {num_layers = 1 : i64}}
+module attributes {xf.model = {num_layers = 1 : i64}} {
+  // CHECK: func.func @args(%{{.*}}: tensor<2x4xi32> {xf.role = "tokens"}, %{{.*}}: tensor<8xf32> {xf.name = "decoder.final_layernorm.weight", xf.role = "parameter"})
+  func.func @args(%t: tensor<2x4xi32> {xf.role = "tokens"},
+                  %w: tensor<8xf32> {xf.name = "decoder.final_layernorm.weight", xf.role = "parameter"}) {
+    return
+  }
+}
