@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Support/AtomicOutput.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -20,7 +21,9 @@ int main(int argc, char **argv) {
   registry.insert<ckpt::xf::XFDialect, mlir::arith::ArithDialect,
                   mlir::func::FuncDialect>();
 
-  return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "ckpt-opt: activation checkpointing compiler driver\n",
-      registry));
+  return ckpt::runWithAtomicOutput(argc, argv, [&](int n, char **args) {
+    return mlir::asMainReturnCode(mlir::MlirOptMain(
+        n, args, "ckpt-opt: activation checkpointing compiler driver\n",
+        registry));
+  });
 }

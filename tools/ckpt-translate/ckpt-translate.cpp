@@ -5,14 +5,17 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 
 #include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
 
 int main(int argc, char **argv) {
   ckpt::registerConfigImportTranslation();
-  return mlir::failed(mlir::mlirTranslateMain(
-             argc, argv, "ckpt-translate: ckpt-opt translations\n"))
-             ? 1
-             : 0;
+  return ckpt::runWithAtomicOutput(argc, argv, [](int n, char **args) {
+    return mlir::failed(mlir::mlirTranslateMain(
+               n, args, "ckpt-translate: ckpt-opt translations\n"))
+               ? 1
+               : 0;
+  });
 }

@@ -1,0 +1,75 @@
+//===- AtomicOutput.cpp - Replace -o files only on success ----------------===//
+
+#include "ckpt/Support/AtomicOutput.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+#include <vector>
+
+using llvm::StringRef;
+
+int ckpt::runWithAtomicOutput(int argc, char **argv,
+                              llvm::function_ref<int(int, char **)> driver) {
+  std::vector<std::string> args(argv, argv + argc);
+  // Find the output argument: "-o X", "--o X", "-o=X" or "--o=X".
+  int valueIndex = -1;
+  std::string prefix;
+  for (int i = 1; i < argc; ++i) {
+    StringRef arg = args[i];
+    if (arg == "--")
+      break;
+    if ((arg == "-o" || arg == "--o") && i + 1 < argc) {
+      valueIndex = i + 1;
+      prefix.clear();
+    } else if (arg.starts_with("-o=") || arg.starts_with("--o=")) {
+      valueIndex = i;
+      prefix = arg.substr(0, arg.find('=') + 1).str();
+    }
+  }
+  std::string target =
+      valueIndex < 0 ? "-" : args[valueIndex].substr(prefix.size());
+
+  if (target == "-") {
+    std::vector<char *> raw(argv, argv + argc);
+    return driver(argc, raw.data());
+  }
+
+  llvm::SmallString<256> model(target);
+  llvm::sys::path::remove_filename(model);
+  llvm::sys::path::append(model, llvm::sys::path::filename(target) +
+                                     ".tmp-%%%%%%");
+  llvm::SmallString<256> temporary;
+  int fd = -1;
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueFile(model, fd, temporary)) {
+    llvm::errs() << argv[0] << ": cannot create a temporary file beside '"
+                 << target << "': " << ec.message() << "\n";
+    return 1;
+  }
+  llvm::sys::fs::closeFile(fd);
+
+  args[valueIndex] = prefix + temporary.str().str();
+  std::vector<char *> raw;
+  for (std::string &arg : args)
+    raw.push_back(arg.data());
+  raw.push_back(nullptr);
+  int code = driver(argc, raw.data());
+
+  if (code != 0) {
+    llvm::sys::fs::remove(temporary);
+    return code;
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(temporary, target)) {
+    llvm::errs() << argv[0] << ": cannot write '" << target
+                 << "': " << ec.message() << "\n";
+    llvm::sys::fs::remove(temporary);
+    return 1;
+  }
+  return 0;
+}
