@@ -42,8 +42,8 @@ int ckpt::runWithAtomicOutput(int argc, char **argv,
 
   llvm::SmallString<256> model(target);
   llvm::sys::path::remove_filename(model);
-  llvm::sys::path::append(model, llvm::sys::path::filename(target) +
-                                     ".tmp-%%%%%%");
+  llvm::sys::path::append(model,
+                          llvm::sys::path::filename(target) + ".tmp-%%%%%%");
   llvm::SmallString<256> temporary;
   int fd = -1;
   if (std::error_code ec =

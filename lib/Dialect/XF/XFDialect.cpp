@@ -23,8 +23,7 @@ LogicalResult XFDialect::verifyOperationAttribute(Operation *op,
   StringRef name = attr.getName().getValue();
   if (name == kLayerAttrName) {
     auto layer = dyn_cast<IntegerAttr>(attr.getValue());
-    if (!layer || !layer.getType().isSignlessInteger(64) ||
-        layer.getInt() < 0)
+    if (!layer || !layer.getType().isSignlessInteger(64) || layer.getInt() < 0)
       return op->emitError() << "'" << kLayerAttrName
                              << "' must be a non-negative i64 layer index, got "
                              << attr.getValue();
@@ -43,15 +42,14 @@ LogicalResult XFDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << kModelAttrName
                              << "' is allowed only on a builtin.module";
     if (!isa<DictionaryAttr>(attr.getValue()))
-      return op->emitError() << "'" << kModelAttrName
-                             << "' must be a dictionary, got "
-                             << attr.getValue();
+      return op->emitError()
+             << "'" << kModelAttrName << "' must be a dictionary, got "
+             << attr.getValue();
     return success();
   }
-  return op->emitError() << "unknown xf attribute '" << name
-                         << "'; xf defines " << kLayerAttrName << ", "
-                         << kModuleAttrName << " and " << kModelAttrName
-                         << " on operations";
+  return op->emitError() << "unknown xf attribute '" << name << "'; xf defines "
+                         << kLayerAttrName << ", " << kModuleAttrName << " and "
+                         << kModelAttrName << " on operations";
 }
 
 LogicalResult XFDialect::verifyRegionArgAttribute(Operation *op,
@@ -61,24 +59,22 @@ LogicalResult XFDialect::verifyRegionArgAttribute(Operation *op,
   StringRef name = attr.getName().getValue();
   if (name == kRoleAttrName) {
     auto role = dyn_cast<StringAttr>(attr.getValue());
-    if (!role || !llvm::is_contained(llvm::ArrayRef<StringRef>{"tokens",
-                                                               "labels",
-                                                               "parameter"},
-                                     role.getValue()))
-      return op->emitError() << "argument #" << argIndex << ": '"
-                             << kRoleAttrName
-                             << "' must be \"tokens\", \"labels\" or "
-                                "\"parameter\", got "
-                             << attr.getValue();
+    if (!role || !llvm::is_contained(
+                     llvm::ArrayRef<StringRef>{"tokens", "labels", "parameter"},
+                     role.getValue()))
+      return op->emitError()
+             << "argument #" << argIndex << ": '" << kRoleAttrName
+             << "' must be \"tokens\", \"labels\" or "
+                "\"parameter\", got "
+             << attr.getValue();
     return success();
   }
   if (name == kNameAttrName) {
     auto str = dyn_cast<StringAttr>(attr.getValue());
     if (!str || str.getValue().empty())
-      return op->emitError() << "argument #" << argIndex << ": '"
-                             << kNameAttrName
-                             << "' must be a non-empty string, got "
-                             << attr.getValue();
+      return op->emitError()
+             << "argument #" << argIndex << ": '" << kNameAttrName
+             << "' must be a non-empty string, got " << attr.getValue();
     return success();
   }
   return op->emitError() << "argument #" << argIndex

@@ -4,8 +4,8 @@
 #include "ckpt/Dialect/XF/XFShapes.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/StringSwitch.h"
 
 #include <sstream>
@@ -21,8 +21,7 @@ ArrayRef<int64_t> shapeOf(Value value) {
 /// Checks the shape rule's outcome against the op's result types: an error
 /// from the rule becomes the op's diagnostic; every result in `results` must
 /// have the shape the rule computed.
-LogicalResult checkShapes(Operation *op,
-                          llvm::Expected<shapes::Shape> expected,
+LogicalResult checkShapes(Operation *op, llvm::Expected<shapes::Shape> expected,
                           ValueRange results) {
   if (!expected)
     return op->emitOpError() << llvm::toString(expected.takeError());
@@ -82,7 +81,8 @@ LogicalResult LayerNormOp::verify() {
           *this, {getInput(), getWeight(), getBias(), getResult()})))
     return failure();
   return checkShapes(*this,
-                     shapes::layerNorm(shapeOf(getInput()), shapeOf(getWeight()),
+                     shapes::layerNorm(shapeOf(getInput()),
+                                       shapeOf(getWeight()),
                                        shapeOf(getBias())),
                      getResult());
 }
@@ -131,7 +131,8 @@ LogicalResult SplitHeadsOp::verify() {
   if (failed(checkSameElementType(
           *this, {getQkv(), getQuery(), getKey(), getValue()})))
     return failure();
-  return checkShapes(*this, shapes::splitHeads(shapeOf(getQkv()), getNumHeads()),
+  return checkShapes(*this,
+                     shapes::splitHeads(shapeOf(getQkv()), getNumHeads()),
                      {getQuery(), getKey(), getValue()});
 }
 
@@ -152,7 +153,8 @@ LogicalResult SoftmaxOp::verify() {
 }
 
 LogicalResult AttentionContextOp::verify() {
-  if (failed(checkSameElementType(*this, {getProbs(), getValue(), getResult()})))
+  if (failed(
+          checkSameElementType(*this, {getProbs(), getValue(), getResult()})))
     return failure();
   return checkShapes(
       *this, shapes::attentionContext(shapeOf(getProbs()), shapeOf(getValue())),

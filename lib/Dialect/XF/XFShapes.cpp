@@ -59,9 +59,9 @@ Expected<Shape> ckpt::xf::shapes::layerNorm(ArrayRef<int64_t> input,
   if (input.empty())
     return fail("input must have rank >= 1, got a 0-d tensor");
   int64_t features = input.back();
-  for (auto [name, param] : {std::pair<const char *, ArrayRef<int64_t>>{
-                                 "weight", weight},
-                             {"bias", bias}}) {
+  for (auto [name, param] :
+       {std::pair<const char *, ArrayRef<int64_t>>{"weight", weight},
+        {"bias", bias}}) {
     if (param.size() != 1 || param[0] != features)
       return fail(llvm::formatv("{0} must be [{1}] (the input's last "
                                 "dimension), got {2}",

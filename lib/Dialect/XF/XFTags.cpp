@@ -22,11 +22,9 @@ bool ckpt::xf::isKnownModuleName(llvm::StringRef name) {
 }
 
 std::string ckpt::xf::joinKnownModuleNames() {
-  return llvm::join(llvm::map_range(kModules,
-                                    [](llvm::StringLiteral s) {
-                                      return s.str();
-                                    }),
-                    ", ");
+  return llvm::join(
+      llvm::map_range(kModules, [](llvm::StringLiteral s) { return s.str(); }),
+      ", ");
 }
 
 void ckpt::xf::setTag(Operation *op, llvm::StringRef module,

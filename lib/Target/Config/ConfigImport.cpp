@@ -28,9 +28,8 @@ ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
     // A field's diagnostic points at its key; a document-wide one (or one
     // about an override) at the file's start.
     bool isFlag = !diag.path.empty() && diag.path[0] == '-';
-    Location loc = FileLineColLoc::get(context, filename,
-                                       std::max(diag.line, 1u),
-                                       std::max(diag.column, 1u));
+    Location loc = FileLineColLoc::get(
+        context, filename, std::max(diag.line, 1u), std::max(diag.column, 1u));
     std::string message = diag.path.empty() || isFlag
                               ? diag.message
                               : diag.path + ": " + diag.message;
@@ -108,9 +107,9 @@ void ckpt::registerConfigImportTranslation() {
             return nullptr;
           }
         }
-        OwningOpRef<ModuleOp> module =
-            importModelConfig(buffer->getBuffer(),
-                              buffer->getBufferIdentifier(), overrides, context);
+        OwningOpRef<ModuleOp> module = importModelConfig(
+            buffer->getBuffer(), buffer->getBufferIdentifier(), overrides,
+            context);
         if (!module)
           return nullptr;
         return OwningOpRef<Operation *>(module.release());

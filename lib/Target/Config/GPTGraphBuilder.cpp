@@ -40,8 +40,7 @@ public:
 
   OwningOpRef<ModuleOp> build() {
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
-    module->getOperation()->setAttr(XFDialect::kModelAttrName,
-                                    describeModel());
+    module->getOperation()->setAttr(XFDialect::kModelAttrName, describeModel());
     declareArguments();
 
     builder.setInsertionPointToEnd(module->getBody());
@@ -91,8 +90,7 @@ private:
     return llvm::formatv("decoder.layers.{0}.", layer).str();
   }
 
-  void addLinearParameters(const std::string &prefix, int64_t out,
-                           int64_t in) {
+  void addLinearParameters(const std::string &prefix, int64_t out, int64_t in) {
     addParameter(prefix + ".weight", {out, in});
     if (config.addBiasLinear)
       addParameter(prefix + ".bias", {out});
@@ -185,7 +183,8 @@ private:
       biasShape = shapeOf(bias);
     auto type =
         inferred(shapes::linear(shapeOf(input), shapeOf(weight), biasShape));
-    auto op = builder.create<LinearOp>(named(prefix), type, input, weight, bias);
+    auto op =
+        builder.create<LinearOp>(named(prefix), type, input, weight, bias);
     return tag(op, module, layer).getResult();
   }
 
@@ -202,8 +201,8 @@ private:
     Value tokens = arguments[0];
     Value word = param("embedding.word_embeddings.weight");
     Value position = param("embedding.position_embeddings.weight");
-    auto type = inferred(shapes::embedding(shapeOf(tokens), shapeOf(word),
-                                           shapeOf(position)));
+    auto type = inferred(
+        shapes::embedding(shapeOf(tokens), shapeOf(word), shapeOf(position)));
     auto op = builder.create<EmbeddingOp>(named("embedding"), type, tokens,
                                           word, position);
     tag(op, "embedding", std::nullopt);
@@ -215,37 +214,37 @@ private:
     Value qkv = emitLinear(input, prefix + "linear_qkv", "qkv", layer);
     auto headType =
         inferred(shapes::splitHeads(shapeOf(qkv), config.numAttentionHeads));
-    auto split = tag(builder.create<SplitHeadsOp>(
-                         named(prefix + "core_attention"), headType, headType,
-                         headType, qkv,
-                         builder.getI64IntegerAttr(config.numAttentionHeads)),
-                     "core_attn", layer);
+    auto split =
+        tag(builder.create<SplitHeadsOp>(
+                named(prefix + "core_attention"), headType, headType, headType,
+                qkv, builder.getI64IntegerAttr(config.numAttentionHeads)),
+            "core_attn", layer);
     double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
     auto scoresType = inferred(shapes::attentionScores(
         shapeOf(split.getQuery()), shapeOf(split.getKey())));
-    auto scores = tag(builder.create<AttentionScoresOp>(
-                          named(prefix + "core_attention"), scoresType,
-                          split.getQuery(), split.getKey(),
-                          builder.getF64FloatAttr(scale)),
-                      "core_attn", layer);
-    auto probs = tag(builder.create<SoftmaxOp>(
-                         named(prefix + "core_attention"), scoresType,
-                         scores.getResult(), builder.getUnitAttr()),
+    auto scores =
+        tag(builder.create<AttentionScoresOp>(
+                named(prefix + "core_attention"), scoresType, split.getQuery(),
+                split.getKey(), builder.getF64FloatAttr(scale)),
+            "core_attn", layer);
+    auto probs = tag(builder.create<SoftmaxOp>(named(prefix + "core_attention"),
+                                               scoresType, scores.getResult(),
+                                               builder.getUnitAttr()),
                      "core_attn", layer);
     Value dropped =
         emitDropout(probs.getResult(), config.attentionDropout, "core_attn",
                     layer, prefix + "core_attention.attention_dropout");
-    auto contextType = inferred(shapes::attentionContext(
-        shapeOf(dropped), shapeOf(split.getValue())));
+    auto contextType = inferred(
+        shapes::attentionContext(shapeOf(dropped), shapeOf(split.getValue())));
     auto context = tag(builder.create<AttentionContextOp>(
                            named(prefix + "core_attention"), contextType,
                            dropped, split.getValue()),
                        "core_attn", layer);
     auto mergedType = inferred(shapes::mergeHeads(shapeOf(context)));
-    auto merged = tag(builder.create<MergeHeadsOp>(
-                          named(prefix + "core_attention"), mergedType,
-                          context.getResult()),
-                      "core_attn", layer);
+    auto merged =
+        tag(builder.create<MergeHeadsOp>(named(prefix + "core_attention"),
+                                         mergedType, context.getResult()),
+            "core_attn", layer);
     return emitLinear(merged, prefix + "linear_proj", "attn_proj", layer);
   }
 
@@ -259,16 +258,16 @@ private:
     std::string prefix = layerPrefix(layer);
     Value ln1 = emitLayerNorm(hidden, prefix + "input_layernorm", layer);
     Value attn = emitAttention(ln1, layer, prefix + "self_attention.");
-    Value attnDrop = emitDropout(attn, config.hiddenDropout, "attn_proj",
-                                 layer, prefix + "self_attention.dropout");
+    Value attnDrop = emitDropout(attn, config.hiddenDropout, "attn_proj", layer,
+                                 prefix + "self_attention.dropout");
     Value res1 = emitResidual(hidden, attnDrop, "attn_proj", layer,
                               prefix + "self_attn_bda");
     Value ln2 = emitLayerNorm(res1, prefix + "pre_mlp_layernorm", layer);
     Value fc1 = emitLinear(ln2, prefix + "mlp.linear_fc1", "mlp", layer);
-    auto gelu = tag(builder.create<GeluOp>(
-                        named(prefix + "mlp.activation"), fc1,
-                        builder.getStringAttr(config.geluApproximate)),
-                    "mlp", layer);
+    auto gelu = tag(
+        builder.create<GeluOp>(named(prefix + "mlp.activation"), fc1,
+                               builder.getStringAttr(config.geluApproximate)),
+        "mlp", layer);
     Value fc2 = emitLinear(gelu, prefix + "mlp.linear_fc2", "mlp", layer);
     Value mlpDrop = emitDropout(fc2, config.hiddenDropout, "mlp", layer,
                                 prefix + "mlp.dropout");
@@ -276,21 +275,21 @@ private:
   }
 
   Value emitHeadAndLoss(Value hidden) {
-    Value normed = emitLayerNorm(hidden, "decoder.final_layernorm",
-                                 std::nullopt);
+    Value normed =
+        emitLayerNorm(hidden, "decoder.final_layernorm", std::nullopt);
     Value weight = config.untieEmbeddingsAndOutputWeights
                        ? param("output_layer.weight")
                        : param("embedding.word_embeddings.weight");
     auto logitsType =
         inferred(shapes::linear(shapeOf(normed), shapeOf(weight)));
-    auto logits = tag(builder.create<LinearOp>(named("output_layer"),
-                                               logitsType, normed, weight,
-                                               Value()),
-                      "head", std::nullopt);
-    auto loss = tag(builder.create<CrossEntropyOp>(named("loss"), lossType(),
-                                                   logits.getResult(),
-                                                   arguments[1]),
-                    "loss", std::nullopt);
+    auto logits =
+        tag(builder.create<LinearOp>(named("output_layer"), logitsType, normed,
+                                     weight, Value()),
+            "head", std::nullopt);
+    auto loss =
+        tag(builder.create<CrossEntropyOp>(named("loss"), lossType(),
+                                           logits.getResult(), arguments[1]),
+            "loss", std::nullopt);
     return loss.getResult();
   }
 

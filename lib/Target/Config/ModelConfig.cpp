@@ -50,8 +50,9 @@ const char *ckpt::config::formatName(ConfigFormat format) {
 }
 
 size_t ConfigParseResult::count(ConfigDiagnostic::Kind kind) const {
-  return std::count_if(diagnostics.begin(), diagnostics.end(),
-                       [&](const ConfigDiagnostic &d) { return d.kind == kind; });
+  return std::count_if(
+      diagnostics.begin(), diagnostics.end(),
+      [&](const ConfigDiagnostic &d) { return d.kind == kind; });
 }
 
 std::pair<unsigned, unsigned> ckpt::config::lineAndColumn(std::string_view text,
@@ -73,25 +74,49 @@ namespace {
 
 /// Fields that describe training, data or fused kernels: they do not change
 /// the graph, so they are accepted silently.
-const std::set<std::string> kMegatronIgnored = {
-    "init_method_std", "apply_query_key_layer_scaling",
-    "attention_softmax_in_fp32", "masked_softmax_fusion",
-    "bias_gelu_fusion", "bias_activation_fusion", "bias_dropout_fusion",
-    "gradient_accumulation_fusion", "persist_layer_norm",
-    "global_batch_size", "train_iters", "train_samples", "lr", "min_lr",
-    "lr_decay_style", "lr_warmup_fraction", "lr_warmup_iters",
-    "weight_decay", "clip_grad", "adam_beta1", "adam_beta2", "adam_eps",
-    "seed", "tokenizer_type", "data_path", "vocab_file", "merge_file",
-    "split", "log_interval", "save_interval", "eval_interval", "eval_iters",
-    "pipeline_model_parallel_size", "data_parallel_size",
-    "use_distributed_optimizer", "fp32_residual_connection"};
+const std::set<std::string> kMegatronIgnored = {"init_method_std",
+                                                "apply_query_key_layer_scaling",
+                                                "attention_softmax_in_fp32",
+                                                "masked_softmax_fusion",
+                                                "bias_gelu_fusion",
+                                                "bias_activation_fusion",
+                                                "bias_dropout_fusion",
+                                                "gradient_accumulation_fusion",
+                                                "persist_layer_norm",
+                                                "global_batch_size",
+                                                "train_iters",
+                                                "train_samples",
+                                                "lr",
+                                                "min_lr",
+                                                "lr_decay_style",
+                                                "lr_warmup_fraction",
+                                                "lr_warmup_iters",
+                                                "weight_decay",
+                                                "clip_grad",
+                                                "adam_beta1",
+                                                "adam_beta2",
+                                                "adam_eps",
+                                                "seed",
+                                                "tokenizer_type",
+                                                "data_path",
+                                                "vocab_file",
+                                                "merge_file",
+                                                "split",
+                                                "log_interval",
+                                                "save_interval",
+                                                "eval_interval",
+                                                "eval_iters",
+                                                "pipeline_model_parallel_size",
+                                                "data_parallel_size",
+                                                "use_distributed_optimizer",
+                                                "fp32_residual_connection"};
 
 const std::set<std::string> kHuggingFaceIgnored = {
-    "architectures", "bos_token_id", "eos_token_id", "initializer_range",
-    "summary_activation", "summary_first_dropout", "summary_proj_to_labels",
-    "summary_type", "summary_use_proj", "task_specific_params",
-    "transformers_version", "use_cache", "_name_or_path", "output_past",
-    "pad_token_id"};
+    "architectures",          "bos_token_id",         "eos_token_id",
+    "initializer_range",      "summary_activation",   "summary_first_dropout",
+    "summary_proj_to_labels", "summary_type",         "summary_use_proj",
+    "task_specific_params",   "transformers_version", "use_cache",
+    "_name_or_path",          "output_past",          "pad_token_id"};
 
 class ConfigReader {
 public:
@@ -248,8 +273,8 @@ std::optional<int64_t> required(ConfigReader &reader, const std::string &key,
                                 ConfigFormat format) {
   std::optional<int64_t> value = reader.integer(key);
   if (!value && !reader.has(key))
-    reader.error("", std::string("missing required field '") + key +
-                         "' (" + formatName(format) + ")");
+    reader.error("", std::string("missing required field '") + key + "' (" +
+                         formatName(format) + ")");
   return value;
 }
 
@@ -259,20 +284,23 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
   auto layers = required(reader, "num_layers", fmt);
   auto hidden = required(reader, "hidden_size", fmt);
   auto heads = required(reader, "num_attention_heads", fmt);
-  auto ffn = reader.integer("ffn_hidden_size",
-                            hidden ? std::optional<int64_t>(4 * *hidden)
-                                   : std::nullopt);
+  // The default (4 * hidden_size) is only derived from a valid hidden size,
+  // so a bad hidden_size is not reported twice.
+  auto ffn =
+      reader.integer("ffn_hidden_size",
+                     hidden && *hidden > 0 ? std::optional<int64_t>(4 * *hidden)
+                                           : std::nullopt);
   auto seq = reader.integer("seq_length");
   auto mbs = reader.integer("micro_batch_size", 1);
   auto maxPos = reader.integer("max_position_embeddings", seq);
-  for (auto &[key, value] : {std::pair<std::string, std::optional<int64_t>>{
-                                 "num_layers", layers},
-                             {"hidden_size", hidden},
-                             {"num_attention_heads", heads},
-                             {"ffn_hidden_size", ffn},
-                             {"seq_length", seq},
-                             {"micro_batch_size", mbs},
-                             {"max_position_embeddings", maxPos}})
+  for (auto &[key, value] :
+       {std::pair<std::string, std::optional<int64_t>>{"num_layers", layers},
+        {"hidden_size", hidden},
+        {"num_attention_heads", heads},
+        {"ffn_hidden_size", ffn},
+        {"seq_length", seq},
+        {"micro_batch_size", mbs},
+        {"max_position_embeddings", maxPos}})
     requirePositive(reader, key, value);
 
   // Vocabulary: Megatron pads vocab_size up to a multiple of
@@ -325,9 +353,9 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                                        *name + "\"");
     else if ((bf16 && *bf16 && *parsed != DType::BF16) ||
              (fp16 && *fp16 && *parsed != DType::F16))
-      reader.error("params_dtype",
-                   "params_dtype \"" + *name + "\" contradicts the " +
-                       (*bf16 ? "bf16" : "fp16") + " flag");
+      reader.error("params_dtype", "params_dtype \"" + *name +
+                                       "\" contradicts the " +
+                                       (*bf16 ? "bf16" : "fp16") + " flag");
     else
       dtype = *parsed;
   }
@@ -337,9 +365,8 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
   auto openaiGelu = reader.boolean("openai_gelu", false);
 
   // Features of other model families: rejected until they are supported.
-  if (auto kv = reader.integer("kv_channels"); kv && hidden && heads &&
-                                               *heads > 0 &&
-                                               *kv != *hidden / *heads)
+  if (auto kv = reader.integer("kv_channels");
+      kv && hidden && heads && *heads > 0 && *kv != *hidden / *heads)
     reader.error("kv_channels",
                  "kv_channels must equal hidden_size / num_attention_heads = " +
                      std::to_string(*hidden / *heads) + ", got " +
@@ -353,13 +380,14 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
     reader.error("gated_linear_unit",
                  "gated linear units (SwiGLU) are not supported yet");
   if (auto norm = reader.string("normalization"); norm && *norm != "LayerNorm")
-    reader.error("normalization", "normalization must be \"LayerNorm\", got \"" +
-                                      *norm + "\"");
+    reader.error("normalization",
+                 "normalization must be \"LayerNorm\", got \"" + *norm + "\"");
   if (auto pos = reader.string("position_embedding_type");
       pos && *pos != "learned_absolute")
     reader.error("position_embedding_type",
                  "position_embedding_type must be \"learned_absolute\", got "
-                 "\"" + *pos + "\"");
+                 "\"" +
+                     *pos + "\"");
   if (auto post = reader.boolean("apply_residual_connection_post_layernorm");
       post && *post)
     reader.error("apply_residual_connection_post_layernorm",
@@ -400,14 +428,14 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
     reader.error("", "missing required field 'n_positions' (Hugging Face "
                      "GPT-2 config.json)");
   auto inner = reader.integer("n_inner");
-  for (auto &[key, value] : {std::pair<std::string, std::optional<int64_t>>{
-                                 "n_layer", layers},
-                             {"n_embd", hidden},
-                             {"n_head", heads},
-                             {"vocab_size", vocab},
-                             {"n_positions", positions},
-                             {"n_ctx", ctx},
-                             {"n_inner", inner}})
+  for (auto &[key, value] :
+       {std::pair<std::string, std::optional<int64_t>>{"n_layer", layers},
+        {"n_embd", hidden},
+        {"n_head", heads},
+        {"vocab_size", vocab},
+        {"n_positions", positions},
+        {"n_ctx", ctx},
+        {"n_inner", inner}})
     requirePositive(reader, key, value);
 
   auto resid = reader.number("resid_pdrop", 0.1);
@@ -430,7 +458,8 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
     else
       reader.error("activation_function",
                    "activation_function must be gelu, gelu_new, gelu_fast or "
-                   "gelu_pytorch_tanh, got \"" + *act + "\"");
+                   "gelu_pytorch_tanh, got \"" +
+                       *act + "\"");
   }
   DType dtype = DType::F32;
   if (auto name = reader.string("torch_dtype")) {
@@ -438,7 +467,8 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
       dtype = *parsed;
     else
       reader.error("torch_dtype", "torch_dtype must be float32, bfloat16 or "
-                                  "float16, got \"" + *name + "\"");
+                                  "float16, got \"" +
+                                      *name + "\"");
   }
   auto tie = reader.boolean("tie_word_embeddings", true);
   if (auto scale = reader.boolean("scale_attn_weights", true); scale && !*scale)
@@ -545,8 +575,9 @@ ConfigFormat detectFormat(const json &doc, ConfigReader &reader, bool &ok) {
 
 } // namespace
 
-ConfigParseResult ckpt::config::parseGPTConfig(std::string_view text,
-                                               const ConfigOverrides &overrides) {
+ConfigParseResult
+ckpt::config::parseGPTConfig(std::string_view text,
+                             const ConfigOverrides &overrides) {
   ConfigParseResult result;
   json doc;
   try {

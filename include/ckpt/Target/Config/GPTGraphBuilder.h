@@ -9,15 +9,15 @@
 
 namespace ckpt {
 
-/// Builds `module { func.func @forward(tokens, labels, parameters...) -> loss }`
-/// for a pre-LayerNorm GPT model as Megatron-LM runs it. Every op is tagged
+/// Builds `module { func.func @forward(tokens, labels, parameters...) -> loss
+/// }` for a pre-LayerNorm GPT model as Megatron-LM runs it. Every op is tagged
 /// with its module and layer; every argument with its role and Megatron-core
 /// parameter name. Dropout ops with probability 0 are left out. `loc` is the
 /// location of the config file; ops get names on top of it. The context must
 /// have the xf and func dialects loaded.
 mlir::OwningOpRef<mlir::ModuleOp>
-buildGPTForwardGraph(const config::GPTConfig &config, mlir::MLIRContext *context,
-                     mlir::Location loc);
+buildGPTForwardGraph(const config::GPTConfig &config,
+                     mlir::MLIRContext *context, mlir::Location loc);
 
 } // namespace ckpt
 

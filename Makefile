@@ -1,0 +1,49 @@
+# The two commands of the README:
+#   make run    import the bundled example and show what ckpt-opt does with it
+#   make test   build everything and run every test (lit + GoogleTest)
+# Both install missing Debian packages first (scripts/install-deps.sh).
+
+BUILD_DIR ?= build
+JOBS ?= 2
+LLVM_PREFIX ?= /usr/lib/llvm-19
+LIT ?= $(LLVM_PREFIX)/build/utils/lit/lit.py
+EXAMPLE ?= examples/tiny-gpt.json
+
+.PHONY: run test build deps configure docs format check-format bench clean
+
+run: build
+	@scripts/run-example.sh $(BUILD_DIR) $(EXAMPLE)
+
+test: build
+	python3 $(LIT) -sv $(BUILD_DIR)/test
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+build: configure
+	ninja -C $(BUILD_DIR) -j $(JOBS)
+
+configure: deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then \
+	  cmake -S . -B $(BUILD_DIR) -G Ninja \
+	    -DCMAKE_BUILD_TYPE=Release \
+	    -DMLIR_DIR=$(LLVM_PREFIX)/lib/cmake/mlir \
+	    -DLLVM_EXTERNAL_LIT=$(LIT); \
+	fi
+
+deps:
+	@scripts/install-deps.sh
+
+# Regenerates docs/dialects/xf.md from ODS.
+docs: configure
+	ninja -C $(BUILD_DIR) ckpt-docs
+
+format:
+	@scripts/check-format.sh --fix
+
+check-format:
+	@scripts/check-format.sh
+
+bench: build
+	$(BUILD_DIR)/bin/ckpt-import-bench
+
+clean:
+	rm -rf $(BUILD_DIR)
