@@ -73,3 +73,31 @@ int ckpt::runWithAtomicOutput(int argc, char **argv,
   }
   return 0;
 }
+
+std::string ckpt::writeFileAtomically(StringRef path, StringRef contents) {
+  llvm::SmallString<256> model(path);
+  llvm::sys::path::remove_filename(model);
+  llvm::sys::path::append(model,
+                          llvm::sys::path::filename(path) + ".tmp-%%%%%%");
+  llvm::SmallString<256> temporary;
+  int fd = -1;
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueFile(model, fd, temporary))
+    return "cannot create a file beside '" + path.str() + "': " + ec.message();
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << contents;
+    os.flush();
+    if (os.has_error()) {
+      std::string message = os.error().message();
+      os.clear_error();
+      llvm::sys::fs::remove(temporary);
+      return "cannot write '" + path.str() + "': " + message;
+    }
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(temporary, path)) {
+    llvm::sys::fs::remove(temporary);
+    return "cannot write '" + path.str() + "': " + ec.message();
+  }
+  return "";
+}

@@ -7,6 +7,7 @@
 
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Support/AtomicOutput.h"
+#include "ckpt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -16,6 +17,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
+  ckpt::registerCkptPasses();
 
   mlir::DialectRegistry registry;
   registry.insert<ckpt::xf::XFDialect, mlir::arith::ArithDialect,

@@ -11,6 +11,9 @@
 #define CKPT_SUPPORT_ATOMICOUTPUT_H
 
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <string>
 
 namespace ckpt {
 
@@ -21,6 +24,11 @@ namespace ckpt {
 /// exit code (1 if the temporary cannot be created or renamed).
 int runWithAtomicOutput(int argc, char **argv,
                         llvm::function_ref<int(int, char **)> driver);
+
+/// Writes `contents` to `path` through a temporary file in the same folder
+/// and a rename, so `path` is either untouched or complete. Returns an error
+/// message, or an empty string on success.
+std::string writeFileAtomically(llvm::StringRef path, llvm::StringRef contents);
 
 } // namespace ckpt
 

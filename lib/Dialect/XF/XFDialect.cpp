@@ -37,6 +37,16 @@ LogicalResult XFDialect::verifyOperationAttribute(Operation *op,
              << joinKnownModuleNames() << ", got " << attr.getValue();
     return success();
   }
+  if (name == kPhaseAttrName) {
+    auto phase = dyn_cast<StringAttr>(attr.getValue());
+    if (!phase ||
+        (phase.getValue() != "backward" && phase.getValue() != "recompute"))
+      return op->emitError() << "'" << kPhaseAttrName
+                             << "' must be \"backward\" or \"recompute\" "
+                                "(forward ops carry none), got "
+                             << attr.getValue();
+    return success();
+  }
   if (name == kModelAttrName) {
     if (!isa<ModuleOp>(op))
       return op->emitError() << "'" << kModelAttrName
@@ -81,4 +91,31 @@ LogicalResult XFDialect::verifyRegionArgAttribute(Operation *op,
                          << ": unknown xf argument attribute '" << name
                          << "'; xf defines " << kRoleAttrName << " and "
                          << kNameAttrName;
+}
+
+LogicalResult XFDialect::verifyRegionResultAttribute(Operation *op,
+                                                     unsigned regionIndex,
+                                                     unsigned resultIndex,
+                                                     NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name == kRoleAttrName) {
+    auto role = dyn_cast<StringAttr>(attr.getValue());
+    if (!role || role.getValue() != "loss")
+      return op->emitError()
+             << "result #" << resultIndex << ": '" << kRoleAttrName
+             << "' must be \"loss\", got " << attr.getValue();
+    return success();
+  }
+  if (name == kGradOfAttrName) {
+    auto str = dyn_cast<StringAttr>(attr.getValue());
+    if (!str || str.getValue().empty())
+      return op->emitError()
+             << "result #" << resultIndex << ": '" << kGradOfAttrName
+             << "' must name a parameter, got " << attr.getValue();
+    return success();
+  }
+  return op->emitError() << "result #" << resultIndex
+                         << ": unknown xf result attribute '" << name
+                         << "'; xf defines " << kRoleAttrName << " and "
+                         << kGradOfAttrName;
 }

@@ -40,12 +40,18 @@ def XF_Dialect : Dialect {
     belongs to a transformer layer, `xf.layer` (the 0-based layer index, an
     `i64`). They are discardable attributes so that ops of other dialects can
     carry them too; the dialect verifies their form wherever they appear.
+    Ops that passes add to the training step carry `xf.phase`:
+    `"backward"` for gradient computation, `"recompute"` for recomputed
+    forward ops; an op without it is part of the forward pass.
     Function arguments may carry `xf.role` (`tokens`, `labels`, `parameter`)
-    and `xf.name` (the Megatron-core parameter name), and a module may carry
-    `xf.model`, a dictionary describing the model it was imported from.
+    and `xf.name` (the Megatron-core parameter name); results of the training
+    step carry `xf.role = "loss"` or `xf.grad_of` (the name of the parameter
+    whose gradient they are). A module may carry `xf.model`, a dictionary
+    describing the model it was imported from.
   }];
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
   let extraClassDeclaration = [{
     /// Names of the discardable attributes this dialect defines.
     static constexpr ::llvm::StringLiteral kLayerAttrName = "xf.layer";
@@ -53,6 +59,8 @@ def XF_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kRoleAttrName = "xf.role";
     static constexpr ::llvm::StringLiteral kNameAttrName = "xf.name";
     static constexpr ::llvm::StringLiteral kModelAttrName = "xf.model";
+    static constexpr ::llvm::StringLiteral kPhaseAttrName = "xf.phase";
+    static constexpr ::llvm::StringLiteral kGradOfAttrName = "xf.grad_of";
   }];
 }
 

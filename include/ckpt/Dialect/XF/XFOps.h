@@ -4,6 +4,7 @@
 #define CKPT_DIALECT_XF_XFOPS_H
 
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Interfaces/CkptInterfaces.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"

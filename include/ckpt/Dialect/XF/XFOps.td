@@ -4,14 +4,22 @@
 #define CKPT_DIALECT_XF_XFOPS_TD
 
 include "ckpt/Dialect/XF/XFDialect.td"
+include "ckpt/Interfaces/CkptInterfaces.td"
 include "mlir/IR/OpAsmInterface.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
-// Every xf op is pure and names its results in the printed IR.
-class XF_PureOp<string mnemonic, list<Trait> traits = []>
+// Every xf op is pure, names its results in the printed IR and states its
+// cost.
+class XF_ComputeOp<string mnemonic, list<Trait> traits = []>
     : XF_Op<mnemonic, !listconcat(traits, [Pure,
-        DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>])>;
+        DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>,
+        DeclareOpInterfaceMethods<CostOpInterface>])>;
+
+// A forward op also knows its gradient.
+class XF_PureOp<string mnemonic, list<Trait> traits = []>
+    : XF_ComputeOp<mnemonic, !listconcat(traits, [
+        DeclareOpInterfaceMethods<DifferentiableOpInterface>])>;
 
 //===----------------------------------------------------------------------===//
 // Embedding
@@ -233,6 +241,171 @@ def XF_CrossEntropyOp : XF_PureOp<"cross_entropy"> {
   let results = (outs XF_LossTensor:$result);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient ops: what the training-step pass emits for the backward. Each is
+// named after the op it differentiates and reads only what that op's
+// DifferentiableOpInterface declares.
+//===----------------------------------------------------------------------===//
+
+class XF_GradOp<string mnemonic, list<Trait> traits = []>
+    : XF_ComputeOp<mnemonic, traits>;
+
+def XF_CrossEntropyGradOp : XF_GradOp<"cross_entropy_grad"> {
+  let summary = "gradient of the mean cross-entropy with respect to logits";
+  let description = [{
+    `(softmax(logits) - onehot(labels)) / (s · b)`: the gradient of the mean
+    loss for an upstream gradient of 1 (the loss is the step's output).
+  }];
+  let arguments = (ins XF_FloatTensor:$logits, XF_IndexTensor:$labels);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_LinearGradInputOp : XF_GradOp<"linear_grad_input"> {
+  let summary = "input gradient of a linear: dY · W";
+  let arguments = (ins XF_FloatTensor:$grad_output, XF_FloatTensor:$weight);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $grad_output `,` $weight attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_LinearGradWeightOp : XF_GradOp<"linear_grad_weight"> {
+  let summary = "weight gradient of a linear: dYᵀ · X over all rows";
+  let arguments = (ins XF_FloatTensor:$grad_output, XF_FloatTensor:$input);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $grad_output `,` $input attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_BiasGradOp : XF_GradOp<"bias_grad"> {
+  let summary = "bias gradient: the sum of dY over all but the last dimension";
+  let arguments = (ins XF_FloatTensor:$grad_output);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $grad_output attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_GeluGradOp : XF_GradOp<"gelu_grad", [SameOperandsAndResultType]> {
+  let summary = "input gradient of GeLU: dY · gelu'(x)";
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$grad_output,
+                       DefaultValuedStrAttr<StrAttr, "none">:$approximate);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = "$input `,` $grad_output attr-dict `:` type($grad)";
+}
+
+def XF_DropoutGradOp : XF_GradOp<"dropout_grad"> {
+  let summary = "input gradient of dropout: dY · mask / (1 - p)";
+  let arguments = (ins XF_MaskTensor:$mask, XF_FloatTensor:$grad_output,
+                       F64Attr:$probability);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $mask `,` $grad_output attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_LayerNormGradOp : XF_GradOp<"layer_norm_grad"> {
+  let summary = "gradients of layer norm for its input, weight and bias";
+  let description = [{
+    Recomputes the per-row mean and inverse deviation from `input` (the
+    runtime's statistics are a deterministic function of it) and returns the
+    gradients of `input`, `weight` and `bias`.
+  }];
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$weight,
+                       XF_FloatTensor:$grad_output,
+                       DefaultValuedAttr<F64Attr, "1.0e-5">:$epsilon);
+  let results = (outs XF_FloatTensor:$grad_input, XF_FloatTensor:$grad_weight,
+                      XF_FloatTensor:$grad_bias);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $grad_output attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_SoftmaxGradOp : XF_GradOp<"softmax_grad", [SameOperandsAndResultType]> {
+  let summary = "input gradient of softmax from its output: y ⊙ (dY - Σ dY ⊙ y)";
+  let arguments = (ins XF_FloatTensor:$output, XF_FloatTensor:$grad_output);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = "$output `,` $grad_output attr-dict `:` type($grad)";
+}
+
+def XF_AttentionScoresGradOp : XF_GradOp<"attention_scores_grad"> {
+  let summary = "query and key gradients of the scaled scores";
+  let description = [{
+    `dQ = scale · dS · K` and `dK = scale · dSᵀ · Q` per batch and head.
+  }];
+  let arguments = (ins XF_FloatTensor:$query, XF_FloatTensor:$key,
+                       XF_FloatTensor:$grad_output, F64Attr:$scale);
+  let results = (outs XF_FloatTensor:$grad_query, XF_FloatTensor:$grad_key);
+  let assemblyFormat = [{
+    $query `,` $key `,` $grad_output attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_AttentionContextGradOp : XF_GradOp<"attention_context_grad"> {
+  let summary = "probs and value gradients of probs · V";
+  let description = [{
+    `dP = dC · Vᵀ` and `dV = Pᵀ · dC` per batch and head.
+  }];
+  let arguments = (ins XF_FloatTensor:$probs, XF_FloatTensor:$value,
+                       XF_FloatTensor:$grad_output);
+  let results = (outs XF_FloatTensor:$grad_probs, XF_FloatTensor:$grad_value);
+  let assemblyFormat = [{
+    $probs `,` $value `,` $grad_output attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_MergeHeadsGradOp : XF_GradOp<"merge_heads_grad"> {
+  let summary = "gradient of merge_heads: [s, b, a·d] back to [b, a, s, d]";
+  let arguments = (ins XF_FloatTensor:$grad_output);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $grad_output attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_SplitHeadsGradOp : XF_GradOp<"split_heads_grad"> {
+  let summary = "gradient of split_heads: Q, K, V gradients back into [s, b, 3h]";
+  let arguments = (ins XF_FloatTensor:$grad_query, XF_FloatTensor:$grad_key,
+                       XF_FloatTensor:$grad_value);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $grad_query `,` $grad_key `,` $grad_value attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def XF_EmbeddingGradOp : XF_GradOp<"embedding_grad"> {
+  let summary = "word and position embedding gradients";
+  let description = [{
+    Scatter-adds row `[j, i]` of `grad_output` (`[s, b, h]`) into row
+    `tokens[i, j]` of the word gradient and row `j` of the position gradient;
+    all other rows are zero.
+  }];
+  let arguments = (ins XF_IndexTensor:$tokens, XF_FloatTensor:$grad_output);
+  let results = (outs XF_FloatTensor:$grad_word, XF_FloatTensor:$grad_position);
+  let assemblyFormat = [{
+    $tokens `,` $grad_output attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -1,0 +1,67 @@
+//===- ActivationAnalysis.h - What the backward keeps -----------*- C++ -*-===//
+//
+// Finds the values a training step keeps for its backward pass: every result
+// of a forward op (an op without `xf.phase`) that a backward or recompute op
+// reads. Each kept value is attributed to the layer and module of its first
+// reader, which is the op whose gradient needs it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_ANALYSIS_ACTIVATIONANALYSIS_H
+#define CKPT_ANALYSIS_ACTIVATIONANALYSIS_H
+
+#include "ckpt/Interfaces/CkptInterfaces.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ckpt {
+
+/// The phase of an op in a training step.
+enum class Phase { Forward, Backward, Recompute };
+Phase getPhase(mlir::Operation *op);
+
+struct KeptValue {
+  mlir::Value value;
+  int64_t bytes = 0;
+  std::optional<int64_t> layer;
+  std::string module;
+};
+
+struct LayerActivations {
+  int64_t layer = 0;
+  int64_t keptBytes = 0; ///< Without the layer-norm statistics.
+  std::map<std::string, int64_t> modules;
+  int64_t layerNormStatisticsBytes = 0;
+};
+
+struct ActivationReport {
+  std::string function;
+  std::vector<KeptValue> kept;
+  std::vector<LayerActivations> perLayer;       ///< Sorted by layer.
+  std::map<std::string, int64_t> outsideLayers; ///< Module -> bytes.
+  int64_t keptBytes = 0;                        ///< All kept values.
+  int64_t layerNormStatisticsBytes = 0;         ///< All layer norms.
+  OpCost forward, backward, recompute;
+  /// The `xf.model` dictionary of the module, if any, as key = value text.
+  std::vector<std::pair<std::string, std::string>> model;
+};
+
+/// Analyses `step`. Fails (with a diagnostic) when a kept value is not a
+/// statically shaped tensor.
+mlir::FailureOr<ActivationReport> analyzeActivations(mlir::func::FuncOp step);
+
+/// The readable table of the report.
+void printActivationTable(const ActivationReport &report,
+                          llvm::raw_ostream &os);
+
+/// The report as JSON (schema in docs/report.md).
+std::string activationReportToJson(const ActivationReport &report);
+
+} // namespace ckpt
+
+#endif // CKPT_ANALYSIS_ACTIVATIONANALYSIS_H

@@ -1,0 +1,27 @@
+//===- Passes.h - ckpt-opt passes -------------------------------*- C++ -*-===//
+
+#ifndef CKPT_TRANSFORMS_PASSES_H
+#define CKPT_TRANSFORMS_PASSES_H
+
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace ckpt {
+
+#define GEN_PASS_DECL
+#include "ckpt/Transforms/Passes.h.inc"
+
+/// Builds the training step named `stepName` from `forward` (see the
+/// xf-training-step pass) and erases `forward`. Emits diagnostics and returns
+/// failure when the function cannot be differentiated.
+mlir::FailureOr<mlir::func::FuncOp>
+buildTrainingStep(mlir::func::FuncOp forward, llvm::StringRef stepName);
+
+#define GEN_PASS_REGISTRATION
+#include "ckpt/Transforms/Passes.h.inc"
+
+} // namespace ckpt
+
+#endif // CKPT_TRANSFORMS_PASSES_H

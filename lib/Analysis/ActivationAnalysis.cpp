@@ -1,0 +1,220 @@
+//===- ActivationAnalysis.cpp - What the backward keeps -------------------===//
+
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Dialect/XF/XFTags.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+Phase ckpt::getPhase(Operation *op) {
+  auto phase = op->getAttrOfType<StringAttr>(xf::XFDialect::kPhaseAttrName);
+  if (!phase)
+    return Phase::Forward;
+  return phase.getValue() == "recompute" ? Phase::Recompute : Phase::Backward;
+}
+
+namespace {
+void addCost(OpCost &total, const OpCost &cost) {
+  total.matmulFlops += cost.matmulFlops;
+  total.otherFlops += cost.otherFlops;
+}
+
+LayerActivations &layerEntry(std::map<int64_t, LayerActivations> &layers,
+                             int64_t layer) {
+  LayerActivations &entry = layers[layer];
+  entry.layer = layer;
+  return entry;
+}
+} // namespace
+
+FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
+  ActivationReport report;
+  report.function = step.getName().str();
+  std::map<int64_t, LayerActivations> layers;
+
+  if (auto module = step->getParentOfType<ModuleOp>())
+    if (auto model = module->getAttrOfType<DictionaryAttr>(
+            xf::XFDialect::kModelAttrName))
+      for (NamedAttribute field : model) {
+        std::string text;
+        llvm::raw_string_ostream os(text);
+        if (auto str = dyn_cast<StringAttr>(field.getValue()))
+          os << str.getValue();
+        else if (auto integer = dyn_cast<IntegerAttr>(field.getValue()))
+          os << integer.getValue();
+        else if (auto type = dyn_cast<TypeAttr>(field.getValue()))
+          os << type.getValue();
+        else
+          field.getValue().print(os, /*elideType=*/true);
+        report.model.emplace_back(field.getName().str(), text);
+      }
+
+  for (Operation &op : step.getBody().front()) {
+    Phase phase = getPhase(&op);
+    OpCost cost = getOpCost(&op);
+    addCost(phase == Phase::Forward    ? report.forward
+            : phase == Phase::Backward ? report.backward
+                                       : report.recompute,
+            cost);
+    if (phase != Phase::Forward)
+      continue;
+    for (Value result : op.getResults()) {
+      // The first reader outside the forward decides the attribution.
+      Operation *reader = nullptr;
+      for (Operation *user : result.getUsers())
+        if (getPhase(user) != Phase::Forward &&
+            (!reader || user->isBeforeInBlock(reader)))
+          reader = user;
+      if (!reader)
+        continue;
+      auto type = dyn_cast<RankedTensorType>(result.getType());
+      if (!type || !type.hasStaticShape())
+        return op.emitOpError()
+               << "keeps a value of type " << result.getType()
+               << " for the backward; only statically shaped tensors can be "
+                  "accounted";
+      KeptValue kept{result, getTensorBytes(type), xf::getLayer(reader),
+                     xf::getModule(reader).str()};
+      if (kept.module.empty())
+        kept.module = "untagged";
+      report.keptBytes += kept.bytes;
+      if (kept.layer) {
+        LayerActivations &entry = layerEntry(layers, *kept.layer);
+        entry.keptBytes += kept.bytes;
+        entry.modules[kept.module] += kept.bytes;
+      } else {
+        report.outsideLayers[kept.module] += kept.bytes;
+      }
+      report.kept.push_back(std::move(kept));
+    }
+  }
+
+  // Layer-norm statistics: mean and inverse deviation, f32, per row, for
+  // every layer norm whose input is kept (its backward needs them).
+  for (xf::LayerNormOp norm : step.getOps<xf::LayerNormOp>()) {
+    if (getPhase(norm) != Phase::Forward)
+      continue;
+    bool kept = llvm::any_of(norm.getInput().getUsers(), [](Operation *user) {
+      return getPhase(user) != Phase::Forward;
+    });
+    if (!kept)
+      continue;
+    auto type = cast<RankedTensorType>(norm.getInput().getType());
+    int64_t rows = type.getNumElements() / type.getShape().back();
+    int64_t bytes = 2 * rows * 4;
+    report.layerNormStatisticsBytes += bytes;
+    if (auto layer = xf::getLayer(norm))
+      layerEntry(layers, *layer).layerNormStatisticsBytes += bytes;
+  }
+
+  for (auto &[index, entry] : layers)
+    report.perLayer.push_back(entry);
+  return report;
+}
+
+//===----------------------------------------------------------------------===//
+// Output
+//===----------------------------------------------------------------------===//
+
+void ckpt::printActivationTable(const ActivationReport &report,
+                                llvm::raw_ostream &os) {
+  os << "== Activation report: @" << report.function << "\n";
+  if (!report.model.empty()) {
+    os << "model:";
+    for (auto &[key, value] : report.model)
+      os << " " << key << "=" << value;
+    os << "\n";
+  }
+  // Columns: every module that appears in some layer, in model order.
+  SmallVector<std::string> columns;
+  for (llvm::StringLiteral name : xf::getKnownModuleNames())
+    for (const LayerActivations &layer : report.perLayer)
+      if (layer.modules.count(name.str())) {
+        columns.push_back(name.str());
+        break;
+      }
+  os << "kept for the backward, bytes per layer (layer-norm statistics "
+        "apart):\n";
+  os << llvm::formatv("{0,6}", "layer");
+  for (const std::string &column : columns)
+    os << llvm::formatv(" {0,12}", column);
+  os << llvm::formatv(" {0,14} {1,10}\n", "kept", "ln stats");
+  for (const LayerActivations &layer : report.perLayer) {
+    os << llvm::formatv("{0,6}", layer.layer);
+    for (const std::string &column : columns) {
+      auto it = layer.modules.find(column);
+      os << llvm::formatv(" {0,12}",
+                          it == layer.modules.end() ? 0 : it->second);
+    }
+    os << llvm::formatv(" {0,14} {1,10}\n", layer.keptBytes,
+                        layer.layerNormStatisticsBytes);
+  }
+  if (!report.outsideLayers.empty()) {
+    os << "outside the layers:";
+    for (auto &[module, bytes] : report.outsideLayers)
+      os << " " << module << " " << bytes;
+    os << "\n";
+  }
+  auto mib = [](int64_t bytes) { return bytes / (1024.0 * 1024.0); };
+  os << llvm::formatv("total kept activations: {0} bytes ({1:F2} MiB); "
+                      "layer-norm statistics: {2} bytes\n",
+                      report.keptBytes, mib(report.keptBytes),
+                      report.layerNormStatisticsBytes);
+  os << llvm::formatv("FLOPs: forward {0} (matmul {1}), backward {2} (matmul "
+                      "{3})",
+                      report.forward.total(), report.forward.matmulFlops,
+                      report.backward.total(), report.backward.matmulFlops);
+  if (report.recompute.total())
+    os << llvm::formatv(", recompute {0} (matmul {1})",
+                        report.recompute.total(), report.recompute.matmulFlops);
+  os << "\n";
+}
+
+std::string ckpt::activationReportToJson(const ActivationReport &report) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::json::OStream json(os, 2);
+  json.object([&] {
+    json.attribute("schema", "ckpt-report");
+    json.attribute("version", 1);
+    json.attribute("function", report.function);
+    json.attributeObject("model", [&] {
+      for (auto &[key, value] : report.model)
+        json.attribute(key, value);
+    });
+    json.attribute("kept_activation_bytes", report.keptBytes);
+    json.attribute("layernorm_statistics_bytes",
+                   report.layerNormStatisticsBytes);
+    json.attributeArray("per_layer", [&] {
+      for (const LayerActivations &layer : report.perLayer)
+        json.object([&] {
+          json.attribute("layer", layer.layer);
+          json.attribute("kept_bytes", layer.keptBytes);
+          json.attributeObject("modules", [&] {
+            for (auto &[module, bytes] : layer.modules)
+              json.attribute(module, bytes);
+          });
+          json.attribute("layernorm_statistics_bytes",
+                         layer.layerNormStatisticsBytes);
+        });
+    });
+    json.attributeObject("outside_layers", [&] {
+      for (auto &[module, bytes] : report.outsideLayers)
+        json.attribute(module, bytes);
+    });
+    json.attribute("forward_flops", report.forward.total());
+    json.attribute("forward_matmul_flops", report.forward.matmulFlops);
+    json.attribute("backward_flops", report.backward.total());
+    json.attribute("backward_matmul_flops", report.backward.matmulFlops);
+    json.attribute("recompute_flops", report.recompute.total());
+    json.attribute("recompute_matmul_flops", report.recompute.matmulFlops);
+  });
+  os << "\n";
+  return text;
+}

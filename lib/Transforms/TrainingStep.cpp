@@ -1,0 +1,228 @@
+//===- TrainingStep.cpp - Build the backward pass -------------------------===//
+//
+// Reverse-mode differentiation of a straight-line forward function: the
+// forward ops are copied, then each is differentiated in reverse order
+// through DifferentiableOpInterface.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Dialect/XF/XFTags.h"
+#include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseSet.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+namespace ckpt {
+#define GEN_PASS_DEF_XFTRAININGSTEP
+#include "ckpt/Transforms/Passes.h.inc"
+} // namespace ckpt
+
+namespace {
+
+/// Whether argument `index` of `func` gets a gradient.
+bool isParameter(func::FuncOp func, unsigned index) {
+  if (auto role = func.getArgAttrOfType<StringAttr>(
+          index, xf::XFDialect::kRoleAttrName))
+    return role.getValue() == "parameter";
+  auto type = dyn_cast<RankedTensorType>(func.getArgument(index).getType());
+  return type && isa<FloatType>(type.getElementType());
+}
+
+/// Copies the forward op's tags onto a backward op and marks its phase.
+void tagBackward(Operation *backward, Operation *forward) {
+  Builder b(backward->getContext());
+  if (auto module = forward->getAttr(xf::XFDialect::kModuleAttrName))
+    backward->setAttr(xf::XFDialect::kModuleAttrName, module);
+  if (auto layer = forward->getAttr(xf::XFDialect::kLayerAttrName))
+    backward->setAttr(xf::XFDialect::kLayerAttrName, layer);
+  backward->setAttr(xf::XFDialect::kPhaseAttrName, b.getStringAttr("backward"));
+}
+
+/// Emits the gradient of one op, checks the interface contract, and returns
+/// the operand gradients.
+FailureOr<SmallVector<Value>> differentiate(OpBuilder &builder, Operation *op,
+                                            ValueRange resultGrads) {
+  auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
+  if (!differentiable)
+    return op->emitOpError()
+           << "cannot be differentiated: it implements no "
+              "DifferentiableOpInterface (attach an external model to "
+              "differentiate ops of other dialects)";
+
+  Block *block = builder.getInsertionBlock();
+  Operation *last = block->empty() ? nullptr : &block->back();
+  FailureOr<SmallVector<Value>> grads =
+      differentiable.emitGradient(builder, resultGrads);
+  if (failed(grads))
+    return failure();
+  if (grads->size() != op->getNumOperands())
+    return op->emitOpError()
+           << "emitGradient returned " << grads->size() << " gradients for "
+           << op->getNumOperands() << " operands";
+
+  // The forward values the gradient may read: what the op declared.
+  llvm::SmallDenseSet<Value> allowed(resultGrads.begin(), resultGrads.end());
+  for (auto [index, operand] : llvm::enumerate(op->getOperands()))
+    if (differentiable.backwardNeedsOperand(index))
+      allowed.insert(operand);
+  for (auto [index, result] : llvm::enumerate(op->getResults()))
+    if (differentiable.backwardNeedsResult(index))
+      allowed.insert(result);
+
+  llvm::SmallDenseSet<Operation *> emitted;
+  for (Operation *it = last ? last->getNextNode() : &block->front(); it;
+       it = it->getNextNode()) {
+    emitted.insert(it);
+    tagBackward(it, op);
+  }
+  for (Operation *backward : emitted) {
+    for (auto [index, operand] : llvm::enumerate(backward->getOperands())) {
+      Operation *def = operand.getDefiningOp();
+      if ((def && emitted.contains(def)) || allowed.contains(operand))
+        continue;
+      return backward->emitOpError()
+             << "operand #" << index << " reads a forward value that '"
+             << op->getName()
+             << "' does not declare as needed by its backward "
+                "(backwardNeedsOperand/backwardNeedsResult)";
+    }
+  }
+  return grads;
+}
+
+} // namespace
+
+FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
+                                                StringRef stepName) {
+  ModuleOp module = forward->getParentOfType<ModuleOp>();
+  if (module && module.lookupSymbol(stepName))
+    return forward.emitError()
+           << "the module already has a symbol @" << stepName;
+  if (!forward.getBody().hasOneBlock())
+    return forward.emitError()
+           << "the forward function must be a single block (straight-line "
+              "code), got "
+           << forward.getBody().getBlocks().size() << " blocks";
+  Block &body = forward.getBody().front();
+  auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
+  auto lossType =
+      RankedTensorType::get({}, Float32Type::get(forward.getContext()));
+  if (!ret || ret.getNumOperands() != 1 ||
+      ret.getOperand(0).getType() != lossType)
+    return forward.emitError() << "the forward function must return exactly "
+                                  "one value, the loss, of type "
+                               << lossType;
+
+  // Signature: the same arguments; the loss and one gradient per parameter.
+  SmallVector<unsigned> params;
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
+    if (isParameter(forward, i))
+      params.push_back(i);
+  SmallVector<Type> resultTypes = {lossType};
+  for (unsigned i : params)
+    resultTypes.push_back(forward.getArgument(i).getType());
+
+  OpBuilder builder(forward);
+  auto step = builder.create<func::FuncOp>(
+      forward.getLoc(), stepName,
+      builder.getFunctionType(forward.getArgumentTypes(), resultTypes));
+  if (ArrayAttr argAttrs = forward.getAllArgAttrs())
+    step.setAllArgAttrs(argAttrs);
+  step.setResultAttr(0, xf::XFDialect::kRoleAttrName,
+                     builder.getStringAttr("loss"));
+  for (auto [index, param] : llvm::enumerate(params)) {
+    auto name = forward.getArgAttrOfType<StringAttr>(
+        param, xf::XFDialect::kNameAttrName);
+    step.setResultAttr(
+        index + 1, xf::XFDialect::kGradOfAttrName,
+        name ? name : builder.getStringAttr("arg" + std::to_string(param)));
+  }
+
+  // Forward: a copy of the body without its return.
+  Block *entry = step.addEntryBlock();
+  IRMapping mapping;
+  mapping.map(body.getArguments(), entry->getArguments());
+  builder.setInsertionPointToStart(entry);
+  SmallVector<Operation *> forwardOps;
+  for (Operation &op : body.without_terminator())
+    forwardOps.push_back(builder.clone(op, mapping));
+  Value loss = mapping.lookup(ret.getOperand(0));
+
+  // Backward, in reverse order. The loss's "gradient" is the loss itself: a
+  // marker that it is differentiated with upstream gradient 1.
+  llvm::DenseMap<Value, Value> grads;
+  grads[loss] = loss;
+  builder.setInsertionPointToEnd(entry);
+  for (Operation *op : llvm::reverse(forwardOps)) {
+    SmallVector<Value> resultGrads;
+    for (Value result : op->getResults())
+      resultGrads.push_back(grads.lookup(result));
+    if (llvm::all_of(resultGrads, [](Value v) { return !v; }))
+      continue;
+    FailureOr<SmallVector<Value>> operandGrads =
+        differentiate(builder, op, resultGrads);
+    if (failed(operandGrads)) {
+      step.erase();
+      return failure();
+    }
+    for (auto [operand, grad] :
+         llvm::zip_equal(op->getOperands(), *operandGrads)) {
+      if (!grad)
+        continue;
+      Value &slot = grads[operand];
+      if (!slot) {
+        slot = grad;
+        continue;
+      }
+      // A value with several users: sum the contributions in a fixed order.
+      auto sum = builder.create<xf::AddOp>(op->getLoc(), slot, grad);
+      tagBackward(sum, op);
+      slot = sum;
+    }
+  }
+
+  SmallVector<Value> results = {loss};
+  for (unsigned param : params) {
+    Value grad = grads.lookup(entry->getArgument(param));
+    if (!grad) {
+      auto name = forward.getArgAttrOfType<StringAttr>(
+          param, xf::XFDialect::kNameAttrName);
+      InFlightDiagnostic diag = forward.emitError() << "parameter #" << param;
+      if (name)
+        diag << " ('" << name.getValue() << "')";
+      diag << " does not reach the loss, so it has no gradient";
+      step.erase();
+      return failure();
+    }
+    results.push_back(grad);
+  }
+  builder.create<func::ReturnOp>(forward.getLoc(), results);
+  forward.erase();
+  return step;
+}
+
+namespace {
+struct XFTrainingStepPass
+    : public ckpt::impl::XFTrainingStepBase<XFTrainingStepPass> {
+  using XFTrainingStepBase::XFTrainingStepBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>(forwardName);
+    if (!forward) {
+      module.emitError() << "no function @" << forwardName
+                         << " to differentiate (set the pass option "
+                            "forward=NAME)";
+      return signalPassFailure();
+    }
+    if (failed(buildTrainingStep(forward, stepName)))
+      signalPassFailure();
+  }
+};
+} // namespace
