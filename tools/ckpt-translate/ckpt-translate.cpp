@@ -7,11 +7,13 @@
 
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Target/Config/ConfigImport.h"
+#include "ckpt/Target/Program/ProgramExport.h"
 
 #include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
 
 int main(int argc, char **argv) {
   ckpt::registerConfigImportTranslation();
+  ckpt::registerProgramExportTranslation();
   return ckpt::runWithAtomicOutput(argc, argv, [](int n, char **args) {
     return mlir::failed(mlir::mlirTranslateMain(
                n, args, "ckpt-translate: ckpt-opt translations\n"))

@@ -1,0 +1,326 @@
+//===- ProgramExport.cpp - Lower a training step to a program -------------===//
+
+#include "ckpt/Target/Program/ProgramExport.h"
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Dialect/XF/XFTags.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/JSON.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+namespace {
+
+/// The program's version; the runtime refuses any other.
+constexpr int kProgramVersion = 1;
+
+std::string dtypeOf(Type element) {
+  if (element.isF32())
+    return "f32";
+  if (element.isF64())
+    return "f64";
+  if (element.isBF16())
+    return "bf16";
+  if (element.isF16())
+    return "f16";
+  if (element.isInteger(1))
+    return "i1";
+  if (element.isInteger(32))
+    return "i32";
+  if (element.isInteger(64))
+    return "i64";
+  return "";
+}
+
+struct TensorEntry {
+  std::string name;
+  RankedTensorType type;
+  std::string role;
+};
+
+class ProgramWriter {
+public:
+  explicit ProgramWriter(func::FuncOp func) : func(func) {}
+
+  LogicalResult write(llvm::raw_ostream &os) {
+    Block &body = func.getBody().front();
+    auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
+    if (!ret || ret.getNumOperands() < 1)
+      return func.emitError("a training step returns the loss first");
+
+    // Arguments: inputs and parameters.
+    for (BlockArgument arg : body.getArguments()) {
+      auto role = func.getArgAttrOfType<StringAttr>(
+          arg.getArgNumber(), xf::XFDialect::kRoleAttrName);
+      auto name = func.getArgAttrOfType<StringAttr>(
+          arg.getArgNumber(), xf::XFDialect::kNameAttrName);
+      std::string roleName = role ? role.getValue().str() : "parameter";
+      std::string tensorRole = roleName == "parameter" ? "parameter" : "input";
+      std::string label =
+          name ? name.getValue().str()
+               : (roleName == "parameter"
+                      ? "arg" + std::to_string(arg.getArgNumber())
+                      : roleName);
+      if (failed(addTensor(arg, label, tensorRole, func.getLoc())))
+        return failure();
+      if (roleName == "tokens")
+        tokens = ids[arg];
+      if (roleName == "labels")
+        labels = ids[arg];
+    }
+    if (tokens < 0 || labels < 0)
+      return func.emitError("the training step needs arguments with xf.role "
+                            "= \"tokens\" and \"labels\"");
+
+    // Results of ops; roles follow from the returns and the phases.
+    llvm::DenseSet<Value> returned(ret.getOperands().begin(),
+                                   ret.getOperands().end());
+    for (Operation &op : body.without_terminator()) {
+      if (!isa<xf::XFDialect>(op.getDialect()))
+        return op.emitOpError("cannot be lowered to a runtime program: only "
+                              "xf ops run");
+      SmallVector<std::string> names = resultNames(op);
+      for (auto [index, result] : llvm::enumerate(op.getResults())) {
+        std::string role = "temporary";
+        if (result == ret.getOperand(0))
+          role = "loss";
+        else if (returned.contains(result))
+          role = "gradient";
+        else if (getPhase(&op) == Phase::Forward &&
+                 llvm::any_of(result.getUsers(), [](Operation *user) {
+                   return getPhase(user) != Phase::Forward;
+                 }))
+          role = "activation";
+        if (failed(addTensor(result, names[index], role, op.getLoc())))
+          return failure();
+      }
+    }
+
+    llvm::json::OStream json(os, 1);
+    LogicalResult status = success();
+    json.object([&] {
+      json.attribute("format", "ckpt-program");
+      json.attribute("version", kProgramVersion);
+      json.attribute("function", func.getName());
+      json.attributeObject("model", [&] { writeModel(json); });
+      json.attributeArray("tensors", [&] {
+        for (const TensorEntry &t : tensors)
+          json.object([&] {
+            json.attribute("name", t.name);
+            json.attributeArray("shape", [&] {
+              for (int64_t d : t.type.getShape())
+                json.value(d);
+            });
+            json.attribute("dtype", dtypeOf(t.type.getElementType()));
+            json.attribute("role", t.role);
+          });
+      });
+      json.attributeArray("instructions", [&] {
+        for (Operation &op : body.without_terminator())
+          if (failed(writeInstruction(json, op)))
+            status = failure();
+      });
+      json.attributeObject("inputs", [&] {
+        json.attribute("tokens", tokens);
+        json.attribute("labels", labels);
+      });
+      json.attributeObject("outputs", [&] {
+        json.attribute("loss", ids[ret.getOperand(0)]);
+        json.attributeArray("gradients", [&] {
+          if (failed(writeGradients(json, ret)))
+            status = failure();
+        });
+      });
+    });
+    os << "\n";
+    return status;
+  }
+
+private:
+  LogicalResult addTensor(Value value, const std::string &base,
+                          const std::string &role, Location loc) {
+    auto type = dyn_cast<RankedTensorType>(value.getType());
+    if (!type || !type.hasStaticShape() ||
+        dtypeOf(type.getElementType()).empty())
+      return emitError(loc)
+             << "cannot lower a value of type " << value.getType()
+             << ": the runtime runs statically shaped tensors "
+                "of f32, f64, bf16, f16, i1, i32 or i64";
+    // Unique, readable names.
+    std::string name = base;
+    for (int n = 1; !usedNames.insert(name).second; ++n)
+      name = base + "_" + std::to_string(n);
+    ids[value] = static_cast<int>(tensors.size());
+    tensors.push_back({name, type, role});
+    return success();
+  }
+
+  static SmallVector<std::string> resultNames(Operation &op) {
+    SmallVector<std::string> names(op.getNumResults());
+    for (auto [index, name] : llvm::enumerate(names))
+      name = op.getName().stripDialect().str() + "." + std::to_string(index);
+    if (auto asmOp = dyn_cast<OpAsmOpInterface>(op))
+      asmOp.getAsmResultNames([&](Value value, StringRef name) {
+        names[cast<OpResult>(value).getResultNumber()] = name.str();
+      });
+    if (auto layer = xf::getLayer(&op))
+      for (std::string &name : names)
+        name = "L" + std::to_string(*layer) + "." + name;
+    return names;
+  }
+
+  void writeModel(llvm::json::OStream &json) {
+    auto module = func->getParentOfType<ModuleOp>();
+    auto model = module ? module->getAttrOfType<DictionaryAttr>(
+                              xf::XFDialect::kModelAttrName)
+                        : DictionaryAttr();
+    if (!model)
+      return;
+    for (NamedAttribute field : model) {
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      if (auto str = dyn_cast<StringAttr>(field.getValue()))
+        os << str.getValue();
+      else if (auto integer = dyn_cast<IntegerAttr>(field.getValue()))
+        os << integer.getValue();
+      else if (auto fp = dyn_cast<FloatAttr>(field.getValue()))
+        os << fp.getValueAsDouble();
+      else if (auto type = dyn_cast<TypeAttr>(field.getValue()))
+        os << type.getValue();
+      else
+        field.getValue().print(os);
+      json.attribute(field.getName().getValue(), text);
+    }
+  }
+
+  LogicalResult writeInstruction(llvm::json::OStream &json, Operation &op) {
+    LogicalResult status = success();
+    json.object([&] {
+      json.attribute("op", op.getName().stripDialect());
+      json.attributeArray("inputs", [&] {
+        for (Value operand : op.getOperands())
+          json.value(ids.lookup(operand));
+      });
+      json.attributeArray("outputs", [&] {
+        for (Value result : op.getResults())
+          json.value(ids.lookup(result));
+      });
+      Phase phase = getPhase(&op);
+      json.attribute("phase", phase == Phase::Forward    ? "forward"
+                              : phase == Phase::Backward ? "backward"
+                                                         : "recompute");
+      if (auto layer = xf::getLayer(&op))
+        json.attribute("layer", *layer);
+      json.attribute("module", xf::getModule(&op));
+      json.attributeObject("attrs", [&] {
+        for (NamedAttribute attr : op.getAttrs()) {
+          StringRef name = attr.getName().getValue();
+          if (name.starts_with("xf."))
+            continue;
+          Attribute value = attr.getValue();
+          if (auto fp = dyn_cast<FloatAttr>(value))
+            json.attribute(name, fp.getValueAsDouble());
+          else if (auto boolean = dyn_cast<BoolAttr>(value))
+            json.attribute(name, boolean.getValue());
+          else if (auto integer = dyn_cast<IntegerAttr>(value))
+            json.attribute(name, integer.getInt());
+          else if (isa<UnitAttr>(value))
+            json.attribute(name, true);
+          else if (auto str = dyn_cast<StringAttr>(value))
+            json.attribute(name, str.getValue());
+          else {
+            op.emitOpError()
+                << "attribute '" << name << "' cannot be lowered to a program";
+            status = failure();
+          }
+        }
+      });
+    });
+    return status;
+  }
+
+  LogicalResult writeGradients(llvm::json::OStream &json, func::ReturnOp ret) {
+    // Parameters by name, to pair each gradient result with its parameter.
+    llvm::StringMap<int> byName;
+    SmallVector<int> inOrder;
+    for (BlockArgument arg : func.getArguments()) {
+      if (tensors[ids[arg]].role != "parameter")
+        continue;
+      byName[tensors[ids[arg]].name] = ids[arg];
+      inOrder.push_back(ids[arg]);
+    }
+    for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
+      auto gradOf = func.getResultAttrOfType<StringAttr>(
+          i, xf::XFDialect::kGradOfAttrName);
+      int param = -1;
+      if (gradOf && byName.count(gradOf.getValue()))
+        param = byName[gradOf.getValue()];
+      else if (i - 1 < inOrder.size())
+        param = inOrder[i - 1];
+      Value grad = ret.getOperand(i);
+      if (param < 0 || !ids.count(grad) ||
+          tensors[ids[grad]].role != "gradient")
+        return ret.emitOpError()
+               << "result #" << i << " is not the gradient of a parameter";
+      json.object([&] {
+        json.attribute("parameter", param);
+        json.attribute("gradient", ids[grad]);
+      });
+    }
+    return success();
+  }
+
+  func::FuncOp func;
+  std::vector<TensorEntry> tensors;
+  llvm::DenseMap<Value, int> ids;
+  llvm::StringSet<> usedNames;
+  int tokens = -1, labels = -1;
+};
+
+} // namespace
+
+LogicalResult ckpt::exportProgram(ModuleOp module, StringRef functionName,
+                                  llvm::raw_ostream &os) {
+  auto func = module.lookupSymbol<func::FuncOp>(functionName);
+  if (!func)
+    return module.emitError() << "no function @" << functionName
+                              << " to lower; run --xf-training-step first (or "
+                                 "name it with --program-function)";
+  if (!func.getBody().hasOneBlock())
+    return func.emitError("only single-block functions can be lowered");
+  return ProgramWriter(func).write(os);
+}
+
+void ckpt::registerProgramExportTranslation() {
+  static llvm::cl::opt<std::string> functionName(
+      "program-function",
+      llvm::cl::desc("Function to lower with "
+                     "--mlir-to-program (default "
+                     "train_step)"),
+      llvm::cl::init("train_step"));
+  TranslateFromMLIRRegistration registration(
+      "mlir-to-program",
+      "Lower a training step to a runtime program (JSON) for ckpt-run",
+      [](Operation *op, llvm::raw_ostream &os) -> LogicalResult {
+        auto module = dyn_cast<ModuleOp>(op);
+        if (!module)
+          return op->emitError("expected a builtin.module");
+        // Build into a string first: nothing is written on failure.
+        std::string text;
+        llvm::raw_string_ostream buffer(text);
+        if (failed(exportProgram(module, functionName, buffer)))
+          return failure();
+        os << text;
+        return success();
+      },
+      [](DialectRegistry &registry) {
+        registry.insert<xf::XFDialect, func::FuncDialect>();
+      });
+}

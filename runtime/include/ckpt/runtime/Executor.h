@@ -1,0 +1,81 @@
+//===- Executor.h - Runs a program on the CPU -------------------*- C++ -*-===//
+
+#ifndef CKPT_RUNTIME_EXECUTOR_H
+#define CKPT_RUNTIME_EXECUTOR_H
+
+#include "ckpt/runtime/Program.h"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ckpt::rt {
+
+/// An error while running (a token id out of range, a bad parameter file).
+class RuntimeError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Compute precision: the program's own types (f32 compute, 16-bit types
+/// stored as such and converted around each kernel), or everything in f64
+/// (for gradient checks against finite differences).
+enum class Precision { Program, F64 };
+
+struct ExecutorOptions {
+  uint64_t seed = 1234; ///< Keys dropout masks.
+  Precision precision = Precision::Program;
+};
+
+struct MemoryStats {
+  int64_t parameterBytes = 0; ///< Parameters and inputs, held throughout.
+  int64_t peakBytes = 0;      ///< Peak of everything else alive at once.
+  int64_t gradientBytes = 0;  ///< Gradients and loss at the end of the step.
+};
+
+struct StepResult {
+  double loss = 0;
+  double seconds = 0;
+  MemoryStats memory;
+};
+
+class Executor {
+public:
+  explicit Executor(const Program &program, ExecutorOptions options = {});
+
+  const Program &program() const { return program_; }
+  /// The storage type of a tensor (f64 for every float under Precision::F64).
+  DType storageType(int id) const;
+
+  /// Deterministic parameters from `seed`: weight matrices N(0, 0.02²),
+  /// layer-norm weights 1 + N(0, 0.1²), biases N(0, 0.02²).
+  void initParameters(uint64_t seed);
+  /// Token ids and labels uniform in [0, vocab) from `seed`.
+  void initInputs(uint64_t seed);
+
+  /// Sets a parameter or input from values (converted to its storage type);
+  /// throws RuntimeError when the size is wrong.
+  void setTensor(int id, const std::vector<double> &values);
+  /// Reads any defined tensor as doubles.
+  std::vector<double> getTensor(int id) const;
+  /// The raw bytes of a defined tensor.
+  const std::vector<unsigned char> &rawTensor(int id) const;
+
+  /// Runs the step once; parameters and inputs must be set.
+  StepResult run();
+
+private:
+  template <typename Real> void execute(size_t index);
+
+  const Program &program_;
+  ExecutorOptions options_;
+  std::vector<std::vector<unsigned char>> buffers_;
+  std::vector<bool> alive_;
+  std::vector<int> lastUse_;
+  double loss_ = 0;
+};
+
+} // namespace ckpt::rt
+
+#endif // CKPT_RUNTIME_EXECUTOR_H

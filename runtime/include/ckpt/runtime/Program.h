@@ -1,0 +1,103 @@
+//===- Program.h - The runtime's program format -----------------*- C++ -*-===//
+//
+// A program is a training step lowered to a flat list of instructions over
+// statically shaped tensors (JSON, schema in docs/program-format.md). It is
+// produced by `ckpt-translate --mlir-to-program` and run by `ckpt-run`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_RUNTIME_PROGRAM_H
+#define CKPT_RUNTIME_PROGRAM_H
+
+#include "ckpt/runtime/DType.h"
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace ckpt::rt {
+
+/// The schema version this runtime reads and the tools write.
+constexpr int kProgramVersion = 1;
+
+enum class TensorRole {
+  Input,      ///< Token ids or labels.
+  Parameter,  ///< A model weight.
+  Gradient,   ///< A parameter's gradient, an output of the step.
+  Loss,       ///< The loss, an output of the step.
+  Activation, ///< Computed in the forward, kept for the backward.
+  Temporary,  ///< Everything else.
+};
+const char *roleName(TensorRole role);
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+  TensorRole role = TensorRole::Temporary;
+
+  int64_t numElements() const;
+  int64_t bytes() const { return numElements() * dtypeSize(dtype); }
+};
+
+using AttrValue = std::variant<bool, int64_t, double, std::string>;
+
+struct Instruction {
+  std::string op;
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  std::map<std::string, AttrValue> attrs;
+  std::string phase = "forward"; ///< forward, backward or recompute.
+  int64_t layer = -1;            ///< -1 outside the transformer layers.
+  std::string module;
+
+  double getF64(const std::string &name) const;
+  int64_t getI64(const std::string &name) const;
+  bool getBool(const std::string &name, bool fallback = false) const;
+  std::string getString(const std::string &name,
+                        const std::string &fallback = "") const;
+};
+
+struct GradientOutput {
+  int parameter = -1;
+  int gradient = -1;
+};
+
+struct Program {
+  int version = kProgramVersion;
+  std::string function;
+  std::map<std::string, std::string> model;
+  std::vector<TensorInfo> tensors;
+  std::vector<Instruction> instructions;
+  int tokens = -1;
+  int labels = -1;
+  int loss = -1;
+  std::vector<GradientOutput> gradients;
+
+  std::vector<int> parameters() const; ///< Tensor ids, in order.
+};
+
+/// Every problem with a program file: where (a JSON path or an instruction)
+/// and what is wrong.
+class ProgramError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Parses and validates a program; throws ProgramError.
+Program parseProgram(const std::string &text);
+Program loadProgram(const std::string &path);
+
+/// Checks ids, single assignment, definition before use, and every
+/// instruction's arity, dtypes and shapes; throws ProgramError.
+void validateProgram(const Program &program);
+
+/// Writes `program` as JSON.
+std::string serializeProgram(const Program &program);
+
+} // namespace ckpt::rt
+
+#endif // CKPT_RUNTIME_PROGRAM_H

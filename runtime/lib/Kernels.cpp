@@ -1,0 +1,465 @@
+//===- Kernels.cpp - CPU kernels of the runtime ---------------------------===//
+
+#include "Kernels.h"
+
+#include "ckpt/runtime/Philox.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace ckpt::rt::kernels {
+
+namespace {
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+constexpr double kInvSqrt2 = 0.7071067811865476;
+constexpr double kInvSqrt2Pi = 0.3989422804014327;
+} // namespace
+
+template <>
+void gemm<float>(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b,
+                 int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+              ldb, beta, c, ldc);
+}
+
+template <>
+void gemm<double>(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                  double alpha, const double *a, int64_t lda, const double *b,
+                  int64_t ldb, double beta, double *c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+              ldb, beta, c, ldc);
+}
+
+template <typename T>
+void embedding(const int64_t *tokens, int64_t batch, int64_t seq,
+               int64_t hidden, const T *word, const T *position, T *out) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < seq; ++i)
+    for (int64_t j = 0; j < batch; ++j) {
+      const T *w = word + tokens[j * seq + i] * hidden;
+      const T *p = position + i * hidden;
+      T *o = out + (i * batch + j) * hidden;
+      for (int64_t c = 0; c < hidden; ++c)
+        o[c] = w[c] + p[c];
+    }
+}
+
+template <typename T>
+void embeddingGrad(const int64_t *tokens, int64_t batch, int64_t seq,
+                   int64_t hidden, int64_t vocab, int64_t positions,
+                   const T *gradOut, T *gradWord, T *gradPosition) {
+  std::fill(gradWord, gradWord + vocab * hidden, T(0));
+  std::fill(gradPosition, gradPosition + positions * hidden, T(0));
+  // Split by column: every column sums its tokens in the same order.
+#pragma omp parallel for
+  for (int64_t c = 0; c < hidden; ++c)
+    for (int64_t i = 0; i < seq; ++i)
+      for (int64_t j = 0; j < batch; ++j) {
+        T g = gradOut[(i * batch + j) * hidden + c];
+        gradWord[tokens[j * seq + i] * hidden + c] += g;
+        gradPosition[i * hidden + c] += g;
+      }
+}
+
+template <typename T>
+void layerNorm(const T *x, const T *weight, const T *bias, int64_t rows,
+               int64_t n, double epsilon, T *y) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *xr = x + r * n;
+    T mean = 0, var = 0;
+    for (int64_t c = 0; c < n; ++c)
+      mean += xr[c];
+    mean /= T(n);
+    for (int64_t c = 0; c < n; ++c)
+      var += (xr[c] - mean) * (xr[c] - mean);
+    var /= T(n);
+    T rstd = T(1) / std::sqrt(var + T(epsilon));
+    for (int64_t c = 0; c < n; ++c)
+      y[r * n + c] = (xr[c] - mean) * rstd * weight[c] + bias[c];
+  }
+}
+
+template <typename T>
+void layerNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
+                   int64_t n, double epsilon, T *gradX, T *gradWeight,
+                   T *gradBias) {
+  std::vector<T> xhat(rows * n);
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *xr = x + r * n;
+    const T *dy = gradOut + r * n;
+    T mean = 0, var = 0;
+    for (int64_t c = 0; c < n; ++c)
+      mean += xr[c];
+    mean /= T(n);
+    for (int64_t c = 0; c < n; ++c)
+      var += (xr[c] - mean) * (xr[c] - mean);
+    var /= T(n);
+    T rstd = T(1) / std::sqrt(var + T(epsilon));
+    T sumDy = 0, sumDyXhat = 0;
+    for (int64_t c = 0; c < n; ++c) {
+      T h = (xr[c] - mean) * rstd;
+      xhat[r * n + c] = h;
+      T g = dy[c] * weight[c];
+      sumDy += g;
+      sumDyXhat += g * h;
+    }
+    for (int64_t c = 0; c < n; ++c) {
+      T g = dy[c] * weight[c];
+      gradX[r * n + c] =
+          rstd * (g - sumDy / T(n) - xhat[r * n + c] * sumDyXhat / T(n));
+    }
+  }
+#pragma omp parallel for
+  for (int64_t c = 0; c < n; ++c) {
+    T dw = 0, db = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      dw += gradOut[r * n + c] * xhat[r * n + c];
+      db += gradOut[r * n + c];
+    }
+    gradWeight[c] = dw;
+    gradBias[c] = db;
+  }
+}
+
+template <typename T>
+void linear(const T *x, const T *weight, const T *bias, int64_t rows,
+            int64_t out, int64_t in, T *y) {
+  gemm<T>(false, true, rows, out, in, T(1), x, in, weight, in, T(0), y, out);
+  if (!bias)
+    return;
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < out; ++c)
+      y[r * out + c] += bias[c];
+}
+
+template <typename T>
+void linearGradInput(const T *gradOut, const T *weight, int64_t rows,
+                     int64_t out, int64_t in, T *gradX) {
+  gemm<T>(false, false, rows, in, out, T(1), gradOut, out, weight, in, T(0),
+          gradX, in);
+}
+
+template <typename T>
+void linearGradWeight(const T *gradOut, const T *x, int64_t rows, int64_t out,
+                      int64_t in, T *gradWeight) {
+  gemm<T>(true, false, out, in, rows, T(1), gradOut, out, x, in, T(0),
+          gradWeight, in);
+}
+
+template <typename T>
+void biasGrad(const T *gradOut, int64_t rows, int64_t n, T *gradBias) {
+#pragma omp parallel for
+  for (int64_t c = 0; c < n; ++c) {
+    T sum = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      sum += gradOut[r * n + c];
+    gradBias[c] = sum;
+  }
+}
+
+template <typename T>
+void gelu(const T *x, int64_t count, bool tanhApprox, T *y) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < count; ++i) {
+    T v = x[i];
+    if (tanhApprox)
+      y[i] =
+          T(0.5) * v *
+          (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v)));
+    else
+      y[i] = T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2)));
+  }
+}
+
+template <typename T>
+void geluGrad(const T *x, const T *gradOut, int64_t count, bool tanhApprox,
+              T *gradX) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < count; ++i) {
+    T v = x[i], d;
+    if (tanhApprox) {
+      T inner = T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v);
+      T t = std::tanh(inner);
+      T dInner = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * v * v);
+      d = T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dInner;
+    } else {
+      T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
+      T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+      d = cdf + v * pdf;
+    }
+    gradX[i] = gradOut[i] * d;
+  }
+}
+
+template <typename T> void add(const T *a, const T *b, int64_t count, T *y) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = a[i] + b[i];
+}
+
+template <typename T>
+void dropout(const T *x, int64_t count, double probability, uint64_t seed,
+             uint32_t stream, T *y, uint8_t *mask) {
+  T scale = T(1) / (T(1) - T(probability));
+#pragma omp parallel for
+  for (int64_t i = 0; i < count; ++i) {
+    bool keep =
+        dropoutKeeps(seed, stream, static_cast<uint64_t>(i), probability);
+    mask[i] = keep ? 1 : 0;
+    y[i] = keep ? x[i] * scale : T(0);
+  }
+}
+
+template <typename T>
+void dropoutGrad(const uint8_t *mask, const T *gradOut, int64_t count,
+                 double probability, T *gradX) {
+  T scale = T(1) / (T(1) - T(probability));
+#pragma omp parallel for
+  for (int64_t i = 0; i < count; ++i)
+    gradX[i] = mask[i] ? gradOut[i] * scale : T(0);
+}
+
+template <typename T>
+void splitHeads(const T *qkv, int64_t seq, int64_t batch, int64_t heads,
+                int64_t dim, T *q, T *k, T *v) {
+#pragma omp parallel for
+  for (int64_t s = 0; s < seq; ++s)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t a = 0; a < heads; ++a) {
+        const T *src = qkv + ((s * batch + b) * heads + a) * 3 * dim;
+        int64_t dst = ((b * heads + a) * seq + s) * dim;
+        for (int64_t d = 0; d < dim; ++d) {
+          q[dst + d] = src[d];
+          k[dst + d] = src[dim + d];
+          v[dst + d] = src[2 * dim + d];
+        }
+      }
+}
+
+template <typename T>
+void splitHeadsGrad(const T *dq, const T *dk, const T *dv, int64_t seq,
+                    int64_t batch, int64_t heads, int64_t dim, T *dqkv) {
+#pragma omp parallel for
+  for (int64_t s = 0; s < seq; ++s)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t a = 0; a < heads; ++a) {
+        T *dst = dqkv + ((s * batch + b) * heads + a) * 3 * dim;
+        int64_t src = ((b * heads + a) * seq + s) * dim;
+        for (int64_t d = 0; d < dim; ++d) {
+          dst[d] = dq[src + d];
+          dst[dim + d] = dk[src + d];
+          dst[2 * dim + d] = dv[src + d];
+        }
+      }
+}
+
+template <typename T>
+void mergeHeads(const T *x, int64_t batch, int64_t heads, int64_t seq,
+                int64_t dim, T *y) {
+#pragma omp parallel for
+  for (int64_t s = 0; s < seq; ++s)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t a = 0; a < heads; ++a)
+        for (int64_t d = 0; d < dim; ++d)
+          y[((s * batch + b) * heads + a) * dim + d] =
+              x[((b * heads + a) * seq + s) * dim + d];
+}
+
+template <typename T>
+void mergeHeadsGrad(const T *gradOut, int64_t batch, int64_t heads, int64_t seq,
+                    int64_t dim, T *gradX) {
+#pragma omp parallel for
+  for (int64_t s = 0; s < seq; ++s)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t a = 0; a < heads; ++a)
+        for (int64_t d = 0; d < dim; ++d)
+          gradX[((b * heads + a) * seq + s) * dim + d] =
+              gradOut[((s * batch + b) * heads + a) * dim + d];
+}
+
+template <typename T>
+void attentionScores(const T *q, const T *k, int64_t batches, int64_t sq,
+                     int64_t sk, int64_t dim, double scale, T *scores) {
+  for (int64_t i = 0; i < batches; ++i)
+    gemm<T>(false, true, sq, sk, dim, T(scale), q + i * sq * dim, dim,
+            k + i * sk * dim, dim, T(0), scores + i * sq * sk, sk);
+}
+
+template <typename T>
+void attentionScoresGrad(const T *q, const T *k, const T *gradScores,
+                         int64_t batches, int64_t sq, int64_t sk, int64_t dim,
+                         double scale, T *gradQ, T *gradK) {
+  for (int64_t i = 0; i < batches; ++i) {
+    const T *ds = gradScores + i * sq * sk;
+    gemm<T>(false, false, sq, dim, sk, T(scale), ds, sk, k + i * sk * dim, dim,
+            T(0), gradQ + i * sq * dim, dim);
+    gemm<T>(true, false, sk, dim, sq, T(scale), ds, sk, q + i * sq * dim, dim,
+            T(0), gradK + i * sk * dim, dim);
+  }
+}
+
+template <typename T>
+void attentionContext(const T *probs, const T *v, int64_t batches, int64_t sq,
+                      int64_t sk, int64_t dim, T *context) {
+  for (int64_t i = 0; i < batches; ++i)
+    gemm<T>(false, false, sq, dim, sk, T(1), probs + i * sq * sk, sk,
+            v + i * sk * dim, dim, T(0), context + i * sq * dim, dim);
+}
+
+template <typename T>
+void attentionContextGrad(const T *probs, const T *v, const T *gradContext,
+                          int64_t batches, int64_t sq, int64_t sk, int64_t dim,
+                          T *gradProbs, T *gradV) {
+  for (int64_t i = 0; i < batches; ++i) {
+    const T *dc = gradContext + i * sq * dim;
+    gemm<T>(false, true, sq, sk, dim, T(1), dc, dim, v + i * sk * dim, dim,
+            T(0), gradProbs + i * sq * sk, sk);
+    gemm<T>(true, false, sk, dim, sq, T(1), probs + i * sq * sk, sk, dc, dim,
+            T(0), gradV + i * sk * dim, dim);
+  }
+}
+
+template <typename T>
+void softmax(const T *x, int64_t rows, int64_t n, int64_t causalRows, T *y) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *xr = x + r * n;
+    T *yr = y + r * n;
+    int64_t valid = causalRows > 0 ? std::min(n, r % causalRows + 1) : n;
+    T max = xr[0];
+    for (int64_t c = 1; c < valid; ++c)
+      max = std::max(max, xr[c]);
+    T sum = 0;
+    for (int64_t c = 0; c < valid; ++c) {
+      yr[c] = std::exp(xr[c] - max);
+      sum += yr[c];
+    }
+    for (int64_t c = 0; c < valid; ++c)
+      yr[c] /= sum;
+    for (int64_t c = valid; c < n; ++c)
+      yr[c] = T(0);
+  }
+}
+
+template <typename T>
+void softmaxGrad(const T *y, const T *gradOut, int64_t rows, int64_t n,
+                 T *gradX) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *yr = y + r * n;
+    const T *dy = gradOut + r * n;
+    T dot = 0;
+    for (int64_t c = 0; c < n; ++c)
+      dot += yr[c] * dy[c];
+    for (int64_t c = 0; c < n; ++c)
+      gradX[r * n + c] = yr[c] * (dy[c] - dot);
+  }
+}
+
+template <typename T>
+double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
+                    int64_t batch, int64_t vocab) {
+  std::vector<double> perToken(seq * batch);
+#pragma omp parallel for
+  for (int64_t i = 0; i < seq; ++i)
+    for (int64_t j = 0; j < batch; ++j) {
+      const T *row = logits + (i * batch + j) * vocab;
+      T max = row[0];
+      for (int64_t c = 1; c < vocab; ++c)
+        max = std::max(max, row[c]);
+      T sum = 0;
+      for (int64_t c = 0; c < vocab; ++c)
+        sum += std::exp(row[c] - max);
+      perToken[i * batch + j] =
+          static_cast<double>(std::log(sum) + max - row[labels[j * seq + i]]);
+    }
+  double total = 0;
+  for (double value : perToken)
+    total += value;
+  return total / static_cast<double>(seq * batch);
+}
+
+template <typename T>
+void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
+                      int64_t batch, int64_t vocab, T *gradLogits) {
+  T inverseCount = T(1) / T(seq * batch);
+#pragma omp parallel for
+  for (int64_t i = 0; i < seq; ++i)
+    for (int64_t j = 0; j < batch; ++j) {
+      const T *row = logits + (i * batch + j) * vocab;
+      T *grad = gradLogits + (i * batch + j) * vocab;
+      T max = row[0];
+      for (int64_t c = 1; c < vocab; ++c)
+        max = std::max(max, row[c]);
+      T sum = 0;
+      for (int64_t c = 0; c < vocab; ++c) {
+        grad[c] = std::exp(row[c] - max);
+        sum += grad[c];
+      }
+      for (int64_t c = 0; c < vocab; ++c)
+        grad[c] = grad[c] / sum * inverseCount;
+      grad[labels[j * seq + i]] -= inverseCount;
+    }
+}
+
+#define CKPT_INSTANTIATE(T)                                                    \
+  template void embedding<T>(const int64_t *, int64_t, int64_t, int64_t,       \
+                             const T *, const T *, T *);                       \
+  template void embeddingGrad<T>(const int64_t *, int64_t, int64_t, int64_t,   \
+                                 int64_t, int64_t, const T *, T *, T *);       \
+  template void layerNorm<T>(const T *, const T *, const T *, int64_t,         \
+                             int64_t, double, T *);                            \
+  template void layerNormGrad<T>(const T *, const T *, const T *, int64_t,     \
+                                 int64_t, double, T *, T *, T *);              \
+  template void linear<T>(const T *, const T *, const T *, int64_t, int64_t,   \
+                          int64_t, T *);                                       \
+  template void linearGradInput<T>(const T *, const T *, int64_t, int64_t,     \
+                                   int64_t, T *);                              \
+  template void linearGradWeight<T>(const T *, const T *, int64_t, int64_t,    \
+                                    int64_t, T *);                             \
+  template void biasGrad<T>(const T *, int64_t, int64_t, T *);                 \
+  template void gelu<T>(const T *, int64_t, bool, T *);                        \
+  template void geluGrad<T>(const T *, const T *, int64_t, bool, T *);         \
+  template void add<T>(const T *, const T *, int64_t, T *);                    \
+  template void dropout<T>(const T *, int64_t, double, uint64_t, uint32_t,     \
+                           T *, uint8_t *);                                    \
+  template void dropoutGrad<T>(const uint8_t *, const T *, int64_t, double,    \
+                               T *);                                           \
+  template void splitHeads<T>(const T *, int64_t, int64_t, int64_t, int64_t,   \
+                              T *, T *, T *);                                  \
+  template void splitHeadsGrad<T>(const T *, const T *, const T *, int64_t,    \
+                                  int64_t, int64_t, int64_t, T *);             \
+  template void mergeHeads<T>(const T *, int64_t, int64_t, int64_t, int64_t,   \
+                              T *);                                            \
+  template void mergeHeadsGrad<T>(const T *, int64_t, int64_t, int64_t,        \
+                                  int64_t, T *);                               \
+  template void attentionScores<T>(const T *, const T *, int64_t, int64_t,     \
+                                   int64_t, int64_t, double, T *);             \
+  template void attentionScoresGrad<T>(const T *, const T *, const T *,        \
+                                       int64_t, int64_t, int64_t, int64_t,     \
+                                       double, T *, T *);                      \
+  template void attentionContext<T>(const T *, const T *, int64_t, int64_t,    \
+                                    int64_t, int64_t, T *);                    \
+  template void attentionContextGrad<T>(const T *, const T *, const T *,       \
+                                        int64_t, int64_t, int64_t, int64_t,    \
+                                        T *, T *);                             \
+  template void softmax<T>(const T *, int64_t, int64_t, int64_t, T *);         \
+  template void softmaxGrad<T>(const T *, const T *, int64_t, int64_t, T *);   \
+  template double crossEntropy<T>(const T *, const int64_t *, int64_t,         \
+                                  int64_t, int64_t);                           \
+  template void crossEntropyGrad<T>(const T *, const int64_t *, int64_t,       \
+                                    int64_t, int64_t, T *);
+
+CKPT_INSTANTIATE(float)
+CKPT_INSTANTIATE(double)
+
+} // namespace ckpt::rt::kernels

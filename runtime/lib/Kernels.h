@@ -1,0 +1,114 @@
+//===- Kernels.h - CPU kernels of the runtime -------------------*- C++ -*-===//
+//
+// Every kernel is deterministic: work is split across threads by output
+// element (row or column), and each reduction runs in a fixed order inside
+// one thread, so results depend neither on thread timing nor on buffer
+// addresses. T is float or double (the compute type).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_RUNTIME_KERNELS_H
+#define CKPT_RUNTIME_KERNELS_H
+
+#include <cstdint>
+
+namespace ckpt::rt::kernels {
+
+/// C[M,N] = alpha · op(A) · op(B) + beta · C, row-major.
+template <typename T>
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha,
+          const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c,
+          int64_t ldc);
+
+template <typename T>
+void embedding(const int64_t *tokens, int64_t batch, int64_t seq,
+               int64_t hidden, const T *word, const T *position, T *out);
+template <typename T>
+void embeddingGrad(const int64_t *tokens, int64_t batch, int64_t seq,
+                   int64_t hidden, int64_t vocab, int64_t positions,
+                   const T *gradOut, T *gradWord, T *gradPosition);
+
+template <typename T>
+void layerNorm(const T *x, const T *weight, const T *bias, int64_t rows,
+               int64_t n, double epsilon, T *y);
+template <typename T>
+void layerNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
+                   int64_t n, double epsilon, T *gradX, T *gradWeight,
+                   T *gradBias);
+
+template <typename T>
+void linear(const T *x, const T *weight, const T *bias, int64_t rows,
+            int64_t out, int64_t in, T *y);
+template <typename T>
+void linearGradInput(const T *gradOut, const T *weight, int64_t rows,
+                     int64_t out, int64_t in, T *gradX);
+template <typename T>
+void linearGradWeight(const T *gradOut, const T *x, int64_t rows, int64_t out,
+                      int64_t in, T *gradWeight);
+template <typename T>
+void biasGrad(const T *gradOut, int64_t rows, int64_t n, T *gradBias);
+
+template <typename T>
+void gelu(const T *x, int64_t count, bool tanhApprox, T *y);
+template <typename T>
+void geluGrad(const T *x, const T *gradOut, int64_t count, bool tanhApprox,
+              T *gradX);
+
+template <typename T> void add(const T *a, const T *b, int64_t count, T *y);
+
+template <typename T>
+void dropout(const T *x, int64_t count, double probability, uint64_t seed,
+             uint32_t stream, T *y, uint8_t *mask);
+template <typename T>
+void dropoutGrad(const uint8_t *mask, const T *gradOut, int64_t count,
+                 double probability, T *gradX);
+
+/// qkv [s, b, a, 3, d] <-> q, k, v [b, a, s, d].
+template <typename T>
+void splitHeads(const T *qkv, int64_t seq, int64_t batch, int64_t heads,
+                int64_t dim, T *q, T *k, T *v);
+template <typename T>
+void splitHeadsGrad(const T *dq, const T *dk, const T *dv, int64_t seq,
+                    int64_t batch, int64_t heads, int64_t dim, T *dqkv);
+/// [b, a, s, d] <-> [s, b, a·d].
+template <typename T>
+void mergeHeads(const T *x, int64_t batch, int64_t heads, int64_t seq,
+                int64_t dim, T *y);
+template <typename T>
+void mergeHeadsGrad(const T *gradOut, int64_t batch, int64_t heads, int64_t seq,
+                    int64_t dim, T *gradX);
+
+template <typename T>
+void attentionScores(const T *q, const T *k, int64_t batches, int64_t sq,
+                     int64_t sk, int64_t dim, double scale, T *scores);
+template <typename T>
+void attentionScoresGrad(const T *q, const T *k, const T *gradScores,
+                         int64_t batches, int64_t sq, int64_t sk, int64_t dim,
+                         double scale, T *gradQ, T *gradK);
+template <typename T>
+void attentionContext(const T *probs, const T *v, int64_t batches, int64_t sq,
+                      int64_t sk, int64_t dim, T *context);
+template <typename T>
+void attentionContextGrad(const T *probs, const T *v, const T *gradContext,
+                          int64_t batches, int64_t sq, int64_t sk, int64_t dim,
+                          T *gradProbs, T *gradV);
+
+/// Softmax of `rows` rows of `n`; with `causalRows` > 0, row r masks the
+/// columns after r % causalRows.
+template <typename T>
+void softmax(const T *x, int64_t rows, int64_t n, int64_t causalRows, T *y);
+template <typename T>
+void softmaxGrad(const T *y, const T *gradOut, int64_t rows, int64_t n,
+                 T *gradX);
+
+/// Mean cross-entropy of logits [s, b, v] against labels [b, s].
+template <typename T>
+double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
+                    int64_t batch, int64_t vocab);
+template <typename T>
+void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
+                      int64_t batch, int64_t vocab, T *gradLogits);
+
+} // namespace ckpt::rt::kernels
+
+#endif // CKPT_RUNTIME_KERNELS_H

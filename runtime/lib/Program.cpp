@@ -1,0 +1,334 @@
+//===- Program.cpp - The runtime's program format -------------------------===//
+
+#include "ckpt/runtime/Program.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+using namespace ckpt::rt;
+using json = nlohmann::json;
+
+const char *ckpt::rt::roleName(TensorRole role) {
+  switch (role) {
+  case TensorRole::Input:
+    return "input";
+  case TensorRole::Parameter:
+    return "parameter";
+  case TensorRole::Gradient:
+    return "gradient";
+  case TensorRole::Loss:
+    return "loss";
+  case TensorRole::Activation:
+    return "activation";
+  case TensorRole::Temporary:
+    return "temporary";
+  }
+  return "?";
+}
+
+static std::optional<TensorRole> parseRole(const std::string &name) {
+  for (TensorRole role :
+       {TensorRole::Input, TensorRole::Parameter, TensorRole::Gradient,
+        TensorRole::Loss, TensorRole::Activation, TensorRole::Temporary})
+    if (name == roleName(role))
+      return role;
+  return std::nullopt;
+}
+
+int64_t TensorInfo::numElements() const {
+  int64_t count = 1;
+  for (int64_t dim : shape)
+    count *= dim;
+  return count;
+}
+
+double Instruction::getF64(const std::string &name) const {
+  auto it = attrs.find(name);
+  if (it == attrs.end())
+    throw ProgramError("instruction '" + op + "' lacks attribute '" + name +
+                       "'");
+  if (auto *value = std::get_if<double>(&it->second))
+    return *value;
+  if (auto *value = std::get_if<int64_t>(&it->second))
+    return static_cast<double>(*value);
+  throw ProgramError("attribute '" + name + "' of '" + op +
+                     "' must be a number");
+}
+
+int64_t Instruction::getI64(const std::string &name) const {
+  auto it = attrs.find(name);
+  if (it == attrs.end())
+    throw ProgramError("instruction '" + op + "' lacks attribute '" + name +
+                       "'");
+  if (auto *value = std::get_if<int64_t>(&it->second))
+    return *value;
+  throw ProgramError("attribute '" + name + "' of '" + op +
+                     "' must be an integer");
+}
+
+bool Instruction::getBool(const std::string &name, bool fallback) const {
+  auto it = attrs.find(name);
+  if (it == attrs.end())
+    return fallback;
+  if (auto *value = std::get_if<bool>(&it->second))
+    return *value;
+  throw ProgramError("attribute '" + name + "' of '" + op +
+                     "' must be true or false");
+}
+
+std::string Instruction::getString(const std::string &name,
+                                   const std::string &fallback) const {
+  auto it = attrs.find(name);
+  if (it == attrs.end())
+    return fallback;
+  if (auto *value = std::get_if<std::string>(&it->second))
+    return *value;
+  throw ProgramError("attribute '" + name + "' of '" + op +
+                     "' must be a string");
+}
+
+std::vector<int> Program::parameters() const {
+  std::vector<int> ids;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].role == TensorRole::Parameter)
+      ids.push_back(static_cast<int>(i));
+  return ids;
+}
+
+//===----------------------------------------------------------------------===//
+// Parsing
+//===----------------------------------------------------------------------===//
+
+namespace {
+[[noreturn]] void fail(const std::string &path, const std::string &message) {
+  throw ProgramError(path + ": " + message);
+}
+
+const json &field(const json &object, const std::string &key,
+                  const std::string &path) {
+  if (!object.is_object())
+    fail(path, "must be an object");
+  auto it = object.find(key);
+  if (it == object.end())
+    fail(path, "missing field '" + key + "'");
+  return *it;
+}
+
+int64_t integer(const json &value, const std::string &path) {
+  if (!value.is_number_integer())
+    fail(path, std::string("must be an integer, got ") + value.type_name());
+  return value.get<int64_t>();
+}
+
+std::string string(const json &value, const std::string &path) {
+  if (!value.is_string())
+    fail(path, std::string("must be a string, got ") + value.type_name());
+  return value.get<std::string>();
+}
+
+int tensorId(const json &value, const std::string &path, size_t count) {
+  int64_t id = integer(value, path);
+  if (id < 0 || id >= static_cast<int64_t>(count))
+    fail(path, "tensor id " + std::to_string(id) + " is out of range [0, " +
+                   std::to_string(count) + ")");
+  return static_cast<int>(id);
+}
+
+std::vector<int> idList(const json &value, const std::string &path,
+                        size_t count) {
+  if (!value.is_array())
+    fail(path, "must be an array of tensor ids");
+  std::vector<int> ids;
+  for (size_t i = 0; i < value.size(); ++i)
+    ids.push_back(tensorId(value[i], path + "/" + std::to_string(i), count));
+  return ids;
+}
+} // namespace
+
+Program ckpt::rt::parseProgram(const std::string &text) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error &e) {
+    std::string what = e.what();
+    size_t colon = what.find(": ");
+    throw ProgramError(
+        "not a valid program file (invalid JSON at byte " +
+        std::to_string(e.byte) +
+        "): " + (colon == std::string::npos ? what : what.substr(colon + 2)));
+  }
+  Program program;
+  if (!doc.is_object())
+    fail("/", "a program must be a JSON object");
+  if (string(field(doc, "format", ""), "/format") != "ckpt-program")
+    fail("/format", "must be \"ckpt-program\"");
+  program.version =
+      static_cast<int>(integer(field(doc, "version", ""), "/version"));
+  if (program.version != kProgramVersion)
+    fail("/version", "this runtime reads program version " +
+                         std::to_string(kProgramVersion) + ", the file has " +
+                         std::to_string(program.version) +
+                         "; regenerate it with the matching ckpt-translate");
+  program.function = string(field(doc, "function", ""), "/function");
+  if (auto it = doc.find("model"); it != doc.end() && it->is_object())
+    for (auto entry = it->begin(); entry != it->end(); ++entry)
+      program.model[entry.key()] =
+          entry->is_string() ? entry->get<std::string>() : entry->dump();
+
+  const json &tensors = field(doc, "tensors", "");
+  if (!tensors.is_array())
+    fail("/tensors", "must be an array");
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    std::string path = "/tensors/" + std::to_string(i);
+    const json &entry = tensors[i];
+    TensorInfo info;
+    info.name = string(field(entry, "name", path), path + "/name");
+    const json &shape = field(entry, "shape", path);
+    if (!shape.is_array())
+      fail(path + "/shape", "must be an array of dimensions");
+    int64_t elements = 1;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      int64_t dim = integer(shape[d], path + "/shape/" + std::to_string(d));
+      if (dim <= 0 || dim > (int64_t(1) << 40) / elements)
+        fail(path + "/shape/" + std::to_string(d),
+             "dimension " + std::to_string(dim) +
+                 " must be positive and the tensor under 2^40 elements");
+      elements *= dim;
+      info.shape.push_back(dim);
+    }
+    std::string dtype = string(field(entry, "dtype", path), path + "/dtype");
+    auto parsedDType = parseDType(dtype);
+    if (!parsedDType)
+      fail(path + "/dtype", "unknown dtype \"" + dtype +
+                                "\" (allowed: f32, f64, bf16, f16, i32, i64, "
+                                "i1)");
+    info.dtype = *parsedDType;
+    std::string role = string(field(entry, "role", path), path + "/role");
+    auto parsedRole = parseRole(role);
+    if (!parsedRole)
+      fail(path + "/role", "unknown role \"" + role +
+                               "\" (allowed: input, parameter, gradient, "
+                               "loss, activation, temporary)");
+    info.role = *parsedRole;
+    program.tensors.push_back(std::move(info));
+  }
+  size_t count = program.tensors.size();
+
+  const json &instructions = field(doc, "instructions", "");
+  if (!instructions.is_array())
+    fail("/instructions", "must be an array");
+  for (size_t i = 0; i < instructions.size(); ++i) {
+    std::string path = "/instructions/" + std::to_string(i);
+    const json &entry = instructions[i];
+    Instruction inst;
+    inst.op = string(field(entry, "op", path), path + "/op");
+    inst.inputs = idList(field(entry, "inputs", path), path + "/inputs", count);
+    inst.outputs =
+        idList(field(entry, "outputs", path), path + "/outputs", count);
+    if (auto it = entry.find("phase"); it != entry.end())
+      inst.phase = string(*it, path + "/phase");
+    if (auto it = entry.find("layer"); it != entry.end())
+      inst.layer = integer(*it, path + "/layer");
+    if (auto it = entry.find("module"); it != entry.end())
+      inst.module = string(*it, path + "/module");
+    if (auto it = entry.find("attrs"); it != entry.end()) {
+      if (!it->is_object())
+        fail(path + "/attrs", "must be an object");
+      for (auto attr = it->begin(); attr != it->end(); ++attr) {
+        if (attr->is_boolean())
+          inst.attrs[attr.key()] = attr->get<bool>();
+        else if (attr->is_number_integer())
+          inst.attrs[attr.key()] = attr->get<int64_t>();
+        else if (attr->is_number())
+          inst.attrs[attr.key()] = attr->get<double>();
+        else if (attr->is_string())
+          inst.attrs[attr.key()] = attr->get<std::string>();
+        else
+          fail(path + "/attrs/" + attr.key(),
+               "must be a boolean, number or string");
+      }
+    }
+    program.instructions.push_back(std::move(inst));
+  }
+
+  const json &inputs = field(doc, "inputs", "");
+  program.tokens =
+      tensorId(field(inputs, "tokens", "/inputs"), "/inputs/tokens", count);
+  program.labels =
+      tensorId(field(inputs, "labels", "/inputs"), "/inputs/labels", count);
+  const json &outputs = field(doc, "outputs", "");
+  program.loss =
+      tensorId(field(outputs, "loss", "/outputs"), "/outputs/loss", count);
+  const json &grads = field(outputs, "gradients", "/outputs");
+  if (!grads.is_array())
+    fail("/outputs/gradients", "must be an array");
+  for (size_t i = 0; i < grads.size(); ++i) {
+    std::string path = "/outputs/gradients/" + std::to_string(i);
+    GradientOutput out;
+    out.parameter = tensorId(field(grads[i], "parameter", path),
+                             path + "/parameter", count);
+    out.gradient =
+        tensorId(field(grads[i], "gradient", path), path + "/gradient", count);
+    program.gradients.push_back(out);
+  }
+  validateProgram(program);
+  return program;
+}
+
+Program ckpt::rt::loadProgram(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ProgramError("cannot open program file '" + path + "'");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return parseProgram(buffer.str());
+  } catch (const ProgramError &e) {
+    throw ProgramError(path + ": " + e.what());
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Writing
+//===----------------------------------------------------------------------===//
+
+std::string ckpt::rt::serializeProgram(const Program &program) {
+  json doc;
+  doc["format"] = "ckpt-program";
+  doc["version"] = program.version;
+  doc["function"] = program.function;
+  doc["model"] = json::object();
+  for (auto &[key, value] : program.model)
+    doc["model"][key] = value;
+  doc["tensors"] = json::array();
+  for (const TensorInfo &t : program.tensors)
+    doc["tensors"].push_back({{"name", t.name},
+                              {"shape", t.shape},
+                              {"dtype", dtypeName(t.dtype)},
+                              {"role", roleName(t.role)}});
+  doc["instructions"] = json::array();
+  for (const Instruction &inst : program.instructions) {
+    json entry = {{"op", inst.op},
+                  {"inputs", inst.inputs},
+                  {"outputs", inst.outputs},
+                  {"phase", inst.phase},
+                  {"module", inst.module}};
+    if (inst.layer >= 0)
+      entry["layer"] = inst.layer;
+    json attrs = json::object();
+    for (auto &[key, value] : inst.attrs)
+      std::visit([&](auto &&v) { attrs[key] = v; }, value);
+    entry["attrs"] = attrs;
+    doc["instructions"].push_back(entry);
+  }
+  doc["inputs"] = {{"tokens", program.tokens}, {"labels", program.labels}};
+  json grads = json::array();
+  for (const GradientOutput &g : program.gradients)
+    grads.push_back({{"parameter", g.parameter}, {"gradient", g.gradient}});
+  doc["outputs"] = {{"loss", program.loss}, {"gradients", grads}};
+  return doc.dump(1) + "\n";
+}

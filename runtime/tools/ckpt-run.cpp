@@ -1,0 +1,229 @@
+//===- ckpt-run.cpp - Run a training-step program -------------------------===//
+//
+//   ckpt-run PROGRAM [--backend=cpu] [--seed=N] [--init-seed=N]
+//            [--params=DIR] [--tokens=FILE.npy] [--labels=FILE.npy]
+//            [--precision=program|f64] [--dump-grads=DIR] [--repeat=N]
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/runtime/Executor.h"
+#include "ckpt/runtime/Npy.h"
+#include "ckpt/runtime/Program.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+using namespace ckpt::rt;
+
+namespace {
+
+const char *kUsage =
+    "usage: ckpt-run PROGRAM [options]\n"
+    "  --backend=cpu           where to run (cpu; cuda where built and a GPU "
+    "exists)\n"
+    "  --seed=N                dropout seed (default 1234)\n"
+    "  --init-seed=N           seed of parameters, tokens and labels "
+    "(default 42)\n"
+    "  --params=DIR            load parameters from DIR/<name>.npy\n"
+    "  --tokens=FILE.npy       token ids [b, s]\n"
+    "  --labels=FILE.npy       labels [b, s]\n"
+    "  --precision=program|f64 compute in the program's types (default) or "
+    "f64\n"
+    "  --dump-grads=DIR        write every gradient to DIR/<name>.npy\n"
+    "  --repeat=N              run the step N times, report the fastest\n"
+    "  --threads=N             CPU threads (default: all)\n";
+
+struct Options {
+  std::string program;
+  std::string backend = "cpu";
+  uint64_t seed = 1234;
+  uint64_t initSeed = 42;
+  std::string params, tokens, labels, dumpGrads;
+  Precision precision = Precision::Program;
+  int repeat = 1;
+  int threads = 0;
+};
+
+[[noreturn]] void usageError(const std::string &message) {
+  std::cerr << "ckpt-run: " << message << "\n" << kUsage;
+  std::exit(2);
+}
+
+uint64_t parseCount(const std::string &flag, const std::string &value,
+                    uint64_t min) {
+  try {
+    size_t used = 0;
+    unsigned long long parsed = std::stoull(value, &used);
+    if (used != value.size() || value[0] == '-' || parsed < min)
+      throw std::invalid_argument(value);
+    return parsed;
+  } catch (const std::exception &) {
+    usageError(flag + " needs an integer >= " + std::to_string(min) +
+               ", got '" + value + "'");
+  }
+}
+
+Options parseArguments(int argc, char **argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0) {
+      if (!options.program.empty())
+        usageError("more than one program given ('" + options.program +
+                   "' and '" + arg + "')");
+      options.program = arg;
+      continue;
+    }
+    size_t eq = arg.find('=');
+    if (eq == std::string::npos)
+      usageError("option '" + arg + "' needs a value (--name=value)");
+    std::string name = arg.substr(0, eq), value = arg.substr(eq + 1);
+    if (name == "--backend") {
+      if (value != "cpu")
+        usageError("unknown backend '" + value + "' (this build has: cpu)");
+      options.backend = value;
+    } else if (name == "--seed") {
+      options.seed = parseCount(name, value, 0);
+    } else if (name == "--init-seed") {
+      options.initSeed = parseCount(name, value, 0);
+    } else if (name == "--params") {
+      options.params = value;
+    } else if (name == "--tokens") {
+      options.tokens = value;
+    } else if (name == "--labels") {
+      options.labels = value;
+    } else if (name == "--dump-grads") {
+      options.dumpGrads = value;
+    } else if (name == "--precision") {
+      if (value == "program")
+        options.precision = Precision::Program;
+      else if (value == "f64")
+        options.precision = Precision::F64;
+      else
+        usageError("--precision must be program or f64, got '" + value + "'");
+    } else if (name == "--repeat") {
+      options.repeat = static_cast<int>(parseCount(name, value, 1));
+    } else if (name == "--threads") {
+      options.threads = static_cast<int>(parseCount(name, value, 1));
+    } else {
+      usageError("unknown option '" + name + "'");
+    }
+  }
+  if (options.program.empty())
+    usageError("no program file given");
+  return options;
+}
+
+/// Loads a tensor from a .npy file, checking its shape against the program.
+void loadInto(Executor &executor, int id, const std::string &path) {
+  const TensorInfo &info = executor.program().tensors[id];
+  NpyArray array = readNpy(path);
+  if (array.shape != info.shape) {
+    std::string expected, got;
+    for (int64_t d : info.shape)
+      expected += (expected.empty() ? "" : ", ") + std::to_string(d);
+    for (int64_t d : array.shape)
+      got += (got.empty() ? "" : ", ") + std::to_string(d);
+    throw RuntimeError(path + ": '" + info.name + "' must have shape [" +
+                       expected + "], the file has [" + got + "]");
+  }
+  executor.setTensor(id, array.values);
+}
+
+std::string fileName(const std::string &name) {
+  std::string safe = name;
+  for (char &c : safe)
+    if (c == '/' || c == '\\')
+      c = '_';
+  return safe;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options options = parseArguments(argc, argv);
+  if (options.threads > 0) {
+    omp_set_num_threads(options.threads);
+    openblas_set_num_threads(options.threads);
+  }
+  try {
+    Program program = loadProgram(options.program);
+    ExecutorOptions execOptions;
+    execOptions.seed = options.seed;
+    execOptions.precision = options.precision;
+    Executor executor(program, execOptions);
+
+    if (options.params.empty()) {
+      executor.initParameters(options.initSeed);
+    } else {
+      for (int id : program.parameters())
+        loadInto(executor, id,
+                 options.params + "/" + fileName(program.tensors[id].name) +
+                     ".npy");
+    }
+    if (options.tokens.empty() != options.labels.empty())
+      throw RuntimeError("give both --tokens and --labels, or neither");
+    if (options.tokens.empty()) {
+      executor.initInputs(options.initSeed);
+    } else {
+      loadInto(executor, program.tokens, options.tokens);
+      loadInto(executor, program.labels, options.labels);
+    }
+
+    StepResult result = executor.run();
+    double fastest = result.seconds;
+    for (int i = 1; i < options.repeat; ++i)
+      fastest = std::min(fastest, executor.run().seconds);
+
+    std::printf("program: %s (@%s, %zu instructions, %zu parameters)\n",
+                options.program.c_str(), program.function.c_str(),
+                program.instructions.size(), program.parameters().size());
+    std::printf("loss: %.9g\n", result.loss);
+    std::printf("gradient norms:\n");
+    for (const GradientOutput &g : program.gradients) {
+      double sum = 0;
+      for (double v : executor.getTensor(g.gradient))
+        sum += v * v;
+      std::printf("  %-56s %.6e\n", program.tensors[g.parameter].name.c_str(),
+                  std::sqrt(sum));
+    }
+    std::printf("step time: %.3f ms%s\n", fastest * 1e3,
+                options.repeat > 1 ? " (fastest of the runs)" : "");
+    std::printf("memory: parameters and inputs %lld bytes; peak of "
+                "activations, temporaries and gradients %lld bytes\n",
+                static_cast<long long>(result.memory.parameterBytes),
+                static_cast<long long>(result.memory.peakBytes));
+
+    if (!options.dumpGrads.empty()) {
+      std::filesystem::create_directories(options.dumpGrads);
+      for (const GradientOutput &g : program.gradients)
+        writeNpy(options.dumpGrads + "/" +
+                     fileName(program.tensors[g.parameter].name) + ".npy",
+                 program.tensors[g.gradient].shape,
+                 executor.getTensor(g.gradient),
+                 options.precision == Precision::F64);
+      std::printf("gradients written to %s/\n", options.dumpGrads.c_str());
+    }
+  } catch (const ProgramError &e) {
+    std::cerr << "ckpt-run: error: " << e.what() << "\n";
+    return 1;
+  } catch (const RuntimeError &e) {
+    std::cerr << "ckpt-run: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception &e) {
+    std::cerr << "ckpt-run: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
