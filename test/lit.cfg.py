@@ -21,6 +21,6 @@ config.substitutions.append(("%srcroot", config.ckpt_src_root))
 config.substitutions.append(("%objroot", config.ckpt_obj_root))
 
 tool_dirs = [config.ckpt_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate"], tool_dirs)
+llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ckpt_tools_dir, append_path=True)

@@ -201,7 +201,9 @@ void GeluOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "gelu");
 }
 void AddOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
-  setName(getResult(), "residual");
+  // In the backward an add sums gradient contributions.
+  bool backward = (*this)->hasAttr("xf.phase");
+  setName(getResult(), backward ? "dsum" : "residual");
 }
 void DropoutOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "dropout");

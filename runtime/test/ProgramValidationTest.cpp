@@ -1,0 +1,149 @@
+//===- ProgramValidationTest.cpp - Corrupt programs are errors ------------===//
+//
+// Each test breaks one thing in a valid program and expects a ProgramError
+// whose message says where and what.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/runtime/Program.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using namespace ckpt::rt;
+using json = nlohmann::json;
+
+namespace {
+
+json validProgram() {
+  std::ifstream in(CKPT_TINY_DROPOUT_PROGRAM);
+  std::stringstream text;
+  text << in.rdbuf();
+  return json::parse(text.str());
+}
+
+/// The error message of parsing `doc`, or "" if it parses.
+std::string errorOf(const json &doc) {
+  try {
+    parseProgram(doc.dump());
+  } catch (const ProgramError &e) {
+    return e.what();
+  }
+  return "";
+}
+
+int findInstruction(const json &doc, const std::string &op) {
+  for (size_t i = 0; i < doc["instructions"].size(); ++i)
+    if (doc["instructions"][i]["op"] == op)
+      return static_cast<int>(i);
+  return -1;
+}
+
+#define EXPECT_ERROR_CONTAINS(doc, text)                                       \
+  EXPECT_NE(errorOf(doc).find(text), std::string::npos)                        \
+      << "message: " << errorOf(doc)
+
+TEST(ProgramValidationTest, TheValidProgramRoundTrips) {
+  json doc = validProgram();
+  EXPECT_EQ(errorOf(doc), "");
+  Program program = parseProgram(doc.dump());
+  Program again = parseProgram(serializeProgram(program));
+  EXPECT_EQ(again.tensors.size(), program.tensors.size());
+  EXPECT_EQ(again.instructions.size(), program.instructions.size());
+  EXPECT_EQ(again.gradients.size(), program.gradients.size());
+}
+
+TEST(ProgramValidationTest, SyntaxAndHeader) {
+  EXPECT_NE(std::string([] {
+              try {
+                parseProgram("{\"format\": \"ckpt-program\", \"versi");
+              } catch (const ProgramError &e) {
+                return std::string(e.what());
+              }
+              return std::string();
+            }())
+                .find("invalid JSON"),
+            std::string::npos);
+  json doc = validProgram();
+  doc["version"] = 99;
+  EXPECT_ERROR_CONTAINS(doc, "this runtime reads program version 1, the file "
+                             "has 99");
+  doc = validProgram();
+  doc["format"] = "onnx";
+  EXPECT_ERROR_CONTAINS(doc, "/format: must be \"ckpt-program\"");
+  doc = validProgram();
+  doc.erase("tensors");
+  EXPECT_ERROR_CONTAINS(doc, "missing field 'tensors'");
+}
+
+TEST(ProgramValidationTest, Tensors) {
+  json doc = validProgram();
+  doc["tensors"][3]["dtype"] = "f8";
+  EXPECT_ERROR_CONTAINS(doc, "/tensors/3/dtype: unknown dtype \"f8\"");
+  doc = validProgram();
+  doc["tensors"][3]["shape"][0] = -4;
+  EXPECT_ERROR_CONTAINS(doc, "/tensors/3/shape/0: dimension -4 must be "
+                             "positive");
+  doc = validProgram();
+  doc["tensors"][3]["role"] = "weights";
+  EXPECT_ERROR_CONTAINS(doc, "/tensors/3/role: unknown role \"weights\"");
+}
+
+TEST(ProgramValidationTest, Instructions) {
+  json doc = validProgram();
+  doc["instructions"][0]["inputs"][0] = 100000;
+  EXPECT_ERROR_CONTAINS(doc, "/instructions/0/inputs/0: tensor id 100000 is "
+                             "out of range");
+  doc = validProgram();
+  doc["instructions"][2]["op"] = "convolution";
+  EXPECT_ERROR_CONTAINS(doc, "/instructions/2 ('convolution'): unknown op");
+  doc = validProgram();
+  // Reading a value before it is written: swap the first two instructions.
+  std::swap(doc["instructions"][0], doc["instructions"][1]);
+  EXPECT_ERROR_CONTAINS(doc, "before any instruction writes it");
+  doc = validProgram();
+  // Writing the same tensor twice.
+  doc["instructions"][1]["outputs"][0] = doc["instructions"][0]["outputs"][0];
+  EXPECT_ERROR_CONTAINS(doc, "that is already defined");
+  doc = validProgram();
+  int linear = findInstruction(doc, "linear");
+  doc["instructions"][linear]["inputs"].erase(1);
+  EXPECT_ERROR_CONTAINS(doc, "('linear')");
+  doc = validProgram();
+  int dropout = findInstruction(doc, "dropout");
+  doc["instructions"][dropout]["attrs"]["probability"] = 1.5;
+  EXPECT_ERROR_CONTAINS(doc, "probability must be in [0, 1)");
+  doc = validProgram();
+  doc["instructions"][dropout]["attrs"].erase("rng_stream");
+  EXPECT_ERROR_CONTAINS(doc, "lacks attribute 'rng_stream'");
+}
+
+TEST(ProgramValidationTest, ShapesAndDtypesOfAnInstruction) {
+  json doc = validProgram();
+  int linear = findInstruction(doc, "linear");
+  int weight = doc["instructions"][linear]["inputs"][1];
+  doc["tensors"][weight]["shape"][1] = 31;
+  std::string message = errorOf(doc);
+  EXPECT_NE(message.find("in_features"), std::string::npos) << message;
+
+  doc = validProgram();
+  int norm = findInstruction(doc, "layer_norm");
+  int normWeight = doc["instructions"][norm]["inputs"][1];
+  doc["tensors"][normWeight]["dtype"] = "bf16";
+  EXPECT_ERROR_CONTAINS(doc, "mixes float dtypes f32 and bf16");
+}
+
+TEST(ProgramValidationTest, Outputs) {
+  json doc = validProgram();
+  doc["outputs"]["loss"] = doc["inputs"]["tokens"];
+  EXPECT_ERROR_CONTAINS(doc, "/outputs/loss: tensor");
+  doc = validProgram();
+  doc["outputs"]["gradients"][0]["gradient"] =
+      doc["outputs"]["gradients"][1]["gradient"];
+  EXPECT_ERROR_CONTAINS(doc, "has another shape than the parameter");
+}
+
+} // namespace

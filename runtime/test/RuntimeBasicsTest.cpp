@@ -1,0 +1,220 @@
+//===- RuntimeBasicsTest.cpp - Philox, dtypes, kernels, npy ---------------===//
+
+#include "../lib/Kernels.h"
+#include "ckpt/runtime/DType.h"
+#include "ckpt/runtime/Npy.h"
+#include "ckpt/runtime/Philox.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+using namespace ckpt::rt;
+
+namespace {
+
+TEST(PhiloxTest, KnownAnswersOfRandom123) {
+  // The known-answer vectors published with Random123 (kat_vectors).
+  EXPECT_EQ(philox4x32_10({0, 0, 0, 0}, {0, 0}),
+            (PhiloxCounter{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  EXPECT_EQ(philox4x32_10({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+                          {0xffffffff, 0xffffffff}),
+            (PhiloxCounter{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+  EXPECT_EQ(philox4x32_10({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+                          {0xa4093822, 0x299f31d0}),
+            (PhiloxCounter{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+}
+
+TEST(PhiloxTest, DropoutMaskIsAPureFunctionWithTheRightRate) {
+  const int64_t n = 200000;
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    bool keep = dropoutKeeps(7, 3, i, 0.1);
+    EXPECT_EQ(keep, dropoutKeeps(7, 3, i, 0.1)); // Same inputs, same bit.
+    kept += keep;
+  }
+  // Binomial(n, 0.9): standard deviation ~134; allow 5 sigma.
+  EXPECT_NEAR(static_cast<double>(kept), 0.9 * n, 670);
+  // Another stream or seed gives another mask.
+  int64_t same = 0;
+  for (int64_t i = 0; i < 1000; ++i)
+    same += dropoutKeeps(7, 3, i, 0.5) == dropoutKeeps(7, 4, i, 0.5);
+  EXPECT_LT(same, 600);
+  EXPECT_GT(same, 400);
+}
+
+TEST(DTypeTest, BF16RoundsToNearestEven) {
+  EXPECT_EQ(floatToBF16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16ToFloat(0x3f80), 1.0f);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to even (1).
+  EXPECT_EQ(floatToBF16(1.0f + 1.0f / 256), 0x3f80);
+  // 1 + 3·2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6: even is 1 + 2^-6.
+  EXPECT_EQ(floatToBF16(1.0f + 3.0f / 256), 0x3f82);
+  EXPECT_EQ(bf16ToFloat(floatToBF16(-2.5f)), -2.5f);
+}
+
+TEST(DTypeTest, F16KnownValues) {
+  EXPECT_EQ(floatToF16(1.0f), 0x3c00);
+  EXPECT_EQ(floatToF16(-2.0f), 0xc000);
+  EXPECT_EQ(floatToF16(65504.0f), 0x7bff);
+  EXPECT_EQ(floatToF16(1e6f), 0x7c00);                  // Overflow: infinity.
+  EXPECT_EQ(floatToF16(std::ldexp(1.0f, -24)), 0x0001); // Smallest subnormal.
+  EXPECT_EQ(floatToF16(0.1f), 0x2e66);
+  for (uint16_t bits : {0x3c00, 0x0001, 0x03ff, 0x7bff, 0xc000, 0x2e66})
+    EXPECT_EQ(floatToF16(f16ToFloat(bits)), bits);
+  EXPECT_EQ(dtypeSize(DType::I1), 1u);
+  EXPECT_EQ(dtypeSize(DType::BF16), 2u);
+}
+
+/// Naive C = op(A) · op(B) for checking the BLAS wrapper.
+std::vector<double> naiveGemm(bool ta, bool tb, int m, int n, int k,
+                              const std::vector<double> &a,
+                              const std::vector<double> &b) {
+  std::vector<double> c(m * n, 0.0);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int p = 0; p < k; ++p)
+        c[i * n + j] += (ta ? a[p * m + i] : a[i * k + p]) *
+                        (tb ? b[j * k + p] : b[p * n + j]);
+  return c;
+}
+
+std::vector<double> randomVector(size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> dist;
+  std::vector<double> v(n);
+  for (double &x : v)
+    x = dist(gen);
+  return v;
+}
+
+TEST(KernelTest, GemmMatchesNaiveProductForEveryTranspose) {
+  const int m = 5, n = 7, k = 3;
+  auto a = randomVector(m * k, 1), b = randomVector(k * n, 2);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      std::vector<double> c(m * n);
+      kernels::gemm<double>(ta, tb, m, n, k, 1.0, a.data(), ta ? m : k,
+                            b.data(), tb ? k : n, 0.0, c.data(), n);
+      auto expected = naiveGemm(ta, tb, m, n, k, a, b);
+      for (int i = 0; i < m * n; ++i)
+        EXPECT_NEAR(c[i], expected[i], 1e-12);
+    }
+}
+
+TEST(KernelTest, CausalSoftmaxMasksTheFuture) {
+  const int64_t s = 4;
+  auto x = randomVector(2 * s * s, 3);
+  std::vector<double> y(x.size());
+  kernels::softmax<double>(x.data(), 2 * s, s, s, y.data());
+  for (int64_t r = 0; r < 2 * s; ++r) {
+    double sum = 0;
+    for (int64_t c = 0; c < s; ++c) {
+      if (c > r % s)
+        EXPECT_EQ(y[r * s + c], 0.0);
+      sum += y[r * s + c];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+  }
+  // Row 0 attends only to itself.
+  EXPECT_EQ(y[0], 1.0);
+}
+
+/// Central finite difference of sum(w ⊙ f(x)) against an analytic gradient.
+TEST(KernelTest, LayerNormGradientMatchesFiniteDifferences) {
+  const int64_t rows = 3, n = 5;
+  const double eps = 1e-5;
+  auto x = randomVector(rows * n, 4), w = randomVector(n, 5),
+       b = randomVector(n, 6), probe = randomVector(rows * n, 7);
+  auto objective = [&](const std::vector<double> &xs,
+                       const std::vector<double> &ws) {
+    std::vector<double> y(rows * n);
+    kernels::layerNorm<double>(xs.data(), ws.data(), b.data(), rows, n, 1e-5,
+                               y.data());
+    double total = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      total += y[i] * probe[i];
+    return total;
+  };
+  std::vector<double> dx(rows * n), dw(n), db(n);
+  kernels::layerNormGrad<double>(x.data(), w.data(), probe.data(), rows, n,
+                                 1e-5, dx.data(), dw.data(), db.data());
+  for (int64_t i = 0; i < rows * n; ++i) {
+    auto plus = x, minus = x;
+    plus[i] += eps;
+    minus[i] -= eps;
+    double fd = (objective(plus, w) - objective(minus, w)) / (2 * eps);
+    EXPECT_NEAR(dx[i], fd, 1e-7) << "input element " << i;
+  }
+  for (int64_t c = 0; c < n; ++c) {
+    auto plus = w, minus = w;
+    plus[c] += eps;
+    minus[c] -= eps;
+    double fd = (objective(x, plus) - objective(x, minus)) / (2 * eps);
+    EXPECT_NEAR(dw[c], fd, 1e-7) << "weight element " << c;
+    double sum = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      sum += probe[r * n + c];
+    EXPECT_NEAR(db[c], sum, 1e-12);
+  }
+}
+
+TEST(KernelTest, GeluGradientsMatchFiniteDifferences) {
+  auto x = randomVector(50, 8);
+  std::vector<double> ones(x.size(), 1.0), dx(x.size());
+  for (bool tanhApprox : {false, true}) {
+    kernels::geluGrad<double>(x.data(), ones.data(), x.size(), tanhApprox,
+                              dx.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      double plus = x[i] + 1e-6, minus = x[i] - 1e-6, yp, ym;
+      kernels::gelu<double>(&plus, 1, tanhApprox, &yp);
+      kernels::gelu<double>(&minus, 1, tanhApprox, &ym);
+      EXPECT_NEAR(dx[i], (yp - ym) / 2e-6, 1e-8);
+    }
+  }
+}
+
+TEST(KernelTest, SplitAndMergeHeadsUseMegatronLayout) {
+  // s = 1, b = 1, a = 2, d = 2: qkv = [q0 q0 k0 k0 v0 v0 q1 q1 k1 k1 v1 v1].
+  std::vector<double> qkv = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  std::vector<double> q(4), k(4), v(4);
+  kernels::splitHeads<double>(qkv.data(), 1, 1, 2, 2, q.data(), k.data(),
+                              v.data());
+  EXPECT_EQ(q, (std::vector<double>{1, 2, 7, 8}));
+  EXPECT_EQ(k, (std::vector<double>{3, 4, 9, 10}));
+  EXPECT_EQ(v, (std::vector<double>{5, 6, 11, 12}));
+  std::vector<double> back(12);
+  kernels::splitHeadsGrad<double>(q.data(), k.data(), v.data(), 1, 1, 2, 2,
+                                  back.data());
+  EXPECT_EQ(back, qkv);
+}
+
+TEST(NpyTest, RoundTripAndErrors) {
+  std::string path = ::testing::TempDir() + "/ckpt-npy-test.npy";
+  writeNpy(path, {2, 3}, {1, 2, 3, 4, 5, 6.5}, /*f64=*/false);
+  NpyArray array = readNpy(path);
+  EXPECT_EQ(array.shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(array.values, (std::vector<double>{1, 2, 3, 4, 5, 6.5}));
+  writeNpy(path, {1}, {0.1}, /*f64=*/true);
+  EXPECT_EQ(readNpy(path).values[0], 0.1);
+
+  // Truncated data and garbage are errors, not crashes.
+  {
+    std::FILE *f = std::fopen(path.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+  }
+  std::string bad = ::testing::TempDir() + "/ckpt-npy-bad.npy";
+  std::FILE *f = std::fopen(bad.c_str(), "wb");
+  std::fputs("not numpy at all", f);
+  std::fclose(f);
+  EXPECT_THROW(readNpy(bad), std::runtime_error);
+  EXPECT_THROW(readNpy(::testing::TempDir() + "/does-not-exist.npy"),
+               std::runtime_error);
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
+
+} // namespace

@@ -1,0 +1,109 @@
+//===- ActivationFormulaTest.cpp - The kept set against the paper ---------===//
+//
+// For GPT layers with dropout, the values the training step keeps must total
+// exactly 34·s·b·h + 5·a·s²·b bytes per layer in 16-bit (Korthikanti et al.
+// 2022, section 4.1), on odd shapes too; the step's GEMM FLOPs must be the
+// paper's Appendix A count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Target/Config/ConfigImport.h"
+#include "ckpt/Transforms/Passes.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace ckpt;
+
+namespace {
+
+struct Shape {
+  int64_t layers, s, b, h, a, v;
+};
+
+class ActivationFormulaTest : public ::testing::TestWithParam<Shape> {
+protected:
+  ActivationReport analyze(const Shape &shape, const char *dtype) {
+    std::string config =
+        "{\"num_layers\": " + std::to_string(shape.layers) +
+        ", \"hidden_size\": " + std::to_string(shape.h) +
+        ", \"num_attention_heads\": " + std::to_string(shape.a) +
+        ", \"seq_length\": " + std::to_string(shape.s) +
+        ", \"micro_batch_size\": " + std::to_string(shape.b) +
+        ", \"padded_vocab_size\": " + std::to_string(shape.v) +
+        ", \"params_dtype\": \"" + dtype + "\"}";
+    OwningOpRef<ModuleOp> module =
+        importModelConfig(config, "shape.json", {}, &context);
+    EXPECT_TRUE(module);
+    auto forward = module->lookupSymbol<func::FuncOp>("forward");
+    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
+    EXPECT_TRUE(succeeded(step));
+    FailureOr<ActivationReport> report = analyzeActivations(*step);
+    EXPECT_TRUE(succeeded(report));
+    keep = std::move(module);
+    return *report;
+  }
+
+  MLIRContext context;
+  OwningOpRef<ModuleOp> keep;
+};
+
+TEST_P(ActivationFormulaTest, SixteenBitMatchesKorthikanti) {
+  const Shape &p = GetParam();
+  ActivationReport report = analyze(p, "bfloat16");
+  const int64_t sbh = p.s * p.b * p.h, as2b = p.a * p.s * p.s * p.b;
+  ASSERT_EQ(report.perLayer.size(), static_cast<size_t>(p.layers));
+  for (const LayerActivations &layer : report.perLayer) {
+    EXPECT_EQ(layer.keptBytes, 34 * sbh + 5 * as2b) << "layer " << layer.layer;
+    // The paper's split: layer norms 4sbh; attention 11sbh + 5as²b (QKV
+    // input 2sbh, core 6sbh + 5as²b, projection input and mask 3sbh); MLP
+    // 19sbh.
+    EXPECT_EQ(layer.modules.at("layernorm"), 4 * sbh);
+    EXPECT_EQ(layer.modules.at("qkv") + layer.modules.at("core_attn") +
+                  layer.modules.at("attn_proj"),
+              11 * sbh + 5 * as2b);
+    EXPECT_EQ(layer.modules.at("core_attn"), 6 * sbh + 5 * as2b);
+    EXPECT_EQ(layer.modules.at("mlp"), 19 * sbh);
+    // Mean and inverse deviation of two layer norms, f32 per row.
+    EXPECT_EQ(layer.layerNormStatisticsBytes, 2 * 2 * p.s * p.b * 4);
+  }
+}
+
+TEST_P(ActivationFormulaTest, MasksStayOneBytePerElementInF32) {
+  const Shape &p = GetParam();
+  ActivationReport report = analyze(p, "float32");
+  const int64_t sbh = p.s * p.b * p.h, as2b = p.a * p.s * p.s * p.b;
+  // 32 of the 34 sbh and 4 of the 5 as²b are 2-byte values at 16 bits and
+  // double in f32; the three masks (2sbh + as²b) stay one byte.
+  for (const LayerActivations &layer : report.perLayer)
+    EXPECT_EQ(layer.keptBytes, 64 * sbh + 8 * as2b + 2 * sbh + as2b);
+}
+
+TEST_P(ActivationFormulaTest, GemmFlopsMatchAppendixA) {
+  const Shape &p = GetParam();
+  ActivationReport report = analyze(p, "bfloat16");
+  int64_t perLayer = 24 * p.b * p.s * p.h * p.h + 4 * p.b * p.s * p.s * p.h;
+  int64_t head = 2 * p.b * p.s * p.h * p.v;
+  EXPECT_EQ(report.forward.matmulFlops, p.layers * perLayer + head);
+  EXPECT_EQ(report.backward.matmulFlops, 2 * (p.layers * perLayer + head));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ActivationFormulaTest,
+    ::testing::Values(Shape{2, 16, 2, 32, 4, 128},  // The tiny GPT.
+                      Shape{3, 7, 3, 30, 5, 64},    // h not a power of two.
+                      Shape{1, 8, 2, 12, 1, 32},    // One head.
+                      Shape{2, 1, 4, 16, 4, 32},    // A single token.
+                      Shape{1, 64, 1, 48, 6, 100}), // s > h.
+    [](const ::testing::TestParamInfo<Shape> &info) {
+      const Shape &p = info.param;
+      return "L" + std::to_string(p.layers) + "_s" + std::to_string(p.s) +
+             "_b" + std::to_string(p.b) + "_h" + std::to_string(p.h) + "_a" +
+             std::to_string(p.a);
+    });
+
+} // namespace
