@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: imports the bundled example config into an xf forward graph,
-# verifies it, and shows what it holds.
+# `make run`: the whole pipeline on the bundled example. Imports the config,
+# builds the training step, prints the activation report, lowers the step to
+# a program and runs it on the CPU.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 EXAMPLE=${2:-examples/tiny-gpt.json}
@@ -9,14 +10,23 @@ OUT="$BUILD_DIR/run"
 mkdir -p "$OUT"
 name=$(basename "$EXAMPLE" .json)
 
-echo "== Import $EXAMPLE"
-echo "\$ ckpt-translate --import-config $EXAMPLE -o $OUT/$name.mlir"
-"$BIN/ckpt-translate" --import-config "$EXAMPLE" -o "$OUT/$name.mlir"
-echo "wrote $OUT/$name.mlir ($(wc -l < "$OUT/$name.mlir") lines)"
-echo
-echo "== Layer 0 of the forward graph (tags: xf.layer, xf.module)"
-grep -E 'xf.layer = 0 ' "$OUT/$name.mlir" | sed -E 's/\} : .*/}/' | head -20
-echo
-echo "== Ops in the graph"
-echo "\$ ckpt-opt $OUT/$name.mlir --verify-each --print-op-stats -o /dev/null"
-"$BIN/ckpt-opt" "$OUT/$name.mlir" --verify-each --print-op-stats -o /dev/null
+step() { echo; echo "== $*"; }
+show() { echo "\$ $*"; "$@"; }
+
+step "1. Import $EXAMPLE as an xf forward graph"
+show "$BIN/ckpt-translate" --import-config "$EXAMPLE" -o "$OUT/$name.mlir"
+echo "layer 0:"
+grep -E 'xf.layer = 0 ' "$OUT/$name.mlir" | sed -E 's/\} : .*/}/' | head -6
+echo "    ..."
+
+step "2. Build the training step and report what the backward keeps"
+show "$BIN/ckpt-opt" "$OUT/$name.mlir" --xf-training-step \
+  "--ckpt-report=json=$OUT/$name.report.json" -o "$OUT/$name.step.mlir"
+echo "(JSON report: $OUT/$name.report.json)"
+
+step "3. Lower the step to a runtime program"
+show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.step.mlir" \
+  -o "$OUT/$name.program.json"
+
+step "4. Run one training step on the CPU"
+show "$BIN/ckpt-run" "$OUT/$name.program.json" --repeat=3

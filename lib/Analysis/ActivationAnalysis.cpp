@@ -46,6 +46,10 @@ FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
         llvm::raw_string_ostream os(text);
         if (auto str = dyn_cast<StringAttr>(field.getValue()))
           os << str.getValue();
+        else if (auto boolean = dyn_cast<BoolAttr>(field.getValue()))
+          os << (boolean.getValue() ? "true" : "false");
+        else if (auto fp = dyn_cast<FloatAttr>(field.getValue()))
+          os << llvm::formatv("{0}", fp.getValueAsDouble());
         else if (auto integer = dyn_cast<IntegerAttr>(field.getValue()))
           os << integer.getValue();
         else if (auto type = dyn_cast<TypeAttr>(field.getValue()))

@@ -398,10 +398,16 @@ StepResult Executor::run() {
       live += buffers_[id].size();
     }
     result.memory.peakBytes = std::max(result.memory.peakBytes, live);
+    auto instructionStart = std::chrono::steady_clock::now();
     if (options_.precision == Precision::F64)
       execute<double>(i);
     else
       execute<float>(i);
+    if (options_.profile)
+      result.instructionSeconds.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                        instructionStart)
+              .count());
     // Free what is dead: inputs after their last use, outputs never read.
     auto release = [&](int id) {
       TensorRole role = program_.tensors[id].role;
@@ -425,4 +431,35 @@ StepResult Executor::run() {
   result.memory.gradientBytes = live;
   result.loss = loss_;
   return result;
+}
+
+int64_t ckpt::rt::matmulFlops(const Program &program, const Instruction &inst) {
+  auto shape = [&](int id) -> const std::vector<int64_t> & {
+    return program.tensors[id].shape;
+  };
+  auto rows = [&](int id) {
+    return program.tensors[id].numElements() / shape(id).back();
+  };
+  const std::string &op = inst.op;
+  if (op == "linear")
+    return 2 * rows(inst.inputs[0]) * shape(inst.inputs[1])[0] *
+           shape(inst.inputs[1])[1];
+  if (op == "linear_grad_input")
+    return 2 * rows(inst.inputs[0]) * shape(inst.inputs[1])[0] *
+           shape(inst.inputs[1])[1];
+  if (op == "linear_grad_weight")
+    return 2 * rows(inst.inputs[1]) * shape(inst.outputs[0])[0] *
+           shape(inst.outputs[0])[1];
+  if (op == "attention_scores" || op == "attention_context" ||
+      op == "attention_scores_grad" || op == "attention_context_grad") {
+    // b·a·sq·sk·d multiply-adds per product; the gradients have two.
+    const auto &q = shape(inst.inputs[0]);
+    const auto &other = shape(inst.inputs[1]);
+    int64_t products =
+        op.size() > 17 && op.substr(op.size() - 5) == "_grad" ? 2 : 1;
+    int64_t sk = op.rfind("attention_scores", 0) == 0 ? other[2] : q[3];
+    int64_t d = op.rfind("attention_scores", 0) == 0 ? q[3] : other[3];
+    return products * 2 * q[0] * q[1] * q[2] * sk * d;
+  }
+  return 0;
 }

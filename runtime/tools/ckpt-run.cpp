@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -38,7 +39,8 @@ const char *kUsage =
     "f64\n"
     "  --dump-grads=DIR        write every gradient to DIR/<name>.npy\n"
     "  --repeat=N              run the step N times, report the fastest\n"
-    "  --threads=N             CPU threads (default: all)\n";
+    "  --threads=N             CPU threads (default: all)\n"
+    "  --profile               time per op kind and the achieved GEMM rate\n";
 
 struct Options {
   std::string program;
@@ -49,6 +51,7 @@ struct Options {
   Precision precision = Precision::Program;
   int repeat = 1;
   int threads = 0;
+  bool profile = false;
 };
 
 [[noreturn]] void usageError(const std::string &message) {
@@ -77,6 +80,10 @@ Options parseArguments(int argc, char **argv) {
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       std::exit(0);
+    }
+    if (arg == "--profile") {
+      options.profile = true;
+      continue;
     }
     if (arg.rfind("--", 0) != 0) {
       if (!options.program.empty())
@@ -141,6 +148,37 @@ void loadInto(Executor &executor, int id, const std::string &path) {
   executor.setTensor(id, array.values);
 }
 
+/// Time per op kind, and the GEMM rate of the step.
+void printProfile(const Program &program, const StepResult &result) {
+  std::map<std::string, std::pair<double, int64_t>> byOp;
+  double gemmSeconds = 0;
+  int64_t gemmFlops = 0;
+  for (size_t i = 0; i < program.instructions.size(); ++i) {
+    const Instruction &inst = program.instructions[i];
+    int64_t flops = matmulFlops(program, inst);
+    byOp[inst.op].first += result.instructionSeconds[i];
+    byOp[inst.op].second += flops;
+    if (flops) {
+      gemmSeconds += result.instructionSeconds[i];
+      gemmFlops += flops;
+    }
+  }
+  std::printf("profile (time per op kind):\n");
+  for (auto &[op, entry] : byOp)
+    std::printf(
+        "  %-24s %9.3f ms %5.1f%%%s\n", op.c_str(), entry.first * 1e3,
+        100.0 * entry.first / result.seconds,
+        entry.second
+            ? (" " +
+               std::to_string(entry.second / entry.first / 1e9).substr(0, 6) +
+               " GFLOP/s")
+                  .c_str()
+            : "");
+  std::printf("matrix multiplies: %lld FLOPs in %.3f ms: %.2f GFLOP/s\n",
+              static_cast<long long>(gemmFlops), gemmSeconds * 1e3,
+              gemmFlops / gemmSeconds / 1e9);
+}
+
 std::string fileName(const std::string &name) {
   std::string safe = name;
   for (char &c : safe)
@@ -162,6 +200,7 @@ int main(int argc, char **argv) {
     ExecutorOptions execOptions;
     execOptions.seed = options.seed;
     execOptions.precision = options.precision;
+    execOptions.profile = options.profile;
     Executor executor(program, execOptions);
 
     if (options.params.empty()) {
@@ -182,9 +221,13 @@ int main(int argc, char **argv) {
     }
 
     StepResult result = executor.run();
-    double fastest = result.seconds;
-    for (int i = 1; i < options.repeat; ++i)
-      fastest = std::min(fastest, executor.run().seconds);
+    StepResult best = result;
+    for (int i = 1; i < options.repeat; ++i) {
+      StepResult again = executor.run();
+      if (again.seconds < best.seconds)
+        best = again;
+    }
+    double fastest = best.seconds;
 
     std::printf("program: %s (@%s, %zu instructions, %zu parameters)\n",
                 options.program.c_str(), program.function.c_str(),
@@ -204,6 +247,9 @@ int main(int argc, char **argv) {
                 "activations, temporaries and gradients %lld bytes\n",
                 static_cast<long long>(result.memory.parameterBytes),
                 static_cast<long long>(result.memory.peakBytes));
+
+    if (options.profile)
+      printProfile(program, best);
 
     if (!options.dumpGrads.empty()) {
       std::filesystem::create_directories(options.dumpGrads);

@@ -26,6 +26,7 @@ enum class Precision { Program, F64 };
 struct ExecutorOptions {
   uint64_t seed = 1234; ///< Keys dropout masks.
   Precision precision = Precision::Program;
+  bool profile = false; ///< Time every instruction.
 };
 
 struct MemoryStats {
@@ -38,7 +39,13 @@ struct StepResult {
   double loss = 0;
   double seconds = 0;
   MemoryStats memory;
+  /// Seconds spent in each instruction (filled when profiling).
+  std::vector<double> instructionSeconds;
 };
+
+/// FLOPs of the matrix multiplies of one instruction (2·m·n·k per GEMM), the
+/// same count as the compiler's cost model.
+int64_t matmulFlops(const Program &program, const Instruction &inst);
 
 class Executor {
 public:
