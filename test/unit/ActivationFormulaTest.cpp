@@ -25,6 +25,11 @@ struct Shape {
   int64_t layers, s, b, h, a, v;
 };
 
+void PrintTo(const Shape &p, std::ostream *os) {
+  *os << "layers=" << p.layers << " s=" << p.s << " b=" << p.b << " h=" << p.h
+      << " a=" << p.a << " v=" << p.v;
+}
+
 class ActivationFormulaTest : public ::testing::TestWithParam<Shape> {
 protected:
   ActivationReport analyze(const Shape &shape, const char *dtype) {
