@@ -1,6 +1,7 @@
 //===- ActivationAnalysis.cpp - What the backward keeps -------------------===//
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
@@ -23,6 +24,40 @@ namespace {
 void addCost(OpCost &total, const OpCost &cost) {
   total.matmulFlops += cost.matmulFlops;
   total.otherFlops += cost.otherFlops;
+}
+
+/// The op that really reads `value` through `reader`: inside a recompute
+/// region, the first op that uses the matching block argument.
+Operation *effectiveReader(Operation *reader, Value value) {
+  auto region = dyn_cast<RecomputeOp>(reader);
+  if (!region)
+    return reader;
+  Block &block = region.getBody().front();
+  for (auto [input, arg] :
+       llvm::zip(region.getInputs(), block.getArguments())) {
+    if (input != value)
+      continue;
+    Operation *first = nullptr;
+    for (Operation *user : arg.getUsers())
+      if (!first || user->isBeforeInBlock(first))
+        first = user;
+    if (first)
+      return first;
+  }
+  return reader;
+}
+
+/// Cost of an op, summing the bodies of recompute regions.
+OpCost totalCost(Operation *op) {
+  if (auto region = dyn_cast<RecomputeOp>(op)) {
+    OpCost cost;
+    region.getBody().walk([&](Operation *inner) {
+      if (!isa<YieldOp>(inner))
+        addCost(cost, getOpCost(inner));
+    });
+    return cost;
+  }
+  return getOpCost(op);
 }
 
 LayerActivations &layerEntry(std::map<int64_t, LayerActivations> &layers,
@@ -61,7 +96,19 @@ FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
 
   for (Operation &op : step.getBody().front()) {
     Phase phase = getPhase(&op);
-    OpCost cost = getOpCost(&op);
+    OpCost cost = totalCost(&op);
+    if (auto region = dyn_cast<RecomputeOp>(op)) {
+      ++report.recomputeRegions;
+      int64_t bytes = 0;
+      region.getBody().walk([&](Operation *inner) {
+        for (Value value : inner->getResults())
+          bytes += getTensorBytes(value.getType());
+      });
+      if (bytes > report.largestRecomputeBytes) {
+        report.largestRecomputeBytes = bytes;
+        report.largestRecomputeLabel = region.getLabel().value_or("").str();
+      }
+    }
     addCost(phase == Phase::Forward    ? report.forward
             : phase == Phase::Backward ? report.backward
                                        : report.recompute,
@@ -69,12 +116,17 @@ FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
     if (phase != Phase::Forward)
       continue;
     for (Value result : op.getResults()) {
-      // The first reader outside the forward decides the attribution.
+      // The first backward reader decides the attribution (the op whose
+      // gradient needs the value); failing that, the first recompute region.
       Operation *reader = nullptr;
-      for (Operation *user : result.getUsers())
-        if (getPhase(user) != Phase::Forward &&
-            (!reader || user->isBeforeInBlock(reader)))
-          reader = user;
+      for (Phase wanted : {Phase::Backward, Phase::Recompute}) {
+        for (Operation *user : result.getUsers())
+          if (getPhase(user) == wanted &&
+              (!reader || user->isBeforeInBlock(reader)))
+            reader = user;
+        if (reader)
+          break;
+      }
       if (!reader)
         continue;
       auto type = dyn_cast<RankedTensorType>(result.getType());
@@ -83,8 +135,9 @@ FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
                << "keeps a value of type " << result.getType()
                << " for the backward; only statically shaped tensors can be "
                   "accounted";
-      KeptValue kept{result, getTensorBytes(type), xf::getLayer(reader),
-                     xf::getModule(reader).str()};
+      Operation *attributed = effectiveReader(reader, result);
+      KeptValue kept{result, getTensorBytes(type), xf::getLayer(attributed),
+                     xf::getModule(attributed).str()};
       if (kept.module.empty())
         kept.module = "untagged";
       report.keptBytes += kept.bytes;
@@ -100,11 +153,12 @@ FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
   }
 
   // Layer-norm statistics: mean and inverse deviation, f32, per row, for
-  // every layer norm whose input is kept (its backward needs them).
+  // every layer norm that is not recomputed, i.e. whose output the backward
+  // still reads directly.
   for (xf::LayerNormOp norm : step.getOps<xf::LayerNormOp>()) {
     if (getPhase(norm) != Phase::Forward)
       continue;
-    bool kept = llvm::any_of(norm.getInput().getUsers(), [](Operation *user) {
+    bool kept = llvm::any_of(norm.getResult().getUsers(), [](Operation *user) {
       return getPhase(user) != Phase::Forward;
     });
     if (!kept)
@@ -218,6 +272,9 @@ std::string ckpt::activationReportToJson(const ActivationReport &report) {
     json.attribute("backward_matmul_flops", report.backward.matmulFlops);
     json.attribute("recompute_flops", report.recompute.total());
     json.attribute("recompute_matmul_flops", report.recompute.matmulFlops);
+    json.attribute("recompute_regions", report.recomputeRegions);
+    json.attribute("largest_recompute_region_bytes",
+                   report.largestRecomputeBytes);
   });
   os << "\n";
   return text;

@@ -22,8 +22,9 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     ModuleOp module = getOperation();
     auto step = module.lookupSymbol<func::FuncOp>(stepName);
     if (!step) {
-      module.emitError() << "no training step @" << stepName
-                         << " to report on; run --xf-training-step first";
+      mlir::emitError(module.getLoc())
+          << "no training step @" << stepName
+          << " to report on; run --xf-training-step first";
       return signalPassFailure();
     }
     FailureOr<ActivationReport> report = analyzeActivations(step);
@@ -37,7 +38,7 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
       std::string error =
           writeFileAtomically(jsonFile, activationReportToJson(*report));
       if (!error.empty()) {
-        module.emitError() << "--ckpt-report: " << error;
+        mlir::emitError(module.getLoc()) << "--ckpt-report: " << error;
         return signalPassFailure();
       }
     }

@@ -102,10 +102,10 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
                                                 StringRef stepName) {
   ModuleOp module = forward->getParentOfType<ModuleOp>();
   if (module && module.lookupSymbol(stepName))
-    return forward.emitError()
+    return mlir::emitError(forward.getLoc())
            << "the module already has a symbol @" << stepName;
   if (!forward.getBody().hasOneBlock())
-    return forward.emitError()
+    return mlir::emitError(forward.getLoc())
            << "the forward function must be a single block (straight-line "
               "code), got "
            << forward.getBody().getBlocks().size() << " blocks";
@@ -115,9 +115,10 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
       RankedTensorType::get({}, Float32Type::get(forward.getContext()));
   if (!ret || ret.getNumOperands() != 1 ||
       ret.getOperand(0).getType() != lossType)
-    return forward.emitError() << "the forward function must return exactly "
-                                  "one value, the loss, of type "
-                               << lossType;
+    return mlir::emitError(forward.getLoc())
+           << "the forward function must return exactly "
+              "one value, the loss, of type "
+           << lossType;
 
   // Signature: the same arguments; the loss and one gradient per parameter.
   SmallVector<unsigned> params;
@@ -193,7 +194,8 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
     if (!grad) {
       auto name = forward.getArgAttrOfType<StringAttr>(
           param, xf::XFDialect::kNameAttrName);
-      InFlightDiagnostic diag = forward.emitError() << "parameter #" << param;
+      InFlightDiagnostic diag = mlir::emitError(forward.getLoc())
+                                << "parameter #" << param;
       if (name)
         diag << " ('" << name.getValue() << "')";
       diag << " does not reach the loss, so it has no gradient";
@@ -216,9 +218,10 @@ struct XFTrainingStepPass
     ModuleOp module = getOperation();
     auto forward = module.lookupSymbol<func::FuncOp>(forwardName);
     if (!forward) {
-      module.emitError() << "no function @" << forwardName
-                         << " to differentiate (set the pass option "
-                            "forward=NAME)";
+      mlir::emitError(module.getLoc())
+          << "no function @" << forwardName
+          << " to differentiate (set the pass option "
+             "forward=NAME)";
       return signalPassFailure();
     }
     if (failed(buildTrainingStep(forward, stepName)))

@@ -151,13 +151,14 @@ TEST_F(GraphBuilderTest, EveryOpIsTaggedAndLayersAreInOrder) {
     }
   });
   EXPECT_EQ(lastLayer, 1);
-  // Per layer: core_attn = split, scores, softmax, dropout, context, merge.
-  EXPECT_EQ(perModule["core_attn"], 2 * 6);
+  // Per layer: core_attn = scores, softmax, dropout, context, merge.
+  EXPECT_EQ(perModule["core_attn"], 2 * 5);
   // Per layer: linear_proj, its dropout, the residual add.
   EXPECT_EQ(perModule["attn_proj"], 2 * 3);
   // Per layer: fc1, gelu, fc2, dropout, residual add.
   EXPECT_EQ(perModule["mlp"], 2 * 5);
-  EXPECT_EQ(perModule["qkv"], 2);
+  // Per layer: the QKV linear and the head split.
+  EXPECT_EQ(perModule["qkv"], 2 * 2);
   EXPECT_EQ(perModule["layernorm"], 2 * 2 + 1);
   EXPECT_EQ(perModule["embedding"], 2);
 }

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
@@ -20,8 +21,8 @@ int main(int argc, char **argv) {
   ckpt::registerCkptPasses();
 
   mlir::DialectRegistry registry;
-  registry.insert<ckpt::xf::XFDialect, mlir::arith::ArithDialect,
-                  mlir::func::FuncDialect>();
+  registry.insert<ckpt::xf::XFDialect, ckpt::CkptDialect,
+                  mlir::arith::ArithDialect, mlir::func::FuncDialect>();
 
   return ckpt::runWithAtomicOutput(argc, argv, [&](int n, char **args) {
     return mlir::asMainReturnCode(mlir::MlirOptMain(

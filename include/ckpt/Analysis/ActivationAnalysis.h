@@ -47,6 +47,9 @@ struct ActivationReport {
   int64_t keptBytes = 0;                        ///< All kept values.
   int64_t layerNormStatisticsBytes = 0;         ///< All layer norms.
   OpCost forward, backward, recompute;
+  int recomputeRegions = 0;
+  int64_t largestRecomputeBytes = 0; ///< Values produced in one region.
+  std::string largestRecomputeLabel;
   /// The `xf.model` dictionary of the module, if any, as key = value text.
   std::vector<std::pair<std::string, std::string>> model;
 };

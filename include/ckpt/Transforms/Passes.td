@@ -52,4 +52,67 @@ def CkptReport : Pass<"ckpt-report", "mlir::ModuleOp"> {
   ];
 }
 
+def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
+  let summary = "Apply a recompute policy (Megatron-LM's semantics) to the "
+                "training step";
+  let description = [{
+    Discards forward values and recomputes them in `ckpt.recompute` regions
+    placed before their first backward reader (docs/policies.md):
+    `selective` recomputes `recompute-modules` (default `core_attn`) in every
+    layer; `full` + `uniform` recomputes chunks of `recompute-num-layers`
+    layers from each chunk's input; `full` + `block` checkpoints each of the
+    first `recompute-num-layers` layers. Forward ops annotated
+    `ckpt.remat = "recompute"` are recomputed whatever the policy; ops
+    annotated `"save"` keep their results. The producers of discarded
+    values are marked `ckpt.remat = "recompute"` and the result is checked
+    as by `--ckpt-verify-remat`.
+  }];
+  let options = [
+    Option<"granularity", "recompute-granularity", "std::string", "\"none\"",
+           "none, selective or full">,
+    Option<"method", "recompute-method", "std::string", "\"\"",
+           "uniform or block (with full)">,
+    Option<"numLayers", "recompute-num-layers", "int64_t", "-1",
+           "Layers per chunk (uniform) or checkpointed layers (block)">,
+    ListOption<"modules", "recompute-modules", "std::string",
+               "Modules recomputed by selective (core_attn, mlp, layernorm; "
+               "default core_attn)">,
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+  ];
+  let dependentDialects = ["::ckpt::CkptDialect"];
+}
+
+def CkptVerifyRemat : Pass<"ckpt-verify-remat", "mlir::ModuleOp"> {
+  let summary = "Check that no backward op reads a discarded forward value";
+  let description = [{
+    Fails at every backward op that reads a result of a forward op marked
+    `ckpt.remat = "recompute"`: such a value must come from a
+    `ckpt.recompute` region.
+  }];
+  let options = [
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+  ];
+}
+
+def CkptComparePolicies : Pass<"ckpt-compare-policies", "mlir::ModuleOp"> {
+  let summary = "Compare recompute policies on one training step";
+  let description = [{
+    Applies each policy to a copy of the training step and prints one row per
+    policy: kept activations, memory saved against no recompute, the
+    transient of the largest recompute region, and the recompute FLOPs as a
+    share of the step's (all FLOPs, and matrix multiplies alone, which is
+    what Korthikanti et al. count). `json=FILE` writes the same as JSON. The
+    IR is left unchanged.
+  }];
+  let options = [
+    Option<"jsonFile", "json", "std::string", "\"\"",
+           "Also write the comparison as JSON to this file">,
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+  ];
+  let dependentDialects = ["::ckpt::CkptDialect"];
+}
+
 #endif // CKPT_TRANSFORMS_PASSES_TD

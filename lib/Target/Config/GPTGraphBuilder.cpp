@@ -218,7 +218,9 @@ private:
         tag(builder.create<SplitHeadsOp>(
                 named(prefix + "core_attention"), headType, headType, headType,
                 qkv, builder.getI64IntegerAttr(config.numAttentionHeads)),
-            "core_attn", layer);
+            // Q, K and V are core attention's inputs, as in Megatron, where
+            // the split belongs to the QKV step.
+            "qkv", layer);
     double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
     auto scoresType = inferred(shapes::attentionScores(
         shapeOf(split.getQuery()), shapeOf(split.getKey())));

@@ -2,6 +2,7 @@
 
 #include "ckpt/Target/Program/ProgramExport.h"
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
@@ -53,7 +54,8 @@ public:
     Block &body = func.getBody().front();
     auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
     if (!ret || ret.getNumOperands() < 1)
-      return func.emitError("a training step returns the loss first");
+      return mlir::emitError(func.getLoc(),
+                             "a training step returns the loss first");
 
     // Arguments: inputs and parameters.
     for (BlockArgument arg : body.getArguments()) {
@@ -76,16 +78,19 @@ public:
         labels = ids[arg];
     }
     if (tokens < 0 || labels < 0)
-      return func.emitError("the training step needs arguments with xf.role "
-                            "= \"tokens\" and \"labels\"");
+      return mlir::emitError(func.getLoc(),
+                             "the training step needs arguments with xf.role "
+                             "= \"tokens\" and \"labels\"");
 
     // Results of ops; roles follow from the returns and the phases.
     llvm::DenseSet<Value> returned(ret.getOperands().begin(),
                                    ret.getOperands().end());
-    for (Operation &op : body.without_terminator()) {
-      if (!isa<xf::XFDialect>(op.getDialect()))
-        return op.emitOpError("cannot be lowered to a runtime program: only "
-                              "xf ops run");
+    for (Operation &top : body.without_terminator()) {
+      if (failed(collectOps(top)))
+        return failure();
+    }
+    for (Operation *opPtr : flat) {
+      Operation &op = *opPtr;
       SmallVector<std::string> names = resultNames(op);
       for (auto [index, result] : llvm::enumerate(op.getResults())) {
         std::string role = "temporary";
@@ -97,7 +102,7 @@ public:
                  llvm::any_of(result.getUsers(), [](Operation *user) {
                    return getPhase(user) != Phase::Forward;
                  }))
-          role = "activation";
+          role = "activation"; // Kept: read by the backward or a region.
         if (failed(addTensor(result, names[index], role, op.getLoc())))
           return failure();
       }
@@ -123,8 +128,8 @@ public:
           });
       });
       json.attributeArray("instructions", [&] {
-        for (Operation &op : body.without_terminator())
-          if (failed(writeInstruction(json, op)))
+        for (Operation *op : flat)
+          if (failed(writeInstruction(json, *op)))
             status = failure();
       });
       json.attributeObject("inputs", [&] {
@@ -132,7 +137,7 @@ public:
         json.attribute("labels", labels);
       });
       json.attributeObject("outputs", [&] {
-        json.attribute("loss", ids[ret.getOperand(0)]);
+        json.attribute("loss", ids[resolve(ret.getOperand(0))]);
         json.attributeArray("gradients", [&] {
           if (failed(writeGradients(json, ret)))
             status = failure();
@@ -144,6 +149,39 @@ public:
   }
 
 private:
+  /// Flattens recompute regions: their body ops run in place (phase
+  /// recompute), their block arguments are the region's operands and their
+  /// results are the values the body yields.
+  LogicalResult collectOps(Operation &op) {
+    if (auto region = dyn_cast<RecomputeOp>(op)) {
+      Block &block = region.getBody().front();
+      for (auto [arg, input] :
+           llvm::zip(block.getArguments(), region.getInputs()))
+        aliases[arg] = input;
+      for (Operation &inner : block.without_terminator())
+        if (failed(collectOps(inner)))
+          return failure();
+      auto yield = cast<YieldOp>(block.getTerminator());
+      for (auto [result, value] :
+           llvm::zip(region.getResults(), yield.getValues()))
+        aliases[result] = value;
+      return success();
+    }
+    if (!isa<xf::XFDialect>(op.getDialect()))
+      return op.emitOpError("cannot be lowered to a runtime program: only "
+                            "xf ops and ckpt.recompute regions run");
+    flat.push_back(&op);
+    return success();
+  }
+
+  /// The value a region argument or result stands for.
+  Value resolve(Value value) const {
+    for (auto it = aliases.find(value); it != aliases.end();
+         it = aliases.find(value))
+      value = it->second;
+    return value;
+  }
+
   LogicalResult addTensor(Value value, const std::string &base,
                           const std::string &role, Location loc) {
     auto type = dyn_cast<RankedTensorType>(value.getType());
@@ -208,7 +246,7 @@ private:
       json.attribute("op", op.getName().stripDialect());
       json.attributeArray("inputs", [&] {
         for (Value operand : op.getOperands())
-          json.value(ids.lookup(operand));
+          json.value(ids.lookup(resolve(operand)));
       });
       json.attributeArray("outputs", [&] {
         for (Value result : op.getResults())
@@ -266,7 +304,7 @@ private:
         param = byName[gradOf.getValue()];
       else if (i - 1 < inOrder.size())
         param = inOrder[i - 1];
-      Value grad = ret.getOperand(i);
+      Value grad = resolve(ret.getOperand(i));
       if (param < 0 || !ids.count(grad) ||
           tensors[ids[grad]].role != "gradient")
         return ret.emitOpError()
@@ -280,6 +318,8 @@ private:
   }
 
   func::FuncOp func;
+  SmallVector<Operation *> flat;
+  llvm::DenseMap<Value, Value> aliases;
   std::vector<TensorEntry> tensors;
   llvm::DenseMap<Value, int> ids;
   llvm::StringSet<> usedNames;
@@ -292,11 +332,13 @@ LogicalResult ckpt::exportProgram(ModuleOp module, StringRef functionName,
                                   llvm::raw_ostream &os) {
   auto func = module.lookupSymbol<func::FuncOp>(functionName);
   if (!func)
-    return module.emitError() << "no function @" << functionName
-                              << " to lower; run --xf-training-step first (or "
-                                 "name it with --program-function)";
+    return mlir::emitError(module.getLoc())
+           << "no function @" << functionName
+           << " to lower; run --xf-training-step first (or "
+              "name it with --program-function)";
   if (!func.getBody().hasOneBlock())
-    return func.emitError("only single-block functions can be lowered");
+    return mlir::emitError(func.getLoc(),
+                           "only single-block functions can be lowered");
   return ProgramWriter(func).write(os);
 }
 
@@ -323,6 +365,6 @@ void ckpt::registerProgramExportTranslation() {
         return success();
       },
       [](DialectRegistry &registry) {
-        registry.insert<xf::XFDialect, func::FuncDialect>();
+        registry.insert<xf::XFDialect, CkptDialect, func::FuncDialect>();
       });
 }

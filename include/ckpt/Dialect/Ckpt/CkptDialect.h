@@ -1,0 +1,18 @@
+//===- CkptDialect.h - The ckpt dialect -------------------------*- C++ -*-===//
+
+#ifndef CKPT_DIALECT_CKPT_CKPTDIALECT_H
+#define CKPT_DIALECT_CKPT_CKPTDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "ckpt/Dialect/Ckpt/CkptOpsDialect.h.inc"
+
+#define GET_OP_CLASSES
+#include "ckpt/Dialect/Ckpt/CkptOps.h.inc"
+
+#endif // CKPT_DIALECT_CKPT_CKPTDIALECT_H

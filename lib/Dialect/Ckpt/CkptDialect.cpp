@@ -1,0 +1,69 @@
+//===- CkptDialect.cpp - The ckpt dialect ---------------------------------===//
+
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+#include "ckpt/Dialect/Ckpt/CkptOpsDialect.cpp.inc"
+
+void CkptDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "ckpt/Dialect/Ckpt/CkptOps.cpp.inc"
+      >();
+}
+
+LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
+                                                    NamedAttribute attr) {
+  if (attr.getName().getValue() != kRematAttrName)
+    return op->emitError() << "unknown ckpt attribute '" << attr.getName()
+                           << "'; ckpt defines " << kRematAttrName;
+  auto value = dyn_cast<StringAttr>(attr.getValue());
+  if (!value || (value.getValue() != "save" && value.getValue() != "recompute"))
+    return op->emitError() << "'" << kRematAttrName
+                           << "' must be \"save\" or \"recompute\", got "
+                           << attr.getValue();
+  return success();
+}
+
+void RecomputeOp::build(OpBuilder &builder, OperationState &state,
+                        TypeRange resultTypes, ValueRange inputs,
+                        StringRef label) {
+  state.addOperands(inputs);
+  state.addTypes(resultTypes);
+  if (!label.empty())
+    state.addAttribute(getLabelAttrName(state.name),
+                       builder.getStringAttr(label));
+  Region *body = state.addRegion();
+  Block *block = new Block();
+  body->push_back(block);
+  for (Value input : inputs)
+    block->addArgument(input.getType(), input.getLoc());
+}
+
+LogicalResult RecomputeOp::verify() {
+  Block &block = getBody().front();
+  if (block.getNumArguments() != getInputs().size())
+    return emitOpError() << "has " << getInputs().size()
+                         << " operands but its block takes "
+                         << block.getNumArguments() << " arguments";
+  for (auto [index, pair] :
+       llvm::enumerate(llvm::zip(getInputs(), block.getArguments())))
+    if (std::get<0>(pair).getType() != std::get<1>(pair).getType())
+      return emitOpError() << "operand #" << index << " has type "
+                           << std::get<0>(pair).getType()
+                           << " but block argument #" << index << " has type "
+                           << std::get<1>(pair).getType();
+  auto yield = cast<YieldOp>(block.getTerminator());
+  if (yield.getValues().getTypes() != getResultTypes())
+    return emitOpError() << "yields " << yield.getValues().size()
+                         << " values whose types must match its "
+                         << getNumResults() << " results";
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "ckpt/Dialect/Ckpt/CkptOps.cpp.inc"

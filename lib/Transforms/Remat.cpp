@@ -1,0 +1,281 @@
+//===- Remat.cpp - Megatron's recompute policies as a rewrite -------------===//
+//
+// 1. Group the forward ops the policy recomputes: one group per chunk of
+//    layers (full), per layer and module (selective), per annotated op.
+// 2. A group discards the values its ops produce that the backward reads,
+//    except its outputs (values also read by forward ops outside the group),
+//    which their consumers keep as usual. Layer norm is Megatron's
+//    output-discarding checkpoint: its output is discarded even though the
+//    next linear reads it. `ckpt.remat = "save"` keeps an op's results.
+// 3. Each group becomes one ckpt.recompute region before the first backward
+//    reader of its discarded values. It re-runs the group's ops from the
+//    values the group reads from outside (which stay kept, as a checkpointed
+//    function keeps its inputs); its results replace the discarded values in
+//    the backward.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Transforms/Remat.h"
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFTags.h"
+#include "ckpt/Interfaces/CkptInterfaces.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+#include <map>
+
+using namespace mlir;
+using namespace ckpt;
+
+int64_t ckpt::countLayers(func::FuncOp step) {
+  int64_t layers = 0;
+  for (Operation &op : step.getBody().front())
+    if (getPhase(&op) == Phase::Forward)
+      if (auto layer = xf::getLayer(&op))
+        layers = std::max(layers, *layer + 1);
+  return layers;
+}
+
+namespace {
+
+StringRef rematAnnotation(Operation *op) {
+  if (auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName))
+    return attr.getValue();
+  return {};
+}
+
+bool readByBackward(Value value) {
+  return llvm::any_of(value.getUsers(), [](Operation *user) {
+    return getPhase(user) != Phase::Forward;
+  });
+}
+
+struct Group {
+  std::string label;
+  std::optional<int64_t> firstLayer;
+  bool discardsOutputs = false; ///< Layer norm and annotated ops.
+  llvm::SetVector<Operation *> ops;
+  llvm::SetVector<Value> discarded;
+};
+
+/// The group key of a forward op under the policy, or none.
+std::optional<std::string> groupOf(Operation *op, const RematPolicy &policy,
+                                   const std::vector<std::string> &modules,
+                                   std::optional<int64_t> &firstLayer,
+                                   bool &discardsOutputs) {
+  std::optional<int64_t> layer = xf::getLayer(op);
+  StringRef module = xf::getModule(op);
+  discardsOutputs = false;
+  if (rematAnnotation(op) == "recompute") {
+    firstLayer = layer;
+    discardsOutputs = true;
+    std::string where = layer ? "layer " + std::to_string(*layer) : "outside";
+    return where + " " + module.str() + " (annotated)";
+  }
+  if (!layer)
+    return std::nullopt;
+  if (policy.granularity == "full") {
+    int64_t n = policy.numLayers;
+    if (policy.method == "uniform") {
+      int64_t first = *layer / n * n;
+      firstLayer = first;
+      return "layers " + std::to_string(first) + "-" +
+             std::to_string(first + n - 1);
+    }
+    if (*layer < n) {
+      firstLayer = layer;
+      return "layer " + std::to_string(*layer);
+    }
+    return std::nullopt;
+  }
+  if (policy.granularity == "selective" &&
+      llvm::is_contained(modules, module.str())) {
+    firstLayer = layer;
+    discardsOutputs = module == "layernorm";
+    return "layer " + std::to_string(*layer) + " " + module.str();
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
+                                        const RematPolicy &policy) {
+  int64_t layers = countLayers(step);
+  std::string problem = validateRematPolicy(policy, layers);
+  if (!problem.empty())
+    return mlir::emitError(step.getLoc()) << problem;
+  Block &body = step.getBody().front();
+  MLIRContext *context = step.getContext();
+  context->getOrLoadDialect<CkptDialect>();
+
+  // 1. Groups.
+  std::vector<std::string> modules = policy.selectiveModules();
+  // Groups in the order their first op appears.
+  std::vector<Group> groups;
+  std::map<std::string, size_t> groupIndex;
+  for (Operation &op : body) {
+    if (getPhase(&op) != Phase::Forward || isa<func::ReturnOp>(op))
+      continue;
+    std::optional<int64_t> firstLayer;
+    bool discardsOutputs = false;
+    std::optional<std::string> key =
+        groupOf(&op, policy, modules, firstLayer, discardsOutputs);
+    if (!key)
+      continue;
+    auto [it, inserted] = groupIndex.try_emplace(*key, groups.size());
+    if (inserted)
+      groups.emplace_back();
+    Group &group = groups[it->second];
+    group.label = *key;
+    group.firstLayer = firstLayer;
+    group.discardsOutputs |= discardsOutputs;
+    group.ops.insert(&op);
+  }
+
+  // 2. What each group discards.
+  llvm::DenseSet<Value> discarded;
+  for (Group &group : groups) {
+    for (Operation *op : group.ops) {
+      if (rematAnnotation(op) == "save")
+        continue;
+      for (Value result : op->getResults()) {
+        if (!readByBackward(result))
+          continue;
+        bool output = llvm::any_of(result.getUsers(), [&](Operation *user) {
+          return getPhase(user) == Phase::Forward && !group.ops.contains(user);
+        });
+        if (output && !group.discardsOutputs)
+          continue;
+        group.discarded.insert(result);
+        discarded.insert(result);
+      }
+    }
+  }
+
+  // 3. One region per group, in the order of their first backward reader.
+  RematResult result;
+  OpBuilder builder(context);
+  for (Group &group : groups) {
+    if (group.discarded.empty())
+      continue;
+    Operation *firstReader = nullptr;
+    for (Value value : group.discarded)
+      for (Operation *user : value.getUsers())
+        if (getPhase(user) != Phase::Forward &&
+            (!firstReader || user->isBeforeInBlock(firstReader)))
+          firstReader = user;
+
+    // The copy re-runs the whole group, as a checkpointed function is
+    // re-run in Megatron (this is what the paper's FLOP counts assume);
+    // it starts from the values the group reads from outside and from
+    // results annotated "save", which stay kept.
+    llvm::SetVector<Operation *> needed;
+    for (Operation *op : group.ops)
+      if (rematAnnotation(op) != "save")
+        needed.insert(op);
+    llvm::SetVector<Value> inputs;
+    for (Operation *op : needed)
+      for (Value operand : op->getOperands())
+        if (!needed.contains(operand.getDefiningOp()))
+          inputs.insert(operand);
+    SmallVector<Operation *> ordered(needed.begin(), needed.end());
+    llvm::sort(ordered, [](Operation *a, Operation *b) {
+      return a->isBeforeInBlock(b);
+    });
+    // Inputs in the order the copies first read them.
+    SmallVector<Value> orderedInputs;
+    llvm::SetVector<Value> seen;
+    for (Operation *op : ordered)
+      for (Value operand : op->getOperands())
+        if (inputs.contains(operand) && seen.insert(operand))
+          orderedInputs.push_back(operand);
+
+    SmallVector<Value> targets(group.discarded.begin(), group.discarded.end());
+    SmallVector<Type> types;
+    for (Value target : targets)
+      types.push_back(target.getType());
+
+    builder.setInsertionPoint(firstReader);
+    auto region = builder.create<RecomputeOp>(firstReader->getLoc(), types,
+                                              orderedInputs, group.label);
+    region->setAttr(xf::XFDialect::kPhaseAttrName,
+                    builder.getStringAttr("recompute"));
+    if (group.firstLayer)
+      region->setAttr(xf::XFDialect::kLayerAttrName,
+                      builder.getI64IntegerAttr(*group.firstLayer));
+    Block &regionBlock = region.getBody().front();
+    IRMapping mapping;
+    mapping.map(orderedInputs, regionBlock.getArguments());
+    builder.setInsertionPointToStart(&regionBlock);
+    int64_t transient = 0;
+    for (Operation *op : ordered) {
+      Operation *copy = builder.clone(*op, mapping);
+      copy->removeAttr(CkptDialect::kRematAttrName);
+      copy->setAttr(xf::XFDialect::kPhaseAttrName,
+                    builder.getStringAttr("recompute"));
+      for (Value value : copy->getResults())
+        transient += getTensorBytes(value.getType());
+    }
+    SmallVector<Value> yielded;
+    for (Value target : targets)
+      yielded.push_back(mapping.lookup(target));
+    builder.create<YieldOp>(region.getLoc(), yielded);
+
+    for (auto [target, replacement] :
+         llvm::zip_equal(targets, region.getResults()))
+      target.replaceUsesWithIf(replacement, [&](OpOperand &use) {
+        Operation *owner = use.getOwner();
+        return owner != region && getPhase(owner) == Phase::Backward;
+      });
+
+    ++result.regions;
+    if (transient > result.largestTransientBytes) {
+      result.largestTransientBytes = transient;
+      result.largestLabel = group.label;
+    }
+  }
+
+  // Record the decision on the forward producers.
+  Builder attrs(context);
+  for (Value value : discarded) {
+    Operation *producer = value.getDefiningOp();
+    bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {
+      return !readByBackward(result) || discarded.contains(result);
+    });
+    if (allGone)
+      producer->setAttr(CkptDialect::kRematAttrName,
+                        attrs.getStringAttr("recompute"));
+  }
+  if (failed(verifyRemat(step)))
+    return failure();
+  return result;
+}
+
+LogicalResult ckpt::verifyRemat(func::FuncOp step) {
+  bool ok = true;
+  for (Operation &op : step.getBody().front()) {
+    if (getPhase(&op) != Phase::Backward)
+      continue;
+    for (auto [index, operand] : llvm::enumerate(op.getOperands())) {
+      Operation *producer = operand.getDefiningOp();
+      if (!producer || getPhase(producer) != Phase::Forward ||
+          rematAnnotation(producer) != "recompute")
+        continue;
+      InFlightDiagnostic diag =
+          op.emitOpError()
+          << "operand #" << index
+          << " reads a forward value that the recompute policy discards (its "
+             "producer '"
+          << producer->getName()
+          << "' is marked ckpt.remat = \"recompute\"); the backward must "
+             "read it from a ckpt.recompute region";
+      diag.attachNote(producer->getLoc()) << "discarded value produced here";
+      ok = false;
+    }
+  }
+  return success(ok);
+}
