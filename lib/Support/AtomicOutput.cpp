@@ -9,6 +9,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -100,4 +101,20 @@ std::string ckpt::writeFileAtomically(StringRef path, StringRef contents) {
     return "cannot write '" + path.str() + "': " + ec.message();
   }
   return "";
+}
+
+std::string ckpt::formatBytes(int64_t bytes) {
+  static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while ((value >= 1024.0 || value <= -1024.0) && unit < 4) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char text[32];
+  if (unit == 0)
+    std::snprintf(text, sizeof(text), "%lld B", static_cast<long long>(bytes));
+  else
+    std::snprintf(text, sizeof(text), "%.2f %s", value, units[unit]);
+  return text;
 }

@@ -54,9 +54,7 @@ std::vector<RematPolicy> standardPolicies(int64_t layers) {
   return policies;
 }
 
-std::string mib(int64_t bytes) {
-  return llvm::formatv("{0:F2} MiB", bytes / (1024.0 * 1024.0)).str();
-}
+std::string mib(int64_t bytes) { return formatBytes(bytes); }
 
 double percent(int64_t part, int64_t whole) {
   return whole ? 100.0 * static_cast<double>(part) / whole : 0.0;

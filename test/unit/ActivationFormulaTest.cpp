@@ -11,6 +11,7 @@
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/Remat.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -32,7 +33,8 @@ void PrintTo(const Shape &p, std::ostream *os) {
 
 class ActivationFormulaTest : public ::testing::TestWithParam<Shape> {
 protected:
-  ActivationReport analyze(const Shape &shape, const char *dtype) {
+  ActivationReport analyze(const Shape &shape, const char *dtype,
+                           const RematPolicy &policy = RematPolicy()) {
     std::string config =
         "{\"num_layers\": " + std::to_string(shape.layers) +
         ", \"hidden_size\": " + std::to_string(shape.h) +
@@ -47,6 +49,7 @@ protected:
     auto forward = module->lookupSymbol<func::FuncOp>("forward");
     FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
     EXPECT_TRUE(succeeded(step));
+    EXPECT_TRUE(succeeded(applyRemat(*step, policy)));
     FailureOr<ActivationReport> report = analyzeActivations(*step);
     EXPECT_TRUE(succeeded(report));
     keep = std::move(module);
@@ -95,6 +98,55 @@ TEST_P(ActivationFormulaTest, GemmFlopsMatchAppendixA) {
   int64_t head = 2 * p.b * p.s * p.h * p.v;
   EXPECT_EQ(report.forward.matmulFlops, p.layers * perLayer + head);
   EXPECT_EQ(report.backward.matmulFlops, 2 * (p.layers * perLayer + head));
+}
+
+TEST_P(ActivationFormulaTest, SelectiveKeeps34sbhAndRecomputesAttention) {
+  const Shape &p = GetParam();
+  RematPolicy selective;
+  selective.granularity = "selective";
+  ActivationReport report = analyze(p, "bfloat16", selective);
+  const int64_t sbh = p.s * p.b * p.h;
+  for (const LayerActivations &layer : report.perLayer)
+    EXPECT_EQ(layer.keptBytes, 34 * sbh) << "layer " << layer.layer;
+  // The forward attention matmuls again: 4·b·s²·h per layer.
+  EXPECT_EQ(report.recompute.matmulFlops, p.layers * 4 * p.b * p.s * p.s * p.h);
+  EXPECT_EQ(report.recomputeRegions, p.layers);
+}
+
+TEST_P(ActivationFormulaTest, FullUniformKeepsTheLayerInput) {
+  const Shape &p = GetParam();
+  RematPolicy full;
+  full.granularity = "full";
+  full.method = "uniform";
+  full.numLayers = 1;
+  ActivationReport report = analyze(p, "bfloat16", full);
+  for (const LayerActivations &layer : report.perLayer) {
+    EXPECT_EQ(layer.keptBytes, 2 * p.s * p.b * p.h) << "layer " << layer.layer;
+    EXPECT_EQ(layer.layerNormStatisticsBytes, 0); // Recomputed with the layer.
+  }
+  // The whole forward of every layer again.
+  EXPECT_EQ(report.recompute.matmulFlops,
+            p.layers *
+                (24 * p.b * p.s * p.h * p.h + 4 * p.b * p.s * p.s * p.h));
+}
+
+TEST_P(ActivationFormulaTest, FullUniformChunksKeepOnlyTheirInputs) {
+  const Shape &p = GetParam();
+  RematPolicy full;
+  full.granularity = "full";
+  full.method = "uniform";
+  full.numLayers = 2;
+  if (p.layers < 2) {
+    // Chunks of two layers do not exist in a one-layer model.
+    EXPECT_EQ(validateRematPolicy(full, p.layers),
+              "recompute-num-layers must be in [1, 1] (the model has 1 "
+              "layers), got 2");
+    return;
+  }
+  ActivationReport report = analyze(p, "bfloat16", full);
+  for (const LayerActivations &layer : report.perLayer)
+    EXPECT_EQ(layer.keptBytes, layer.layer % 2 == 0 ? 2 * p.s * p.b * p.h : 0)
+        << "layer " << layer.layer;
 }
 
 INSTANTIATE_TEST_SUITE_P(

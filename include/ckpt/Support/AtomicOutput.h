@@ -30,6 +30,9 @@ int runWithAtomicOutput(int argc, char **argv,
 /// message, or an empty string on success.
 std::string writeFileAtomically(llvm::StringRef path, llvm::StringRef contents);
 
+/// A byte count for people: "512 B", "43.99 KiB", "2.41 GiB".
+std::string formatBytes(int64_t bytes);
+
 } // namespace ckpt
 
 #endif // CKPT_SUPPORT_ATOMICOUTPUT_H

@@ -202,7 +202,8 @@ void GeluOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 }
 void AddOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   // In the backward an add sums gradient contributions.
-  bool backward = (*this)->hasAttr("xf.phase");
+  auto phase = (*this)->getAttrOfType<StringAttr>("xf.phase");
+  bool backward = phase && phase.getValue() == "backward";
   setName(getResult(), backward ? "dsum" : "residual");
 }
 void DropoutOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
