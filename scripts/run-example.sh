@@ -24,9 +24,15 @@ show "$BIN/ckpt-opt" "$OUT/$name.mlir" --xf-training-step \
   "--ckpt-report=json=$OUT/$name.report.json" -o "$OUT/$name.step.mlir"
 echo "(JSON report: $OUT/$name.report.json)"
 
-step "3. Lower the step to a runtime program"
-show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.step.mlir" \
+step "3. Compare Megatron's recompute policies"
+show "$BIN/ckpt-opt" "$OUT/$name.step.mlir" --ckpt-compare-policies -o /dev/null
+
+step "4. Apply the default policy (selective: core attention) and lower the step"
+show "$BIN/ckpt-opt" "$OUT/$name.step.mlir" \
+  "--ckpt-remat=recompute-granularity=selective" --ckpt-report \
+  -o "$OUT/$name.selective.mlir"
+show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.selective.mlir" \
   -o "$OUT/$name.program.json"
 
-step "4. Run one training step on the CPU"
+step "5. Run one training step on the CPU"
 show "$BIN/ckpt-run" "$OUT/$name.program.json" --repeat=3

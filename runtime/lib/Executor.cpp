@@ -378,13 +378,10 @@ StepResult Executor::run() {
   // Outputs of an earlier run are dropped first.
   for (size_t id = 0; id < buffers_.size(); ++id) {
     TensorRole role = program_.tensors[id].role;
-    if (role == TensorRole::Parameter || role == TensorRole::Input) {
+    if (role == TensorRole::Parameter || role == TensorRole::Input)
       result.memory.parameterBytes += buffers_[id].size();
-    } else if (alive_[id]) {
-      buffers_[id].clear();
-      buffers_[id].shrink_to_fit();
-      alive_[id] = false;
-    }
+    else if (alive_[id])
+      release(static_cast<int>(id));
   }
 
   auto start = std::chrono::steady_clock::now();
@@ -392,9 +389,8 @@ StepResult Executor::run() {
   for (size_t i = 0; i < program_.instructions.size(); ++i) {
     const Instruction &inst = program_.instructions[i];
     for (int id : inst.outputs) {
-      buffers_[id].assign(
-          program_.tensors[id].numElements() * dtypeSize(storageType(id)), 0);
-      alive_[id] = true;
+      allocate(id,
+               program_.tensors[id].numElements() * dtypeSize(storageType(id)));
       live += buffers_[id].size();
     }
     result.memory.peakBytes = std::max(result.memory.peakBytes, live);
@@ -409,21 +405,19 @@ StepResult Executor::run() {
                                         instructionStart)
               .count());
     // Free what is dead: inputs after their last use, outputs never read.
-    auto release = [&](int id) {
+    auto releaseIfDead = [&](int id) {
       TensorRole role = program_.tensors[id].role;
       if (role != TensorRole::Activation && role != TensorRole::Temporary)
         return;
       if (!alive_[id] || lastUse_[id] > static_cast<int>(i))
         return;
       live -= buffers_[id].size();
-      buffers_[id].clear();
-      buffers_[id].shrink_to_fit();
-      alive_[id] = false;
+      release(id);
     };
     for (int id : inst.inputs)
-      release(id);
+      releaseIfDead(id);
     for (int id : inst.outputs)
-      release(id);
+      releaseIfDead(id);
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -462,4 +456,22 @@ int64_t ckpt::rt::matmulFlops(const Program &program, const Instruction &inst) {
     return products * 2 * q[0] * q[1] * q[2] * sk * d;
   }
   return 0;
+}
+
+void Executor::allocate(int id, size_t bytes) {
+  auto it = cache_.find(bytes);
+  if (it != cache_.end()) {
+    buffers_[id] = std::move(it->second);
+    cache_.erase(it);
+  } else {
+    buffers_[id].resize(bytes);
+  }
+  alive_[id] = true;
+}
+
+void Executor::release(int id) {
+  size_t bytes = buffers_[id].size();
+  cache_.emplace(bytes, std::move(buffers_[id]));
+  buffers_[id] = {};
+  alive_[id] = false;
 }

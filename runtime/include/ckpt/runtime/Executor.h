@@ -6,6 +6,7 @@
 #include "ckpt/runtime/Program.h"
 
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -74,12 +75,20 @@ public:
 
 private:
   template <typename Real> void execute(size_t index);
+  /// Gives tensor `id` a buffer of `bytes`, reusing a cached one of that
+  /// size; contents are undefined (every kernel writes all its outputs).
+  void allocate(int id, size_t bytes);
+  /// Returns tensor `id`'s buffer to the cache.
+  void release(int id);
 
   const Program &program_;
   ExecutorOptions options_;
   std::vector<std::vector<unsigned char>> buffers_;
   std::vector<bool> alive_;
   std::vector<int> lastUse_;
+  /// Freed buffers by size, reused by later steps: without it every step
+  /// would fault its memory in from the OS again.
+  std::multimap<size_t, std::vector<unsigned char>> cache_;
   double loss_ = 0;
 };
 
