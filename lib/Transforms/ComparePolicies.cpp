@@ -182,9 +182,9 @@ struct CkptComparePoliciesPass
                            percent(r.recompute.total(), stepFlops));
             json.attribute("matmul_overhead_percent",
                            percent(r.recompute.matmulFlops, stepMatmul));
-            json.attribute("matmul_overhead_percent_of_forward",
-                           percent(r.recompute.matmulFlops,
-                                   base.forward.matmulFlops));
+            json.attribute(
+                "matmul_overhead_percent_of_forward",
+                percent(r.recompute.matmulFlops, base.forward.matmulFlops));
           });
         }
       });

@@ -1,0 +1,155 @@
+//===- ckpt-dsa.cpp - Static memory allocation on its own -----------------===//
+//
+//   ckpt-dsa IN.csv [-o OUT.csv] [--seconds=S]
+//
+// Reads buffers (`id,lower,upper,size`, lifetimes half-open), assigns every
+// buffer an offset with the planner's algorithm, writes the same rows with
+// an `offset` column, and prints the height, LOAD (the lower bound),
+// height / LOAD and the time taken.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Planner/OffsetAssignment.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace ckpt::planner;
+
+namespace {
+[[noreturn]] void fail(const std::string &message, int code = 1) {
+  std::cerr << "ckpt-dsa: " << message << "\n";
+  if (code == 2)
+    std::cerr << "usage: ckpt-dsa IN.csv [-o OUT.csv] [--seconds=S]\n";
+  std::exit(code);
+}
+
+struct Row {
+  std::string id;
+  Buffer buffer;
+};
+
+std::vector<Row> readCsv(const std::string &path) {
+  std::ifstream in(path);
+  if (!in)
+    fail("cannot open '" + path + "'");
+  std::string line;
+  if (!std::getline(in, line))
+    fail(path + ": empty file; expected the header id,lower,upper,size");
+  if (!line.empty() && line.back() == '\r')
+    line.pop_back();
+  if (line != "id,lower,upper,size")
+    fail(path + ":1: expected the header 'id,lower,upper,size', got '" + line +
+         "'");
+  std::vector<Row> rows;
+  for (int number = 2; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.empty())
+      continue;
+    std::stringstream fields(line);
+    std::string id, lower, upper, size;
+    if (!std::getline(fields, id, ',') || !std::getline(fields, lower, ',') ||
+        !std::getline(fields, upper, ',') || !std::getline(fields, size, ','))
+      fail(path + ":" + std::to_string(number) +
+           ": expected 4 comma-separated fields");
+    Row row{id, {}};
+    try {
+      size_t used = 0;
+      row.buffer.lower = std::stoll(lower, &used);
+      if (used != lower.size())
+        throw std::invalid_argument(lower);
+      row.buffer.upper = std::stoll(upper, &used);
+      if (used != upper.size())
+        throw std::invalid_argument(upper);
+      row.buffer.size = std::stoll(size, &used);
+      if (used != size.size())
+        throw std::invalid_argument(size);
+    } catch (const std::exception &) {
+      fail(path + ":" + std::to_string(number) +
+           ": lower, upper and size must be integers");
+    }
+    if (row.buffer.upper <= row.buffer.lower || row.buffer.size < 0)
+      fail(path + ":" + std::to_string(number) +
+           ": need lower < upper and size >= 0");
+    rows.push_back(row);
+  }
+  return rows;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string input, output;
+  double seconds = 9.0;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-o" && i + 1 < argc)
+      output = argv[++i];
+    else if (arg.rfind("--seconds=", 0) == 0) {
+      try {
+        seconds = std::stod(arg.substr(10));
+      } catch (const std::exception &) {
+        fail("--seconds needs a number", 2);
+      }
+      if (!(seconds > 0))
+        fail("--seconds must be positive", 2);
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << "usage: ckpt-dsa IN.csv [-o OUT.csv] [--seconds=S]\n";
+      return 0;
+    } else if (!arg.empty() && arg[0] == '-')
+      fail("unknown option '" + arg + "'", 2);
+    else if (input.empty())
+      input = arg;
+    else
+      fail("more than one input file", 2);
+  }
+  if (input.empty())
+    fail("no input file", 2);
+
+  std::vector<Row> rows = readCsv(input);
+  std::vector<Buffer> buffers;
+  for (const Row &row : rows)
+    buffers.push_back(row.buffer);
+
+  auto start = std::chrono::steady_clock::now();
+  SearchOptions options;
+  options.seconds = seconds;
+  SearchResult result = planOffsets(buffers, options);
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  std::string problem = checkPlan(buffers, result.offsets);
+  if (!problem.empty())
+    fail("internal error, invalid plan: " + problem);
+
+  int64_t load = lowerBound(buffers);
+  std::printf("buffers: %zu\nheight: %lld\nLOAD: %lld\nheight/LOAD: %.4f\n"
+              "time: %.3f s\n",
+              buffers.size(), static_cast<long long>(result.height),
+              static_cast<long long>(load),
+              load ? static_cast<double>(result.height) / load : 1.0, elapsed);
+
+  if (!output.empty()) {
+    std::string temporary = output + ".tmp";
+    {
+      std::ofstream out(temporary);
+      if (!out)
+        fail("cannot write '" + output + "'");
+      out << "id,lower,upper,size,offset\n";
+      for (size_t i = 0; i < rows.size(); ++i)
+        out << rows[i].id << "," << rows[i].buffer.lower << ","
+            << rows[i].buffer.upper << "," << rows[i].buffer.size << ","
+            << result.offsets[i] << "\n";
+      if (!out)
+        fail("cannot write '" + output + "'");
+    }
+    if (std::rename(temporary.c_str(), output.c_str()) != 0)
+      fail("cannot write '" + output + "'");
+  }
+  return 0;
+}
