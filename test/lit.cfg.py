@@ -2,6 +2,7 @@
 # lit configuration of the ckpt-opt regression tests.
 
 import os
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -19,8 +20,9 @@ llvm_config.use_default_substitutions()
 config.substitutions.append(("%examples", os.path.join(config.ckpt_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.ckpt_src_root))
 config.substitutions.append(("%objroot", config.ckpt_obj_root))
+config.substitutions.append(("%python", sys.executable))
 
 tool_dirs = [config.ckpt_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run"], tool_dirs)
+llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ckpt_tools_dir, append_path=True)
