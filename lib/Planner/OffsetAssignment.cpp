@@ -36,14 +36,9 @@ int64_t ckpt::planner::planHeight(const std::vector<Buffer> &buffers,
   return height;
 }
 
-std::string ckpt::planner::checkPlan(const std::vector<Buffer> &buffers,
-                                     const std::vector<int64_t> &offsets) {
-  if (offsets.size() != buffers.size())
-    return "the plan has " + std::to_string(offsets.size()) + " offsets for " +
-           std::to_string(buffers.size()) + " buffers";
-  for (size_t i = 0; i < buffers.size(); ++i)
-    if (offsets[i] < 0)
-      return "buffer " + std::to_string(i) + " has a negative offset";
+std::optional<std::pair<int, int>>
+ckpt::planner::findConflict(const std::vector<Buffer> &buffers,
+                            const std::vector<int64_t> &offsets) {
   // Sweep over time; the live buffers, kept sorted by offset, must not
   // overlap, so checking each new buffer against its neighbours suffices.
   std::vector<int> order(buffers.size());
@@ -52,16 +47,6 @@ std::string ckpt::planner::checkPlan(const std::vector<Buffer> &buffers,
             [&](int a, int b) { return buffers[a].lower < buffers[b].lower; });
   std::set<std::pair<int64_t, int>> live; // (offset, id)
   std::multimap<int64_t, int> ends;       // upper -> id
-  auto describe = [&](int a, int b) {
-    auto text = [&](int i) {
-      return "buffer " + std::to_string(i) + " [" +
-             std::to_string(buffers[i].lower) + ", " +
-             std::to_string(buffers[i].upper) + ") at " +
-             std::to_string(offsets[i]) + " + " +
-             std::to_string(buffers[i].size);
-    };
-    return text(a) + " overlaps " + text(b);
-  };
   for (int id : order) {
     const Buffer &b = buffers[id];
     while (!ends.empty() && ends.begin()->first <= b.lower) {
@@ -73,16 +58,36 @@ std::string ckpt::planner::checkPlan(const std::vector<Buffer> &buffers,
       continue;
     auto it = live.lower_bound({offsets[id], -1});
     if (it != live.end() && it->first < offsets[id] + b.size)
-      return describe(id, it->second);
+      return std::make_pair(it->second, id);
     if (it != live.begin()) {
       auto prev = std::prev(it);
       if (prev->first + buffers[prev->second].size > offsets[id])
-        return describe(id, prev->second);
+        return std::make_pair(prev->second, id);
     }
     live.insert({offsets[id], id});
     ends.emplace(b.upper, id);
   }
-  return "";
+  return std::nullopt;
+}
+
+std::string ckpt::planner::checkPlan(const std::vector<Buffer> &buffers,
+                                     const std::vector<int64_t> &offsets) {
+  if (offsets.size() != buffers.size())
+    return "the plan has " + std::to_string(offsets.size()) + " offsets for " +
+           std::to_string(buffers.size()) + " buffers";
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (offsets[i] < 0)
+      return "buffer " + std::to_string(i) + " has a negative offset";
+  auto conflict = findConflict(buffers, offsets);
+  if (!conflict)
+    return "";
+  auto text = [&](int i) {
+    return "buffer " + std::to_string(i) + " [" +
+           std::to_string(buffers[i].lower) + ", " +
+           std::to_string(buffers[i].upper) + ") at " +
+           std::to_string(offsets[i]) + " + " + std::to_string(buffers[i].size);
+  };
+  return text(conflict->second) + " overlaps " + text(conflict->first);
 }
 
 namespace {

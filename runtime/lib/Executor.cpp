@@ -109,7 +109,10 @@ void Executor::setTensor(int id, const std::vector<double> &values) {
                        std::to_string(info.numElements()) + " elements, got " +
                        std::to_string(values.size()));
   DType dtype = storageType(id);
-  buffers_[id].assign(info.numElements() * dtypeSize(dtype), 0);
+  Buffer &buffer = buffers_[id];
+  buffer.owned.assign(info.numElements() * dtypeSize(dtype), 0);
+  buffer.ptr = buffer.owned.data();
+  buffer.bytes = buffer.owned.size();
   for (size_t i = 0; i < values.size(); ++i)
     storeElement(buffers_[id].data(), dtype, i, values[i]);
   alive_[id] = true;
@@ -127,11 +130,20 @@ std::vector<double> Executor::getTensor(int id) const {
   return values;
 }
 
-const std::vector<unsigned char> &Executor::rawTensor(int id) const {
+std::vector<unsigned char> Executor::rawTensor(int id) const {
   if (!alive_[id])
     throw RuntimeError("tensor '" + program_.tensors[id].name +
                        "' is not available");
-  return buffers_[id];
+  return {buffers_[id].data(), buffers_[id].data() + buffers_[id].size()};
+}
+
+bool Executor::usesArena() const {
+  return options_.useArena && program_.arenaBytes >= 0 &&
+         options_.precision == Precision::Program;
+}
+
+bool Executor::inArena(int id) const {
+  return usesArena() && program_.tensors[id].offset >= 0;
 }
 
 void Executor::initParameters(uint64_t seed) {
@@ -174,7 +186,7 @@ namespace {
 /// others (16-bit floats) are converted into scratch and back.
 template <typename Real> class Operands {
 public:
-  Operands(const Program &program, std::vector<std::vector<unsigned char>> &buf,
+  Operands(const Program &program, std::function<unsigned char *(int)> buf,
            std::function<DType(int)> storage)
       : program(program), buffers(buf), storage(std::move(storage)) {}
 
@@ -182,17 +194,16 @@ public:
 
   const Real *in(int id) {
     if (storage(id) == realType<Real>())
-      return reinterpret_cast<const Real *>(buffers[id].data());
+      return reinterpret_cast<const Real *>(buffers(id));
     auto &scratch = scratches.emplace_back(program.tensors[id].numElements());
     for (size_t i = 0; i < scratch.size(); ++i)
-      scratch[i] =
-          static_cast<Real>(loadElement(buffers[id].data(), storage(id), i));
+      scratch[i] = static_cast<Real>(loadElement(buffers(id), storage(id), i));
     return scratch.data();
   }
 
   Real *out(int id) {
     if (storage(id) == realType<Real>())
-      return reinterpret_cast<Real *>(buffers[id].data());
+      return reinterpret_cast<Real *>(buffers(id));
     auto &scratch = scratches.emplace_back(program.tensors[id].numElements());
     pending.emplace_back(id, scratches.size() - 1);
     return scratch.data();
@@ -203,7 +214,7 @@ public:
     for (auto [id, index] : pending) {
       auto &scratch = scratches[index];
       for (size_t i = 0; i < scratch.size(); ++i)
-        storeElement(buffers[id].data(), storage(id), i, scratch[i]);
+        storeElement(buffers(id), storage(id), i, scratch[i]);
     }
   }
 
@@ -211,13 +222,13 @@ public:
     std::vector<int64_t> values(program.tensors[id].numElements());
     for (size_t i = 0; i < values.size(); ++i)
       values[i] =
-          static_cast<int64_t>(loadElement(buffers[id].data(), storage(id), i));
+          static_cast<int64_t>(loadElement(buffers(id), storage(id), i));
     return values;
   }
 
 private:
   const Program &program;
-  std::vector<std::vector<unsigned char>> &buffers;
+  std::function<unsigned char *(int)> buffers;
   std::function<DType(int)> storage;
   std::deque<std::vector<Real>> scratches;
   std::vector<std::pair<int, size_t>> pending;
@@ -238,8 +249,9 @@ template <typename Real> void Executor::execute(size_t index) {
   namespace k = kernels;
   const Instruction &inst = program_.instructions[index];
   const auto &tensors = program_.tensors;
-  Operands<Real> ops(program_, buffers_,
-                     [this](int id) { return storageType(id); });
+  Operands<Real> ops(
+      program_, [this](int id) { return buffers_[id].data(); },
+      [this](int id) { return storageType(id); });
   auto shape = [&](int id) -> const std::vector<int64_t> & {
     return tensors[id].shape;
   };
@@ -384,16 +396,28 @@ StepResult Executor::run() {
       release(static_cast<int>(id));
   }
 
+  bool arena = usesArena();
+  result.memory.arena = arena;
+  if (arena) {
+    if (arena_.size() != static_cast<size_t>(program_.arenaBytes))
+      arena_.assign(program_.arenaBytes, 0);
+    result.memory.arenaBytes = static_cast<int64_t>(arena_.size());
+  }
   auto start = std::chrono::steady_clock::now();
-  int64_t live = 0;
+  int64_t live = 0, arenaLive = 0;
   for (size_t i = 0; i < program_.instructions.size(); ++i) {
     const Instruction &inst = program_.instructions[i];
     for (int id : inst.outputs) {
       allocate(id,
                program_.tensors[id].numElements() * dtypeSize(storageType(id)));
       live += buffers_[id].size();
+      TensorRole role = program_.tensors[id].role;
+      if (role == TensorRole::Activation || role == TensorRole::Temporary)
+        arenaLive += program_.arenaSize(program_.tensors[id]);
     }
     result.memory.peakBytes = std::max(result.memory.peakBytes, live);
+    result.memory.arenaPeakBytes =
+        std::max(result.memory.arenaPeakBytes, arenaLive);
     auto instructionStart = std::chrono::steady_clock::now();
     if (options_.precision == Precision::F64)
       execute<double>(i);
@@ -412,6 +436,7 @@ StepResult Executor::run() {
       if (!alive_[id] || lastUse_[id] > static_cast<int>(i))
         return;
       live -= buffers_[id].size();
+      arenaLive -= program_.arenaSize(program_.tensors[id]);
       release(id);
     };
     for (int id : inst.inputs)
@@ -459,19 +484,27 @@ int64_t ckpt::rt::matmulFlops(const Program &program, const Instruction &inst) {
 }
 
 void Executor::allocate(int id, size_t bytes) {
+  Buffer &buffer = buffers_[id];
+  alive_[id] = true;
+  buffer.bytes = bytes;
+  if (inArena(id)) {
+    buffer.ptr = arena_.data() + program_.tensors[id].offset;
+    return;
+  }
   auto it = cache_.find(bytes);
   if (it != cache_.end()) {
-    buffers_[id] = std::move(it->second);
+    buffer.owned = std::move(it->second);
     cache_.erase(it);
   } else {
-    buffers_[id].resize(bytes);
+    buffer.owned.resize(bytes);
   }
-  alive_[id] = true;
+  buffer.ptr = buffer.owned.data();
 }
 
 void Executor::release(int id) {
-  size_t bytes = buffers_[id].size();
-  cache_.emplace(bytes, std::move(buffers_[id]));
-  buffers_[id] = {};
+  Buffer &buffer = buffers_[id];
+  if (!buffer.owned.empty())
+    cache_.emplace(buffer.owned.size(), std::move(buffer.owned));
+  buffer = Buffer();
   alive_[id] = false;
 }

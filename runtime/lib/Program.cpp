@@ -214,6 +214,8 @@ Program ckpt::rt::parseProgram(const std::string &text) {
                                "\" (allowed: input, parameter, gradient, "
                                "loss, activation, temporary)");
     info.role = *parsedRole;
+    if (auto it = entry.find("offset"); it != entry.end())
+      info.offset = integer(*it, path + "/offset");
     program.tensors.push_back(std::move(info));
   }
   size_t count = program.tensors.size();
@@ -253,6 +255,18 @@ Program ckpt::rt::parseProgram(const std::string &text) {
       }
     }
     program.instructions.push_back(std::move(inst));
+  }
+
+  if (auto it = doc.find("memory_plan"); it != doc.end()) {
+    program.arenaBytes = integer(field(*it, "arena_bytes", "/memory_plan"),
+                                 "/memory_plan/arena_bytes");
+    program.plannedPeakBytes = integer(field(*it, "peak_bytes", "/memory_plan"),
+                                       "/memory_plan/peak_bytes");
+    program.alignment = integer(field(*it, "alignment", "/memory_plan"),
+                                "/memory_plan/alignment");
+    if (program.arenaBytes < 0 || program.plannedPeakBytes < 0 ||
+        program.alignment <= 0)
+      fail("/memory_plan", "sizes must be >= 0 and the alignment positive");
   }
 
   const json &inputs = field(doc, "inputs", "");
@@ -304,12 +318,20 @@ std::string ckpt::rt::serializeProgram(const Program &program) {
   doc["model"] = json::object();
   for (auto &[key, value] : program.model)
     doc["model"][key] = value;
+  if (program.arenaBytes >= 0)
+    doc["memory_plan"] = {{"arena_bytes", program.arenaBytes},
+                          {"peak_bytes", program.plannedPeakBytes},
+                          {"alignment", program.alignment}};
   doc["tensors"] = json::array();
-  for (const TensorInfo &t : program.tensors)
-    doc["tensors"].push_back({{"name", t.name},
-                              {"shape", t.shape},
-                              {"dtype", dtypeName(t.dtype)},
-                              {"role", roleName(t.role)}});
+  for (const TensorInfo &t : program.tensors) {
+    json entry = {{"name", t.name},
+                  {"shape", t.shape},
+                  {"dtype", dtypeName(t.dtype)},
+                  {"role", roleName(t.role)}};
+    if (t.offset >= 0)
+      entry["offset"] = t.offset;
+    doc["tensors"].push_back(entry);
+  }
   doc["instructions"] = json::array();
   for (const Instruction &inst : program.instructions) {
     json entry = {{"op", inst.op},

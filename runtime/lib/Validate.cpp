@@ -8,7 +8,9 @@
 
 #include "ckpt/runtime/Program.h"
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <sstream>
 
 using namespace ckpt::rt;
@@ -320,6 +322,86 @@ void InstructionChecker::check() const {
 
 } // namespace
 
+namespace {
+/// The arena: every planned tensor inside it, aligned, and no two tensors
+/// live at the same time (over the instruction list) overlapping.
+void validatePlan(const Program &program) {
+  bool planned = program.arenaBytes >= 0;
+  std::vector<int64_t> first(program.tensors.size(), -1),
+      last(program.tensors.size(), -1);
+  for (size_t i = 0; i < program.instructions.size(); ++i) {
+    for (int id : program.instructions[i].outputs) {
+      first[id] = static_cast<int64_t>(i);
+      last[id] = std::max<int64_t>(last[id], i);
+    }
+    for (int id : program.instructions[i].inputs)
+      last[id] = std::max<int64_t>(last[id], i);
+  }
+  struct Placed {
+    int64_t start, end, offset, size;
+    int id;
+  };
+  std::vector<Placed> placed;
+  for (size_t id = 0; id < program.tensors.size(); ++id) {
+    const TensorInfo &t = program.tensors[id];
+    std::string where =
+        "/tensors/" + std::to_string(id) + " ('" + t.name + "')";
+    bool inArena =
+        t.role == TensorRole::Activation || t.role == TensorRole::Temporary;
+    if (!planned) {
+      if (t.offset >= 0)
+        throw ProgramError(where + ": has an offset but the program has no "
+                                   "memory_plan");
+      continue;
+    }
+    if (!inArena) {
+      if (t.offset >= 0)
+        throw ProgramError(where + ": a " + roleName(t.role) +
+                           " lives outside the arena and takes no offset");
+      continue;
+    }
+    int64_t size = program.arenaSize(t);
+    if (t.offset < 0 || t.offset % program.alignment != 0 ||
+        t.offset + size > program.arenaBytes)
+      throw ProgramError(where + ": offset " + std::to_string(t.offset) +
+                         " (+" + std::to_string(size) +
+                         " bytes) is not an aligned place inside the arena "
+                         "of " +
+                         std::to_string(program.arenaBytes) + " bytes");
+    placed.push_back(
+        {first[id], last[id] + 1, t.offset, size, static_cast<int>(id)});
+  }
+  // Sweep in time; neighbours in offset order must not overlap.
+  std::sort(placed.begin(), placed.end(),
+            [](const Placed &a, const Placed &b) { return a.start < b.start; });
+  std::map<int64_t, const Placed *> live; // offset -> tensor
+  std::multimap<int64_t, const Placed *> ends;
+  for (const Placed &p : placed) {
+    while (!ends.empty() && ends.begin()->first <= p.start) {
+      live.erase(ends.begin()->second->offset);
+      ends.erase(ends.begin());
+    }
+    auto next = live.lower_bound(p.offset);
+    const Placed *clash = nullptr;
+    if (next != live.end() && next->first < p.offset + p.size)
+      clash = next->second;
+    if (!clash && next != live.begin()) {
+      auto prev = std::prev(next);
+      if (prev->first + prev->second->size > p.offset)
+        clash = prev->second;
+    }
+    if (clash)
+      throw ProgramError("/memory_plan: tensors '" +
+                         program.tensors[clash->id].name + "' and '" +
+                         program.tensors[p.id].name +
+                         "' are live at the same time and overlap in the "
+                         "arena");
+    live[p.offset] = &p;
+    ends.emplace(p.end, &p);
+  }
+}
+} // namespace
+
 void ckpt::rt::validateProgram(const Program &program) {
   size_t count = program.tensors.size();
   std::vector<bool> defined(count, false);
@@ -354,6 +436,7 @@ void ckpt::rt::validateProgram(const Program &program) {
       throw ProgramError(what + ": tensor " + std::to_string(id) +
                          " is never written");
   };
+  validatePlan(program);
   expectRole(program.tokens, TensorRole::Input, "/inputs/tokens");
   expectRole(program.labels, TensorRole::Input, "/inputs/labels");
   expectRole(program.loss, TensorRole::Loss, "/outputs/loss");

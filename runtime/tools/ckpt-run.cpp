@@ -40,7 +40,9 @@ const char *kUsage =
     "  --dump-grads=DIR        write every gradient to DIR/<name>.npy\n"
     "  --repeat=N              run the step N times, report the fastest\n"
     "  --threads=N             CPU threads (default: all)\n"
-    "  --profile               time per op kind and the achieved GEMM rate\n";
+    "  --profile               time per op kind and the achieved GEMM rate\n"
+    "  --no-arena              give every tensor its own allocation even when\n"
+    "                          the program has a memory plan\n";
 
 struct Options {
   std::string program;
@@ -52,6 +54,7 @@ struct Options {
   int repeat = 1;
   int threads = 0;
   bool profile = false;
+  bool noArena = false;
 };
 
 [[noreturn]] void usageError(const std::string &message) {
@@ -83,6 +86,10 @@ Options parseArguments(int argc, char **argv) {
     }
     if (arg == "--profile") {
       options.profile = true;
+      continue;
+    }
+    if (arg == "--no-arena") {
+      options.noArena = true;
       continue;
     }
     if (arg.rfind("--", 0) != 0) {
@@ -201,6 +208,7 @@ int main(int argc, char **argv) {
     execOptions.seed = options.seed;
     execOptions.precision = options.precision;
     execOptions.profile = options.profile;
+    execOptions.useArena = !options.noArena;
     Executor executor(program, execOptions);
 
     if (options.params.empty()) {
@@ -248,6 +256,24 @@ int main(int argc, char **argv) {
                 static_cast<long long>(result.memory.parameterBytes),
                 static_cast<long long>(result.memory.peakBytes));
 
+    if (result.memory.arena) {
+      bool exact = result.memory.arenaBytes == program.arenaBytes &&
+                   result.memory.arenaPeakBytes == program.plannedPeakBytes;
+      std::printf("arena: %lld bytes (planned %lld); measured peak %lld bytes "
+                  "(planned %lld)%s\n",
+                  static_cast<long long>(result.memory.arenaBytes),
+                  static_cast<long long>(program.arenaBytes),
+                  static_cast<long long>(result.memory.arenaPeakBytes),
+                  static_cast<long long>(program.plannedPeakBytes),
+                  exact ? "" : "  MISMATCH");
+      if (!exact)
+        throw RuntimeError("the measured memory differs from the plan");
+    } else if (program.arenaBytes >= 0) {
+      std::printf("arena: not used (every tensor allocated on its own); "
+                  "measured peak %lld bytes (planned %lld)\n",
+                  static_cast<long long>(result.memory.arenaPeakBytes),
+                  static_cast<long long>(program.plannedPeakBytes));
+    }
     if (options.profile)
       printProfile(program, best);
 

@@ -42,6 +42,12 @@ int64_t planHeight(const std::vector<Buffer> &buffers,
 std::string checkPlan(const std::vector<Buffer> &buffers,
                       const std::vector<int64_t> &offsets);
 
+/// The first pair of buffers (in time order) that are live together and
+/// overlap in memory, if any.
+std::optional<std::pair<int, int>>
+findConflict(const std::vector<Buffer> &buffers,
+             const std::vector<int64_t> &offsets);
+
 /// Greedy best fit: buffers in decreasing size (ties: longer life first,
 /// then index), each at the lowest-waste gap among the buffers already
 /// placed that it overlaps in time, as in XLA's heap simulator and TFLite's

@@ -49,6 +49,13 @@ def CkptReport : Pass<"ckpt-report", "mlir::ModuleOp"> {
            "Print the readable table on stdout">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function to analyse">,
+    Option<"svgFile", "svg", "std::string", "\"\"",
+           "Also draw the memory timeline as SVG into this file">,
+    Option<"useDistributedOptimizer", "use-distributed-optimizer", "bool",
+           "false", "Megatron's distributed optimizer: 6 + 12/d bytes per "
+           "parameter instead of 18">,
+    Option<"dataParallelSize", "data-parallel-size", "int64_t", "1",
+           "Data-parallel ranks d sharing the optimizer state">,
   ];
 }
 
@@ -111,8 +118,60 @@ def CkptComparePolicies : Pass<"ckpt-compare-policies", "mlir::ModuleOp"> {
            "Also write the comparison as JSON to this file">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
+    Option<"useDistributedOptimizer", "use-distributed-optimizer", "bool",
+           "false", "Megatron's distributed optimizer: 6 + 12/d bytes per "
+           "parameter instead of 18">,
+    Option<"dataParallelSize", "data-parallel-size", "int64_t", "1",
+           "Data-parallel ranks d sharing the optimizer state">,
   ];
   let dependentDialects = ["::ckpt::CkptDialect"];
+}
+
+def CkptSchedule : Pass<"ckpt-schedule", "mlir::ModuleOp"> {
+  let summary = "Order the training step for low peak memory";
+  let description = [{
+    Gives the step the order the memory planner and the runtime follow: the
+    forward, then the backward in reverse layer order (as built by
+    --xf-training-step), with every recompute region moved to just before its
+    first reader so that recomputed values live as briefly as possible, and
+    every other op kept in place (a deterministic order). Values are freed
+    after their last use by the planner's liveness.
+  }];
+  let options = [
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+  ];
+}
+
+def CkptPlanMemory : Pass<"ckpt-plan-memory", "mlir::ModuleOp"> {
+  let summary = "Plan every tensor of the training step into one arena";
+  let description = [{
+    Liveness of every tensor over the schedule (regions flattened, as the
+    runtime runs them); an offset in one arena for every activation,
+    recomputed value and temporary (best fit by decreasing size, then
+    improvement); parameters, inputs, gradients and the loss live in the
+    persistent region. Writes `ckpt.offsets` (per result, -1 outside the
+    arena) on every op and `ckpt.memory = {arena_bytes, peak_bytes}` on the
+    function, and checks the plan as --ckpt-verify-plan does.
+  }];
+  let options = [
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+    Option<"alignment", "alignment", "int64_t", "64",
+           "Bytes every arena buffer is aligned to (and rounded up to)">,
+    Option<"seconds", "seconds", "double", "1.0",
+           "Budget of the offset search">,
+  ];
+}
+
+def CkptVerifyPlan : Pass<"ckpt-verify-plan", "mlir::ModuleOp"> {
+  let summary = "Check that no two tensors live at the same time overlap";
+  let options = [
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+    Option<"alignment", "alignment", "int64_t", "64",
+           "Alignment the plan was made with">,
+  ];
 }
 
 #endif // CKPT_TRANSFORMS_PASSES_TD

@@ -18,9 +18,28 @@ void CkptDialect::initialize() {
 
 LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
-  if (attr.getName().getValue() != kRematAttrName)
-    return op->emitError() << "unknown ckpt attribute '" << attr.getName()
-                           << "'; ckpt defines " << kRematAttrName;
+  StringRef name = attr.getName().getValue();
+  if (name == "ckpt.offsets") {
+    if (!isa<DenseI64ArrayAttr>(attr.getValue()))
+      return op->emitError() << "'ckpt.offsets' must be an array<i64> of "
+                                "arena offsets, one per result";
+    if (cast<DenseI64ArrayAttr>(attr.getValue()).size() !=
+        static_cast<int64_t>(op->getNumResults()))
+      return op->emitError()
+             << "'ckpt.offsets' has "
+             << cast<DenseI64ArrayAttr>(attr.getValue()).size()
+             << " entries for " << op->getNumResults() << " results";
+    return success();
+  }
+  if (name == "ckpt.memory") {
+    if (!isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "'ckpt.memory' must be a dictionary";
+    return success();
+  }
+  if (name != kRematAttrName)
+    return op->emitError() << "unknown ckpt attribute '" << name
+                           << "'; ckpt defines " << kRematAttrName
+                           << ", ckpt.offsets and ckpt.memory";
   auto value = dyn_cast<StringAttr>(attr.getValue());
   if (!value || (value.getValue() != "save" && value.getValue() != "recompute"))
     return op->emitError() << "'" << kRematAttrName

@@ -44,6 +44,7 @@ struct TensorEntry {
   std::string name;
   RankedTensorType type;
   std::string role;
+  int64_t offset = -1; ///< In the arena, when the step has a memory plan.
 };
 
 class ProgramWriter {
@@ -115,6 +116,12 @@ public:
       json.attribute("version", kProgramVersion);
       json.attribute("function", func.getName());
       json.attributeObject("model", [&] { writeModel(json); });
+      if (auto memory = func->getAttrOfType<DictionaryAttr>("ckpt.memory"))
+        json.attributeObject("memory_plan", [&] {
+          for (StringRef key : {"arena_bytes", "peak_bytes", "alignment"})
+            if (auto value = memory.getAs<IntegerAttr>(key))
+              json.attribute(key, value.getInt());
+        });
       json.attributeArray("tensors", [&] {
         for (const TensorEntry &t : tensors)
           json.object([&] {
@@ -125,6 +132,8 @@ public:
             });
             json.attribute("dtype", dtypeOf(t.type.getElementType()));
             json.attribute("role", t.role);
+            if (t.offset >= 0)
+              json.attribute("offset", t.offset);
           });
       });
       json.attributeArray("instructions", [&] {
@@ -196,7 +205,12 @@ private:
     for (int n = 1; !usedNames.insert(name).second; ++n)
       name = base + "_" + std::to_string(n);
     ids[value] = static_cast<int>(tensors.size());
-    tensors.push_back({name, type, role});
+    int64_t offset = -1;
+    if (auto result = dyn_cast<OpResult>(value))
+      if (auto offsets = result.getOwner()->getAttrOfType<DenseI64ArrayAttr>(
+              "ckpt.offsets"))
+        offset = offsets[result.getResultNumber()];
+    tensors.push_back({name, type, role, offset});
     return success();
   }
 
@@ -262,7 +276,7 @@ private:
       json.attributeObject("attrs", [&] {
         for (NamedAttribute attr : op.getAttrs()) {
           StringRef name = attr.getName().getValue();
-          if (name.starts_with("xf."))
+          if (name.starts_with("xf.") || name.starts_with("ckpt."))
             continue;
           Attribute value = attr.getValue();
           if (auto fp = dyn_cast<FloatAttr>(value))

@@ -28,12 +28,21 @@ struct ExecutorOptions {
   uint64_t seed = 1234; ///< Keys dropout masks.
   Precision precision = Precision::Program;
   bool profile = false; ///< Time every instruction.
+  /// Place activations and temporaries in one arena at their planned
+  /// offsets when the program has a memory plan (and the precision is the
+  /// program's); otherwise every tensor has its own allocation.
+  bool useArena = true;
 };
 
 struct MemoryStats {
   int64_t parameterBytes = 0; ///< Parameters and inputs, held throughout.
   int64_t peakBytes = 0;      ///< Peak of everything else alive at once.
   int64_t gradientBytes = 0;  ///< Gradients and loss at the end of the step.
+  bool arena = false;         ///< Whether the run used the planned arena.
+  int64_t arenaBytes = 0;     ///< Size of the arena allocated.
+  /// Peak of activations and temporaries alive at once, each counted with
+  /// its size rounded to the plan's alignment (what the plan's peak counts).
+  int64_t arenaPeakBytes = 0;
 };
 
 struct StepResult {
@@ -68,7 +77,9 @@ public:
   /// Reads any defined tensor as doubles.
   std::vector<double> getTensor(int id) const;
   /// The raw bytes of a defined tensor.
-  const std::vector<unsigned char> &rawTensor(int id) const;
+  std::vector<unsigned char> rawTensor(int id) const;
+  /// Whether runs place activations and temporaries in the planned arena.
+  bool usesArena() const;
 
   /// Runs the step once; parameters and inputs must be set.
   StepResult run();
@@ -81,9 +92,20 @@ private:
   /// Returns tensor `id`'s buffer to the cache.
   void release(int id);
 
+  /// A tensor's memory: its own allocation, or a place in the arena.
+  struct Buffer {
+    std::vector<unsigned char> owned;
+    unsigned char *ptr = nullptr;
+    size_t bytes = 0;
+    unsigned char *data() const { return ptr; }
+    size_t size() const { return bytes; }
+  };
+  bool inArena(int id) const;
+
   const Program &program_;
   ExecutorOptions options_;
-  std::vector<std::vector<unsigned char>> buffers_;
+  std::vector<Buffer> buffers_;
+  std::vector<unsigned char> arena_;
   std::vector<bool> alive_;
   std::vector<int> lastUse_;
   /// Freed buffers by size, reused by later steps: without it every step

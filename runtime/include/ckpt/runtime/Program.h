@@ -38,6 +38,7 @@ struct TensorInfo {
   std::vector<int64_t> shape;
   DType dtype = DType::F32;
   TensorRole role = TensorRole::Temporary;
+  int64_t offset = -1; ///< Place in the arena (planned programs), or -1.
 
   int64_t numElements() const;
   int64_t bytes() const { return numElements() * dtypeSize(dtype); }
@@ -76,6 +77,16 @@ struct Program {
   int labels = -1;
   int loss = -1;
   std::vector<GradientOutput> gradients;
+
+  /// The memory plan, when the program has one (arenaBytes >= 0): the
+  /// arena's size, the planned peak of live arena bytes, and the alignment
+  /// every arena buffer's size is rounded up to.
+  int64_t arenaBytes = -1;
+  int64_t plannedPeakBytes = -1;
+  int64_t alignment = 1;
+  int64_t arenaSize(const TensorInfo &t) const {
+    return (t.bytes() + alignment - 1) / alignment * alignment;
+  }
 
   std::vector<int> parameters() const; ///< Tensor ids, in order.
 };

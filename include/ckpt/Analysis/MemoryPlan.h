@@ -1,0 +1,93 @@
+//===- MemoryPlan.h - Liveness and arena offsets of a step ------*- C++ -*-===//
+//
+// The schedule of a training step is its ops in block order with recompute
+// regions flattened in place, exactly the order in which the runtime runs
+// the lowered program. A tensor is live from the step that writes it to the
+// last step that reads it, inclusive (the runtime frees inputs after the
+// instruction and never-read outputs right away). Activations, recomputed
+// values and temporaries share one arena; parameters, inputs, gradients and
+// the loss live in the persistent region.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_ANALYSIS_MEMORYPLAN_H
+#define CKPT_ANALYSIS_MEMORYPLAN_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+
+#include <string>
+#include <vector>
+
+namespace ckpt {
+
+/// The ops of a step in execution order, regions flattened.
+struct FlatSchedule {
+  llvm::SmallVector<mlir::Operation *> ops;
+  /// Region block arguments -> the region's operands; region results -> the
+  /// values the region yields.
+  llvm::DenseMap<mlir::Value, mlir::Value> aliases;
+  /// The value `value` stands for, through aliases.
+  mlir::Value resolve(mlir::Value value) const;
+};
+FlatSchedule flattenSchedule(mlir::func::FuncOp step);
+
+enum class TensorKind { Kept, Recomputed, Workspace };
+
+struct PlannedTensor {
+  mlir::Value value;
+  TensorKind kind = TensorKind::Workspace;
+  int64_t bytes = 0;  ///< Rounded up to the alignment.
+  int64_t start = 0;  ///< Schedule step that writes it.
+  int64_t end = 0;    ///< One past the last step that reads it.
+  int64_t offset = 0; ///< In the arena.
+};
+
+struct PlanOptions {
+  int64_t alignment = 64; ///< Every arena buffer starts and ends aligned.
+  double seconds = 1.0;   ///< Budget of the offset search.
+  bool useDistributedOptimizer = false;
+  int64_t dataParallelSize = 1;
+};
+
+struct MemoryPlan {
+  std::vector<PlannedTensor> tensors;
+  int64_t steps = 0;
+  int64_t alignment = 64;
+  int64_t arenaBytes = 0;      ///< Height of the offset assignment.
+  int64_t lowerBoundBytes = 0; ///< Largest live total: the measured peak.
+  int64_t parameterCount = 0;  ///< Elements of all parameters.
+  int64_t runtimePersistentBytes = 0;  ///< Parameters, inputs, gradients, loss.
+  int64_t trainingPersistentBytes = 0; ///< Megatron: 18 (or 6 + 12/d) B/param.
+  /// Live arena bytes at each step, per kind (the memory timeline), and the
+  /// gradients produced so far.
+  std::vector<int64_t> liveKept, liveRecomputed, liveWorkspace, liveGradients;
+
+  double fragmentation() const {
+    return lowerBoundBytes ? static_cast<double>(arenaBytes) / lowerBoundBytes
+                           : 1.0;
+  }
+};
+
+/// Plans the step: liveness over the flat schedule and an offset for every
+/// arena tensor. Fails with a diagnostic on a value that is not a statically
+/// shaped tensor.
+mlir::FailureOr<MemoryPlan> planMemory(mlir::func::FuncOp step,
+                                       const PlanOptions &options = {});
+
+/// Writes the plan into the IR: `ckpt.offsets` (per result, -1 outside the
+/// arena) on every scheduled op and `ckpt.memory` on the function.
+void annotatePlan(mlir::func::FuncOp step, const MemoryPlan &plan);
+
+/// Reads the offsets from the IR and checks that no two arena tensors live
+/// at the same time overlap and that all fit in `ckpt.memory`'s arena;
+/// emits an error at the offending op.
+mlir::LogicalResult verifyPlan(mlir::func::FuncOp step, int64_t alignment = 64);
+
+/// An SVG picture of the memory timeline: live bytes per kind over the
+/// schedule, the peak marked.
+std::string renderTimelineSvg(const MemoryPlan &plan, const std::string &title);
+
+} // namespace ckpt
+
+#endif // CKPT_ANALYSIS_MEMORYPLAN_H

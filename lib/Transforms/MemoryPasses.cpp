@@ -1,0 +1,83 @@
+//===- MemoryPasses.cpp - Schedule, plan and verify memory ----------------===//
+
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+namespace ckpt {
+#define GEN_PASS_DEF_CKPTSCHEDULE
+#define GEN_PASS_DEF_CKPTPLANMEMORY
+#define GEN_PASS_DEF_CKPTVERIFYPLAN
+#include "ckpt/Transforms/Passes.h.inc"
+} // namespace ckpt
+
+namespace {
+func::FuncOp lookupStep(ModuleOp module, StringRef name) {
+  auto step = module.lookupSymbol<func::FuncOp>(name);
+  if (!step)
+    mlir::emitError(module.getLoc())
+        << "no training step @" << name << "; run --xf-training-step first";
+  return step;
+}
+
+struct CkptSchedulePass
+    : public ckpt::impl::CkptScheduleBase<CkptSchedulePass> {
+  using CkptScheduleBase::CkptScheduleBase;
+  void runOnOperation() override {
+    func::FuncOp step = lookupStep(getOperation(), stepName);
+    if (!step)
+      return signalPassFailure();
+    // Each recompute region just before its first reader.
+    SmallVector<RecomputeOp> regions(
+        step.getBody().front().getOps<RecomputeOp>());
+    for (RecomputeOp region : regions) {
+      Operation *first = nullptr;
+      for (Operation *user : region->getUsers()) {
+        Operation *top = step.getBody().front().findAncestorOpInBlock(*user);
+        if (!first || top->isBeforeInBlock(first))
+          first = top;
+      }
+      if (first && first != region->getNextNode())
+        region->moveBefore(first);
+    }
+  }
+};
+
+struct CkptPlanMemoryPass
+    : public ckpt::impl::CkptPlanMemoryBase<CkptPlanMemoryPass> {
+  using CkptPlanMemoryBase::CkptPlanMemoryBase;
+  void runOnOperation() override {
+    func::FuncOp step = lookupStep(getOperation(), stepName);
+    if (!step)
+      return signalPassFailure();
+    if (alignment <= 0 || (alignment & (alignment - 1)) != 0) {
+      mlir::emitError(step.getLoc())
+          << "alignment must be a power of two, got " << alignment;
+      return signalPassFailure();
+    }
+    PlanOptions options;
+    options.alignment = alignment;
+    options.seconds = seconds;
+    FailureOr<MemoryPlan> plan = planMemory(step, options);
+    if (failed(plan))
+      return signalPassFailure();
+    annotatePlan(step, *plan);
+    if (failed(verifyPlan(step, alignment)))
+      return signalPassFailure();
+  }
+};
+
+struct CkptVerifyPlanPass
+    : public ckpt::impl::CkptVerifyPlanBase<CkptVerifyPlanPass> {
+  using CkptVerifyPlanBase::CkptVerifyPlanBase;
+  void runOnOperation() override {
+    func::FuncOp step = lookupStep(getOperation(), stepName);
+    if (!step || failed(verifyPlan(step, alignment)))
+      return signalPassFailure();
+    markAllAnalysesPreserved();
+  }
+};
+} // namespace
