@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # Proof by execution: runs the step of CONFIG without recompute and under
-# every recompute policy, and checks that every gradient file is
-# bit-identical to the no-recompute run. Prints one line per policy with the
-# measured peak; exits non-zero on the first difference.
+# every recompute policy, each memory-planned and run from its arena (ckpt-run
+# fails unless the arena and the measured peak equal the plan), and checks
+# that every gradient file is bit-identical to the no-recompute run without
+# an arena (each tensor allocated on its own). Prints one line per policy
+# with the planned and measured peak; exits non-zero on any difference.
 # usage: check-remat-bitwise.sh BIN_DIR CONFIG WORK_DIR
 set -euo pipefail
 BIN=$1 CONFIG=$2 WORK=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$WORK"
 
-run() { # name, remat option string
+run() { # name, remat option string, extra ckpt-run flags
   local name=$1
-  REMAT=$2 "$HERE/build-program.sh" "$BIN" "$CONFIG" "$WORK/$name.json"
+  REMAT=$2 PLAN=1 "$HERE/build-program.sh" "$BIN" "$CONFIG" "$WORK/$name.json"
   rm -rf "$WORK/$name.grads"
   "$BIN/ckpt-run" "$WORK/$name.json" --seed=77 --dump-grads="$WORK/$name.grads" \
-    > "$WORK/$name.out"
+    ${3:-} > "$WORK/$name.out"
 }
-peak() { sed -n 's/.*peak of activations, temporaries and gradients \([0-9]*\) bytes/\1/p' "$WORK/$1.out"; }
+peak() { sed -n 's/^arena: .*measured peak \([0-9]*\) bytes (planned \([0-9]*\)).*/\1 (planned \2)/p' "$WORK/$1.out"; }
 
-run none ""
+run none "" --no-arena
 layers=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['num_layers'])" "$CONFIG")
 echo "none: peak $(peak none) bytes"
 policies=(
@@ -45,6 +47,6 @@ for i in "${!policies[@]}"; do
     fi
     files=$((files + 1))
   done
-  echo "identical ($files gradients): $policy: peak $(peak "p$i") bytes"
+  echo "identical ($files gradients): $policy: arena peak $(peak "p$i") bytes"
 done
 exit $status

@@ -1,6 +1,7 @@
 //===- ActivationAnalysis.cpp - What the backward keeps -------------------===//
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
@@ -234,7 +235,8 @@ void ckpt::printActivationTable(const ActivationReport &report,
   os << "\n";
 }
 
-std::string ckpt::activationReportToJson(const ActivationReport &report) {
+std::string ckpt::activationReportToJson(const ActivationReport &report,
+                                         const MemoryPlan *plan) {
   std::string text;
   llvm::raw_string_ostream os(text);
   llvm::json::OStream json(os, 2);
@@ -275,6 +277,26 @@ std::string ckpt::activationReportToJson(const ActivationReport &report) {
     json.attribute("recompute_regions", report.recomputeRegions);
     json.attribute("largest_recompute_region_bytes",
                    report.largestRecomputeBytes);
+    if (plan) {
+      json.attribute("peak_bytes", plan->lowerBoundBytes);
+      json.attribute("arena_bytes", plan->arenaBytes);
+      json.attribute("lower_bound_bytes", plan->lowerBoundBytes);
+      json.attribute("fragmentation", plan->fragmentation());
+      json.attribute("parameter_count", plan->parameterCount);
+      json.attribute("persistent_bytes", plan->trainingPersistentBytes);
+      json.attribute("runtime_persistent_bytes", plan->runtimePersistentBytes);
+      json.attribute("total_bytes",
+                     plan->trainingPersistentBytes + plan->lowerBoundBytes);
+      json.attributeArray("timeline", [&] {
+        for (int64_t i = 0; i < plan->steps; ++i)
+          json.object([&] {
+            json.attribute("kept", plan->liveKept[i]);
+            json.attribute("recomputed", plan->liveRecomputed[i]);
+            json.attribute("workspace", plan->liveWorkspace[i]);
+            json.attribute("gradients", plan->liveGradients[i]);
+          });
+      });
+    }
   });
   os << "\n";
   return text;

@@ -1,13 +1,16 @@
 //===- ComparePolicies.cpp - One table for all recompute policies ---------===//
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/Remat.h"
 
 #include "llvm/Support/FormatVariadic.h"
+
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
+#include <algorithm>
 
 using namespace mlir;
 using namespace ckpt;
@@ -22,6 +25,7 @@ namespace {
 struct PolicyRow {
   RematPolicy policy;
   ActivationReport report;
+  MemoryPlan plan;
 };
 
 /// The policies worth comparing for a model with `layers` layers.
@@ -89,7 +93,14 @@ struct CkptComparePoliciesPass
       FailureOr<ActivationReport> report = analyzeActivations(copyStep);
       if (failed(report))
         return signalPassFailure();
-      rows.push_back({policy, *report});
+      PlanOptions options;
+      options.seconds = 0.25;
+      options.useDistributedOptimizer = useDistributedOptimizer;
+      options.dataParallelSize = std::max<int64_t>(1, dataParallelSize);
+      FailureOr<MemoryPlan> plan = planMemory(copyStep, options);
+      if (failed(plan))
+        return signalPassFailure();
+      rows.push_back({policy, *report, std::move(*plan)});
     }
     printTable(rows, llvm::outs());
     llvm::outs().flush();
@@ -133,6 +144,27 @@ struct CkptComparePoliciesPass
     os << "(kept activations without layer-norm statistics; overhead: "
           "recompute FLOPs over the step's forward + backward FLOPs, all and "
           "matrix multiplies only)\n";
+    const MemoryPlan &basePlan = rows.front().plan;
+    int64_t baseTotal =
+        basePlan.trainingPersistentBytes + basePlan.lowerBoundBytes;
+    os << "== Memory plans (persistent: "
+       << formatBytes(basePlan.trainingPersistentBytes)
+       << " of weights, gradients and optimizer state)\n";
+    os << llvm::formatv("{0,-36} {1,16} {2,16} {3,16} {4,14} {5,16} {6,14}\n",
+                        "strategy", "kept peak", "lower bound", "arena",
+                        "fragmentation", "total peak", "total saved");
+    for (const PolicyRow &row : rows) {
+      const MemoryPlan &p = row.plan;
+      int64_t total = p.trainingPersistentBytes + p.lowerBoundBytes;
+      os << llvm::formatv(
+          "{0,-36} {1,16} {2,16} {3,16} {4,14} {5,16} {6,14}\n",
+          row.policy.describe(),
+          mib(*std::max_element(p.liveKept.begin(), p.liveKept.end())),
+          mib(p.lowerBoundBytes), mib(p.arenaBytes),
+          llvm::formatv("{0:F4}", p.fragmentation()).str(), mib(total),
+          llvm::formatv("{0:F1}%", percent(baseTotal - total, baseTotal))
+              .str());
+    }
   }
 
   static std::string toJson(const std::vector<PolicyRow> &rows) {

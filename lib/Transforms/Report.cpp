@@ -1,9 +1,11 @@
 //===- Report.cpp - The activation report pass ----------------------------===//
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
 
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -15,6 +17,20 @@ namespace ckpt {
 } // namespace ckpt
 
 namespace {
+void printMemoryLines(const MemoryPlan &plan, llvm::raw_ostream &os) {
+  os << "memory plan: peak " << formatBytes(plan.lowerBoundBytes) << " ("
+     << plan.lowerBoundBytes << " bytes, the lower bound) in an arena of "
+     << formatBytes(plan.arenaBytes) << " (" << plan.arenaBytes
+     << " bytes, fragmentation "
+     << llvm::formatv("{0:F4}", plan.fragmentation()) << ")\n";
+  os << "persistent: " << plan.parameterCount << " parameters, "
+     << formatBytes(plan.trainingPersistentBytes)
+     << " for weights, gradients and Adam state (Megatron's accounting); "
+     << "total "
+     << formatBytes(plan.trainingPersistentBytes + plan.lowerBoundBytes)
+     << "\n";
+}
+
 struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
   using CkptReportBase::CkptReportBase;
 
@@ -30,13 +46,35 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     FailureOr<ActivationReport> report = analyzeActivations(step);
     if (failed(report))
       return signalPassFailure();
+    PlanOptions options;
+    options.seconds = 0.5;
+    options.useDistributedOptimizer = useDistributedOptimizer;
+    options.dataParallelSize = dataParallelSize;
+    if (dataParallelSize < 1) {
+      mlir::emitError(module.getLoc())
+          << "data-parallel-size must be >= 1, got " << dataParallelSize;
+      return signalPassFailure();
+    }
+    FailureOr<MemoryPlan> plan = planMemory(step, options);
+    if (failed(plan))
+      return signalPassFailure();
     if (printTable) {
       printActivationTable(*report, llvm::outs());
+      printMemoryLines(*plan, llvm::outs());
       llvm::outs().flush();
     }
+    if (!svgFile.empty()) {
+      std::string error = writeFileAtomically(
+          svgFile, renderTimelineSvg(*plan, "Memory over the schedule: @" +
+                                                step.getName().str()));
+      if (!error.empty()) {
+        mlir::emitError(module.getLoc()) << "--ckpt-report: " << error;
+        return signalPassFailure();
+      }
+    }
     if (!jsonFile.empty()) {
-      std::string error =
-          writeFileAtomically(jsonFile, activationReportToJson(*report));
+      std::string error = writeFileAtomically(
+          jsonFile, activationReportToJson(*report, &*plan));
       if (!error.empty()) {
         mlir::emitError(module.getLoc()) << "--ckpt-report: " << error;
         return signalPassFailure();

@@ -62,8 +62,12 @@ mlir::FailureOr<ActivationReport> analyzeActivations(mlir::func::FuncOp step);
 void printActivationTable(const ActivationReport &report,
                           llvm::raw_ostream &os);
 
-/// The report as JSON (schema in docs/report.md).
-std::string activationReportToJson(const ActivationReport &report);
+struct MemoryPlan;
+
+/// The report as JSON (schema in docs/report.md), with the memory plan's
+/// figures when one is given.
+std::string activationReportToJson(const ActivationReport &report,
+                                   const MemoryPlan *plan = nullptr);
 
 } // namespace ckpt
 
