@@ -53,9 +53,10 @@ struct CkptPlanMemoryPass
     func::FuncOp step = lookupStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
-    if (alignment <= 0 || (alignment & (alignment - 1)) != 0) {
-      mlir::emitError(step.getLoc())
-          << "alignment must be a power of two, got " << alignment;
+    int64_t align = alignment;
+    if (align <= 0 || (align & (align - 1)) != 0) {
+      mlir::emitError(getOperation().getLoc())
+          << "alignment must be a power of two, got " << align;
       return signalPassFailure();
     }
     PlanOptions options;

@@ -106,8 +106,10 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
                                         const RematPolicy &policy) {
   int64_t layers = countLayers(step);
   std::string problem = validateRematPolicy(policy, layers);
+  // Reported at the module: the function's line is as long as its signature.
+  Operation *where = step->getParentOp() ? step->getParentOp() : step;
   if (!problem.empty())
-    return mlir::emitError(step.getLoc()) << problem;
+    return mlir::emitError(where->getLoc()) << problem;
   Block &body = step.getBody().front();
   MLIRContext *context = step.getContext();
   context->getOrLoadDialect<CkptDialect>();

@@ -136,6 +136,47 @@ TEST(ProgramValidationTest, ShapesAndDtypesOfAnInstruction) {
   EXPECT_ERROR_CONTAINS(doc, "mixes float dtypes f32 and bf16");
 }
 
+TEST(ProgramValidationTest, MemoryPlans) {
+  // A plan for the program: every activation and temporary on its own slot
+  // (trivially valid), then broken in two ways.
+  json doc = validProgram();
+  int64_t offset = 0;
+  for (auto &tensor : doc["tensors"]) {
+    std::string role = tensor["role"];
+    if (role != "activation" && role != "temporary")
+      continue;
+    tensor["offset"] = offset;
+    int64_t bytes = 1;
+    for (int64_t d : tensor["shape"])
+      bytes *= d;
+    std::string dtype = tensor["dtype"];
+    bytes *= dtype == "i1" ? 1 : 4;
+    offset += (bytes + 63) / 64 * 64;
+  }
+  doc["memory_plan"] = {
+      {"arena_bytes", offset}, {"peak_bytes", offset}, {"alignment", 64}};
+  EXPECT_EQ(errorOf(doc), "");
+
+  json outside = doc;
+  outside["memory_plan"]["arena_bytes"] = 64;
+  EXPECT_ERROR_CONTAINS(outside, "is not an aligned place inside the arena");
+
+  // Two tensors written by one instruction share an offset: they are live
+  // at the same time.
+  json overlap = doc;
+  int dropout = findInstruction(overlap, "dropout");
+  int a = overlap["instructions"][dropout]["outputs"][0];
+  int b = overlap["instructions"][dropout]["outputs"][1];
+  overlap["tensors"][b]["offset"] = overlap["tensors"][a]["offset"];
+  EXPECT_ERROR_CONTAINS(overlap, "are live at the same time and overlap in "
+                                 "the arena");
+
+  json stray = validProgram();
+  stray["tensors"][5]["offset"] = 0;
+  EXPECT_ERROR_CONTAINS(stray, "has an offset but the program has no "
+                               "memory_plan");
+}
+
 TEST(ProgramValidationTest, Outputs) {
   json doc = validProgram();
   doc["outputs"]["loss"] = doc["inputs"]["tokens"];
