@@ -27,12 +27,14 @@ echo "(JSON report: $OUT/$name.report.json)"
 step "3. Compare Megatron's recompute policies"
 show "$BIN/ckpt-opt" "$OUT/$name.step.mlir" --ckpt-compare-policies -o /dev/null
 
-step "4. Apply the default policy (selective: core attention) and lower the step"
+step "4. Apply the default policy (selective: core attention), plan memory, lower"
 show "$BIN/ckpt-opt" "$OUT/$name.step.mlir" \
-  "--ckpt-remat=recompute-granularity=selective" --ckpt-report \
+  "--ckpt-remat=recompute-granularity=selective" --ckpt-schedule \
+  --ckpt-plan-memory "--ckpt-report=svg=$OUT/$name.memory.svg" \
   -o "$OUT/$name.selective.mlir"
+echo "(memory timeline: $OUT/$name.memory.svg)"
 show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.selective.mlir" \
   -o "$OUT/$name.program.json"
 
-step "5. Run one training step on the CPU"
+step "5. Run one training step on the CPU, from the planned arena"
 show "$BIN/ckpt-run" "$OUT/$name.program.json" --repeat=3
