@@ -69,31 +69,43 @@ LayerActivations &layerEntry(std::map<int64_t, LayerActivations> &layers,
 }
 } // namespace
 
+std::vector<std::pair<std::string, std::string>>
+ckpt::describeModel(func::FuncOp step) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  auto module = step->getParentOfType<ModuleOp>();
+  auto model =
+      module
+          ? module->getAttrOfType<DictionaryAttr>(xf::XFDialect::kModelAttrName)
+          : DictionaryAttr();
+  if (!model)
+    return fields;
+  for (NamedAttribute field : model) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    Attribute value = field.getValue();
+    if (auto str = dyn_cast<StringAttr>(value))
+      os << str.getValue();
+    else if (auto boolean = dyn_cast<BoolAttr>(value))
+      os << (boolean.getValue() ? "true" : "false");
+    else if (auto fp = dyn_cast<FloatAttr>(value))
+      os << llvm::formatv("{0}", fp.getValueAsDouble());
+    else if (auto integer = dyn_cast<IntegerAttr>(value))
+      os << integer.getValue();
+    else if (auto type = dyn_cast<TypeAttr>(value))
+      os << type.getValue();
+    else
+      value.print(os, /*elideType=*/true);
+    fields.emplace_back(field.getName().str(), text);
+  }
+  return fields;
+}
+
 FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
   ActivationReport report;
   report.function = step.getName().str();
   std::map<int64_t, LayerActivations> layers;
 
-  if (auto module = step->getParentOfType<ModuleOp>())
-    if (auto model = module->getAttrOfType<DictionaryAttr>(
-            xf::XFDialect::kModelAttrName))
-      for (NamedAttribute field : model) {
-        std::string text;
-        llvm::raw_string_ostream os(text);
-        if (auto str = dyn_cast<StringAttr>(field.getValue()))
-          os << str.getValue();
-        else if (auto boolean = dyn_cast<BoolAttr>(field.getValue()))
-          os << (boolean.getValue() ? "true" : "false");
-        else if (auto fp = dyn_cast<FloatAttr>(field.getValue()))
-          os << llvm::formatv("{0}", fp.getValueAsDouble());
-        else if (auto integer = dyn_cast<IntegerAttr>(field.getValue()))
-          os << integer.getValue();
-        else if (auto type = dyn_cast<TypeAttr>(field.getValue()))
-          os << type.getValue();
-        else
-          field.getValue().print(os, /*elideType=*/true);
-        report.model.emplace_back(field.getName().str(), text);
-      }
+  report.model = describeModel(step);
 
   for (Operation &op : step.getBody().front()) {
     Phase phase = getPhase(&op);

@@ -15,6 +15,22 @@
 
 using llvm::StringRef;
 
+/// Creates an empty temporary file in the folder of `target`; returns an
+/// error message, or "" with `temporary` set.
+static std::string createTemporaryBeside(StringRef target,
+                                         llvm::SmallString<256> &temporary,
+                                         int &fd) {
+  llvm::SmallString<256> model(target);
+  llvm::sys::path::remove_filename(model);
+  llvm::sys::path::append(model,
+                          llvm::sys::path::filename(target) + ".tmp-%%%%%%");
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueFile(model, fd, temporary))
+    return "cannot create a temporary file beside '" + target.str() +
+           "': " + ec.message();
+  return "";
+}
+
 int ckpt::runWithAtomicOutput(int argc, char **argv,
                               llvm::function_ref<int(int, char **)> driver) {
   std::vector<std::string> args(argv, argv + argc);
@@ -41,16 +57,11 @@ int ckpt::runWithAtomicOutput(int argc, char **argv,
     return driver(argc, raw.data());
   }
 
-  llvm::SmallString<256> model(target);
-  llvm::sys::path::remove_filename(model);
-  llvm::sys::path::append(model,
-                          llvm::sys::path::filename(target) + ".tmp-%%%%%%");
   llvm::SmallString<256> temporary;
   int fd = -1;
-  if (std::error_code ec =
-          llvm::sys::fs::createUniqueFile(model, fd, temporary)) {
-    llvm::errs() << argv[0] << ": cannot create a temporary file beside '"
-                 << target << "': " << ec.message() << "\n";
+  std::string error = createTemporaryBeside(target, temporary, fd);
+  if (!error.empty()) {
+    llvm::errs() << argv[0] << ": " << error << "\n";
     return 1;
   }
   llvm::sys::fs::closeFile(fd);
@@ -76,15 +87,11 @@ int ckpt::runWithAtomicOutput(int argc, char **argv,
 }
 
 std::string ckpt::writeFileAtomically(StringRef path, StringRef contents) {
-  llvm::SmallString<256> model(path);
-  llvm::sys::path::remove_filename(model);
-  llvm::sys::path::append(model,
-                          llvm::sys::path::filename(path) + ".tmp-%%%%%%");
   llvm::SmallString<256> temporary;
   int fd = -1;
-  if (std::error_code ec =
-          llvm::sys::fs::createUniqueFile(model, fd, temporary))
-    return "cannot create a file beside '" + path.str() + "': " + ec.message();
+  std::string error = createTemporaryBeside(path, temporary, fd);
+  if (!error.empty())
+    return error;
   {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
     os << contents;

@@ -70,12 +70,9 @@ struct CkptComparePoliciesPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>(stepName);
-    if (!step) {
-      mlir::emitError(module.getLoc()) << "no training step @" << stepName
-                                       << "; run --xf-training-step first";
+    func::FuncOp step = lookupTrainingStep(module, stepName);
+    if (!step)
       return signalPassFailure();
-    }
     if (step.walk([](RecomputeOp) { return WalkResult::interrupt(); })
             .wasInterrupted()) {
       mlir::emitError(module.getLoc())

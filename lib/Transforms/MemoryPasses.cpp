@@ -15,19 +15,12 @@ namespace ckpt {
 } // namespace ckpt
 
 namespace {
-func::FuncOp lookupStep(ModuleOp module, StringRef name) {
-  auto step = module.lookupSymbol<func::FuncOp>(name);
-  if (!step)
-    mlir::emitError(module.getLoc())
-        << "no training step @" << name << "; run --xf-training-step first";
-  return step;
-}
 
 struct CkptSchedulePass
     : public ckpt::impl::CkptScheduleBase<CkptSchedulePass> {
   using CkptScheduleBase::CkptScheduleBase;
   void runOnOperation() override {
-    func::FuncOp step = lookupStep(getOperation(), stepName);
+    func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
     // Each recompute region just before its first reader.
@@ -50,7 +43,7 @@ struct CkptPlanMemoryPass
     : public ckpt::impl::CkptPlanMemoryBase<CkptPlanMemoryPass> {
   using CkptPlanMemoryBase::CkptPlanMemoryBase;
   void runOnOperation() override {
-    func::FuncOp step = lookupStep(getOperation(), stepName);
+    func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
     int64_t align = alignment;
@@ -75,7 +68,7 @@ struct CkptVerifyPlanPass
     : public ckpt::impl::CkptVerifyPlanBase<CkptVerifyPlanPass> {
   using CkptVerifyPlanBase::CkptVerifyPlanBase;
   void runOnOperation() override {
-    func::FuncOp step = lookupStep(getOperation(), stepName);
+    func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step || failed(verifyPlan(step, alignment)))
       return signalPassFailure();
     markAllAnalysesPreserved();

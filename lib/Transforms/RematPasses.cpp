@@ -12,8 +12,7 @@ namespace ckpt {
 #include "ckpt/Transforms/Passes.h.inc"
 } // namespace ckpt
 
-namespace {
-func::FuncOp findStep(ModuleOp module, StringRef name) {
+func::FuncOp ckpt::lookupTrainingStep(ModuleOp module, StringRef name) {
   auto step = module.lookupSymbol<func::FuncOp>(name);
   if (!step)
     mlir::emitError(module.getLoc())
@@ -21,10 +20,12 @@ func::FuncOp findStep(ModuleOp module, StringRef name) {
   return step;
 }
 
+namespace {
+
 struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
   using CkptRematBase::CkptRematBase;
   void runOnOperation() override {
-    func::FuncOp step = findStep(getOperation(), stepName);
+    func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
     RematPolicy policy;
@@ -41,7 +42,7 @@ struct CkptVerifyRematPass
     : public ckpt::impl::CkptVerifyRematBase<CkptVerifyRematPass> {
   using CkptVerifyRematBase::CkptVerifyRematBase;
   void runOnOperation() override {
-    func::FuncOp step = findStep(getOperation(), stepName);
+    func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step || failed(verifyRemat(step)))
       return signalPassFailure();
     markAllAnalysesPreserved();

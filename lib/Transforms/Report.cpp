@@ -36,13 +36,9 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>(stepName);
-    if (!step) {
-      mlir::emitError(module.getLoc())
-          << "no training step @" << stepName
-          << " to report on; run --xf-training-step first";
+    func::FuncOp step = lookupTrainingStep(module, stepName);
+    if (!step)
       return signalPassFailure();
-    }
     FailureOr<ActivationReport> report = analyzeActivations(step);
     if (failed(report))
       return signalPassFailure();

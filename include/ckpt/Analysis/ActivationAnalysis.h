@@ -54,6 +54,11 @@ struct ActivationReport {
   std::vector<std::pair<std::string, std::string>> model;
 };
 
+/// The module's `xf.model` record as (field, text) pairs, in order; empty
+/// without one.
+std::vector<std::pair<std::string, std::string>>
+describeModel(mlir::func::FuncOp step);
+
 /// Analyses `step`. Fails (with a diagnostic) when a kept value is not a
 /// statically shaped tensor.
 mlir::FailureOr<ActivationReport> analyzeActivations(mlir::func::FuncOp step);

@@ -20,6 +20,11 @@ namespace ckpt {
 mlir::FailureOr<mlir::func::FuncOp>
 buildTrainingStep(mlir::func::FuncOp forward, llvm::StringRef stepName);
 
+/// The training step named `name`, or null after an error that tells the
+/// user to run --xf-training-step.
+mlir::func::FuncOp lookupTrainingStep(mlir::ModuleOp module,
+                                      llvm::StringRef name);
+
 #define GEN_PASS_REGISTRATION
 #include "ckpt/Transforms/Passes.h.inc"
 

@@ -229,29 +229,8 @@ private:
   }
 
   void writeModel(llvm::json::OStream &json) {
-    auto module = func->getParentOfType<ModuleOp>();
-    auto model = module ? module->getAttrOfType<DictionaryAttr>(
-                              xf::XFDialect::kModelAttrName)
-                        : DictionaryAttr();
-    if (!model)
-      return;
-    for (NamedAttribute field : model) {
-      std::string text;
-      llvm::raw_string_ostream os(text);
-      if (auto str = dyn_cast<StringAttr>(field.getValue()))
-        os << str.getValue();
-      else if (auto boolean = dyn_cast<BoolAttr>(field.getValue()))
-        os << (boolean.getValue() ? "true" : "false");
-      else if (auto integer = dyn_cast<IntegerAttr>(field.getValue()))
-        os << integer.getValue();
-      else if (auto fp = dyn_cast<FloatAttr>(field.getValue()))
-        os << fp.getValueAsDouble();
-      else if (auto type = dyn_cast<TypeAttr>(field.getValue()))
-        os << type.getValue();
-      else
-        field.getValue().print(os);
-      json.attribute(field.getName().getValue(), text);
-    }
+    for (auto &[key, value] : describeModel(func))
+      json.attribute(key, value);
   }
 
   LogicalResult writeInstruction(llvm::json::OStream &json, Operation &op) {
