@@ -298,17 +298,33 @@ TEST(ModelGradientTest, RunsAreBitIdenticalAcrossRunsAndThreadCounts) {
   }
 }
 
-TEST(ModelGradientTest, BF16StorageStaysCloseToF32) {
-  Fixture bf16(CKPT_TINY_BF16_PROGRAM), f32(CKPT_TINY_DROPOUT_PROGRAM);
-  auto loss = [](const Program &program) {
+TEST(ModelGradientTest, SixteenBitStorageStaysCloseToF32) {
+  Fixture bf16(CKPT_TINY_BF16_PROGRAM), f16(CKPT_TINY_F16_PROGRAM),
+      f32(CKPT_TINY_DROPOUT_PROGRAM);
+  auto run = [](const Program &program, std::vector<double> *firstGrad) {
     Executor executor(program);
     executor.initParameters(3);
     executor.initInputs(4);
-    return executor.run().loss;
+    double loss = executor.run().loss;
+    *firstGrad = executor.getTensor(program.gradients[0].gradient);
+    return loss;
   };
-  // The same parameters (bf16-rounded) and mask: the loss agrees to bf16's
-  // precision, not bit for bit.
-  EXPECT_NEAR(loss(bf16.program), loss(f32.program), 2e-2);
+  std::vector<double> g32, g16, gbf16;
+  double l32 = run(f32.program, &g32);
+  // The same parameters (rounded) and masks: the loss agrees to each
+  // format's precision (bf16 keeps 8 bits of mantissa, f16 11), not bit for
+  // bit; so does the word embedding's gradient.
+  EXPECT_NEAR(run(bf16.program, &gbf16), l32, 2e-2);
+  EXPECT_NEAR(run(f16.program, &g16), l32, 2e-3);
+  double norm = 0, diff16 = 0, diffbf16 = 0;
+  for (size_t i = 0; i < g32.size(); ++i) {
+    norm += g32[i] * g32[i];
+    diff16 += (g16[i] - g32[i]) * (g16[i] - g32[i]);
+    diffbf16 += (gbf16[i] - g32[i]) * (gbf16[i] - g32[i]);
+  }
+  EXPECT_LT(std::sqrt(diff16 / norm), 1e-2);
+  EXPECT_LT(std::sqrt(diffbf16 / norm), 5e-2);
+  EXPECT_LT(diff16, diffbf16); // f16 is the finer format here.
 }
 
 } // namespace
