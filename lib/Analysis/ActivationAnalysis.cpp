@@ -166,12 +166,16 @@ FailureOr<ActivationReport> ckpt::analyzeActivations(func::FuncOp step) {
   }
 
   // Layer-norm statistics: mean and inverse deviation, f32, per row, for
-  // every layer norm that is not recomputed, i.e. whose output the backward
-  // still reads directly.
+  // every layer norm the backward differentiates and that is not recomputed
+  // (a recompute marks it ckpt.remat = "recompute"; it then recomputes its
+  // statistics too).
   for (xf::LayerNormOp norm : step.getOps<xf::LayerNormOp>()) {
     if (getPhase(norm) != Phase::Forward)
       continue;
-    bool kept = llvm::any_of(norm.getResult().getUsers(), [](Operation *user) {
+    auto remat = norm->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName);
+    if (remat && remat.getValue() == "recompute")
+      continue;
+    bool kept = llvm::any_of(norm.getInput().getUsers(), [](Operation *user) {
       return getPhase(user) != Phase::Forward;
     });
     if (!kept)

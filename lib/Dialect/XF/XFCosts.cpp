@@ -43,6 +43,7 @@ OpCost LinearOp::getCost() {
 }
 OpCost GeluOp::getCost() { return elementwise(8, getInput()); }
 OpCost AddOp::getCost() { return elementwise(1, getResult()); }
+OpCost BiasAddOp::getCost() { return elementwise(1, getResult()); }
 OpCost DropoutOp::getCost() { return elementwise(2, getInput()); }
 OpCost SplitHeadsOp::getCost() { return {}; }
 OpCost MergeHeadsOp::getCost() { return {}; }

@@ -89,6 +89,15 @@ Grads GeluOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{dx};
 }
 
+bool BiasAddOp::backwardNeedsOperand(unsigned) { return false; }
+bool BiasAddOp::backwardNeedsResult(unsigned) { return false; }
+Grads BiasAddOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  if (!grads[0])
+    return SmallVector<Value>{Value(), Value()};
+  Value db = b.create<BiasGradOp>(getLoc(), getBias().getType(), grads[0]);
+  return SmallVector<Value>{grads[0], db};
+}
+
 bool AddOp::backwardNeedsOperand(unsigned) { return false; }
 bool AddOp::backwardNeedsResult(unsigned) { return false; }
 Grads AddOp::emitGradient(OpBuilder &, ValueRange grads) {

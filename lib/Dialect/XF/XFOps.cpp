@@ -101,6 +101,20 @@ LogicalResult LinearOp::verify() {
       getResult());
 }
 
+LogicalResult BiasAddOp::verify() {
+  if (failed(checkSameElementType(*this, {getInput(), getBias(), getResult()})))
+    return failure();
+  ArrayRef<int64_t> input = shapeOf(getInput());
+  if (input.empty() || shapeOf(getBias()) != ArrayRef<int64_t>{input.back()})
+    return emitOpError() << "bias must be ["
+                         << (input.empty() ? 0 : input.back())
+                         << "] (the input's last dimension), got "
+                         << shapes::format(shapeOf(getBias()));
+  if (getResult().getType() != getInput().getType())
+    return emitOpError("result type must equal the input type");
+  return success();
+}
+
 LogicalResult GeluOp::verify() {
   if (getApproximate() != "none" && getApproximate() != "tanh")
     return emitOpError() << "approximate must be \"none\" or \"tanh\", got \""
@@ -196,6 +210,9 @@ void LinearOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
                .Case("head", "logits")
                .Default("linear");
   setName(getResult(), name);
+}
+void BiasAddOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "biased");
 }
 void GeluOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "gelu");

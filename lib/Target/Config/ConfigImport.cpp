@@ -1,6 +1,7 @@
 //===- ConfigImport.cpp - model config to xf translation ------------------===//
 
 #include "ckpt/Target/Config/ConfigImport.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Target/Config/GPTGraphBuilder.h"
 
@@ -20,7 +21,7 @@ OwningOpRef<ModuleOp>
 ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
                         const config::ConfigOverrides &overrides,
                         MLIRContext *context) {
-  context->loadDialect<xf::XFDialect, func::FuncDialect>();
+  context->loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
   config::ConfigParseResult parsed =
       config::parseGPTConfig({text.data(), text.size()}, overrides);
 
@@ -79,6 +80,17 @@ void ckpt::registerConfigImportTranslation() {
       llvm::cl::desc("Micro-batch size (overrides micro_batch_size; default "
                      "1)"),
       llvm::cl::value_desc("n"), llvm::cl::cat(category));
+  static llvm::cl::opt<std::string> tensorParallel(
+      "tensor-model-parallel-size",
+      llvm::cl::desc("Build the graph of one of t tensor-parallel ranks "
+                     "(overrides tensor_model_parallel_size)"),
+      llvm::cl::value_desc("t"), llvm::cl::cat(category));
+  static llvm::cl::opt<bool> sequenceParallel(
+      "sequence-parallel",
+      llvm::cl::desc("With tensor parallelism, shard layer norm, dropout and "
+                     "residual along the sequence (overrides "
+                     "sequence_parallel)"),
+      llvm::cl::cat(category));
   static llvm::cl::opt<std::string> dtype(
       "dtype",
       llvm::cl::desc("Element type of activations and parameters: f32, bf16 "
@@ -96,8 +108,11 @@ void ckpt::registerConfigImportTranslation() {
             sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
         config::ConfigOverrides overrides;
         if (!readPositiveFlag(seqLength, overrides.seqLength) ||
-            !readPositiveFlag(microBatchSize, overrides.microBatchSize))
+            !readPositiveFlag(microBatchSize, overrides.microBatchSize) ||
+            !readPositiveFlag(tensorParallel, overrides.tensorParallelSize))
           return nullptr;
+        if (sequenceParallel.getNumOccurrences())
+          overrides.sequenceParallel = sequenceParallel;
         if (dtype.getNumOccurrences()) {
           overrides.dtype = config::parseDType(dtype.getValue());
           if (!overrides.dtype) {
@@ -115,6 +130,6 @@ void ckpt::registerConfigImportTranslation() {
         return OwningOpRef<Operation *>(module.release());
       },
       [](DialectRegistry &registry) {
-        registry.insert<xf::XFDialect, func::FuncDialect>();
+        registry.insert<xf::XFDialect, CkptDialect, func::FuncDialect>();
       });
 }

@@ -1,6 +1,7 @@
 //===- GPTGraphBuilder.cpp - Build an xf forward graph --------------------===//
 
 #include "ckpt/Target/Config/GPTGraphBuilder.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFShapes.h"
@@ -96,6 +97,8 @@ private:
       addParameter(prefix + ".bias", {out});
   }
 
+  bool tensorParallel() const { return config.tensorParallelSize > 1; }
+
   void addNormParameters(const std::string &prefix) {
     addParameter(prefix + ".weight", {config.hiddenSize});
     addParameter(prefix + ".bias", {config.hiddenSize});
@@ -112,12 +115,15 @@ private:
                  {config.maxPositionEmbeddings, h});
     for (int64_t layer = 0; layer < config.numLayers; ++layer) {
       std::string prefix = layerPrefix(layer);
+      // One rank's shards: column-parallel QKV and fc1 split their outputs,
+      // row-parallel proj and fc2 their inputs (their biases stay whole).
+      int64_t t = config.tensorParallelSize;
       addNormParameters(prefix + "input_layernorm");
-      addLinearParameters(prefix + "self_attention.linear_qkv", 3 * h, h);
-      addLinearParameters(prefix + "self_attention.linear_proj", h, h);
+      addLinearParameters(prefix + "self_attention.linear_qkv", 3 * h / t, h);
+      addLinearParameters(prefix + "self_attention.linear_proj", h, h / t);
       addNormParameters(prefix + "pre_mlp_layernorm");
-      addLinearParameters(prefix + "mlp.linear_fc1", f, h);
-      addLinearParameters(prefix + "mlp.linear_fc2", h, f);
+      addLinearParameters(prefix + "mlp.linear_fc1", f / t, h);
+      addLinearParameters(prefix + "mlp.linear_fc2", h, f / t);
     }
     addNormParameters("decoder.final_layernorm");
     if (config.untieEmbeddingsAndOutputWeights)
@@ -188,6 +194,72 @@ private:
     return tag(op, module, layer).getResult();
   }
 
+  /// The input of a column-parallel linear: entering the tensor-parallel
+  /// region (identity forward, all-reduce backward), or with sequence
+  /// parallelism an all-gather along the sequence, which the backward
+  /// re-runs from the shard rather than keeping the gathered tensor
+  /// (Megatron's choice, annotated for --ckpt-remat).
+  Value emitColumnParallelInput(Value input, StringRef module, int64_t layer,
+                                const std::string &name) {
+    if (!tensorParallel())
+      return input;
+    auto group = builder.getStringAttr("tp");
+    auto size = builder.getI64IntegerAttr(config.tensorParallelSize);
+    Operation *op;
+    if (config.sequenceParallel) {
+      auto type = cast<RankedTensorType>(input.getType());
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] *= config.tensorParallelSize;
+      op = builder.create<AllGatherOp>(named(name), tensor(shape), input, group,
+                                       size, builder.getI64IntegerAttr(0));
+      op->setAttr(CkptDialect::kRematAttrName,
+                  builder.getStringAttr("recompute"));
+    } else {
+      op = builder.create<TpCopyOp>(named(name), input.getType(), input, group,
+                                    size);
+    }
+    setTag(op, module, layer);
+    return op->getResult(0);
+  }
+
+  /// A row-parallel linear: the local product, the reduction across ranks
+  /// (an all-reduce, or a reduce-scatter along the sequence with sequence
+  /// parallelism), then the whole bias.
+  Value emitRowParallelLinear(Value input, const std::string &prefix,
+                              StringRef module, int64_t layer) {
+    if (!tensorParallel())
+      return emitLinear(input, prefix, module, layer);
+    Value weight = param(prefix + ".weight");
+    auto partialType =
+        inferred(shapes::linear(shapeOf(input), shapeOf(weight)));
+    auto linear = builder.create<LinearOp>(named(prefix), partialType, input,
+                                           weight, Value());
+    setTag(linear, module, layer);
+    auto group = builder.getStringAttr("tp");
+    auto size = builder.getI64IntegerAttr(config.tensorParallelSize);
+    Operation *reduce;
+    if (config.sequenceParallel) {
+      SmallVector<int64_t> shape(partialType.getShape());
+      shape[0] /= config.tensorParallelSize;
+      reduce = builder.create<ReduceScatterOp>(
+          named(prefix + ".reduce_scatter"), tensor(shape), linear.getResult(),
+          group, size, builder.getI64IntegerAttr(0));
+    } else {
+      reduce = builder.create<AllReduceOp>(named(prefix + ".all_reduce"),
+                                           partialType, linear.getResult(),
+                                           group, size);
+    }
+    setTag(reduce, module, layer);
+    Value result = reduce->getResult(0);
+    if (Value bias = optionalParam(prefix + ".bias")) {
+      auto add = builder.create<BiasAddOp>(named(prefix + ".bias"),
+                                           result.getType(), result, bias);
+      setTag(add, module, layer);
+      result = add.getResult();
+    }
+    return result;
+  }
+
   Value emitLayerNorm(Value input, const std::string &prefix,
                       std::optional<int64_t> layer) {
     auto op = builder.create<LayerNormOp>(
@@ -206,21 +278,35 @@ private:
     auto op = builder.create<EmbeddingOp>(named("embedding"), type, tokens,
                                           word, position);
     tag(op, "embedding", std::nullopt);
-    return emitDropout(op.getResult(), config.embeddingDropout, "embedding",
+    Value hidden = op.getResult();
+    if (config.sequenceParallel && tensorParallel()) {
+      // Megatron scatters the embedding into the sequence-parallel region.
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] /= config.tensorParallelSize;
+      auto shard = builder.create<ShardOp>(
+          named("embedding.scatter"), tensor(shape), hidden,
+          builder.getStringAttr("tp"),
+          builder.getI64IntegerAttr(config.tensorParallelSize),
+          builder.getI64IntegerAttr(0));
+      setTag(shard, "embedding", std::nullopt);
+      hidden = shard.getResult();
+    }
+    return emitDropout(hidden, config.embeddingDropout, "embedding",
                        std::nullopt, "embedding.dropout");
   }
 
   Value emitAttention(Value input, int64_t layer, const std::string &prefix) {
-    Value qkv = emitLinear(input, prefix + "linear_qkv", "qkv", layer);
-    auto headType =
-        inferred(shapes::splitHeads(shapeOf(qkv), config.numAttentionHeads));
-    auto split =
-        tag(builder.create<SplitHeadsOp>(
-                named(prefix + "core_attention"), headType, headType, headType,
-                qkv, builder.getI64IntegerAttr(config.numAttentionHeads)),
-            // Q, K and V are core attention's inputs, as in Megatron, where
-            // the split belongs to the QKV step.
-            "qkv", layer);
+    int64_t heads = config.numAttentionHeads / config.tensorParallelSize;
+    Value qkvInput =
+        emitColumnParallelInput(input, "qkv", layer, prefix + "qkv_input");
+    Value qkv = emitLinear(qkvInput, prefix + "linear_qkv", "qkv", layer);
+    auto headType = inferred(shapes::splitHeads(shapeOf(qkv), heads));
+    auto split = tag(builder.create<SplitHeadsOp>(
+                         named(prefix + "core_attention"), headType, headType,
+                         headType, qkv, builder.getI64IntegerAttr(heads)),
+                     // Q, K and V are core attention's inputs, as in Megatron,
+                     // where the split belongs to the QKV step.
+                     "qkv", layer);
     double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
     auto scoresType = inferred(shapes::attentionScores(
         shapeOf(split.getQuery()), shapeOf(split.getKey())));
@@ -247,7 +333,8 @@ private:
         tag(builder.create<MergeHeadsOp>(named(prefix + "core_attention"),
                                          mergedType, context.getResult()),
             "core_attn", layer);
-    return emitLinear(merged, prefix + "linear_proj", "attn_proj", layer);
+    return emitRowParallelLinear(merged, prefix + "linear_proj", "attn_proj",
+                                 layer);
   }
 
   Value emitResidual(Value residual, Value branch, StringRef module,
@@ -265,12 +352,15 @@ private:
     Value res1 = emitResidual(hidden, attnDrop, "attn_proj", layer,
                               prefix + "self_attn_bda");
     Value ln2 = emitLayerNorm(res1, prefix + "pre_mlp_layernorm", layer);
-    Value fc1 = emitLinear(ln2, prefix + "mlp.linear_fc1", "mlp", layer);
+    Value fc1Input =
+        emitColumnParallelInput(ln2, "mlp", layer, prefix + "mlp.input");
+    Value fc1 = emitLinear(fc1Input, prefix + "mlp.linear_fc1", "mlp", layer);
     auto gelu = tag(
         builder.create<GeluOp>(named(prefix + "mlp.activation"), fc1,
                                builder.getStringAttr(config.geluApproximate)),
         "mlp", layer);
-    Value fc2 = emitLinear(gelu, prefix + "mlp.linear_fc2", "mlp", layer);
+    Value fc2 =
+        emitRowParallelLinear(gelu, prefix + "mlp.linear_fc2", "mlp", layer);
     Value mlpDrop = emitDropout(fc2, config.hiddenDropout, "mlp", layer,
                                 prefix + "mlp.dropout");
     return emitResidual(res1, mlpDrop, "mlp", layer, prefix + "mlp_bda");
@@ -279,6 +369,18 @@ private:
   Value emitHeadAndLoss(Value hidden) {
     Value normed =
         emitLayerNorm(hidden, "decoder.final_layernorm", std::nullopt);
+    if (config.sequenceParallel && tensorParallel()) {
+      auto type = cast<RankedTensorType>(normed.getType());
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] *= config.tensorParallelSize;
+      auto gather = builder.create<AllGatherOp>(
+          named("decoder.final_layernorm.gather"), tensor(shape), normed,
+          builder.getStringAttr("tp"),
+          builder.getI64IntegerAttr(config.tensorParallelSize),
+          builder.getI64IntegerAttr(0));
+      setTag(gather, "head", std::nullopt);
+      normed = gather.getResult();
+    }
     Value weight = config.untieEmbeddingsAndOutputWeights
                        ? param("output_layer.weight")
                        : param("embedding.word_embeddings.weight");
@@ -322,6 +424,12 @@ private:
             "untie_embeddings_and_output_weights",
             builder.getBoolAttr(config.untieEmbeddingsAndOutputWeights)),
     };
+    if (tensorParallel()) {
+      fields.push_back(builder.getNamedAttr("tensor_model_parallel_size",
+                                            i64(config.tensorParallelSize)));
+      fields.push_back(builder.getNamedAttr(
+          "sequence_parallel", builder.getBoolAttr(config.sequenceParallel)));
+    }
     return builder.getDictionaryAttr(fields);
   }
 

@@ -306,11 +306,10 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
   // Vocabulary: Megatron pads vocab_size up to a multiple of
   // make_vocab_size_divisible_by * tensor_model_parallel_size.
   auto tp = reader.integer("tensor_model_parallel_size", 1);
-  if (tp && *tp != 1)
-    reader.error("tensor_model_parallel_size",
-                 "tensor_model_parallel_size must be 1: tensor-parallel graphs "
-                 "are not supported yet, got " +
-                     std::to_string(*tp));
+  requirePositive(reader, "tensor_model_parallel_size", tp);
+  auto sp = reader.boolean("sequence_parallel", false);
+  config.tensorParallelSize = tp && *tp > 0 ? *tp : 1;
+  config.sequenceParallel = sp.value_or(false);
   auto padded = reader.integer("padded_vocab_size");
   auto vocab = reader.integer("vocab_size");
   auto divisor = reader.integer("make_vocab_size_divisible_by", 128);
@@ -529,6 +528,38 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
   }
   if (overrides.dtype)
     config.dtype = *overrides.dtype;
+  if (overrides.tensorParallelSize) {
+    if (*overrides.tensorParallelSize <= 0)
+      reader.error("--tensor-model-parallel-size",
+                   "--tensor-model-parallel-size must be a positive integer");
+    else
+      config.tensorParallelSize = *overrides.tensorParallelSize;
+  }
+  if (overrides.sequenceParallel)
+    config.sequenceParallel = *overrides.sequenceParallel;
+
+  // The graph of one tensor-parallel rank: t must split heads, hidden and
+  // MLP sizes (and, with sequence parallelism, the sequence).
+  int64_t t = config.tensorParallelSize;
+  std::string tKey = overrides.tensorParallelSize
+                         ? "--tensor-model-parallel-size"
+                         : "tensor_model_parallel_size";
+  if (config.sequenceParallel && t == 1)
+    reader.error(overrides.sequenceParallel ? "--sequence-parallel"
+                                            : "sequence_parallel",
+                 "sequence parallelism needs tensor_model_parallel_size > 1");
+  if (t > 1) {
+    auto divides = [&](int64_t value, const char *name) {
+      if (value > 0 && value % t != 0)
+        reader.error(tKey, tKey + " (" + std::to_string(t) + ") must divide " +
+                               name + " (" + std::to_string(value) + ")");
+    };
+    divides(config.numAttentionHeads, hf ? "n_head" : "num_attention_heads");
+    divides(config.hiddenSize, hf ? "n_embd" : "hidden_size");
+    divides(config.ffnHiddenSize, hf ? "n_inner" : "ffn_hidden_size");
+    if (config.sequenceParallel)
+      divides(config.seqLength, "the sequence length");
+  }
 
   if (config.format == ConfigFormat::Megatron && config.seqLength == 0 &&
       !reader.has("seq_length"))

@@ -3,11 +3,13 @@
 #ifndef CKPT_DIALECT_CKPT_CKPTDIALECT_H
 #define CKPT_DIALECT_CKPT_CKPTDIALECT_H
 
+#include "ckpt/Interfaces/CkptInterfaces.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "ckpt/Dialect/Ckpt/CkptOpsDialect.h.inc"

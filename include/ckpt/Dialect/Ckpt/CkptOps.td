@@ -11,6 +11,9 @@ include "mlir/IR/OpBase.td"
 include "mlir/IR/RegionKindInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/IR/OpAsmInterface.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "ckpt/Interfaces/CkptInterfaces.td"
 
 def Ckpt_Dialect : Dialect {
   let name = "ckpt";
@@ -83,6 +86,79 @@ def Ckpt_YieldOp : Ckpt_Op<"yield", [Pure, Terminator,
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
   let builders = [OpBuilder<(ins), [{ /* nothing */ }]>];
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor-parallel collectives (Megatron-LM's mappings). Each names its group
+// and size; gather and scatter name the dimension. They are differentiable:
+// the backward of a collective is its conjugate.
+//===----------------------------------------------------------------------===//
+
+class Ckpt_CollectiveOp<string mnemonic, list<Trait> traits = []>
+    : Ckpt_Op<mnemonic, !listconcat(traits, [Pure,
+        DeclareOpInterfaceMethods<DifferentiableOpInterface>,
+        DeclareOpInterfaceMethods<CostOpInterface>])> {
+  let results = (outs AnyRankedTensor:$result);
+  let hasVerifier = 1;
+}
+
+def Ckpt_TpCopyOp : Ckpt_CollectiveOp<"tp_copy", [SameOperandsAndResultType]> {
+  let summary = "enter a tensor-parallel region: identity, all-reduce backward";
+  let description = [{
+    Megatron's `copy_to_tensor_model_parallel_region` (its "f"): the forward
+    is the identity; the backward sums the gradient over the group.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, StrAttr:$group,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$size);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Ckpt_AllReduceOp : Ckpt_CollectiveOp<"all_reduce", [SameOperandsAndResultType]> {
+  let summary = "sum over the group; identity backward";
+  let description = [{
+    Megatron's `reduce_from_tensor_model_parallel_region` (its "g"), after a
+    row-parallel linear without sequence parallelism.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, StrAttr:$group,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$size);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Ckpt_AllGatherOp : Ckpt_CollectiveOp<"all_gather"> {
+  let summary = "concatenate every rank's piece along a dimension";
+  let description = [{
+    The result's dimension `dim` is `size` times the input's, rank r's piece
+    at [r·n, (r+1)·n). The backward is a reduce-scatter along `dim`.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, StrAttr:$group,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$size,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$dim);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Ckpt_ReduceScatterOp : Ckpt_CollectiveOp<"reduce_scatter"> {
+  let summary = "sum over the group, each rank keeping its piece";
+  let description = [{
+    The result's dimension `dim` is the input's divided by `size`. The
+    backward is an all-gather along `dim`.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, StrAttr:$group,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$size,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$dim);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Ckpt_ShardOp : Ckpt_CollectiveOp<"shard"> {
+  let summary = "keep this rank's piece of a replicated tensor";
+  let description = [{
+    Megatron's `scatter_to_sequence_parallel_region`: rank r keeps
+    [r·n, (r+1)·n) of dimension `dim`. No communication forward; the
+    backward is an all-gather along `dim`.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, StrAttr:$group,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$size,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$dim);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
 #endif // CKPT_DIALECT_CKPT_CKPTOPS_TD

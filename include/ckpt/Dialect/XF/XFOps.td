@@ -118,6 +118,20 @@ def XF_GeluOp : XF_PureOp<"gelu", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def XF_BiasAddOp : XF_PureOp<"bias_add"> {
+  let summary = "add a bias over the last dimension";
+  let description = [{
+    `input` `[..., n]` plus `bias` `[n]`. A row-parallel linear adds its bias
+    after the reduction across tensor-parallel ranks, as Megatron does.
+  }];
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$bias);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def XF_AddOp : XF_PureOp<"add", [SameOperandsAndResultType, Commutative]> {
   let summary = "elementwise sum (the residual connection)";
   let arguments = (ins XF_FloatTensor:$lhs, XF_FloatTensor:$rhs);

@@ -52,6 +52,9 @@ struct GPTConfig {
   bool untieEmbeddingsAndOutputWeights = false;
   bool addBiasLinear = true;
   std::string geluApproximate = "none"; ///< "none" (erf) or "tanh".
+  /// The graph one rank runs: tensor-parallel size t, sequence parallelism.
+  int64_t tensorParallelSize = 1;
+  bool sequenceParallel = false;
 
   int64_t headDim() const { return hiddenSize / numAttentionHeads; }
 };
@@ -61,6 +64,8 @@ struct ConfigOverrides {
   std::optional<int64_t> seqLength;
   std::optional<int64_t> microBatchSize;
   std::optional<DType> dtype;
+  std::optional<int64_t> tensorParallelSize;
+  std::optional<bool> sequenceParallel;
 };
 
 struct ConfigDiagnostic {
