@@ -69,15 +69,9 @@ std::optional<std::string> groupOf(Operation *op, const RematPolicy &policy,
   std::optional<int64_t> layer = xf::getLayer(op);
   StringRef module = xf::getModule(op);
   discardsOutputs = false;
-  if (rematAnnotation(op) == "recompute") {
-    firstLayer = layer;
-    discardsOutputs = true;
-    std::string where = layer ? "layer " + std::to_string(*layer) : "outside";
-    return where + " " + module.str() + " (annotated)";
-  }
-  if (!layer)
-    return std::nullopt;
-  if (policy.granularity == "full") {
+  // A policy group takes an op first; an annotation places the ops that no
+  // policy group recomputes.
+  if (layer && policy.granularity == "full") {
     int64_t n = policy.numLayers;
     if (policy.method == "uniform") {
       int64_t first = *layer / n * n;
@@ -89,13 +83,18 @@ std::optional<std::string> groupOf(Operation *op, const RematPolicy &policy,
       firstLayer = layer;
       return "layer " + std::to_string(*layer);
     }
-    return std::nullopt;
   }
-  if (policy.granularity == "selective" &&
+  if (layer && policy.granularity == "selective" &&
       llvm::is_contained(modules, module.str())) {
     firstLayer = layer;
     discardsOutputs = module == "layernorm";
     return "layer " + std::to_string(*layer) + " " + module.str();
+  }
+  if (rematAnnotation(op) == "recompute") {
+    firstLayer = layer;
+    discardsOutputs = true;
+    std::string where = layer ? "layer " + std::to_string(*layer) : "outside";
+    return where + " " + module.str() + " (annotated)";
   }
   return std::nullopt;
 }
