@@ -22,6 +22,7 @@
 #include "ckpt/Dialect/XF/XFTags.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
 
+#include "ckpt/Analysis/ActivationAnalysis.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
@@ -99,6 +100,68 @@ std::optional<std::string> groupOf(Operation *op, const RematPolicy &policy,
   return std::nullopt;
 }
 
+bool isDistributable(Value input, int64_t t);
+
+/// Megatron's distribute_saved_activations: each activation a full-recompute
+/// region starts from is sharded along its first dimension right after it
+/// is made (each rank keeps 1/t), and the region all-gathers it back first.
+SmallVector<std::pair<Value, Value>>
+distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
+                 int64_t t, IRMapping &mapping, const Group &group) {
+  SmallVector<std::pair<Value, Value>> distributed;
+  OpBuilder::InsertionGuard guard(builder);
+  Block &block = region.getBody().front();
+  for (auto [index, input] : llvm::enumerate(inputs)) {
+    Operation *producer = input.getDefiningOp();
+    auto type = dyn_cast<RankedTensorType>(input.getType());
+    if (!isDistributable(input, t))
+      continue;
+    // Tags of the first op of the group that reads it: the report counts
+    // the shard there.
+    Operation *reader = nullptr;
+    for (Operation *user : input.getUsers())
+      if (group.ops.contains(user) &&
+          (!reader || user->isBeforeInBlock(reader)))
+        reader = user;
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] /= t;
+    auto shardType = RankedTensorType::get(shape, type.getElementType());
+    auto groupName = builder.getStringAttr("tp");
+    auto size = builder.getI64IntegerAttr(t);
+    auto dim = builder.getI64IntegerAttr(0);
+    builder.setInsertionPointAfter(producer);
+    auto shard = builder.create<ShardOp>(producer->getLoc(), shardType, input,
+                                         groupName, size, dim);
+    region->setOperand(index, shard);
+    BlockArgument arg = block.getArgument(index);
+    arg.setType(shardType);
+    builder.setInsertionPointToStart(&block);
+    auto gather = builder.create<AllGatherOp>(region.getLoc(), type, arg,
+                                              groupName, size, dim);
+    if (reader) {
+      for (StringRef name :
+           {xf::XFDialect::kModuleAttrName, xf::XFDialect::kLayerAttrName})
+        if (Attribute tag = reader->getAttr(name)) {
+          shard->setAttr(name, tag);
+          gather->setAttr(name, tag);
+        }
+    }
+    gather->setAttr(xf::XFDialect::kPhaseAttrName,
+                    builder.getStringAttr("recompute"));
+    mapping.map(input, gather.getResult());
+    distributed.emplace_back(input, gather.getResult());
+  }
+  return distributed;
+}
+
+/// The inputs distributeInputs shards: activations whose first dimension
+/// splits into t pieces.
+bool isDistributable(Value input, int64_t t) {
+  auto type = dyn_cast<RankedTensorType>(input.getType());
+  return input.getDefiningOp() && type && type.getRank() > 0 &&
+         type.getDimSize(0) % t == 0;
+}
+
 } // namespace
 
 FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
@@ -112,6 +175,28 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
   Block &body = step.getBody().front();
   MLIRContext *context = step.getContext();
   context->getOrLoadDialect<CkptDialect>();
+
+  // Distributed saved activations need the tensor-parallel size of the
+  // graph, and exclude sequence parallelism (as in Megatron).
+  int64_t tensorParallel = 1;
+  bool sequenceParallel = false;
+  for (auto &[key, value] : describeModel(step)) {
+    if (key == "tensor_model_parallel_size")
+      tensorParallel = std::stoll(value);
+    if (key == "sequence_parallel")
+      sequenceParallel = value == "true";
+  }
+  if (policy.distributeSavedActivations) {
+    std::string why;
+    if (tensorParallel <= 1)
+      why = "distribute-saved-activations needs a tensor-parallel graph "
+            "(tensor_model_parallel_size > 1)";
+    else if (sequenceParallel)
+      why = "distribute-saved-activations cannot be combined with sequence "
+            "parallelism";
+    if (!why.empty())
+      return mlir::emitError(where->getLoc()) << why;
+  }
 
   // 1. Groups.
   std::vector<std::string> modules = policy.selectiveModules();
@@ -199,6 +284,17 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
     SmallVector<Type> types;
     for (Value target : targets)
       types.push_back(target.getType());
+    // Distributed inputs come back whole from the region, for the backward
+    // ops that read them.
+    bool distribute =
+        policy.distributeSavedActivations && policy.granularity == "full";
+    SmallVector<Value> distributedInputs;
+    if (distribute)
+      for (Value input : orderedInputs)
+        if (isDistributable(input, tensorParallel)) {
+          distributedInputs.push_back(input);
+          types.push_back(input.getType());
+        }
 
     builder.setInsertionPoint(firstReader);
     auto region = builder.create<RecomputeOp>(firstReader->getLoc(), types,
@@ -212,6 +308,10 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
     IRMapping mapping;
     mapping.map(orderedInputs, regionBlock.getArguments());
     builder.setInsertionPointToStart(&regionBlock);
+    SmallVector<std::pair<Value, Value>> gathered;
+    if (distribute)
+      gathered = distributeInputs(builder, region, orderedInputs,
+                                  tensorParallel, mapping, group);
     int64_t transient = 0;
     for (Operation *op : ordered) {
       Operation *copy = builder.clone(*op, mapping);
@@ -224,10 +324,16 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
     SmallVector<Value> yielded;
     for (Value target : targets)
       yielded.push_back(mapping.lookup(target));
+    for (auto &[input, whole] : gathered)
+      yielded.push_back(whole);
     builder.create<YieldOp>(region.getLoc(), yielded);
 
-    for (auto [target, replacement] :
-         llvm::zip_equal(targets, region.getResults()))
+    for (auto [index, input] : llvm::enumerate(distributedInputs))
+      input.replaceUsesWithIf(
+          region.getResult(targets.size() + index), [&](OpOperand &use) {
+            return getPhase(use.getOwner()) == Phase::Backward;
+          });
+    for (auto [target, replacement] : llvm::zip(targets, region.getResults()))
       target.replaceUsesWithIf(replacement, [&](OpOperand &use) {
         Operation *owner = use.getOwner();
         return owner != region && getPhase(owner) == Phase::Backward;
@@ -240,8 +346,16 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
     }
   }
 
-  // Record the decision on the forward producers.
+  // Record the decision on the forward producers: every op a region re-runs
+  // whose results the backward no longer reads directly.
   Builder attrs(context);
+  for (Group &group : groups)
+    if (!group.discarded.empty())
+      for (Operation *op : group.ops)
+        if (rematAnnotation(op) != "save" &&
+            llvm::none_of(op->getResults(), readByBackward))
+          op->setAttr(CkptDialect::kRematAttrName,
+                      attrs.getStringAttr("recompute"));
   for (Value value : discarded) {
     Operation *producer = value.getDefiningOp();
     bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {

@@ -33,6 +33,7 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     policy.method = method;
     policy.numLayers = numLayers;
     policy.modules.assign(modules.begin(), modules.end());
+    policy.distributeSavedActivations = distributeSavedActivations;
     if (failed(applyRemat(step, policy)))
       signalPassFailure();
   }

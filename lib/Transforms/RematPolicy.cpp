@@ -40,6 +40,8 @@ std::string ckpt::validateRematPolicy(const RematPolicy &policy,
       policy.method != "block")
     return "recompute-method must be uniform or block, got '" + policy.method +
            "'";
+  if (policy.distributeSavedActivations && g != "full")
+    return "distribute-saved-activations needs recompute-granularity=full";
   if (g == "none") {
     if (!policy.method.empty() || policy.numLayers != -1 ||
         !policy.modules.empty())

@@ -6,7 +6,8 @@
 //   tensor + sequence parallel      sbh (34/t + 5as/(ht))
 //   tensor parallel + selective     sbh (10 + 24/t)
 //   tensor + sequence + selective   sbh (34/t)
-//   full recompute                  2sbh (2sbh/t with sequence parallelism)
+//   full recompute                  2sbh (2sbh/t with sequence parallelism
+//                                   or distributed saved activations)
 //
 //===----------------------------------------------------------------------===//
 
@@ -90,6 +91,11 @@ TEST_P(ParallelFormulaTest, Table2) {
   EXPECT_EQ(keptPerLayer(true, selective()), 34 * sbh / c.t);
   EXPECT_EQ(keptPerLayer(false, full()), 2 * sbh);
   EXPECT_EQ(keptPerLayer(true, full()), 2 * sbh / c.t);
+  // distribute_saved_activations: each rank keeps a 1/t shard of the layer
+  // input without sequence parallelism too.
+  RematPolicy distributed = full();
+  distributed.distributeSavedActivations = true;
+  EXPECT_EQ(keptPerLayer(false, distributed), 2 * sbh / c.t);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ParallelFormulaTest,

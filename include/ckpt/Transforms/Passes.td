@@ -84,6 +84,11 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
     ListOption<"modules", "recompute-modules", "std::string",
                "Modules recomputed by selective (core_attn, mlp, layernorm; "
                "default core_attn)">,
+    Option<"distributeSavedActivations", "distribute-saved-activations",
+           "bool", "false",
+           "With full recompute and t > 1 tensor-parallel ranks, keep a 1/t "
+           "shard of each chunk input and all-gather it before the "
+           "recompute (not with sequence parallelism)">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
   ];

@@ -16,6 +16,9 @@ struct RematPolicy {
   std::string method;               ///< uniform or block (full only).
   int64_t numLayers = -1;           ///< -1: not given.
   std::vector<std::string> modules; ///< selective; empty means core_attn.
+  /// Full recompute with t > 1 tensor-parallel ranks: each rank keeps a
+  /// 1/t shard of every chunk input, all-gathered before the recompute.
+  bool distributeSavedActivations = false;
 
   /// A short name: "none", "selective(core_attn)", "full uniform N=2".
   std::string describe() const;
