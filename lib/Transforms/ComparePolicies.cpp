@@ -29,7 +29,7 @@ struct PolicyRow {
 };
 
 /// The policies worth comparing for a model with `layers` layers.
-std::vector<RematPolicy> standardPolicies(int64_t layers) {
+std::vector<RematPolicy> standardPolicies(int64_t layers, bool distributable) {
   auto selective = [](std::vector<std::string> modules) {
     RematPolicy p;
     p.granularity = "selective";
@@ -55,6 +55,13 @@ std::vector<RematPolicy> standardPolicies(int64_t layers) {
     policies.push_back(full("block", 1));
   if (layers >= 4)
     policies.push_back(full("block", layers / 2));
+  // A tensor-parallel graph without sequence parallelism can also shard the
+  // kept chunk inputs over its ranks.
+  if (distributable && layers >= 1) {
+    RematPolicy distributed = full("uniform", 1);
+    distributed.distributeSavedActivations = true;
+    policies.push_back(distributed);
+  }
   return policies;
 }
 
@@ -82,7 +89,17 @@ struct CkptComparePoliciesPass
       return signalPassFailure();
     }
     std::vector<PolicyRow> rows;
-    for (const RematPolicy &policy : standardPolicies(countLayers(step))) {
+    bool distributable = false;
+    for (auto &[key, value] : describeModel(step)) {
+      if (key == "tensor_model_parallel_size" && std::stoll(value) > 1)
+        distributable = true;
+      if (key == "sequence_parallel" && value == "true") {
+        distributable = false;
+        break;
+      }
+    }
+    for (const RematPolicy &policy :
+         standardPolicies(countLayers(step), distributable)) {
       OwningOpRef<ModuleOp> copy = module.clone();
       auto copyStep = copy->lookupSymbol<func::FuncOp>(stepName);
       if (failed(applyRemat(copyStep, policy)))

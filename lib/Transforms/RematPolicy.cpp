@@ -26,7 +26,8 @@ std::string RematPolicy::describe() const {
   if (granularity == "selective")
     return "selective(" + llvm::join(selectiveModules(), ",") + ")";
   if (granularity == "full")
-    return "full " + method + " N=" + std::to_string(numLayers);
+    return "full " + method + " N=" + std::to_string(numLayers) +
+           (distributeSavedActivations ? " distributed" : "");
   return granularity;
 }
 

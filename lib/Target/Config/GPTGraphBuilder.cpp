@@ -218,7 +218,10 @@ private:
       op = builder.create<TpCopyOp>(named(name), input.getType(), input, group,
                                     size);
     }
-    setTag(op, module, layer);
+    // The copy into the tensor-parallel region belongs with the norm whose
+    // output it carries: recomputing the norm recomputes the copy.
+    setTag(op, config.sequenceParallel ? module : StringRef("layernorm"),
+           layer);
     return op->getResult(0);
   }
 
