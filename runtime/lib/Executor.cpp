@@ -90,6 +90,11 @@ Executor::Executor(const Program &program, ExecutorOptions options)
     : program_(program), options_(options), buffers_(program.tensors.size()),
       alive_(program.tensors.size(), false),
       lastUse_(program.tensors.size(), -1) {
+  comm_ = options.communicator;
+  if (!comm_) {
+    ownedCommunicator_ = makeSingleProcessCommunicator();
+    comm_ = ownedCommunicator_.get();
+  }
   for (size_t i = 0; i < program.instructions.size(); ++i)
     for (int id : program.instructions[i].inputs)
       lastUse_[id] = static_cast<int>(i);
@@ -358,6 +363,27 @@ template <typename Real> void Executor::execute(size_t index) {
     k::attentionContextGrad<Real>(ops.in(in[0]), ops.in(in[1]), ops.in(in[2]),
                                   p[0] * p[1], p[2], p[3], shape(in[1])[3],
                                   ops.out(out[0]), ops.out(out[1]));
+  } else if (op == "bias_add") {
+    const Real *x = ops.in(in[0]);
+    const Real *bias = ops.in(in[1]);
+    Real *y = ops.out(out[0]);
+    int64_t n = shape(in[0]).back(), rows = rowsOf(in[0]);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < n; ++c)
+        y[r * n + c] = x[r * n + c] + bias[c];
+  } else if (op == "tp_copy" || op == "all_reduce") {
+    const Real *x = ops.in(in[0]);
+    Real *y = ops.out(out[0]);
+    std::copy(x, x + count(in[0]), y);
+    if (op == "all_reduce")
+      comm_->allReduceSum(y, count(out[0]));
+  } else if (op == "all_gather") {
+    comm_->allGather(ops.in(in[0]), ops.out(out[0]), count(in[0]));
+  } else if (op == "reduce_scatter") {
+    comm_->reduceScatter(ops.in(in[0]), ops.out(out[0]), count(out[0]));
+  } else if (op == "shard") {
+    const Real *x = ops.in(in[0]) + comm_->rank() * count(out[0]);
+    std::copy(x, x + count(out[0]), ops.out(out[0]));
   } else if (op == "cross_entropy" || op == "cross_entropy_grad") {
     const auto &l = shape(in[0]);
     std::vector<int64_t> labels = ops.indices(in[1]);
@@ -378,6 +404,13 @@ template <typename Real> void Executor::execute(size_t index) {
 
 StepResult Executor::run() {
   StepResult result;
+  if (program_.tensorParallelSize != comm_->size())
+    throw RuntimeError("the program was built for " +
+                       std::to_string(program_.tensorParallelSize) +
+                       " tensor-parallel ranks but runs on " +
+                       std::to_string(comm_->size()) + " (start it with " +
+                       "mpirun -np " +
+                       std::to_string(program_.tensorParallelSize) + ")");
   for (int id : program_.parameters())
     if (!alive_[id])
       throw RuntimeError("parameter '" + program_.tensors[id].name +

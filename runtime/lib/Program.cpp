@@ -174,6 +174,11 @@ Program ckpt::rt::parseProgram(const std::string &text) {
                          std::to_string(program.version) +
                          "; regenerate it with the matching ckpt-translate");
   program.function = string(field(doc, "function", ""), "/function");
+  if (auto it = doc.find("tensor_parallel_size"); it != doc.end()) {
+    program.tensorParallelSize = integer(*it, "/tensor_parallel_size");
+    if (program.tensorParallelSize < 1)
+      fail("/tensor_parallel_size", "must be at least 1");
+  }
   if (auto it = doc.find("model"); it != doc.end() && it->is_object())
     for (auto entry = it->begin(); entry != it->end(); ++entry)
       program.model[entry.key()] =
@@ -315,6 +320,7 @@ std::string ckpt::rt::serializeProgram(const Program &program) {
   doc["format"] = "ckpt-program";
   doc["version"] = program.version;
   doc["function"] = program.function;
+  doc["tensor_parallel_size"] = program.tensorParallelSize;
   doc["model"] = json::object();
   for (auto &[key, value] : program.model)
     doc["model"][key] = value;

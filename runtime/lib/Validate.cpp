@@ -205,6 +205,40 @@ void InstructionChecker::check() const {
                "a causal softmax needs square trailing dimensions");
     }
     sameFloatDType();
+  } else if (op == "bias_add") {
+    arity(2, 1);
+    floatType(in(0), "input");
+    expect(!inShape(0).empty(), "input must have rank >= 1");
+    shapeIs(in(1), {inShape(0).back()}, "bias");
+    shapeIs(out(0), inShape(0), "result");
+    sameFloatDType();
+  } else if (op == "tp_copy" || op == "all_reduce" || op == "all_gather" ||
+             op == "reduce_scatter" || op == "shard") {
+    arity(1, 1);
+    floatType(in(0), "input");
+    int64_t size = inst.getI64("size");
+    expect(size == program.tensorParallelSize,
+           "group size " + std::to_string(size) +
+               " differs from the program's tensor_parallel_size " +
+               std::to_string(program.tensorParallelSize));
+    if (op == "tp_copy" || op == "all_reduce") {
+      shapeIs(out(0), inShape(0), "result");
+    } else {
+      // This runtime splits and joins along the first dimension, where the
+      // pieces are contiguous.
+      expect(inst.getI64("dim") == 0, "only dim = 0 is supported");
+      expect(!inShape(0).empty(), "input must have rank >= 1");
+      Shape expected = inShape(0);
+      if (op == "all_gather")
+        expected[0] *= size;
+      else {
+        expect(expected[0] % size == 0,
+               "the first dimension must divide by the group size");
+        expected[0] /= size;
+      }
+      shapeIs(out(0), expected, "result");
+    }
+    sameFloatDType();
   } else if (op == "gelu_grad" || op == "softmax_grad" || op == "add") {
     arity(2, 1);
     floatType(in(0), "input");

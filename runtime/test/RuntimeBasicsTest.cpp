@@ -112,8 +112,9 @@ TEST(KernelTest, CausalSoftmaxMasksTheFuture) {
   for (int64_t r = 0; r < 2 * s; ++r) {
     double sum = 0;
     for (int64_t c = 0; c < s; ++c) {
-      if (c > r % s)
+      if (c > r % s) {
         EXPECT_EQ(y[r * s + c], 0.0);
+      }
       sum += y[r * s + c];
     }
     EXPECT_NEAR(sum, 1.0, 1e-12);

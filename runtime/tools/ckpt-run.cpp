@@ -6,11 +6,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/runtime/Communicator.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Npy.h"
 #include "ckpt/runtime/Program.h"
 
 #include <cblas.h>
+#ifdef CKPT_HAVE_MPI
+#include <mpi.h>
+#endif
 #include <omp.h>
 
 #include <cmath>
@@ -38,6 +42,9 @@ const char *kUsage =
     "  --precision=program|f64 compute in the program's types (default) or "
     "f64\n"
     "  --dump-grads=DIR        write every gradient to DIR/<name>.npy\n"
+    "  --save-params=DIR       write the parameters used to DIR/<name>.npy\n"
+    "  (with several ranks, DIR/rank<k>/ for --params, --dump-grads and\n"
+    "   --save-params)\n"
     "  --repeat=N              run the step N times, report the fastest\n"
     "  --threads=N             CPU threads (default: all)\n"
     "  --profile               time per op kind and the achieved GEMM rate\n"
@@ -49,7 +56,7 @@ struct Options {
   std::string backend = "cpu";
   uint64_t seed = 1234;
   uint64_t initSeed = 42;
-  std::string params, tokens, labels, dumpGrads;
+  std::string params, tokens, labels, dumpGrads, saveParams;
   Precision precision = Precision::Program;
   int repeat = 1;
   int threads = 0;
@@ -119,6 +126,8 @@ Options parseArguments(int argc, char **argv) {
       options.labels = value;
     } else if (name == "--dump-grads") {
       options.dumpGrads = value;
+    } else if (name == "--save-params") {
+      options.saveParams = value;
     } else if (name == "--precision") {
       if (value == "program")
         options.precision = Precision::Program;
@@ -196,7 +205,28 @@ std::string fileName(const std::string &name) {
 
 } // namespace
 
+/// A rank's own folder under DIR when the program runs on several ranks.
+std::string rankDir(const std::string &dir, const Communicator &comm) {
+  return comm.size() > 1 ? dir + "/rank" + std::to_string(comm.rank()) : dir;
+}
+
+int runMain(int argc, char **argv, Communicator &comm);
+
 int main(int argc, char **argv) {
+#ifdef CKPT_HAVE_MPI
+  MPI_Init(&argc, &argv);
+  std::unique_ptr<Communicator> comm = makeMpiCommunicator();
+#else
+  std::unique_ptr<Communicator> comm = makeSingleProcessCommunicator();
+#endif
+  int code = runMain(argc, argv, *comm);
+#ifdef CKPT_HAVE_MPI
+  MPI_Finalize();
+#endif
+  return code;
+}
+
+int runMain(int argc, char **argv, Communicator &comm) {
   Options options = parseArguments(argc, argv);
   if (options.threads > 0) {
     omp_set_num_threads(options.threads);
@@ -209,6 +239,7 @@ int main(int argc, char **argv) {
     execOptions.precision = options.precision;
     execOptions.profile = options.profile;
     execOptions.useArena = !options.noArena;
+    execOptions.communicator = &comm;
     Executor executor(program, execOptions);
 
     if (options.params.empty()) {
@@ -216,8 +247,8 @@ int main(int argc, char **argv) {
     } else {
       for (int id : program.parameters())
         loadInto(executor, id,
-                 options.params + "/" + fileName(program.tensors[id].name) +
-                     ".npy");
+                 rankDir(options.params, comm) + "/" +
+                     fileName(program.tensors[id].name) + ".npy");
     }
     if (options.tokens.empty() != options.labels.empty())
       throw RuntimeError("give both --tokens and --labels, or neither");
@@ -237,6 +268,9 @@ int main(int argc, char **argv) {
     }
     double fastest = best.seconds;
 
+    if (comm.size() > 1)
+      std::printf("rank %d of %d (%s)\n", comm.rank(), comm.size(),
+                  comm.name().c_str());
     std::printf("program: %s (@%s, %zu instructions, %zu parameters)\n",
                 options.program.c_str(), program.function.c_str(),
                 program.instructions.size(), program.parameters().size());
@@ -277,15 +311,24 @@ int main(int argc, char **argv) {
     if (options.profile)
       printProfile(program, best);
 
+    if (!options.saveParams.empty()) {
+      std::string dir = rankDir(options.saveParams, comm);
+      std::filesystem::create_directories(dir);
+      for (int id : program.parameters())
+        writeNpy(dir + "/" + fileName(program.tensors[id].name) + ".npy",
+                 program.tensors[id].shape, executor.getTensor(id),
+                 options.precision == Precision::F64);
+    }
     if (!options.dumpGrads.empty()) {
-      std::filesystem::create_directories(options.dumpGrads);
+      std::string dumpDir = rankDir(options.dumpGrads, comm);
+      std::filesystem::create_directories(dumpDir);
       for (const GradientOutput &g : program.gradients)
-        writeNpy(options.dumpGrads + "/" +
-                     fileName(program.tensors[g.parameter].name) + ".npy",
+        writeNpy(dumpDir + "/" + fileName(program.tensors[g.parameter].name) +
+                     ".npy",
                  program.tensors[g.gradient].shape,
                  executor.getTensor(g.gradient),
                  options.precision == Precision::F64);
-      std::printf("gradients written to %s/\n", options.dumpGrads.c_str());
+      std::printf("gradients written to %s/\n", dumpDir.c_str());
     }
   } catch (const ProgramError &e) {
     std::cerr << "ckpt-run: error: " << e.what() << "\n";

@@ -116,6 +116,11 @@ public:
       json.attribute("version", kProgramVersion);
       json.attribute("function", func.getName());
       json.attributeObject("model", [&] { writeModel(json); });
+      int64_t ranks = 1;
+      for (auto &[key, value] : describeModel(func))
+        if (key == "tensor_model_parallel_size")
+          ranks = std::stoll(value);
+      json.attribute("tensor_parallel_size", ranks);
       if (auto memory = func->getAttrOfType<DictionaryAttr>("ckpt.memory"))
         json.attributeObject("memory_plan", [&] {
           for (StringRef key : {"arena_bytes", "peak_bytes", "alignment"})
@@ -176,9 +181,12 @@ private:
         aliases[result] = value;
       return success();
     }
-    if (!isa<xf::XFDialect>(op.getDialect()))
+    bool collective =
+        isa<TpCopyOp, AllReduceOp, AllGatherOp, ReduceScatterOp, ShardOp>(op);
+    if (!isa<xf::XFDialect>(op.getDialect()) && !collective)
       return op.emitOpError("cannot be lowered to a runtime program: only "
-                            "xf ops and ckpt.recompute regions run");
+                            "xf ops, ckpt collectives and ckpt.recompute "
+                            "regions run");
     flat.push_back(&op);
     return success();
   }

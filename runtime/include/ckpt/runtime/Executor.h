@@ -3,6 +3,7 @@
 #ifndef CKPT_RUNTIME_EXECUTOR_H
 #define CKPT_RUNTIME_EXECUTOR_H
 
+#include "ckpt/runtime/Communicator.h"
 #include "ckpt/runtime/Program.h"
 
 #include <cstdint>
@@ -32,6 +33,8 @@ struct ExecutorOptions {
   /// offsets when the program has a memory plan (and the precision is the
   /// program's); otherwise every tensor has its own allocation.
   bool useArena = true;
+  /// The ranks of a tensor-parallel program; null: one process alone.
+  Communicator *communicator = nullptr;
 };
 
 struct MemoryStats {
@@ -104,6 +107,8 @@ private:
 
   const Program &program_;
   ExecutorOptions options_;
+  std::unique_ptr<Communicator> ownedCommunicator_;
+  Communicator *comm_ = nullptr;
   std::vector<Buffer> buffers_;
   std::vector<unsigned char> arena_;
   std::vector<bool> alive_;

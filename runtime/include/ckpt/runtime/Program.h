@@ -71,6 +71,9 @@ struct Program {
   int version = kProgramVersion;
   std::string function;
   std::map<std::string, std::string> model;
+  /// The ranks the program was built for (one rank's graph of a
+  /// tensor-parallel model); it must run on exactly that many.
+  int64_t tensorParallelSize = 1;
   std::vector<TensorInfo> tensors;
   std::vector<Instruction> instructions;
   int tokens = -1;

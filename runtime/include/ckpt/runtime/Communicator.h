@@ -1,0 +1,47 @@
+//===- Communicator.h - Collectives across ranks ----------------*- C++ -*-===//
+//
+// One interface for the collectives of tensor-parallel programs: MPI on the
+// CPU (ranks are processes under mpirun), NCCL on CUDA later. Buffers are the
+// compute type (float or double); pieces are contiguous, `count` elements
+// each.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_RUNTIME_COMMUNICATOR_H
+#define CKPT_RUNTIME_COMMUNICATOR_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ckpt::rt {
+
+class Communicator {
+public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;
+
+  /// In place: every rank ends with the sum over ranks.
+  virtual void allReduceSum(float *data, int64_t count) = 0;
+  virtual void allReduceSum(double *data, int64_t count) = 0;
+  /// `out` (size() · count) receives every rank's `count` elements, rank r
+  /// at r · count.
+  virtual void allGather(const float *in, float *out, int64_t count) = 0;
+  virtual void allGather(const double *in, double *out, int64_t count) = 0;
+  /// Sums `in` (size() · count) over ranks; rank r keeps piece r in `out`.
+  virtual void reduceScatter(const float *in, float *out, int64_t count) = 0;
+  virtual void reduceScatter(const double *in, double *out, int64_t count) = 0;
+};
+
+/// One rank alone: every collective is a copy.
+std::unique_ptr<Communicator> makeSingleProcessCommunicator();
+
+/// MPI's world communicator (MPI must be initialised), or null when the
+/// runtime was built without MPI.
+std::unique_ptr<Communicator> makeMpiCommunicator();
+
+} // namespace ckpt::rt
+
+#endif // CKPT_RUNTIME_COMMUNICATOR_H
