@@ -4,9 +4,10 @@
 # within float tolerance; then that each rank's gradients under recompute
 # policies are bit-identical to its own run without recompute, and that
 # each rank's measured peak equals its plan (ckpt-run fails otherwise).
-# usage: check-tensor-parallel.sh BIN_DIR CONFIG T WORK_DIR
+# usage: check-tensor-parallel.sh BIN_DIR CONFIG T WORK_DIR [--sequence-parallel]
 set -euo pipefail
 BIN=$1 CONFIG=$2 T=$3 WORK=$4
+SP=${5:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(mpirun --oversubscribe -np "$T")
@@ -18,8 +19,9 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 python3 "$HERE/tp-shards.py" split "$WORK/params" "$WORK/params" "$T"
 
 run_tp() { # name, remat
+  # shellcheck disable=SC2086
   REMAT=$2 PLAN=1 "$HERE/build-program.sh" "$BIN" "$CONFIG" "$WORK/$1.json" \
-    --tensor-model-parallel-size="$T"
+    --tensor-model-parallel-size="$T" $SP
   "${MPIRUN[@]}" "$BIN/ckpt-run" "$WORK/$1.json" --params="$WORK/params" \
     --dump-grads="$WORK/$1.grads" > "$WORK/$1.out"
 }
@@ -35,8 +37,11 @@ python3 "$HERE/tp-shards.py" compare "$WORK/single.grads" "$WORK/tp.grads" "$T"
 grep -c "^arena: .*(planned .*); measured peak .* (planned" "$WORK/tp.out" |
   sed "s/^/ranks whose measured arena and peak equal the plan: /"
 
-for policy in "recompute-granularity=selective" \
-  "recompute-granularity=full recompute-method=uniform recompute-num-layers=1 distribute-saved-activations=true"; do
+# Sequence parallelism keeps its chunk inputs sharded already; Megatron
+# rejects distributed saved activations with it.
+full="recompute-granularity=full recompute-method=uniform recompute-num-layers=1"
+[ -z "$SP" ] && full="$full distribute-saved-activations=true"
+for policy in "recompute-granularity=selective" "$full"; do
   run_tp remat "$policy"
   for r in $(seq 0 $((T - 1))); do
     diff -r -q "$WORK/tp.grads/rank$r" "$WORK/remat.grads/rank$r" > /dev/null ||

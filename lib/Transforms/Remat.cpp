@@ -136,8 +136,9 @@ distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
     BlockArgument arg = block.getArgument(index);
     arg.setType(shardType);
     builder.setInsertionPointToStart(&block);
-    auto gather = builder.create<AllGatherOp>(region.getLoc(), type, arg,
-                                              groupName, size, dim);
+    auto gather =
+        builder.create<AllGatherOp>(region.getLoc(), type, arg, groupName, size,
+                                    dim, builder.getBoolAttr(true));
     if (reader) {
       for (StringRef name :
            {xf::XFDialect::kModuleAttrName, xf::XFDialect::kLayerAttrName})

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
@@ -201,6 +202,17 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
       diag << " does not reach the loss, so it has no gradient";
       step.erase();
       return failure();
+    }
+    // A partial gradient of a replicated parameter (sequence parallelism)
+    // is summed over the tensor-parallel ranks.
+    if (auto ranks = forward.getArgAttrOfType<IntegerAttr>(
+            param, CkptDialect::kGradAllReduceAttrName)) {
+      auto sum = builder.create<AllReduceOp>(
+          forward.getLoc(), grad.getType(), grad, builder.getStringAttr("tp"),
+          builder.getI64IntegerAttr(ranks.getInt()));
+      sum->setAttr(xf::XFDialect::kPhaseAttrName,
+                   builder.getStringAttr("backward"));
+      grad = sum;
     }
     results.push_back(grad);
   }

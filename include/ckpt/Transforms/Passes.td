@@ -27,7 +27,8 @@ def XFTrainingStep : Pass<"xf-training-step", "mlir::ModuleOp"> {
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function to create">,
   ];
-  let dependentDialects = ["::ckpt::xf::XFDialect", "::mlir::func::FuncDialect"];
+  let dependentDialects = ["::ckpt::xf::XFDialect", "::ckpt::CkptDialect",
+                           "::mlir::func::FuncDialect"];
 }
 
 def CkptReport : Pass<"ckpt-report", "mlir::ModuleOp"> {

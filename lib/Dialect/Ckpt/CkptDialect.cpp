@@ -48,6 +48,23 @@ LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
   return success();
 }
 
+LogicalResult CkptDialect::verifyRegionArgAttribute(Operation *op,
+                                                    unsigned regionIndex,
+                                                    unsigned argIndex,
+                                                    NamedAttribute attr) {
+  if (attr.getName().getValue() != kGradAllReduceAttrName)
+    return op->emitError() << "argument #" << argIndex
+                           << ": unknown ckpt argument attribute '"
+                           << attr.getName() << "'; ckpt defines "
+                           << kGradAllReduceAttrName;
+  auto size = dyn_cast<IntegerAttr>(attr.getValue());
+  if (!size || size.getInt() < 2)
+    return op->emitError() << "argument #" << argIndex << ": '"
+                           << kGradAllReduceAttrName
+                           << "' must be the tensor-parallel size (>= 2)";
+  return success();
+}
+
 void RecomputeOp::build(OpBuilder &builder, OperationState &state,
                         TypeRange resultTypes, ValueRange inputs,
                         StringRef label) {

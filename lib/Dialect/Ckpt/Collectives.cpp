@@ -97,27 +97,34 @@ Grads AllReduceOp::emitGradient(OpBuilder &, ValueRange grads) {
 Grads AllGatherOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
-  Value grad =
-      b.create<ReduceScatterOp>(getLoc(), getInput().getType(), grads[0],
-                                getGroupAttr(), getSizeAttr(), getDimAttr());
+  // A tensor-parallel consumer leaves partial gradients to sum; a
+  // replicated one gives every rank the whole gradient to split.
+  Value grad;
+  if (getTensorParallelOutputGrad())
+    grad =
+        b.create<ReduceScatterOp>(getLoc(), getInput().getType(), grads[0],
+                                  getGroupAttr(), getSizeAttr(), getDimAttr());
+  else
+    grad = b.create<ShardOp>(getLoc(), getInput().getType(), grads[0],
+                             getGroupAttr(), getSizeAttr(), getDimAttr());
   return SmallVector<Value>{grad};
 }
 
 Grads ReduceScatterOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
-  Value grad =
-      b.create<AllGatherOp>(getLoc(), getInput().getType(), grads[0],
-                            getGroupAttr(), getSizeAttr(), getDimAttr());
+  Value grad = b.create<AllGatherOp>(getLoc(), getInput().getType(), grads[0],
+                                     getGroupAttr(), getSizeAttr(),
+                                     getDimAttr(), b.getBoolAttr(true));
   return SmallVector<Value>{grad};
 }
 
 Grads ShardOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
-  Value grad =
-      b.create<AllGatherOp>(getLoc(), getInput().getType(), grads[0],
-                            getGroupAttr(), getSizeAttr(), getDimAttr());
+  Value grad = b.create<AllGatherOp>(getLoc(), getInput().getType(), grads[0],
+                                     getGroupAttr(), getSizeAttr(),
+                                     getDimAttr(), b.getBoolAttr(true));
   return SmallVector<Value>{grad};
 }
 

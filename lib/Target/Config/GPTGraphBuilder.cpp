@@ -102,6 +102,23 @@ private:
   void addNormParameters(const std::string &prefix) {
     addParameter(prefix + ".weight", {config.hiddenSize});
     addParameter(prefix + ".bias", {config.hiddenSize});
+    markSequenceParallelGrad(prefix + ".weight");
+    markSequenceParallelGrad(prefix + ".bias");
+  }
+
+  /// With sequence parallelism a replicated parameter applied to a
+  /// sequence shard gets a partial gradient on each rank; the training step
+  /// sums it over the ranks (Megatron all-reduces these too).
+  void markSequenceParallelGrad(const std::string &name) {
+    if (!config.sequenceParallel || config.tensorParallelSize < 2)
+      return;
+    auto it = paramIndex.find(name);
+    if (it == paramIndex.end())
+      return;
+    NamedAttrList attrs(argAttrs[it->second]);
+    attrs.set(CkptDialect::kGradAllReduceAttrName,
+              builder.getI64IntegerAttr(config.tensorParallelSize));
+    argAttrs[it->second] = attrs.getDictionary(builder.getContext());
   }
 
   void declareArguments() {
@@ -121,9 +138,11 @@ private:
       addNormParameters(prefix + "input_layernorm");
       addLinearParameters(prefix + "self_attention.linear_qkv", 3 * h / t, h);
       addLinearParameters(prefix + "self_attention.linear_proj", h, h / t);
+      markSequenceParallelGrad(prefix + "self_attention.linear_proj.bias");
       addNormParameters(prefix + "pre_mlp_layernorm");
       addLinearParameters(prefix + "mlp.linear_fc1", f / t, h);
       addLinearParameters(prefix + "mlp.linear_fc2", h, f / t);
+      markSequenceParallelGrad(prefix + "mlp.linear_fc2.bias");
     }
     addNormParameters("decoder.final_layernorm");
     if (config.untieEmbeddingsAndOutputWeights)
@@ -211,7 +230,8 @@ private:
       SmallVector<int64_t> shape(type.getShape());
       shape[0] *= config.tensorParallelSize;
       op = builder.create<AllGatherOp>(named(name), tensor(shape), input, group,
-                                       size, builder.getI64IntegerAttr(0));
+                                       size, builder.getI64IntegerAttr(0),
+                                       builder.getBoolAttr(true));
       op->setAttr(CkptDialect::kRematAttrName,
                   builder.getStringAttr("recompute"));
     } else {
@@ -380,7 +400,10 @@ private:
           named("decoder.final_layernorm.gather"), tensor(shape), normed,
           builder.getStringAttr("tp"),
           builder.getI64IntegerAttr(config.tensorParallelSize),
-          builder.getI64IntegerAttr(0));
+          builder.getI64IntegerAttr(0),
+          // The head is replicated here (Megatron splits the vocabulary):
+          // every rank's gradient is whole, so the backward splits it.
+          builder.getBoolAttr(false));
       setTag(gather, "head", std::nullopt);
       normed = gather.getResult();
     }

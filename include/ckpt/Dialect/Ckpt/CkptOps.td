@@ -33,8 +33,14 @@ def Ckpt_Dialect : Dialect {
     backward op reads a result of such an op.
   }];
   let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
   let extraClassDeclaration = [{
     static constexpr ::llvm::StringLiteral kRematAttrName = "ckpt.remat";
+    /// On a parameter argument: its gradient is partial on each of this many
+    /// tensor-parallel ranks (a replicated parameter applied to a sequence
+    /// shard) and the training step sums it over them.
+    static constexpr ::llvm::StringLiteral kGradAllReduceAttrName =
+        "ckpt.grad_all_reduce";
   }];
 }
 
@@ -128,11 +134,16 @@ def Ckpt_AllGatherOp : Ckpt_CollectiveOp<"all_gather"> {
   let summary = "concatenate every rank's piece along a dimension";
   let description = [{
     The result's dimension `dim` is `size` times the input's, rank r's piece
-    at [r·n, (r+1)·n). The backward is a reduce-scatter along `dim`.
+    at [r·n, (r+1)·n). The backward is a reduce-scatter along `dim` when the
+    consumer is tensor-parallel (each rank holds a partial gradient), or,
+    with `tensor_parallel_output_grad = false` (Megatron's flag of the same
+    name), a split: a replicated consumer gives every rank the whole
+    gradient.
   }];
   let arguments = (ins AnyRankedTensor:$input, StrAttr:$group,
                        ConfinedAttr<I64Attr, [IntPositive]>:$size,
-                       ConfinedAttr<I64Attr, [IntNonNegative]>:$dim);
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$dim,
+                       DefaultValuedAttr<BoolAttr, "true">:$tensor_parallel_output_grad);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
