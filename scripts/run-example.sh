@@ -38,3 +38,16 @@ show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.selective.mlir" \
 
 step "5. Run one training step on the CPU, from the planned arena"
 show "$BIN/ckpt-run" "$OUT/$name.program.json" --repeat=3
+
+step "6. The same model on 2 tensor-parallel ranks (sequence parallel), with MPI"
+show "$BIN/ckpt-translate" --import-config "$EXAMPLE" \
+  --tensor-model-parallel-size=2 --sequence-parallel -o "$OUT/$name.tp2.mlir"
+show "$BIN/ckpt-opt" "$OUT/$name.tp2.mlir" --xf-training-step \
+  "--ckpt-remat=recompute-granularity=selective" --ckpt-schedule \
+  --ckpt-plan-memory --ckpt-report -o "$OUT/$name.tp2.step.mlir"
+show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.tp2.step.mlir" \
+  -o "$OUT/$name.tp2.json"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+echo "\$ mpirun --oversubscribe -np 2 $BIN/ckpt-run $OUT/$name.tp2.json"
+mpirun --oversubscribe -np 2 "$BIN/ckpt-run" "$OUT/$name.tp2.json" |
+  grep -E "^(rank|loss|step time|arena)"
