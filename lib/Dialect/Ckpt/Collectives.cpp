@@ -110,22 +110,26 @@ Grads AllGatherOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{grad};
 }
 
-Grads ReduceScatterOp::emitGradient(OpBuilder &b, ValueRange grads) {
-  if (!grads[0])
+/// The backward of a scatter (reduce-scatter or shard): all-gather the
+/// gradient of the piece back to the whole.
+static Grads gatherGradient(OpBuilder &b, Location loc, Type wholeType,
+                            Value grad, StringAttr group, IntegerAttr size,
+                            IntegerAttr dim) {
+  if (!grad)
     return SmallVector<Value>{Value()};
-  Value grad = b.create<AllGatherOp>(getLoc(), getInput().getType(), grads[0],
-                                     getGroupAttr(), getSizeAttr(),
-                                     getDimAttr(), b.getBoolAttr(true));
-  return SmallVector<Value>{grad};
+  Value whole = b.create<AllGatherOp>(loc, wholeType, grad, group, size, dim,
+                                      b.getBoolAttr(true));
+  return SmallVector<Value>{whole};
+}
+
+Grads ReduceScatterOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  return gatherGradient(b, getLoc(), getInput().getType(), grads[0],
+                        getGroupAttr(), getSizeAttr(), getDimAttr());
 }
 
 Grads ShardOp::emitGradient(OpBuilder &b, ValueRange grads) {
-  if (!grads[0])
-    return SmallVector<Value>{Value()};
-  Value grad = b.create<AllGatherOp>(getLoc(), getInput().getType(), grads[0],
-                                     getGroupAttr(), getSizeAttr(),
-                                     getDimAttr(), b.getBoolAttr(true));
-  return SmallVector<Value>{grad};
+  return gatherGradient(b, getLoc(), getInput().getType(), grads[0],
+                        getGroupAttr(), getSizeAttr(), getDimAttr());
 }
 
 // Communication, not arithmetic: reductions count one addition per element.
