@@ -77,6 +77,12 @@ struct CkptComparePoliciesPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (dataParallelSize < 1) {
+      mlir::emitError(module.getLoc())
+          << "data-parallel-size must be >= 1, got "
+          << static_cast<int64_t>(dataParallelSize);
+      return signalPassFailure();
+    }
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
@@ -110,7 +116,7 @@ struct CkptComparePoliciesPass
       PlanOptions options;
       options.seconds = 0.25;
       options.useDistributedOptimizer = useDistributedOptimizer;
-      options.dataParallelSize = std::max<int64_t>(1, dataParallelSize);
+      options.dataParallelSize = dataParallelSize;
       FailureOr<MemoryPlan> plan = planMemory(copyStep, options);
       if (failed(plan))
         return signalPassFailure();

@@ -80,7 +80,8 @@ std::string ckpt::validateRematPolicy(const RematPolicy &policy,
     return "recompute-granularity=full needs recompute-num-layers";
   if (policy.numLayers < 1 || policy.numLayers > numLayers)
     return "recompute-num-layers must be in [1, " + std::to_string(numLayers) +
-           "] (the model has " + std::to_string(numLayers) + " layers), got " +
+           "] (the model has " + std::to_string(numLayers) +
+           (numLayers == 1 ? " layer" : " layers") + "), got " +
            std::to_string(policy.numLayers);
   return "";
 }

@@ -36,6 +36,12 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (dataParallelSize < 1) {
+      mlir::emitError(module.getLoc())
+          << "data-parallel-size must be >= 1, got "
+          << static_cast<int64_t>(dataParallelSize);
+      return signalPassFailure();
+    }
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
@@ -46,11 +52,6 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     options.seconds = 0.5;
     options.useDistributedOptimizer = useDistributedOptimizer;
     options.dataParallelSize = dataParallelSize;
-    if (dataParallelSize < 1) {
-      mlir::emitError(module.getLoc())
-          << "data-parallel-size must be >= 1, got " << dataParallelSize;
-      return signalPassFailure();
-    }
     FailureOr<MemoryPlan> plan = planMemory(step, options);
     if (failed(plan))
       return signalPassFailure();

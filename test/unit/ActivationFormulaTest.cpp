@@ -140,7 +140,7 @@ TEST_P(ActivationFormulaTest, FullUniformChunksKeepOnlyTheirInputs) {
     // Chunks of two layers do not exist in a one-layer model.
     EXPECT_EQ(validateRematPolicy(full, p.layers),
               "recompute-num-layers must be in [1, 1] (the model has 1 "
-              "layers), got 2");
+              "layer), got 2");
     return;
   }
   ActivationReport report = analyze(p, "bfloat16", full);

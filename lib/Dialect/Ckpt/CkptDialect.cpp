@@ -55,7 +55,7 @@ LogicalResult CkptDialect::verifyRegionArgAttribute(Operation *op,
   if (attr.getName().getValue() != kGradAllReduceAttrName)
     return op->emitError() << "argument #" << argIndex
                            << ": unknown ckpt argument attribute '"
-                           << attr.getName() << "'; ckpt defines "
+                           << attr.getName().getValue() << "'; ckpt defines "
                            << kGradAllReduceAttrName;
   auto size = dyn_cast<IntegerAttr>(attr.getValue());
   if (!size || size.getInt() < 2)

@@ -58,8 +58,9 @@ LogicalResult XFDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   return op->emitError() << "unknown xf attribute '" << name << "'; xf defines "
-                         << kLayerAttrName << ", " << kModuleAttrName << " and "
-                         << kModelAttrName << " on operations";
+                         << kLayerAttrName << ", " << kModuleAttrName << ", "
+                         << kPhaseAttrName << " and " << kModelAttrName
+                         << " on operations";
 }
 
 LogicalResult XFDialect::verifyRegionArgAttribute(Operation *op,

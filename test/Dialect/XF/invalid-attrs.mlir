@@ -44,7 +44,7 @@ func.func @foreign_op_tag() {
 // -----
 
 func.func @unknown_xf_attribute(%x: tensor<4xf32>) {
-  // expected-error @+1 {{unknown xf attribute 'xf.stage'; xf defines xf.layer, xf.module and xf.model on operations}}
+  // expected-error @+1 {{unknown xf attribute 'xf.stage'; xf defines xf.layer, xf.module, xf.phase and xf.model on operations}}
   %0 = xf.gelu %x {xf.stage = 1 : i64} : tensor<4xf32>
   return
 }
@@ -81,4 +81,34 @@ func.func @empty_name(%x: tensor<4xf32>, %y: tensor<4xf32> {xf.name = ""}) {
 // expected-error @+1 {{argument #0: unknown xf argument attribute 'xf.shape'; xf defines xf.role and xf.name}}
 func.func @unknown_arg_attr(%x: tensor<4xf32> {xf.shape = 1 : i64}) {
   return
+}
+
+// -----
+
+func.func @phase_forward(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'xf.phase' must be "backward" or "recompute" (forward ops carry none), got "forward"}}
+  %0 = xf.gelu %x {xf.phase = "forward"} : tensor<4xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{result #0: 'xf.role' must be "loss", got "logits"}}
+func.func @result_role(%x: tensor<f32>) -> (tensor<f32> {xf.role = "logits"}) {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{result #1: 'xf.grad_of' must name a parameter, got 3 : i64}}
+func.func @result_grad_of(%x: tensor<f32>, %w: tensor<4xf32>)
+    -> (tensor<f32> {xf.role = "loss"}, tensor<4xf32> {xf.grad_of = 3 : i64}) {
+  return %x, %w : tensor<f32>, tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{result #0: unknown xf result attribute 'xf.name'; xf defines xf.role and xf.grad_of}}
+func.func @result_unknown(%x: tensor<f32>) -> (tensor<f32> {xf.name = "loss"}) {
+  return %x : tensor<f32>
 }
