@@ -3,6 +3,7 @@
 #ifndef CKPT_INTERFACES_CKPTINTERFACES_H
 #define CKPT_INTERFACES_CKPTINTERFACES_H
 
+#include "ckpt/OpTable/OpTable.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpDefinition.h"
 #include "llvm/ADT/SmallVector.h"
@@ -12,11 +13,8 @@
 namespace ckpt {
 
 /// The arithmetic of one op.
-struct OpCost {
-  int64_t matmulFlops = 0; ///< 2·m·n·k per matrix multiply.
-  int64_t otherFlops = 0;  ///< Elementwise work and reductions.
-  int64_t total() const { return matmulFlops + otherFlops; }
-};
+/// FLOPs of an op (the op table's type, docs/cost-model.md).
+using OpCost = ops::OpCost;
 
 /// Bytes of a tensor type's data: elements times element size, where i1 (a
 /// dropout mask) takes one byte. 0 for non-tensor types.

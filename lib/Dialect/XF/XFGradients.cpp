@@ -1,7 +1,8 @@
 //===- XFGradients.cpp - Gradients of the xf forward ops ------------------===//
 //
-// Each forward op states which of its operands and results its backward reads
-// (the values kept for the backward pass) and emits its gradient ops. For a
+// Each forward op emits its gradient ops, reading only the operands and results
+// that its op-table entry lists as saved (the values kept for the backward
+// pass; lib/OpTable/ForwardOps.cpp). For a
 // GPT layer in 16-bit with dropout these choices keep exactly
 // 34·s·b·h + 5·a·s²·b bytes (Korthikanti et al. 2022): a linear keeps its
 // input, GeLU its input, softmax its output, dropout its mask, layer norm its
@@ -27,8 +28,6 @@ bool allNull(ValueRange values) {
 // Embedding: the token ids are needed to scatter the gradient.
 //===----------------------------------------------------------------------===//
 
-bool EmbeddingOp::backwardNeedsOperand(unsigned index) { return index == 0; }
-bool EmbeddingOp::backwardNeedsResult(unsigned) { return false; }
 Grads EmbeddingOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>(getNumOperands(), Value());
@@ -43,8 +42,6 @@ Grads EmbeddingOp::emitGradient(OpBuilder &b, ValueRange grads) {
 // reads its weight.
 //===----------------------------------------------------------------------===//
 
-bool LayerNormOp::backwardNeedsOperand(unsigned index) { return index <= 1; }
-bool LayerNormOp::backwardNeedsResult(unsigned) { return false; }
 Grads LayerNormOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>(getNumOperands(), Value());
@@ -59,8 +56,6 @@ Grads LayerNormOp::emitGradient(OpBuilder &b, ValueRange grads) {
 // Linear: keeps its input (for the weight gradient), reads its weight.
 //===----------------------------------------------------------------------===//
 
-bool LinearOp::backwardNeedsOperand(unsigned index) { return index <= 1; }
-bool LinearOp::backwardNeedsResult(unsigned) { return false; }
 Grads LinearOp::emitGradient(OpBuilder &b, ValueRange grads) {
   SmallVector<Value> result(getNumOperands(), Value());
   Value dy = grads[0];
@@ -79,8 +74,6 @@ Grads LinearOp::emitGradient(OpBuilder &b, ValueRange grads) {
 // Elementwise ops.
 //===----------------------------------------------------------------------===//
 
-bool GeluOp::backwardNeedsOperand(unsigned) { return true; }
-bool GeluOp::backwardNeedsResult(unsigned) { return false; }
 Grads GeluOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
@@ -89,8 +82,6 @@ Grads GeluOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{dx};
 }
 
-bool BiasAddOp::backwardNeedsOperand(unsigned) { return false; }
-bool BiasAddOp::backwardNeedsResult(unsigned) { return false; }
 Grads BiasAddOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value(), Value()};
@@ -98,14 +89,10 @@ Grads BiasAddOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{grads[0], db};
 }
 
-bool AddOp::backwardNeedsOperand(unsigned) { return false; }
-bool AddOp::backwardNeedsResult(unsigned) { return false; }
 Grads AddOp::emitGradient(OpBuilder &, ValueRange grads) {
   return SmallVector<Value>{grads[0], grads[0]};
 }
 
-bool DropoutOp::backwardNeedsOperand(unsigned) { return false; }
-bool DropoutOp::backwardNeedsResult(unsigned index) { return index == 1; }
 Grads DropoutOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
@@ -118,8 +105,6 @@ Grads DropoutOp::emitGradient(OpBuilder &b, ValueRange grads) {
 // Attention.
 //===----------------------------------------------------------------------===//
 
-bool SplitHeadsOp::backwardNeedsOperand(unsigned) { return false; }
-bool SplitHeadsOp::backwardNeedsResult(unsigned) { return false; }
 Grads SplitHeadsOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (allNull(grads))
     return SmallVector<Value>{Value()};
@@ -130,8 +115,6 @@ Grads SplitHeadsOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{dqkv};
 }
 
-bool AttentionScoresOp::backwardNeedsOperand(unsigned) { return true; }
-bool AttentionScoresOp::backwardNeedsResult(unsigned) { return false; }
 Grads AttentionScoresOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value(), Value()};
@@ -141,8 +124,6 @@ Grads AttentionScoresOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{op.getGradQuery(), op.getGradKey()};
 }
 
-bool SoftmaxOp::backwardNeedsOperand(unsigned) { return false; }
-bool SoftmaxOp::backwardNeedsResult(unsigned) { return true; }
 Grads SoftmaxOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
@@ -152,8 +133,6 @@ Grads SoftmaxOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{dx};
 }
 
-bool AttentionContextOp::backwardNeedsOperand(unsigned) { return true; }
-bool AttentionContextOp::backwardNeedsResult(unsigned) { return false; }
 Grads AttentionContextOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value(), Value()};
@@ -163,8 +142,6 @@ Grads AttentionContextOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{op.getGradProbs(), op.getGradValue()};
 }
 
-bool MergeHeadsOp::backwardNeedsOperand(unsigned) { return false; }
-bool MergeHeadsOp::backwardNeedsResult(unsigned) { return false; }
 Grads MergeHeadsOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
@@ -178,8 +155,6 @@ Grads MergeHeadsOp::emitGradient(OpBuilder &b, ValueRange grads) {
 // in `grads` only says that the loss is differentiated.
 //===----------------------------------------------------------------------===//
 
-bool CrossEntropyOp::backwardNeedsOperand(unsigned) { return true; }
-bool CrossEntropyOp::backwardNeedsResult(unsigned) { return false; }
 Grads CrossEntropyOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value(), Value()};

@@ -4,8 +4,8 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
-#include "ckpt/Dialect/XF/XFShapes.h"
 #include "ckpt/Dialect/XF/XFTags.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -174,13 +174,15 @@ private:
     return op;
   }
 
-  /// The result type of a rule from XFShapes; the config was validated, so
-  /// the rule cannot fail here.
-  RankedTensorType inferred(llvm::Expected<shapes::Shape> shape) {
-    if (!shape)
-      llvm::report_fatal_error(llvm::Twine("GPT graph builder: ") +
-                               llvm::toString(shape.takeError()));
-    return tensor(*shape);
+  /// The first result type of op `name` by the op table's shape rule; the
+  /// config was validated, so the rule cannot fail here.
+  RankedTensorType inferred(StringRef name, ValueRange operands,
+                            ArrayRef<NamedAttribute> attrs = {}) {
+    std::string error;
+    auto types = inferResultTypes(name, operands, attrs, error);
+    if (failed(types))
+      llvm::report_fatal_error(llvm::Twine("GPT graph builder: ") + error);
+    return types->front();
   }
 
   static ArrayRef<int64_t> shapeOf(Value value) {
@@ -203,11 +205,10 @@ private:
                    std::optional<int64_t> layer) {
     Value weight = param(prefix + ".weight");
     Value bias = optionalParam(prefix + ".bias");
-    std::optional<ArrayRef<int64_t>> biasShape;
+    SmallVector<Value> operands = {input, weight};
     if (bias)
-      biasShape = shapeOf(bias);
-    auto type =
-        inferred(shapes::linear(shapeOf(input), shapeOf(weight), biasShape));
+      operands.push_back(bias);
+    auto type = inferred("linear", operands);
     auto op =
         builder.create<LinearOp>(named(prefix), type, input, weight, bias);
     return tag(op, module, layer).getResult();
@@ -253,8 +254,7 @@ private:
     if (!tensorParallel())
       return emitLinear(input, prefix, module, layer);
     Value weight = param(prefix + ".weight");
-    auto partialType =
-        inferred(shapes::linear(shapeOf(input), shapeOf(weight)));
+    auto partialType = inferred("linear", {input, weight});
     auto linear = builder.create<LinearOp>(named(prefix), partialType, input,
                                            weight, Value());
     setTag(linear, module, layer);
@@ -296,8 +296,7 @@ private:
     Value tokens = arguments[0];
     Value word = param("embedding.word_embeddings.weight");
     Value position = param("embedding.position_embeddings.weight");
-    auto type = inferred(
-        shapes::embedding(shapeOf(tokens), shapeOf(word), shapeOf(position)));
+    auto type = inferred("embedding", {tokens, word, position});
     auto op = builder.create<EmbeddingOp>(named("embedding"), type, tokens,
                                           word, position);
     tag(op, "embedding", std::nullopt);
@@ -323,7 +322,9 @@ private:
     Value qkvInput =
         emitColumnParallelInput(input, "qkv", layer, prefix + "qkv_input");
     Value qkv = emitLinear(qkvInput, prefix + "linear_qkv", "qkv", layer);
-    auto headType = inferred(shapes::splitHeads(shapeOf(qkv), heads));
+    auto headType = inferred(
+        "split_heads", qkv,
+        builder.getNamedAttr("num_heads", builder.getI64IntegerAttr(heads)));
     auto split = tag(builder.create<SplitHeadsOp>(
                          named(prefix + "core_attention"), headType, headType,
                          headType, qkv, builder.getI64IntegerAttr(heads)),
@@ -331,8 +332,9 @@ private:
                      // where the split belongs to the QKV step.
                      "qkv", layer);
     double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
-    auto scoresType = inferred(shapes::attentionScores(
-        shapeOf(split.getQuery()), shapeOf(split.getKey())));
+    auto scoresType =
+        inferred("attention_scores", {split.getQuery(), split.getKey()},
+                 builder.getNamedAttr("scale", builder.getF64FloatAttr(scale)));
     auto scores =
         tag(builder.create<AttentionScoresOp>(
                 named(prefix + "core_attention"), scoresType, split.getQuery(),
@@ -345,13 +347,13 @@ private:
     Value dropped =
         emitDropout(probs.getResult(), config.attentionDropout, "core_attn",
                     layer, prefix + "core_attention.attention_dropout");
-    auto contextType = inferred(
-        shapes::attentionContext(shapeOf(dropped), shapeOf(split.getValue())));
+    auto contextType =
+        inferred("attention_context", {dropped, split.getValue()});
     auto context = tag(builder.create<AttentionContextOp>(
                            named(prefix + "core_attention"), contextType,
                            dropped, split.getValue()),
                        "core_attn", layer);
-    auto mergedType = inferred(shapes::mergeHeads(shapeOf(context)));
+    auto mergedType = inferred("merge_heads", context.getResult());
     auto merged =
         tag(builder.create<MergeHeadsOp>(named(prefix + "core_attention"),
                                          mergedType, context.getResult()),
@@ -410,8 +412,7 @@ private:
     Value weight = config.untieEmbeddingsAndOutputWeights
                        ? param("output_layer.weight")
                        : param("embedding.word_embeddings.weight");
-    auto logitsType =
-        inferred(shapes::linear(shapeOf(normed), shapeOf(weight)));
+    auto logitsType = inferred("linear", {normed, weight});
     auto logits =
         tag(builder.create<LinearOp>(named("output_layer"), logitsType, normed,
                                      weight, Value()),

@@ -10,11 +10,13 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 // Every xf op is pure, names its results in the printed IR and states its
-// cost.
+// cost; its verifier and cost come from the op table (lib/OpTable).
 class XF_ComputeOp<string mnemonic, list<Trait> traits = []>
     : XF_Op<mnemonic, !listconcat(traits, [Pure,
         DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>,
-        DeclareOpInterfaceMethods<CostOpInterface>])>;
+        DeclareOpInterfaceMethods<CostOpInterface>])> {
+  let hasVerifier = 1;
+}
 
 // A forward op also knows its gradient.
 class XF_PureOp<string mnemonic, list<Trait> traits = []>
@@ -47,7 +49,6 @@ def XF_EmbeddingOp : XF_PureOp<"embedding"> {
     $tokens `,` $word_embeddings `,` $position_embeddings attr-dict
     `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -76,7 +77,6 @@ def XF_LayerNormOp : XF_PureOp<"layer_norm"> {
   let assemblyFormat = [{
     $input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_LinearOp : XF_PureOp<"linear"> {
@@ -101,7 +101,6 @@ def XF_LinearOp : XF_PureOp<"linear"> {
     $input `,` $weight (`,` $bias^)? attr-dict
     `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_GeluOp : XF_PureOp<"gelu", [SameOperandsAndResultType]> {
@@ -115,7 +114,6 @@ def XF_GeluOp : XF_PureOp<"gelu", [SameOperandsAndResultType]> {
                        DefaultValuedStrAttr<StrAttr, "none">:$approximate);
   let results = (outs XF_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
-  let hasVerifier = 1;
 }
 
 def XF_BiasAddOp : XF_PureOp<"bias_add"> {
@@ -129,7 +127,6 @@ def XF_BiasAddOp : XF_PureOp<"bias_add"> {
   let assemblyFormat = [{
     $input `,` $bias attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_AddOp : XF_PureOp<"add", [SameOperandsAndResultType, Commutative]> {
@@ -160,7 +157,6 @@ def XF_DropoutOp : XF_PureOp<"dropout"> {
   let assemblyFormat = [{
     $input attr-dict `:` type($input) `->` type($result) `,` type($mask)
   }];
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -182,7 +178,6 @@ def XF_SplitHeadsOp : XF_PureOp<"split_heads"> {
   let assemblyFormat = [{
     $qkv attr-dict `:` type($qkv) `->` type($query) `,` type($key) `,` type($value)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_AttentionScoresOp : XF_PureOp<"attention_scores"> {
@@ -198,7 +193,6 @@ def XF_AttentionScoresOp : XF_PureOp<"attention_scores"> {
   let assemblyFormat = [{
     $query `,` $key attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_SoftmaxOp : XF_PureOp<"softmax", [SameOperandsAndResultType]> {
@@ -211,7 +205,6 @@ def XF_SoftmaxOp : XF_PureOp<"softmax", [SameOperandsAndResultType]> {
   let arguments = (ins XF_FloatTensor:$input, UnitAttr:$causal);
   let results = (outs XF_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
-  let hasVerifier = 1;
 }
 
 def XF_AttentionContextOp : XF_PureOp<"attention_context"> {
@@ -225,7 +218,6 @@ def XF_AttentionContextOp : XF_PureOp<"attention_context"> {
   let assemblyFormat = [{
     $probs `,` $value attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_MergeHeadsOp : XF_PureOp<"merge_heads"> {
@@ -237,7 +229,6 @@ def XF_MergeHeadsOp : XF_PureOp<"merge_heads"> {
   let arguments = (ins XF_FloatTensor:$input);
   let results = (outs XF_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -256,7 +247,6 @@ def XF_CrossEntropyOp : XF_PureOp<"cross_entropy"> {
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -279,7 +269,6 @@ def XF_CrossEntropyGradOp : XF_GradOp<"cross_entropy_grad"> {
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_LinearGradInputOp : XF_GradOp<"linear_grad_input"> {
@@ -289,7 +278,6 @@ def XF_LinearGradInputOp : XF_GradOp<"linear_grad_input"> {
   let assemblyFormat = [{
     $grad_output `,` $weight attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_LinearGradWeightOp : XF_GradOp<"linear_grad_weight"> {
@@ -299,7 +287,6 @@ def XF_LinearGradWeightOp : XF_GradOp<"linear_grad_weight"> {
   let assemblyFormat = [{
     $grad_output `,` $input attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_BiasGradOp : XF_GradOp<"bias_grad"> {
@@ -309,7 +296,6 @@ def XF_BiasGradOp : XF_GradOp<"bias_grad"> {
   let assemblyFormat = [{
     $grad_output attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_GeluGradOp : XF_GradOp<"gelu_grad", [SameOperandsAndResultType]> {
@@ -328,7 +314,6 @@ def XF_DropoutGradOp : XF_GradOp<"dropout_grad"> {
   let assemblyFormat = [{
     $mask `,` $grad_output attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_LayerNormGradOp : XF_GradOp<"layer_norm_grad"> {
@@ -347,7 +332,6 @@ def XF_LayerNormGradOp : XF_GradOp<"layer_norm_grad"> {
     $input `,` $weight `,` $grad_output attr-dict
     `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_SoftmaxGradOp : XF_GradOp<"softmax_grad", [SameOperandsAndResultType]> {
@@ -369,7 +353,6 @@ def XF_AttentionScoresGradOp : XF_GradOp<"attention_scores_grad"> {
     $query `,` $key `,` $grad_output attr-dict
     `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_AttentionContextGradOp : XF_GradOp<"attention_context_grad"> {
@@ -384,7 +367,6 @@ def XF_AttentionContextGradOp : XF_GradOp<"attention_context_grad"> {
     $probs `,` $value `,` $grad_output attr-dict
     `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_MergeHeadsGradOp : XF_GradOp<"merge_heads_grad"> {
@@ -394,7 +376,6 @@ def XF_MergeHeadsGradOp : XF_GradOp<"merge_heads_grad"> {
   let assemblyFormat = [{
     $grad_output attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_SplitHeadsGradOp : XF_GradOp<"split_heads_grad"> {
@@ -406,7 +387,6 @@ def XF_SplitHeadsGradOp : XF_GradOp<"split_heads_grad"> {
     $grad_query `,` $grad_key `,` $grad_value attr-dict
     `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 def XF_EmbeddingGradOp : XF_GradOp<"embedding_grad"> {
@@ -421,7 +401,6 @@ def XF_EmbeddingGradOp : XF_GradOp<"embedding_grad"> {
   let assemblyFormat = [{
     $tokens `,` $grad_output attr-dict `:` functional-type(operands, results)
   }];
-  let hasVerifier = 1;
 }
 
 #endif // CKPT_DIALECT_XF_XFOPS_TD

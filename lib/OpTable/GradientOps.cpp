@@ -1,0 +1,272 @@
+//===- GradientOps.cpp - Table entries of the xf gradient ops -------------===//
+//
+// A gradient op's results have the types of the forward values they are the
+// gradients of, so most rules check the operands against the given results;
+// these ops are built with explicit result types and never inferred.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OpRules.h"
+
+using namespace ckpt::ops;
+using namespace ckpt::ops::detail;
+
+namespace {
+using R = RuleContext;
+constexpr TensorKind kIndex = TensorKind::Index;
+
+OpCost elementwise(int64_t perElement, const TensorDesc &tensor) {
+  return {0, perElement * elements(tensor)};
+}
+
+bool crossEntropyGradRule(R &r) {
+  if (!crossEntropyShape(r, r.in(0), r.in(1)))
+    return false;
+  if (const TensorDesc *result = r.peek(0))
+    if (!r.expectType(*result, r.input(0), "result"))
+      return false;
+  r.setOutput(0, r.in(0), r.inType(0));
+  return true;
+}
+
+bool linearGradInputRule(R &r) {
+  const TensorDesc *grad = r.given(0);
+  if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
+    return false;
+  if (r.in(1).size() != 2)
+    return r.fail("weight must have rank 2, got " + formatShape(r.in(1)));
+  Shape gradOutput;
+  if (!linearShape(r, grad->shape, r.in(1), nullptr, gradOutput) ||
+      !r.expectShape(r.in(0), gradOutput, "grad_output"))
+    return false;
+  r.setOutput(0, grad->shape, grad->type);
+  return true;
+}
+
+OpCost linearGradInputCost(const OpInstance &op) {
+  const Shape &w = op.inputs[1].shape;
+  return {2 * rows(op.inputs[0]) * w[0] * w[1], 0};
+}
+
+bool linearGradWeightRule(R &r) {
+  const TensorDesc *grad = r.given(0);
+  if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
+    return false;
+  Shape gradOutput;
+  if (!linearShape(r, r.in(1), grad->shape, nullptr, gradOutput) ||
+      !r.expectShape(r.in(0), gradOutput, "grad_output"))
+    return false;
+  r.setOutput(0, grad->shape, grad->type);
+  return true;
+}
+
+OpCost linearGradWeightCost(const OpInstance &op) {
+  const Shape &w = op.outputs[0].shape;
+  return {2 * rows(op.inputs[1]) * w[0] * w[1], 0};
+}
+
+bool biasGradRule(R &r) {
+  if (!r.sameElementType({R::In(0), R::Out(0)}))
+    return false;
+  const Shape &dy = r.in(0);
+  if (dy.empty())
+    return r.fail("grad_output must have rank >= 1");
+  if (const TensorDesc *result = r.peek(0))
+    if (!r.expectShape(result->shape, {dy.back()}, "result"))
+      return false;
+  r.setOutput(0, {dy.back()}, r.inType(0));
+  return true;
+}
+
+/// Elementwise gradients: both operands and the result share one type.
+bool sameShapeOperands(R &r) {
+  if (!r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
+      !r.expectShape(r.in(1), r.in(0), "grad_output"))
+    return false;
+  r.setOutput(0, r.in(0), r.inType(0));
+  return true;
+}
+
+bool geluGradRule(R &r) { return checkApproximate(r) && sameShapeOperands(r); }
+
+bool dropoutGradRule(R &r) {
+  const Shape &mask = r.in(0), &dy = r.in(1);
+  if (mask != dy)
+    return r.fail("mask shape " + formatShape(mask) +
+                  " must equal the gradient's shape " + formatShape(dy));
+  if (const TensorDesc *result = r.peek(0))
+    if (!r.expectType(*result, r.input(1), "result"))
+      return false;
+  if (!checkProbability(r))
+    return false;
+  r.setOutput(0, dy, r.inType(1));
+  return true;
+}
+
+bool layerNormGradRule(R &r) {
+  const TensorDesc &input = r.input(0), &weight = r.input(1);
+  if (!r.expectType(r.input(2), input, "grad_output"))
+    return false;
+  if (const TensorDesc *gradInput = r.peek(0))
+    if (!r.expectType(*gradInput, input, "grad_input"))
+      return false;
+  if (const TensorDesc *gradWeight = r.peek(1))
+    if (!r.expectType(*gradWeight, weight, "grad_weight"))
+      return false;
+  if (const TensorDesc *gradBias = r.peek(2))
+    if (!r.expectType(*gradBias, weight, "grad_bias"))
+      return false;
+  Shape out;
+  if (!layerNormShape(r, input.shape, weight.shape, weight.shape, out) ||
+      !r.expectShape(input.shape, out, "input") || !checkEpsilon(r))
+    return false;
+  r.setOutput(0, input.shape, input.type);
+  r.setOutput(1, weight.shape, weight.type);
+  r.setOutput(2, weight.shape, weight.type);
+  return true;
+}
+
+bool softmaxGradRule(R &r) { return sameShapeOperands(r); }
+
+bool attentionScoresGradRule(R &r) {
+  const TensorDesc &query = r.input(0), &key = r.input(1);
+  if (const TensorDesc *dq = r.peek(0))
+    if (!r.expectType(*dq, query, "grad_query"))
+      return false;
+  if (const TensorDesc *dk = r.peek(1))
+    if (!r.expectType(*dk, key, "grad_key"))
+      return false;
+  Shape scores;
+  if (!r.sameElementType({R::In(0), R::In(1), R::In(2)}) ||
+      !attentionScoresShape(r, query.shape, key.shape, scores) ||
+      !r.expectShape(r.in(2), scores, "grad_output") || !checkScale(r))
+    return false;
+  r.setOutput(0, query.shape, query.type);
+  r.setOutput(1, key.shape, key.type);
+  return true;
+}
+
+bool attentionContextGradRule(R &r) {
+  const TensorDesc &probs = r.input(0), &value = r.input(1);
+  if (const TensorDesc *dp = r.peek(0))
+    if (!r.expectType(*dp, probs, "grad_probs"))
+      return false;
+  if (const TensorDesc *dv = r.peek(1))
+    if (!r.expectType(*dv, value, "grad_value"))
+      return false;
+  Shape context;
+  if (!r.sameElementType({R::In(0), R::In(1), R::In(2)}) ||
+      !attentionContextShape(r, probs.shape, value.shape, context) ||
+      !r.expectShape(r.in(2), context, "grad_output"))
+    return false;
+  r.setOutput(0, probs.shape, probs.type);
+  r.setOutput(1, value.shape, value.type);
+  return true;
+}
+
+bool mergeHeadsGradRule(R &r) {
+  const TensorDesc *grad = r.given(0);
+  Shape merged;
+  if (!grad || !r.sameElementType({R::In(0), R::Out(0)}) ||
+      !mergeHeadsShape(r, grad->shape, merged) ||
+      !r.expectShape(r.in(0), merged, "grad_output"))
+    return false;
+  r.setOutput(0, grad->shape, grad->type);
+  return true;
+}
+
+bool splitHeadsGradRule(R &r) {
+  const TensorDesc *grad = r.given(0);
+  if (!grad || !r.expectType(r.input(1), r.input(0), "grad_key") ||
+      !r.expectType(r.input(2), r.input(0), "grad_value") ||
+      !r.sameElementType({R::In(0), R::Out(0)}))
+    return false;
+  const Shape &dq = r.in(0);
+  if (dq.size() != 4)
+    return r.fail("grad_query must have rank 4 ([b, a, s, d]), got " +
+                  formatShape(dq));
+  Shape head;
+  if (!splitHeadsShape(r, grad->shape, dq[1], head) ||
+      !r.expectShape(dq, head, "grad_query"))
+    return false;
+  r.setOutput(0, grad->shape, grad->type);
+  return true;
+}
+
+bool embeddingGradRule(R &r) {
+  const TensorDesc *word = r.given(0);
+  const TensorDesc *position = word ? r.given(1) : nullptr;
+  Shape hidden;
+  if (!position || !r.sameElementType({R::In(1), R::Out(0), R::Out(1)}) ||
+      !embeddingShape(r, r.in(0), word->shape, position->shape, hidden) ||
+      !r.expectShape(r.in(1), hidden, "grad_output"))
+    return false;
+  r.setOutput(0, word->shape, word->type);
+  r.setOutput(1, position->shape, position->type);
+  return true;
+}
+} // namespace
+
+void detail::addGradientOps(std::vector<OpDef> &ops) {
+  auto none = [](const OpInstance &) { return OpCost{}; };
+  auto gradient = [&](std::string_view name, std::vector<TensorSpec> inputs,
+                      std::vector<TensorSpec> outputs,
+                      std::vector<AttrSpec> attrs, ShapeRule rule,
+                      CostRule cost) {
+    ops.push_back({name,
+                   OpClass::Gradient,
+                   std::move(inputs),
+                   std::move(outputs),
+                   std::move(attrs),
+                   rule,
+                   cost,
+                   {},
+                   {}});
+  };
+  gradient("cross_entropy_grad", {{"logits"}, {"labels", kIndex}}, {{"grad"}},
+           {}, crossEntropyGradRule,
+           [](const OpInstance &op) { return elementwise(5, op.inputs[0]); });
+  gradient("linear_grad_input", {{"grad_output"}, {"weight"}}, {{"grad"}}, {},
+           linearGradInputRule, linearGradInputCost);
+  gradient("linear_grad_weight", {{"grad_output"}, {"input"}}, {{"grad"}}, {},
+           linearGradWeightRule, linearGradWeightCost);
+  gradient("bias_grad", {{"grad_output"}}, {{"grad"}}, {}, biasGradRule,
+           [](const OpInstance &op) { return elementwise(1, op.inputs[0]); });
+  gradient("gelu_grad", {{"input"}, {"grad_output"}}, {{"grad"}},
+           {{"approximate", AttrKind::String, AttrValue("none")}}, geluGradRule,
+           [](const OpInstance &op) { return elementwise(10, op.inputs[0]); });
+  gradient("dropout_grad", {{"mask", TensorKind::Mask}, {"grad_output"}},
+           {{"grad"}}, {{"probability", AttrKind::Float, std::nullopt}},
+           dropoutGradRule,
+           [](const OpInstance &op) { return elementwise(2, op.inputs[1]); });
+  gradient("layer_norm_grad", {{"input"}, {"weight"}, {"grad_output"}},
+           {{"grad_input"}, {"grad_weight"}, {"grad_bias"}},
+           {{"epsilon", AttrKind::Float, AttrValue(1.0e-5)}}, layerNormGradRule,
+           [](const OpInstance &op) { return elementwise(12, op.inputs[0]); });
+  gradient("softmax_grad", {{"output"}, {"grad_output"}}, {{"grad"}}, {},
+           softmaxGradRule,
+           [](const OpInstance &op) { return elementwise(4, op.inputs[0]); });
+  gradient("attention_scores_grad", {{"query"}, {"key"}, {"grad_output"}},
+           {{"grad_query"}, {"grad_key"}},
+           {{"scale", AttrKind::Float, std::nullopt}}, attentionScoresGradRule,
+           [](const OpInstance &op) {
+             const Shape &q = op.inputs[0].shape;
+             return OpCost{2 * 2 * q[0] * q[1] * q[2] * op.inputs[1].shape[2] *
+                               q[3],
+                           elements(op.inputs[2])};
+           });
+  gradient("attention_context_grad", {{"probs"}, {"value"}, {"grad_output"}},
+           {{"grad_probs"}, {"grad_value"}}, {}, attentionContextGradRule,
+           [](const OpInstance &op) {
+             const Shape &p = op.inputs[0].shape;
+             return OpCost{
+                 2 * 2 * p[0] * p[1] * p[2] * p[3] * op.inputs[1].shape[3], 0};
+           });
+  gradient("merge_heads_grad", {{"grad_output"}}, {{"grad"}}, {},
+           mergeHeadsGradRule, none);
+  gradient("split_heads_grad", {{"grad_query"}, {"grad_key"}, {"grad_value"}},
+           {{"grad"}}, {}, splitHeadsGradRule, none);
+  gradient("embedding_grad", {{"tokens", kIndex}, {"grad_output"}},
+           {{"grad_word"}, {"grad_position"}}, {}, embeddingGradRule,
+           [](const OpInstance &op) { return elementwise(1, op.inputs[1]); });
+}

@@ -1,0 +1,66 @@
+//===- OpRules.h - Shape rules shared by the op table's entries -*- C++ -*-===//
+//
+// Internal to the op table: each group of entries lives in its own file, and
+// the shape rules that several entries share (a linear's, an attention
+// product's) are written once here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_OPTABLE_OPRULES_H
+#define CKPT_OPTABLE_OPRULES_H
+
+#include "ckpt/OpTable/OpTable.h"
+
+namespace ckpt::ops::detail {
+
+void addForwardOps(std::vector<OpDef> &ops);
+void addGradientOps(std::vector<OpDef> &ops);
+void addCollectiveOps(std::vector<OpDef> &ops);
+
+/// A number as a person writes it: 0.5, 1, -1e-06.
+std::string formatNumber(double value);
+
+/// Elements of operand or result tensors (0 when they overflow: the
+/// verifiers reject such shapes before anything asks for a cost).
+int64_t elements(const TensorDesc &tensor);
+/// Rows of a [..., n] tensor: elements / n.
+int64_t rows(const TensorDesc &tensor);
+
+// Shape rules: each returns false after RuleContext::fail, else sets `out`.
+
+/// tokens [b, s], word [v, h], positions [p, h] with p >= s -> [s, b, h].
+bool embeddingShape(RuleContext &r, const Shape &tokens, const Shape &word,
+                    const Shape &positions, Shape &out);
+/// input [..., h], weight [h], bias [h] -> input's shape.
+bool layerNormShape(RuleContext &r, const Shape &input, const Shape &weight,
+                    const Shape &bias, Shape &out);
+/// input [..., k], weight [n, k], optional bias [n] -> [..., n].
+bool linearShape(RuleContext &r, const Shape &input, const Shape &weight,
+                 const Shape *bias, Shape &out);
+/// qkv [s, b, 3h] over `heads` heads -> [b, a, s, h / a] (each of Q, K, V).
+bool splitHeadsShape(RuleContext &r, const Shape &qkv, int64_t heads,
+                     Shape &out);
+/// query [b, a, sq, d], key [b, a, sk, d] -> [b, a, sq, sk].
+bool attentionScoresShape(RuleContext &r, const Shape &query, const Shape &key,
+                          Shape &out);
+/// probs [b, a, sq, sk], value [b, a, sk, d] -> [b, a, sq, d].
+bool attentionContextShape(RuleContext &r, const Shape &probs,
+                           const Shape &value, Shape &out);
+/// [b, a, s, d] -> [s, b, a * d].
+bool mergeHeadsShape(RuleContext &r, const Shape &input, Shape &out);
+/// logits [s, b, v], labels [b, s] -> [].
+bool crossEntropyShape(RuleContext &r, const Shape &logits,
+                       const Shape &labels);
+/// A causal softmax needs square trailing dimensions.
+bool softmaxShape(RuleContext &r, const Shape &input, bool causal);
+
+/// The checks of a layer norm's epsilon, a dropout's probability, a
+/// GeLU's approximation and an attention scale.
+bool checkEpsilon(RuleContext &r);
+bool checkProbability(RuleContext &r);
+bool checkApproximate(RuleContext &r);
+bool checkScale(RuleContext &r);
+
+} // namespace ckpt::ops::detail
+
+#endif // CKPT_OPTABLE_OPRULES_H

@@ -1,0 +1,185 @@
+//===- ShapeRules.cpp - Shape rules shared by several ops -----------------===//
+
+#include "OpRules.h"
+
+#include <sstream>
+
+using namespace ckpt::ops;
+using namespace ckpt::ops::detail;
+
+std::string detail::formatNumber(double value) {
+  std::ostringstream os;
+  os << value;
+  return os.str();
+}
+
+int64_t detail::elements(const TensorDesc &tensor) {
+  return numElements(tensor.shape).value_or(0);
+}
+
+int64_t detail::rows(const TensorDesc &tensor) {
+  if (tensor.shape.empty() || tensor.shape.back() == 0)
+    return 0;
+  return elements(tensor) / tensor.shape.back();
+}
+
+bool detail::embeddingShape(RuleContext &r, const Shape &tokens,
+                            const Shape &word, const Shape &positions,
+                            Shape &out) {
+  if (!r.rank(tokens, 2, "tokens", "[b, s]") ||
+      !r.rank(word, 2, "word embeddings", "[v, h]") ||
+      !r.rank(positions, 2, "position embeddings", "[p, h]"))
+    return false;
+  if (word[1] != positions[1])
+    return r.fail("word and position embeddings must have the same hidden "
+                  "size, got " +
+                  std::to_string(word[1]) + " and " +
+                  std::to_string(positions[1]));
+  if (positions[0] < tokens[1])
+    return r.fail("position embeddings have " + std::to_string(positions[0]) +
+                  " rows but the sequence has " + std::to_string(tokens[1]) +
+                  " tokens; need at least " + std::to_string(tokens[1]));
+  out = {tokens[1], tokens[0], word[1]};
+  return true;
+}
+
+bool detail::layerNormShape(RuleContext &r, const Shape &input,
+                            const Shape &weight, const Shape &bias,
+                            Shape &out) {
+  if (input.empty())
+    return r.fail("input must have rank >= 1, got a 0-d tensor");
+  int64_t features = input.back();
+  for (auto [name, param] :
+       {std::pair<const char *, const Shape *>{"weight", &weight},
+        {"bias", &bias}})
+    if (param->size() != 1 || (*param)[0] != features)
+      return r.fail(
+          std::string(name) + " must be [" + std::to_string(features) +
+          "] (the input's last dimension), got " + formatShape(*param));
+  out = input;
+  return true;
+}
+
+bool detail::linearShape(RuleContext &r, const Shape &input,
+                         const Shape &weight, const Shape *bias, Shape &out) {
+  if (input.empty())
+    return r.fail("input must have rank >= 1 ([..., in_features]), got a 0-d "
+                  "tensor");
+  if (!r.rank(weight, 2, "weight", "[out_features, in_features]"))
+    return false;
+  if (weight[1] != input.back())
+    return r.fail("weight " + formatShape(weight) +
+                  " must have in_features = " + std::to_string(input.back()) +
+                  " (the input's last dimension), got " +
+                  std::to_string(weight[1]));
+  if (bias && (bias->size() != 1 || (*bias)[0] != weight[0]))
+    return r.fail("bias must be [" + std::to_string(weight[0]) +
+                  "] (out_features), got " + formatShape(*bias));
+  out = input;
+  out.back() = weight[0];
+  return true;
+}
+
+bool detail::splitHeadsShape(RuleContext &r, const Shape &qkv, int64_t heads,
+                             Shape &out) {
+  if (!r.rank(qkv, 3, "qkv", "[s, b, 3h]"))
+    return false;
+  if (heads <= 0)
+    return r.fail("num_heads must be positive, got " + std::to_string(heads));
+  if (qkv[2] % (3 * heads) != 0)
+    return r.fail(
+        "qkv's last dimension (" + std::to_string(qkv[2]) +
+        ") must be divisible by 3 * num_heads = " + std::to_string(3 * heads));
+  out = {qkv[1], heads, qkv[0], qkv[2] / (3 * heads)};
+  return true;
+}
+
+bool detail::attentionScoresShape(RuleContext &r, const Shape &query,
+                                  const Shape &key, Shape &out) {
+  if (!r.rank(query, 4, "query", "[b, a, s, d]") ||
+      !r.rank(key, 4, "key", "[b, a, s, d]"))
+    return false;
+  if (query[0] != key[0] || query[1] != key[1] || query[3] != key[3])
+    return r.fail("query " + formatShape(query) + " and key " +
+                  formatShape(key) +
+                  " must agree in batch, heads and head size");
+  out = {query[0], query[1], query[2], key[2]};
+  return true;
+}
+
+bool detail::attentionContextShape(RuleContext &r, const Shape &probs,
+                                   const Shape &value, Shape &out) {
+  if (!r.rank(probs, 4, "probs", "[b, a, sq, sk]") ||
+      !r.rank(value, 4, "value", "[b, a, sk, d]"))
+    return false;
+  if (probs[0] != value[0] || probs[1] != value[1] || probs[3] != value[2])
+    return r.fail("probs " + formatShape(probs) + " and value " +
+                  formatShape(value) +
+                  " must agree in batch and heads, and probs' key length "
+                  "must equal value's sequence length");
+  out = {probs[0], probs[1], probs[2], value[3]};
+  return true;
+}
+
+bool detail::mergeHeadsShape(RuleContext &r, const Shape &input, Shape &out) {
+  if (!r.rank(input, 4, "input", "[b, a, s, d]"))
+    return false;
+  out = {input[2], input[0], input[1] * input[3]};
+  return true;
+}
+
+bool detail::crossEntropyShape(RuleContext &r, const Shape &logits,
+                               const Shape &labels) {
+  if (!r.rank(logits, 3, "logits", "[s, b, v]") ||
+      !r.rank(labels, 2, "labels", "[b, s]"))
+    return false;
+  if (labels[0] != logits[1] || labels[1] != logits[0])
+    return r.fail("labels must be [" + std::to_string(logits[1]) + ", " +
+                  std::to_string(logits[0]) + "] ([b, s] for logits " +
+                  formatShape(logits) + "), got " + formatShape(labels));
+  return true;
+}
+
+bool detail::softmaxShape(RuleContext &r, const Shape &input, bool causal) {
+  if (input.empty())
+    return r.fail("input must have rank >= 1, got a 0-d tensor");
+  if (!causal)
+    return true;
+  if (input.size() < 2)
+    return r.fail("a causal softmax needs rank >= 2 ([.., sq, sk]), got " +
+                  formatShape(input));
+  if (input[input.size() - 2] != input.back())
+    return r.fail("a causal softmax needs equal query and key lengths in the "
+                  "last two dimensions, got " +
+                  formatShape(input));
+  return true;
+}
+
+bool detail::checkEpsilon(RuleContext &r) {
+  double epsilon = r.f64("epsilon");
+  if (epsilon > 0.0)
+    return true;
+  return r.fail("epsilon must be > 0, got " + formatNumber(epsilon));
+}
+
+bool detail::checkProbability(RuleContext &r) {
+  double p = r.f64("probability");
+  if (p >= 0.0 && p < 1.0)
+    return true;
+  return r.fail("probability must be in [0, 1), got " + formatNumber(p));
+}
+
+bool detail::checkApproximate(RuleContext &r) {
+  const std::string &approximate = r.str("approximate");
+  if (approximate == "none" || approximate == "tanh")
+    return true;
+  return r.fail("approximate must be \"none\" or \"tanh\", got \"" +
+                approximate + "\"");
+}
+
+bool detail::checkScale(RuleContext &r) {
+  double scale = r.f64("scale");
+  if (scale > 0.0)
+    return true;
+  return r.fail("scale must be > 0, got " + formatNumber(scale));
+}

@@ -1,0 +1,254 @@
+//===- OpTableTest.cpp - Tests of the op table ----------------------------===//
+//
+// Shape rules by inference and verification, costs worked out by hand, the
+// saved values of the Korthikanti accounting, and the checks an untrusted
+// program must pass (arity, element kinds, attributes).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/OpTable/OpTable.h"
+
+#include <gtest/gtest.h>
+
+using namespace ckpt::ops;
+
+namespace {
+
+constexpr ElementType kF32 = ElementType::F32;
+
+TensorDesc f32(Shape shape) { return {std::move(shape), kF32}; }
+TensorDesc i64(Shape shape) { return {std::move(shape), ElementType::I64}; }
+
+const OpDef &op(std::string_view name) {
+  const OpDef *def = lookupOp(name);
+  EXPECT_NE(def, nullptr) << name;
+  return *def;
+}
+
+/// The first result shape on success, or the error with an empty shape.
+std::pair<Shape, std::string> infer(std::string_view name,
+                                    std::vector<TensorDesc> inputs,
+                                    AttrMap attrs = {}) {
+  Inference result = inferResults(op(name), {std::move(inputs), {}, attrs});
+  if (!result.error.empty())
+    return {{}, result.error};
+  return {result.outputs.front().shape, ""};
+}
+
+TEST(OpTableTest, ElementTypesAndFormatting) {
+  EXPECT_EQ(formatShape({}), "[]");
+  EXPECT_EQ(formatShape({2, 16, 32}), "[2, 16, 32]");
+  EXPECT_EQ(formatTensorType(f32({4, 8})), "'tensor<4x8xf32>'");
+  EXPECT_EQ(formatTensorType({{}, ElementType::BF16}), "'tensor<bf16>'");
+  for (const char *name : {"f32", "f64", "bf16", "f16", "i32", "i64", "i1"})
+    EXPECT_EQ(elementTypeName(*parseElementType(name)), std::string(name));
+  EXPECT_FALSE(parseElementType("other"));
+  EXPECT_FALSE(parseElementType("f8"));
+  EXPECT_EQ(elementTypeBytes(ElementType::I1), 1);
+  EXPECT_EQ(elementTypeBytes(ElementType::BF16), 2);
+  EXPECT_EQ(numElements({3, 0, 5}), 0);
+  EXPECT_FALSE(numElements({int64_t(1) << 40, int64_t(1) << 40}));
+}
+
+TEST(OpTableTest, EveryOpHasARuleAndACost) {
+  EXPECT_GE(allOps().size(), 31u);
+  for (const OpDef &def : allOps()) {
+    EXPECT_EQ(lookupOp(def.name), &def);
+    EXPECT_NE(def.rule, nullptr) << def.name;
+    EXPECT_NE(def.cost, nullptr) << def.name;
+    for (unsigned i : def.savedInputs)
+      EXPECT_LT(i, def.inputs.size()) << def.name;
+    for (unsigned i : def.savedOutputs)
+      EXPECT_LT(i, def.outputs.size()) << def.name;
+  }
+  EXPECT_EQ(lookupOp("convolution"), nullptr);
+}
+
+TEST(OpTableTest, EmbeddingIsSequenceFirst) {
+  EXPECT_EQ(
+      infer("embedding", {i64({2, 16}), f32({128, 32}), f32({20, 32})}).first,
+      (Shape{16, 2, 32}));
+  EXPECT_EQ(
+      infer("embedding", {i64({2, 16}), f32({128, 32}), f32({15, 32})}).second,
+      "position embeddings have 15 rows but the sequence has 16 "
+      "tokens; need at least 16");
+  EXPECT_NE(
+      infer("embedding", {i64({2, 16}), f32({128, 32}), f32({16, 31})}).second,
+      "");
+}
+
+TEST(OpTableTest, Linear) {
+  EXPECT_EQ(infer("linear", {f32({16, 2, 32}), f32({96, 32})}).first,
+            (Shape{16, 2, 96}));
+  EXPECT_EQ(infer("linear", {f32({5, 32}), f32({96, 32}), f32({96})}).first,
+            (Shape{5, 96}));
+  EXPECT_EQ(infer("linear", {f32({5, 32}), f32({96, 32}), f32({32})}).second,
+            "bias must be [96] (out_features), got [32]");
+  // A rank-1 input works like a single row.
+  EXPECT_EQ(infer("linear", {f32({32}), f32({7, 32})}).first, (Shape{7}));
+  EXPECT_EQ(infer("linear", {f32({5})}).second, "expects 2 or 3 inputs, has 1");
+}
+
+TEST(OpTableTest, SplitAndMergeHeadsAreInverse) {
+  // h = 32, a = 4, d = 8: qkv [16, 2, 96] -> [2, 4, 16, 8] each.
+  auto split = infer("split_heads", {f32({16, 2, 96})}, {{"num_heads", 4}});
+  EXPECT_EQ(split.first, (Shape{2, 4, 16, 8}));
+  EXPECT_EQ(infer("merge_heads", {f32(split.first)}).first, (Shape{16, 2, 32}));
+  EXPECT_EQ(infer("split_heads", {f32({3, 1, 30})}, {{"num_heads", 1}}).first,
+            (Shape{1, 1, 3, 10}));
+  EXPECT_NE(infer("split_heads", {f32({16, 2, 96})}, {{"num_heads", 5}}).second,
+            "");
+  EXPECT_NE(infer("split_heads", {f32({16, 2, 96})}, {{"num_heads", 0}}).second,
+            "");
+  EXPECT_EQ(infer("split_heads", {f32({16, 2, 96})}).second,
+            "lacks attribute 'num_heads'");
+}
+
+TEST(OpTableTest, Attention) {
+  AttrMap scale = {{"scale", 0.5}};
+  EXPECT_EQ(
+      infer("attention_scores", {f32({2, 4, 16, 8}), f32({2, 4, 12, 8})}, scale)
+          .first,
+      (Shape{2, 4, 16, 12}));
+  EXPECT_EQ(infer("attention_scores", {f32({2, 4, 16, 8}), f32({2, 4, 12, 8})},
+                  {{"scale", -1.0}})
+                .second,
+            "scale must be > 0, got -1");
+  EXPECT_EQ(
+      infer("attention_context", {f32({2, 4, 16, 12}), f32({2, 4, 12, 8})})
+          .first,
+      (Shape{2, 4, 16, 8}));
+  EXPECT_NE(
+      infer("attention_context", {f32({2, 4, 16, 12}), f32({2, 4, 16, 8})})
+          .second,
+      "");
+  AttrMap causal = {{"causal", true}};
+  EXPECT_EQ(infer("softmax", {f32({2, 4, 16, 16})}, causal).first,
+            (Shape{2, 4, 16, 16}));
+  EXPECT_NE(infer("softmax", {f32({2, 4, 16, 12})}, causal).second, "");
+  EXPECT_EQ(infer("softmax", {f32({2, 4, 16, 12})}).first,
+            (Shape{2, 4, 16, 12}));
+  // s = 1: a single token attends to itself.
+  EXPECT_EQ(infer("softmax", {f32({1, 1, 1, 1})}, causal).first,
+            (Shape{1, 1, 1, 1}));
+}
+
+TEST(OpTableTest, LayerNormAndLoss) {
+  EXPECT_EQ(infer("layer_norm", {f32({16, 2, 30}), f32({30}), f32({30})}).first,
+            (Shape{16, 2, 30}));
+  EXPECT_NE(
+      infer("layer_norm", {f32({16, 2, 30}), f32({30}), f32({31})}).second, "");
+  EXPECT_EQ(infer("layer_norm", {f32({16, 2, 30}), f32({30}), f32({30})},
+                  {{"epsilon", 0.0}})
+                .second,
+            "epsilon must be > 0, got 0");
+  Inference loss =
+      inferResults(op("cross_entropy"), {{f32({16, 2, 100}), i64({2, 16})}});
+  ASSERT_EQ(loss.error, "");
+  EXPECT_EQ(loss.outputs[0].shape, Shape{});
+  EXPECT_EQ(loss.outputs[0].type, kF32);
+  EXPECT_EQ(infer("cross_entropy", {f32({16, 2, 100}), i64({16, 2})}).second,
+            "labels must be [2, 16] ([b, s] for logits [16, 2, 100]), got "
+            "[16, 2]");
+}
+
+TEST(OpTableTest, DropoutMakesAMaskAndChecksItsStream) {
+  Inference result = inferResults(
+      op("dropout"),
+      {{f32({4, 8})}, {}, {{"probability", 0.1}, {"rng_stream", int64_t(3)}}});
+  ASSERT_EQ(result.error, "");
+  EXPECT_EQ(result.outputs[1].type, ElementType::I1);
+  EXPECT_EQ(result.outputs[1].shape, (Shape{4, 8}));
+  EXPECT_EQ(infer("dropout", {f32({4})},
+                  {{"probability", 0.1}, {"rng_stream", int64_t(1) << 32}})
+                .second,
+            "rng_stream must be < 2^32 (the generator's streams are 32 bits), "
+            "got 4294967296");
+  EXPECT_EQ(infer("dropout", {f32({4})},
+                  {{"probability", 1.0}, {"rng_stream", int64_t(0)}})
+                .second,
+            "probability must be in [0, 1), got 1");
+}
+
+TEST(OpTableTest, VerificationComparesTheGivenResults) {
+  OpInstance linear{{f32({2, 4}), f32({8, 4})}, {f32({2, 8})}, {}};
+  EXPECT_EQ(verifyOp(op("linear"), linear), "");
+  linear.outputs[0] = f32({8, 2});
+  EXPECT_EQ(verifyOp(op("linear"), linear),
+            "result #0 has shape [8, 2] but the operands give [2, 8]");
+  linear.outputs[0] = {{2, 8}, ElementType::BF16};
+  EXPECT_EQ(verifyOp(op("linear"), linear),
+            "all floating-point operands and results must have one element "
+            "type, got 'f32' and 'bf16'");
+  linear.inputs[0].type = ElementType::I32;
+  EXPECT_EQ(verifyOp(op("linear"), linear),
+            "input must be a float tensor (f32, f64, bf16 or f16), is i32");
+  // A gradient op's results follow from what it is the gradient of.
+  OpInstance dx{{f32({2, 8}), f32({8, 4})}, {f32({2, 4})}, {}};
+  EXPECT_EQ(verifyOp(op("linear_grad_input"), dx), "");
+  dx.outputs[0] = f32({2, 5});
+  EXPECT_EQ(verifyOp(op("linear_grad_input"), dx),
+            "weight [8, 4] must have in_features = 5 (the input's last "
+            "dimension), got 4");
+  EXPECT_NE(inferResults(op("linear_grad_input"), dx).error, "");
+}
+
+TEST(OpTableTest, CollectivesResizeOneDimension) {
+  AttrMap attrs = {
+      {"group", std::string("tp")}, {"size", int64_t(2)}, {"dim", int64_t(0)}};
+  EXPECT_EQ(infer("all_gather", {f32({8, 2, 4})}, attrs).first,
+            (Shape{16, 2, 4}));
+  EXPECT_EQ(infer("reduce_scatter", {f32({8, 2, 4})}, attrs).first,
+            (Shape{4, 2, 4}));
+  EXPECT_EQ(infer("reduce_scatter", {f32({7, 2, 4})}, attrs).second,
+            "dimension 0 (7) must be divisible by the group size 2");
+  attrs["dim"] = int64_t(3);
+  EXPECT_EQ(infer("shard", {f32({8, 2, 4})}, attrs).second,
+            "dim 3 is outside the rank-3 operand");
+  EXPECT_EQ(infer("tp_copy", {f32({8})}, {{"size", int64_t(2)}}).second,
+            "lacks attribute 'group'");
+}
+
+TEST(OpTableTest, CostsWorkedOutByHand) {
+  // A linear [3, 4] x [5, 4]^T + bias: 2·3·5·4 = 120 GEMM FLOPs, 15 adds.
+  OpInstance linear{{f32({3, 4}), f32({5, 4}), f32({5})}, {f32({3, 5})}, {}};
+  OpCost cost = costOf(op("linear"), linear);
+  EXPECT_EQ(cost.matmulFlops, 120);
+  EXPECT_EQ(cost.otherFlops, 15);
+  // Q·K^T on b = 1, a = 2, s = 3, d = 4: 2·1·2·3·3·4 = 144, plus the scale.
+  OpInstance scores{
+      {f32({1, 2, 3, 4}), f32({1, 2, 3, 4})}, {f32({1, 2, 3, 3})}, {}};
+  EXPECT_EQ(costOf(op("attention_scores"), scores).matmulFlops, 144);
+  EXPECT_EQ(costOf(op("attention_scores"), scores).otherFlops, 18);
+  // Its gradient runs two such products.
+  OpInstance scoresGrad{
+      {f32({1, 2, 3, 4}), f32({1, 2, 3, 4}), f32({1, 2, 3, 3})},
+      {f32({1, 2, 3, 4}), f32({1, 2, 3, 4})},
+      {}};
+  EXPECT_EQ(costOf(op("attention_scores_grad"), scoresGrad).matmulFlops, 288);
+  // Layer norm: 8 FLOPs per element.
+  OpInstance norm{{f32({2, 5}), f32({5}), f32({5})}, {f32({2, 5})}, {}};
+  EXPECT_EQ(costOf(op("layer_norm"), norm).otherFlops, 80);
+}
+
+TEST(OpTableTest, SavedValuesGiveKorthikantisAccounting) {
+  // A linear keeps its input and weight, GeLU its input, softmax its output,
+  // dropout its mask, the attention products both operands; the residual
+  // add and the head reshapes keep nothing.
+  EXPECT_TRUE(op("linear").backwardNeedsInput(0));
+  EXPECT_FALSE(op("linear").backwardNeedsInput(2));
+  EXPECT_TRUE(op("gelu").backwardNeedsInput(0));
+  EXPECT_TRUE(op("softmax").backwardNeedsOutput(0));
+  EXPECT_FALSE(op("softmax").backwardNeedsInput(0));
+  EXPECT_TRUE(op("dropout").backwardNeedsOutput(1));
+  EXPECT_FALSE(op("dropout").backwardNeedsOutput(0));
+  EXPECT_TRUE(op("attention_context").backwardNeedsInput(0));
+  EXPECT_TRUE(op("attention_context").backwardNeedsInput(1));
+  for (std::string_view name : {"add", "split_heads", "merge_heads", "bias_add",
+                                "tp_copy", "all_gather"}) {
+    EXPECT_TRUE(op(name).savedInputs.empty()) << name;
+    EXPECT_TRUE(op(name).savedOutputs.empty()) << name;
+  }
+}
+
+} // namespace
