@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
   double runtimeSeconds = 0;
   int64_t flops = 0;
   for (size_t i = 0; i < program.instructions.size(); ++i) {
-    int64_t f = matmulFlops(program, program.instructions[i]);
+    int64_t f = instructionCost(program, program.instructions[i]).matmulFlops;
     if (f) {
       runtimeSeconds += best.instructionSeconds[i];
       flops += f;

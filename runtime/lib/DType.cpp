@@ -6,66 +6,6 @@
 
 using namespace ckpt::rt;
 
-std::optional<DType> ckpt::rt::parseDType(const std::string &name) {
-  if (name == "f32")
-    return DType::F32;
-  if (name == "f64")
-    return DType::F64;
-  if (name == "bf16")
-    return DType::BF16;
-  if (name == "f16")
-    return DType::F16;
-  if (name == "i32")
-    return DType::I32;
-  if (name == "i64")
-    return DType::I64;
-  if (name == "i1")
-    return DType::I1;
-  return std::nullopt;
-}
-
-const char *ckpt::rt::dtypeName(DType dtype) {
-  switch (dtype) {
-  case DType::F32:
-    return "f32";
-  case DType::F64:
-    return "f64";
-  case DType::BF16:
-    return "bf16";
-  case DType::F16:
-    return "f16";
-  case DType::I32:
-    return "i32";
-  case DType::I64:
-    return "i64";
-  case DType::I1:
-    return "i1";
-  }
-  return "?";
-}
-
-size_t ckpt::rt::dtypeSize(DType dtype) {
-  switch (dtype) {
-  case DType::F64:
-  case DType::I64:
-    return 8;
-  case DType::F32:
-  case DType::I32:
-    return 4;
-  case DType::BF16:
-  case DType::F16:
-    return 2;
-  case DType::I1:
-    return 1;
-  }
-  return 0;
-}
-
-bool ckpt::rt::isFloat(DType dtype) {
-  return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::BF16 ||
-         dtype == DType::F16;
-}
-
 uint16_t ckpt::rt::floatToF16(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, 4);

@@ -38,6 +38,8 @@ double loadElement(const unsigned char *data, DType dtype, int64_t i) {
     return static_cast<double>(reinterpret_cast<const int64_t *>(data)[i]);
   case DType::I1:
     return data[i];
+  case DType::Other: // Refused when the program is parsed.
+    break;
   }
   return 0;
 }
@@ -66,6 +68,8 @@ void storeElement(unsigned char *data, DType dtype, int64_t i, double value) {
     break;
   case DType::I1:
     data[i] = value != 0;
+    break;
+  case DType::Other: // Refused when the program is parsed.
     break;
   }
 }
@@ -485,35 +489,19 @@ StepResult Executor::run() {
   return result;
 }
 
-int64_t ckpt::rt::matmulFlops(const Program &program, const Instruction &inst) {
-  auto shape = [&](int id) -> const std::vector<int64_t> & {
-    return program.tensors[id].shape;
-  };
-  auto rows = [&](int id) {
-    return program.tensors[id].numElements() / shape(id).back();
-  };
-  const std::string &op = inst.op;
-  if (op == "linear")
-    return 2 * rows(inst.inputs[0]) * shape(inst.inputs[1])[0] *
-           shape(inst.inputs[1])[1];
-  if (op == "linear_grad_input")
-    return 2 * rows(inst.inputs[0]) * shape(inst.inputs[1])[0] *
-           shape(inst.inputs[1])[1];
-  if (op == "linear_grad_weight")
-    return 2 * rows(inst.inputs[1]) * shape(inst.outputs[0])[0] *
-           shape(inst.outputs[0])[1];
-  if (op == "attention_scores" || op == "attention_context" ||
-      op == "attention_scores_grad" || op == "attention_context_grad") {
-    // b·a·sq·sk·d multiply-adds per product; the gradients have two.
-    const auto &q = shape(inst.inputs[0]);
-    const auto &other = shape(inst.inputs[1]);
-    int64_t products =
-        op.size() > 17 && op.substr(op.size() - 5) == "_grad" ? 2 : 1;
-    int64_t sk = op.rfind("attention_scores", 0) == 0 ? other[2] : q[3];
-    int64_t d = op.rfind("attention_scores", 0) == 0 ? q[3] : other[3];
-    return products * 2 * q[0] * q[1] * q[2] * sk * d;
-  }
-  return 0;
+ckpt::ops::OpCost ckpt::rt::instructionCost(const Program &program,
+                                            const Instruction &inst) {
+  const ops::OpDef *def = ops::lookupOp(inst.op);
+  if (!def)
+    return {};
+  ops::OpInstance instance;
+  for (int id : inst.inputs)
+    instance.inputs.push_back(
+        {program.tensors[id].shape, program.tensors[id].dtype});
+  for (int id : inst.outputs)
+    instance.outputs.push_back(
+        {program.tensors[id].shape, program.tensors[id].dtype});
+  return ops::costOf(*def, instance);
 }
 
 void Executor::allocate(int id, size_t bytes) {

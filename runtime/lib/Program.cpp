@@ -164,8 +164,8 @@ Program ckpt::rt::parseProgram(const std::string &text) {
   Program program;
   if (!doc.is_object())
     fail("/", "a program must be a JSON object");
-  if (string(field(doc, "format", ""), "/format") != "ckpt-program")
-    fail("/format", "must be \"ckpt-program\"");
+  if (string(field(doc, "format", ""), "/format") != ops::kProgramFormatName)
+    fail("/format", std::string("must be \"") + ops::kProgramFormatName + "\"");
   program.version =
       static_cast<int>(integer(field(doc, "version", ""), "/version"));
   if (program.version != kProgramVersion)
@@ -317,7 +317,7 @@ Program ckpt::rt::loadProgram(const std::string &path) {
 
 std::string ckpt::rt::serializeProgram(const Program &program) {
   json doc;
-  doc["format"] = "ckpt-program";
+  doc["format"] = ops::kProgramFormatName;
   doc["version"] = program.version;
   doc["function"] = program.function;
   doc["tensor_parallel_size"] = program.tensorParallelSize;

@@ -133,7 +133,29 @@ TEST(ProgramValidationTest, ShapesAndDtypesOfAnInstruction) {
   int norm = findInstruction(doc, "layer_norm");
   int normWeight = doc["instructions"][norm]["inputs"][1];
   doc["tensors"][normWeight]["dtype"] = "bf16";
-  EXPECT_ERROR_CONTAINS(doc, "mixes float dtypes f32 and bf16");
+  // The op table's message: the compiler's verifier says the same.
+  EXPECT_ERROR_CONTAINS(doc, "/instructions/" + std::to_string(norm) +
+                                 " ('layer_norm'): all floating-point operands "
+                                 "and results must have one element type, "
+                                 "got 'f32' and 'bf16'");
+
+  // A mask that is not i1, a loss that is not a 0-d f32, a collective over
+  // another number of ranks than the program's.
+  doc = validProgram();
+  int dropout = findInstruction(doc, "dropout");
+  int mask = doc["instructions"][dropout]["outputs"][1];
+  doc["tensors"][mask]["dtype"] = "f32";
+  EXPECT_ERROR_CONTAINS(doc, "mask must be i1 (one byte per element), is f32");
+  doc = validProgram();
+  int loss = doc["outputs"]["loss"];
+  doc["tensors"][loss]["dtype"] = "bf16";
+  EXPECT_ERROR_CONTAINS(doc, "result must be a 0-d f32 tensor");
+  doc = validProgram();
+  doc["instructions"][dropout]["attrs"]["rng_stream"] = int64_t(1) << 33;
+  EXPECT_ERROR_CONTAINS(doc, "rng_stream must be < 2^32");
+  doc = validProgram();
+  doc["instructions"][norm]["attrs"]["epsilon"] = "small";
+  EXPECT_ERROR_CONTAINS(doc, "attribute 'epsilon' must be a number");
 }
 
 TEST(ProgramValidationTest, MemoryPlans) {

@@ -171,7 +171,7 @@ void printProfile(const Program &program, const StepResult &result) {
   int64_t gemmFlops = 0;
   for (size_t i = 0; i < program.instructions.size(); ++i) {
     const Instruction &inst = program.instructions[i];
-    int64_t flops = matmulFlops(program, inst);
+    int64_t flops = instructionCost(program, inst).matmulFlops;
     byOp[inst.op].first += result.instructionSeconds[i];
     byOp[inst.op].second += flops;
     if (flops) {

@@ -6,6 +6,8 @@
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
+#include "ckpt/OpTable/ProgramFormat.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/OpImplementation.h"
@@ -19,25 +21,10 @@ using namespace ckpt;
 
 namespace {
 
-/// The program's version; the runtime refuses any other.
-constexpr int kProgramVersion = 1;
-
+/// The runtime's name of an element type ("" for one it does not run).
 std::string dtypeOf(Type element) {
-  if (element.isF32())
-    return "f32";
-  if (element.isF64())
-    return "f64";
-  if (element.isBF16())
-    return "bf16";
-  if (element.isF16())
-    return "f16";
-  if (element.isInteger(1))
-    return "i1";
-  if (element.isInteger(32))
-    return "i32";
-  if (element.isInteger(64))
-    return "i64";
-  return "";
+  ops::ElementType type = toElementType(element);
+  return type == ops::ElementType::Other ? "" : ops::elementTypeName(type);
 }
 
 struct TensorEntry {
@@ -112,8 +99,8 @@ public:
     llvm::json::OStream json(os, 1);
     LogicalResult status = success();
     json.object([&] {
-      json.attribute("format", "ckpt-program");
-      json.attribute("version", kProgramVersion);
+      json.attribute("format", ops::kProgramFormatName);
+      json.attribute("version", ops::kProgramFormatVersion);
       json.attribute("function", func.getName());
       json.attributeObject("model", [&] { writeModel(json); });
       int64_t ranks = 1;

@@ -3,6 +3,8 @@
 #ifndef CKPT_RUNTIME_DTYPE_H
 #define CKPT_RUNTIME_DTYPE_H
 
+#include "ckpt/OpTable/OpTable.h"
+
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -10,13 +12,21 @@
 
 namespace ckpt::rt {
 
-/// Storage types. i1 is a dropout mask: one byte per element.
-enum class DType { F32, F64, BF16, F16, I32, I64, I1 };
+/// Storage types: the op table's element types (i1 is a dropout mask, one
+/// byte per element). A program never holds ElementType::Other: parsing
+/// refuses any type the table does not name.
+using DType = ops::ElementType;
 
-std::optional<DType> parseDType(const std::string &name);
-const char *dtypeName(DType dtype);
-size_t dtypeSize(DType dtype);
-bool isFloat(DType dtype);
+inline std::optional<DType> parseDType(const std::string &name) {
+  return ops::parseElementType(name);
+}
+inline const char *dtypeName(DType dtype) {
+  return ops::elementTypeName(dtype);
+}
+inline size_t dtypeSize(DType dtype) {
+  return static_cast<size_t>(ops::elementTypeBytes(dtype));
+}
+using ops::isFloat;
 
 /// bfloat16: the top half of an f32, rounded to nearest even.
 inline uint16_t floatToBF16(float value) {

@@ -56,9 +56,8 @@ struct StepResult {
   std::vector<double> instructionSeconds;
 };
 
-/// FLOPs of the matrix multiplies of one instruction (2·m·n·k per GEMM), the
-/// same count as the compiler's cost model.
-int64_t matmulFlops(const Program &program, const Instruction &inst);
+/// FLOPs of one instruction from the op table: the compiler's cost model.
+ops::OpCost instructionCost(const Program &program, const Instruction &inst);
 
 class Executor {
 public:

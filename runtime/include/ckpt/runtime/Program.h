@@ -9,6 +9,7 @@
 #ifndef CKPT_RUNTIME_PROGRAM_H
 #define CKPT_RUNTIME_PROGRAM_H
 
+#include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/runtime/DType.h"
 
 #include <cstdint>
@@ -21,7 +22,7 @@
 namespace ckpt::rt {
 
 /// The schema version this runtime reads and the tools write.
-constexpr int kProgramVersion = 1;
+constexpr int kProgramVersion = ops::kProgramFormatVersion;
 
 enum class TensorRole {
   Input,      ///< Token ids or labels.
@@ -44,13 +45,13 @@ struct TensorInfo {
   int64_t bytes() const { return numElements() * dtypeSize(dtype); }
 };
 
-using AttrValue = std::variant<bool, int64_t, double, std::string>;
+using AttrValue = ops::AttrValue;
 
 struct Instruction {
   std::string op;
   std::vector<int> inputs;
   std::vector<int> outputs;
-  std::map<std::string, AttrValue> attrs;
+  ops::AttrMap attrs;
   std::string phase = "forward"; ///< forward, backward or recompute.
   int64_t layer = -1;            ///< -1 outside the transformer layers.
   std::string module;
