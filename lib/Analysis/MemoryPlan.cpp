@@ -1,7 +1,7 @@
 //===- MemoryPlan.cpp - Liveness and arena offsets of a step --------------===//
 
 #include "ckpt/Analysis/MemoryPlan.h"
-#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
@@ -16,99 +16,35 @@
 using namespace mlir;
 using namespace ckpt;
 
-Value FlatSchedule::resolve(Value value) const {
-  for (auto it = aliases.find(value); it != aliases.end();
-       it = aliases.find(value))
-    value = it->second;
-  return value;
-}
-
-static void flattenInto(Operation &op, FlatSchedule &schedule) {
-  if (auto region = dyn_cast<RecomputeOp>(op)) {
-    Block &block = region.getBody().front();
-    for (auto [arg, input] :
-         llvm::zip(block.getArguments(), region.getInputs()))
-      schedule.aliases[arg] = input;
-    for (Operation &inner : block.without_terminator())
-      flattenInto(inner, schedule);
-    auto yield = cast<YieldOp>(block.getTerminator());
-    for (auto [result, value] :
-         llvm::zip(region.getResults(), yield.getValues()))
-      schedule.aliases[result] = value;
-    return;
-  }
-  schedule.ops.push_back(&op);
-}
-
-FlatSchedule ckpt::flattenSchedule(func::FuncOp step) {
-  FlatSchedule schedule;
-  for (Operation &op : step.getBody().front().without_terminator())
-    flattenInto(op, schedule);
-  return schedule;
-}
-
 namespace {
 int64_t roundUp(int64_t bytes, int64_t alignment) {
   return (bytes + alignment - 1) / alignment * alignment;
 }
 
-bool isParameterArg(func::FuncOp step, unsigned index) {
-  if (auto role = step.getArgAttrOfType<StringAttr>(
-          index, xf::XFDialect::kRoleAttrName))
-    return role.getValue() == "parameter";
-  auto type = dyn_cast<RankedTensorType>(step.getArgument(index).getType());
-  return type && isa<FloatType>(type.getElementType());
-}
-
-/// Lifetimes of every arena tensor, in the planner's terms.
-struct Liveness {
-  std::vector<PlannedTensor> tensors;
-  llvm::DenseMap<Value, int> index;
-  int64_t steps = 0;
-  llvm::DenseSet<Value> returned;
-};
-
-FailureOr<Liveness> computeLiveness(func::FuncOp step, int64_t alignment) {
-  Liveness live;
-  FlatSchedule schedule = flattenSchedule(step);
-  auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
-  for (Value value : ret.getOperands())
-    live.returned.insert(schedule.resolve(value));
-  live.steps = static_cast<int64_t>(schedule.ops.size());
-
-  for (auto [i, op] : llvm::enumerate(schedule.ops)) {
-    for (Value result : op->getResults()) {
-      if (live.returned.contains(result))
-        continue;
-      auto type = dyn_cast<RankedTensorType>(result.getType());
-      if (!type || !type.hasStaticShape())
-        return op->emitOpError() << "produces " << result.getType()
-                                 << ", which the memory planner cannot size";
-      PlannedTensor tensor;
-      tensor.value = result;
-      tensor.bytes = roundUp(getTensorBytes(type), alignment);
-      tensor.start = static_cast<int64_t>(i);
-      tensor.end = tensor.start + 1;
-      Phase phase = getPhase(op);
-      if (phase == Phase::Recompute)
-        tensor.kind = TensorKind::Recomputed;
-      else if (phase == Phase::Forward &&
-               llvm::any_of(result.getUsers(), [](Operation *user) {
-                 return getPhase(user) != Phase::Forward;
-               }))
-        tensor.kind = TensorKind::Kept;
-      live.index[result] = static_cast<int>(live.tensors.size());
-      live.tensors.push_back(tensor);
-    }
+/// Lifetimes of every arena tensor: each node output that the step does not
+/// return, live from the node that writes it to the last node that reads it.
+std::vector<PlannedTensor> computeLiveness(const StepGraph &graph,
+                                           int64_t alignment) {
+  std::vector<bool> returned(graph.tensors.size(), false);
+  for (int id : graph.results)
+    if (id >= 0)
+      returned[id] = true;
+  std::vector<PlannedTensor> planned;
+  for (auto [id, tensor] : llvm::enumerate(graph.tensors)) {
+    if (tensor.isArgument() || returned[id])
+      continue;
+    PlannedTensor t;
+    t.value = tensor.value;
+    t.tensor = static_cast<int>(id);
+    t.bytes = roundUp(tensor.bytes, alignment);
+    t.start = tensor.producer;
+    t.end = tensor.readers.empty() ? t.start + 1 : tensor.readers.back() + 1;
+    t.kind = tensor.phase == Phase::Recompute ? TensorKind::Recomputed
+             : tensor.kept                    ? TensorKind::Kept
+                                              : TensorKind::Workspace;
+    planned.push_back(t);
   }
-  for (auto [i, op] : llvm::enumerate(schedule.ops))
-    for (Value operand : op->getOperands()) {
-      auto it = live.index.find(schedule.resolve(operand));
-      if (it != live.index.end())
-        live.tensors[it->second].end =
-            std::max(live.tensors[it->second].end, static_cast<int64_t>(i) + 1);
-    }
-  return live;
+  return planned;
 }
 
 std::vector<planner::Buffer> buffersOf(const std::vector<PlannedTensor> &ts) {
@@ -120,14 +56,11 @@ std::vector<planner::Buffer> buffersOf(const std::vector<PlannedTensor> &ts) {
 }
 } // namespace
 
-FailureOr<MemoryPlan> ckpt::planMemory(func::FuncOp step,
-                                       const PlanOptions &options) {
-  FailureOr<Liveness> live = computeLiveness(step, options.alignment);
-  if (failed(live))
-    return failure();
+MemoryPlan ckpt::planMemory(const StepGraph &graph,
+                            const PlanOptions &options) {
   MemoryPlan plan;
-  plan.tensors = std::move(live->tensors);
-  plan.steps = live->steps;
+  plan.tensors = computeLiveness(graph, options.alignment);
+  plan.steps = static_cast<int64_t>(graph.nodes.size());
   plan.alignment = options.alignment;
 
   std::vector<planner::Buffer> buffers = buffersOf(plan.tensors);
@@ -157,24 +90,25 @@ FailureOr<MemoryPlan> ckpt::planMemory(func::FuncOp step,
   plan.liveRecomputed = series(TensorKind::Recomputed);
   plan.liveWorkspace = series(TensorKind::Workspace);
 
-  // The persistent region.
-  FlatSchedule schedule = flattenSchedule(step);
-  llvm::DenseMap<Value, int64_t> producedAt;
-  for (auto [i, op] : llvm::enumerate(schedule.ops))
-    for (Value result : op->getResults())
-      producedAt[result] = static_cast<int64_t>(i);
+  // The persistent region: arguments, and the results from the step that
+  // produces them on.
   plan.liveGradients.assign(plan.steps, 0);
-  for (Value value : live->returned) {
-    int64_t bytes = getTensorBytes(value.getType());
-    plan.runtimePersistentBytes += bytes;
-    if (auto it = producedAt.find(value); it != producedAt.end())
-      for (int64_t i = it->second; i < plan.steps; ++i)
-        plan.liveGradients[i] += bytes;
+  llvm::DenseSet<int> counted;
+  for (int id : graph.results) {
+    if (id < 0 || !counted.insert(id).second)
+      continue;
+    const StepTensor &tensor = graph.tensors[id];
+    plan.runtimePersistentBytes += tensor.bytes;
+    if (!tensor.isArgument())
+      for (int64_t i = tensor.producer; i < plan.steps; ++i)
+        plan.liveGradients[i] += tensor.bytes;
   }
-  for (BlockArgument arg : step.getArguments()) {
-    plan.runtimePersistentBytes += getTensorBytes(arg.getType());
-    if (isParameterArg(step, arg.getArgNumber()))
-      plan.parameterCount += getNumElements(arg.getType());
+  for (const StepTensor &tensor : graph.tensors) {
+    if (!tensor.isArgument())
+      continue;
+    plan.runtimePersistentBytes += tensor.bytes;
+    if (tensor.role == TensorRole::Parameter)
+      plan.parameterCount += getNumElements(tensor.value.getType());
   }
   int64_t d = std::max<int64_t>(1, options.dataParallelSize);
   plan.trainingPersistentBytes =
@@ -184,18 +118,26 @@ FailureOr<MemoryPlan> ckpt::planMemory(func::FuncOp step,
   return plan;
 }
 
-void ckpt::annotatePlan(func::FuncOp step, const MemoryPlan &plan) {
-  llvm::DenseMap<Value, int64_t> offsets;
+FailureOr<MemoryPlan> ckpt::planMemory(func::FuncOp step,
+                                       const PlanOptions &options) {
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  if (failed(graph))
+    return failure();
+  return planMemory(*graph, options);
+}
+
+void ckpt::annotatePlan(const StepGraph &graph, const MemoryPlan &plan) {
+  std::vector<int64_t> offsets(graph.tensors.size(), -1);
   for (const PlannedTensor &t : plan.tensors)
-    offsets[t.value] = t.offset;
-  Builder builder(step.getContext());
-  for (Operation *op : flattenSchedule(step).ops) {
+    offsets[t.tensor] = t.offset;
+  Builder builder(graph.step.getContext());
+  for (const StepNode &node : graph.nodes) {
     SmallVector<int64_t> values;
-    for (Value result : op->getResults())
-      values.push_back(offsets.count(result) ? offsets.lookup(result) : -1);
-    op->setAttr("ckpt.offsets", builder.getDenseI64ArrayAttr(values));
+    for (int id : node.outputs)
+      values.push_back(offsets[id]);
+    node.op->setAttr("ckpt.offsets", builder.getDenseI64ArrayAttr(values));
   }
-  step->setAttr(
+  graph.step->setAttr(
       "ckpt.memory",
       builder.getDictionaryAttr({
           builder.getNamedAttr("arena_bytes",
@@ -215,11 +157,12 @@ LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
     return mlir::emitError(step.getLoc())
            << "@" << step.getName()
            << " has no memory plan (ckpt.memory); run --ckpt-plan-memory";
-  FailureOr<Liveness> live = computeLiveness(step, alignment);
-  if (failed(live))
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  if (failed(graph))
     return failure();
+  std::vector<PlannedTensor> tensors = computeLiveness(*graph, alignment);
   std::vector<int64_t> offsets;
-  for (PlannedTensor &t : live->tensors) {
+  for (PlannedTensor &t : tensors) {
     Operation *op = t.value.getDefiningOp();
     auto attr = op->getAttrOfType<DenseI64ArrayAttr>("ckpt.offsets");
     if (!attr)
@@ -234,11 +177,11 @@ LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
              << arena.getInt() << " bytes";
     offsets.push_back(t.offset);
   }
-  auto conflict = planner::findConflict(buffersOf(live->tensors), offsets);
+  auto conflict = planner::findConflict(buffersOf(tensors), offsets);
   if (!conflict)
     return success();
-  const PlannedTensor &a = live->tensors[conflict->first];
-  const PlannedTensor &b = live->tensors[conflict->second];
+  const PlannedTensor &a = tensors[conflict->first];
+  const PlannedTensor &b = tensors[conflict->second];
   InFlightDiagnostic diag =
       b.value.getDefiningOp()->emitOpError()
       << "result #" << cast<OpResult>(b.value).getResultNumber() << " (bytes ["
@@ -249,108 +192,4 @@ LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
       << "which occupies bytes [" << a.offset << ", " << a.offset + a.bytes
       << "), live over steps [" << a.start << ", " << a.end << ")";
   return failure();
-}
-
-std::string ckpt::renderTimelineSvg(const MemoryPlan &plan,
-                                    const std::string &title) {
-  const double width = 960, height = 460, left = 90, right = 200, top = 50,
-               bottom = 60;
-  const double plotW = width - left - right, plotH = height - top - bottom;
-  int64_t steps = std::max<int64_t>(plan.steps, 1);
-  int64_t maxBytes = std::max<int64_t>(plan.arenaBytes, 1);
-  for (int64_t i = 0; i < plan.steps; ++i)
-    maxBytes =
-        std::max(maxBytes, plan.liveKept[i] + plan.liveRecomputed[i] +
-                               plan.liveWorkspace[i] + plan.liveGradients[i]);
-  auto x = [&](double step) { return left + plotW * step / steps; };
-  auto y = [&](double bytes) { return top + plotH * (1 - bytes / maxBytes); };
-
-  std::string svg;
-  llvm::raw_string_ostream os(svg);
-  os << llvm::formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
-                      "height=\"{1}\" font-family=\"sans-serif\" "
-                      "font-size=\"12\">\n",
-                      width, height);
-  os << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  os << llvm::formatv("<text x=\"{0}\" y=\"24\" font-size=\"15\">{1}</text>\n",
-                      left, title);
-  // Stacked areas: kept, recomputed, workspace, gradients.
-  struct Layer {
-    const std::vector<int64_t> *values;
-    const char *color, *label;
-  } layers[] = {{&plan.liveKept, "#4e79a7", "kept activations"},
-                {&plan.liveRecomputed, "#f28e2b", "recomputed values"},
-                {&plan.liveWorkspace, "#bab0ab", "workspace"},
-                {&plan.liveGradients, "#59a14f", "gradients"}};
-  std::vector<int64_t> base(plan.steps, 0);
-  for (const Layer &layer : layers) {
-    os << "<polygon fill=\"" << layer.color << "\" points=\"";
-    for (int64_t i = 0; i < plan.steps; ++i) {
-      double v = base[i] + (*layer.values)[i];
-      os << llvm::formatv("{0:F1},{1:F1} {2:F1},{1:F1} ", x(i), y(v), x(i + 1));
-    }
-    for (int64_t i = plan.steps - 1; i >= 0; --i)
-      os << llvm::formatv("{0:F1},{1:F1} {2:F1},{1:F1} ", x(i + 1), y(base[i]),
-                          x(i));
-    os << "\"/>\n";
-    for (int64_t i = 0; i < plan.steps; ++i)
-      base[i] += (*layer.values)[i];
-  }
-  // Axes and ticks.
-  os << llvm::formatv("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" "
-                      "stroke=\"black\"/>\n",
-                      left, top, top + plotH);
-  os << llvm::formatv("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" "
-                      "stroke=\"black\"/>\n",
-                      left, top + plotH, left + plotW);
-  for (int k = 0; k <= 5; ++k) {
-    double bytes = maxBytes * k / 5.0;
-    os << llvm::formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"end\">{2}"
-                        "</text>\n",
-                        left - 6, y(bytes) + 4,
-                        formatBytes(static_cast<int64_t>(bytes)));
-    int64_t step = steps * k / 5;
-    os << llvm::formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">{2}"
-                        "</text>\n",
-                        x(step), top + plotH + 18, step);
-  }
-  os << llvm::formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">"
-                      "schedule step</text>\n",
-                      left + plotW / 2, height - 18);
-  // The peak of the arena tensors and the arena itself.
-  int64_t peakStep = 0, peak = -1;
-  for (int64_t i = 0; i < plan.steps; ++i) {
-    int64_t v =
-        plan.liveKept[i] + plan.liveRecomputed[i] + plan.liveWorkspace[i];
-    if (v > peak) {
-      peak = v;
-      peakStep = i;
-    }
-  }
-  os << llvm::formatv("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" "
-                      "stroke=\"#e15759\" stroke-dasharray=\"6,4\"/>\n",
-                      left, y(plan.arenaBytes), left + plotW);
-  os << llvm::formatv(
-      "<circle cx=\"{0}\" cy=\"{1}\" r=\"5\" fill=\"#e15759\"/>\n",
-      x(peakStep + 0.5), y(peak));
-  os << llvm::formatv("<text x=\"{0}\" y=\"{1}\" fill=\"#e15759\">peak {2} at "
-                      "step {3}</text>\n",
-                      std::min(x(peakStep + 0.5) + 8, left + plotW - 150),
-                      y(peak) - 8, formatBytes(peak), peakStep);
-  // Legend.
-  double ly = top + 10;
-  for (const Layer &layer : layers) {
-    os << llvm::formatv("<rect x=\"{0}\" y=\"{1}\" width=\"14\" height=\"14\" "
-                        "fill=\"{2}\"/><text x=\"{3}\" y=\"{4}\">{5}</text>\n",
-                        left + plotW + 16, ly, layer.color, left + plotW + 36,
-                        ly + 12, layer.label);
-    ly += 22;
-  }
-  os << llvm::formatv("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" "
-                      "stroke=\"#e15759\" stroke-dasharray=\"6,4\"/>"
-                      "<text x=\"{3}\" y=\"{4}\">arena {5}</text>\n",
-                      left + plotW + 16, ly + 7, left + plotW + 30,
-                      left + plotW + 36, ly + 12, formatBytes(plan.arenaBytes));
-  os << "</svg>\n";
-  return svg;
 }

@@ -50,6 +50,9 @@ static Type toMlirType(MLIRContext *context, ops::ElementType type) {
 }
 
 const ops::OpDef *ckpt::lookupOpDef(Operation *op) {
+  StringRef dialect = op->getName().getDialectNamespace();
+  if (dialect != "xf" && dialect != "ckpt")
+    return nullptr;
   StringRef name = op->getName().stripDialect();
   return ops::lookupOp(std::string_view(name.data(), name.size()));
 }

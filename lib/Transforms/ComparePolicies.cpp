@@ -2,6 +2,7 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Report/Report.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/Remat.h"
@@ -21,12 +22,6 @@ namespace ckpt {
 } // namespace ckpt
 
 namespace {
-
-struct PolicyRow {
-  RematPolicy policy;
-  ActivationReport report;
-  MemoryPlan plan;
-};
 
 /// The policies worth comparing for a model with `layers` layers.
 std::vector<RematPolicy> standardPolicies(int64_t layers, bool distributable) {
@@ -65,12 +60,6 @@ std::vector<RematPolicy> standardPolicies(int64_t layers, bool distributable) {
   return policies;
 }
 
-std::string mib(int64_t bytes) { return formatBytes(bytes); }
-
-double percent(int64_t part, int64_t whole) {
-  return whole ? 100.0 * static_cast<double>(part) / whole : 0.0;
-}
-
 struct CkptComparePoliciesPass
     : public ckpt::impl::CkptComparePoliciesBase<CkptComparePoliciesPass> {
   using CkptComparePoliciesBase::CkptComparePoliciesBase;
@@ -94,7 +83,7 @@ struct CkptComparePoliciesPass
              "policies on the step before --ckpt-remat";
       return signalPassFailure();
     }
-    std::vector<PolicyRow> rows;
+    std::vector<PolicyComparisonRow> rows;
     bool distributable = false;
     for (auto &[key, value] : describeModel(step)) {
       if (key == "tensor_model_parallel_size" && std::stoll(value) > 1)
@@ -110,22 +99,29 @@ struct CkptComparePoliciesPass
       auto copyStep = copy->lookupSymbol<func::FuncOp>(stepName);
       if (failed(applyRemat(copyStep, policy)))
         return signalPassFailure();
-      FailureOr<ActivationReport> report = analyzeActivations(copyStep);
-      if (failed(report))
+      FailureOr<StepGraph> graph = StepGraph::build(copyStep);
+      if (failed(graph))
         return signalPassFailure();
       PlanOptions options;
       options.seconds = 0.25;
       options.useDistributedOptimizer = useDistributedOptimizer;
       options.dataParallelSize = dataParallelSize;
-      FailureOr<MemoryPlan> plan = planMemory(copyStep, options);
-      if (failed(plan))
-        return signalPassFailure();
-      rows.push_back({policy, *report, std::move(*plan)});
+      PolicyComparisonRow row;
+      row.strategy = policy.describe();
+      row.granularity = policy.granularity;
+      row.method = policy.method;
+      row.numLayers = policy.numLayers;
+      if (policy.granularity == "selective")
+        row.modules = policy.selectiveModules();
+      row.report = analyzeActivations(*graph);
+      row.plan = planMemory(*graph, options);
+      rows.push_back(std::move(row));
     }
-    printTable(rows, llvm::outs());
+    printPolicyComparison(rows, llvm::outs());
     llvm::outs().flush();
     if (!jsonFile.empty()) {
-      std::string error = writeFileAtomically(jsonFile, toJson(rows));
+      std::string error =
+          writeFileAtomically(jsonFile, policyComparisonToJson(rows));
       if (!error.empty()) {
         mlir::emitError(module.getLoc())
             << "--ckpt-compare-policies: " << error;
@@ -133,116 +129,6 @@ struct CkptComparePoliciesPass
       }
     }
     markAllAnalysesPreserved();
-  }
-
-  static void printTable(const std::vector<PolicyRow> &rows,
-                         llvm::raw_ostream &os) {
-    const ActivationReport &base = rows.front().report;
-    int64_t stepFlops = base.forward.total() + base.backward.total();
-    int64_t stepMatmul = base.forward.matmulFlops + base.backward.matmulFlops;
-    os << "== Recompute policies: @" << base.function << "\n";
-    os << llvm::formatv("{0,-36} {1,16} {2,16} {3,24} {4,18} {5,20}\n",
-                        "strategy", "kept activations", "per layer (L0)",
-                        "memory saved", "largest region", "compute overhead");
-    for (const PolicyRow &row : rows) {
-      const ActivationReport &r = row.report;
-      int64_t saved = base.keptBytes - r.keptBytes;
-      int64_t layer0 = r.perLayer.empty() ? 0 : r.perLayer.front().keptBytes;
-      std::string overhead =
-          llvm::formatv("{0:F2}% ({1:F2}% mm)",
-                        percent(r.recompute.total(), stepFlops),
-                        percent(r.recompute.matmulFlops, stepMatmul))
-              .str();
-      os << llvm::formatv("{0,-36} {1,16} {2,16} {3,24} {4,18} {5,20}\n",
-                          row.policy.describe(), mib(r.keptBytes),
-                          r.perLayer.empty() ? "-" : std::to_string(layer0),
-                          llvm::formatv("{0} ({1:F1}%)", mib(saved),
-                                        percent(saved, base.keptBytes))
-                              .str(),
-                          mib(r.largestRecomputeBytes), overhead);
-    }
-    os << "(kept activations without layer-norm statistics; overhead: "
-          "recompute FLOPs over the step's forward + backward FLOPs, all and "
-          "matrix multiplies only)\n";
-    const MemoryPlan &basePlan = rows.front().plan;
-    int64_t baseTotal =
-        basePlan.trainingPersistentBytes + basePlan.lowerBoundBytes;
-    os << "== Memory plans (persistent: "
-       << formatBytes(basePlan.trainingPersistentBytes)
-       << " of weights, gradients and optimizer state)\n";
-    os << llvm::formatv("{0,-36} {1,16} {2,16} {3,16} {4,14} {5,16} {6,14}\n",
-                        "strategy", "kept peak", "lower bound", "arena",
-                        "fragmentation", "total peak", "total saved");
-    for (const PolicyRow &row : rows) {
-      const MemoryPlan &p = row.plan;
-      int64_t total = p.trainingPersistentBytes + p.lowerBoundBytes;
-      os << llvm::formatv(
-          "{0,-36} {1,16} {2,16} {3,16} {4,14} {5,16} {6,14}\n",
-          row.policy.describe(),
-          mib(*std::max_element(p.liveKept.begin(), p.liveKept.end())),
-          mib(p.lowerBoundBytes), mib(p.arenaBytes),
-          llvm::formatv("{0:F4}", p.fragmentation()).str(), mib(total),
-          llvm::formatv("{0:F1}%", percent(baseTotal - total, baseTotal))
-              .str());
-    }
-  }
-
-  static std::string toJson(const std::vector<PolicyRow> &rows) {
-    const ActivationReport &base = rows.front().report;
-    int64_t stepFlops = base.forward.total() + base.backward.total();
-    int64_t stepMatmul = base.forward.matmulFlops + base.backward.matmulFlops;
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    llvm::json::OStream json(os, 2);
-    json.object([&] {
-      json.attribute("schema", "ckpt-policy-comparison");
-      json.attribute("version", 1);
-      json.attribute("step_flops", stepFlops);
-      json.attribute("step_matmul_flops", stepMatmul);
-      json.attributeArray("policies", [&] {
-        for (const PolicyRow &row : rows) {
-          const ActivationReport &r = row.report;
-          json.object([&] {
-            json.attribute("strategy", row.policy.describe());
-            json.attribute("recompute_granularity", row.policy.granularity);
-            if (!row.policy.method.empty())
-              json.attribute("recompute_method", row.policy.method);
-            if (row.policy.numLayers > 0)
-              json.attribute("recompute_num_layers", row.policy.numLayers);
-            if (row.policy.granularity == "selective")
-              json.attributeArray("recompute_modules", [&] {
-                for (const std::string &m : row.policy.selectiveModules())
-                  json.value(m);
-              });
-            json.attribute("kept_activation_bytes", r.keptBytes);
-            json.attributeArray("per_layer_kept_bytes", [&] {
-              for (const LayerActivations &layer : r.perLayer)
-                json.value(layer.keptBytes);
-            });
-            json.attribute("layernorm_statistics_bytes",
-                           r.layerNormStatisticsBytes);
-            json.attribute("saved_bytes", base.keptBytes - r.keptBytes);
-            json.attribute(
-                "saved_percent",
-                percent(base.keptBytes - r.keptBytes, base.keptBytes));
-            json.attribute("recompute_regions", r.recomputeRegions);
-            json.attribute("largest_recompute_region_bytes",
-                           r.largestRecomputeBytes);
-            json.attribute("recompute_flops", r.recompute.total());
-            json.attribute("recompute_matmul_flops", r.recompute.matmulFlops);
-            json.attribute("overhead_percent",
-                           percent(r.recompute.total(), stepFlops));
-            json.attribute("matmul_overhead_percent",
-                           percent(r.recompute.matmulFlops, stepMatmul));
-            json.attribute(
-                "matmul_overhead_percent_of_forward",
-                percent(r.recompute.matmulFlops, base.forward.matmulFlops));
-          });
-        }
-      });
-    });
-    os << "\n";
-    return text;
   }
 };
 

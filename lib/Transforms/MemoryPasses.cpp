@@ -2,6 +2,7 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Transforms/Passes.h"
 
 using namespace mlir;
@@ -55,10 +56,10 @@ struct CkptPlanMemoryPass
     PlanOptions options;
     options.alignment = alignment;
     options.seconds = seconds;
-    FailureOr<MemoryPlan> plan = planMemory(step, options);
-    if (failed(plan))
+    FailureOr<StepGraph> graph = StepGraph::build(step);
+    if (failed(graph))
       return signalPassFailure();
-    annotatePlan(step, *plan);
+    annotatePlan(*graph, planMemory(*graph, options));
     if (failed(verifyPlan(step, alignment)))
       return signalPassFailure();
   }

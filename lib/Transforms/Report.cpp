@@ -1,5 +1,6 @@
 //===- Report.cpp - The activation report pass ----------------------------===//
 
+#include "ckpt/Report/Report.h"
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Support/AtomicOutput.h"
@@ -17,20 +18,6 @@ namespace ckpt {
 } // namespace ckpt
 
 namespace {
-void printMemoryLines(const MemoryPlan &plan, llvm::raw_ostream &os) {
-  os << "memory plan: peak " << formatBytes(plan.lowerBoundBytes) << " ("
-     << plan.lowerBoundBytes << " bytes, the lower bound) in an arena of "
-     << formatBytes(plan.arenaBytes) << " (" << plan.arenaBytes
-     << " bytes, fragmentation "
-     << llvm::formatv("{0:F4}", plan.fragmentation()) << ")\n";
-  os << "persistent: " << plan.parameterCount << " parameters, "
-     << formatBytes(plan.trainingPersistentBytes)
-     << " for weights, gradients and Adam state (Megatron's accounting); "
-     << "total "
-     << formatBytes(plan.trainingPersistentBytes + plan.lowerBoundBytes)
-     << "\n";
-}
-
 struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
   using CkptReportBase::CkptReportBase;
 
@@ -45,16 +32,15 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
-    FailureOr<ActivationReport> report = analyzeActivations(step);
-    if (failed(report))
+    FailureOr<StepGraph> graph = StepGraph::build(step);
+    if (failed(graph))
       return signalPassFailure();
+    std::optional<ActivationReport> report = analyzeActivations(*graph);
     PlanOptions options;
     options.seconds = 0.5;
     options.useDistributedOptimizer = useDistributedOptimizer;
     options.dataParallelSize = dataParallelSize;
-    FailureOr<MemoryPlan> plan = planMemory(step, options);
-    if (failed(plan))
-      return signalPassFailure();
+    std::optional<MemoryPlan> plan = planMemory(*graph, options);
     if (printTable) {
       printActivationTable(*report, llvm::outs());
       printMemoryLines(*plan, llvm::outs());

@@ -1,8 +1,8 @@
 //===- ActivationAnalysis.h - What the backward keeps -----------*- C++ -*-===//
 //
-// Finds the values a training step keeps for its backward pass: every result
-// of a forward op (an op without `xf.phase`) that a backward or recompute op
-// reads. Each kept value is attributed to the layer and module of its first
+// Sums up the values a training step keeps for its backward pass (the step
+// graph's kept tensors) per layer and module, and its FLOPs per phase. Each
+// kept value is attributed to the layer and module of its first backward
 // reader, which is the op whose gradient needs it.
 //
 //===----------------------------------------------------------------------===//
@@ -10,7 +10,7 @@
 #ifndef CKPT_ANALYSIS_ACTIVATIONANALYSIS_H
 #define CKPT_ANALYSIS_ACTIVATIONANALYSIS_H
 
-#include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/Analysis/StepGraph.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -20,10 +20,6 @@
 #include <vector>
 
 namespace ckpt {
-
-/// The phase of an op in a training step.
-enum class Phase { Forward, Backward, Recompute };
-Phase getPhase(mlir::Operation *op);
 
 struct KeptValue {
   mlir::Value value;
@@ -59,20 +55,11 @@ struct ActivationReport {
 std::vector<std::pair<std::string, std::string>>
 describeModel(mlir::func::FuncOp step);
 
-/// Analyses `step`. Fails (with a diagnostic) when a kept value is not a
-/// statically shaped tensor.
+/// The report of a step from its graph.
+ActivationReport analyzeActivations(const StepGraph &graph);
+/// The same on a step whose graph is built first; fails with a diagnostic on
+/// a value that is not a statically shaped tensor.
 mlir::FailureOr<ActivationReport> analyzeActivations(mlir::func::FuncOp step);
-
-/// The readable table of the report.
-void printActivationTable(const ActivationReport &report,
-                          llvm::raw_ostream &os);
-
-struct MemoryPlan;
-
-/// The report as JSON (schema in docs/report.md), with the memory plan's
-/// figures when one is given.
-std::string activationReportToJson(const ActivationReport &report,
-                                   const MemoryPlan *plan = nullptr);
 
 } // namespace ckpt
 

@@ -21,21 +21,13 @@
 
 namespace ckpt {
 
-/// The ops of a step in execution order, regions flattened.
-struct FlatSchedule {
-  llvm::SmallVector<mlir::Operation *> ops;
-  /// Region block arguments -> the region's operands; region results -> the
-  /// values the region yields.
-  llvm::DenseMap<mlir::Value, mlir::Value> aliases;
-  /// The value `value` stands for, through aliases.
-  mlir::Value resolve(mlir::Value value) const;
-};
-FlatSchedule flattenSchedule(mlir::func::FuncOp step);
+class StepGraph;
 
 enum class TensorKind { Kept, Recomputed, Workspace };
 
 struct PlannedTensor {
   mlir::Value value;
+  int tensor = -1; ///< In the step graph.
   TensorKind kind = TensorKind::Workspace;
   int64_t bytes = 0;  ///< Rounded up to the alignment.
   int64_t start = 0;  ///< Schedule step that writes it.
@@ -69,24 +61,22 @@ struct MemoryPlan {
   }
 };
 
-/// Plans the step: liveness over the flat schedule and an offset for every
-/// arena tensor. Fails with a diagnostic on a value that is not a statically
-/// shaped tensor.
+/// Plans the step: liveness over the step graph's schedule and an offset for
+/// every arena tensor.
+MemoryPlan planMemory(const StepGraph &graph, const PlanOptions &options = {});
+/// The same on a step whose graph is built first; fails with a diagnostic on
+/// a value that is not a statically shaped tensor.
 mlir::FailureOr<MemoryPlan> planMemory(mlir::func::FuncOp step,
                                        const PlanOptions &options = {});
 
 /// Writes the plan into the IR: `ckpt.offsets` (per result, -1 outside the
 /// arena) on every scheduled op and `ckpt.memory` on the function.
-void annotatePlan(mlir::func::FuncOp step, const MemoryPlan &plan);
+void annotatePlan(const StepGraph &graph, const MemoryPlan &plan);
 
 /// Reads the offsets from the IR and checks that no two arena tensors live
 /// at the same time overlap and that all fit in `ckpt.memory`'s arena;
 /// emits an error at the offending op.
 mlir::LogicalResult verifyPlan(mlir::func::FuncOp step, int64_t alignment = 64);
-
-/// An SVG picture of the memory timeline: live bytes per kind over the
-/// schedule, the peak marked.
-std::string renderTimelineSvg(const MemoryPlan &plan, const std::string &title);
 
 } // namespace ckpt
 

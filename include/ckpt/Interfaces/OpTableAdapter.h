@@ -20,7 +20,8 @@ namespace ckpt {
 /// The table's element type of an MLIR type (Other for any other type).
 ops::ElementType toElementType(mlir::Type type);
 
-/// The table entry of `op` (by its name without the dialect), or null.
+/// The table entry of an xf or ckpt op (by its name without the dialect),
+/// or null.
 const ops::OpDef *lookupOpDef(mlir::Operation *op);
 
 /// `op` as the table sees it: operand and result tensors and its inherent

@@ -2,6 +2,7 @@
 
 #include "ckpt/Target/Program/ProgramExport.h"
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
@@ -27,73 +28,69 @@ std::string dtypeOf(Type element) {
   return type == ops::ElementType::Other ? "" : ops::elementTypeName(type);
 }
 
-struct TensorEntry {
-  std::string name;
-  RankedTensorType type;
-  std::string role;
-  int64_t offset = -1; ///< In the arena, when the step has a memory plan.
-};
+const char *roleName(TensorRole role) {
+  switch (role) {
+  case TensorRole::Input:
+    return "input";
+  case TensorRole::Parameter:
+    return "parameter";
+  case TensorRole::Loss:
+    return "loss";
+  case TensorRole::Gradient:
+    return "gradient";
+  case TensorRole::Activation:
+    return "activation";
+  case TensorRole::Temporary:
+    return "temporary";
+  }
+  return "";
+}
 
+/// Writes the step graph as a program: one tensor per graph tensor (same
+/// ids, same roles), one instruction per graph node.
 class ProgramWriter {
 public:
-  explicit ProgramWriter(func::FuncOp func) : func(func) {}
+  explicit ProgramWriter(const StepGraph &graph) : graph(graph) {}
 
   LogicalResult write(llvm::raw_ostream &os) {
-    Block &body = func.getBody().front();
-    auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
-    if (!ret || ret.getNumOperands() < 1)
+    func::FuncOp func = graph.step;
+    if (graph.results.empty() || graph.results.front() < 0)
       return mlir::emitError(func.getLoc(),
                              "a training step returns the loss first");
-
-    // Arguments: inputs and parameters.
-    for (BlockArgument arg : body.getArguments()) {
+    for (const StepNode &node : graph.nodes)
+      if (!lookupOpDef(node.op) || isa<RecomputeOp, YieldOp>(node.op))
+        return node.op->emitOpError(
+            "cannot be lowered to a runtime program: only xf ops, ckpt "
+            "collectives and ckpt.recompute regions run");
+    int tokens = -1, labels = -1;
+    for (BlockArgument arg : func.getArguments()) {
       auto role = func.getArgAttrOfType<StringAttr>(
           arg.getArgNumber(), xf::XFDialect::kRoleAttrName);
       auto name = func.getArgAttrOfType<StringAttr>(
           arg.getArgNumber(), xf::XFDialect::kNameAttrName);
-      std::string roleName = role ? role.getValue().str() : "parameter";
-      std::string tensorRole = roleName == "parameter" ? "parameter" : "input";
+      std::string roleText = role ? role.getValue().str() : "parameter";
       std::string label =
           name ? name.getValue().str()
-               : (roleName == "parameter"
+               : (roleText == "parameter"
                       ? "arg" + std::to_string(arg.getArgNumber())
-                      : roleName);
-      if (failed(addTensor(arg, label, tensorRole, func.getLoc())))
+                      : roleText);
+      if (failed(addName(arg, label, func.getLoc())))
         return failure();
-      if (roleName == "tokens")
-        tokens = ids[arg];
-      if (roleName == "labels")
-        labels = ids[arg];
+      if (roleText == "tokens")
+        tokens = graph.tensorOf(arg);
+      if (roleText == "labels")
+        labels = graph.tensorOf(arg);
     }
     if (tokens < 0 || labels < 0)
       return mlir::emitError(func.getLoc(),
                              "the training step needs arguments with xf.role "
                              "= \"tokens\" and \"labels\"");
-
-    // Results of ops; roles follow from the returns and the phases.
-    llvm::DenseSet<Value> returned(ret.getOperands().begin(),
-                                   ret.getOperands().end());
-    for (Operation &top : body.without_terminator()) {
-      if (failed(collectOps(top)))
-        return failure();
-    }
-    for (Operation *opPtr : flat) {
-      Operation &op = *opPtr;
-      SmallVector<std::string> names = resultNames(op);
-      for (auto [index, result] : llvm::enumerate(op.getResults())) {
-        std::string role = "temporary";
-        if (result == ret.getOperand(0))
-          role = "loss";
-        else if (returned.contains(result))
-          role = "gradient";
-        else if (getPhase(&op) == Phase::Forward &&
-                 llvm::any_of(result.getUsers(), [](Operation *user) {
-                   return getPhase(user) != Phase::Forward;
-                 }))
-          role = "activation"; // Kept: read by the backward or a region.
-        if (failed(addTensor(result, names[index], role, op.getLoc())))
+    for (const StepNode &node : graph.nodes) {
+      SmallVector<std::string> names = resultNames(*node.op);
+      for (auto [index, id] : llvm::enumerate(node.outputs))
+        if (failed(addName(graph.tensors[id].value, names[index],
+                           node.op->getLoc())))
           return failure();
-      }
     }
 
     llvm::json::OStream json(os, 1);
@@ -115,22 +112,23 @@ public:
               json.attribute(key, value.getInt());
         });
       json.attributeArray("tensors", [&] {
-        for (const TensorEntry &t : tensors)
+        for (auto [id, t] : llvm::enumerate(graph.tensors))
           json.object([&] {
-            json.attribute("name", t.name);
+            auto type = cast<RankedTensorType>(t.value.getType());
+            json.attribute("name", names[id]);
             json.attributeArray("shape", [&] {
-              for (int64_t d : t.type.getShape())
+              for (int64_t d : type.getShape())
                 json.value(d);
             });
-            json.attribute("dtype", dtypeOf(t.type.getElementType()));
-            json.attribute("role", t.role);
-            if (t.offset >= 0)
-              json.attribute("offset", t.offset);
+            json.attribute("dtype", dtypeOf(type.getElementType()));
+            json.attribute("role", roleName(t.role));
+            if (int64_t offset = offsetOf(t.value); offset >= 0)
+              json.attribute("offset", offset);
           });
       });
       json.attributeArray("instructions", [&] {
-        for (Operation *op : flat)
-          if (failed(writeInstruction(json, *op)))
+        for (const StepNode &node : graph.nodes)
+          if (failed(writeInstruction(json, node)))
             status = failure();
       });
       json.attributeObject("inputs", [&] {
@@ -138,9 +136,9 @@ public:
         json.attribute("labels", labels);
       });
       json.attributeObject("outputs", [&] {
-        json.attribute("loss", ids[resolve(ret.getOperand(0))]);
+        json.attribute("loss", graph.results.front());
         json.attributeArray("gradients", [&] {
-          if (failed(writeGradients(json, ret)))
+          if (failed(writeGradients(json)))
             status = failure();
         });
       });
@@ -150,63 +148,28 @@ public:
   }
 
 private:
-  /// Flattens recompute regions: their body ops run in place (phase
-  /// recompute), their block arguments are the region's operands and their
-  /// results are the values the body yields.
-  LogicalResult collectOps(Operation &op) {
-    if (auto region = dyn_cast<RecomputeOp>(op)) {
-      Block &block = region.getBody().front();
-      for (auto [arg, input] :
-           llvm::zip(block.getArguments(), region.getInputs()))
-        aliases[arg] = input;
-      for (Operation &inner : block.without_terminator())
-        if (failed(collectOps(inner)))
-          return failure();
-      auto yield = cast<YieldOp>(block.getTerminator());
-      for (auto [result, value] :
-           llvm::zip(region.getResults(), yield.getValues()))
-        aliases[result] = value;
-      return success();
-    }
-    bool collective =
-        isa<TpCopyOp, AllReduceOp, AllGatherOp, ReduceScatterOp, ShardOp>(op);
-    if (!isa<xf::XFDialect>(op.getDialect()) && !collective)
-      return op.emitOpError("cannot be lowered to a runtime program: only "
-                            "xf ops, ckpt collectives and ckpt.recompute "
-                            "regions run");
-    flat.push_back(&op);
-    return success();
-  }
-
-  /// The value a region argument or result stands for.
-  Value resolve(Value value) const {
-    for (auto it = aliases.find(value); it != aliases.end();
-         it = aliases.find(value))
-      value = it->second;
-    return value;
-  }
-
-  LogicalResult addTensor(Value value, const std::string &base,
-                          const std::string &role, Location loc) {
-    auto type = dyn_cast<RankedTensorType>(value.getType());
-    if (!type || !type.hasStaticShape() ||
-        dtypeOf(type.getElementType()).empty())
+  /// A unique, readable name for the tensor of `value`; fails on a type the
+  /// runtime does not run.
+  LogicalResult addName(Value value, const std::string &base, Location loc) {
+    auto type = cast<RankedTensorType>(value.getType());
+    if (dtypeOf(type.getElementType()).empty())
       return emitError(loc)
              << "cannot lower a value of type " << value.getType()
              << ": the runtime runs statically shaped tensors "
                 "of f32, f64, bf16, f16, i1, i32 or i64";
-    // Unique, readable names.
     std::string name = base;
     for (int n = 1; !usedNames.insert(name).second; ++n)
       name = base + "_" + std::to_string(n);
-    ids[value] = static_cast<int>(tensors.size());
-    int64_t offset = -1;
+    names.push_back(name);
+    return success();
+  }
+
+  static int64_t offsetOf(Value value) {
     if (auto result = dyn_cast<OpResult>(value))
       if (auto offsets = result.getOwner()->getAttrOfType<DenseI64ArrayAttr>(
               "ckpt.offsets"))
-        offset = offsets[result.getResultNumber()];
-    tensors.push_back({name, type, role, offset});
-    return success();
+        return offsets[result.getResultNumber()];
+    return -1;
   }
 
   static SmallVector<std::string> resultNames(Operation &op) {
@@ -224,29 +187,28 @@ private:
   }
 
   void writeModel(llvm::json::OStream &json) {
-    for (auto &[key, value] : describeModel(func))
+    for (auto &[key, value] : describeModel(graph.step))
       json.attribute(key, value);
   }
 
-  LogicalResult writeInstruction(llvm::json::OStream &json, Operation &op) {
+  LogicalResult writeInstruction(llvm::json::OStream &json,
+                                 const StepNode &node) {
+    Operation &op = *node.op;
     LogicalResult status = success();
     json.object([&] {
       json.attribute("op", op.getName().stripDialect());
       json.attributeArray("inputs", [&] {
-        for (Value operand : op.getOperands())
-          json.value(ids.lookup(resolve(operand)));
+        for (int id : node.inputs)
+          json.value(id);
       });
       json.attributeArray("outputs", [&] {
-        for (Value result : op.getResults())
-          json.value(ids.lookup(result));
+        for (int id : node.outputs)
+          json.value(id);
       });
-      Phase phase = getPhase(&op);
-      json.attribute("phase", phase == Phase::Forward    ? "forward"
-                              : phase == Phase::Backward ? "backward"
-                                                         : "recompute");
-      if (auto layer = xf::getLayer(&op))
-        json.attribute("layer", *layer);
-      json.attribute("module", xf::getModule(&op));
+      json.attribute("phase", phaseName(node.phase));
+      if (node.layer)
+        json.attribute("layer", *node.layer);
+      json.attribute("module", node.module);
       json.attributeObject("attrs", [&] {
         for (NamedAttribute attr : op.getAttrs()) {
           StringRef name = attr.getName().getValue();
@@ -274,17 +236,20 @@ private:
     return status;
   }
 
-  LogicalResult writeGradients(llvm::json::OStream &json, func::ReturnOp ret) {
+  LogicalResult writeGradients(llvm::json::OStream &json) {
+    func::FuncOp func = graph.step;
+    Operation *ret = func.getBody().front().getTerminator();
     // Parameters by name, to pair each gradient result with its parameter.
     llvm::StringMap<int> byName;
     SmallVector<int> inOrder;
     for (BlockArgument arg : func.getArguments()) {
-      if (tensors[ids[arg]].role != "parameter")
+      int id = graph.tensorOf(arg);
+      if (graph.tensors[id].role != TensorRole::Parameter)
         continue;
-      byName[tensors[ids[arg]].name] = ids[arg];
-      inOrder.push_back(ids[arg]);
+      byName[names[id]] = id;
+      inOrder.push_back(id);
     }
-    for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
+    for (unsigned i = 1; i < graph.results.size(); ++i) {
       auto gradOf = func.getResultAttrOfType<StringAttr>(
           i, xf::XFDialect::kGradOfAttrName);
       int param = -1;
@@ -292,26 +257,22 @@ private:
         param = byName[gradOf.getValue()];
       else if (i - 1 < inOrder.size())
         param = inOrder[i - 1];
-      Value grad = resolve(ret.getOperand(i));
-      if (param < 0 || !ids.count(grad) ||
-          tensors[ids[grad]].role != "gradient")
-        return ret.emitOpError()
+      int grad = graph.results[i];
+      if (param < 0 || grad < 0 ||
+          graph.tensors[grad].role != TensorRole::Gradient)
+        return ret->emitOpError()
                << "result #" << i << " is not the gradient of a parameter";
       json.object([&] {
         json.attribute("parameter", param);
-        json.attribute("gradient", ids[grad]);
+        json.attribute("gradient", grad);
       });
     }
     return success();
   }
 
-  func::FuncOp func;
-  SmallVector<Operation *> flat;
-  llvm::DenseMap<Value, Value> aliases;
-  std::vector<TensorEntry> tensors;
-  llvm::DenseMap<Value, int> ids;
+  const StepGraph &graph;
+  std::vector<std::string> names; ///< By tensor id.
   llvm::StringSet<> usedNames;
-  int tokens = -1, labels = -1;
 };
 
 } // namespace
@@ -327,7 +288,10 @@ LogicalResult ckpt::exportProgram(ModuleOp module, StringRef functionName,
   if (!func.getBody().hasOneBlock())
     return mlir::emitError(func.getLoc(),
                            "only single-block functions can be lowered");
-  return ProgramWriter(func).write(os);
+  FailureOr<StepGraph> graph = StepGraph::build(func);
+  if (failed(graph))
+    return failure();
+  return ProgramWriter(*graph).write(os);
 }
 
 void ckpt::registerProgramExportTranslation() {

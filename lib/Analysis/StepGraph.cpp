@@ -1,0 +1,199 @@
+//===- StepGraph.cpp - The compact graph of a training step ---------------===//
+
+#include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFTags.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+Phase ckpt::getPhase(Operation *op) {
+  auto phase = op->getAttrOfType<StringAttr>(xf::XFDialect::kPhaseAttrName);
+  if (!phase)
+    return Phase::Forward;
+  return phase.getValue() == "recompute" ? Phase::Recompute : Phase::Backward;
+}
+
+const char *ckpt::phaseName(Phase phase) {
+  switch (phase) {
+  case Phase::Forward:
+    return "forward";
+  case Phase::Backward:
+    return "backward";
+  case Phase::Recompute:
+    return "recompute";
+  }
+  return "";
+}
+
+int StepGraph::tensorOf(Value value) const {
+  auto it = index_.find(value);
+  return it == index_.end() ? -1 : it->second;
+}
+
+int StepGraph::attributedReader(int tensor) const {
+  for (Phase wanted : {Phase::Backward, Phase::Recompute})
+    for (int reader : tensors[tensor].readers)
+      if (nodes[reader].phase == wanted)
+        return reader;
+  return -1;
+}
+
+namespace {
+/// An argument is a parameter by its `xf.role`; without one, a
+/// floating-point argument is.
+bool isParameterArgument(func::FuncOp step, BlockArgument arg) {
+  if (auto role = step.getArgAttrOfType<StringAttr>(
+          arg.getArgNumber(), xf::XFDialect::kRoleAttrName))
+    return role.getValue() == "parameter";
+  auto type = dyn_cast<RankedTensorType>(arg.getType());
+  return type && isa<FloatType>(type.getElementType());
+}
+
+class GraphBuilder {
+public:
+  explicit GraphBuilder(StepGraph &graph) : graph(graph) {}
+
+  LogicalResult addArguments() {
+    for (BlockArgument arg : graph.step.getArguments()) {
+      if (failed(addTensor(arg, -1, Phase::Forward, graph.step)))
+        return failure();
+      graph.tensors.back().role = isParameterArgument(graph.step, arg)
+                                      ? TensorRole::Parameter
+                                      : TensorRole::Input;
+    }
+    return success();
+  }
+
+  /// Appends `op` (a region's body in place) to the schedule.
+  LogicalResult addOp(Operation &op, int region) {
+    if (auto recompute = dyn_cast<RecomputeOp>(op))
+      return addRegion(recompute);
+    StepNode node;
+    node.op = &op;
+    node.phase = region >= 0 ? Phase::Recompute : getPhase(&op);
+    node.layer = xf::getLayer(&op);
+    node.module = xf::getModule(&op).str();
+    node.cost = getOpCost(&op);
+    node.region = region;
+    int index = static_cast<int>(graph.nodes.size());
+    for (Value operand : op.getOperands()) {
+      int id = graph.tensorOf(operand);
+      if (id < 0)
+        return op.emitOpError("reads a value defined outside the training "
+                              "step's body");
+      node.inputs.push_back(id);
+      std::vector<int> &readers = graph.tensors[id].readers;
+      if (readers.empty() || readers.back() != index)
+        readers.push_back(index);
+    }
+    for (Value result : op.getResults()) {
+      if (failed(addTensor(result, index, node.phase, &op)))
+        return failure();
+      node.outputs.push_back(static_cast<int>(graph.tensors.size()) - 1);
+    }
+    graph.nodes.push_back(std::move(node));
+    return success();
+  }
+
+private:
+  LogicalResult addRegion(RecomputeOp recompute) {
+    int region = static_cast<int>(graph.regions.size());
+    StepRegion info;
+    info.op = recompute;
+    info.label = recompute.getLabel().value_or("").str();
+    info.firstNode = static_cast<int>(graph.nodes.size());
+    graph.regions.push_back(info);
+    Block &block = recompute.getBody().front();
+    for (auto [arg, input] :
+         llvm::zip(block.getArguments(), recompute.getInputs()))
+      alias(arg, input);
+    for (Operation &inner : block.without_terminator())
+      if (failed(addOp(inner, region)))
+        return failure();
+    auto yield = cast<YieldOp>(block.getTerminator());
+    for (auto [result, value] :
+         llvm::zip(recompute.getResults(), yield.getValues()))
+      alias(result, value);
+    StepRegion &done = graph.regions[region];
+    done.endNode = static_cast<int>(graph.nodes.size());
+    recompute.getBody().walk([&](Operation *inner) {
+      for (Value value : inner->getResults())
+        done.producedBytes += getTensorBytes(value.getType());
+    });
+    return success();
+  }
+
+  void alias(Value value, Value target) {
+    if (int id = graph.tensorOf(target); id >= 0)
+      index()[value] = id;
+  }
+
+  LogicalResult addTensor(Value value, int producer, Phase phase,
+                          Operation *where) {
+    auto type = dyn_cast<RankedTensorType>(value.getType());
+    if (!type || !type.hasStaticShape())
+      return where->emitOpError()
+             << "produces " << value.getType()
+             << ", which cannot be sized: a training step holds statically "
+                "shaped tensors";
+    StepTensor tensor;
+    tensor.value = value;
+    tensor.bytes = getTensorBytes(type);
+    tensor.producer = producer;
+    tensor.phase = phase;
+    index()[value] = static_cast<int>(graph.tensors.size());
+    graph.tensors.push_back(std::move(tensor));
+    return success();
+  }
+
+  llvm::DenseMap<Value, int> &index();
+
+  StepGraph &graph;
+};
+} // namespace
+
+// The builder fills the graph's private index.
+namespace ckpt {
+struct StepGraphAccess {
+  static llvm::DenseMap<Value, int> &index(StepGraph &graph) {
+    return graph.index_;
+  }
+};
+} // namespace ckpt
+
+llvm::DenseMap<Value, int> &GraphBuilder::index() {
+  return StepGraphAccess::index(graph);
+}
+
+FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
+  StepGraph graph;
+  graph.step = step;
+  GraphBuilder builder(graph);
+  if (failed(builder.addArguments()))
+    return failure();
+  Block &body = step.getBody().front();
+  for (Operation &op : body.without_terminator())
+    if (failed(builder.addOp(op, -1)))
+      return failure();
+  for (Value value : body.getTerminator()->getOperands())
+    graph.results.push_back(graph.tensorOf(value));
+
+  // Kept: the one definition. A forward value that a backward or recompute
+  // op reads lives from the forward into the backward.
+  for (StepTensor &tensor : graph.tensors)
+    tensor.kept = !tensor.isArgument() && tensor.phase == Phase::Forward &&
+                  llvm::any_of(tensor.readers, [&](int reader) {
+                    return graph.nodes[reader].phase != Phase::Forward;
+                  });
+  for (StepTensor &tensor : graph.tensors)
+    if (!tensor.isArgument())
+      tensor.role =
+          tensor.kept ? TensorRole::Activation : TensorRole::Temporary;
+  for (auto [index, id] : llvm::enumerate(graph.results))
+    if (id >= 0 && !graph.tensors[id].isArgument())
+      graph.tensors[id].role =
+          index == 0 ? TensorRole::Loss : TensorRole::Gradient;
+  return graph;
+}
