@@ -10,7 +10,7 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/Remat.h"
+#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -35,22 +35,22 @@ OwningOpRef<ModuleOp> buildStep(MLIRContext &context, int64_t layers) {
   return module;
 }
 
-RematPolicy policyNamed(int index) {
-  RematPolicy p;
+MegatronPolicy policyNamed(int index) {
+  MegatronPolicy p;
   switch (index) {
   case 0:
     break;
   case 1:
-    p.granularity = "selective";
+    p.granularity = RecomputeGranularity::Selective;
     break;
   case 2:
-    p.granularity = "full";
-    p.method = "uniform";
+    p.granularity = RecomputeGranularity::Full;
+    p.method = RecomputeMethod::Uniform;
     p.numLayers = 1;
     break;
   case 3:
-    p.granularity = "full";
-    p.method = "block";
+    p.granularity = RecomputeGranularity::Full;
+    p.method = RecomputeMethod::Block;
     p.numLayers = 1;
     break;
   }
@@ -61,7 +61,7 @@ void planBenchmark(benchmark::State &state) {
   MLIRContext context;
   int64_t layers = state.range(0);
   OwningOpRef<ModuleOp> module = buildStep(context, layers);
-  RematPolicy policy = policyNamed(state.range(1));
+  MegatronPolicy policy = policyNamed(state.range(1));
   state.SetLabel(policy.describe());
   double fragmentation = 0, tensors = 0;
   for (auto _ : state) {

@@ -5,7 +5,7 @@
 #include "ckpt/Report/Report.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/Remat.h"
+#include "ckpt/Transforms/RematPolicy.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -24,36 +24,39 @@ namespace ckpt {
 namespace {
 
 /// The policies worth comparing for a model with `layers` layers.
-std::vector<RematPolicy> standardPolicies(int64_t layers, bool distributable) {
-  auto selective = [](std::vector<std::string> modules) {
-    RematPolicy p;
-    p.granularity = "selective";
+std::vector<MegatronPolicy> standardPolicies(int64_t layers,
+                                             bool distributable) {
+  using Module = RecomputeModule;
+  auto selective = [](std::vector<Module> modules) {
+    MegatronPolicy p;
+    p.granularity = RecomputeGranularity::Selective;
     p.modules = std::move(modules);
     return p;
   };
-  auto full = [](const char *method, int64_t n) {
-    RematPolicy p;
-    p.granularity = "full";
+  auto full = [](RecomputeMethod method, int64_t n) {
+    MegatronPolicy p;
+    p.granularity = RecomputeGranularity::Full;
     p.method = method;
     p.numLayers = n;
     return p;
   };
-  std::vector<RematPolicy> policies = {
-      RematPolicy(), selective({"core_attn"}),
-      selective({"core_attn", "layernorm"}), selective({"mlp"}),
-      selective({"core_attn", "mlp", "layernorm"})};
+  std::vector<MegatronPolicy> policies = {
+      MegatronPolicy(), selective({Module::CoreAttn}),
+      selective({Module::CoreAttn, Module::LayerNorm}),
+      selective({Module::Mlp}),
+      selective({Module::CoreAttn, Module::Mlp, Module::LayerNorm})};
   if (layers >= 1)
-    policies.push_back(full("uniform", 1));
+    policies.push_back(full(RecomputeMethod::Uniform, 1));
   if (layers >= 2)
-    policies.push_back(full("uniform", 2));
+    policies.push_back(full(RecomputeMethod::Uniform, 2));
   if (layers >= 2)
-    policies.push_back(full("block", 1));
+    policies.push_back(full(RecomputeMethod::Block, 1));
   if (layers >= 4)
-    policies.push_back(full("block", layers / 2));
+    policies.push_back(full(RecomputeMethod::Block, layers / 2));
   // A tensor-parallel graph without sequence parallelism can also shard the
   // kept chunk inputs over its ranks.
   if (distributable && layers >= 1) {
-    RematPolicy distributed = full("uniform", 1);
+    MegatronPolicy distributed = full(RecomputeMethod::Uniform, 1);
     distributed.distributeSavedActivations = true;
     policies.push_back(distributed);
   }
@@ -93,7 +96,7 @@ struct CkptComparePoliciesPass
         break;
       }
     }
-    for (const RematPolicy &policy :
+    for (const MegatronPolicy &policy :
          standardPolicies(countLayers(step), distributable)) {
       OwningOpRef<ModuleOp> copy = module.clone();
       auto copyStep = copy->lookupSymbol<func::FuncOp>(stepName);
@@ -108,11 +111,12 @@ struct CkptComparePoliciesPass
       options.dataParallelSize = dataParallelSize;
       PolicyComparisonRow row;
       row.strategy = policy.describe();
-      row.granularity = policy.granularity;
-      row.method = policy.method;
+      row.granularity = toString(policy.granularity);
+      row.method = toString(policy.method);
       row.numLayers = policy.numLayers;
-      if (policy.granularity == "selective")
-        row.modules = policy.selectiveModules();
+      if (policy.granularity == RecomputeGranularity::Selective)
+        for (RecomputeModule module : policy.selectiveModules())
+          row.modules.push_back(toString(module));
       row.report = analyzeActivations(*graph);
       row.plan = planMemory(*graph, options);
       rows.push_back(std::move(row));

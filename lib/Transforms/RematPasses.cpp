@@ -1,7 +1,7 @@
 //===- RematPasses.cpp - --ckpt-remat and --ckpt-verify-remat -------------===//
 
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/Remat.h"
+#include "ckpt/Transforms/RematPolicy.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -28,13 +28,20 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
-    RematPolicy policy;
-    policy.granularity = granularity;
-    policy.method = method;
-    policy.numLayers = numLayers;
-    policy.modules.assign(modules.begin(), modules.end());
-    policy.distributeSavedActivations = distributeSavedActivations;
-    if (failed(applyRemat(step, policy)))
+    RematOptions options;
+    options.granularity = granularity;
+    options.method = method;
+    options.numLayers = numLayers;
+    options.modules.assign(modules.begin(), modules.end());
+    options.distributeSavedActivations = distributeSavedActivations;
+    std::string error;
+    std::unique_ptr<RematPolicy> policy =
+        createRematPolicy(policyName, options, error);
+    if (!policy) {
+      mlir::emitError(getOperation().getLoc()) << error;
+      return signalPassFailure();
+    }
+    if (failed(applyRemat(step, *policy)))
       signalPassFailure();
   }
 };

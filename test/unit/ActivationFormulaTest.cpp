@@ -11,7 +11,7 @@
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/Remat.h"
+#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -34,7 +34,7 @@ void PrintTo(const Shape &p, std::ostream *os) {
 class ActivationFormulaTest : public ::testing::TestWithParam<Shape> {
 protected:
   ActivationReport analyze(const Shape &shape, const char *dtype,
-                           const RematPolicy &policy = RematPolicy()) {
+                           const MegatronPolicy &policy = MegatronPolicy()) {
     std::string config =
         "{\"num_layers\": " + std::to_string(shape.layers) +
         ", \"hidden_size\": " + std::to_string(shape.h) +
@@ -102,8 +102,8 @@ TEST_P(ActivationFormulaTest, GemmFlopsMatchAppendixA) {
 
 TEST_P(ActivationFormulaTest, SelectiveKeeps34sbhAndRecomputesAttention) {
   const Shape &p = GetParam();
-  RematPolicy selective;
-  selective.granularity = "selective";
+  MegatronPolicy selective;
+  selective.granularity = RecomputeGranularity::Selective;
   ActivationReport report = analyze(p, "bfloat16", selective);
   const int64_t sbh = p.s * p.b * p.h;
   for (const LayerActivations &layer : report.perLayer)
@@ -115,9 +115,9 @@ TEST_P(ActivationFormulaTest, SelectiveKeeps34sbhAndRecomputesAttention) {
 
 TEST_P(ActivationFormulaTest, FullUniformKeepsTheLayerInput) {
   const Shape &p = GetParam();
-  RematPolicy full;
-  full.granularity = "full";
-  full.method = "uniform";
+  MegatronPolicy full;
+  full.granularity = RecomputeGranularity::Full;
+  full.method = RecomputeMethod::Uniform;
   full.numLayers = 1;
   ActivationReport report = analyze(p, "bfloat16", full);
   for (const LayerActivations &layer : report.perLayer) {
@@ -132,13 +132,13 @@ TEST_P(ActivationFormulaTest, FullUniformKeepsTheLayerInput) {
 
 TEST_P(ActivationFormulaTest, FullUniformChunksKeepOnlyTheirInputs) {
   const Shape &p = GetParam();
-  RematPolicy full;
-  full.granularity = "full";
-  full.method = "uniform";
+  MegatronPolicy full;
+  full.granularity = RecomputeGranularity::Full;
+  full.method = RecomputeMethod::Uniform;
   full.numLayers = 2;
   if (p.layers < 2) {
     // Chunks of two layers do not exist in a one-layer model.
-    EXPECT_EQ(validateRematPolicy(full, p.layers),
+    EXPECT_EQ(full.validate(p.layers),
               "recompute-num-layers must be in [1, 1] (the model has 1 "
               "layer), got 2");
     return;

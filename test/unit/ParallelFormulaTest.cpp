@@ -15,7 +15,7 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/Remat.h"
+#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -38,7 +38,7 @@ void PrintTo(const Case &c, std::ostream *os) {
 class ParallelFormulaTest : public ::testing::TestWithParam<Case> {
 protected:
   /// Per-layer kept bytes of layer 0 for the step of one rank.
-  int64_t keptPerLayer(bool sequenceParallel, const RematPolicy &policy) {
+  int64_t keptPerLayer(bool sequenceParallel, const MegatronPolicy &policy) {
     const Case &c = GetParam();
     std::string config =
         "{\"num_layers\": 2, \"hidden_size\": " + std::to_string(c.h) +
@@ -65,16 +65,16 @@ protected:
   OwningOpRef<ModuleOp> module;
 };
 
-RematPolicy selective() {
-  RematPolicy p;
-  p.granularity = "selective";
+MegatronPolicy selective() {
+  MegatronPolicy p;
+  p.granularity = RecomputeGranularity::Selective;
   return p;
 }
 
-RematPolicy full() {
-  RematPolicy p;
-  p.granularity = "full";
-  p.method = "uniform";
+MegatronPolicy full() {
+  MegatronPolicy p;
+  p.granularity = RecomputeGranularity::Full;
+  p.method = RecomputeMethod::Uniform;
   p.numLayers = 1;
   return p;
 }
@@ -84,16 +84,17 @@ TEST_P(ParallelFormulaTest, Table2) {
   const int64_t sbh = c.s * c.b * c.h, as2b = c.a * c.s * c.s * c.b;
   // Every term is a whole number of bytes for these shapes: t divides h, a
   // and s.
-  EXPECT_EQ(keptPerLayer(false, RematPolicy()),
+  EXPECT_EQ(keptPerLayer(false, MegatronPolicy()),
             10 * sbh + 24 * sbh / c.t + 5 * as2b / c.t);
-  EXPECT_EQ(keptPerLayer(true, RematPolicy()), 34 * sbh / c.t + 5 * as2b / c.t);
+  EXPECT_EQ(keptPerLayer(true, MegatronPolicy()),
+            34 * sbh / c.t + 5 * as2b / c.t);
   EXPECT_EQ(keptPerLayer(false, selective()), 10 * sbh + 24 * sbh / c.t);
   EXPECT_EQ(keptPerLayer(true, selective()), 34 * sbh / c.t);
   EXPECT_EQ(keptPerLayer(false, full()), 2 * sbh);
   EXPECT_EQ(keptPerLayer(true, full()), 2 * sbh / c.t);
   // distribute_saved_activations: each rank keeps a 1/t shard of the layer
   // input without sequence parallelism too.
-  RematPolicy distributed = full();
+  MegatronPolicy distributed = full();
   distributed.distributeSavedActivations = true;
   EXPECT_EQ(keptPerLayer(false, distributed), 2 * sbh / c.t);
 }

@@ -73,9 +73,13 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
     `ckpt.remat = "recompute"` are recomputed whatever the policy; ops
     annotated `"save"` keep their results. The producers of discarded
     values are marked `ckpt.remat = "recompute"` and the result is checked
-    as by `--ckpt-verify-remat`.
+    as by `--ckpt-verify-remat`. The pass builds the step graph, lets the
+    policy named by `policy` decide a remat plan from it, and applies the
+    plan with one rewrite that serves every policy (docs/architecture.md).
   }];
   let options = [
+    Option<"policyName", "policy", "std::string", "\"megatron\"",
+           "The remat policy that decides the plan (registered: megatron)">,
     Option<"granularity", "recompute-granularity", "std::string", "\"none\"",
            "none, selective or full">,
     Option<"method", "recompute-method", "std::string", "\"\"",

@@ -1,44 +1,26 @@
-//===- Remat.cpp - Megatron's recompute policies as a rewrite -------------===//
+//===- ApplyRematPlan.cpp - One rewrite for every remat plan --------------===//
 //
-// 1. Group the forward ops the policy recomputes: one group per chunk of
-//    layers (full), per layer and module (selective), per annotated op.
-// 2. A group discards the values its ops produce that the backward reads,
-//    except its outputs (values also read by forward ops outside the group),
-//    which their consumers keep as usual. Layer norm is Megatron's
-//    output-discarding checkpoint: its output is discarded even though the
-//    next linear reads it. `ckpt.remat = "save"` keeps an op's results.
-// 3. Each group becomes one ckpt.recompute region before the first backward
-//    reader of its discarded values. It re-runs the group's ops from the
-//    values the group reads from outside (which stay kept, as a checkpointed
-//    function keeps its inputs); its results replace the discarded values in
-//    the backward.
+// Each group of a plan becomes one ckpt.recompute region before the first
+// backward reader of its discarded values. It re-runs the group's ops from
+// the values the group reads from outside (which stay kept, as a
+// checkpointed function keeps its inputs); its results replace the
+// discarded values in the backward. The forward producers whose results the
+// backward no longer reads are marked `ckpt.remat = "recompute"`.
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Transforms/Remat.h"
-#include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFTags.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/Transforms/RematPlan.h"
 
-#include "ckpt/Analysis/ActivationAnalysis.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
-#include <map>
 
 using namespace mlir;
 using namespace ckpt;
-
-int64_t ckpt::countLayers(func::FuncOp step) {
-  int64_t layers = 0;
-  for (Operation &op : step.getBody().front())
-    if (getPhase(&op) == Phase::Forward)
-      if (auto layer = xf::getLayer(&op))
-        layers = std::max(layers, *layer + 1);
-  return layers;
-}
 
 namespace {
 
@@ -54,52 +36,6 @@ bool readByBackward(Value value) {
   });
 }
 
-struct Group {
-  std::string label;
-  std::optional<int64_t> firstLayer;
-  bool discardsOutputs = false; ///< Layer norm and annotated ops.
-  llvm::SetVector<Operation *> ops;
-  llvm::SetVector<Value> discarded;
-};
-
-/// The group key of a forward op under the policy, or none.
-std::optional<std::string> groupOf(Operation *op, const RematPolicy &policy,
-                                   const std::vector<std::string> &modules,
-                                   std::optional<int64_t> &firstLayer,
-                                   bool &discardsOutputs) {
-  std::optional<int64_t> layer = xf::getLayer(op);
-  StringRef module = xf::getModule(op);
-  discardsOutputs = false;
-  // A policy group takes an op first; an annotation places the ops that no
-  // policy group recomputes.
-  if (layer && policy.granularity == "full") {
-    int64_t n = policy.numLayers;
-    if (policy.method == "uniform") {
-      int64_t first = *layer / n * n;
-      firstLayer = first;
-      return "layers " + std::to_string(first) + "-" +
-             std::to_string(first + n - 1);
-    }
-    if (*layer < n) {
-      firstLayer = layer;
-      return "layer " + std::to_string(*layer);
-    }
-  }
-  if (layer && policy.granularity == "selective" &&
-      llvm::is_contained(modules, module.str())) {
-    firstLayer = layer;
-    discardsOutputs = module == "layernorm";
-    return "layer " + std::to_string(*layer) + " " + module.str();
-  }
-  if (rematAnnotation(op) == "recompute") {
-    firstLayer = layer;
-    discardsOutputs = true;
-    std::string where = layer ? "layer " + std::to_string(*layer) : "outside";
-    return where + " " + module.str() + " (annotated)";
-  }
-  return std::nullopt;
-}
-
 bool isDistributable(Value input, int64_t t);
 
 /// Megatron's distribute_saved_activations: each activation a full-recompute
@@ -107,7 +43,8 @@ bool isDistributable(Value input, int64_t t);
 /// is made (each rank keeps 1/t), and the region all-gathers it back first.
 SmallVector<std::pair<Value, Value>>
 distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
-                 int64_t t, IRMapping &mapping, const Group &group) {
+                 int64_t t, IRMapping &mapping,
+                 const llvm::SetVector<Operation *> &groupOps) {
   SmallVector<std::pair<Value, Value>> distributed;
   OpBuilder::InsertionGuard guard(builder);
   Block &block = region.getBody().front();
@@ -120,8 +57,7 @@ distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
     // the shard there.
     Operation *reader = nullptr;
     for (Operation *user : input.getUsers())
-      if (group.ops.contains(user) &&
-          (!reader || user->isBeforeInBlock(reader)))
+      if (groupOps.contains(user) && (!reader || user->isBeforeInBlock(reader)))
         reader = user;
     SmallVector<int64_t> shape(type.getShape());
     shape[0] /= t;
@@ -165,134 +101,80 @@ bool isDistributable(Value input, int64_t t) {
 
 } // namespace
 
-FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
-                                        const RematPolicy &policy) {
-  int64_t layers = countLayers(step);
-  std::string problem = validateRematPolicy(policy, layers);
-  // Reported at the module: the function's line is as long as its signature.
-  Operation *where = step->getParentOp() ? step->getParentOp() : step;
-  if (!problem.empty())
-    return mlir::emitError(where->getLoc()) << problem;
-  Block &body = step.getBody().front();
-  MLIRContext *context = step.getContext();
-  context->getOrLoadDialect<CkptDialect>();
-
-  // Distributed saved activations need the tensor-parallel size of the
-  // graph, and exclude sequence parallelism (as in Megatron).
-  int64_t tensorParallel = 1;
-  bool sequenceParallel = false;
-  for (auto &[key, value] : describeModel(step)) {
-    if (key == "tensor_model_parallel_size")
-      tensorParallel = std::stoll(value);
-    if (key == "sequence_parallel")
-      sequenceParallel = value == "true";
-  }
-  if (policy.distributeSavedActivations) {
-    std::string why;
-    if (tensorParallel <= 1)
-      why = "distribute-saved-activations needs a tensor-parallel graph "
-            "(tensor_model_parallel_size > 1)";
-    else if (sequenceParallel)
-      why = "distribute-saved-activations cannot be combined with sequence "
-            "parallelism";
-    if (!why.empty())
-      return mlir::emitError(where->getLoc()) << why;
-  }
-
-  // 1. Groups.
-  std::vector<std::string> modules = policy.selectiveModules();
-  // Groups in the order their first op appears.
-  std::vector<Group> groups;
-  std::map<std::string, size_t> groupIndex;
-  for (Operation &op : body) {
-    if (getPhase(&op) != Phase::Forward || isa<func::ReturnOp>(op))
+RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
+                                        std::string label,
+                                        std::optional<int64_t> layer,
+                                        const std::vector<int> &candidates,
+                                        bool discardOutputs) {
+  RecomputeGroup group;
+  group.label = std::move(label);
+  group.layer = layer;
+  llvm::DenseSet<int> members(candidates.begin(), candidates.end());
+  for (int index : candidates) {
+    const StepNode &node = graph.nodes[index];
+    if (rematAnnotation(node.op) == "save")
       continue;
-    std::optional<int64_t> firstLayer;
-    bool discardsOutputs = false;
-    std::optional<std::string> key =
-        groupOf(&op, policy, modules, firstLayer, discardsOutputs);
-    if (!key)
-      continue;
-    auto [it, inserted] = groupIndex.try_emplace(*key, groups.size());
-    if (inserted)
-      groups.emplace_back();
-    Group &group = groups[it->second];
-    group.label = *key;
-    group.firstLayer = firstLayer;
-    group.discardsOutputs |= discardsOutputs;
-    group.ops.insert(&op);
-  }
-
-  // 2. What each group discards.
-  llvm::DenseSet<Value> discarded;
-  for (Group &group : groups) {
-    for (Operation *op : group.ops) {
-      if (rematAnnotation(op) == "save")
+    group.nodes.push_back(index);
+    for (int id : node.outputs) {
+      const StepTensor &tensor = graph.tensors[id];
+      if (!tensor.kept)
         continue;
-      for (Value result : op->getResults()) {
-        if (!readByBackward(result))
-          continue;
-        bool output = llvm::any_of(result.getUsers(), [&](Operation *user) {
-          return getPhase(user) == Phase::Forward && !group.ops.contains(user);
-        });
-        if (output && !group.discardsOutputs)
-          continue;
-        group.discarded.insert(result);
-        discarded.insert(result);
-      }
+      bool output = llvm::any_of(tensor.readers, [&](int reader) {
+        return graph.nodes[reader].phase == Phase::Forward &&
+               !members.contains(reader);
+      });
+      if (output && !discardOutputs)
+        continue;
+      group.discarded.push_back(id);
     }
   }
+  return group;
+}
 
-  // 3. One region per group, in the order of their first backward reader.
+FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
+                                            const RematPlan &plan) {
+  func::FuncOp step = graph.step;
+  MLIRContext *context = step.getContext();
+  context->getOrLoadDialect<CkptDialect>();
   RematResult result;
   OpBuilder builder(context);
-  for (Group &group : groups) {
+  llvm::DenseSet<Value> discarded;
+  for (const RecomputeGroup &group : plan.groups) {
     if (group.discarded.empty())
       continue;
+    SmallVector<Value> targets;
+    for (int id : group.discarded) {
+      targets.push_back(graph.tensors[id].value);
+      discarded.insert(graph.tensors[id].value);
+    }
     Operation *firstReader = nullptr;
-    for (Value value : group.discarded)
+    for (Value value : targets)
       for (Operation *user : value.getUsers())
         if (getPhase(user) != Phase::Forward &&
             (!firstReader || user->isBeforeInBlock(firstReader)))
           firstReader = user;
 
-    // The copy re-runs the whole group, as a checkpointed function is
-    // re-run in Megatron (this is what the paper's FLOP counts assume);
-    // it starts from the values the group reads from outside and from
-    // results annotated "save", which stay kept.
+    // The copy re-runs the group's ops (in order) from the values they read
+    // from outside the group, which stay kept.
     llvm::SetVector<Operation *> needed;
-    for (Operation *op : group.ops)
-      if (rematAnnotation(op) != "save")
-        needed.insert(op);
-    llvm::SetVector<Value> inputs;
-    for (Operation *op : needed)
-      for (Value operand : op->getOperands())
-        if (!needed.contains(operand.getDefiningOp()))
-          inputs.insert(operand);
-    SmallVector<Operation *> ordered(needed.begin(), needed.end());
-    llvm::sort(ordered, [](Operation *a, Operation *b) {
-      return a->isBeforeInBlock(b);
-    });
-    // Inputs in the order the copies first read them.
+    for (int index : group.nodes)
+      needed.insert(graph.nodes[index].op);
     SmallVector<Value> orderedInputs;
     llvm::SetVector<Value> seen;
-    for (Operation *op : ordered)
+    for (Operation *op : needed)
       for (Value operand : op->getOperands())
-        if (inputs.contains(operand) && seen.insert(operand))
+        if (!needed.contains(operand.getDefiningOp()) && seen.insert(operand))
           orderedInputs.push_back(operand);
 
-    SmallVector<Value> targets(group.discarded.begin(), group.discarded.end());
     SmallVector<Type> types;
     for (Value target : targets)
       types.push_back(target.getType());
     // Distributed inputs come back whole from the region, for the backward
     // ops that read them.
-    bool distribute =
-        policy.distributeSavedActivations && policy.granularity == "full";
     SmallVector<Value> distributedInputs;
-    if (distribute)
+    if (plan.distributeInputs)
       for (Value input : orderedInputs)
-        if (isDistributable(input, tensorParallel)) {
+        if (isDistributable(input, plan.tensorParallelSize)) {
           distributedInputs.push_back(input);
           types.push_back(input.getType());
         }
@@ -302,19 +184,19 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
                                               orderedInputs, group.label);
     region->setAttr(xf::XFDialect::kPhaseAttrName,
                     builder.getStringAttr("recompute"));
-    if (group.firstLayer)
+    if (group.layer)
       region->setAttr(xf::XFDialect::kLayerAttrName,
-                      builder.getI64IntegerAttr(*group.firstLayer));
+                      builder.getI64IntegerAttr(*group.layer));
     Block &regionBlock = region.getBody().front();
     IRMapping mapping;
     mapping.map(orderedInputs, regionBlock.getArguments());
     builder.setInsertionPointToStart(&regionBlock);
     SmallVector<std::pair<Value, Value>> gathered;
-    if (distribute)
+    if (plan.distributeInputs)
       gathered = distributeInputs(builder, region, orderedInputs,
-                                  tensorParallel, mapping, group);
+                                  plan.tensorParallelSize, mapping, needed);
     int64_t transient = 0;
-    for (Operation *op : ordered) {
+    for (Operation *op : needed) {
       Operation *copy = builder.clone(*op, mapping);
       copy->removeAttr(CkptDialect::kRematAttrName);
       copy->setAttr(xf::XFDialect::kPhaseAttrName,
@@ -348,15 +230,17 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
   }
 
   // Record the decision on the forward producers: every op a region re-runs
-  // whose results the backward no longer reads directly.
+  // whose results the backward no longer reads directly, and every producer
+  // all of whose read results were discarded.
   Builder attrs(context);
-  for (Group &group : groups)
+  for (const RecomputeGroup &group : plan.groups)
     if (!group.discarded.empty())
-      for (Operation *op : group.ops)
-        if (rematAnnotation(op) != "save" &&
-            llvm::none_of(op->getResults(), readByBackward))
+      for (int index : group.nodes) {
+        Operation *op = graph.nodes[index].op;
+        if (llvm::none_of(op->getResults(), readByBackward))
           op->setAttr(CkptDialect::kRematAttrName,
                       attrs.getStringAttr("recompute"));
+      }
   for (Value value : discarded) {
     Operation *producer = value.getDefiningOp();
     bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {

@@ -1,0 +1,71 @@
+//===- RematPlan.h - What to recompute, and the rewrite that does it -*- C++
+//-*-===//
+//
+// A remat plan says, over the step graph, which forward values the backward
+// no longer keeps and which forward ops each recompute region re-runs to
+// rebuild them. Policies decide plans (RematPolicy.h); one rewrite applies
+// any plan to the IR. Keeping the two apart lets a new policy (a memory
+// budget solver) reuse the rewrite, and lets a plan be inspected before it
+// is applied.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_TRANSFORMS_REMATPLAN_H
+#define CKPT_TRANSFORMS_REMATPLAN_H
+
+#include "ckpt/Analysis/StepGraph.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ckpt {
+
+/// One recompute region: the forward ops it re-runs and the kept values it
+/// replaces in the backward.
+struct RecomputeGroup {
+  std::string label;
+  std::optional<int64_t> layer; ///< The region's layer tag.
+  std::vector<int> nodes;       ///< Forward nodes to re-run, in order.
+  std::vector<int> discarded;   ///< Tensors the backward reads from it.
+};
+
+struct RematPlan {
+  std::vector<RecomputeGroup> groups; ///< In the order of their first op.
+  /// Megatron's distribute_saved_activations: every region input whose
+  /// first dimension divides by `tensorParallelSize` is kept as a 1/t shard
+  /// and all-gathered at the start of the region.
+  bool distributeInputs = false;
+  int64_t tensorParallelSize = 1;
+};
+
+/// A group over `candidates` (forward nodes, in order): the nodes it re-runs
+/// (all but those annotated `ckpt.remat = "save"`) and the kept values they
+/// produce that it discards, i.e. all of them but the group's outputs (values
+/// that forward ops outside the group read) unless `discardOutputs`.
+RecomputeGroup makeRecomputeGroup(const StepGraph &graph, std::string label,
+                                  std::optional<int64_t> layer,
+                                  const std::vector<int> &candidates,
+                                  bool discardOutputs);
+
+struct RematResult {
+  int regions = 0;
+  int64_t largestTransientBytes = 0; ///< Values produced in one region.
+  std::string largestLabel;
+};
+
+/// Applies `plan` (decided on `graph`, the graph of `step`): each group
+/// becomes a `ckpt.recompute` region before the first backward reader of
+/// its discarded values, whose results replace them in the backward; their
+/// producers are marked `ckpt.remat = "recompute"`. The result is checked as
+/// by verifyRemat.
+mlir::FailureOr<RematResult> applyRematPlan(const StepGraph &graph,
+                                            const RematPlan &plan);
+
+/// Checks that no backward op reads a result of a forward op marked
+/// `ckpt.remat = "recompute"`; emits an error at each offending op.
+mlir::LogicalResult verifyRemat(mlir::func::FuncOp step);
+
+} // namespace ckpt
+
+#endif // CKPT_TRANSFORMS_REMATPLAN_H

@@ -1,0 +1,110 @@
+//===- RematPolicy.h - Policies decide remat plans --------------*- C++ -*-===//
+//
+// A policy reads the step graph and returns a remat plan. Policies are typed
+// objects behind a small registry keyed by name (as XLA's rematerialization
+// takes an algorithm): Megatron-LM's presets are the policy "megatron"; a
+// memory-budget solver registers as another without touching the rewrite.
+// The pass options keep Megatron's names (RematOptions) and each policy's
+// factory reads the ones it understands.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_TRANSFORMS_REMATPOLICY_H
+#define CKPT_TRANSFORMS_REMATPOLICY_H
+
+#include "ckpt/Transforms/RematPlan.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ckpt {
+
+/// The options of --ckpt-remat as written (Megatron's names).
+struct RematOptions {
+  std::string granularity = "none";
+  std::string method;
+  int64_t numLayers = -1;
+  std::vector<std::string> modules;
+  bool distributeSavedActivations = false;
+};
+
+class RematPolicy {
+public:
+  virtual ~RematPolicy();
+  /// A short name for tables: "none", "selective(core_attn)", ...
+  virtual std::string describe() const = 0;
+  /// The plan for `graph`, or a message saying why there is none.
+  virtual mlir::FailureOr<RematPlan> decide(const StepGraph &graph,
+                                            std::string &error) const = 0;
+};
+
+using RematPolicyFactory = std::function<std::unique_ptr<RematPolicy>(
+    const RematOptions &options, std::string &error)>;
+
+/// Registers policy `name`; later registrations of a name replace earlier
+/// ones.
+void registerRematPolicy(const std::string &name, RematPolicyFactory factory);
+/// The policy `name` built from `options`; null with `error` set when the
+/// name is unknown or the options are invalid.
+std::unique_ptr<RematPolicy> createRematPolicy(const std::string &name,
+                                               const RematOptions &options,
+                                               std::string &error);
+/// The registered names, sorted.
+std::vector<std::string> registeredRematPolicies();
+
+//===----------------------------------------------------------------------===//
+// Megatron-LM's presets (docs/policies.md)
+//===----------------------------------------------------------------------===//
+
+enum class RecomputeGranularity { None, Selective, Full };
+enum class RecomputeMethod { Unset, Uniform, Block };
+enum class RecomputeModule { CoreAttn, Mlp, LayerNorm };
+
+const char *toString(RecomputeGranularity granularity);
+const char *toString(RecomputeMethod method); ///< "" for Unset.
+const char *toString(RecomputeModule module); ///< The module tag.
+
+class MegatronPolicy : public RematPolicy {
+public:
+  RecomputeGranularity granularity = RecomputeGranularity::None;
+  RecomputeMethod method = RecomputeMethod::Unset;
+  int64_t numLayers = -1; ///< -1: not given.
+  /// Selective only; empty means core_attn.
+  std::vector<RecomputeModule> modules;
+  /// Full recompute with t > 1 tensor-parallel ranks: each rank keeps a 1/t
+  /// shard of every chunk input, all-gathered before the recompute.
+  bool distributeSavedActivations = false;
+
+  /// Reads and checks the options with Megatron's rules (the range of
+  /// recompute-num-layers needs the model: decide() checks it).
+  static std::unique_ptr<MegatronPolicy> parse(const RematOptions &options,
+                                               std::string &error);
+
+  /// The modules a selective policy recomputes (the default filled in).
+  std::vector<RecomputeModule> selectiveModules() const;
+  /// The problem of this policy on a model with `layers` layers, or "".
+  std::string validate(int64_t layers) const;
+
+  std::string describe() const override;
+  mlir::FailureOr<RematPlan> decide(const StepGraph &graph,
+                                    std::string &error) const override;
+};
+
+/// The modules a selective policy may name for the GPT family, in order.
+const std::vector<RecomputeModule> &getRecomputableModules();
+
+/// The number of transformer layers of a step: 1 + the largest layer tag of
+/// its forward nodes (0 without layers).
+int64_t countLayers(const StepGraph &graph);
+int64_t countLayers(mlir::func::FuncOp step);
+
+/// Decides with `policy` on the graph of `step` and applies the plan;
+/// errors are reported at the step's module.
+mlir::FailureOr<RematResult> applyRemat(mlir::func::FuncOp step,
+                                        const RematPolicy &policy);
+
+} // namespace ckpt
+
+#endif // CKPT_TRANSFORMS_REMATPOLICY_H

@@ -1,0 +1,286 @@
+//===- MegatronPolicy.cpp - Megatron-LM's recompute presets as a policy ---===//
+//
+// The rules of Megatron-LM's TransformerConfig, plus a range check on
+// recompute_num_layers that Megatron leaves out. decide() groups the forward
+// ops the preset recomputes: one group per chunk of layers (full), per layer
+// and module (selective), per op annotated `ckpt.remat = "recompute"`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Transforms/RematPolicy.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <map>
+
+using namespace mlir;
+using namespace ckpt;
+
+const char *ckpt::toString(RecomputeGranularity granularity) {
+  switch (granularity) {
+  case RecomputeGranularity::None:
+    return "none";
+  case RecomputeGranularity::Selective:
+    return "selective";
+  case RecomputeGranularity::Full:
+    return "full";
+  }
+  return "";
+}
+
+const char *ckpt::toString(RecomputeMethod method) {
+  switch (method) {
+  case RecomputeMethod::Unset:
+    return "";
+  case RecomputeMethod::Uniform:
+    return "uniform";
+  case RecomputeMethod::Block:
+    return "block";
+  }
+  return "";
+}
+
+const char *ckpt::toString(RecomputeModule module) {
+  switch (module) {
+  case RecomputeModule::CoreAttn:
+    return "core_attn";
+  case RecomputeModule::Mlp:
+    return "mlp";
+  case RecomputeModule::LayerNorm:
+    return "layernorm";
+  }
+  return "";
+}
+
+const std::vector<RecomputeModule> &ckpt::getRecomputableModules() {
+  static const std::vector<RecomputeModule> modules = {
+      RecomputeModule::CoreAttn, RecomputeModule::Mlp,
+      RecomputeModule::LayerNorm};
+  return modules;
+}
+
+namespace {
+std::string knownModuleList() {
+  std::vector<std::string> names;
+  for (RecomputeModule module : getRecomputableModules())
+    names.push_back(toString(module));
+  return llvm::join(names, ", ");
+}
+} // namespace
+
+std::unique_ptr<MegatronPolicy>
+MegatronPolicy::parse(const RematOptions &options, std::string &error) {
+  auto policy = std::make_unique<MegatronPolicy>();
+  const std::string &g = options.granularity;
+  if (g == "none")
+    policy->granularity = RecomputeGranularity::None;
+  else if (g == "selective")
+    policy->granularity = RecomputeGranularity::Selective;
+  else if (g == "full")
+    policy->granularity = RecomputeGranularity::Full;
+  else {
+    error = "recompute-granularity must be none, selective or full, got '" + g +
+            "'";
+    return nullptr;
+  }
+  if (options.method == "uniform")
+    policy->method = RecomputeMethod::Uniform;
+  else if (options.method == "block")
+    policy->method = RecomputeMethod::Block;
+  else if (!options.method.empty()) {
+    error = "recompute-method must be uniform or block, got '" +
+            options.method + "'";
+    return nullptr;
+  }
+  policy->numLayers = options.numLayers;
+  policy->distributeSavedActivations = options.distributeSavedActivations;
+  if (policy->distributeSavedActivations &&
+      policy->granularity != RecomputeGranularity::Full) {
+    error = "distribute-saved-activations needs recompute-granularity=full";
+    return nullptr;
+  }
+  if (policy->granularity == RecomputeGranularity::None &&
+      (policy->method != RecomputeMethod::Unset || policy->numLayers != -1 ||
+       !options.modules.empty())) {
+    error = "recompute-method, recompute-num-layers and recompute-modules "
+            "need recompute-granularity=selective or full";
+    return nullptr;
+  }
+  if (policy->granularity == RecomputeGranularity::Selective &&
+      (policy->method != RecomputeMethod::Unset || policy->numLayers != -1)) {
+    error = "recompute-granularity=selective takes no recompute-method or "
+            "recompute-num-layers (they belong to full recompute)";
+    return nullptr;
+  }
+  if (policy->granularity == RecomputeGranularity::Selective) {
+    static const std::vector<std::string> otherFamilies = {
+        "moe", "moe_act", "mla_up_proj", "shared_experts"};
+    for (const std::string &name : options.modules) {
+      auto known =
+          llvm::find_if(getRecomputableModules(), [&](RecomputeModule module) {
+            return name == toString(module);
+          });
+      if (known != getRecomputableModules().end()) {
+        policy->modules.push_back(*known);
+        continue;
+      }
+      if (llvm::is_contained(otherFamilies, name))
+        error = "recompute-modules: '" + name +
+                "' does not exist in this model (a GPT has " +
+                knownModuleList() + ")";
+      else
+        error = "recompute-modules: unknown module '" + name +
+                "' (allowed: " + knownModuleList() + ")";
+      return nullptr;
+    }
+  }
+  if (policy->granularity == RecomputeGranularity::Full) {
+    if (!options.modules.empty()) {
+      error = "recompute-modules applies to recompute-granularity=selective "
+              "only";
+      return nullptr;
+    }
+    if (policy->method == RecomputeMethod::Unset) {
+      error = "recompute-granularity=full needs recompute-method=uniform or "
+              "block";
+      return nullptr;
+    }
+    if (policy->numLayers == -1) {
+      error = "recompute-granularity=full needs recompute-num-layers";
+      return nullptr;
+    }
+  }
+  return policy;
+}
+
+std::vector<RecomputeModule> MegatronPolicy::selectiveModules() const {
+  return modules.empty()
+             ? std::vector<RecomputeModule>{RecomputeModule::CoreAttn}
+             : modules;
+}
+
+std::string MegatronPolicy::validate(int64_t layers) const {
+  if (granularity != RecomputeGranularity::Full)
+    return "";
+  if (numLayers < 1 || numLayers > layers)
+    return "recompute-num-layers must be in [1, " + std::to_string(layers) +
+           "] (the model has " + std::to_string(layers) +
+           (layers == 1 ? " layer" : " layers") + "), got " +
+           std::to_string(numLayers);
+  return "";
+}
+
+std::string MegatronPolicy::describe() const {
+  if (granularity == RecomputeGranularity::Selective) {
+    std::vector<std::string> names;
+    for (RecomputeModule module : selectiveModules())
+      names.push_back(toString(module));
+    return "selective(" + llvm::join(names, ",") + ")";
+  }
+  if (granularity == RecomputeGranularity::Full)
+    return std::string("full ") + toString(method) +
+           " N=" + std::to_string(numLayers) +
+           (distributeSavedActivations ? " distributed" : "");
+  return toString(granularity);
+}
+
+namespace {
+/// A group the policy is forming: its key's label, layer tag, and nodes.
+struct PendingGroup {
+  std::string label;
+  std::optional<int64_t> layer;
+  bool discardOutputs = false;
+  std::vector<int> nodes;
+};
+
+StringRef rematAnnotation(Operation *op) {
+  if (auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName))
+    return attr.getValue();
+  return {};
+}
+} // namespace
+
+FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
+                                            std::string &error) const {
+  error = validate(countLayers(graph));
+  if (!error.empty())
+    return failure();
+  // Distributed saved activations need the tensor-parallel size of the
+  // graph, and exclude sequence parallelism (as in Megatron).
+  int64_t tensorParallel = 1;
+  bool sequenceParallel = false;
+  for (auto &[key, value] : describeModel(graph.step)) {
+    if (key == "tensor_model_parallel_size")
+      tensorParallel = std::stoll(value);
+    if (key == "sequence_parallel")
+      sequenceParallel = value == "true";
+  }
+  if (distributeSavedActivations) {
+    if (tensorParallel <= 1)
+      error = "distribute-saved-activations needs a tensor-parallel graph "
+              "(tensor_model_parallel_size > 1)";
+    else if (sequenceParallel)
+      error = "distribute-saved-activations cannot be combined with sequence "
+              "parallelism";
+    if (!error.empty())
+      return failure();
+  }
+
+  std::vector<RecomputeModule> selected = selectiveModules();
+  std::vector<PendingGroup> pending;
+  std::map<std::string, size_t> byKey;
+  for (auto [index, node] : llvm::enumerate(graph.nodes)) {
+    if (node.phase != Phase::Forward || node.region >= 0)
+      continue;
+    // A preset group takes an op first; an annotation places the ops that
+    // no preset group recomputes.
+    PendingGroup group;
+    group.layer = node.layer;
+    if (node.layer && granularity == RecomputeGranularity::Full &&
+        method == RecomputeMethod::Uniform) {
+      int64_t first = *node.layer / numLayers * numLayers;
+      group.layer = first;
+      group.label = "layers " + std::to_string(first) + "-" +
+                    std::to_string(first + numLayers - 1);
+    } else if (node.layer && granularity == RecomputeGranularity::Full &&
+               *node.layer < numLayers) {
+      group.label = "layer " + std::to_string(*node.layer);
+    } else if (node.layer && granularity == RecomputeGranularity::Selective &&
+               llvm::any_of(selected, [&](RecomputeModule module) {
+                 return node.module == toString(module);
+               })) {
+      group.label = "layer " + std::to_string(*node.layer) + " " + node.module;
+      // Layer norm is Megatron's output-discarding checkpoint.
+      group.discardOutputs = node.module == "layernorm";
+    } else if (rematAnnotation(node.op) == "recompute") {
+      std::string where =
+          node.layer ? "layer " + std::to_string(*node.layer) : "outside";
+      group.label = where + " " + node.module + " (annotated)";
+      group.discardOutputs = true;
+    } else {
+      continue;
+    }
+    auto [it, inserted] = byKey.try_emplace(group.label, pending.size());
+    if (inserted)
+      pending.push_back(std::move(group));
+    PendingGroup &entry = pending[it->second];
+    entry.discardOutputs |= group.discardOutputs;
+    entry.nodes.push_back(static_cast<int>(index));
+  }
+
+  RematPlan plan;
+  for (PendingGroup &group : pending) {
+    RecomputeGroup made =
+        makeRecomputeGroup(graph, std::move(group.label), group.layer,
+                           group.nodes, group.discardOutputs);
+    if (!made.discarded.empty())
+      plan.groups.push_back(std::move(made));
+  }
+  plan.distributeInputs =
+      distributeSavedActivations && granularity == RecomputeGranularity::Full;
+  plan.tensorParallelSize = tensorParallel;
+  return plan;
+}

@@ -1,0 +1,155 @@
+//===- RematPlanTest.cpp - Policies decide plans, one rewrite applies them ===//
+//
+// Megatron's presets as plans that can be read before anything is rewritten,
+// and a policy registered from outside (as a memory-budget solver will be)
+// applied by the same rewrite.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Target/Config/ConfigImport.h"
+#include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/RematPolicy.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace ckpt;
+
+namespace {
+
+class RematPlanTest : public ::testing::Test {
+protected:
+  RematPlanTest() {
+    context.loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
+  }
+
+  /// The training step of a 4-layer GPT (h = 16, a = 2, s = 8, b = 1).
+  func::FuncOp gptStep() {
+    module = importModelConfig(
+        R"({"num_layers": 4, "hidden_size": 16, "num_attention_heads": 2,
+            "seq_length": 8, "micro_batch_size": 1,
+            "padded_vocab_size": 32})",
+        "gpt.json", {}, &context);
+    EXPECT_TRUE(module);
+    auto forward = module->lookupSymbol<func::FuncOp>("forward");
+    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
+    EXPECT_TRUE(succeeded(step));
+    return *step;
+  }
+
+  MLIRContext context;
+  OwningOpRef<ModuleOp> module;
+};
+
+TEST_F(RematPlanTest, MegatronPresetsAreReadablePlans) {
+  func::FuncOp step = gptStep();
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  ASSERT_TRUE(succeeded(graph));
+  std::string error;
+
+  MegatronPolicy selective;
+  selective.granularity = RecomputeGranularity::Selective;
+  FailureOr<RematPlan> plan = selective.decide(*graph, error);
+  ASSERT_TRUE(succeeded(plan)) << error;
+  ASSERT_EQ(plan->groups.size(), 4u);
+  EXPECT_EQ(plan->groups[0].label, "layer 0 core_attn");
+  EXPECT_EQ(plan->groups[3].layer, 3);
+  // Every discarded value is kept today and produced by the group's nodes.
+  for (const RecomputeGroup &group : plan->groups)
+    for (int id : group.discarded) {
+      EXPECT_TRUE(graph->tensors[id].kept);
+      EXPECT_TRUE(llvm::is_contained(group.nodes, graph->tensors[id].producer));
+    }
+
+  MegatronPolicy full;
+  full.granularity = RecomputeGranularity::Full;
+  full.method = RecomputeMethod::Uniform;
+  full.numLayers = 2;
+  plan = full.decide(*graph, error);
+  ASSERT_TRUE(succeeded(plan)) << error;
+  ASSERT_EQ(plan->groups.size(), 2u);
+  EXPECT_EQ(plan->groups[0].label, "layers 0-1");
+  EXPECT_EQ(plan->groups[1].label, "layers 2-3");
+  EXPECT_EQ(full.describe(), "full uniform N=2");
+
+  // Deciding rewrites nothing; an out-of-range preset is a message.
+  full.numLayers = 5;
+  EXPECT_TRUE(failed(full.decide(*graph, error)));
+  EXPECT_EQ(error, "recompute-num-layers must be in [1, 4] (the model has 4 "
+                   "layers), got 5");
+  EXPECT_TRUE(step.getBody().getOps<RecomputeOp>().empty());
+}
+
+TEST_F(RematPlanTest, OptionsParseIntoTypedPresets) {
+  std::string error;
+  RematOptions options;
+  options.granularity = "selective";
+  options.modules = {"mlp", "layernorm"};
+  std::unique_ptr<RematPolicy> policy =
+      createRematPolicy("megatron", options, error);
+  ASSERT_TRUE(policy) << error;
+  EXPECT_EQ(policy->describe(), "selective(mlp,layernorm)");
+  options.granularity = "partial";
+  EXPECT_FALSE(createRematPolicy("megatron", options, error));
+  EXPECT_EQ(error, "recompute-granularity must be none, selective or full, got "
+                   "'partial'");
+  EXPECT_FALSE(createRematPolicy("nope", RematOptions(), error));
+  EXPECT_EQ(error, "unknown remat policy 'nope' (registered: megatron)");
+}
+
+/// Recomputes every GeLU of the step and nothing else: a policy that no
+/// preset expresses, applied by the same rewrite.
+class RecomputeGelus : public RematPolicy {
+public:
+  std::string describe() const override { return "gelus"; }
+  FailureOr<RematPlan> decide(const StepGraph &graph,
+                              std::string &) const override {
+    RematPlan plan;
+    for (auto [index, node] : llvm::enumerate(graph.nodes))
+      if (node.phase == Phase::Forward && isa<xf::GeluOp>(node.op))
+        plan.groups.push_back(makeRecomputeGroup(
+            graph, "gelu " + std::to_string(*node.layer), node.layer,
+            {static_cast<int>(index)}, /*discardOutputs=*/true));
+    return plan;
+  }
+};
+
+TEST_F(RematPlanTest, ARegisteredPolicyUsesTheSameRewrite) {
+  registerRematPolicy("gelus", [](const RematOptions &, std::string &) {
+    return std::make_unique<RecomputeGelus>();
+  });
+  std::string error;
+  std::unique_ptr<RematPolicy> policy =
+      createRematPolicy("gelus", RematOptions(), error);
+  ASSERT_TRUE(policy) << error;
+  EXPECT_NE(llvm::find(registeredRematPolicies(), "gelus"),
+            registeredRematPolicies().end());
+
+  func::FuncOp step = gptStep();
+  FailureOr<ActivationReport> before = analyzeActivations(step);
+  ASSERT_TRUE(succeeded(before));
+  FailureOr<RematResult> result = applyRemat(step, *policy);
+  ASSERT_TRUE(succeeded(result));
+  EXPECT_EQ(result->regions, 4);
+  EXPECT_TRUE(succeeded(verifyRemat(step)));
+  // Each layer's GeLU output (its MLP's fc2 input, 4h = 64 wide, f32 over
+  // s·b = 8 rows) is no longer kept: 8·64·4 bytes less per layer.
+  FailureOr<ActivationReport> after = analyzeActivations(step);
+  ASSERT_TRUE(succeeded(after));
+  for (size_t layer = 0; layer < 4; ++layer)
+    EXPECT_EQ(before->perLayer[layer].keptBytes -
+                  after->perLayer[layer].keptBytes,
+              8 * 64 * 4)
+        << "layer " << layer;
+  EXPECT_EQ(after->recomputeRegions, 4);
+}
+
+} // namespace
