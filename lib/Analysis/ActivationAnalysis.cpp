@@ -17,31 +17,41 @@ using namespace ckpt;
 std::vector<std::pair<std::string, std::string>>
 ckpt::describeModel(func::FuncOp step) {
   std::vector<std::pair<std::string, std::string>> fields;
-  auto module = step->getParentOfType<ModuleOp>();
-  auto model =
-      module
-          ? module->getAttrOfType<DictionaryAttr>(xf::XFDialect::kModelAttrName)
-          : DictionaryAttr();
+  xf::ModelAttr model = xf::getModel(step);
   if (!model)
     return fields;
-  for (NamedAttribute field : model) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    Attribute value = field.getValue();
-    if (auto str = dyn_cast<StringAttr>(value))
-      os << str.getValue();
-    else if (auto boolean = dyn_cast<BoolAttr>(value))
-      os << (boolean.getValue() ? "true" : "false");
-    else if (auto fp = dyn_cast<FloatAttr>(value))
-      os << llvm::formatv("{0}", fp.getValueAsDouble());
-    else if (auto integer = dyn_cast<IntegerAttr>(value))
-      os << integer.getValue();
-    else if (auto type = dyn_cast<TypeAttr>(value))
-      os << type.getValue();
-    else
-      value.print(os, /*elideType=*/true);
-    fields.emplace_back(field.getName().str(), text);
+  auto number = [](int64_t value) { return std::to_string(value); };
+  auto real = [](FloatAttr value) {
+    return llvm::formatv("{0}", value.getValueAsDouble()).str();
+  };
+  auto boolean = [](bool value) { return value ? "true" : "false"; };
+  std::string dtype;
+  llvm::raw_string_ostream(dtype) << model.getParamsDtype();
+  fields = {
+      {"attention_dropout", real(model.getAttentionDropout())},
+      {"family", model.getFamily().str()},
+      {"ffn_hidden_size", number(model.getFfnHiddenSize())},
+      {"hidden_dropout", real(model.getHiddenDropout())},
+      {"hidden_size", number(model.getHiddenSize())},
+      {"max_position_embeddings", number(model.getMaxPositionEmbeddings())},
+      {"micro_batch_size", number(model.getMicroBatchSize())},
+      {"num_attention_heads", number(model.getNumAttentionHeads())},
+      {"num_layers", number(model.getNumLayers())},
+      {"params_dtype", dtype},
+      {"seq_length", number(model.getSeqLength())},
+      {"source", model.getSource().str()},
+      {"untie_embeddings_and_output_weights",
+       boolean(model.getUntieEmbeddingsAndOutputWeights().getValue())},
+      {"vocab_size", number(model.getVocabSize())},
+  };
+  // One rank's graph of a tensor-parallel model says so.
+  if (model.getTensorModelParallelSize() > 1) {
+    fields.push_back(
+        {"sequence_parallel", boolean(model.isSequenceParallel())});
+    fields.push_back({"tensor_model_parallel_size",
+                      number(model.getTensorModelParallelSize())});
   }
+  llvm::sort(fields);
   return fields;
 }
 

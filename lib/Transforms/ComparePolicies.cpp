@@ -2,6 +2,7 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Report/Report.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
@@ -87,15 +88,9 @@ struct CkptComparePoliciesPass
       return signalPassFailure();
     }
     std::vector<PolicyComparisonRow> rows;
-    bool distributable = false;
-    for (auto &[key, value] : describeModel(step)) {
-      if (key == "tensor_model_parallel_size" && std::stoll(value) > 1)
-        distributable = true;
-      if (key == "sequence_parallel" && value == "true") {
-        distributable = false;
-        break;
-      }
-    }
+    xf::ModelAttr model = xf::getModel(step);
+    bool distributable = model && model.getTensorModelParallelSize() > 1 &&
+                         !model.isSequenceParallel();
     for (const MegatronPolicy &policy :
          standardPolicies(countLayers(step), distributable)) {
       OwningOpRef<ModuleOp> copy = module.clone();

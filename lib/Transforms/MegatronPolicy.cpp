@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -210,14 +210,9 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
     return failure();
   // Distributed saved activations need the tensor-parallel size of the
   // graph, and exclude sequence parallelism (as in Megatron).
-  int64_t tensorParallel = 1;
-  bool sequenceParallel = false;
-  for (auto &[key, value] : describeModel(graph.step)) {
-    if (key == "tensor_model_parallel_size")
-      tensorParallel = std::stoll(value);
-    if (key == "sequence_parallel")
-      sequenceParallel = value == "true";
-  }
+  xf::ModelAttr model = xf::getModel(graph.step);
+  int64_t tensorParallel = model ? model.getTensorModelParallelSize() : 1;
+  bool sequenceParallel = model && model.isSequenceParallel();
   if (distributeSavedActivations) {
     if (tensorParallel <= 1)
       error = "distribute-saved-activations needs a tensor-parallel graph "

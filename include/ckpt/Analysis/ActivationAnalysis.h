@@ -46,12 +46,12 @@ struct ActivationReport {
   int recomputeRegions = 0;
   int64_t largestRecomputeBytes = 0; ///< Values produced in one region.
   std::string largestRecomputeLabel;
-  /// The `xf.model` dictionary of the module, if any, as key = value text.
+  /// The module's `xf.model`, if any, as (field, text) pairs.
   std::vector<std::pair<std::string, std::string>> model;
 };
 
-/// The module's `xf.model` record as (field, text) pairs, in order; empty
-/// without one.
+/// The module's `xf.model` as (field, text) pairs sorted by field, for
+/// reports and program files; empty without one.
 std::vector<std::pair<std::string, std::string>>
 describeModel(mlir::func::FuncOp step);
 

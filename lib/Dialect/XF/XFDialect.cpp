@@ -5,17 +5,81 @@
 #include "ckpt/Dialect/XF/XFTags.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 using namespace ckpt::xf;
 
 #include "ckpt/Dialect/XF/XFOpsDialect.cpp.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "ckpt/Dialect/XF/XFAttrs.cpp.inc"
+
 void XFDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "ckpt/Dialect/XF/XFOps.cpp.inc"
       >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "ckpt/Dialect/XF/XFAttrs.cpp.inc"
+      >();
+}
+
+ModelAttr ckpt::xf::getModel(Operation *op) {
+  auto module =
+      isa<ModuleOp>(op) ? cast<ModuleOp>(op) : op->getParentOfType<ModuleOp>();
+  return module ? module->getAttrOfType<ModelAttr>(XFDialect::kModelAttrName)
+                : ModelAttr();
+}
+
+LogicalResult ModelAttr::verify(
+    llvm::function_ref<InFlightDiagnostic()> emitError, StringRef family,
+    StringRef source, int64_t numLayers, int64_t hiddenSize,
+    int64_t numAttentionHeads, int64_t ffnHiddenSize, int64_t seqLength,
+    int64_t microBatchSize, int64_t vocabSize, int64_t maxPositionEmbeddings,
+    FloatAttr hiddenDropout, FloatAttr attentionDropout, Type paramsDtype,
+    BoolAttr untieEmbeddingsAndOutputWeights, int64_t tensorModelParallelSize,
+    BoolAttr sequenceParallel) {
+  if (family.empty())
+    return emitError() << "family must name a model family, got \"\"";
+  if (source != "megatron" && source != "huggingface")
+    return emitError() << "source must be \"megatron\" or \"huggingface\", "
+                          "got \""
+                       << source << "\"";
+  std::pair<const char *, int64_t> sizes[] = {
+      {"num_layers", numLayers},
+      {"hidden_size", hiddenSize},
+      {"num_attention_heads", numAttentionHeads},
+      {"ffn_hidden_size", ffnHiddenSize},
+      {"seq_length", seqLength},
+      {"micro_batch_size", microBatchSize},
+      {"vocab_size", vocabSize},
+      {"max_position_embeddings", maxPositionEmbeddings},
+      {"tensor_model_parallel_size", tensorModelParallelSize}};
+  for (auto [name, value] : sizes)
+    if (value < 1)
+      return emitError() << name << " must be >= 1, got " << value;
+  if (hiddenSize % numAttentionHeads != 0)
+    return emitError() << "hidden_size (" << hiddenSize
+                       << ") must be divisible by num_attention_heads ("
+                       << numAttentionHeads << ")";
+  for (auto [name, p] :
+       {std::pair<const char *, FloatAttr>{"hidden_dropout", hiddenDropout},
+        {"attention_dropout", attentionDropout}}) {
+    double value = p.getValueAsDouble();
+    if (!(value >= 0.0 && value < 1.0))
+      return emitError() << name << " must be in [0, 1), got " << value;
+  }
+  if (!paramsDtype.isF32() && !paramsDtype.isBF16() && !paramsDtype.isF16())
+    return emitError() << "params_dtype must be f32, bf16 or f16, got "
+                       << paramsDtype;
+  if (sequenceParallel && sequenceParallel.getValue() &&
+      tensorModelParallelSize < 2)
+    return emitError() << "sequence_parallel needs tensor_model_parallel_size "
+                          "> 1";
+  return success();
 }
 
 LogicalResult XFDialect::verifyOperationAttribute(Operation *op,
@@ -51,10 +115,10 @@ LogicalResult XFDialect::verifyOperationAttribute(Operation *op,
     if (!isa<ModuleOp>(op))
       return op->emitError() << "'" << kModelAttrName
                              << "' is allowed only on a builtin.module";
-    if (!isa<DictionaryAttr>(attr.getValue()))
+    if (!isa<ModelAttr>(attr.getValue()))
       return op->emitError()
-             << "'" << kModelAttrName << "' must be a dictionary, got "
-             << attr.getValue();
+             << "'" << kModelAttrName
+             << "' must be an #xf.model attribute, got " << attr.getValue();
     return success();
   }
   return op->emitError() << "unknown xf attribute '" << name << "'; xf defines "

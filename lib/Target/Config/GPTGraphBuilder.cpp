@@ -424,40 +424,20 @@ private:
     return loss.getResult();
   }
 
-  DictionaryAttr describeModel() {
-    auto i64 = [&](int64_t v) { return builder.getI64IntegerAttr(v); };
-    auto f64 = [&](double v) { return builder.getF64FloatAttr(v); };
-    SmallVector<NamedAttribute> fields = {
-        builder.getNamedAttr("family", builder.getStringAttr("gpt")),
-        builder.getNamedAttr("source",
-                             builder.getStringAttr(
-                                 config.format == config::ConfigFormat::Megatron
-                                     ? "megatron"
-                                     : "huggingface")),
-        builder.getNamedAttr("num_layers", i64(config.numLayers)),
-        builder.getNamedAttr("hidden_size", i64(config.hiddenSize)),
-        builder.getNamedAttr("num_attention_heads",
-                             i64(config.numAttentionHeads)),
-        builder.getNamedAttr("ffn_hidden_size", i64(config.ffnHiddenSize)),
-        builder.getNamedAttr("seq_length", i64(config.seqLength)),
-        builder.getNamedAttr("micro_batch_size", i64(config.microBatchSize)),
-        builder.getNamedAttr("vocab_size", i64(config.vocabSize)),
-        builder.getNamedAttr("max_position_embeddings",
-                             i64(config.maxPositionEmbeddings)),
-        builder.getNamedAttr("hidden_dropout", f64(config.hiddenDropout)),
-        builder.getNamedAttr("attention_dropout", f64(config.attentionDropout)),
-        builder.getNamedAttr("params_dtype", TypeAttr::get(elementType)),
-        builder.getNamedAttr(
-            "untie_embeddings_and_output_weights",
-            builder.getBoolAttr(config.untieEmbeddingsAndOutputWeights)),
-    };
-    if (tensorParallel()) {
-      fields.push_back(builder.getNamedAttr("tensor_model_parallel_size",
-                                            i64(config.tensorParallelSize)));
-      fields.push_back(builder.getNamedAttr(
-          "sequence_parallel", builder.getBoolAttr(config.sequenceParallel)));
-    }
-    return builder.getDictionaryAttr(fields);
+  ModelAttr describeModel() {
+    return ModelAttr::get(
+        builder.getContext(), "gpt",
+        config.format == config::ConfigFormat::Megatron ? "megatron"
+                                                        : "huggingface",
+        config.numLayers, config.hiddenSize, config.numAttentionHeads,
+        config.ffnHiddenSize, config.seqLength, config.microBatchSize,
+        config.vocabSize, config.maxPositionEmbeddings,
+        builder.getF64FloatAttr(config.hiddenDropout),
+        builder.getF64FloatAttr(config.attentionDropout), elementType,
+        builder.getBoolAttr(config.untieEmbeddingsAndOutputWeights),
+        tensorParallel() ? config.tensorParallelSize : 1,
+        tensorParallel() ? builder.getBoolAttr(config.sequenceParallel)
+                         : BoolAttr());
   }
 
   const GPTConfig &config;

@@ -100,11 +100,9 @@ public:
       json.attribute("version", ops::kProgramFormatVersion);
       json.attribute("function", func.getName());
       json.attributeObject("model", [&] { writeModel(json); });
-      int64_t ranks = 1;
-      for (auto &[key, value] : describeModel(func))
-        if (key == "tensor_model_parallel_size")
-          ranks = std::stoll(value);
-      json.attribute("tensor_parallel_size", ranks);
+      xf::ModelAttr model = xf::getModel(func);
+      json.attribute("tensor_parallel_size",
+                     model ? model.getTensorModelParallelSize() : 1);
       if (auto memory = func->getAttrOfType<DictionaryAttr>("ckpt.memory"))
         json.attributeObject("memory_plan", [&] {
           for (StringRef key : {"arena_bytes", "peak_bytes", "alignment"})

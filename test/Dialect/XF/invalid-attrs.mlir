@@ -52,14 +52,63 @@ func.func @unknown_xf_attribute(%x: tensor<4xf32>) {
 // -----
 
 // expected-error @+1 {{'xf.model' is allowed only on a builtin.module}}
-func.func @model_on_func() attributes {xf.model = {num_layers = 1 : i64}} {
+func.func @model_on_func() attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
   return
 }
 
 // -----
 
-// expected-error @+1 {{'xf.model' must be a dictionary, got "gpt"}}
+// expected-error @+1 {{'xf.model' must be an #xf.model attribute, got "gpt"}}
 module attributes {xf.model = "gpt"} {
+}
+
+// -----
+
+// expected-error @+1 {{num_layers must be >= 1, got 0}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 0, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
+}
+
+// -----
+
+// expected-error @+1 {{hidden_size (8) must be divisible by num_attention_heads (3)}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 3, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
+}
+
+// -----
+
+// expected-error @+1 {{hidden_dropout must be in [0, 1), got 1}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e+00 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
+}
+
+// -----
+
+// expected-error @+1 {{params_dtype must be f32, bf16 or f16, got 'i32'}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = i32, untie_embeddings_and_output_weights = false>} {
+}
+
+// -----
+
+// expected-error @+1 {{source must be "megatron" or "huggingface", got "onnx"}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "onnx", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
+}
+
+// -----
+
+// expected-error @+1 {{sequence_parallel needs tensor_model_parallel_size > 1}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false, sequence_parallel = true>} {
+}
+
+// -----
+
+// expected-error @+1 {{tensor_model_parallel_size must be >= 1, got 0}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false, tensor_model_parallel_size = 0>} {
+}
+
+// -----
+
+// A missing field is a parse error that names it.
+// expected-error @+1 {{struct is missing required parameter: num_layers}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
 }
 
 // -----

@@ -97,8 +97,8 @@ func.func @loss(%logits: tensor<16x2x128xf32>, %labels: tensor<2x16xi32>) -> ten
 }
 
 // Function arguments carry roles and parameter names; modules the model.
-// CHECK-LABEL: module attributes {xf.model = {num_layers = 1 : i64}}
-module attributes {xf.model = {num_layers = 1 : i64}} {
+// CHECK-LABEL: module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
   // CHECK: func.func @args(%{{.*}}: tensor<2x4xi32> {xf.role = "tokens"}, %{{.*}}: tensor<8xf32> {xf.name = "decoder.final_layernorm.weight", xf.role = "parameter"})
   func.func @args(%t: tensor<2x4xi32> {xf.role = "tokens"},
                   %w: tensor<8xf32> {xf.name = "decoder.final_layernorm.weight", xf.role = "parameter"}) {

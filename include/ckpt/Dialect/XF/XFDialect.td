@@ -46,9 +46,10 @@ def XF_Dialect : Dialect {
     Function arguments may carry `xf.role` (`tokens`, `labels`, `parameter`)
     and `xf.name` (the Megatron-core parameter name); results of the training
     step carry `xf.role = "loss"` or `xf.grad_of` (the name of the parameter
-    whose gradient they are). A module may carry `xf.model`, a dictionary
-    describing the model it was imported from.
+    whose gradient they are). A module may carry `xf.model`, an
+    `#xf.model` attribute describing the model it was imported from.
   }];
+  let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
   let hasRegionResultAttrVerify = 1;

@@ -3,6 +3,7 @@
 #ifndef CKPT_DIALECT_XF_XFOPS_TD
 #define CKPT_DIALECT_XF_XFOPS_TD
 
+include "ckpt/Dialect/XF/XFAttrs.td"
 include "ckpt/Dialect/XF/XFDialect.td"
 include "ckpt/Interfaces/CkptInterfaces.td"
 include "mlir/IR/OpAsmInterface.td"

@@ -1,0 +1,64 @@
+//===- XFAttrs.td - Attributes of the xf dialect -----------*- tablegen -*-===//
+
+#ifndef CKPT_DIALECT_XF_XFATTRS_TD
+#define CKPT_DIALECT_XF_XFATTRS_TD
+
+include "ckpt/Dialect/XF/XFDialect.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
+  let mnemonic = "model";
+  let summary = "the model a module's graphs were imported from";
+  let description = [{
+    Carried by a `builtin.module` as `xf.model`: the model configuration
+    behind its graphs, with Megatron-LM's field names. Reports print it,
+    program files copy it, and the passes read it (the tensor-parallel size
+    and sequence parallelism of a rank's graph). Every field is checked:
+    sizes are at least 1, dropout probabilities lie in [0, 1), the
+    parameter type is `f32`, `bf16` or `f16`, the hidden size divides into
+    the heads, and `source` names the config format. A missing field is a
+    parse error.
+
+    ```mlir
+    module attributes {xf.model = #xf.model<family = "gpt",
+        source = "megatron", num_layers = 2, hidden_size = 32,
+        num_attention_heads = 4, ffn_hidden_size = 128, seq_length = 16,
+        micro_batch_size = 2, vocab_size = 128, max_position_embeddings = 16,
+        hidden_dropout = 1.0e-01 : f64, attention_dropout = 1.0e-01 : f64,
+        params_dtype = f32, untie_embeddings_and_output_weights = false>} {
+    }
+    ```
+
+    `tensor_model_parallel_size` (default 1) and `sequence_parallel`
+    (default absent, meaning false) describe one rank's graph of a
+    tensor-parallel model.
+  }];
+  let parameters = (ins
+    StringRefParameter<"model family">:$family,
+    StringRefParameter<"config format: megatron or huggingface">:$source,
+    "int64_t":$num_layers,
+    "int64_t":$hidden_size,
+    "int64_t":$num_attention_heads,
+    "int64_t":$ffn_hidden_size,
+    "int64_t":$seq_length,
+    "int64_t":$micro_batch_size,
+    "int64_t":$vocab_size,
+    "int64_t":$max_position_embeddings,
+    "::mlir::FloatAttr":$hidden_dropout,
+    "::mlir::FloatAttr":$attention_dropout,
+    "::mlir::Type":$params_dtype,
+    "::mlir::BoolAttr":$untie_embeddings_and_output_weights,
+    DefaultValuedParameter<"int64_t", "1">:$tensor_model_parallel_size,
+    OptionalParameter<"::mlir::BoolAttr">:$sequence_parallel
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Whether the graph is one rank's of a sequence-parallel model.
+    bool isSequenceParallel() const {
+      return getSequenceParallel() && getSequenceParallel().getValue();
+    }
+  }];
+}
+
+#endif // CKPT_DIALECT_XF_XFATTRS_TD
