@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../runtime/lib/Kernels.h"
+#include "../runtime/cpu/Kernels.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Program.h"
 

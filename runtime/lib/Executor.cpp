@@ -1,78 +1,18 @@
-//===- Executor.cpp - Runs a program on the CPU ---------------------------===//
+//===- Executor.cpp - Runs a program on a backend -------------------------===//
 
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Philox.h"
-
-#include "Kernels.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <deque>
-#include <functional>
 #include <memory>
-#include <type_traits>
 
+using namespace ckpt;
 using namespace ckpt::rt;
 
 namespace {
-
-template <typename Real> constexpr DType realType() {
-  return std::is_same_v<Real, double> ? DType::F64 : DType::F32;
-}
-
-double loadElement(const unsigned char *data, DType dtype, int64_t i) {
-  switch (dtype) {
-  case DType::F32:
-    return reinterpret_cast<const float *>(data)[i];
-  case DType::F64:
-    return reinterpret_cast<const double *>(data)[i];
-  case DType::BF16:
-    return bf16ToFloat(reinterpret_cast<const uint16_t *>(data)[i]);
-  case DType::F16:
-    return f16ToFloat(reinterpret_cast<const uint16_t *>(data)[i]);
-  case DType::I32:
-    return reinterpret_cast<const int32_t *>(data)[i];
-  case DType::I64:
-    return static_cast<double>(reinterpret_cast<const int64_t *>(data)[i]);
-  case DType::I1:
-    return data[i];
-  case DType::Other: // Refused when the program is parsed.
-    break;
-  }
-  return 0;
-}
-
-void storeElement(unsigned char *data, DType dtype, int64_t i, double value) {
-  switch (dtype) {
-  case DType::F32:
-    reinterpret_cast<float *>(data)[i] = static_cast<float>(value);
-    break;
-  case DType::F64:
-    reinterpret_cast<double *>(data)[i] = value;
-    break;
-  case DType::BF16:
-    reinterpret_cast<uint16_t *>(data)[i] =
-        floatToBF16(static_cast<float>(value));
-    break;
-  case DType::F16:
-    reinterpret_cast<uint16_t *>(data)[i] =
-        floatToF16(static_cast<float>(value));
-    break;
-  case DType::I32:
-    reinterpret_cast<int32_t *>(data)[i] = static_cast<int32_t>(value);
-    break;
-  case DType::I64:
-    reinterpret_cast<int64_t *>(data)[i] = static_cast<int64_t>(value);
-    break;
-  case DType::I1:
-    data[i] = value != 0;
-    break;
-  case DType::Other: // Refused when the program is parsed.
-    break;
-  }
-}
 
 /// Normal numbers from Philox: Box-Muller on two uniforms in (0, 1].
 double normal(uint64_t seed, uint32_t stream, uint64_t index) {
@@ -99,9 +39,39 @@ Executor::Executor(const Program &program, ExecutorOptions options)
     ownedCommunicator_ = makeSingleProcessCommunicator();
     comm_ = ownedCommunicator_.get();
   }
-  for (size_t i = 0; i < program.instructions.size(); ++i)
-    for (int id : program.instructions[i].inputs)
+  backend_ = options.backend;
+  if (!backend_) {
+    std::string error;
+    ownedBackend_ = createBackend("cpu", error);
+    backend_ = ownedBackend_.get();
+  }
+  // Every instruction's kernel, looked up through the op table once.
+  for (size_t i = 0; i < program.instructions.size(); ++i) {
+    const Instruction &inst = program.instructions[i];
+    for (int id : inst.inputs)
       lastUse_[id] = static_cast<int>(i);
+    const ops::OpDef *def = ops::lookupOp(inst.op);
+    Kernel kernel = def ? backend_->kernel(*def) : Kernel();
+    if (!kernel)
+      throw RuntimeError("the " + backend_->name() +
+                         " backend has no kernel for op '" + inst.op + "'");
+    kernels_.push_back(std::move(kernel));
+  }
+}
+
+Executor::~Executor() {
+  for (size_t id = 0; id < buffers_.size(); ++id)
+    if (buffers_[id].owned)
+      backend_->deallocate(buffers_[id].ptr, buffers_[id].bytes);
+  for (auto &[bytes, ptr] : cache_)
+    backend_->deallocate(ptr, bytes);
+  if (arena_)
+    backend_->deallocate(arena_, arenaSize_);
+}
+
+size_t Executor::storageBytes(int id) const {
+  return static_cast<size_t>(program_.tensors[id].numElements()) *
+         dtypeSize(storageType(id));
 }
 
 DType Executor::storageType(int id) const {
@@ -118,12 +88,18 @@ void Executor::setTensor(int id, const std::vector<double> &values) {
                        std::to_string(info.numElements()) + " elements, got " +
                        std::to_string(values.size()));
   DType dtype = storageType(id);
-  Buffer &buffer = buffers_[id];
-  buffer.owned.assign(info.numElements() * dtypeSize(dtype), 0);
-  buffer.ptr = buffer.owned.data();
-  buffer.bytes = buffer.owned.size();
+  std::vector<unsigned char> host(storageBytes(id));
   for (size_t i = 0; i < values.size(); ++i)
-    storeElement(buffers_[id].data(), dtype, i, values[i]);
+    storeElement(host.data(), dtype, i, values[i]);
+  Buffer &buffer = buffers_[id];
+  if (!buffer.owned || buffer.bytes != host.size()) {
+    if (buffer.owned)
+      backend_->deallocate(buffer.ptr, buffer.bytes);
+    buffer.ptr = backend_->allocate(host.size());
+    buffer.bytes = host.size();
+    buffer.owned = true;
+  }
+  backend_->copyToDevice(buffer.ptr, host.data(), host.size());
   alive_[id] = true;
 }
 
@@ -132,10 +108,11 @@ std::vector<double> Executor::getTensor(int id) const {
     throw RuntimeError("tensor '" + program_.tensors[id].name +
                        "' is not available (never written, or freed after "
                        "its last use)");
+  std::vector<unsigned char> host = rawTensor(id);
   int64_t count = program_.tensors[id].numElements();
   std::vector<double> values(count);
   for (int64_t i = 0; i < count; ++i)
-    values[i] = loadElement(buffers_[id].data(), storageType(id), i);
+    values[i] = loadElement(host.data(), storageType(id), i);
   return values;
 }
 
@@ -143,7 +120,10 @@ std::vector<unsigned char> Executor::rawTensor(int id) const {
   if (!alive_[id])
     throw RuntimeError("tensor '" + program_.tensors[id].name +
                        "' is not available");
-  return {buffers_[id].data(), buffers_[id].data() + buffers_[id].size()};
+  std::vector<unsigned char> host(buffers_[id].bytes);
+  backend_->synchronize();
+  backend_->copyToHost(host.data(), buffers_[id].ptr, host.size());
+  return host;
 }
 
 bool Executor::usesArena() const {
@@ -189,221 +169,24 @@ void Executor::initInputs(uint64_t seed) {
   }
 }
 
-namespace {
-
-/// Gives kernels Real pointers: a tensor stored as Real is used in place;
-/// others (16-bit floats) are converted into scratch and back.
-template <typename Real> class Operands {
-public:
-  Operands(const Program &program, std::function<unsigned char *(int)> buf,
-           std::function<DType(int)> storage)
-      : program(program), buffers(buf), storage(std::move(storage)) {}
-
-  ~Operands() = default;
-
-  const Real *in(int id) {
-    if (storage(id) == realType<Real>())
-      return reinterpret_cast<const Real *>(buffers(id));
-    auto &scratch = scratches.emplace_back(program.tensors[id].numElements());
-    for (size_t i = 0; i < scratch.size(); ++i)
-      scratch[i] = static_cast<Real>(loadElement(buffers(id), storage(id), i));
-    return scratch.data();
-  }
-
-  Real *out(int id) {
-    if (storage(id) == realType<Real>())
-      return reinterpret_cast<Real *>(buffers(id));
-    auto &scratch = scratches.emplace_back(program.tensors[id].numElements());
-    pending.emplace_back(id, scratches.size() - 1);
-    return scratch.data();
-  }
-
-  /// Writes converted outputs back into their 16-bit storage.
-  void finish() {
-    for (auto [id, index] : pending) {
-      auto &scratch = scratches[index];
-      for (size_t i = 0; i < scratch.size(); ++i)
-        storeElement(buffers(id), storage(id), i, scratch[i]);
-    }
-  }
-
-  std::vector<int64_t> indices(int id) {
-    std::vector<int64_t> values(program.tensors[id].numElements());
-    for (size_t i = 0; i < values.size(); ++i)
-      values[i] =
-          static_cast<int64_t>(loadElement(buffers(id), storage(id), i));
-    return values;
-  }
-
-private:
-  const Program &program;
-  std::function<unsigned char *(int)> buffers;
-  std::function<DType(int)> storage;
-  std::deque<std::vector<Real>> scratches;
-  std::vector<std::pair<int, size_t>> pending;
-};
-
-void checkIndices(const std::vector<int64_t> &ids, int64_t limit,
-                  const std::string &what) {
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= limit)
-      throw RuntimeError(what + " " + std::to_string(ids[i]) + " at position " +
-                         std::to_string(i) + " is outside [0, " +
-                         std::to_string(limit) + ")");
-}
-
-} // namespace
-
-template <typename Real> void Executor::execute(size_t index) {
-  namespace k = kernels;
+KernelCall Executor::callOf(size_t index, double *loss) {
   const Instruction &inst = program_.instructions[index];
-  const auto &tensors = program_.tensors;
-  Operands<Real> ops(
-      program_, [this](int id) { return buffers_[id].data(); },
-      [this](int id) { return storageType(id); });
-  auto shape = [&](int id) -> const std::vector<int64_t> & {
-    return tensors[id].shape;
+  KernelCall call;
+  call.inst = &inst;
+  call.precision = options_.precision;
+  call.seed = options_.seed;
+  call.comm = comm_;
+  call.loss = loss;
+  auto arg = [&](int id) {
+    const TensorInfo &info = program_.tensors[id];
+    return TensorArg{buffers_[id].ptr, storageType(id), &info.shape,
+                     info.numElements()};
   };
-  auto count = [&](int id) { return tensors[id].numElements(); };
-  auto rowsOf = [&](int id) { return count(id) / shape(id).back(); };
-  const std::vector<int> &in = inst.inputs;
-  const std::vector<int> &out = inst.outputs;
-  const std::string &op = inst.op;
-
-  if (op == "embedding") {
-    const auto &t = shape(in[0]);
-    std::vector<int64_t> tokens = ops.indices(in[0]);
-    checkIndices(tokens, shape(in[1])[0], "token id");
-    k::embedding<Real>(tokens.data(), t[0], t[1], shape(in[1])[1],
-                       ops.in(in[1]), ops.in(in[2]), ops.out(out[0]));
-  } else if (op == "embedding_grad") {
-    const auto &t = shape(in[0]);
-    std::vector<int64_t> tokens = ops.indices(in[0]);
-    checkIndices(tokens, shape(out[0])[0], "token id");
-    k::embeddingGrad<Real>(tokens.data(), t[0], t[1], shape(out[0])[1],
-                           shape(out[0])[0], shape(out[1])[0], ops.in(in[1]),
-                           ops.out(out[0]), ops.out(out[1]));
-  } else if (op == "layer_norm") {
-    k::layerNorm<Real>(ops.in(in[0]), ops.in(in[1]), ops.in(in[2]),
-                       rowsOf(in[0]), shape(in[0]).back(),
-                       inst.getF64("epsilon"), ops.out(out[0]));
-  } else if (op == "layer_norm_grad") {
-    k::layerNormGrad<Real>(ops.in(in[0]), ops.in(in[1]), ops.in(in[2]),
-                           rowsOf(in[0]), shape(in[0]).back(),
-                           inst.getF64("epsilon"), ops.out(out[0]),
-                           ops.out(out[1]), ops.out(out[2]));
-  } else if (op == "linear") {
-    const Real *bias = in.size() == 3 ? ops.in(in[2]) : nullptr;
-    k::linear<Real>(ops.in(in[0]), ops.in(in[1]), bias, rowsOf(in[0]),
-                    shape(in[1])[0], shape(in[1])[1], ops.out(out[0]));
-  } else if (op == "linear_grad_input") {
-    k::linearGradInput<Real>(ops.in(in[0]), ops.in(in[1]), rowsOf(in[0]),
-                             shape(in[1])[0], shape(in[1])[1], ops.out(out[0]));
-  } else if (op == "linear_grad_weight") {
-    k::linearGradWeight<Real>(ops.in(in[0]), ops.in(in[1]), rowsOf(in[0]),
-                              shape(out[0])[0], shape(out[0])[1],
-                              ops.out(out[0]));
-  } else if (op == "bias_grad") {
-    k::biasGrad<Real>(ops.in(in[0]), rowsOf(in[0]), shape(in[0]).back(),
-                      ops.out(out[0]));
-  } else if (op == "gelu") {
-    k::gelu<Real>(ops.in(in[0]), count(in[0]),
-                  inst.getString("approximate", "none") == "tanh",
-                  ops.out(out[0]));
-  } else if (op == "gelu_grad") {
-    k::geluGrad<Real>(ops.in(in[0]), ops.in(in[1]), count(in[0]),
-                      inst.getString("approximate", "none") == "tanh",
-                      ops.out(out[0]));
-  } else if (op == "add") {
-    k::add<Real>(ops.in(in[0]), ops.in(in[1]), count(in[0]), ops.out(out[0]));
-  } else if (op == "dropout") {
-    k::dropout<Real>(ops.in(in[0]), count(in[0]), inst.getF64("probability"),
-                     options_.seed,
-                     static_cast<uint32_t>(inst.getI64("rng_stream")),
-                     ops.out(out[0]), buffers_[out[1]].data());
-  } else if (op == "dropout_grad") {
-    k::dropoutGrad<Real>(buffers_[in[0]].data(), ops.in(in[1]), count(in[1]),
-                         inst.getF64("probability"), ops.out(out[0]));
-  } else if (op == "split_heads") {
-    const auto &q = shape(out[0]); // [b, a, s, d]
-    k::splitHeads<Real>(ops.in(in[0]), q[2], q[0], q[1], q[3], ops.out(out[0]),
-                        ops.out(out[1]), ops.out(out[2]));
-  } else if (op == "split_heads_grad") {
-    const auto &q = shape(in[0]);
-    k::splitHeadsGrad<Real>(ops.in(in[0]), ops.in(in[1]), ops.in(in[2]), q[2],
-                            q[0], q[1], q[3], ops.out(out[0]));
-  } else if (op == "merge_heads") {
-    const auto &x = shape(in[0]);
-    k::mergeHeads<Real>(ops.in(in[0]), x[0], x[1], x[2], x[3], ops.out(out[0]));
-  } else if (op == "merge_heads_grad") {
-    const auto &x = shape(out[0]);
-    k::mergeHeadsGrad<Real>(ops.in(in[0]), x[0], x[1], x[2], x[3],
-                            ops.out(out[0]));
-  } else if (op == "attention_scores") {
-    const auto &q = shape(in[0]);
-    k::attentionScores<Real>(ops.in(in[0]), ops.in(in[1]), q[0] * q[1], q[2],
-                             shape(in[1])[2], q[3], inst.getF64("scale"),
-                             ops.out(out[0]));
-  } else if (op == "attention_scores_grad") {
-    const auto &q = shape(in[0]);
-    k::attentionScoresGrad<Real>(ops.in(in[0]), ops.in(in[1]), ops.in(in[2]),
-                                 q[0] * q[1], q[2], shape(in[1])[2], q[3],
-                                 inst.getF64("scale"), ops.out(out[0]),
-                                 ops.out(out[1]));
-  } else if (op == "softmax") {
-    const auto &x = shape(in[0]);
-    int64_t causalRows = inst.getBool("causal") ? x[x.size() - 2] : 0;
-    k::softmax<Real>(ops.in(in[0]), rowsOf(in[0]), x.back(), causalRows,
-                     ops.out(out[0]));
-  } else if (op == "softmax_grad") {
-    k::softmaxGrad<Real>(ops.in(in[0]), ops.in(in[1]), rowsOf(in[0]),
-                         shape(in[0]).back(), ops.out(out[0]));
-  } else if (op == "attention_context") {
-    const auto &p = shape(in[0]);
-    k::attentionContext<Real>(ops.in(in[0]), ops.in(in[1]), p[0] * p[1], p[2],
-                              p[3], shape(in[1])[3], ops.out(out[0]));
-  } else if (op == "attention_context_grad") {
-    const auto &p = shape(in[0]);
-    k::attentionContextGrad<Real>(ops.in(in[0]), ops.in(in[1]), ops.in(in[2]),
-                                  p[0] * p[1], p[2], p[3], shape(in[1])[3],
-                                  ops.out(out[0]), ops.out(out[1]));
-  } else if (op == "bias_add") {
-    const Real *x = ops.in(in[0]);
-    const Real *bias = ops.in(in[1]);
-    Real *y = ops.out(out[0]);
-    int64_t n = shape(in[0]).back(), rows = rowsOf(in[0]);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < n; ++c)
-        y[r * n + c] = x[r * n + c] + bias[c];
-  } else if (op == "tp_copy" || op == "all_reduce") {
-    const Real *x = ops.in(in[0]);
-    Real *y = ops.out(out[0]);
-    std::copy(x, x + count(in[0]), y);
-    if (op == "all_reduce")
-      comm_->allReduceSum(y, count(out[0]));
-  } else if (op == "all_gather") {
-    comm_->allGather(ops.in(in[0]), ops.out(out[0]), count(in[0]));
-  } else if (op == "reduce_scatter") {
-    comm_->reduceScatter(ops.in(in[0]), ops.out(out[0]), count(out[0]));
-  } else if (op == "shard") {
-    const Real *x = ops.in(in[0]) + comm_->rank() * count(out[0]);
-    std::copy(x, x + count(out[0]), ops.out(out[0]));
-  } else if (op == "cross_entropy" || op == "cross_entropy_grad") {
-    const auto &l = shape(in[0]);
-    std::vector<int64_t> labels = ops.indices(in[1]);
-    checkIndices(labels, l[2], "label");
-    if (op == "cross_entropy_grad") {
-      k::crossEntropyGrad<Real>(ops.in(in[0]), labels.data(), l[0], l[1], l[2],
-                                ops.out(out[0]));
-    } else {
-      loss_ =
-          k::crossEntropy<Real>(ops.in(in[0]), labels.data(), l[0], l[1], l[2]);
-      storeElement(buffers_[out[0]].data(), storageType(out[0]), 0, loss_);
-    }
-  } else {
-    throw RuntimeError("unknown op '" + op + "'");
-  }
-  ops.finish();
+  for (int id : inst.inputs)
+    call.inputs.push_back(arg(id));
+  for (int id : inst.outputs)
+    call.outputs.push_back(arg(id));
+  return call;
 }
 
 StepResult Executor::run() {
@@ -428,7 +211,7 @@ StepResult Executor::run() {
   for (size_t id = 0; id < buffers_.size(); ++id) {
     TensorRole role = program_.tensors[id].role;
     if (role == TensorRole::Parameter || role == TensorRole::Input)
-      result.memory.parameterBytes += buffers_[id].size();
+      result.memory.parameterBytes += buffers_[id].bytes;
     else if (alive_[id])
       release(static_cast<int>(id));
   }
@@ -436,18 +219,19 @@ StepResult Executor::run() {
   bool arena = usesArena();
   result.memory.arena = arena;
   if (arena) {
-    if (arena_.size() != static_cast<size_t>(program_.arenaBytes))
-      arena_.assign(program_.arenaBytes, 0);
-    result.memory.arenaBytes = static_cast<int64_t>(arena_.size());
+    if (!arena_) {
+      arenaSize_ = static_cast<size_t>(program_.arenaBytes);
+      arena_ = backend_->allocate(arenaSize_);
+    }
+    result.memory.arenaBytes = static_cast<int64_t>(arenaSize_);
   }
   auto start = std::chrono::steady_clock::now();
   int64_t live = 0, arenaLive = 0;
   for (size_t i = 0; i < program_.instructions.size(); ++i) {
     const Instruction &inst = program_.instructions[i];
     for (int id : inst.outputs) {
-      allocate(id,
-               program_.tensors[id].numElements() * dtypeSize(storageType(id)));
-      live += buffers_[id].size();
+      allocate(id, storageBytes(id));
+      live += buffers_[id].bytes;
       TensorRole role = program_.tensors[id].role;
       if (role == TensorRole::Activation || role == TensorRole::Temporary)
         arenaLive += program_.arenaSize(program_.tensors[id]);
@@ -456,15 +240,14 @@ StepResult Executor::run() {
     result.memory.arenaPeakBytes =
         std::max(result.memory.arenaPeakBytes, arenaLive);
     auto instructionStart = std::chrono::steady_clock::now();
-    if (options_.precision == Precision::F64)
-      execute<double>(i);
-    else
-      execute<float>(i);
-    if (options_.profile)
+    kernels_[i](callOf(i, &loss_));
+    if (options_.profile) {
+      backend_->synchronize();
       result.instructionSeconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                         instructionStart)
               .count());
+    }
     // Free what is dead: inputs after their last use, outputs never read.
     auto releaseIfDead = [&](int id) {
       TensorRole role = program_.tensors[id].role;
@@ -472,7 +255,7 @@ StepResult Executor::run() {
         return;
       if (!alive_[id] || lastUse_[id] > static_cast<int>(i))
         return;
-      live -= buffers_[id].size();
+      live -= buffers_[id].bytes;
       arenaLive -= program_.arenaSize(program_.tensors[id]);
       release(id);
     };
@@ -481,6 +264,7 @@ StepResult Executor::run() {
     for (int id : inst.outputs)
       releaseIfDead(id);
   }
+  backend_->synchronize();
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -508,24 +292,26 @@ void Executor::allocate(int id, size_t bytes) {
   Buffer &buffer = buffers_[id];
   alive_[id] = true;
   buffer.bytes = bytes;
+  buffer.owned = false;
   if (inArena(id)) {
-    buffer.ptr = arena_.data() + program_.tensors[id].offset;
+    buffer.ptr =
+        static_cast<unsigned char *>(arena_) + program_.tensors[id].offset;
     return;
   }
   auto it = cache_.find(bytes);
   if (it != cache_.end()) {
-    buffer.owned = std::move(it->second);
+    buffer.ptr = it->second;
     cache_.erase(it);
   } else {
-    buffer.owned.resize(bytes);
+    buffer.ptr = backend_->allocate(bytes);
   }
-  buffer.ptr = buffer.owned.data();
+  buffer.owned = true;
 }
 
 void Executor::release(int id) {
   Buffer &buffer = buffers_[id];
-  if (!buffer.owned.empty())
-    cache_.emplace(buffer.owned.size(), std::move(buffer.owned));
+  if (buffer.owned)
+    cache_.emplace(buffer.bytes, buffer.ptr);
   buffer = Buffer();
   alive_[id] = false;
 }

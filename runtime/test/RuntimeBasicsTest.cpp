@@ -1,6 +1,6 @@
 //===- RuntimeBasicsTest.cpp - Philox, dtypes, kernels, npy ---------------===//
 
-#include "../lib/Kernels.h"
+#include "../cpu/Kernels.h"
 #include "ckpt/runtime/DType.h"
 #include "ckpt/runtime/Npy.h"
 #include "ckpt/runtime/Philox.h"

@@ -1,6 +1,6 @@
 //===- ckpt-run.cpp - Run a training-step program -------------------------===//
 //
-//   ckpt-run PROGRAM [--backend=cpu] [--seed=N] [--init-seed=N]
+//   ckpt-run PROGRAM [--backend=cpu|reference] [--seed=N] [--init-seed=N]
 //            [--params=DIR] [--tokens=FILE.npy] [--labels=FILE.npy]
 //            [--precision=program|f64] [--dump-grads=DIR] [--repeat=N]
 //
@@ -11,12 +11,11 @@
 #include "ckpt/runtime/Npy.h"
 #include "ckpt/runtime/Program.h"
 
-#include <cblas.h>
 #ifdef CKPT_HAVE_MPI
 #include <mpi.h>
 #endif
-#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -31,8 +30,10 @@ namespace {
 
 const char *kUsage =
     "usage: ckpt-run PROGRAM [options]\n"
-    "  --backend=cpu           where to run (cpu; cuda where built and a GPU "
-    "exists)\n"
+    "  --backend=NAME          where to run: cpu (default), or reference "
+    "(plain f64\n"
+    "                          loops of every op, to check a result by other "
+    "means)\n"
     "  --seed=N                dropout seed (default 1234)\n"
     "  --init-seed=N           seed of parameters, tokens and labels "
     "(default 42)\n"
@@ -111,8 +112,14 @@ Options parseArguments(int argc, char **argv) {
       usageError("option '" + arg + "' needs a value (--name=value)");
     std::string name = arg.substr(0, eq), value = arg.substr(eq + 1);
     if (name == "--backend") {
-      if (value != "cpu")
-        usageError("unknown backend '" + value + "' (this build has: cpu)");
+      std::vector<std::string> names = availableBackends();
+      if (std::find(names.begin(), names.end(), value) == names.end()) {
+        std::string list;
+        for (const std::string &n : names)
+          list += (list.empty() ? "" : ", ") + n;
+        usageError("unknown backend '" + value + "' (this build has: " + list +
+                   ")");
+      }
       options.backend = value;
     } else if (name == "--seed") {
       options.seed = parseCount(name, value, 0);
@@ -228,13 +235,15 @@ int main(int argc, char **argv) {
 
 int runMain(int argc, char **argv, Communicator &comm) {
   Options options = parseArguments(argc, argv);
-  if (options.threads > 0) {
-    omp_set_num_threads(options.threads);
-    openblas_set_num_threads(options.threads);
-  }
   try {
+    std::string error;
+    std::unique_ptr<Backend> backend = createBackend(options.backend, error);
+    if (!backend)
+      throw RuntimeError(error);
+    backend->setThreads(options.threads);
     Program program = loadProgram(options.program);
     ExecutorOptions execOptions;
+    execOptions.backend = backend.get();
     execOptions.seed = options.seed;
     execOptions.precision = options.precision;
     execOptions.profile = options.profile;

@@ -45,6 +45,11 @@ inline float bf16ToFloat(uint16_t value) {
   return result;
 }
 
+/// Element `i` of `data` (of type `dtype`) as a double, and back (rounded
+/// to nearest even for 16-bit floats).
+double loadElement(const void *data, DType dtype, int64_t i);
+void storeElement(void *data, DType dtype, int64_t i, double value);
+
 /// IEEE binary16, rounded to nearest even.
 uint16_t floatToF16(float value);
 float f16ToFloat(uint16_t value);

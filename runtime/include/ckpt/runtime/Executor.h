@@ -1,8 +1,17 @@
-//===- Executor.h - Runs a program on the CPU -------------------*- C++ -*-===//
+//===- Executor.h - Runs a program on a backend -----------------*- C++ -*-===//
+//
+// The executor walks a program's instructions in order: it gives each
+// output a buffer (its planned place in one arena, or an allocation of its
+// own), calls the backend's kernel for the instruction's op, and frees
+// every tensor after its last use. It knows no kernel and no device: both
+// are the backend's (Backend.h).
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef CKPT_RUNTIME_EXECUTOR_H
 #define CKPT_RUNTIME_EXECUTOR_H
 
+#include "ckpt/runtime/Backend.h"
 #include "ckpt/runtime/Communicator.h"
 #include "ckpt/runtime/Program.h"
 
@@ -20,11 +29,6 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-/// Compute precision: the program's own types (f32 compute, 16-bit types
-/// stored as such and converted around each kernel), or everything in f64
-/// (for gradient checks against finite differences).
-enum class Precision { Program, F64 };
-
 struct ExecutorOptions {
   uint64_t seed = 1234; ///< Keys dropout masks.
   Precision precision = Precision::Program;
@@ -35,6 +39,8 @@ struct ExecutorOptions {
   bool useArena = true;
   /// The ranks of a tensor-parallel program; null: one process alone.
   Communicator *communicator = nullptr;
+  /// Where to run; null: a CPU backend of the executor's own.
+  Backend *backend = nullptr;
 };
 
 struct MemoryStats {
@@ -62,6 +68,11 @@ ops::OpCost instructionCost(const Program &program, const Instruction &inst);
 class Executor {
 public:
   explicit Executor(const Program &program, ExecutorOptions options = {});
+  ~Executor();
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
+
+  Backend &backend() const { return *backend_; }
 
   const Program &program() const { return program_; }
   /// The storage type of a tensor (f64 for every float under Precision::F64).
@@ -87,20 +98,21 @@ public:
   StepResult run();
 
 private:
-  template <typename Real> void execute(size_t index);
   /// Gives tensor `id` a buffer of `bytes`, reusing a cached one of that
   /// size; contents are undefined (every kernel writes all its outputs).
   void allocate(int id, size_t bytes);
   /// Returns tensor `id`'s buffer to the cache.
   void release(int id);
+  /// Device bytes of tensor `id` in its storage type.
+  size_t storageBytes(int id) const;
+  /// The call of instruction `index` over the current buffers.
+  KernelCall callOf(size_t index, double *loss);
 
-  /// A tensor's memory: its own allocation, or a place in the arena.
+  /// A tensor's device memory: its own allocation, or a place in the arena.
   struct Buffer {
-    std::vector<unsigned char> owned;
-    unsigned char *ptr = nullptr;
+    void *ptr = nullptr;
     size_t bytes = 0;
-    unsigned char *data() const { return ptr; }
-    size_t size() const { return bytes; }
+    bool owned = false;
   };
   bool inArena(int id) const;
 
@@ -108,13 +120,17 @@ private:
   ExecutorOptions options_;
   std::unique_ptr<Communicator> ownedCommunicator_;
   Communicator *comm_ = nullptr;
+  std::unique_ptr<Backend> ownedBackend_;
+  Backend *backend_ = nullptr;
+  std::vector<Kernel> kernels_; ///< One per instruction.
   std::vector<Buffer> buffers_;
-  std::vector<unsigned char> arena_;
+  void *arena_ = nullptr;
+  size_t arenaSize_ = 0;
   std::vector<bool> alive_;
   std::vector<int> lastUse_;
   /// Freed buffers by size, reused by later steps: without it every step
-  /// would fault its memory in from the OS again.
-  std::multimap<size_t, std::vector<unsigned char>> cache_;
+  /// would allocate its memory from the device again.
+  std::multimap<size_t, void *> cache_;
   double loss_ = 0;
 };
 

@@ -1,4 +1,4 @@
-//===- Kernels.h - CPU kernels of the runtime -------------------*- C++ -*-===//
+//===- Kernels.h - Kernels of the CPU backend -------------------*- C++ -*-===//
 //
 // Every kernel is deterministic: work is split across threads by output
 // element (row or column), and each reduction runs in a fixed order inside

@@ -1,0 +1,379 @@
+//===- CpuBackend.cpp - The CPU backend -----------------------------------===//
+//
+// One kernel per op of the op table. Each computes in float (or double under
+// Precision::F64): a tensor stored in the compute type is used in place,
+// 16-bit tensors are converted into scratch around the kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuBackend.h"
+#include "Kernels.h"
+
+#include "ckpt/runtime/Executor.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <type_traits>
+
+using namespace ckpt;
+using namespace ckpt::rt;
+
+namespace {
+
+template <typename Real> constexpr DType realType() {
+  return std::is_same_v<Real, double> ? DType::F64 : DType::F32;
+}
+
+/// Gives kernels Real pointers: a tensor stored as Real is used in place;
+/// others (16-bit floats) are converted into scratch and back.
+template <typename Real> class Operands {
+public:
+  const Real *in(const TensorArg &t) {
+    if (t.storage == realType<Real>())
+      return static_cast<const Real *>(t.data);
+    auto &scratch = scratches.emplace_back(t.elements);
+    for (int64_t i = 0; i < t.elements; ++i)
+      scratch[i] = static_cast<Real>(loadElement(t.data, t.storage, i));
+    return scratch.data();
+  }
+
+  Real *out(const TensorArg &t) {
+    if (t.storage == realType<Real>())
+      return static_cast<Real *>(t.data);
+    auto &scratch = scratches.emplace_back(t.elements);
+    pending.emplace_back(&t, scratches.size() - 1);
+    return scratch.data();
+  }
+
+  /// Writes converted outputs back into their 16-bit storage.
+  void finish() {
+    for (auto [t, index] : pending) {
+      auto &scratch = scratches[index];
+      for (int64_t i = 0; i < t->elements; ++i)
+        storeElement(t->data, t->storage, i, scratch[i]);
+    }
+  }
+
+  static std::vector<int64_t> indices(const TensorArg &t) {
+    std::vector<int64_t> values(t.elements);
+    for (int64_t i = 0; i < t.elements; ++i)
+      values[i] = static_cast<int64_t>(loadElement(t.data, t.storage, i));
+    return values;
+  }
+
+private:
+  std::deque<std::vector<Real>> scratches;
+  std::vector<std::pair<const TensorArg *, size_t>> pending;
+};
+
+void checkIndices(const std::vector<int64_t> &ids, int64_t limit,
+                  const std::string &what) {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= limit)
+      throw RuntimeError(what + " " + std::to_string(ids[i]) + " at position " +
+                         std::to_string(i) + " is outside [0, " +
+                         std::to_string(limit) + ")");
+}
+
+/// A kernel body for one compute type: reads the call through `ops`.
+template <typename Real>
+using Body = void (*)(const KernelCall &, Operands<Real> &);
+
+/// Wraps the float and double bodies of one op into a Kernel.
+Kernel kernelOf(Body<float> f32, Body<double> f64) {
+  return [f32, f64](const KernelCall &call) {
+    if (call.precision == Precision::F64) {
+      Operands<double> ops;
+      f64(call, ops);
+      ops.finish();
+    } else {
+      Operands<float> ops;
+      f32(call, ops);
+      ops.finish();
+    }
+  };
+}
+
+const std::vector<int64_t> &shape(const TensorArg &t) { return *t.shape; }
+int64_t rowsOf(const TensorArg &t) {
+  return t.shape->empty() ? 0 : t.elements / t.shape->back();
+}
+
+namespace k = kernels;
+
+// The kernels, one per op; `c` is the call, `o` converts operands.
+template <typename R> void embedding(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  const auto &t = shape(in[0]);
+  std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
+  checkIndices(tokens, shape(in[1])[0], "token id");
+  k::embedding<R>(tokens.data(), t[0], t[1], shape(in[1])[1], o.in(in[1]),
+                  o.in(in[2]), o.out(out[0]));
+}
+template <typename R> void embeddingGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  const auto &t = shape(in[0]);
+  std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
+  checkIndices(tokens, shape(out[0])[0], "token id");
+  k::embeddingGrad<R>(tokens.data(), t[0], t[1], shape(out[0])[1],
+                      shape(out[0])[0], shape(out[1])[0], o.in(in[1]),
+                      o.out(out[0]), o.out(out[1]));
+}
+template <typename R> void layerNorm(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  k::layerNorm<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), rowsOf(in[0]),
+                  shape(in[0]).back(), c.inst->getF64("epsilon"),
+                  o.out(c.outputs[0]));
+}
+template <typename R> void layerNormGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  k::layerNormGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), rowsOf(in[0]),
+                      shape(in[0]).back(), c.inst->getF64("epsilon"),
+                      o.out(out[0]), o.out(out[1]), o.out(out[2]));
+}
+template <typename R> void linear(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  const R *bias = in.size() == 3 ? o.in(in[2]) : nullptr;
+  k::linear<R>(o.in(in[0]), o.in(in[1]), bias, rowsOf(in[0]), shape(in[1])[0],
+               shape(in[1])[1], o.out(c.outputs[0]));
+}
+template <typename R>
+void linearGradInput(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  k::linearGradInput<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[0]),
+                        shape(in[1])[0], shape(in[1])[1], o.out(c.outputs[0]));
+}
+template <typename R>
+void linearGradWeight(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  k::linearGradWeight<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[0]),
+                         shape(out[0])[0], shape(out[0])[1], o.out(out[0]));
+}
+template <typename R> void biasGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  k::biasGrad<R>(o.in(in[0]), rowsOf(in[0]), shape(in[0]).back(),
+                 o.out(c.outputs[0]));
+}
+template <typename R> void gelu(const KernelCall &c, Operands<R> &o) {
+  k::gelu<R>(o.in(c.inputs[0]), c.inputs[0].elements,
+             c.inst->getString("approximate", "none") == "tanh",
+             o.out(c.outputs[0]));
+}
+template <typename R> void geluGrad(const KernelCall &c, Operands<R> &o) {
+  k::geluGrad<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), c.inputs[0].elements,
+                 c.inst->getString("approximate", "none") == "tanh",
+                 o.out(c.outputs[0]));
+}
+template <typename R> void add(const KernelCall &c, Operands<R> &o) {
+  k::add<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), c.inputs[0].elements,
+            o.out(c.outputs[0]));
+}
+template <typename R> void dropout(const KernelCall &c, Operands<R> &o) {
+  k::dropout<R>(o.in(c.inputs[0]), c.inputs[0].elements,
+                c.inst->getF64("probability"), c.seed,
+                static_cast<uint32_t>(c.inst->getI64("rng_stream")),
+                o.out(c.outputs[0]), static_cast<uint8_t *>(c.outputs[1].data));
+}
+template <typename R> void dropoutGrad(const KernelCall &c, Operands<R> &o) {
+  k::dropoutGrad<R>(static_cast<const uint8_t *>(c.inputs[0].data),
+                    o.in(c.inputs[1]), c.inputs[1].elements,
+                    c.inst->getF64("probability"), o.out(c.outputs[0]));
+}
+template <typename R> void splitHeads(const KernelCall &c, Operands<R> &o) {
+  const auto &out = c.outputs;
+  const auto &q = shape(out[0]); // [b, a, s, d]
+  k::splitHeads<R>(o.in(c.inputs[0]), q[2], q[0], q[1], q[3], o.out(out[0]),
+                   o.out(out[1]), o.out(out[2]));
+}
+template <typename R> void splitHeadsGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  const auto &q = shape(in[0]);
+  k::splitHeadsGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), q[2], q[0], q[1],
+                       q[3], o.out(c.outputs[0]));
+}
+template <typename R> void mergeHeads(const KernelCall &c, Operands<R> &o) {
+  const auto &x = shape(c.inputs[0]);
+  k::mergeHeads<R>(o.in(c.inputs[0]), x[0], x[1], x[2], x[3],
+                   o.out(c.outputs[0]));
+}
+template <typename R> void mergeHeadsGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &x = shape(c.outputs[0]);
+  k::mergeHeadsGrad<R>(o.in(c.inputs[0]), x[0], x[1], x[2], x[3],
+                       o.out(c.outputs[0]));
+}
+template <typename R>
+void attentionScores(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  const auto &q = shape(in[0]);
+  k::attentionScores<R>(o.in(in[0]), o.in(in[1]), q[0] * q[1], q[2],
+                        shape(in[1])[2], q[3], c.inst->getF64("scale"),
+                        o.out(c.outputs[0]));
+}
+template <typename R>
+void attentionScoresGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  const auto &q = shape(in[0]);
+  k::attentionScoresGrad<R>(
+      o.in(in[0]), o.in(in[1]), o.in(in[2]), q[0] * q[1], q[2], shape(in[1])[2],
+      q[3], c.inst->getF64("scale"), o.out(out[0]), o.out(out[1]));
+}
+template <typename R> void softmax(const KernelCall &c, Operands<R> &o) {
+  const auto &x = shape(c.inputs[0]);
+  int64_t causalRows = c.inst->getBool("causal") ? x[x.size() - 2] : 0;
+  k::softmax<R>(o.in(c.inputs[0]), rowsOf(c.inputs[0]), x.back(), causalRows,
+                o.out(c.outputs[0]));
+}
+template <typename R> void softmaxGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  k::softmaxGrad<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[0]),
+                    shape(in[0]).back(), o.out(c.outputs[0]));
+}
+template <typename R>
+void attentionContext(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  const auto &p = shape(in[0]);
+  k::attentionContext<R>(o.in(in[0]), o.in(in[1]), p[0] * p[1], p[2], p[3],
+                         shape(in[1])[3], o.out(c.outputs[0]));
+}
+template <typename R>
+void attentionContextGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  const auto &p = shape(in[0]);
+  k::attentionContextGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), p[0] * p[1],
+                             p[2], p[3], shape(in[1])[3], o.out(out[0]),
+                             o.out(out[1]));
+}
+template <typename R> void biasAdd(const KernelCall &c, Operands<R> &o) {
+  const R *x = o.in(c.inputs[0]);
+  const R *bias = o.in(c.inputs[1]);
+  R *y = o.out(c.outputs[0]);
+  int64_t n = shape(c.inputs[0]).back(), rows = rowsOf(c.inputs[0]);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t col = 0; col < n; ++col)
+      y[r * n + col] = x[r * n + col] + bias[col];
+}
+template <typename R> void copyOrReduce(const KernelCall &c, Operands<R> &o) {
+  const R *x = o.in(c.inputs[0]);
+  R *y = o.out(c.outputs[0]);
+  std::copy(x, x + c.inputs[0].elements, y);
+  if (c.inst->op == "all_reduce")
+    c.comm->allReduceSum(y, c.outputs[0].elements);
+}
+template <typename R> void allGather(const KernelCall &c, Operands<R> &o) {
+  c.comm->allGather(o.in(c.inputs[0]), o.out(c.outputs[0]),
+                    c.inputs[0].elements);
+}
+template <typename R> void reduceScatter(const KernelCall &c, Operands<R> &o) {
+  c.comm->reduceScatter(o.in(c.inputs[0]), o.out(c.outputs[0]),
+                        c.outputs[0].elements);
+}
+template <typename R> void shard(const KernelCall &c, Operands<R> &o) {
+  int64_t piece = c.outputs[0].elements;
+  const R *x = o.in(c.inputs[0]) + c.comm->rank() * piece;
+  std::copy(x, x + piece, o.out(c.outputs[0]));
+}
+template <typename R> void crossEntropy(const KernelCall &c, Operands<R> &o) {
+  const auto &l = shape(c.inputs[0]);
+  std::vector<int64_t> labels = Operands<R>::indices(c.inputs[1]);
+  checkIndices(labels, l[2], "label");
+  double loss =
+      k::crossEntropy<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2]);
+  storeElement(c.outputs[0].data, c.outputs[0].storage, 0, loss);
+  if (c.loss)
+    *c.loss = loss;
+}
+template <typename R>
+void crossEntropyGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &l = shape(c.inputs[0]);
+  std::vector<int64_t> labels = Operands<R>::indices(c.inputs[1]);
+  checkIndices(labels, l[2], "label");
+  k::crossEntropyGrad<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2],
+                         o.out(c.outputs[0]));
+}
+
+#define CKPT_KERNEL(NAME, FN)                                                  \
+  { NAME, kernelOf(FN<float>, FN<double>) }
+
+const std::map<std::string, Kernel, std::less<>> &kernelTable() {
+  static const std::map<std::string, Kernel, std::less<>> table = {
+      CKPT_KERNEL("embedding", embedding),
+      CKPT_KERNEL("embedding_grad", embeddingGrad),
+      CKPT_KERNEL("layer_norm", layerNorm),
+      CKPT_KERNEL("layer_norm_grad", layerNormGrad),
+      CKPT_KERNEL("linear", linear),
+      CKPT_KERNEL("linear_grad_input", linearGradInput),
+      CKPT_KERNEL("linear_grad_weight", linearGradWeight),
+      CKPT_KERNEL("bias_grad", biasGrad),
+      CKPT_KERNEL("gelu", gelu),
+      CKPT_KERNEL("gelu_grad", geluGrad),
+      CKPT_KERNEL("add", add),
+      CKPT_KERNEL("dropout", dropout),
+      CKPT_KERNEL("dropout_grad", dropoutGrad),
+      CKPT_KERNEL("split_heads", splitHeads),
+      CKPT_KERNEL("split_heads_grad", splitHeadsGrad),
+      CKPT_KERNEL("merge_heads", mergeHeads),
+      CKPT_KERNEL("merge_heads_grad", mergeHeadsGrad),
+      CKPT_KERNEL("attention_scores", attentionScores),
+      CKPT_KERNEL("attention_scores_grad", attentionScoresGrad),
+      CKPT_KERNEL("softmax", softmax),
+      CKPT_KERNEL("softmax_grad", softmaxGrad),
+      CKPT_KERNEL("attention_context", attentionContext),
+      CKPT_KERNEL("attention_context_grad", attentionContextGrad),
+      CKPT_KERNEL("bias_add", biasAdd),
+      CKPT_KERNEL("tp_copy", copyOrReduce),
+      CKPT_KERNEL("all_reduce", copyOrReduce),
+      CKPT_KERNEL("all_gather", allGather),
+      CKPT_KERNEL("reduce_scatter", reduceScatter),
+      CKPT_KERNEL("shard", shard),
+      CKPT_KERNEL("cross_entropy", crossEntropy),
+      CKPT_KERNEL("cross_entropy_grad", crossEntropyGrad),
+  };
+  return table;
+}
+#undef CKPT_KERNEL
+
+class CpuBackend : public Backend {
+public:
+  std::string name() const override { return "cpu"; }
+
+  void copyToDevice(void *device, const void *host, size_t bytes) override {
+    std::copy_n(static_cast<const unsigned char *>(host), bytes,
+                static_cast<unsigned char *>(device));
+  }
+  void copyToHost(void *host, const void *device, size_t bytes) override {
+    std::copy_n(static_cast<const unsigned char *>(device), bytes,
+                static_cast<unsigned char *>(host));
+  }
+
+  Kernel kernel(const ops::OpDef &def) const override {
+    auto it = kernelTable().find(def.name);
+    return it == kernelTable().end() ? Kernel() : it->second;
+  }
+
+  void setThreads(int threads) override {
+    if (threads <= 0)
+      return;
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+  }
+  int threads() const override { return omp_get_max_threads(); }
+
+protected:
+  void *allocateDevice(size_t bytes) override {
+    // Cache-line aligned, as the planner's offsets are.
+    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    return std::aligned_alloc(64, rounded);
+  }
+  void deallocateDevice(void *ptr, size_t) override { std::free(ptr); }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> ckpt::rt::createCpuBackend() {
+  return std::make_unique<CpuBackend>();
+}

@@ -1,0 +1,573 @@
+//===- ReferenceBackend.cpp - Plain f64 loops for every op ----------------===//
+//
+// Each kernel loads its operands as doubles, computes with the plainest
+// loops that state the op's meaning (no BLAS, no threads, no blocking) and
+// stores its results in their storage types. Layouts are those of the xf
+// dialect: hidden states [s, b, h], per-head tensors [b, a, s, d], token ids
+// and labels [b, s].
+//
+//===----------------------------------------------------------------------===//
+
+#include "ReferenceBackend.h"
+
+#include "ckpt/runtime/Executor.h"
+#include "ckpt/runtime/Philox.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+using namespace ckpt;
+using namespace ckpt::rt;
+
+namespace {
+
+using Values = std::vector<double>;
+
+Values load(const TensorArg &t) {
+  Values values(t.elements);
+  for (int64_t i = 0; i < t.elements; ++i)
+    values[i] = loadElement(t.data, t.storage, i);
+  return values;
+}
+
+void store(const TensorArg &t, const Values &values) {
+  for (int64_t i = 0; i < t.elements; ++i)
+    storeElement(t.data, t.storage, i, values[i]);
+}
+
+const std::vector<int64_t> &dims(const TensorArg &t) { return *t.shape; }
+
+/// Rows and columns of a [..., n] tensor.
+std::pair<int64_t, int64_t> matrix(const TensorArg &t) {
+  int64_t n = dims(t).back();
+  return {t.elements / n, n};
+}
+
+int64_t index(double value, int64_t limit, const char *what, int64_t at) {
+  auto id = static_cast<int64_t>(value);
+  if (id < 0 || id >= limit)
+    throw RuntimeError(std::string(what) + " " + std::to_string(id) +
+                       " at position " + std::to_string(at) +
+                       " is outside [0, " + std::to_string(limit) + ")");
+  return id;
+}
+
+void embedding(const KernelCall &c) {
+  Values tokens = load(c.inputs[0]), word = load(c.inputs[1]),
+         position = load(c.inputs[2]);
+  int64_t b = dims(c.inputs[0])[0], s = dims(c.inputs[0])[1];
+  int64_t v = dims(c.inputs[1])[0], h = dims(c.inputs[1])[1];
+  Values y(s * b * h);
+  for (int64_t i = 0; i < s; ++i)
+    for (int64_t j = 0; j < b; ++j) {
+      int64_t token = index(tokens[j * s + i], v, "token id", j * s + i);
+      for (int64_t k = 0; k < h; ++k)
+        y[(i * b + j) * h + k] = word[token * h + k] + position[i * h + k];
+    }
+  store(c.outputs[0], y);
+}
+
+void embeddingGrad(const KernelCall &c) {
+  Values tokens = load(c.inputs[0]), dy = load(c.inputs[1]);
+  int64_t b = dims(c.inputs[0])[0], s = dims(c.inputs[0])[1];
+  int64_t v = dims(c.outputs[0])[0], h = dims(c.outputs[0])[1];
+  Values dword(c.outputs[0].elements, 0.0), dpos(c.outputs[1].elements, 0.0);
+  for (int64_t i = 0; i < s; ++i)
+    for (int64_t j = 0; j < b; ++j) {
+      int64_t token = index(tokens[j * s + i], v, "token id", j * s + i);
+      for (int64_t k = 0; k < h; ++k) {
+        dword[token * h + k] += dy[(i * b + j) * h + k];
+        dpos[i * h + k] += dy[(i * b + j) * h + k];
+      }
+    }
+  store(c.outputs[0], dword);
+  store(c.outputs[1], dpos);
+}
+
+/// Mean and 1/sqrt(variance + epsilon) of row r.
+std::pair<double, double> rowStatistics(const Values &x, int64_t r, int64_t n,
+                                        double epsilon) {
+  double mean = 0, var = 0;
+  for (int64_t k = 0; k < n; ++k)
+    mean += x[r * n + k];
+  mean /= n;
+  for (int64_t k = 0; k < n; ++k)
+    var += (x[r * n + k] - mean) * (x[r * n + k] - mean);
+  var /= n;
+  return {mean, 1.0 / std::sqrt(var + epsilon)};
+}
+
+void layerNorm(const KernelCall &c) {
+  Values x = load(c.inputs[0]), w = load(c.inputs[1]), bias = load(c.inputs[2]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  double epsilon = c.inst->getF64("epsilon");
+  Values y(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    auto [mean, rstd] = rowStatistics(x, r, n, epsilon);
+    for (int64_t k = 0; k < n; ++k)
+      y[r * n + k] = (x[r * n + k] - mean) * rstd * w[k] + bias[k];
+  }
+  store(c.outputs[0], y);
+}
+
+void layerNormGrad(const KernelCall &c) {
+  Values x = load(c.inputs[0]), w = load(c.inputs[1]), dy = load(c.inputs[2]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  double epsilon = c.inst->getF64("epsilon");
+  Values dx(x.size()), dw(n, 0.0), db(n, 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    auto [mean, rstd] = rowStatistics(x, r, n, epsilon);
+    // y = xhat·w + b with xhat = (x - mean)·rstd; the gradient of xhat
+    // through the mean and the deviation.
+    double sumG = 0, sumGXhat = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      double xhat = (x[r * n + k] - mean) * rstd;
+      double g = dy[r * n + k] * w[k];
+      sumG += g;
+      sumGXhat += g * xhat;
+      dw[k] += dy[r * n + k] * xhat;
+      db[k] += dy[r * n + k];
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      double xhat = (x[r * n + k] - mean) * rstd;
+      double g = dy[r * n + k] * w[k];
+      dx[r * n + k] = rstd * (g - sumG / n - xhat * sumGXhat / n);
+    }
+  }
+  store(c.outputs[0], dx);
+  store(c.outputs[1], dw);
+  store(c.outputs[2], db);
+}
+
+/// y[r, o] = sum_i x[r, i] · w[o, i] (+ bias[o]).
+void linear(const KernelCall &c) {
+  Values x = load(c.inputs[0]), w = load(c.inputs[1]);
+  auto [rows, in] = matrix(c.inputs[0]);
+  int64_t out = dims(c.inputs[1])[0];
+  Values bias = c.inputs.size() == 3 ? load(c.inputs[2]) : Values(out, 0.0);
+  Values y(rows * out);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0;
+      for (int64_t i = 0; i < in; ++i)
+        sum += x[r * in + i] * w[o * in + i];
+      y[r * out + o] = sum + bias[o];
+    }
+  store(c.outputs[0], y);
+}
+
+/// dx[r, i] = sum_o dy[r, o] · w[o, i].
+void linearGradInput(const KernelCall &c) {
+  Values dy = load(c.inputs[0]), w = load(c.inputs[1]);
+  auto [rows, out] = matrix(c.inputs[0]);
+  int64_t in = dims(c.inputs[1])[1];
+  Values dx(rows * in, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t o = 0; o < out; ++o)
+        dx[r * in + i] += dy[r * out + o] * w[o * in + i];
+  store(c.outputs[0], dx);
+}
+
+/// dw[o, i] = sum_r dy[r, o] · x[r, i].
+void linearGradWeight(const KernelCall &c) {
+  Values dy = load(c.inputs[0]), x = load(c.inputs[1]);
+  auto [rows, out] = matrix(c.inputs[0]);
+  int64_t in = dims(c.inputs[1]).back();
+  Values dw(out * in, 0.0);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t r = 0; r < rows; ++r)
+        dw[o * in + i] += dy[r * out + o] * x[r * in + i];
+  store(c.outputs[0], dw);
+}
+
+void biasGrad(const KernelCall &c) {
+  Values dy = load(c.inputs[0]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  Values db(n, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < n; ++k)
+      db[k] += dy[r * n + k];
+  store(c.outputs[0], db);
+}
+
+/// GeLU and its derivative: exact (x·Φ(x)) or GPT-2's tanh form.
+std::pair<double, double> geluAndSlope(double x, bool tanhForm) {
+  if (tanhForm) {
+    const double a = std::sqrt(2.0 / M_PI), b = 0.044715;
+    double t = std::tanh(a * (x + b * x * x * x));
+    double slope =
+        0.5 * (1 + t) + 0.5 * x * (1 - t * t) * a * (1 + 3 * b * x * x);
+    return {0.5 * x * (1 + t), slope};
+  }
+  double cdf = 0.5 * std::erfc(-x / std::sqrt(2.0));
+  double pdf = std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+  return {x * cdf, cdf + x * pdf};
+}
+
+bool tanhGelu(const KernelCall &c) {
+  return c.inst->getString("approximate", "none") == "tanh";
+}
+
+void gelu(const KernelCall &c) {
+  Values x = load(c.inputs[0]);
+  for (double &v : x)
+    v = geluAndSlope(v, tanhGelu(c)).first;
+  store(c.outputs[0], x);
+}
+
+void geluGrad(const KernelCall &c) {
+  Values x = load(c.inputs[0]), dy = load(c.inputs[1]);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = dy[i] * geluAndSlope(x[i], tanhGelu(c)).second;
+  store(c.outputs[0], x);
+}
+
+void add(const KernelCall &c) {
+  Values a = load(c.inputs[0]), b = load(c.inputs[1]);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] += b[i];
+  store(c.outputs[0], a);
+}
+
+void biasAdd(const KernelCall &c) {
+  Values x = load(c.inputs[0]), bias = load(c.inputs[1]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < n; ++k)
+      x[r * n + k] += bias[k];
+  store(c.outputs[0], x);
+}
+
+void dropout(const KernelCall &c) {
+  Values x = load(c.inputs[0]);
+  double p = c.inst->getF64("probability");
+  auto stream = static_cast<uint32_t>(c.inst->getI64("rng_stream"));
+  Values mask(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    mask[i] = dropoutKeeps(c.seed, stream, i, p) ? 1.0 : 0.0;
+    x[i] = mask[i] * x[i] / (1 - p);
+  }
+  store(c.outputs[0], x);
+  store(c.outputs[1], mask);
+}
+
+void dropoutGrad(const KernelCall &c) {
+  Values mask = load(c.inputs[0]), dy = load(c.inputs[1]);
+  double p = c.inst->getF64("probability");
+  for (size_t i = 0; i < dy.size(); ++i)
+    dy[i] = mask[i] != 0 ? dy[i] / (1 - p) : 0.0;
+  store(c.outputs[0], dy);
+}
+
+/// Element (s, b, a, which, d) of qkv [s, b, a·3·d] and of the per-head
+/// tensor [b, a, s, d].
+struct Heads {
+  int64_t s, b, a, d;
+  int64_t packed(int64_t i, int64_t j, int64_t k, int64_t which,
+                 int64_t e) const {
+    return ((i * b + j) * a + k) * 3 * d + which * d + e;
+  }
+  int64_t split(int64_t i, int64_t j, int64_t k, int64_t e) const {
+    return ((j * a + k) * s + i) * d + e;
+  }
+};
+
+/// Calls f(i, j, k, e) over every element of a per-head tensor.
+template <typename F> void forEachHead(const Heads &h, F f) {
+  for (int64_t i = 0; i < h.s; ++i)
+    for (int64_t j = 0; j < h.b; ++j)
+      for (int64_t k = 0; k < h.a; ++k)
+        for (int64_t e = 0; e < h.d; ++e)
+          f(i, j, k, e);
+}
+
+Heads headsOf(const TensorArg &perHead) {
+  const auto &q = dims(perHead);
+  return {q[2], q[0], q[1], q[3]};
+}
+
+void splitHeads(const KernelCall &c) {
+  Values qkv = load(c.inputs[0]);
+  Heads h = headsOf(c.outputs[0]);
+  for (int which = 0; which < 3; ++which) {
+    Values part(c.outputs[which].elements);
+    forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
+      part[h.split(i, j, k, e)] = qkv[h.packed(i, j, k, which, e)];
+    });
+    store(c.outputs[which], part);
+  }
+}
+
+void splitHeadsGrad(const KernelCall &c) {
+  Heads h = headsOf(c.inputs[0]);
+  Values dqkv(c.outputs[0].elements);
+  for (int which = 0; which < 3; ++which) {
+    Values part = load(c.inputs[which]);
+    forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
+      dqkv[h.packed(i, j, k, which, e)] = part[h.split(i, j, k, e)];
+    });
+  }
+  store(c.outputs[0], dqkv);
+}
+
+/// [b, a, s, d] element (i, j, k, e) sits at ((i·b + j)·a + k)·d + e in
+/// the merged [s, b, a·d].
+void mergeHeads(const KernelCall &c) {
+  Values x = load(c.inputs[0]);
+  Heads h = headsOf(c.inputs[0]);
+  Values y(x.size());
+  forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
+    y[((i * h.b + j) * h.a + k) * h.d + e] = x[h.split(i, j, k, e)];
+  });
+  store(c.outputs[0], y);
+}
+
+void mergeHeadsGrad(const KernelCall &c) {
+  Values dy = load(c.inputs[0]);
+  Heads h = headsOf(c.outputs[0]);
+  Values dx(dy.size());
+  forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
+    dx[h.split(i, j, k, e)] = dy[((i * h.b + j) * h.a + k) * h.d + e];
+  });
+  store(c.outputs[0], dx);
+}
+
+/// The batched product C[n] = alpha · op(A[n]) · op(B[n]) over the leading
+/// batch·heads dimensions, each operand [n, rows, cols].
+Values batchedProduct(const Values &a, const Values &b, int64_t batches,
+                      int64_t m, int64_t n, int64_t k, bool transA, bool transB,
+                      double alpha) {
+  Values out(batches * m * n, 0.0);
+  for (int64_t z = 0; z < batches; ++z)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int64_t l = 0; l < k; ++l) {
+          double x = transA ? a[(z * k + l) * m + i] : a[(z * m + i) * k + l];
+          double y = transB ? b[(z * n + j) * k + l] : b[(z * k + l) * n + j];
+          sum += x * y;
+        }
+        out[(z * m + i) * n + j] = alpha * sum;
+      }
+  return out;
+}
+
+void attentionScores(const KernelCall &c) {
+  const auto &q = dims(c.inputs[0]);
+  int64_t sk = dims(c.inputs[1])[2];
+  store(c.outputs[0],
+        batchedProduct(load(c.inputs[0]), load(c.inputs[1]), q[0] * q[1], q[2],
+                       sk, q[3], false, true, c.inst->getF64("scale")));
+}
+
+void attentionScoresGrad(const KernelCall &c) {
+  const auto &q = dims(c.inputs[0]);
+  int64_t batches = q[0] * q[1], sq = q[2], d = q[3];
+  int64_t sk = dims(c.inputs[1])[2];
+  double scale = c.inst->getF64("scale");
+  Values query = load(c.inputs[0]), key = load(c.inputs[1]),
+         ds = load(c.inputs[2]);
+  store(c.outputs[0],
+        batchedProduct(ds, key, batches, sq, d, sk, false, false, scale));
+  store(c.outputs[1],
+        batchedProduct(ds, query, batches, sk, d, sq, true, false, scale));
+}
+
+void attentionContext(const KernelCall &c) {
+  const auto &p = dims(c.inputs[0]);
+  int64_t d = dims(c.inputs[1])[3];
+  store(c.outputs[0],
+        batchedProduct(load(c.inputs[0]), load(c.inputs[1]), p[0] * p[1], p[2],
+                       d, p[3], false, false, 1.0));
+}
+
+void attentionContextGrad(const KernelCall &c) {
+  const auto &p = dims(c.inputs[0]);
+  int64_t batches = p[0] * p[1], sq = p[2], sk = p[3];
+  int64_t d = dims(c.inputs[1])[3];
+  Values probs = load(c.inputs[0]), value = load(c.inputs[1]),
+         dc = load(c.inputs[2]);
+  store(c.outputs[0],
+        batchedProduct(dc, value, batches, sq, sk, d, false, true, 1.0));
+  store(c.outputs[1],
+        batchedProduct(probs, dc, batches, sk, d, sq, true, false, 1.0));
+}
+
+/// Softmax over the last dimension; a causal one lets query row i (the
+/// row's position in the second-to-last dimension) see keys 0..i only.
+void softmax(const KernelCall &c) {
+  Values x = load(c.inputs[0]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  const auto &shape = dims(c.inputs[0]);
+  bool causal = c.inst->getBool("causal");
+  int64_t sq = causal ? shape[shape.size() - 2] : 1;
+  Values y(x.size(), 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t visible = causal ? std::min(n, r % sq + 1) : n;
+    double max = x[r * n];
+    for (int64_t k = 1; k < visible; ++k)
+      max = std::max(max, x[r * n + k]);
+    double sum = 0;
+    for (int64_t k = 0; k < visible; ++k)
+      sum += std::exp(x[r * n + k] - max);
+    for (int64_t k = 0; k < visible; ++k)
+      y[r * n + k] = std::exp(x[r * n + k] - max) / sum;
+  }
+  store(c.outputs[0], y);
+}
+
+void softmaxGrad(const KernelCall &c) {
+  Values y = load(c.inputs[0]), dy = load(c.inputs[1]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  Values dx(y.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double dot = 0;
+    for (int64_t k = 0; k < n; ++k)
+      dot += y[r * n + k] * dy[r * n + k];
+    for (int64_t k = 0; k < n; ++k)
+      dx[r * n + k] = y[r * n + k] * (dy[r * n + k] - dot);
+  }
+  store(c.outputs[0], dx);
+}
+
+/// log(sum_k exp(row_k)) of row r, stably.
+double logSumExp(const Values &x, int64_t r, int64_t n) {
+  double max = x[r * n];
+  for (int64_t k = 1; k < n; ++k)
+    max = std::max(max, x[r * n + k]);
+  double sum = 0;
+  for (int64_t k = 0; k < n; ++k)
+    sum += std::exp(x[r * n + k] - max);
+  return max + std::log(sum);
+}
+
+/// The mean over tokens of -log softmax(logits)[label]; logits [s, b, v].
+void crossEntropy(const KernelCall &c) {
+  Values logits = load(c.inputs[0]), labels = load(c.inputs[1]);
+  const auto &l = dims(c.inputs[0]);
+  int64_t s = l[0], b = l[1], v = l[2];
+  double total = 0;
+  for (int64_t i = 0; i < s; ++i)
+    for (int64_t j = 0; j < b; ++j) {
+      int64_t r = i * b + j;
+      int64_t label = index(labels[j * s + i], v, "label", j * s + i);
+      total += logSumExp(logits, r, v) - logits[r * v + label];
+    }
+  double loss = total / static_cast<double>(s * b);
+  store(c.outputs[0], {loss});
+  if (c.loss)
+    *c.loss = loss;
+}
+
+void crossEntropyGrad(const KernelCall &c) {
+  Values logits = load(c.inputs[0]), labels = load(c.inputs[1]);
+  const auto &l = dims(c.inputs[0]);
+  int64_t s = l[0], b = l[1], v = l[2];
+  Values grad(logits.size());
+  for (int64_t i = 0; i < s; ++i)
+    for (int64_t j = 0; j < b; ++j) {
+      int64_t r = i * b + j;
+      int64_t label = index(labels[j * s + i], v, "label", j * s + i);
+      double lse = logSumExp(logits, r, v);
+      for (int64_t k = 0; k < v; ++k)
+        grad[r * v + k] =
+            (std::exp(logits[r * v + k] - lse) - (k == label ? 1.0 : 0.0)) /
+            static_cast<double>(s * b);
+    }
+  store(c.outputs[0], grad);
+}
+
+// Collectives over the call's communicator, in double.
+void copyOrReduce(const KernelCall &c) {
+  Values x = load(c.inputs[0]);
+  if (c.inst->op == "all_reduce")
+    c.comm->allReduceSum(x.data(), static_cast<int64_t>(x.size()));
+  store(c.outputs[0], x);
+}
+
+void allGather(const KernelCall &c) {
+  Values x = load(c.inputs[0]), y(c.outputs[0].elements);
+  c.comm->allGather(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  store(c.outputs[0], y);
+}
+
+void reduceScatter(const KernelCall &c) {
+  Values x = load(c.inputs[0]), y(c.outputs[0].elements);
+  c.comm->reduceScatter(x.data(), y.data(), static_cast<int64_t>(y.size()));
+  store(c.outputs[0], y);
+}
+
+void shard(const KernelCall &c) {
+  Values x = load(c.inputs[0]);
+  int64_t piece = c.outputs[0].elements;
+  store(c.outputs[0], Values(x.begin() + c.comm->rank() * piece,
+                             x.begin() + (c.comm->rank() + 1) * piece));
+}
+
+const std::map<std::string, Kernel, std::less<>> &kernelTable() {
+  static const std::map<std::string, Kernel, std::less<>> table = {
+      {"embedding", embedding},
+      {"embedding_grad", embeddingGrad},
+      {"layer_norm", layerNorm},
+      {"layer_norm_grad", layerNormGrad},
+      {"linear", linear},
+      {"linear_grad_input", linearGradInput},
+      {"linear_grad_weight", linearGradWeight},
+      {"bias_grad", biasGrad},
+      {"gelu", gelu},
+      {"gelu_grad", geluGrad},
+      {"add", add},
+      {"bias_add", biasAdd},
+      {"dropout", dropout},
+      {"dropout_grad", dropoutGrad},
+      {"split_heads", splitHeads},
+      {"split_heads_grad", splitHeadsGrad},
+      {"merge_heads", mergeHeads},
+      {"merge_heads_grad", mergeHeadsGrad},
+      {"attention_scores", attentionScores},
+      {"attention_scores_grad", attentionScoresGrad},
+      {"attention_context", attentionContext},
+      {"attention_context_grad", attentionContextGrad},
+      {"softmax", softmax},
+      {"softmax_grad", softmaxGrad},
+      {"cross_entropy", crossEntropy},
+      {"cross_entropy_grad", crossEntropyGrad},
+      {"tp_copy", copyOrReduce},
+      {"all_reduce", copyOrReduce},
+      {"all_gather", allGather},
+      {"reduce_scatter", reduceScatter},
+      {"shard", shard},
+  };
+  return table;
+}
+
+class ReferenceBackend : public Backend {
+public:
+  std::string name() const override { return "reference"; }
+  void copyToDevice(void *device, const void *host, size_t bytes) override {
+    std::memcpy(device, host, bytes);
+  }
+  void copyToHost(void *host, const void *device, size_t bytes) override {
+    std::memcpy(host, device, bytes);
+  }
+  Kernel kernel(const ops::OpDef &def) const override {
+    auto it = kernelTable().find(def.name);
+    return it == kernelTable().end() ? Kernel() : it->second;
+  }
+
+protected:
+  void *allocateDevice(size_t bytes) override {
+    return std::malloc(std::max<size_t>(bytes, 1));
+  }
+  void deallocateDevice(void *ptr, size_t) override { std::free(ptr); }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> ckpt::rt::createReferenceBackend() {
+  return std::make_unique<ReferenceBackend>();
+}

@@ -1,0 +1,286 @@
+//===- BackendConformanceTest.cpp - Every op on every backend -------------===//
+//
+// A backend proves itself here: it has a kernel for every op of the op table,
+// and each kernel agrees with the reference backend's plain f64 loops on a
+// small case of every op: to 1e-12 computing in f64, to f32 rounding in f32
+// and to bf16 rounding in bf16 storage. Dropout masks agree bit for bit. A
+// new op must bring a case: the test fails for an op without one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/runtime/Backend.h"
+#include "ckpt/runtime/Executor.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+using namespace ckpt;
+using namespace ckpt::rt;
+
+namespace {
+
+using ops::Shape;
+using ops::TensorDesc;
+
+TensorDesc f(Shape shape) { return {std::move(shape), DType::F32}; }
+TensorDesc idx(Shape shape) { return {std::move(shape), DType::I64}; }
+TensorDesc mask(Shape shape) { return {std::move(shape), DType::I1}; }
+
+struct Case {
+  std::string op;
+  std::vector<TensorDesc> inputs, outputs;
+  ops::AttrMap attrs;
+  int64_t indexBound = 1; ///< Token ids and labels lie in [0, indexBound).
+};
+
+/// Small cases, with odd sizes, for every op of the table.
+std::vector<Case> cases() {
+  ops::AttrMap tp = {
+      {"group", std::string("tp")}, {"size", int64_t(1)}, {"dim", int64_t(0)}};
+  ops::AttrMap tpNoDim = {{"group", std::string("tp")}, {"size", int64_t(1)}};
+  return {
+      {"embedding", {idx({2, 3}), f({5, 4}), f({3, 4})}, {f({3, 2, 4})}, {}, 5},
+      {"embedding_grad",
+       {idx({2, 3}), f({3, 2, 4})},
+       {f({5, 4}), f({3, 4})},
+       {},
+       5},
+      {"layer_norm",
+       {f({3, 2, 4}), f({4}), f({4})},
+       {f({3, 2, 4})},
+       {{"epsilon", 1e-5}}},
+      {"layer_norm_grad",
+       {f({3, 2, 4}), f({4}), f({3, 2, 4})},
+       {f({3, 2, 4}), f({4}), f({4})},
+       {{"epsilon", 1e-5}}},
+      {"linear", {f({3, 2, 4}), f({5, 4}), f({5})}, {f({3, 2, 5})}},
+      {"linear", {f({7, 4}), f({5, 4})}, {f({7, 5})}},
+      {"linear_grad_input", {f({3, 2, 5}), f({5, 4})}, {f({3, 2, 4})}},
+      {"linear_grad_weight", {f({3, 2, 5}), f({3, 2, 4})}, {f({5, 4})}},
+      {"bias_grad", {f({3, 2, 5})}, {f({5})}},
+      {"gelu", {f({2, 7})}, {f({2, 7})}},
+      {"gelu",
+       {f({2, 7})},
+       {f({2, 7})},
+       {{"approximate", std::string("tanh")}}},
+      {"gelu_grad", {f({2, 7}), f({2, 7})}, {f({2, 7})}},
+      {"gelu_grad",
+       {f({2, 7}), f({2, 7})},
+       {f({2, 7})},
+       {{"approximate", std::string("tanh")}}},
+      {"add", {f({2, 7}), f({2, 7})}, {f({2, 7})}},
+      {"bias_add", {f({3, 2, 5}), f({5})}, {f({3, 2, 5})}},
+      {"dropout",
+       {f({4, 5})},
+       {f({4, 5}), mask({4, 5})},
+       {{"probability", 0.3}, {"rng_stream", int64_t(7)}}},
+      {"dropout_grad",
+       {mask({4, 5}), f({4, 5})},
+       {f({4, 5})},
+       {{"probability", 0.3}}},
+      {"split_heads",
+       {f({3, 2, 12})},
+       {f({2, 2, 3, 2}), f({2, 2, 3, 2}), f({2, 2, 3, 2})},
+       {{"num_heads", int64_t(2)}}},
+      {"split_heads_grad",
+       {f({2, 2, 3, 2}), f({2, 2, 3, 2}), f({2, 2, 3, 2})},
+       {f({3, 2, 12})}},
+      {"merge_heads", {f({2, 2, 3, 2})}, {f({3, 2, 4})}},
+      {"merge_heads_grad", {f({3, 2, 4})}, {f({2, 2, 3, 2})}},
+      {"attention_scores",
+       {f({2, 2, 3, 2}), f({2, 2, 3, 2})},
+       {f({2, 2, 3, 3})},
+       {{"scale", 0.7}}},
+      {"attention_scores_grad",
+       {f({2, 2, 3, 2}), f({2, 2, 3, 2}), f({2, 2, 3, 3})},
+       {f({2, 2, 3, 2}), f({2, 2, 3, 2})},
+       {{"scale", 0.7}}},
+      {"softmax", {f({2, 2, 3, 3})}, {f({2, 2, 3, 3})}, {{"causal", true}}},
+      {"softmax", {f({3, 5})}, {f({3, 5})}},
+      {"softmax_grad", {f({3, 5}), f({3, 5})}, {f({3, 5})}},
+      {"attention_context",
+       {f({2, 2, 3, 3}), f({2, 2, 3, 2})},
+       {f({2, 2, 3, 2})}},
+      {"attention_context_grad",
+       {f({2, 2, 3, 3}), f({2, 2, 3, 2}), f({2, 2, 3, 2})},
+       {f({2, 2, 3, 3}), f({2, 2, 3, 2})}},
+      {"cross_entropy", {f({3, 2, 5}), idx({2, 3})}, {f({})}, {}, 5},
+      {"cross_entropy_grad",
+       {f({3, 2, 5}), idx({2, 3})},
+       {f({3, 2, 5})},
+       {},
+       5},
+      {"tp_copy", {f({4, 3})}, {f({4, 3})}, tpNoDim},
+      {"all_reduce", {f({4, 3})}, {f({4, 3})}, tpNoDim},
+      {"all_gather", {f({4, 3})}, {f({4, 3})}, tp},
+      {"reduce_scatter", {f({4, 3})}, {f({4, 3})}, tp},
+      {"shard", {f({4, 3})}, {f({4, 3})}, tp},
+  };
+}
+
+/// Inputs of a case: floats that bf16 holds exactly (so every storage type
+/// starts from the same values), indices in range, random masks.
+std::vector<std::vector<double>> inputsOf(const Case &c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  std::vector<std::vector<double>> values;
+  for (const TensorDesc &t : c.inputs) {
+    std::vector<double> v(*ops::numElements(t.shape));
+    for (double &x : v) {
+      if (t.type == DType::I64)
+        x = static_cast<double>(rng() % c.indexBound);
+      else if (t.type == DType::I1)
+        x = rng() % 2;
+      else
+        x = bf16ToFloat(floatToBF16(static_cast<float>(uniform(rng))));
+    }
+    values.push_back(std::move(v));
+  }
+  return values;
+}
+
+struct Outcome {
+  std::vector<std::vector<double>> outputs;
+  double loss = 0;
+};
+
+/// Runs case `c` on `backend`, floats stored as `storage`.
+Outcome run(Backend &backend, const Case &c, DType storage,
+            Precision precision) {
+  Instruction inst;
+  inst.op = c.op;
+  inst.attrs = c.attrs;
+  std::unique_ptr<Communicator> comm = makeSingleProcessCommunicator();
+  KernelCall call;
+  call.inst = &inst;
+  call.precision = precision;
+  call.seed = 1234;
+  call.comm = comm.get();
+  Outcome outcome;
+  call.loss = &outcome.loss;
+  std::vector<std::pair<void *, size_t>> buffers;
+  auto arg = [&](const TensorDesc &t) {
+    DType type = isFloat(t.type) ? storage : t.type;
+    int64_t count = *ops::numElements(t.shape);
+    size_t bytes = std::max<size_t>(1, count * dtypeSize(type));
+    void *data = backend.allocate(bytes);
+    buffers.emplace_back(data, bytes);
+    return TensorArg{data, type, &t.shape, count};
+  };
+  std::vector<std::vector<double>> inputs = inputsOf(c, 99);
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    TensorArg a = arg(c.inputs[i]);
+    std::vector<unsigned char> host(buffers.back().second);
+    for (int64_t e = 0; e < a.elements; ++e)
+      storeElement(host.data(), a.storage, e, inputs[i][e]);
+    backend.copyToDevice(a.data, host.data(), host.size());
+    call.inputs.push_back(a);
+  }
+  for (const TensorDesc &t : c.outputs)
+    call.outputs.push_back(arg(t));
+  const ops::OpDef *def = ops::lookupOp(c.op);
+  backend.kernel (*def)(call);
+  backend.synchronize();
+  for (const TensorArg &a : call.outputs) {
+    std::vector<unsigned char> host(a.elements * dtypeSize(a.storage));
+    backend.copyToHost(host.data(), a.data, host.size());
+    std::vector<double> values(a.elements);
+    for (int64_t e = 0; e < a.elements; ++e)
+      values[e] = loadElement(host.data(), a.storage, e);
+    outcome.outputs.push_back(std::move(values));
+  }
+  for (auto [data, bytes] : buffers)
+    backend.deallocate(data, bytes);
+  return outcome;
+}
+
+/// max |got - want| / max(max |want|, 1e-30).
+double relativeError(const std::vector<double> &got,
+                     const std::vector<double> &want) {
+  double err = 0, scale = 1e-30;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, std::fabs(got[i] - want[i]));
+    scale = std::max(scale, std::fabs(want[i]));
+  }
+  return err / scale;
+}
+
+class BackendConformanceTest : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override {
+    std::string error;
+    backend = createBackend(GetParam(), error);
+    ASSERT_TRUE(backend) << error;
+    reference = createBackend("reference", error);
+    ASSERT_TRUE(reference) << error;
+  }
+  std::unique_ptr<Backend> backend, reference;
+};
+
+TEST_P(BackendConformanceTest, HasAKernelForEveryOpOfTheTable) {
+  for (const ops::OpDef &def : ops::allOps())
+    EXPECT_TRUE(backend->kernel(def)) << def.name;
+}
+
+TEST(BackendConformanceCases, EveryOpHasAValidCase) {
+  std::vector<Case> all = cases();
+  for (const ops::OpDef &def : ops::allOps())
+    EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const Case &c) {
+      return c.op == def.name;
+    })) << def.name;
+  for (const Case &c : all)
+    EXPECT_EQ(
+        ops::verifyOp(*ops::lookupOp(c.op), {c.inputs, c.outputs, c.attrs}), "")
+        << c.op;
+}
+
+TEST_P(BackendConformanceTest, EveryOpAgreesWithTheReference) {
+  struct Mode {
+    DType storage;
+    Precision precision;
+    double tolerance;
+  } modes[] = {{DType::F64, Precision::F64, 1e-12},
+               {DType::F32, Precision::Program, 2e-6},
+               {DType::BF16, Precision::Program, 2e-2}};
+  for (const Case &c : cases()) {
+    Outcome want = run(*reference, c, DType::F64, Precision::F64);
+    for (const Mode &mode : modes) {
+      Outcome got = run(*backend, c, mode.storage, mode.precision);
+      std::string where = c.op + " in " + dtypeName(mode.storage);
+      for (size_t i = 0; i < want.outputs.size(); ++i) {
+        if (c.outputs[i].type == DType::I1) {
+          EXPECT_EQ(got.outputs[i], want.outputs[i]) << where << " mask";
+          continue;
+        }
+        EXPECT_LE(relativeError(got.outputs[i], want.outputs[i]),
+                  mode.tolerance)
+            << where << " result #" << i;
+      }
+      if (c.op == "cross_entropy") {
+        EXPECT_NEAR(got.loss, want.loss, mode.tolerance * want.loss) << where;
+      }
+    }
+  }
+}
+
+TEST_P(BackendConformanceTest, BadIndicesAreErrors) {
+  Case c = cases().front(); // embedding with vocabulary 5
+  c.indexBound = 1 << 20;   // ids far outside it
+  bool threw = false;
+  try {
+    run(*backend, c, DType::F32, Precision::Program);
+  } catch (const RuntimeError &e) {
+    threw =
+        std::string(e.what()).find("is outside [0, 5)") != std::string::npos;
+  }
+  EXPECT_TRUE(threw);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendConformanceTest,
+                         ::testing::ValuesIn(availableBackends()),
+                         [](const auto &info) { return info.param; });
+
+} // namespace
