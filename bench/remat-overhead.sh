@@ -26,10 +26,14 @@ order=("none" "selective(core_attn)" "selective(mlp)"
   "selective(core_attn,mlp,layernorm)" "full uniform N=1" "full uniform N=2"
   "full block N=1")
 
+# A policy string of pass options ("recompute-granularity=full
+# recompute-num-layers=1") as ckpt-compile flags.
+policy_flags() { local kv; for kv in $1; do printf -- '--%s\n' "$kv"; done; }
 step_ms() { sed -n 's/^step time: \([0-9.]*\) ms.*/\1/p' "$1"; }
 for name in "${order[@]}"; do
-  REMAT=${remat[$name]} "$HERE/scripts/build-program.sh" "$BIN" "$CONFIG" \
-    "$WORK/prog.json" "$@"
+  # shellcheck disable=SC2046
+  "$BIN/ckpt-compile" "$CONFIG" -o "$WORK/prog.json" --quiet --no-plan \
+    $(policy_flags "${remat[$name]}") "$@"
   "$BIN/ckpt-run" "$WORK/prog.json" --repeat=3 > "$WORK/$name.out"
 done
 

@@ -8,12 +8,15 @@
 # usage: check-remat-bitwise.sh BIN_DIR CONFIG WORK_DIR
 set -euo pipefail
 BIN=$1 CONFIG=$2 WORK=$3
-HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$WORK"
+# A policy string of pass options ("recompute-granularity=full
+# recompute-num-layers=1") as ckpt-compile flags.
+policy_flags() { local kv; for kv in $1; do printf -- '--%s\n' "$kv"; done; }
 
 run() { # name, remat option string, extra ckpt-run flags
   local name=$1
-  REMAT=$2 PLAN=1 "$HERE/build-program.sh" "$BIN" "$CONFIG" "$WORK/$name.json"
+  # shellcheck disable=SC2046
+  "$BIN/ckpt-compile" "$CONFIG" -o "$WORK/$name.json" --quiet $(policy_flags "$2")
   rm -rf "$WORK/$name.grads"
   "$BIN/ckpt-run" "$WORK/$name.json" --seed=77 --dump-grads="$WORK/$name.grads" \
     ${3:-} > "$WORK/$name.out"

@@ -12,16 +12,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(mpirun --oversubscribe -np "$T")
 rm -rf "$WORK" && mkdir -p "$WORK"
+# A policy string of pass options ("recompute-granularity=full
+# recompute-num-layers=1") as ckpt-compile flags.
+policy_flags() { local kv; for kv in $1; do printf -- '--%s\n' "$kv"; done; }
 
-"$HERE/build-program.sh" "$BIN" "$CONFIG" "$WORK/single.json"
+"$BIN/ckpt-compile" "$CONFIG" -o "$WORK/single.json" --quiet --no-plan
 "$BIN/ckpt-run" "$WORK/single.json" --save-params="$WORK/params" \
   --dump-grads="$WORK/single.grads" > "$WORK/single.out"
 python3 "$HERE/tp-shards.py" split "$WORK/params" "$WORK/params" "$T"
 
 run_tp() { # name, remat
-  # shellcheck disable=SC2086
-  REMAT=$2 PLAN=1 "$HERE/build-program.sh" "$BIN" "$CONFIG" "$WORK/$1.json" \
-    --tensor-model-parallel-size="$T" $SP
+  # shellcheck disable=SC2046,SC2086
+  "$BIN/ckpt-compile" "$CONFIG" -o "$WORK/$1.json" --quiet \
+    $(policy_flags "$2") --tensor-model-parallel-size="$T" $SP
   "${MPIRUN[@]}" "$BIN/ckpt-run" "$WORK/$1.json" --params="$WORK/params" \
     --dump-grads="$WORK/$1.grads" > "$WORK/$1.out"
 }

@@ -23,6 +23,6 @@ config.substitutions.append(("%objroot", config.ckpt_obj_root))
 config.substitutions.append(("%python", sys.executable))
 
 tool_dirs = [config.ckpt_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa"], tool_dirs)
+llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa", "ckpt-compile"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ckpt_tools_dir, append_path=True)

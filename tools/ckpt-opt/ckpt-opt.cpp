@@ -7,6 +7,7 @@
 
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
 
@@ -19,6 +20,7 @@
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   ckpt::registerCkptPasses();
+  ckpt::registerCompilePipeline();
 
   mlir::DialectRegistry registry;
   registry.insert<ckpt::xf::XFDialect, ckpt::CkptDialect,

@@ -50,15 +50,53 @@ ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
 }
 
 namespace {
+/// The flags that override a config's fields, registered once for every tool
+/// that imports configs.
+struct OverrideFlags {
+  llvm::cl::OptionCategory category{"Model config import options"};
+  llvm::cl::opt<std::string> seqLength{
+      "seq-length",
+      llvm::cl::desc("Sequence length (overrides the config's seq_length or "
+                     "n_positions)"),
+      llvm::cl::value_desc("n"), llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> microBatchSize{
+      "micro-batch-size",
+      llvm::cl::desc("Micro-batch size (overrides micro_batch_size; default "
+                     "1)"),
+      llvm::cl::value_desc("n"), llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> tensorParallel{
+      "tensor-model-parallel-size",
+      llvm::cl::desc("Build the graph of one of t tensor-parallel ranks "
+                     "(overrides tensor_model_parallel_size)"),
+      llvm::cl::value_desc("t"), llvm::cl::cat(category)};
+  llvm::cl::opt<bool> sequenceParallel{
+      "sequence-parallel",
+      llvm::cl::desc("With tensor parallelism, shard layer norm, dropout and "
+                     "residual along the sequence (overrides "
+                     "sequence_parallel)"),
+      llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> dtype{
+      "dtype",
+      llvm::cl::desc("Element type of activations and parameters: f32, bf16 "
+                     "or f16 (overrides params_dtype / bf16 / fp16 / "
+                     "torch_dtype)"),
+      llvm::cl::value_desc("type"), llvm::cl::cat(category)};
+};
+
+OverrideFlags &overrideFlags() {
+  static OverrideFlags flags;
+  return flags;
+}
+
 /// Reads a size flag given as text; reports a bad value the way
 /// llvm::cl reports its own errors.
-bool readPositiveFlag(llvm::cl::opt<std::string> &flag,
+bool readPositiveFlag(llvm::StringRef tool, llvm::cl::opt<std::string> &flag,
                       std::optional<int64_t> &out) {
   if (!flag.getNumOccurrences())
     return true;
   int64_t value = 0;
   if (llvm::StringRef(flag).getAsInteger(10, value) || value <= 0) {
-    llvm::errs() << "ckpt-translate: for the --" << flag.ArgStr
+    llvm::errs() << tool << ": for the --" << flag.ArgStr
                  << " option: must be a positive integer, got '" << flag
                  << "'\n";
     return false;
@@ -68,36 +106,37 @@ bool readPositiveFlag(llvm::cl::opt<std::string> &flag,
 }
 } // namespace
 
-void ckpt::registerConfigImportTranslation() {
-  static llvm::cl::OptionCategory category("Model config import options");
-  static llvm::cl::opt<std::string> seqLength(
-      "seq-length",
-      llvm::cl::desc("Sequence length (overrides the config's seq_length or "
-                     "n_positions)"),
-      llvm::cl::value_desc("n"), llvm::cl::cat(category));
-  static llvm::cl::opt<std::string> microBatchSize(
-      "micro-batch-size",
-      llvm::cl::desc("Micro-batch size (overrides micro_batch_size; default "
-                     "1)"),
-      llvm::cl::value_desc("n"), llvm::cl::cat(category));
-  static llvm::cl::opt<std::string> tensorParallel(
-      "tensor-model-parallel-size",
-      llvm::cl::desc("Build the graph of one of t tensor-parallel ranks "
-                     "(overrides tensor_model_parallel_size)"),
-      llvm::cl::value_desc("t"), llvm::cl::cat(category));
-  static llvm::cl::opt<bool> sequenceParallel(
-      "sequence-parallel",
-      llvm::cl::desc("With tensor parallelism, shard layer norm, dropout and "
-                     "residual along the sequence (overrides "
-                     "sequence_parallel)"),
-      llvm::cl::cat(category));
-  static llvm::cl::opt<std::string> dtype(
-      "dtype",
-      llvm::cl::desc("Element type of activations and parameters: f32, bf16 "
-                     "or f16 (overrides params_dtype / bf16 / fp16 / "
-                     "torch_dtype)"),
-      llvm::cl::value_desc("type"), llvm::cl::cat(category));
+void ckpt::registerConfigOverrideFlags() { (void)overrideFlags(); }
 
+llvm::cl::OptionCategory &ckpt::configOverrideCategory() {
+  return overrideFlags().category;
+}
+
+bool ckpt::readConfigOverrideFlags(llvm::StringRef tool,
+                                   config::ConfigOverrides &overrides) {
+  OverrideFlags &flags = overrideFlags();
+  if (!readPositiveFlag(tool, flags.seqLength, overrides.seqLength) ||
+      !readPositiveFlag(tool, flags.microBatchSize, overrides.microBatchSize) ||
+      !readPositiveFlag(tool, flags.tensorParallel,
+                        overrides.tensorParallelSize))
+    return false;
+  if (flags.sequenceParallel.getNumOccurrences())
+    overrides.sequenceParallel = flags.sequenceParallel;
+  if (flags.dtype.getNumOccurrences()) {
+    overrides.dtype = config::parseDType(flags.dtype.getValue());
+    if (!overrides.dtype) {
+      llvm::errs() << tool
+                   << ": for the --dtype option: must be f32, bf16 or f16, "
+                      "got '"
+                   << flags.dtype << "'\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+void ckpt::registerConfigImportTranslation() {
+  registerConfigOverrideFlags();
   TranslateToMLIRRegistration registration(
       "import-config",
       "Import a GPT model config (Megatron TransformerConfig names or a "
@@ -107,21 +146,8 @@ void ckpt::registerConfigImportTranslation() {
         const llvm::MemoryBuffer *buffer =
             sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
         config::ConfigOverrides overrides;
-        if (!readPositiveFlag(seqLength, overrides.seqLength) ||
-            !readPositiveFlag(microBatchSize, overrides.microBatchSize) ||
-            !readPositiveFlag(tensorParallel, overrides.tensorParallelSize))
+        if (!readConfigOverrideFlags("ckpt-translate", overrides))
           return nullptr;
-        if (sequenceParallel.getNumOccurrences())
-          overrides.sequenceParallel = sequenceParallel;
-        if (dtype.getNumOccurrences()) {
-          overrides.dtype = config::parseDType(dtype.getValue());
-          if (!overrides.dtype) {
-            llvm::errs() << "ckpt-translate: for the --dtype option: must be "
-                            "f32, bf16 or f16, got '"
-                         << dtype << "'\n";
-            return nullptr;
-          }
-        }
         OwningOpRef<ModuleOp> module = importModelConfig(
             buffer->getBuffer(), buffer->getBufferIdentifier(), overrides,
             context);

@@ -7,6 +7,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/CommandLine.h"
 
 namespace ckpt {
 
@@ -18,9 +19,20 @@ importModelConfig(llvm::StringRef text, llvm::StringRef filename,
                   const config::ConfigOverrides &overrides,
                   mlir::MLIRContext *context);
 
-/// Registers `--import-config` (with `--seq-length`, `--micro-batch-size` and
-/// `--dtype`) with mlir-translate's registry.
+/// Registers `--import-config` (with the override flags) with
+/// mlir-translate's registry.
 void registerConfigImportTranslation();
+
+/// Registers the flags that override a config's fields (`--seq-length`,
+/// `--micro-batch-size`, `--dtype`, `--tensor-model-parallel-size`,
+/// `--sequence-parallel`) with llvm::cl; call before parsing the command line.
+void registerConfigOverrideFlags();
+/// Their llvm::cl category (to show them in a tool's --help).
+llvm::cl::OptionCategory &configOverrideCategory();
+/// Reads those flags into `overrides`; prints the problem (prefixed with
+/// `tool`) and returns false for a bad value.
+bool readConfigOverrideFlags(llvm::StringRef tool,
+                             config::ConfigOverrides &overrides);
 
 } // namespace ckpt
 

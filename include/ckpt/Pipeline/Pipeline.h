@@ -1,0 +1,67 @@
+//===- Pipeline.h - From a model config to a planned program ----*- C++ -*-===//
+//
+// The whole compiler as one call: import a model config, build the training
+// step, let a remat policy decide and apply its plan, schedule, plan memory,
+// and lower to a runtime program, with the report of what the step keeps and
+// where every byte lives. The same passes are registered as the `ckpt-compile`
+// pipeline of ckpt-opt, and the ckpt-compile tool runs this function.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_PIPELINE_PIPELINE_H
+#define CKPT_PIPELINE_PIPELINE_H
+
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Target/Config/ModelConfig.h"
+#include "ckpt/Transforms/RematPolicy.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <string>
+
+namespace ckpt {
+
+struct CompileOptions {
+  std::string policy = "megatron"; ///< A registered remat policy.
+  RematOptions remat;              ///< Its options (Megatron's names).
+  bool planMemory = true;          ///< Schedule and plan the arena.
+  int64_t alignment = 64;          ///< Of every arena buffer (power of 2).
+  double planSeconds = 1.0;        ///< Budget of the offset search.
+  /// Megatron's persistent-memory accounting in the report.
+  bool useDistributedOptimizer = false;
+  int64_t dataParallelSize = 1;
+};
+
+/// The passes from an imported forward graph to a training step ready to
+/// lower: --xf-training-step, --ckpt-remat, and with planMemory
+/// --ckpt-schedule and --ckpt-plan-memory.
+void buildCompilePipeline(mlir::OpPassManager &pm,
+                          const CompileOptions &options);
+
+/// Registers the pipeline as `--ckpt-compile="recompute-granularity=..."`.
+void registerCompilePipeline();
+
+struct CompileResult {
+  mlir::OwningOpRef<mlir::ModuleOp> module; ///< The planned training step.
+  ActivationReport report;
+  MemoryPlan plan;         ///< Empty without planMemory.
+  std::string program;     ///< The program file (JSON) for ckpt-run.
+  std::string reportTable; ///< The readable report and memory lines.
+  std::string reportJson;  ///< docs/report.md's schema.
+  std::string timelineSvg; ///< The memory timeline; empty without a plan.
+};
+
+/// Compiles the model config in `text` (named `name` in diagnostics).
+/// Every problem is reported as a diagnostic of `context` (attach a handler
+/// to collect them) and makes the result a failure; nothing aborts.
+mlir::FailureOr<CompileResult>
+compileModelConfig(llvm::StringRef text, llvm::StringRef name,
+                   const config::ConfigOverrides &overrides,
+                   const CompileOptions &options, mlir::MLIRContext *context);
+
+} // namespace ckpt
+
+#endif // CKPT_PIPELINE_PIPELINE_H

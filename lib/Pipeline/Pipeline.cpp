@@ -1,0 +1,145 @@
+//===- Pipeline.cpp - From a model config to a planned program ------------===//
+
+#include "ckpt/Pipeline/Pipeline.h"
+#include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/Report/Report.h"
+#include "ckpt/Target/Config/ConfigImport.h"
+#include "ckpt/Target/Program/ProgramExport.h"
+#include "ckpt/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+void ckpt::buildCompilePipeline(OpPassManager &pm,
+                                const CompileOptions &options) {
+  pm.addPass(createXFTrainingStep());
+  CkptRematOptions remat;
+  remat.policyName = options.policy;
+  remat.granularity = options.remat.granularity;
+  remat.method = options.remat.method;
+  remat.numLayers = options.remat.numLayers;
+  remat.modules = options.remat.modules;
+  remat.distributeSavedActivations = options.remat.distributeSavedActivations;
+  pm.addPass(createCkptRemat(remat));
+  if (!options.planMemory)
+    return;
+  pm.addPass(createCkptSchedule());
+  CkptPlanMemoryOptions plan;
+  plan.alignment = options.alignment;
+  plan.seconds = options.planSeconds;
+  pm.addPass(createCkptPlanMemory(plan));
+}
+
+namespace {
+struct CompilePipelineOptions
+    : public PassPipelineOptions<CompilePipelineOptions> {
+  Option<std::string> policy{*this, "policy",
+                             llvm::cl::desc("The remat policy"),
+                             llvm::cl::init("megatron")};
+  Option<std::string> granularity{*this, "recompute-granularity",
+                                  llvm::cl::desc("none, selective or full"),
+                                  llvm::cl::init("none")};
+  Option<std::string> method{*this, "recompute-method",
+                             llvm::cl::desc("uniform or block (with full)")};
+  Option<int64_t> numLayers{
+      *this, "recompute-num-layers",
+      llvm::cl::desc("Layers per chunk (uniform) or checkpointed (block)"),
+      llvm::cl::init(-1)};
+  ListOption<std::string> modules{
+      *this, "recompute-modules",
+      llvm::cl::desc("Modules recomputed by selective")};
+  Option<bool> distribute{
+      *this, "distribute-saved-activations",
+      llvm::cl::desc("Shard full-recompute chunk inputs over the ranks"),
+      llvm::cl::init(false)};
+  Option<bool> planMemory{*this, "plan-memory",
+                          llvm::cl::desc("Schedule and plan the arena"),
+                          llvm::cl::init(true)};
+  Option<int64_t> alignment{*this, "alignment",
+                            llvm::cl::desc("Alignment of arena buffers"),
+                            llvm::cl::init(64)};
+};
+} // namespace
+
+void ckpt::registerCompilePipeline() {
+  PassPipelineRegistration<CompilePipelineOptions>(
+      "ckpt-compile",
+      "From an imported forward graph to a planned training step: "
+      "--xf-training-step, --ckpt-remat, --ckpt-schedule, --ckpt-plan-memory",
+      [](OpPassManager &pm, const CompilePipelineOptions &pipeline) {
+        CompileOptions options;
+        options.policy = pipeline.policy;
+        options.remat.granularity = pipeline.granularity;
+        options.remat.method = pipeline.method;
+        options.remat.numLayers = pipeline.numLayers;
+        options.remat.modules.assign(pipeline.modules.begin(),
+                                     pipeline.modules.end());
+        options.remat.distributeSavedActivations = pipeline.distribute;
+        options.planMemory = pipeline.planMemory;
+        options.alignment = pipeline.alignment;
+        buildCompilePipeline(pm, options);
+      });
+}
+
+FailureOr<CompileResult>
+ckpt::compileModelConfig(StringRef text, StringRef name,
+                         const config::ConfigOverrides &overrides,
+                         const CompileOptions &options, MLIRContext *context) {
+  CompileResult result;
+  result.module = importModelConfig(text, name, overrides, context);
+  if (!result.module)
+    return failure();
+  ModuleOp module = *result.module;
+  if (options.dataParallelSize < 1)
+    return mlir::emitError(module.getLoc())
+           << "data-parallel-size must be >= 1, got "
+           << options.dataParallelSize;
+  // The passes up to the schedule; the plan is made here, with the same
+  // functions as --ckpt-plan-memory, so that the report describes the very
+  // plan written into the IR and the program.
+  CompileOptions passes = options;
+  passes.planMemory = false;
+  PassManager pm(context);
+  buildCompilePipeline(pm, passes);
+  if (options.planMemory)
+    pm.addPass(createCkptSchedule());
+  if (failed(pm.run(module)))
+    return failure();
+
+  func::FuncOp step = lookupTrainingStep(module, "train_step");
+  if (!step)
+    return failure();
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  if (failed(graph))
+    return failure();
+  result.report = analyzeActivations(*graph);
+  llvm::raw_string_ostream table(result.reportTable);
+  printActivationTable(result.report, table);
+  if (options.planMemory) {
+    PlanOptions plan;
+    plan.alignment = options.alignment;
+    plan.seconds = options.planSeconds;
+    plan.useDistributedOptimizer = options.useDistributedOptimizer;
+    plan.dataParallelSize = options.dataParallelSize;
+    if (options.alignment <= 0 ||
+        (options.alignment & (options.alignment - 1)) != 0)
+      return mlir::emitError(module.getLoc())
+             << "alignment must be a power of two, got " << options.alignment;
+    result.plan = planMemory(*graph, plan);
+    annotatePlan(*graph, result.plan);
+    if (failed(verifyPlan(step, options.alignment)))
+      return failure();
+    printMemoryLines(result.plan, table);
+    result.timelineSvg = renderTimelineSvg(
+        result.plan, "Memory over the schedule: @" + step.getName().str());
+  }
+  result.reportJson = activationReportToJson(
+      result.report, options.planMemory ? &result.plan : nullptr);
+  llvm::raw_string_ostream program(result.program);
+  if (failed(exportProgram(module, "train_step", program)))
+    return failure();
+  return result;
+}

@@ -1,0 +1,164 @@
+//===- ckpt-compile.cpp - From a model config to a runnable program -------===//
+//
+//   ckpt-compile CONFIG -o PROGRAM.json [import flags] [policy flags]
+//                [--report=FILE.json] [--svg=FILE.svg] [--emit-mlir=FILE]
+//
+// The library pipeline (ckpt/Pipeline/Pipeline.h) as one command: imports
+// the config, builds the training step, applies the remat policy, plans
+// memory, and writes the program for ckpt-run; prints the report. Output
+// files are written only when everything succeeded, each in one piece.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Pipeline/Pipeline.h"
+#include "ckpt/Support/AtomicOutput.h"
+#include "ckpt/Target/Config/ConfigImport.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace ckpt;
+namespace cl = llvm::cl;
+
+namespace {
+cl::OptionCategory toolCategory("ckpt-compile options");
+cl::OptionCategory policyCategory("Recompute policy (Megatron's names)");
+
+cl::opt<std::string> configFile(cl::Positional, cl::Required,
+                                cl::desc("<model config (JSON)>"),
+                                cl::cat(toolCategory));
+cl::opt<std::string> outputFile("o", cl::Required,
+                                cl::desc("Write the program (JSON) here"),
+                                cl::value_desc("file"), cl::cat(toolCategory));
+cl::opt<std::string> reportFile("report",
+                                cl::desc("Write the report (JSON) here"),
+                                cl::value_desc("file"), cl::cat(toolCategory));
+cl::opt<std::string> svgFile("svg",
+                             cl::desc("Draw the memory timeline (SVG) here"),
+                             cl::value_desc("file"), cl::cat(toolCategory));
+cl::opt<std::string> mlirFile("emit-mlir",
+                              cl::desc("Write the planned training step's IR "
+                                       "here"),
+                              cl::value_desc("file"), cl::cat(toolCategory));
+cl::opt<bool> quiet("quiet", cl::desc("Print no report on stdout"),
+                    cl::cat(toolCategory));
+cl::opt<bool> noPlan("no-plan",
+                     cl::desc("Lower without a memory plan (every tensor "
+                              "gets its own allocation at run time)"),
+                     cl::cat(toolCategory));
+cl::opt<int64_t> alignment("alignment",
+                           cl::desc("Bytes every arena buffer is aligned to"),
+                           cl::init(64), cl::cat(toolCategory));
+cl::opt<double> planSeconds("plan-seconds",
+                            cl::desc("Budget of the offset search"),
+                            cl::init(1.0), cl::cat(toolCategory));
+cl::opt<bool> distributedOptimizer(
+    "use-distributed-optimizer",
+    cl::desc("Megatron's distributed optimizer in the persistent bytes"),
+    cl::cat(toolCategory));
+cl::opt<int64_t>
+    dataParallelSize("data-parallel-size",
+                     cl::desc("Data-parallel ranks sharing the optimizer"),
+                     cl::init(1), cl::cat(toolCategory));
+
+cl::opt<std::string> policy("policy",
+                            cl::desc("Remat policy (registered: megatron)"),
+                            cl::init("megatron"), cl::cat(policyCategory));
+cl::opt<std::string> granularity("recompute-granularity",
+                                 cl::desc("none, selective or full"),
+                                 cl::init("none"), cl::cat(policyCategory));
+cl::opt<std::string> method("recompute-method",
+                            cl::desc("uniform or block (with full)"),
+                            cl::cat(policyCategory));
+cl::opt<int64_t> numLayers("recompute-num-layers",
+                           cl::desc("Layers per chunk (uniform) or "
+                                    "checkpointed layers (block)"),
+                           cl::init(-1), cl::cat(policyCategory));
+cl::list<std::string> modules("recompute-modules", cl::CommaSeparated,
+                              cl::desc("Modules selective recomputes "
+                                       "(core_attn, mlp, layernorm)"),
+                              cl::cat(policyCategory));
+cl::opt<bool> distribute(
+    "distribute-saved-activations",
+    cl::desc("Shard full-recompute chunk inputs over the tensor-parallel "
+             "ranks"),
+    cl::cat(policyCategory));
+
+/// Writes `text` to `path` in one piece; reports a failure.
+bool write(llvm::StringRef path, llvm::StringRef text) {
+  if (path.empty())
+    return true;
+  std::string error = writeFileAtomically(path, text);
+  if (error.empty())
+    return true;
+  llvm::errs() << "ckpt-compile: " << error << "\n";
+  return false;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerConfigOverrideFlags();
+  cl::HideUnrelatedOptions(
+      {&toolCategory, &policyCategory, &configOverrideCategory()});
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "ckpt-compile: from a model config to a planned program for ckpt-run\n");
+
+  config::ConfigOverrides overrides;
+  if (!readConfigOverrideFlags("ckpt-compile", overrides))
+    return 1;
+  if (noPlan && !svgFile.empty()) {
+    llvm::errs() << "ckpt-compile: --svg draws the memory plan; it cannot be "
+                    "combined with --no-plan\n";
+    return 2;
+  }
+  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(configFile);
+  if (!buffer) {
+    llvm::errs() << "ckpt-compile: cannot open '" << configFile
+                 << "': " << buffer.getError().message() << "\n";
+    return 1;
+  }
+
+  CompileOptions options;
+  options.policy = policy;
+  options.remat.granularity = granularity;
+  options.remat.method = method;
+  options.remat.numLayers = numLayers;
+  options.remat.modules.assign(modules.begin(), modules.end());
+  options.remat.distributeSavedActivations = distribute;
+  options.planMemory = !noPlan;
+  options.alignment = alignment;
+  options.planSeconds = planSeconds;
+  options.useDistributedOptimizer = distributedOptimizer;
+  options.dataParallelSize = dataParallelSize;
+
+  MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  llvm::StringRef text = (*buffer)->getBuffer();
+  sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  FailureOr<CompileResult> result =
+      compileModelConfig(text, configFile, overrides, options, &context);
+  if (failed(result))
+    return 1;
+
+  std::string ir;
+  if (!mlirFile.empty()) {
+    llvm::raw_string_ostream os(ir);
+    result->module->print(os);
+  }
+  if (!write(outputFile, result->program) ||
+      !write(reportFile, result->reportJson) ||
+      !write(svgFile, result->timelineSvg) || !write(mlirFile, ir))
+    return 1;
+  if (!quiet)
+    llvm::outs() << result->reportTable;
+  return 0;
+}
