@@ -56,6 +56,17 @@ std::vector<planner::Buffer> buffersOf(const std::vector<PlannedTensor> &ts) {
 }
 } // namespace
 
+LogicalResult ckpt::checkPlanOptions(const PlanOptions &options, Location loc) {
+  int64_t align = options.alignment;
+  if (align <= 0 || (align & (align - 1)) != 0)
+    return mlir::emitError(loc)
+           << "alignment must be a power of two, got " << align;
+  if (options.dataParallelSize < 1)
+    return mlir::emitError(loc) << "data-parallel-size must be >= 1, got "
+                                << options.dataParallelSize;
+  return success();
+}
+
 MemoryPlan ckpt::planMemory(const StepGraph &graph,
                             const PlanOptions &options) {
   MemoryPlan plan;

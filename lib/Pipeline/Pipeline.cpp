@@ -93,10 +93,13 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   if (!result.module)
     return failure();
   ModuleOp module = *result.module;
-  if (options.dataParallelSize < 1)
-    return mlir::emitError(module.getLoc())
-           << "data-parallel-size must be >= 1, got "
-           << options.dataParallelSize;
+  PlanOptions plan;
+  plan.alignment = options.alignment;
+  plan.seconds = options.planSeconds;
+  plan.useDistributedOptimizer = options.useDistributedOptimizer;
+  plan.dataParallelSize = options.dataParallelSize;
+  if (failed(checkPlanOptions(plan, module.getLoc())))
+    return failure();
   // The passes up to the schedule; the plan is made here, with the same
   // functions as --ckpt-plan-memory, so that the report describes the very
   // plan written into the IR and the program.
@@ -119,15 +122,6 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   llvm::raw_string_ostream table(result.reportTable);
   printActivationTable(result.report, table);
   if (options.planMemory) {
-    PlanOptions plan;
-    plan.alignment = options.alignment;
-    plan.seconds = options.planSeconds;
-    plan.useDistributedOptimizer = options.useDistributedOptimizer;
-    plan.dataParallelSize = options.dataParallelSize;
-    if (options.alignment <= 0 ||
-        (options.alignment & (options.alignment - 1)) != 0)
-      return mlir::emitError(module.getLoc())
-             << "alignment must be a power of two, got " << options.alignment;
     result.plan = planMemory(*graph, plan);
     annotatePlan(*graph, result.plan);
     if (failed(verifyPlan(step, options.alignment)))

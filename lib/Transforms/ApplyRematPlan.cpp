@@ -30,12 +30,6 @@ StringRef rematAnnotation(Operation *op) {
   return {};
 }
 
-bool readByBackward(Value value) {
-  return llvm::any_of(value.getUsers(), [](Operation *user) {
-    return getPhase(user) != Phase::Forward;
-  });
-}
-
 bool isDistributable(Value input, int64_t t);
 
 /// Megatron's distribute_saved_activations: each activation a full-recompute
@@ -229,22 +223,29 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     }
   }
 
-  // Record the decision on the forward producers: every op a region re-runs
-  // whose results the backward no longer reads directly, and every producer
-  // all of whose read results were discarded.
+  // Record the decision on the forward producers, read from the graph of
+  // the rewritten step: every op a region re-runs none of whose results is
+  // still kept, and every producer all of whose kept results were discarded.
+  FailureOr<StepGraph> rewritten = StepGraph::build(step);
+  if (failed(rewritten))
+    return failure();
+  auto kept = [&](Value value) {
+    int id = rewritten->tensorOf(value);
+    return id >= 0 && rewritten->tensors[id].kept;
+  };
   Builder attrs(context);
   for (const RecomputeGroup &group : plan.groups)
     if (!group.discarded.empty())
       for (int index : group.nodes) {
         Operation *op = graph.nodes[index].op;
-        if (llvm::none_of(op->getResults(), readByBackward))
+        if (llvm::none_of(op->getResults(), kept))
           op->setAttr(CkptDialect::kRematAttrName,
                       attrs.getStringAttr("recompute"));
       }
   for (Value value : discarded) {
     Operation *producer = value.getDefiningOp();
     bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {
-      return !readByBackward(result) || discarded.contains(result);
+      return !kept(result) || discarded.contains(result);
     });
     if (allGone)
       producer->setAttr(CkptDialect::kRematAttrName,

@@ -70,12 +70,12 @@ struct CkptComparePoliciesPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (dataParallelSize < 1) {
-      mlir::emitError(module.getLoc())
-          << "data-parallel-size must be >= 1, got "
-          << static_cast<int64_t>(dataParallelSize);
+    PlanOptions options;
+    options.seconds = 0.25;
+    options.useDistributedOptimizer = useDistributedOptimizer;
+    options.dataParallelSize = dataParallelSize;
+    if (failed(checkPlanOptions(options, module.getLoc())))
       return signalPassFailure();
-    }
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
@@ -100,10 +100,6 @@ struct CkptComparePoliciesPass
       FailureOr<StepGraph> graph = StepGraph::build(copyStep);
       if (failed(graph))
         return signalPassFailure();
-      PlanOptions options;
-      options.seconds = 0.25;
-      options.useDistributedOptimizer = useDistributedOptimizer;
-      options.dataParallelSize = dataParallelSize;
       PolicyComparisonRow row;
       row.strategy = policy.describe();
       row.granularity = toString(policy.granularity);

@@ -47,15 +47,11 @@ struct CkptPlanMemoryPass
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
-    int64_t align = alignment;
-    if (align <= 0 || (align & (align - 1)) != 0) {
-      mlir::emitError(getOperation().getLoc())
-          << "alignment must be a power of two, got " << align;
-      return signalPassFailure();
-    }
     PlanOptions options;
     options.alignment = alignment;
     options.seconds = seconds;
+    if (failed(checkPlanOptions(options, getOperation().getLoc())))
+      return signalPassFailure();
     FailureOr<StepGraph> graph = StepGraph::build(step);
     if (failed(graph))
       return signalPassFailure();

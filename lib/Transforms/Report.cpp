@@ -23,12 +23,12 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (dataParallelSize < 1) {
-      mlir::emitError(module.getLoc())
-          << "data-parallel-size must be >= 1, got "
-          << static_cast<int64_t>(dataParallelSize);
+    PlanOptions options;
+    options.seconds = 0.5;
+    options.useDistributedOptimizer = useDistributedOptimizer;
+    options.dataParallelSize = dataParallelSize;
+    if (failed(checkPlanOptions(options, module.getLoc())))
       return signalPassFailure();
-    }
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
@@ -36,10 +36,6 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     if (failed(graph))
       return signalPassFailure();
     std::optional<ActivationReport> report = analyzeActivations(*graph);
-    PlanOptions options;
-    options.seconds = 0.5;
-    options.useDistributedOptimizer = useDistributedOptimizer;
-    options.dataParallelSize = dataParallelSize;
     std::optional<MemoryPlan> plan = planMemory(*graph, options);
     if (printTable) {
       printActivationTable(*report, llvm::outs());

@@ -278,14 +278,7 @@ ckpt::ops::OpCost ckpt::rt::instructionCost(const Program &program,
   const ops::OpDef *def = ops::lookupOp(inst.op);
   if (!def)
     return {};
-  ops::OpInstance instance;
-  for (int id : inst.inputs)
-    instance.inputs.push_back(
-        {program.tensors[id].shape, program.tensors[id].dtype});
-  for (int id : inst.outputs)
-    instance.outputs.push_back(
-        {program.tensors[id].shape, program.tensors[id].dtype});
-  return ops::costOf(*def, instance);
+  return ops::costOf(*def, describeInstruction(program, inst));
 }
 
 void Executor::allocate(int id, size_t bytes) {

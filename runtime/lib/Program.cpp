@@ -12,33 +12,6 @@
 using namespace ckpt::rt;
 using json = nlohmann::json;
 
-const char *ckpt::rt::roleName(TensorRole role) {
-  switch (role) {
-  case TensorRole::Input:
-    return "input";
-  case TensorRole::Parameter:
-    return "parameter";
-  case TensorRole::Gradient:
-    return "gradient";
-  case TensorRole::Loss:
-    return "loss";
-  case TensorRole::Activation:
-    return "activation";
-  case TensorRole::Temporary:
-    return "temporary";
-  }
-  return "?";
-}
-
-static std::optional<TensorRole> parseRole(const std::string &name) {
-  for (TensorRole role :
-       {TensorRole::Input, TensorRole::Parameter, TensorRole::Gradient,
-        TensorRole::Loss, TensorRole::Activation, TensorRole::Temporary})
-    if (name == roleName(role))
-      return role;
-  return std::nullopt;
-}
-
 int64_t TensorInfo::numElements() const {
   int64_t count = 1;
   for (int64_t dim : shape)
@@ -213,7 +186,7 @@ Program ckpt::rt::parseProgram(const std::string &text) {
                                 "i1)");
     info.dtype = *parsedDType;
     std::string role = string(field(entry, "role", path), path + "/role");
-    auto parsedRole = parseRole(role);
+    auto parsedRole = ops::parseTensorRole(role);
     if (!parsedRole)
       fail(path + "/role", "unknown role \"" + role +
                                "\" (allowed: input, parameter, gradient, "
@@ -359,4 +332,17 @@ std::string ckpt::rt::serializeProgram(const Program &program) {
     grads.push_back({{"parameter", g.parameter}, {"gradient", g.gradient}});
   doc["outputs"] = {{"loss", program.loss}, {"gradients", grads}};
   return doc.dump(1) + "\n";
+}
+
+ckpt::ops::OpInstance ckpt::rt::describeInstruction(const Program &program,
+                                                    const Instruction &inst) {
+  ops::OpInstance instance;
+  for (int id : inst.inputs)
+    instance.inputs.push_back(
+        {program.tensors[id].shape, program.tensors[id].dtype});
+  for (int id : inst.outputs)
+    instance.outputs.push_back(
+        {program.tensors[id].shape, program.tensors[id].dtype});
+  instance.attrs = inst.attrs;
+  return instance;
 }

@@ -35,15 +35,9 @@ void checkInstruction(const Program &program, const Instruction &inst,
   if (!def)
     fail("unknown op (this runtime knows the ops of the op table: the xf ops, "
          "their gradients and the ckpt collectives)");
-  ops::OpInstance instance;
-  for (int id : inst.inputs)
-    instance.inputs.push_back(
-        {program.tensors[id].shape, program.tensors[id].dtype});
-  for (int id : inst.outputs)
-    instance.outputs.push_back(
-        {program.tensors[id].shape, program.tensors[id].dtype});
-  instance.attrs = inst.attrs;
-  if (std::string error = ops::verifyOp(*def, instance); !error.empty())
+  if (std::string error =
+          ops::verifyOp(*def, describeInstruction(program, inst));
+      !error.empty())
     fail(error);
   if (def->opClass != ops::OpClass::Collective)
     return;

@@ -42,6 +42,11 @@ struct PlanOptions {
   int64_t dataParallelSize = 1;
 };
 
+/// Checks the options a user gave: a power-of-two alignment and at least one
+/// data-parallel rank; emits the problem at `loc`.
+mlir::LogicalResult checkPlanOptions(const PlanOptions &options,
+                                     mlir::Location loc);
+
 struct MemoryPlan {
   std::vector<PlannedTensor> tensors;
   int64_t steps = 0;

@@ -14,6 +14,7 @@
 #define CKPT_ANALYSIS_STEPGRAPH_H
 
 #include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/OpTable/ProgramFormat.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
@@ -30,15 +31,8 @@ enum class Phase { Forward, Backward, Recompute };
 Phase getPhase(mlir::Operation *op);
 const char *phaseName(Phase phase);
 
-/// What a tensor is to the step (the program's tensor roles).
-enum class TensorRole {
-  Input,      ///< Token ids or labels.
-  Parameter,  ///< A model weight.
-  Loss,       ///< The step's first result.
-  Gradient,   ///< Another result: a parameter's gradient.
-  Activation, ///< A forward value the backward keeps.
-  Temporary,  ///< Everything else.
-};
+/// What a tensor is to the step: the program format's roles.
+using TensorRole = ops::TensorRole;
 
 struct StepTensor {
   mlir::Value value;        ///< The IR value (an argument or an op result).

@@ -9,6 +9,7 @@
 #ifndef CKPT_INTERFACES_OPTABLEADAPTER_H
 #define CKPT_INTERFACES_OPTABLEADAPTER_H
 
+#include "ckpt/Interfaces/CkptInterfaces.h"
 #include "ckpt/OpTable/OpTable.h"
 
 #include "mlir/IR/Attributes.h"
@@ -48,5 +49,22 @@ inferResultTypes(llvm::StringRef name, mlir::ValueRange operands,
                  std::string &error);
 
 } // namespace ckpt
+
+/// Defines the verifier and the cost of op class OP from its table entry.
+#define CKPT_OP_FROM_TABLE(OP)                                                 \
+  ::mlir::LogicalResult OP::verify() {                                         \
+    return ::ckpt::verifyWithOpTable(*this);                                   \
+  }                                                                            \
+  ::ckpt::OpCost OP::getCost() { return ::ckpt::costFromOpTable(*this); }
+
+/// The same, and the values its gradient reads (DifferentiableOpInterface).
+#define CKPT_DIFFERENTIABLE_OP_FROM_TABLE(OP)                                  \
+  CKPT_OP_FROM_TABLE(OP)                                                       \
+  bool OP::backwardNeedsOperand(unsigned index) {                              \
+    return ::ckpt::backwardNeedsOperandFromTable(*this, index);                \
+  }                                                                            \
+  bool OP::backwardNeedsResult(unsigned index) {                               \
+    return ::ckpt::backwardNeedsResultFromTable(*this, index);                 \
+  }
 
 #endif // CKPT_INTERFACES_OPTABLEADAPTER_H

@@ -9,12 +9,30 @@
 #ifndef CKPT_OPTABLE_PROGRAMFORMAT_H
 #define CKPT_OPTABLE_PROGRAMFORMAT_H
 
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
 namespace ckpt::ops {
 
 /// The value of a program file's "format" field.
 constexpr const char *kProgramFormatName = "ckpt-program";
 /// The schema version the tools write and the runtime reads.
 constexpr int kProgramFormatVersion = 1;
+
+/// What a tensor is to the training step: a program tensor's "role", and
+/// the step graph's classification of its tensors.
+enum class TensorRole : uint8_t {
+  Input,      ///< Token ids or labels.
+  Parameter,  ///< A model weight.
+  Gradient,   ///< A parameter's gradient, an output of the step.
+  Loss,       ///< The loss, an output of the step.
+  Activation, ///< Computed in the forward, kept for the backward.
+  Temporary,  ///< Everything else.
+};
+/// "input", "parameter", ... as program files spell them.
+const char *tensorRoleName(TensorRole role);
+std::optional<TensorRole> parseTensorRole(std::string_view name);
 
 } // namespace ckpt::ops
 

@@ -18,21 +18,11 @@ using namespace ckpt;
 using Grads = FailureOr<SmallVector<Value>>;
 
 // Verifiers, costs and saved values come from the op table.
-#define CKPT_FROM_TABLE(OP)                                                    \
-  LogicalResult OP::verify() { return verifyWithOpTable(*this); }              \
-  OpCost OP::getCost() { return costFromOpTable(*this); }                      \
-  bool OP::backwardNeedsOperand(unsigned index) {                              \
-    return backwardNeedsOperandFromTable(*this, index);                        \
-  }                                                                            \
-  bool OP::backwardNeedsResult(unsigned index) {                               \
-    return backwardNeedsResultFromTable(*this, index);                         \
-  }
-CKPT_FROM_TABLE(TpCopyOp)
-CKPT_FROM_TABLE(AllReduceOp)
-CKPT_FROM_TABLE(AllGatherOp)
-CKPT_FROM_TABLE(ReduceScatterOp)
-CKPT_FROM_TABLE(ShardOp)
-#undef CKPT_FROM_TABLE
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(TpCopyOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(AllReduceOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(AllGatherOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(ReduceScatterOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(ShardOp)
 
 Grads TpCopyOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])

@@ -14,43 +14,30 @@ using namespace mlir;
 using namespace ckpt;
 using namespace ckpt::xf;
 
-#define XF_FROM_TABLE(OP)                                                      \
-  LogicalResult OP::verify() { return verifyWithOpTable(*this); }              \
-  OpCost OP::getCost() { return costFromOpTable(*this); }
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(EmbeddingOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(LayerNormOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(LinearOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(GeluOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(BiasAddOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(AddOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(DropoutOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(SplitHeadsOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(AttentionScoresOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(SoftmaxOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(AttentionContextOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(MergeHeadsOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(CrossEntropyOp)
 
-#define XF_FORWARD_FROM_TABLE(OP)                                              \
-  XF_FROM_TABLE(OP)                                                            \
-  bool OP::backwardNeedsOperand(unsigned index) {                              \
-    return backwardNeedsOperandFromTable(*this, index);                        \
-  }                                                                            \
-  bool OP::backwardNeedsResult(unsigned index) {                               \
-    return backwardNeedsResultFromTable(*this, index);                         \
-  }
-
-XF_FORWARD_FROM_TABLE(EmbeddingOp)
-XF_FORWARD_FROM_TABLE(LayerNormOp)
-XF_FORWARD_FROM_TABLE(LinearOp)
-XF_FORWARD_FROM_TABLE(GeluOp)
-XF_FORWARD_FROM_TABLE(BiasAddOp)
-XF_FORWARD_FROM_TABLE(AddOp)
-XF_FORWARD_FROM_TABLE(DropoutOp)
-XF_FORWARD_FROM_TABLE(SplitHeadsOp)
-XF_FORWARD_FROM_TABLE(AttentionScoresOp)
-XF_FORWARD_FROM_TABLE(SoftmaxOp)
-XF_FORWARD_FROM_TABLE(AttentionContextOp)
-XF_FORWARD_FROM_TABLE(MergeHeadsOp)
-XF_FORWARD_FROM_TABLE(CrossEntropyOp)
-
-XF_FROM_TABLE(CrossEntropyGradOp)
-XF_FROM_TABLE(LinearGradInputOp)
-XF_FROM_TABLE(LinearGradWeightOp)
-XF_FROM_TABLE(BiasGradOp)
-XF_FROM_TABLE(GeluGradOp)
-XF_FROM_TABLE(DropoutGradOp)
-XF_FROM_TABLE(LayerNormGradOp)
-XF_FROM_TABLE(SoftmaxGradOp)
-XF_FROM_TABLE(AttentionScoresGradOp)
-XF_FROM_TABLE(AttentionContextGradOp)
-XF_FROM_TABLE(MergeHeadsGradOp)
-XF_FROM_TABLE(SplitHeadsGradOp)
-XF_FROM_TABLE(EmbeddingGradOp)
+CKPT_OP_FROM_TABLE(CrossEntropyGradOp)
+CKPT_OP_FROM_TABLE(LinearGradInputOp)
+CKPT_OP_FROM_TABLE(LinearGradWeightOp)
+CKPT_OP_FROM_TABLE(BiasGradOp)
+CKPT_OP_FROM_TABLE(GeluGradOp)
+CKPT_OP_FROM_TABLE(DropoutGradOp)
+CKPT_OP_FROM_TABLE(LayerNormGradOp)
+CKPT_OP_FROM_TABLE(SoftmaxGradOp)
+CKPT_OP_FROM_TABLE(AttentionScoresGradOp)
+CKPT_OP_FROM_TABLE(AttentionContextGradOp)
+CKPT_OP_FROM_TABLE(MergeHeadsGradOp)
+CKPT_OP_FROM_TABLE(SplitHeadsGradOp)
+CKPT_OP_FROM_TABLE(EmbeddingGradOp)

@@ -28,24 +28,6 @@ std::string dtypeOf(Type element) {
   return type == ops::ElementType::Other ? "" : ops::elementTypeName(type);
 }
 
-const char *roleName(TensorRole role) {
-  switch (role) {
-  case TensorRole::Input:
-    return "input";
-  case TensorRole::Parameter:
-    return "parameter";
-  case TensorRole::Loss:
-    return "loss";
-  case TensorRole::Gradient:
-    return "gradient";
-  case TensorRole::Activation:
-    return "activation";
-  case TensorRole::Temporary:
-    return "temporary";
-  }
-  return "";
-}
-
 /// Writes the step graph as a program: one tensor per graph tensor (same
 /// ids, same roles), one instruction per graph node.
 class ProgramWriter {
@@ -119,7 +101,7 @@ public:
                 json.value(d);
             });
             json.attribute("dtype", dtypeOf(type.getElementType()));
-            json.attribute("role", roleName(t.role));
+            json.attribute("role", ops::tensorRoleName(t.role));
             if (int64_t offset = offsetOf(t.value); offset >= 0)
               json.attribute("offset", offset);
           });

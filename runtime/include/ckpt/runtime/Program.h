@@ -24,15 +24,11 @@ namespace ckpt::rt {
 /// The schema version this runtime reads and the tools write.
 constexpr int kProgramVersion = ops::kProgramFormatVersion;
 
-enum class TensorRole {
-  Input,      ///< Token ids or labels.
-  Parameter,  ///< A model weight.
-  Gradient,   ///< A parameter's gradient, an output of the step.
-  Loss,       ///< The loss, an output of the step.
-  Activation, ///< Computed in the forward, kept for the backward.
-  Temporary,  ///< Everything else.
-};
-const char *roleName(TensorRole role);
+/// The roles of the program format (ckpt/OpTable/ProgramFormat.h).
+using TensorRole = ops::TensorRole;
+inline const char *roleName(TensorRole role) {
+  return ops::tensorRoleName(role);
+}
 
 struct TensorInfo {
   std::string name;
@@ -109,6 +105,11 @@ Program loadProgram(const std::string &path);
 /// Checks ids, single assignment, definition before use, and every
 /// instruction's arity, dtypes and shapes; throws ProgramError.
 void validateProgram(const Program &program);
+
+/// Instruction `inst` as the op table sees it: its tensors' shapes and
+/// types, and its attributes.
+ops::OpInstance describeInstruction(const Program &program,
+                                    const Instruction &inst);
 
 /// Writes `program` as JSON.
 std::string serializeProgram(const Program &program);
