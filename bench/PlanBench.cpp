@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
@@ -69,13 +70,12 @@ void planBenchmark(benchmark::State &state) {
     OwningOpRef<ModuleOp> copy = module->clone();
     auto step = copy->lookupSymbol<func::FuncOp>("train_step");
     state.ResumeTiming();
-    if (failed(applyRemat(step, policy)))
+    FailureOr<RematResult> remat = applyRemat(step, policy);
+    if (failed(remat))
       state.SkipWithError("remat failed");
     PlanOptions options;
     options.seconds = 0.2;
-    FailureOr<MemoryPlan> plan = planMemory(step, options);
-    if (failed(plan))
-      state.SkipWithError("planning failed");
+    std::optional<MemoryPlan> plan = planMemory(*remat->graph, options);
     fragmentation = plan->fragmentation();
     tensors = static_cast<double>(plan->tensors.size());
   }
@@ -83,7 +83,28 @@ void planBenchmark(benchmark::State &state) {
   state.counters["tensors"] = tensors;
 }
 
+/// Building the step graph alone (what every analysis starts from).
+void stepGraphBenchmark(benchmark::State &state) {
+  MLIRContext context;
+  OwningOpRef<ModuleOp> module = buildStep(context, state.range(0));
+  auto step = module->lookupSymbol<func::FuncOp>("train_step");
+  double nodes = 0;
+  for (auto _ : state) {
+    FailureOr<StepGraph> graph = StepGraph::build(step);
+    if (failed(graph))
+      state.SkipWithError("graph failed");
+    nodes = static_cast<double>(graph->nodes.size());
+  }
+  state.counters["nodes"] = nodes;
+}
+
 } // namespace
+
+BENCHMARK(stepGraphBenchmark)
+    ->Arg(96)
+    ->Arg(1000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
 
 BENCHMARK(planBenchmark)
     ->ArgsProduct({{12, 96, 1000}, {0, 1, 2, 3}})

@@ -39,7 +39,13 @@ show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.selective.mlir" \
 step "5. Run one training step on the CPU, from the planned arena"
 show "$BIN/ckpt-run" "$OUT/$name.program.json" --repeat=3
 
-step "6. The same model on 2 tensor-parallel ranks (sequence parallel), with MPI"
+step "6. Steps 1-4 in one command: ckpt-compile (the library pipeline)"
+show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.compiled.json" --quiet \
+  --recompute-granularity=selective
+cmp "$OUT/$name.compiled.json" "$OUT/$name.program.json" &&
+  echo "(the same program, byte for byte)"
+
+step "7. The same model on 2 tensor-parallel ranks (sequence parallel), with MPI"
 show "$BIN/ckpt-translate" --import-config "$EXAMPLE" \
   --tensor-model-parallel-size=2 --sequence-parallel -o "$OUT/$name.tp2.mlir"
 show "$BIN/ckpt-opt" "$OUT/$name.tp2.mlir" --xf-training-step \

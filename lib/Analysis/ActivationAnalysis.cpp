@@ -75,11 +75,11 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
   report.model = describeModel(graph.step);
   std::map<int64_t, LayerActivations> layers;
 
-  for (const StepNode &node : graph.nodes)
+  for (auto [index, node] : llvm::enumerate(graph.nodes))
     addCost(node.phase == Phase::Forward    ? report.forward
             : node.phase == Phase::Backward ? report.backward
                                             : report.recompute,
-            node.cost);
+            graph.cost(static_cast<int>(index)));
   report.recomputeRegions = static_cast<int>(graph.regions.size());
   for (const StepRegion &region : graph.regions)
     if (region.producedBytes > report.largestRecomputeBytes) {
@@ -93,7 +93,8 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
       continue;
     const StepNode &reader = graph.nodes[graph.attributedReader(
         static_cast<int>(&tensor - graph.tensors.data()))];
-    KeptValue kept{tensor.value, tensor.bytes, reader.layer, reader.module};
+    KeptValue kept{tensor.value, tensor.bytes, reader.layer,
+                   reader.module.str()};
     if (kept.module.empty())
       kept.module = "untagged";
     report.keptBytes += kept.bytes;

@@ -103,7 +103,8 @@ MemoryPlan ckpt::planMemory(const StepGraph &graph,
 
   // The persistent region: arguments, and the results from the step that
   // produces them on.
-  plan.liveGradients.assign(plan.steps, 0);
+  // Each result stays from its producer to the end: a difference array.
+  std::vector<int64_t> produced(plan.steps + 1, 0);
   llvm::DenseSet<int> counted;
   for (int id : graph.results) {
     if (id < 0 || !counted.insert(id).second)
@@ -111,9 +112,11 @@ MemoryPlan ckpt::planMemory(const StepGraph &graph,
     const StepTensor &tensor = graph.tensors[id];
     plan.runtimePersistentBytes += tensor.bytes;
     if (!tensor.isArgument())
-      for (int64_t i = tensor.producer; i < plan.steps; ++i)
-        plan.liveGradients[i] += tensor.bytes;
+      produced[tensor.producer] += tensor.bytes;
   }
+  plan.liveGradients.assign(plan.steps, 0);
+  for (int64_t i = 0, running = 0; i < plan.steps; ++i)
+    plan.liveGradients[i] = running += produced[i];
   for (const StepTensor &tensor : graph.tensors) {
     if (!tensor.isArgument())
       continue;

@@ -5,6 +5,8 @@
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFTags.h"
 
+#include <array>
+
 using namespace mlir;
 using namespace ckpt;
 
@@ -32,6 +34,14 @@ int StepGraph::tensorOf(Value value) const {
   return it == index_.end() ? -1 : it->second;
 }
 
+const OpCost &StepGraph::cost(int node) const {
+  if (costs_.size() != nodes.size())
+    costs_.assign(nodes.size(), std::nullopt);
+  if (!costs_[node])
+    costs_[node] = getOpCost(nodes[node].op);
+  return *costs_[node];
+}
+
 int StepGraph::attributedReader(int tensor) const {
   for (Phase wanted : {Phase::Backward, Phase::Recompute})
     for (int reader : tensors[tensor].readers)
@@ -39,6 +49,15 @@ int StepGraph::attributedReader(int tensor) const {
         return reader;
   return -1;
 }
+
+namespace ckpt {
+/// The graph builder's way into the graph's private arrays.
+struct StepGraphAccess {
+  static llvm::DenseMap<Value, int> &index(StepGraph &g) { return g.index_; }
+  static std::vector<int> &operands(StepGraph &g) { return g.operands_; }
+  static std::vector<int> &readers(StepGraph &g) { return g.readers_; }
+};
+} // namespace ckpt
 
 namespace {
 /// An argument is a parameter by its `xf.role`; without one, a
@@ -74,26 +93,31 @@ public:
     node.op = &op;
     node.phase = region >= 0 ? Phase::Recompute : getPhase(&op);
     node.layer = xf::getLayer(&op);
-    node.module = xf::getModule(&op).str();
-    node.cost = getOpCost(&op);
+    node.module = xf::getModule(&op);
     node.region = region;
     int index = static_cast<int>(graph.nodes.size());
+    std::vector<int> &operands = StepGraphAccess::operands(graph);
+    ranges.push_back({operands.size(), op.getNumOperands(), 0, 0});
     for (Value operand : op.getOperands()) {
       int id = graph.tensorOf(operand);
       if (id < 0)
         return op.emitOpError("reads a value defined outside the training "
                               "step's body");
-      node.inputs.push_back(id);
-      std::vector<int> &readers = graph.tensors[id].readers;
-      if (readers.empty() || readers.back() != index)
-        readers.push_back(index);
+      operands.push_back(id);
+      // Once per reading node: an op may read a value twice.
+      if (lastReader[id] != index) {
+        lastReader[id] = index;
+        reads.push_back({id, index});
+      }
     }
+    ranges.back()[2] = operands.size();
+    ranges.back()[3] = op.getNumResults();
     for (Value result : op.getResults()) {
       if (failed(addTensor(result, index, node.phase, &op)))
         return failure();
-      node.outputs.push_back(static_cast<int>(graph.tensors.size()) - 1);
+      operands.push_back(static_cast<int>(graph.tensors.size()) - 1);
     }
-    graph.nodes.push_back(std::move(node));
+    graph.nodes.push_back(node);
     return success();
   }
 
@@ -144,32 +168,58 @@ private:
     tensor.producer = producer;
     tensor.phase = phase;
     index()[value] = static_cast<int>(graph.tensors.size());
-    graph.tensors.push_back(std::move(tensor));
+    lastReader.push_back(-1);
+    graph.tensors.push_back(tensor);
     return success();
   }
 
-  llvm::DenseMap<Value, int> &index();
+public:
+  /// Points the nodes' and tensors' views at the flat arrays, once they
+  /// no longer grow.
+  void link() {
+    std::vector<int> &operands = StepGraphAccess::operands(graph);
+    for (auto [node, range] : llvm::zip(graph.nodes, ranges)) {
+      node.inputs = llvm::ArrayRef<int>(operands).slice(range[0], range[1]);
+      node.outputs = llvm::ArrayRef<int>(operands).slice(range[2], range[3]);
+    }
+    // Readers by counting sort: each tensor's in node order.
+    std::vector<size_t> start(graph.tensors.size() + 1, 0);
+    for (auto [tensor, node] : reads)
+      ++start[tensor + 1];
+    for (size_t i = 1; i < start.size(); ++i)
+      start[i] += start[i - 1];
+    std::vector<int> &readers = StepGraphAccess::readers(graph);
+    readers.assign(reads.size(), 0);
+    std::vector<size_t> next(start.begin(), start.end() - 1);
+    for (auto [tensor, node] : reads)
+      readers[next[tensor]++] = node;
+    for (auto [id, tensor] : llvm::enumerate(graph.tensors))
+      tensor.readers = llvm::ArrayRef<int>(readers).slice(
+          start[id], start[id + 1] - start[id]);
+  }
+
+private:
+  llvm::DenseMap<Value, int> &index() { return StepGraphAccess::index(graph); }
 
   StepGraph &graph;
+  /// Per node: where its inputs and outputs start in operands_, and how many.
+  std::vector<std::array<size_t, 4>> ranges;
+  /// (tensor, node) for every read, in node order.
+  std::vector<std::pair<int, int>> reads;
+  /// The last node that read each tensor (to record a node once).
+  std::vector<int> lastReader;
 };
 } // namespace
-
-// The builder fills the graph's private index.
-namespace ckpt {
-struct StepGraphAccess {
-  static llvm::DenseMap<Value, int> &index(StepGraph &graph) {
-    return graph.index_;
-  }
-};
-} // namespace ckpt
-
-llvm::DenseMap<Value, int> &GraphBuilder::index() {
-  return StepGraphAccess::index(graph);
-}
 
 FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
   StepGraph graph;
   graph.step = step;
+  // One node per op and about one tensor per node: reserve once.
+  size_t ops = 0;
+  step.walk([&](Operation *) { ++ops; });
+  graph.nodes.reserve(ops);
+  graph.tensors.reserve(ops + step.getNumArguments());
+  StepGraphAccess::index(graph).reserve(ops + step.getNumArguments());
   GraphBuilder builder(graph);
   if (failed(builder.addArguments()))
     return failure();
@@ -179,6 +229,7 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
       return failure();
   for (Value value : body.getTerminator()->getOperands())
     graph.results.push_back(graph.tensorOf(value));
+  builder.link();
 
   // Kept: the one definition. A forward value that a backward or recompute
   // op reads lives from the forward into the backward.

@@ -223,6 +223,11 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     }
   }
 
+  if (result.regions == 0) {
+    if (failed(verifyRemat(step)))
+      return failure();
+    return std::move(result);
+  }
   // Record the decision on the forward producers, read from the graph of
   // the rewritten step: every op a region re-runs none of whose results is
   // still kept, and every producer all of whose kept results were discarded.
@@ -253,7 +258,8 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
   }
   if (failed(verifyRemat(step)))
     return failure();
-  return result;
+  result.graph = std::move(*rewritten);
+  return std::move(result);
 }
 
 LogicalResult ckpt::verifyRemat(func::FuncOp step) {

@@ -95,11 +95,10 @@ struct CkptComparePoliciesPass
          standardPolicies(countLayers(step), distributable)) {
       OwningOpRef<ModuleOp> copy = module.clone();
       auto copyStep = copy->lookupSymbol<func::FuncOp>(stepName);
-      if (failed(applyRemat(copyStep, policy)))
+      FailureOr<RematResult> remat = applyRemat(copyStep, policy);
+      if (failed(remat))
         return signalPassFailure();
-      FailureOr<StepGraph> graph = StepGraph::build(copyStep);
-      if (failed(graph))
-        return signalPassFailure();
+      const StepGraph &graph = *remat->graph;
       PolicyComparisonRow row;
       row.strategy = policy.describe();
       row.granularity = toString(policy.granularity);
@@ -108,8 +107,8 @@ struct CkptComparePoliciesPass
       if (policy.granularity == RecomputeGranularity::Selective)
         for (RecomputeModule module : policy.selectiveModules())
           row.modules.push_back(toString(module));
-      row.report = analyzeActivations(*graph);
-      row.plan = planMemory(*graph, options);
+      row.report = analyzeActivations(graph);
+      row.plan = planMemory(graph, options);
       rows.push_back(std::move(row));
     }
     printPolicyComparison(rows, llvm::outs());

@@ -247,13 +247,14 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
                llvm::any_of(selected, [&](RecomputeModule module) {
                  return node.module == toString(module);
                })) {
-      group.label = "layer " + std::to_string(*node.layer) + " " + node.module;
+      group.label =
+          "layer " + std::to_string(*node.layer) + " " + node.module.str();
       // Layer norm is Megatron's output-discarding checkpoint.
       group.discardOutputs = node.module == "layernorm";
     } else if (rematAnnotation(node.op) == "recompute") {
       std::string where =
           node.layer ? "layer " + std::to_string(*node.layer) : "outside";
-      group.label = where + " " + node.module + " (annotated)";
+      group.label = where + " " + node.module.str() + " (annotated)";
       group.discardOutputs = true;
     } else {
       continue;

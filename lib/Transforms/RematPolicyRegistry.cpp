@@ -75,5 +75,9 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
   FailureOr<RematPlan> plan = policy.decide(*graph, error);
   if (failed(plan))
     return mlir::emitError(where->getLoc()) << error;
-  return applyRematPlan(*graph, *plan);
+  FailureOr<RematResult> result = applyRematPlan(*graph, *plan);
+  // Without a region the step, and so its graph, is unchanged.
+  if (succeeded(result) && !result->graph)
+    result->graph = std::move(*graph);
+  return result;
 }

@@ -69,14 +69,15 @@ TEST_F(StepGraphTest, KeptTensorsAreForwardValuesTheBackwardReads) {
   EXPECT_EQ(h.role, TensorRole::Temporary);
   EXPECT_EQ(graph->tensors[4].role, TensorRole::Loss);
   EXPECT_EQ(graph->tensors[6].role, TensorRole::Gradient);
-  EXPECT_EQ(g.readers, (std::vector<int>{1, 3}));
-  EXPECT_EQ(h.readers, (std::vector<int>{2})); // Read twice by one op: once.
+  EXPECT_EQ(g.readers.vec(), (std::vector<int>{1, 3}));
+  EXPECT_EQ(h.readers.vec(),
+            (std::vector<int>{2})); // Read twice by one op: once.
   EXPECT_EQ(graph->attributedReader(2), 3);
   EXPECT_EQ(graph->attributedReader(3), -1);
   EXPECT_EQ(g.bytes, 16);
   // GeLU: 8 FLOPs per element; its gradient 10.
-  EXPECT_EQ(graph->nodes[0].cost.otherFlops, 32);
-  EXPECT_EQ(graph->nodes[3].cost.otherFlops, 40);
+  EXPECT_EQ(graph->cost(0).otherFlops, 32);
+  EXPECT_EQ(graph->cost(3).otherFlops, 40);
   EXPECT_EQ(graph->nodes[3].phase, Phase::Backward);
 }
 
@@ -114,7 +115,7 @@ TEST_F(StepGraphTest, RegionsAreFlattenedInPlace) {
   EXPECT_EQ(inner.phase, Phase::Recompute);
   EXPECT_EQ(inner.region, 0);
   // The region's block argument is x itself; its result is the inner gelu.
-  EXPECT_EQ(inner.inputs, (std::vector<int>{0}));
+  EXPECT_EQ(inner.inputs.vec(), (std::vector<int>{0}));
   int recomputed = inner.outputs[0];
   EXPECT_EQ(graph->nodes[4].inputs[0], recomputed);
   EXPECT_EQ(graph->tensorOf(graph->regions[0].op->getResult(0)), recomputed);

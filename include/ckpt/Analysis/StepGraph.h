@@ -35,10 +35,10 @@ const char *phaseName(Phase phase);
 using TensorRole = ops::TensorRole;
 
 struct StepTensor {
-  mlir::Value value;        ///< The IR value (an argument or an op result).
-  int64_t bytes = 0;        ///< Elements times element size (i1: one byte).
-  int producer = -1;        ///< Node index; -1 for an argument.
-  std::vector<int> readers; ///< Nodes that read it, in order, once each.
+  mlir::Value value;           ///< The IR value (an argument or an op result).
+  int64_t bytes = 0;           ///< Elements times element size (i1: one byte).
+  int producer = -1;           ///< Node index; -1 for an argument.
+  llvm::ArrayRef<int> readers; ///< Nodes that read it, in order, once each.
   Phase phase = Phase::Forward;
   TensorRole role = TensorRole::Temporary;
   /// A forward value that a backward or recompute op reads: it stays alive
@@ -51,11 +51,10 @@ struct StepNode {
   mlir::Operation *op = nullptr;
   Phase phase = Phase::Forward;
   std::optional<int64_t> layer;
-  std::string module;
-  std::vector<int> inputs;  ///< Tensor ids, region aliases resolved.
-  std::vector<int> outputs; ///< Tensor ids.
-  OpCost cost;
-  int region = -1; ///< The recompute region it belongs to, or -1.
+  llvm::StringRef module;      ///< The xf.module tag ("" without one).
+  llvm::ArrayRef<int> inputs;  ///< Tensor ids, region aliases resolved.
+  llvm::ArrayRef<int> outputs; ///< Tensor ids.
+  int region = -1;             ///< The recompute region it belongs to, or -1.
 };
 
 struct StepRegion {
@@ -67,6 +66,12 @@ struct StepRegion {
 
 class StepGraph {
 public:
+  StepGraph() = default;
+  StepGraph(StepGraph &&) = default;
+  StepGraph &operator=(StepGraph &&) = default;
+  StepGraph(const StepGraph &) = delete;
+  StepGraph &operator=(const StepGraph &) = delete;
+
   /// Builds the graph of `step`. Fails with a diagnostic at the op whose
   /// value is not a statically shaped tensor.
   static mlir::FailureOr<StepGraph> build(mlir::func::FuncOp step);
@@ -84,10 +89,16 @@ public:
   /// The node a reader of a tensor is attributed to: the first backward
   /// reader, else the first recompute reader, else -1.
   int attributedReader(int tensor) const;
+  /// The FLOPs of node `node` (the op's CostOpInterface, computed on first
+  /// request: planning never needs them).
+  const OpCost &cost(int node) const;
 
 private:
   friend struct StepGraphAccess;
   llvm::DenseMap<mlir::Value, int> index_;
+  std::vector<int> operands_; ///< Every node's inputs, then its outputs.
+  std::vector<int> readers_;  ///< Every tensor's readers, tensor by tensor.
+  mutable std::vector<std::optional<OpCost>> costs_;
 };
 
 } // namespace ckpt

@@ -52,6 +52,9 @@ struct RematResult {
   int regions = 0;
   int64_t largestTransientBytes = 0; ///< Values produced in one region.
   std::string largestLabel;
+  /// The graph of the rewritten step (built once to mark the producers),
+  /// for a caller that analyses or plans next without moving ops.
+  std::optional<StepGraph> graph;
 };
 
 /// Applies `plan` (decided on `graph`, the graph of `step`): each group

@@ -101,7 +101,8 @@ int64_t countLayers(const StepGraph &graph);
 int64_t countLayers(mlir::func::FuncOp step);
 
 /// Decides with `policy` on the graph of `step` and applies the plan;
-/// errors are reported at the step's module.
+/// errors are reported at the step's module. The result holds the graph of
+/// the rewritten step.
 mlir::FailureOr<RematResult> applyRemat(mlir::func::FuncOp step,
                                         const RematPolicy &policy);
 
