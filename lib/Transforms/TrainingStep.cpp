@@ -136,15 +136,19 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
       builder.getFunctionType(forward.getArgumentTypes(), resultTypes));
   if (ArrayAttr argAttrs = forward.getAllArgAttrs())
     step.setAllArgAttrs(argAttrs);
-  step.setResultAttr(0, xf::XFDialect::kRoleAttrName,
-                     builder.getStringAttr("loss"));
-  for (auto [index, param] : llvm::enumerate(params)) {
+  // All result attributes at once: setting them one by one rebuilds the
+  // whole array each time, quadratic in the number of parameters.
+  SmallVector<DictionaryAttr> resultAttrs = {
+      builder.getDictionaryAttr(builder.getNamedAttr(
+          xf::XFDialect::kRoleAttrName, builder.getStringAttr("loss")))};
+  for (unsigned param : params) {
     auto name = forward.getArgAttrOfType<StringAttr>(
         param, xf::XFDialect::kNameAttrName);
-    step.setResultAttr(
-        index + 1, xf::XFDialect::kGradOfAttrName,
-        name ? name : builder.getStringAttr("arg" + std::to_string(param)));
+    resultAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr(
+        xf::XFDialect::kGradOfAttrName,
+        name ? name : builder.getStringAttr("arg" + std::to_string(param)))));
   }
+  step.setAllResultAttrs(resultAttrs);
 
   // Forward: a copy of the body without its return.
   Block *entry = step.addEntryBlock();

@@ -59,6 +59,10 @@ std::vector<int64_t> bestFitDecreasing(const std::vector<Buffer> &buffers);
 std::vector<int64_t> firstFitInOrder(const std::vector<Buffer> &buffers,
                                      const std::vector<int> &order);
 
+/// The largest instance planOffsets also places greedily by size (a
+/// quadratic pass); larger ones use only the O(n log n) heap simulation.
+constexpr size_t kGreedyBySizeLimit = 8000;
+
 struct SearchOptions {
   double seconds = 1.0;  ///< Wall-clock budget.
   int64_t maxNodes = -1; ///< Node budget (-1: none).

@@ -47,8 +47,9 @@ public:
     builder.setInsertionPointToEnd(module->getBody());
     auto funcType = builder.getFunctionType(argTypes, {lossType()});
     auto func = builder.create<func::FuncOp>(fileLoc, "forward", funcType);
-    for (auto [index, attrs] : llvm::enumerate(argAttrs))
-      func.setArgAttrs(index, attrs);
+    // All at once: one argument at a time rebuilds the whole array each
+    // time, quadratic in the number of parameters.
+    func.setAllArgAttrs(argAttrs);
     Block *entry = func.addEntryBlock();
     builder.setInsertionPointToStart(entry);
     arguments = entry->getArguments();
