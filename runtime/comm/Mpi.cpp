@@ -10,6 +10,8 @@
 
 #include <mpi.h>
 
+#include <cstdlib>
+
 #include <stdexcept>
 
 using namespace ckpt::rt;
@@ -29,6 +31,11 @@ public:
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string name() const override { return "MPI"; }
+
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::exit(code); // MPI_Abort does not return; this keeps the contract.
+  }
 
   void allReduceSum(float *data, int64_t n) override {
     check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT,

@@ -227,6 +227,13 @@ int main(int argc, char **argv) {
   std::unique_ptr<Communicator> comm = makeSingleProcessCommunicator();
 #endif
   int code = runMain(argc, argv, *comm);
+  // A rank that failed alone would leave the others in a collective, and
+  // itself in MPI_Finalize: end the whole job instead.
+  if (code != 0 && comm->size() > 1) {
+    std::cerr.flush();
+    std::fflush(nullptr);
+    comm->abort(code);
+  }
 #ifdef CKPT_HAVE_MPI
   MPI_Finalize();
 #endif
@@ -339,14 +346,13 @@ int runMain(int argc, char **argv, Communicator &comm) {
                  options.precision == Precision::F64);
       std::printf("gradients written to %s/\n", dumpDir.c_str());
     }
-  } catch (const ProgramError &e) {
-    std::cerr << "ckpt-run: error: " << e.what() << "\n";
-    return 1;
-  } catch (const RuntimeError &e) {
-    std::cerr << "ckpt-run: error: " << e.what() << "\n";
-    return 1;
   } catch (const std::exception &e) {
-    std::cerr << "ckpt-run: error: " << e.what() << "\n";
+    // ProgramError, RuntimeError and the library's own: under several
+    // ranks, say which one failed.
+    std::cerr << "ckpt-run: error";
+    if (comm.size() > 1)
+      std::cerr << " (rank " << comm.rank() << " of " << comm.size() << ")";
+    std::cerr << ": " << e.what() << "\n";
     return 1;
   }
   return 0;

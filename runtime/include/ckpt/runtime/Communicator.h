@@ -33,6 +33,10 @@ public:
   /// Sums `in` (size() · count) over ranks; rank r keeps piece r in `out`.
   virtual void reduceScatter(const float *in, float *out, int64_t count) = 0;
   virtual void reduceScatter(const double *in, double *out, int64_t count) = 0;
+
+  /// Ends every rank of the job with exit code `code` (MPI_Abort): one
+  /// rank's failure must not leave the others waiting in a collective.
+  [[noreturn]] virtual void abort(int code) = 0;
 };
 
 /// One rank alone: every collective is a copy.
