@@ -37,13 +37,13 @@ for example in "${examples[@]}"; do
   "$BIN/ckpt-opt" "$OUT/$name.mlir" --xf-training-step -o "$OUT/$name.step.mlir"
   "$BIN/ckpt-opt" "$OUT/$name.step.mlir" \
     "--ckpt-compare-policies=json=$OUT/$name.compare.json" -o /dev/null \
-    >"$OUT/$name.compare.txt"
+    2>"$OUT/$name.compare.txt"
   for policy in "${policies[@]}"; do
     pname=${policy%%:*} options=${policy#*:}
     "$BIN/ckpt-opt" "$OUT/$name.step.mlir" "--ckpt-remat=$options" \
       --ckpt-schedule --ckpt-plan-memory \
       "--ckpt-report=json=$OUT/$name.$pname.report.json svg=$OUT/$name.$pname.svg" \
-      -o "$OUT/$name.$pname.mlir" >"$OUT/$name.$pname.report.txt"
+      -o "$OUT/$name.$pname.mlir" 2>"$OUT/$name.$pname.report.txt"
     "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.$pname.mlir" \
       -o "$OUT/$name.$pname.program.json"
   done
@@ -52,7 +52,7 @@ for example in "${examples[@]}"; do
       "--ckpt-remat=recompute-granularity=full recompute-method=uniform recompute-num-layers=1 distribute-saved-activations=true" \
       --ckpt-schedule --ckpt-plan-memory \
       "--ckpt-report=json=$OUT/$name.distributed.report.json" \
-      -o "$OUT/$name.distributed.mlir" >"$OUT/$name.distributed.report.txt"
+      -o "$OUT/$name.distributed.mlir" 2>"$OUT/$name.distributed.report.txt"
     "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.distributed.mlir" \
       -o "$OUT/$name.distributed.program.json"
   fi

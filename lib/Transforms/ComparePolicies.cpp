@@ -111,8 +111,8 @@ struct CkptComparePoliciesPass
       row.plan = planMemory(graph, options);
       rows.push_back(std::move(row));
     }
-    printPolicyComparison(rows, llvm::outs());
-    llvm::outs().flush();
+    printPolicyComparison(rows, llvm::errs());
+    llvm::errs().flush();
     if (!jsonFile.empty()) {
       std::string error =
           writeFileAtomically(jsonFile, policyComparisonToJson(rows));

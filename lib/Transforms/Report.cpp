@@ -38,9 +38,9 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     std::optional<ActivationReport> report = analyzeActivations(*graph);
     std::optional<MemoryPlan> plan = planMemory(*graph, options);
     if (printTable) {
-      printActivationTable(*report, llvm::outs());
-      printMemoryLines(*plan, llvm::outs());
-      llvm::outs().flush();
+      printActivationTable(*report, llvm::errs());
+      printMemoryLines(*plan, llvm::errs());
+      llvm::errs().flush();
     }
     if (!svgFile.empty()) {
       std::string error = writeFileAtomically(

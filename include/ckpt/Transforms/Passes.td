@@ -37,7 +37,8 @@ def CkptReport : Pass<"ckpt-report", "mlir::ModuleOp"> {
   let description = [{
     Analyses the training step: every value computed by a forward op and read
     by a backward (or recompute) op is kept for the backward. Prints a table
-    on stdout; `json=FILE` also writes the report as JSON (schema in
+    on stderr (stdout carries IR only, as with MLIR's other reporting
+    passes); `json=FILE` also writes the report as JSON (schema in
     docs/report.md). Bytes are elements times element size, one byte per
     dropout-mask element. A layer's kept bytes leave out the layer-norm
     statistics (mean and inverse deviation, f32 per row), which have their
@@ -47,7 +48,7 @@ def CkptReport : Pass<"ckpt-report", "mlir::ModuleOp"> {
     Option<"jsonFile", "json", "std::string", "\"\"",
            "Also write the report as JSON to this file">,
     Option<"printTable", "table", "bool", "true",
-           "Print the readable table on stdout">,
+           "Print the readable table on stderr">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function to analyse">,
     Option<"svgFile", "svg", "std::string", "\"\"",
@@ -120,8 +121,8 @@ def CkptComparePolicies : Pass<"ckpt-compare-policies", "mlir::ModuleOp"> {
     policy: kept activations, memory saved against no recompute, the
     transient of the largest recompute region, and the recompute FLOPs as a
     share of the step's (all FLOPs, and matrix multiplies alone, which is
-    what Korthikanti et al. count). `json=FILE` writes the same as JSON. The
-    IR is left unchanged.
+    what Korthikanti et al. count), on stderr. `json=FILE` writes the same
+    as JSON. The IR is left unchanged.
   }];
   let options = [
     Option<"jsonFile", "json", "std::string", "\"\"",
