@@ -8,6 +8,7 @@
 #include "ckpt/Transforms/Passes.h"
 
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -16,14 +17,24 @@ using namespace ckpt;
 void ckpt::buildCompilePipeline(OpPassManager &pm,
                                 const CompileOptions &options) {
   pm.addPass(createXFTrainingStep());
-  CkptRematOptions remat;
-  remat.policyName = options.policy;
-  remat.granularity = options.remat.granularity;
-  remat.method = options.remat.method;
-  remat.numLayers = options.remat.numLayers;
-  remat.modules = options.remat.modules;
-  remat.distributeSavedActivations = options.remat.distributeSavedActivations;
-  pm.addPass(createCkptRemat(remat));
+  // The remat pass from an option string of only the options given: an
+  // option counts as given once set, and -1 layers is not "no layers".
+  std::string remat = "policy=" + options.policy +
+                      " recompute-granularity=" + options.remat.granularity;
+  if (!options.remat.method.empty())
+    remat += " recompute-method=" + options.remat.method;
+  if (options.remat.numLayers)
+    remat +=
+        " recompute-num-layers=" + std::to_string(*options.remat.numLayers);
+  if (!options.remat.modules.empty())
+    remat += " recompute-modules=" + llvm::join(options.remat.modules, ",");
+  if (options.remat.distributeSavedActivations)
+    remat += " distribute-saved-activations=true";
+  std::unique_ptr<Pass> rematPass = createCkptRemat();
+  // The values are plain names and numbers: the parser accepts them.
+  (void)rematPass->initializeOptions(remat,
+                                     [](const Twine &) { return failure(); });
+  pm.addPass(std::move(rematPass));
   if (!options.planMemory)
     return;
   pm.addPass(createCkptSchedule());
@@ -74,7 +85,8 @@ void ckpt::registerCompilePipeline() {
         options.policy = pipeline.policy;
         options.remat.granularity = pipeline.granularity;
         options.remat.method = pipeline.method;
-        options.remat.numLayers = pipeline.numLayers;
+        if (pipeline.numLayers.hasValue())
+          options.remat.numLayers = pipeline.numLayers;
         options.remat.modules.assign(pipeline.modules.begin(),
                                      pipeline.modules.end());
         options.remat.distributeSavedActivations = pipeline.distribute;

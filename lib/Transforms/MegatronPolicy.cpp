@@ -95,7 +95,8 @@ MegatronPolicy::parse(const RematOptions &options, std::string &error) {
             options.method + "'";
     return nullptr;
   }
-  policy->numLayers = options.numLayers;
+  bool numLayersGiven = options.numLayers.has_value();
+  policy->numLayers = options.numLayers.value_or(-1);
   policy->distributeSavedActivations = options.distributeSavedActivations;
   if (policy->distributeSavedActivations &&
       policy->granularity != RecomputeGranularity::Full) {
@@ -103,14 +104,14 @@ MegatronPolicy::parse(const RematOptions &options, std::string &error) {
     return nullptr;
   }
   if (policy->granularity == RecomputeGranularity::None &&
-      (policy->method != RecomputeMethod::Unset || policy->numLayers != -1 ||
+      (policy->method != RecomputeMethod::Unset || numLayersGiven ||
        !options.modules.empty())) {
     error = "recompute-method, recompute-num-layers and recompute-modules "
             "need recompute-granularity=selective or full";
     return nullptr;
   }
   if (policy->granularity == RecomputeGranularity::Selective &&
-      (policy->method != RecomputeMethod::Unset || policy->numLayers != -1)) {
+      (policy->method != RecomputeMethod::Unset || numLayersGiven)) {
     error = "recompute-granularity=selective takes no recompute-method or "
             "recompute-num-layers (they belong to full recompute)";
     return nullptr;
@@ -148,7 +149,7 @@ MegatronPolicy::parse(const RematOptions &options, std::string &error) {
               "block";
       return nullptr;
     }
-    if (policy->numLayers == -1) {
+    if (!numLayersGiven) {
       error = "recompute-granularity=full needs recompute-num-layers";
       return nullptr;
     }

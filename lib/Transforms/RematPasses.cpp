@@ -31,7 +31,9 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     RematOptions options;
     options.granularity = granularity;
     options.method = method;
-    options.numLayers = numLayers;
+    // Given or not (a default of -1 would be indistinguishable from -1).
+    if (numLayers.hasValue())
+      options.numLayers = numLayers;
     options.modules.assign(modules.begin(), modules.end());
     options.distributeSavedActivations = distributeSavedActivations;
     std::string error;

@@ -130,7 +130,8 @@ int main(int argc, char **argv) {
   options.policy = policy;
   options.remat.granularity = granularity;
   options.remat.method = method;
-  options.remat.numLayers = numLayers;
+  if (numLayers.getNumOccurrences())
+    options.remat.numLayers = numLayers;
   options.remat.modules.assign(modules.begin(), modules.end());
   options.remat.distributeSavedActivations = distribute;
   options.planMemory = !noPlan;

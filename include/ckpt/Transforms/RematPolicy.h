@@ -25,7 +25,7 @@ namespace ckpt {
 struct RematOptions {
   std::string granularity = "none";
   std::string method;
-  int64_t numLayers = -1;
+  std::optional<int64_t> numLayers; ///< None: not given.
   std::vector<std::string> modules;
   bool distributeSavedActivations = false;
 };
@@ -70,7 +70,7 @@ class MegatronPolicy : public RematPolicy {
 public:
   RecomputeGranularity granularity = RecomputeGranularity::None;
   RecomputeMethod method = RecomputeMethod::Unset;
-  int64_t numLayers = -1; ///< -1: not given.
+  int64_t numLayers = -1; ///< Full only: layers per chunk or block.
   /// Selective only; empty means core_attn.
   std::vector<RecomputeModule> modules;
   /// Full recompute with t > 1 tensor-parallel ranks: each rank keeps a 1/t
