@@ -91,6 +91,14 @@ LogicalResult XFDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << kLayerAttrName
                              << "' must be a non-negative i64 layer index, got "
                              << attr.getValue();
+    // Under a model, a layer index names one of its layers.
+    if (ModelAttr model = getModel(op))
+      if (layer.getInt() >= model.getNumLayers())
+        return op->emitError()
+               << "'" << kLayerAttrName << "' is " << layer.getInt()
+               << " but the model (xf.model) has " << model.getNumLayers()
+               << (model.getNumLayers() == 1 ? " layer" : " layers")
+               << ", numbered from 0";
     return success();
   }
   if (name == kModuleAttrName) {

@@ -161,3 +161,14 @@ func.func @result_grad_of(%x: tensor<f32>, %w: tensor<4xf32>)
 func.func @result_unknown(%x: tensor<f32>) -> (tensor<f32> {xf.name = "loss"}) {
   return %x : tensor<f32>
 }
+
+// -----
+
+// A layer tag names a layer of the module's model.
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {
+  func.func @phantom_layer(%x: tensor<4xf32>) -> tensor<4xf32> {
+    // expected-error @+1 {{'xf.layer' is 1 but the model (xf.model) has 1 layer, numbered from 0}}
+    %y = xf.gelu %x {xf.layer = 1 : i64, xf.module = "mlp"} : tensor<4xf32>
+    return %y : tensor<4xf32>
+  }
+}
