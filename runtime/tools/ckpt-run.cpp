@@ -30,6 +30,7 @@ namespace {
 
 const char *kUsage =
     "usage: ckpt-run PROGRAM [options]\n"
+    "  --version               print the version\n"
     "  --backend=NAME          where to run: cpu (default), or reference "
     "(plain f64\n"
     "                          loops of every op, to check a result by other "
@@ -90,6 +91,10 @@ Options parseArguments(int argc, char **argv) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
+      std::exit(0);
+    }
+    if (arg == "--version") {
+      std::cout << "ckpt-run " << CKPT_VERSION << "\n";
       std::exit(0);
     }
     if (arg == "--profile") {

@@ -12,6 +12,7 @@
 
 #include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Support/AtomicOutput.h"
+#include "ckpt/Support/Version.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -104,6 +105,7 @@ bool write(llvm::StringRef path, llvm::StringRef text) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  setVersionPrinter("ckpt-compile");
   registerConfigOverrideFlags();
   cl::HideUnrelatedOptions(
       {&toolCategory, &policyCategory, &configOverrideCategory()});

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,6 +23,11 @@
 using namespace ckpt::planner;
 
 namespace {
+/// At most 80 characters of `text`, for messages about huge inputs.
+std::string clip(const std::string &text) {
+  return text.size() <= 80 ? text : text.substr(0, 77) + "...";
+}
+
 [[noreturn]] void fail(const std::string &message, int code = 1) {
   std::cerr << "ckpt-dsa: " << message << "\n";
   if (code == 2)
@@ -43,10 +49,17 @@ std::vector<Row> readCsv(const std::string &path) {
     fail(path + ": empty file; expected the header id,lower,upper,size");
   if (!line.empty() && line.back() == '\r')
     line.pop_back();
-  if (line != "id,lower,upper,size")
-    fail(path + ":1: expected the header 'id,lower,upper,size', got '" + line +
-         "'");
+  // A plan this tool wrote (with an offset column) reads back as its
+  // buffers; the offsets are planned anew.
+  bool withOffsets = line == "id,lower,upper,size,offset";
+  if (line != "id,lower,upper,size" && !withOffsets)
+    fail(path +
+         ":1: expected the header 'id,lower,upper,size' (or "
+         "'id,lower,upper,size,offset', as this tool writes), got '" +
+         clip(line) + "'");
   std::vector<Row> rows;
+  std::map<std::string, int> seen; // id -> line
+
   for (int number = 2; std::getline(in, line); ++number) {
     if (!line.empty() && line.back() == '\r')
       line.pop_back();
@@ -56,8 +69,20 @@ std::vector<Row> readCsv(const std::string &path) {
     std::string id, lower, upper, size;
     if (!std::getline(fields, id, ',') || !std::getline(fields, lower, ',') ||
         !std::getline(fields, upper, ',') || !std::getline(fields, size, ','))
+      fail(path + ":" + std::to_string(number) + ": expected " +
+           (withOffsets ? "5" : "4") + " comma-separated fields");
+    std::string offset, extra;
+    if (withOffsets && !std::getline(fields, offset, ','))
       fail(path + ":" + std::to_string(number) +
-           ": expected 4 comma-separated fields");
+           ": expected 5 comma-separated fields");
+    if (std::getline(fields, extra, ','))
+      fail(path + ":" + std::to_string(number) + ": more than " +
+           (withOffsets ? "5" : "4") + " fields");
+    auto [previous, fresh] = seen.emplace(id, number);
+    if (!fresh)
+      fail(path + ":" + std::to_string(number) + ": buffer id '" + clip(id) +
+           "' repeats line " + std::to_string(previous->second) +
+           "; ids must be unique");
     Row row{id, {}};
     try {
       size_t used = 0;
@@ -98,8 +123,28 @@ int main(int argc, char **argv) {
       }
       if (!(seconds > 0))
         fail("--seconds must be positive", 2);
+    } else if (arg == "--version") {
+      std::cout << "ckpt-dsa " << CKPT_VERSION << "\n";
+      return 0;
     } else if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: ckpt-dsa IN.csv [-o OUT.csv] [--seconds=S]\n";
+      std::cout
+          << "usage: ckpt-dsa IN.csv [-o OUT.csv] [--seconds=S]\n"
+             "\n"
+             "Static memory allocation: gives every buffer an offset so that\n"
+             "buffers live at the same time never overlap, and the height\n"
+             "(max offset + size) is as small as the planner can make it.\n"
+             "\n"
+             "IN.csv   header 'id,lower,upper,size', then one buffer a line:\n"
+             "         a unique id, its lifetime [lower, upper) in integer\n"
+             "         steps (lower < upper) and its size in bytes (>= 0).\n"
+             "         A plan written by -o (with an 'offset' column) reads\n"
+             "         back as its buffers.\n"
+             "-o FILE  write the same rows with an 'offset' column\n"
+             "--seconds=S  time budget of the search (default 9)\n"
+             "--version    print the version\n"
+             "\n"
+             "Prints the height, LOAD (the largest total size live at once,\n"
+             "a lower bound), height / LOAD and the time taken.\n";
       return 0;
     } else if (!arg.empty() && arg[0] == '-')
       fail("unknown option '" + arg + "'", 2);

@@ -9,6 +9,7 @@
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Support/AtomicOutput.h"
+#include "ckpt/Support/Version.h"
 #include "ckpt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -18,6 +19,7 @@
 #include "mlir/Transforms/Passes.h"
 
 int main(int argc, char **argv) {
+  ckpt::setVersionPrinter("ckpt-opt");
   mlir::registerTransformsPasses();
   ckpt::registerCkptPasses();
   ckpt::registerCompilePipeline();

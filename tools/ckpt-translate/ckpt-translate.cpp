@@ -6,12 +6,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Support/AtomicOutput.h"
+#include "ckpt/Support/Version.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Target/Program/ProgramExport.h"
 
 #include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
 
 int main(int argc, char **argv) {
+  ckpt::setVersionPrinter("ckpt-translate");
   ckpt::registerConfigImportTranslation();
   ckpt::registerProgramExportTranslation();
   return ckpt::runWithAtomicOutput(argc, argv, [](int n, char **args) {
