@@ -1,6 +1,7 @@
 //===- Backends.cpp - The backends of this build --------------------------===//
 
 #include "ckpt/runtime/Backend.h"
+#include "ckpt/runtime/Executor.h"
 
 #include "../cpu/CpuBackend.h"
 #include "../reference/ReferenceBackend.h"
@@ -11,7 +12,11 @@ Backend::~Backend() = default;
 
 void *Backend::allocate(size_t bytes) {
   ++allocations_;
-  return allocateDevice(bytes);
+  void *ptr = allocateDevice(bytes);
+  if (!ptr)
+    throw RuntimeError("the " + name() + " backend cannot allocate " +
+                       std::to_string(bytes) + " bytes");
+  return ptr;
 }
 
 void Backend::deallocate(void *ptr, size_t bytes) {

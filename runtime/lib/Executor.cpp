@@ -270,6 +270,12 @@ StepResult Executor::run() {
           .count();
   result.memory.gradientBytes = live;
   result.loss = loss_;
+  // An overflow anywhere in the step ends in the loss: say so, instead of
+  // printing a NaN as a result.
+  if (!std::isfinite(loss_))
+    throw RuntimeError("the step's loss is not finite (" +
+                       std::to_string(loss_) +
+                       "): an attribute or input made it overflow");
   return result;
 }
 

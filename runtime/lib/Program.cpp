@@ -133,6 +133,14 @@ Program ckpt::rt::parseProgram(const std::string &text) {
         "not a valid program file (invalid JSON at byte " +
         std::to_string(e.byte) +
         "): " + (colon == std::string::npos ? what : what.substr(colon + 2)));
+  } catch (const json::out_of_range &e) {
+    // A number too large for a double, such as 1e999.
+    std::string what = e.what();
+    size_t bracket = what.find("] ");
+    throw ProgramError(
+        "not a valid program file (" +
+        (bracket == std::string::npos ? what : what.substr(bracket + 2)) +
+        ": a number must fit a double)");
   }
   Program program;
   if (!doc.is_object())

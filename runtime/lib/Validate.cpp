@@ -102,6 +102,22 @@ void validatePlan(const Program &program) {
     placed.push_back(
         {first[id], last[id] + 1, t.offset, size, static_cast<int>(id)});
   }
+  // An arena larger than its tensors reach would be allocated for nothing
+  // (or fail to allocate): it must be what the plan needs.
+  int64_t reach = 0;
+  for (const Placed &p : placed)
+    reach = std::max(reach, p.offset + p.size);
+  if (planned && program.arenaBytes > reach)
+    throw ProgramError(
+        "/memory_plan/arena_bytes: " + std::to_string(program.arenaBytes) +
+        " is more than its tensors reach (" + std::to_string(reach) +
+        " bytes)");
+  if (planned && (program.plannedPeakBytes < 0 ||
+                  program.plannedPeakBytes > program.arenaBytes))
+    throw ProgramError(
+        "/memory_plan/peak_bytes: " + std::to_string(program.plannedPeakBytes) +
+        " must lie in [0, arena_bytes = " + std::to_string(program.arenaBytes) +
+        "]");
   std::vector<planner::Buffer> buffers;
   std::vector<int64_t> offsets;
   for (const Placed &p : placed) {
@@ -120,6 +136,18 @@ void validatePlan(const Program &program) {
 
 void ckpt::rt::validateProgram(const Program &program) {
   size_t count = program.tensors.size();
+  // Names identify tensors in files (--dump-grads, --params): unique.
+  std::map<std::string, size_t> names;
+  for (size_t i = 0; i < count; ++i) {
+    auto [previous, fresh] = names.emplace(program.tensors[i].name, i);
+    if (!fresh)
+      throw ProgramError("/tensors/" + std::to_string(i) + "/name: '" +
+                         program.tensors[i].name +
+                         "' is also the name of "
+                         "/tensors/" +
+                         std::to_string(previous->second) +
+                         "; tensor names must be unique");
+  }
   std::vector<bool> defined(count, false);
   for (size_t i = 0; i < count; ++i) {
     TensorRole role = program.tensors[i].role;

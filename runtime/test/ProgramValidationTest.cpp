@@ -199,6 +199,53 @@ TEST(ProgramValidationTest, MemoryPlans) {
                                "memory_plan");
 }
 
+TEST(ProgramValidationTest, NamesNumbersAndArenaSizes) {
+  json doc = validProgram();
+  doc["tensors"][3]["name"] = doc["tensors"][2]["name"];
+  EXPECT_ERROR_CONTAINS(doc, "/tensors/3/name: '" +
+                                 doc["tensors"][2]["name"].get<std::string>() +
+                                 "' is also the name of /tensors/2");
+
+  // A number that does not fit a double: an error, not a library exception.
+  std::string text = validProgram().dump();
+  size_t at = text.find("\"probability\":");
+  ASSERT_NE(at, std::string::npos);
+  size_t end = text.find_first_of(",}", at);
+  text.replace(at, end - at, "\"probability\":1e999");
+  try {
+    parseProgram(text);
+    ADD_FAILURE() << "1e999 accepted";
+  } catch (const ProgramError &e) {
+    EXPECT_NE(std::string(e.what()).find("a number must fit a double"),
+              std::string::npos)
+        << e.what();
+  }
+
+  // An arena far beyond what its tensors reach is refused before anything
+  // is allocated.
+  doc = validProgram();
+  int64_t offset = 0;
+  for (auto &tensor : doc["tensors"]) {
+    std::string role = tensor["role"];
+    if (role != "activation" && role != "temporary")
+      continue;
+    tensor["offset"] = offset;
+    int64_t bytes = 1;
+    for (int64_t d : tensor["shape"])
+      bytes *= d;
+    bytes *= tensor["dtype"] == "i1" ? 1 : 4;
+    offset += (bytes + 63) / 64 * 64;
+  }
+  doc["memory_plan"] = {
+      {"arena_bytes", int64_t(1) << 62}, {"peak_bytes", 64}, {"alignment", 64}};
+  EXPECT_ERROR_CONTAINS(doc, "/memory_plan/arena_bytes: 4611686018427387904 is "
+                             "more than its tensors reach (" +
+                                 std::to_string(offset) + " bytes)");
+  doc["memory_plan"]["arena_bytes"] = offset;
+  doc["memory_plan"]["peak_bytes"] = offset + 1;
+  EXPECT_ERROR_CONTAINS(doc, "/memory_plan/peak_bytes: ");
+}
+
 TEST(ProgramValidationTest, Outputs) {
   json doc = validProgram();
   doc["outputs"]["loss"] = doc["inputs"]["tokens"];
