@@ -4,7 +4,7 @@
 // every parameter gradient against central finite differences in f64, with
 // dropout off and on (a fixed mask: it depends only on the seed); the loss
 // against a plain reference forward written here from scratch; and
-// bit-identical gradients across runs and thread counts.
+// bit-identical gradients across runs at a fixed thread count.
 //
 //===----------------------------------------------------------------------===//
 
@@ -284,7 +284,11 @@ std::vector<std::vector<unsigned char>> gradientBytes(const Program &program,
   return bytes;
 }
 
-TEST(ModelGradientTest, RunsAreBitIdenticalAcrossRunsAndThreadCounts) {
+// The guarantee is for a fixed thread count (docs/runtime.md): OpenBLAS
+// partitions larger GEMMs by its thread count. The tiny GPT's GEMMs are small
+// enough that OpenBLAS runs them on one thread, so there one thread and all
+// agree too.
+TEST(ModelGradientTest, RunsAreBitIdenticalAtAFixedThreadCount) {
   for (const char *path : {CKPT_TINY_DROPOUT_PROGRAM, CKPT_TINY_BF16_PROGRAM}) {
     Fixture f(path);
     std::string error;
