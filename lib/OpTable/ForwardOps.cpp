@@ -17,7 +17,7 @@ constexpr TensorKind kIndex = TensorKind::Index;
 
 /// `perElement` FLOPs per element of the operand (or result) `tensor`.
 OpCost elementwise(int64_t perElement, const TensorDesc &tensor) {
-  return {0, perElement * elements(tensor)};
+  return {0, product({perElement, elements(tensor)})};
 }
 
 bool embeddingRule(R &r) {
@@ -52,7 +52,7 @@ bool linearRule(R &r) {
 OpCost linearCost(const OpInstance &op) {
   int64_t n = op.inputs[1].shape[0], k = op.inputs[1].shape[1];
   int64_t m = rows(op.inputs[0]);
-  return {2 * m * n * k, op.inputs.size() == 3 ? m * n : 0};
+  return {product({2, m, n, k}), op.inputs.size() == 3 ? product({m, n}) : 0};
 }
 
 bool geluRule(R &r) {
@@ -132,7 +132,7 @@ bool attentionScoresRule(R &r) {
 
 /// b·a·sq·sk·d multiply-adds: one batched attention product.
 int64_t attentionProduct(const Shape &query, int64_t keyLength) {
-  return 2 * query[0] * query[1] * query[2] * keyLength * query[3];
+  return product({2, query[0], query[1], query[2], keyLength, query[3]});
 }
 
 OpCost attentionScoresCost(const OpInstance &op) {
@@ -159,7 +159,7 @@ bool attentionContextRule(R &r) {
 
 OpCost attentionContextCost(const OpInstance &op) {
   const Shape &p = op.inputs[0].shape;
-  return {2 * p[0] * p[1] * p[2] * p[3] * op.inputs[1].shape[3], 0};
+  return {product({2, p[0], p[1], p[2], p[3], op.inputs[1].shape[3]}), 0};
 }
 
 bool mergeHeadsRule(R &r) {

@@ -16,7 +16,7 @@ using R = RuleContext;
 constexpr TensorKind kIndex = TensorKind::Index;
 
 OpCost elementwise(int64_t perElement, const TensorDesc &tensor) {
-  return {0, perElement * elements(tensor)};
+  return {0, product({perElement, elements(tensor)})};
 }
 
 bool crossEntropyGradRule(R &r) {
@@ -45,7 +45,7 @@ bool linearGradInputRule(R &r) {
 
 OpCost linearGradInputCost(const OpInstance &op) {
   const Shape &w = op.inputs[1].shape;
-  return {2 * rows(op.inputs[0]) * w[0] * w[1], 0};
+  return {product({2, rows(op.inputs[0]), w[0], w[1]}), 0};
 }
 
 bool linearGradWeightRule(R &r) {
@@ -62,7 +62,7 @@ bool linearGradWeightRule(R &r) {
 
 OpCost linearGradWeightCost(const OpInstance &op) {
   const Shape &w = op.outputs[0].shape;
-  return {2 * rows(op.inputs[1]) * w[0] * w[1], 0};
+  return {product({2, rows(op.inputs[1]), w[0], w[1]}), 0};
 }
 
 bool biasGradRule(R &r) {
@@ -251,16 +251,17 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
            {{"scale", AttrKind::Float, std::nullopt}}, attentionScoresGradRule,
            [](const OpInstance &op) {
              const Shape &q = op.inputs[0].shape;
-             return OpCost{2 * 2 * q[0] * q[1] * q[2] * op.inputs[1].shape[2] *
-                               q[3],
-                           elements(op.inputs[2])};
+             return OpCost{
+                 product({4, q[0], q[1], q[2], op.inputs[1].shape[2], q[3]}),
+                 elements(op.inputs[2])};
            });
   gradient("attention_context_grad", {{"probs"}, {"value"}, {"grad_output"}},
            {{"grad_probs"}, {"grad_value"}}, {}, attentionContextGradRule,
            [](const OpInstance &op) {
              const Shape &p = op.inputs[0].shape;
              return OpCost{
-                 2 * 2 * p[0] * p[1] * p[2] * p[3] * op.inputs[1].shape[3], 0};
+                 product({4, p[0], p[1], p[2], p[3], op.inputs[1].shape[3]}),
+                 0};
            });
   gradient("merge_heads_grad", {{"grad_output"}}, {{"grad"}}, {},
            mergeHeadsGradRule, none);

@@ -26,6 +26,10 @@ int64_t elements(const TensorDesc &tensor);
 /// Rows of a [..., n] tensor: elements / n.
 int64_t rows(const TensorDesc &tensor);
 
+/// The product of `factors`, or INT64_MAX when it does not fit (costs
+/// saturate; verifyOp reports a saturated cost).
+int64_t product(std::initializer_list<int64_t> factors);
+
 // Shape rules: each returns false after RuleContext::fail, else sets `out`.
 
 /// tokens [b, s], word [v, h], positions [p, h] with p >= s -> [s, b, h].

@@ -329,6 +329,26 @@ std::string checkSignature(const OpDef &def, const OpInstance &op,
     if (std::string error = checkKind(def.inputs[i], op.inputs[i]);
         !error.empty())
       return error;
+  // Every byte count must fit in 64 bits (sizes, costs and plans use them).
+  auto tooLarge = [](const TensorSpec &spec, const TensorDesc &t) {
+    std::optional<int64_t> count = numElements(t.shape);
+    int64_t bytes = 0;
+    if (count &&
+        !__builtin_mul_overflow(
+            *count, std::max<int64_t>(1, elementTypeBytes(t.type)), &bytes))
+      return std::string();
+    return std::string(spec.name) + " " + formatShape(t.shape) +
+           " has more bytes than a 64-bit count holds";
+  };
+  for (size_t i = 0; i < inputs; ++i)
+    if (std::string error = tooLarge(def.inputs[i], op.inputs[i]);
+        !error.empty())
+      return error;
+  if (withOutputs)
+    for (size_t i = 0; i < op.outputs.size(); ++i)
+      if (std::string error = tooLarge(def.outputs[i], op.outputs[i]);
+          !error.empty())
+        return error;
   if (withOutputs)
     for (size_t i = 0; i < op.outputs.size(); ++i)
       if (std::string error = checkKind(def.outputs[i], op.outputs[i]);
@@ -356,6 +376,10 @@ std::string ckpt::ops::verifyOp(const OpDef &def, const OpInstance &op) {
   RuleContext context(def, op, /*haveOutputs=*/true);
   if (!def.rule(context))
     return context.error();
+  OpCost cost = costOf(def, op);
+  if (cost.matmulFlops == std::numeric_limits<int64_t>::max() ||
+      cost.otherFlops == std::numeric_limits<int64_t>::max())
+    return "its FLOP count does not fit in 64 bits";
   for (size_t i = 0; i < op.outputs.size(); ++i) {
     const std::optional<TensorDesc> &expected = context.outputs()[i];
     if (!expected)

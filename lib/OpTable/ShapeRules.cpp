@@ -2,6 +2,7 @@
 
 #include "OpRules.h"
 
+#include <limits>
 #include <sstream>
 
 using namespace ckpt::ops;
@@ -21,6 +22,14 @@ int64_t detail::rows(const TensorDesc &tensor) {
   if (tensor.shape.empty() || tensor.shape.back() == 0)
     return 0;
   return elements(tensor) / tensor.shape.back();
+}
+
+int64_t detail::product(std::initializer_list<int64_t> factors) {
+  int64_t total = 1;
+  for (int64_t f : factors)
+    if (__builtin_mul_overflow(total, f, &total))
+      return std::numeric_limits<int64_t>::max();
+  return total;
 }
 
 bool detail::embeddingShape(RuleContext &r, const Shape &tokens,

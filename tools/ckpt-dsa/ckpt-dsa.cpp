@@ -59,6 +59,7 @@ std::vector<Row> readCsv(const std::string &path) {
          clip(line) + "'");
   std::vector<Row> rows;
   std::map<std::string, int> seen; // id -> line
+  int64_t total = 0;
 
   for (int number = 2; std::getline(in, line); ++number) {
     if (!line.empty() && line.back() == '\r')
@@ -102,6 +103,11 @@ std::vector<Row> readCsv(const std::string &path) {
     if (row.buffer.upper <= row.buffer.lower || row.buffer.size < 0)
       fail(path + ":" + std::to_string(number) +
            ": need lower < upper and size >= 0");
+    // Heights are sums of sizes: they must fit in 64 bits.
+    if (__builtin_add_overflow(total, row.buffer.size, &total))
+      fail(path + ":" + std::to_string(number) +
+           ": the sizes add up past 2^63 - 1 bytes; no height could be "
+           "counted");
     rows.push_back(row);
   }
   return rows;

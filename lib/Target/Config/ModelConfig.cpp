@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -501,6 +502,67 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
 }
 
 /// Rules that hold for every format, after the overrides are applied.
+/// Every byte count and FLOP count of the model must fit in int64_t: the
+/// largest tensors, a layer's kept activations and FLOPs, and the whole
+/// step's. Products are taken in 128 bits; the first that does not fit is
+/// reported at the field that makes it grow.
+void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
+                   const ConfigOverrides &overrides) {
+  using Wide = __int128;
+  const Wide limit = std::numeric_limits<int64_t>::max();
+  bool hf = c.format == ConfigFormat::HuggingFace;
+  std::string seqKey = overrides.seqLength ? "--seq-length"
+                       : hf                ? "n_positions"
+                                           : "seq_length";
+  std::string batchKey =
+      overrides.microBatchSize ? "--micro-batch-size" : "micro_batch_size";
+  std::string hiddenKey = hf ? "n_embd" : "hidden_size";
+  std::string ffnKey = hf ? "n_embd" : "ffn_hidden_size";
+  std::string vocabKey = hf ? "vocab_size" : "padded_vocab_size";
+  std::string layersKey = hf ? "n_layer" : "num_layers";
+  // Each factor is at most 2^63, so a product of two fits in 128 bits;
+  // saturate at the limit before multiplying on.
+  auto product = [&](std::initializer_list<int64_t> factors) {
+    Wide total = 1;
+    for (int64_t f : factors) {
+      total *= static_cast<Wide>(std::max<int64_t>(f, 0));
+      if (total > limit)
+        return limit + 1;
+    }
+    return total;
+  };
+  int64_t e = dtypeBytes(c.dtype), s = c.seqLength, b = c.microBatchSize,
+          h = c.hiddenSize, a = c.numAttentionHeads, f = c.ffnHiddenSize,
+          v = c.vocabSize, L = c.numLayers;
+  struct Check {
+    const std::string &key;
+    const char *what;
+    Wide value;
+  } checks[] = {
+      {hiddenKey, "the hidden states [s, b, h]", product({s, b, h, e})},
+      {ffnKey, "the MLP activations [s, b, ffn]", product({s, b, f, e})},
+      {seqKey, "the attention scores [b, a, s, s]", product({b, a, s, s, e})},
+      {vocabKey, "the logits [s, b, vocab]", product({s, b, v, e})},
+      {vocabKey, "the embedding table [vocab, h]", product({v, h, e})},
+      {ffnKey, "an MLP weight [ffn, h]", product({f, h, e})},
+      // A layer keeps about 34·s·b·h + 5·a·s²·b bytes (16-bit); its
+      // forward is 24·b·s·h² + 4·b·s²·h FLOPs, the step three times that.
+      {layersKey, "the activations kept by all layers",
+       product({L, 40, s, b, h, e}) + product({L, 6, a, s, s, b, e})},
+      {layersKey, "the step's FLOPs",
+       product({L, 3 * 24, b, s, h, h}) + product({L, 3 * 4, b, s, s, h})},
+  };
+  for (const Check &check : checks)
+    if (check.value > limit) {
+      reader.error(check.key, std::string("the model is too large to plan: ") +
+                                  check.what +
+                                  " would not fit in a 64-bit count (more than "
+                                  "9.2e18); reduce " +
+                                  check.key);
+      return;
+    }
+}
+
 void checkConsistency(ConfigReader &reader, GPTConfig &config,
                       const ConfigOverrides &overrides) {
   bool hf = config.format == ConfigFormat::HuggingFace;
@@ -583,6 +645,8 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
                      (overrides.seqLength ? ", from --seq-length" : "") +
                      ") must not exceed " + posKey + " (" +
                      std::to_string(config.maxPositionEmbeddings) + ")");
+  if (!reader.hasErrors())
+    checkSizesFit(reader, config, overrides);
 }
 
 ConfigFormat detectFormat(const json &doc, ConfigReader &reader, bool &ok) {
