@@ -9,7 +9,9 @@ LLVM_PREFIX ?= /usr/lib/llvm-19
 LIT ?= $(LLVM_PREFIX)/build/utils/lit/lit.py
 EXAMPLE ?= examples/tiny-gpt.json
 
-.PHONY: run test build deps configure docs format check-format bench clean
+SANITIZE_DIR ?= build-sanitize
+
+.PHONY: run test test-sanitize build deps configure docs format check-format bench clean
 
 run: build
 	@scripts/run-example.sh $(BUILD_DIR) $(EXAMPLE)
@@ -31,6 +33,11 @@ configure: deps
 
 deps:
 	@scripts/install-deps.sh
+
+# Every test again, built with AddressSanitizer and UndefinedBehaviorSanitizer
+# (scripts/test-sanitize.sh says which options the run uses and why).
+test-sanitize: deps
+	@scripts/test-sanitize.sh $(SANITIZE_DIR) $(JOBS) $(LLVM_PREFIX)
 
 # Regenerates docs/dialects/xf.md from ODS.
 docs: configure
