@@ -243,10 +243,11 @@ public:
     // Larger buffers first, then longer ones: they are the hardest to fit.
     for (auto &list : members)
       std::sort(list.begin(), list.end(), [&](int a, int b) {
-        int64_t keyA = buffers[a].size, keyB = buffers[b].size;
+        // Areas in 128 bits: size × lifetime can pass 2^63.
+        __int128 keyA = buffers[a].size, keyB = buffers[b].size;
         if (options.byArea) {
-          keyA *= buffers[a].upper - buffers[a].lower;
-          keyB *= buffers[b].upper - buffers[b].lower;
+          keyA *= static_cast<__int128>(buffers[a].upper - buffers[a].lower);
+          keyB *= static_cast<__int128>(buffers[b].upper - buffers[b].lower);
         }
         if (keyA != keyB)
           return keyA > keyB;
@@ -255,6 +256,13 @@ public:
     placed.assign(buffers.size(), false);
     offsets.assign(buffers.size(), 0);
     remaining = static_cast<int>(buffers.size());
+    // A buffer of no bytes fits anywhere: it sits at 0 and adds no load, so
+    // the search, which follows the sections' load, never visits it.
+    for (size_t i = 0; i < buffers.size(); ++i)
+      if (buffers[i].size == 0) {
+        placed[i] = true;
+        --remaining;
+      }
   }
 
   bool run() {

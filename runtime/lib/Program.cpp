@@ -329,8 +329,8 @@ std::string ckpt::rt::serializeProgram(const Program &program) {
     if (inst.layer >= 0)
       entry["layer"] = inst.layer;
     json attrs = json::object();
-    for (auto &[key, value] : inst.attrs)
-      std::visit([&](auto &&v) { attrs[key] = v; }, value);
+    for (const auto &attr : inst.attrs)
+      std::visit([&](auto &&v) { attrs[attr.first] = v; }, attr.second);
     entry["attrs"] = attrs;
     doc["instructions"].push_back(entry);
   }

@@ -109,3 +109,40 @@ TEST(OffsetAssignmentTest, HeuristicAgainstExhaustiveOnRandomGraphs) {
 }
 
 } // namespace
+
+namespace {
+// Found by fuzzing (scripts/fuzz.sh dsa): buffers of no bytes add no load,
+// so once only they were left the search looked for a section with load to
+// place, found none and read outside its arrays. They sit at 0 now.
+TEST(OffsetAssignmentTest, ZeroSizeBuffersDoNotStopTheSearch) {
+  using namespace ckpt::planner;
+  std::vector<Buffer> buffers = {
+      {0, 4, 8}, {2, 6, 8}, {4, 8, 8}, {1, 7, 0}, {5, 9, 0}, {0, 9, 0}};
+  SearchOptions options;
+  options.seconds = 1.0;
+  std::optional<SearchResult> found =
+      searchWithCapacity(buffers, lowerBound(buffers), options);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(checkPlan(buffers, found->offsets), "");
+  EXPECT_EQ(planHeight(buffers, found->offsets), 16);
+  for (size_t i = 3; i < buffers.size(); ++i)
+    EXPECT_EQ(found->offsets[i], 0);
+}
+} // namespace
+
+namespace {
+// Found by fuzzing: ordering by area multiplied size by lifetime in 64 bits,
+// which overflows for large instances (undefined behaviour; UBSan caught it).
+TEST(OffsetAssignmentTest, AreaOrderingDoesNotOverflow) {
+  using namespace ckpt::planner;
+  const int64_t big = int64_t(1) << 40;
+  std::vector<Buffer> buffers = {
+      {0, big, big}, {big / 2, 2 * big, big}, {big, 3 * big, big / 2}};
+  SearchOptions options;
+  options.byArea = true;
+  std::optional<SearchResult> found =
+      searchWithCapacity(buffers, lowerBound(buffers), options);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(checkPlan(buffers, found->offsets), "");
+}
+} // namespace

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Planner/DsaCsv.h"
 #include "ckpt/Planner/OffsetAssignment.h"
 
 #include <chrono>
@@ -23,11 +24,6 @@
 using namespace ckpt::planner;
 
 namespace {
-/// At most 80 characters of `text`, for messages about huge inputs.
-std::string clip(const std::string &text) {
-  return text.size() <= 80 ? text : text.substr(0, 77) + "...";
-}
-
 [[noreturn]] void fail(const std::string &message, int code = 1) {
   std::cerr << "ckpt-dsa: " << message << "\n";
   if (code == 2)
@@ -35,83 +31,6 @@ std::string clip(const std::string &text) {
   std::exit(code);
 }
 
-struct Row {
-  std::string id;
-  Buffer buffer;
-};
-
-std::vector<Row> readCsv(const std::string &path) {
-  std::ifstream in(path);
-  if (!in)
-    fail("cannot open '" + path + "'");
-  std::string line;
-  if (!std::getline(in, line))
-    fail(path + ": empty file; expected the header id,lower,upper,size");
-  if (!line.empty() && line.back() == '\r')
-    line.pop_back();
-  // A plan this tool wrote (with an offset column) reads back as its
-  // buffers; the offsets are planned anew.
-  bool withOffsets = line == "id,lower,upper,size,offset";
-  if (line != "id,lower,upper,size" && !withOffsets)
-    fail(path +
-         ":1: expected the header 'id,lower,upper,size' (or "
-         "'id,lower,upper,size,offset', as this tool writes), got '" +
-         clip(line) + "'");
-  std::vector<Row> rows;
-  std::map<std::string, int> seen; // id -> line
-  int64_t total = 0;
-
-  for (int number = 2; std::getline(in, line); ++number) {
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
-    if (line.empty())
-      continue;
-    std::stringstream fields(line);
-    std::string id, lower, upper, size;
-    if (!std::getline(fields, id, ',') || !std::getline(fields, lower, ',') ||
-        !std::getline(fields, upper, ',') || !std::getline(fields, size, ','))
-      fail(path + ":" + std::to_string(number) + ": expected " +
-           (withOffsets ? "5" : "4") + " comma-separated fields");
-    std::string offset, extra;
-    if (withOffsets && !std::getline(fields, offset, ','))
-      fail(path + ":" + std::to_string(number) +
-           ": expected 5 comma-separated fields");
-    if (std::getline(fields, extra, ','))
-      fail(path + ":" + std::to_string(number) + ": more than " +
-           (withOffsets ? "5" : "4") + " fields");
-    auto [previous, fresh] = seen.emplace(id, number);
-    if (!fresh)
-      fail(path + ":" + std::to_string(number) + ": buffer id '" + clip(id) +
-           "' repeats line " + std::to_string(previous->second) +
-           "; ids must be unique");
-    Row row{id, {}};
-    try {
-      size_t used = 0;
-      row.buffer.lower = std::stoll(lower, &used);
-      if (used != lower.size())
-        throw std::invalid_argument(lower);
-      row.buffer.upper = std::stoll(upper, &used);
-      if (used != upper.size())
-        throw std::invalid_argument(upper);
-      row.buffer.size = std::stoll(size, &used);
-      if (used != size.size())
-        throw std::invalid_argument(size);
-    } catch (const std::exception &) {
-      fail(path + ":" + std::to_string(number) +
-           ": lower, upper and size must be integers");
-    }
-    if (row.buffer.upper <= row.buffer.lower || row.buffer.size < 0)
-      fail(path + ":" + std::to_string(number) +
-           ": need lower < upper and size >= 0");
-    // Heights are sums of sizes: they must fit in 64 bits.
-    if (__builtin_add_overflow(total, row.buffer.size, &total))
-      fail(path + ":" + std::to_string(number) +
-           ": the sizes add up past 2^63 - 1 bytes; no height could be "
-           "counted");
-    rows.push_back(row);
-  }
-  return rows;
-}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -162,9 +81,17 @@ int main(int argc, char **argv) {
   if (input.empty())
     fail("no input file", 2);
 
-  std::vector<Row> rows = readCsv(input);
+  std::ifstream in(input);
+  if (!in)
+    fail("cannot open '" + input + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  DsaInstance instance = parseDsaCsv(text.str(), input);
+  if (!instance.error.empty())
+    fail(instance.error);
+  const std::vector<DsaRow> &rows = instance.rows;
   std::vector<Buffer> buffers;
-  for (const Row &row : rows)
+  for (const DsaRow &row : rows)
     buffers.push_back(row.buffer);
 
   auto start = std::chrono::steady_clock::now();

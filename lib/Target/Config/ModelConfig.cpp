@@ -689,6 +689,17 @@ ckpt::config::parseGPTConfig(std::string_view text,
                    (colon == std::string::npos ? what : what.substr(colon + 2));
     result.diagnostics.push_back(std::move(diag));
     return result;
+  } catch (const json::exception &e) {
+    // A number too large for a double (1e999): nlohmann gives no position.
+    ConfigDiagnostic diag;
+    std::string what = e.what();
+    size_t bracket = what.find("] ");
+    diag.message =
+        "invalid JSON: " +
+        (bracket == std::string::npos ? what : what.substr(bracket + 2)) +
+        " (every number must fit a double)";
+    result.diagnostics.push_back(std::move(diag));
+    return result;
   }
 
   json empty = json::object();
