@@ -12,8 +12,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   try {
-    ckpt::rt::parseProgram(std::string(reinterpret_cast<const char *>(data),
-                                       size));
+    ckpt::rt::parseProgram(
+        std::string(reinterpret_cast<const char *>(data), size));
   } catch (const ckpt::rt::ProgramError &) {
   }
   return 0;

@@ -52,9 +52,9 @@ DsaInstance ckpt::planner::parseDsaCsv(std::string_view text,
   bool withOffsets = line == "id,lower,upper,size,offset";
   if (line != "id,lower,upper,size" && !withOffsets)
     return fail(path +
-         ":1: expected the header 'id,lower,upper,size' (or "
-         "'id,lower,upper,size,offset', as this tool writes), got '" +
-         clip(line) + "'");
+                ":1: expected the header 'id,lower,upper,size' (or "
+                "'id,lower,upper,size,offset', as this tool writes), got '" +
+                clip(line) + "'");
   std::vector<DsaRow> &rows = result.rows;
   std::map<std::string, int> seen; // id -> line
   int64_t total = 0;
@@ -69,19 +69,19 @@ DsaInstance ckpt::planner::parseDsaCsv(std::string_view text,
     if (!std::getline(fields, id, ',') || !std::getline(fields, lower, ',') ||
         !std::getline(fields, upper, ',') || !std::getline(fields, size, ','))
       return fail(path + ":" + std::to_string(number) + ": expected " +
-           (withOffsets ? "5" : "4") + " comma-separated fields");
+                  (withOffsets ? "5" : "4") + " comma-separated fields");
     std::string offset, extra;
     if (withOffsets && !std::getline(fields, offset, ','))
       return fail(path + ":" + std::to_string(number) +
-           ": expected 5 comma-separated fields");
+                  ": expected 5 comma-separated fields");
     if (std::getline(fields, extra, ','))
       return fail(path + ":" + std::to_string(number) + ": more than " +
-           (withOffsets ? "5" : "4") + " fields");
+                  (withOffsets ? "5" : "4") + " fields");
     auto [previous, fresh] = seen.emplace(id, number);
     if (!fresh)
-      return fail(path + ":" + std::to_string(number) + ": buffer id '" + clip(id) +
-           "' repeats line " + std::to_string(previous->second) +
-           "; ids must be unique");
+      return fail(path + ":" + std::to_string(number) + ": buffer id '" +
+                  clip(id) + "' repeats line " +
+                  std::to_string(previous->second) + "; ids must be unique");
     DsaRow row{id, {}};
     if (!parseInteger(lower, row.buffer.lower) ||
         !parseInteger(upper, row.buffer.upper) ||
@@ -90,12 +90,12 @@ DsaInstance ckpt::planner::parseDsaCsv(std::string_view text,
                   ": lower, upper and size must be integers");
     if (row.buffer.upper <= row.buffer.lower || row.buffer.size < 0)
       return fail(path + ":" + std::to_string(number) +
-           ": need lower < upper and size >= 0");
+                  ": need lower < upper and size >= 0");
     // Heights are sums of sizes: they must fit in 64 bits.
     if (__builtin_add_overflow(total, row.buffer.size, &total))
       return fail(path + ":" + std::to_string(number) +
-           ": the sizes add up past 2^63 - 1 bytes; no height could be "
-           "counted");
+                  ": the sizes add up past 2^63 - 1 bytes; no height could be "
+                  "counted");
     rows.push_back(row);
   }
   return result;

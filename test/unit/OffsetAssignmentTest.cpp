@@ -116,8 +116,8 @@ namespace {
 // place, found none and read outside its arrays. They sit at 0 now.
 TEST(OffsetAssignmentTest, ZeroSizeBuffersDoNotStopTheSearch) {
   using namespace ckpt::planner;
-  std::vector<Buffer> buffers = {
-      {0, 4, 8}, {2, 6, 8}, {4, 8, 8}, {1, 7, 0}, {5, 9, 0}, {0, 9, 0}};
+  std::vector<Buffer> buffers = {{0, 4, 8}, {2, 6, 8}, {4, 8, 8},
+                                 {1, 7, 0}, {5, 9, 0}, {0, 9, 0}};
   SearchOptions options;
   options.seconds = 1.0;
   std::optional<SearchResult> found =

@@ -13,6 +13,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <unistd.h>
 
 using namespace ckpt::config;
 using json = nlohmann::json;
@@ -561,6 +562,32 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
                                   check.key);
       return;
     }
+
+  // The IR grows with the layers, whatever their width: compiling a step
+  // takes about 80 KB a layer at its peak (remat and planning; measured at
+  // 10,000 layers, docs/benchmarks.md). Refuse up front what this machine
+  // cannot hold, rather than fail minutes later out of memory.
+  const int64_t bytesPerLayer = 80 * 1024;
+  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && pageSize > 0) {
+    Wide estimate = product({L, bytesPerLayer});
+    Wide memory = static_cast<Wide>(pages) * pageSize;
+    if (estimate > memory) {
+      auto gib = [](Wide bytes) {
+        std::ostringstream os;
+        os << std::fixed;
+        os.precision(1);
+        os << static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
+        return os.str();
+      };
+      reader.error(
+          layersKey,
+          "the model is too large to build here: " + std::to_string(L) +
+              " layers take about " + gib(estimate) +
+              " GiB to compile (about 80 KB a " +
+              "layer), more than this machine's " + gib(memory) + " GiB");
+    }
+  }
 }
 
 void checkConsistency(ConfigReader &reader, GPTConfig &config,
