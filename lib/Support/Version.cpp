@@ -8,6 +8,16 @@
 
 #include <string>
 
+void ckpt::hideLibraryOptions() {
+  for (auto &entry : llvm::cl::getRegisteredOptions()) {
+    llvm::StringRef name = entry.getKey();
+    if (name.starts_with("help") || name == "version")
+      continue;
+    if (entry.getValue()->getOptionHiddenFlag() == llvm::cl::NotHidden)
+      entry.getValue()->setHiddenFlag(llvm::cl::Hidden);
+  }
+}
+
 void ckpt::setVersionPrinter(llvm::StringRef tool) {
   static std::string name;
   name = tool.str();

@@ -20,6 +20,7 @@
 
 int main(int argc, char **argv) {
   ckpt::setVersionPrinter("ckpt-opt");
+  ckpt::hideLibraryOptions();
   mlir::registerTransformsPasses();
   ckpt::registerCkptPasses();
   ckpt::registerCompilePipeline();

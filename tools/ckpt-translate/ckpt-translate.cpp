@@ -14,6 +14,7 @@
 
 int main(int argc, char **argv) {
   ckpt::setVersionPrinter("ckpt-translate");
+  ckpt::hideLibraryOptions();
   ckpt::registerConfigImportTranslation();
   ckpt::registerProgramExportTranslation();
   return ckpt::runWithAtomicOutput(argc, argv, [](int n, char **args) {
