@@ -42,6 +42,24 @@ int findInstruction(const json &doc, const std::string &op) {
   return -1;
 }
 
+/// Gives every activation and temporary of `doc` its own 64-byte aligned
+/// slot (a trivially valid plan); returns the bytes they take.
+int64_t placeOnOwnSlots(json &doc) {
+  int64_t offset = 0;
+  for (auto &tensor : doc["tensors"]) {
+    std::string role = tensor["role"];
+    if (role != "activation" && role != "temporary")
+      continue;
+    tensor["offset"] = offset;
+    int64_t bytes = 1;
+    for (int64_t d : tensor["shape"])
+      bytes *= d;
+    bytes *= tensor["dtype"] == "i1" ? 1 : 4;
+    offset += (bytes + 63) / 64 * 64;
+  }
+  return offset;
+}
+
 #define EXPECT_ERROR_CONTAINS(doc, text)                                       \
   EXPECT_NE(errorOf(doc).find(text), std::string::npos)                        \
       << "message: " << errorOf(doc)
@@ -162,19 +180,7 @@ TEST(ProgramValidationTest, MemoryPlans) {
   // A plan for the program: every activation and temporary on its own slot
   // (trivially valid), then broken in two ways.
   json doc = validProgram();
-  int64_t offset = 0;
-  for (auto &tensor : doc["tensors"]) {
-    std::string role = tensor["role"];
-    if (role != "activation" && role != "temporary")
-      continue;
-    tensor["offset"] = offset;
-    int64_t bytes = 1;
-    for (int64_t d : tensor["shape"])
-      bytes *= d;
-    std::string dtype = tensor["dtype"];
-    bytes *= dtype == "i1" ? 1 : 4;
-    offset += (bytes + 63) / 64 * 64;
-  }
+  int64_t offset = placeOnOwnSlots(doc);
   doc["memory_plan"] = {
       {"arena_bytes", offset}, {"peak_bytes", offset}, {"alignment", 64}};
   EXPECT_EQ(errorOf(doc), "");
@@ -224,18 +230,7 @@ TEST(ProgramValidationTest, NamesNumbersAndArenaSizes) {
   // An arena far beyond what its tensors reach is refused before anything
   // is allocated.
   doc = validProgram();
-  int64_t offset = 0;
-  for (auto &tensor : doc["tensors"]) {
-    std::string role = tensor["role"];
-    if (role != "activation" && role != "temporary")
-      continue;
-    tensor["offset"] = offset;
-    int64_t bytes = 1;
-    for (int64_t d : tensor["shape"])
-      bytes *= d;
-    bytes *= tensor["dtype"] == "i1" ? 1 : 4;
-    offset += (bytes + 63) / 64 * 64;
-  }
+  int64_t offset = placeOnOwnSlots(doc);
   doc["memory_plan"] = {
       {"arena_bytes", int64_t(1) << 62}, {"peak_bytes", 64}, {"alignment", 64}};
   EXPECT_ERROR_CONTAINS(doc, "/memory_plan/arena_bytes: 4611686018427387904 is "
