@@ -14,34 +14,42 @@
 using namespace mlir;
 using namespace ckpt;
 
-void ckpt::buildCompilePipeline(OpPassManager &pm,
-                                const CompileOptions &options) {
+LogicalResult ckpt::buildCompilePipeline(
+    OpPassManager &pm, const CompileOptions &options,
+    function_ref<LogicalResult(const Twine &)> errorHandler) {
   pm.addPass(createXFTrainingStep());
   // The remat pass from an option string of only the options given: an
-  // option counts as given once set, and -1 layers is not "no layers".
-  std::string remat = "policy=" + options.policy +
-                      " recompute-granularity=" + options.remat.granularity;
+  // option set through the options struct counts as given, and -1 layers is
+  // a value, not "no value". Each value is braced, so that the pass sees it
+  // whole whatever it holds.
+  auto option = [](StringRef name, StringRef value) {
+    return (" " + name + "={" + value + "}").str();
+  };
+  std::string remat =
+      option("policy", options.policy) +
+      option("recompute-granularity", options.remat.granularity);
   if (!options.remat.method.empty())
-    remat += " recompute-method=" + options.remat.method;
+    remat += option("recompute-method", options.remat.method);
   if (options.remat.numLayers)
-    remat +=
-        " recompute-num-layers=" + std::to_string(*options.remat.numLayers);
+    remat += option("recompute-num-layers",
+                    std::to_string(*options.remat.numLayers));
   if (!options.remat.modules.empty())
-    remat += " recompute-modules=" + llvm::join(options.remat.modules, ",");
+    remat +=
+        option("recompute-modules", llvm::join(options.remat.modules, ","));
   if (options.remat.distributeSavedActivations)
-    remat += " distribute-saved-activations=true";
+    remat += option("distribute-saved-activations", "true");
   std::unique_ptr<Pass> rematPass = createCkptRemat();
-  // The values are plain names and numbers: the parser accepts them.
-  (void)rematPass->initializeOptions(remat,
-                                     [](const Twine &) { return failure(); });
+  if (failed(rematPass->initializeOptions(remat, errorHandler)))
+    return failure();
   pm.addPass(std::move(rematPass));
   if (!options.planMemory)
-    return;
+    return success();
   pm.addPass(createCkptSchedule());
   CkptPlanMemoryOptions plan;
   plan.alignment = options.alignment;
   plan.seconds = options.planSeconds;
   pm.addPass(createCkptPlanMemory(plan));
+  return success();
 }
 
 namespace {
@@ -76,11 +84,16 @@ struct CompilePipelineOptions
 } // namespace
 
 void ckpt::registerCompilePipeline() {
-  PassPipelineRegistration<CompilePipelineOptions>(
+  // The registry's lower-level form, whose builder can report an error.
+  registerPassPipeline(
       "ckpt-compile",
       "From an imported forward graph to a planned training step: "
       "--xf-training-step, --ckpt-remat, --ckpt-schedule, --ckpt-plan-memory",
-      [](OpPassManager &pm, const CompilePipelineOptions &pipeline) {
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        CompilePipelineOptions pipeline;
+        if (failed(pipeline.parseFromString(text)))
+          return failure();
         CompileOptions options;
         options.policy = pipeline.policy;
         options.remat.granularity = pipeline.granularity;
@@ -92,7 +105,10 @@ void ckpt::registerCompilePipeline() {
         options.remat.distributeSavedActivations = pipeline.distribute;
         options.planMemory = pipeline.planMemory;
         options.alignment = pipeline.alignment;
-        buildCompilePipeline(pm, options);
+        return buildCompilePipeline(pm, options, errorHandler);
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
+        optHandler(CompilePipelineOptions());
       });
 }
 
@@ -118,7 +134,10 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   CompileOptions passes = options;
   passes.planMemory = false;
   PassManager pm(context);
-  buildCompilePipeline(pm, passes);
+  if (failed(buildCompilePipeline(pm, passes, [&](const Twine &message) {
+        return mlir::emitError(module.getLoc()) << message;
+      })))
+    return failure();
   if (options.planMemory)
     pm.addPass(createCkptSchedule());
   if (failed(pm.run(module)))

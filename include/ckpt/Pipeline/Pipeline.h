@@ -37,9 +37,11 @@ struct CompileOptions {
 
 /// The passes from an imported forward graph to a training step ready to
 /// lower: --xf-training-step, --ckpt-remat, and with planMemory
-/// --ckpt-schedule and --ckpt-plan-memory.
-void buildCompilePipeline(mlir::OpPassManager &pm,
-                          const CompileOptions &options);
+/// --ckpt-schedule and --ckpt-plan-memory. Fails, through `errorHandler`,
+/// when the remat pass rejects the options.
+mlir::LogicalResult buildCompilePipeline(
+    mlir::OpPassManager &pm, const CompileOptions &options,
+    llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler);
 
 /// Registers the pipeline as `--ckpt-compile="recompute-granularity=..."`.
 void registerCompilePipeline();
