@@ -75,9 +75,9 @@ void planBenchmark(benchmark::State &state) {
       state.SkipWithError("remat failed");
     PlanOptions options;
     options.seconds = 0.2;
-    std::optional<MemoryPlan> plan = planMemory(*remat->graph, options);
-    fragmentation = plan->fragmentation();
-    tensors = static_cast<double>(plan->tensors.size());
+    MemoryPlan plan = planMemory(*remat->graph, options);
+    fragmentation = plan.fragmentation();
+    tensors = static_cast<double>(plan.tensors.size());
   }
   state.counters["fragmentation"] = fragmentation;
   state.counters["tensors"] = tensors;

@@ -142,10 +142,12 @@ private:
       alias(result, value);
     StepRegion &done = graph.regions[region];
     done.endNode = static_cast<int>(graph.nodes.size());
-    recompute.getBody().walk([&](Operation *inner) {
-      for (Value value : inner->getResults())
-        done.producedBytes += getTensorBytes(value.getType());
-    });
+    // The region's nodes' outputs (their views are linked at the end).
+    const std::vector<int> &operands = StepGraphAccess::operands(graph);
+    for (int node = done.firstNode; node < done.endNode; ++node)
+      for (size_t k = 0; k < ranges[node][3]; ++k)
+        done.producedBytes +=
+            graph.tensors[operands[ranges[node][2] + k]].bytes;
     return success();
   }
 
@@ -214,12 +216,6 @@ private:
 FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
   StepGraph graph;
   graph.step = step;
-  // One node per op and about one tensor per node: reserve once.
-  size_t ops = 0;
-  step.walk([&](Operation *) { ++ops; });
-  graph.nodes.reserve(ops);
-  graph.tensors.reserve(ops + step.getNumArguments());
-  StepGraphAccess::index(graph).reserve(ops + step.getNumArguments());
   GraphBuilder builder(graph);
   if (failed(builder.addArguments()))
     return failure();

@@ -35,25 +35,25 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     FailureOr<StepGraph> graph = StepGraph::build(step);
     if (failed(graph))
       return signalPassFailure();
-    std::optional<ActivationReport> report = analyzeActivations(*graph);
-    std::optional<MemoryPlan> plan = planMemory(*graph, options);
+    ActivationReport report = analyzeActivations(*graph);
+    MemoryPlan plan = planMemory(*graph, options);
     if (printTable) {
-      printActivationTable(*report, llvm::errs());
-      printMemoryLines(*plan, llvm::errs());
+      printActivationTable(report, llvm::errs());
+      printMemoryLines(plan, llvm::errs());
       llvm::errs().flush();
     }
     if (!svgFile.empty()) {
       std::string error = writeFileAtomically(
-          svgFile, renderTimelineSvg(*plan, "Memory over the schedule: @" +
-                                                step.getName().str()));
+          svgFile, renderTimelineSvg(plan, "Memory over the schedule: @" +
+                                               step.getName().str()));
       if (!error.empty()) {
         mlir::emitError(module.getLoc()) << "--ckpt-report: " << error;
         return signalPassFailure();
       }
     }
     if (!jsonFile.empty()) {
-      std::string error = writeFileAtomically(
-          jsonFile, activationReportToJson(*report, &*plan));
+      std::string error =
+          writeFileAtomically(jsonFile, activationReportToJson(report, &plan));
       if (!error.empty()) {
         mlir::emitError(module.getLoc()) << "--ckpt-report: " << error;
         return signalPassFailure();

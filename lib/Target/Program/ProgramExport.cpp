@@ -40,7 +40,7 @@ public:
       return mlir::emitError(func.getLoc(),
                              "a training step returns the loss first");
     for (const StepNode &node : graph.nodes)
-      if (!lookupOpDef(node.op) || isa<RecomputeOp, YieldOp>(node.op))
+      if (!lookupOpDef(node.op))
         return node.op->emitOpError(
             "cannot be lowered to a runtime program: only xf ops, ckpt "
             "collectives and ckpt.recompute regions run");
