@@ -57,6 +57,14 @@ func.func @dropout_grad_mask(%m: tensor<5xi1>, %dy: tensor<4xf32>) {
 
 // -----
 
+func.func @dropout_grad_probability(%m: tensor<4xi1>, %dy: tensor<4xf32>) {
+  // expected-error @+1 {{probability must be in [0, 1), got 1.5}}
+  %0 = xf.dropout_grad %m, %dy {probability = 1.5 : f64} : (tensor<4xi1>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
 func.func @layer_norm_grad_types(%x: tensor<4x8xf32>, %w: tensor<8xf32>, %dy: tensor<4x8xf32>) {
   // expected-error @+1 {{grad_weight must have type 'tensor<8xf32>', got 'tensor<4xf32>'}}
   %0:3 = xf.layer_norm_grad %x, %w, %dy : (tensor<4x8xf32>, tensor<8xf32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)

@@ -241,6 +241,34 @@ func.func @dropout_stream(%x: tensor<4xf32>) {
 
 // -----
 
+// The generator's streams are 32 bits (the runtime keys Philox with them).
+func.func @dropout_stream_too_large(%x: tensor<4xf32>) {
+  // expected-error @+1 {{rng_stream must be < 2^32 (the generator's streams are 32 bits), got 4294967296}}
+  %0:2 = xf.dropout %x {probability = 0.1 : f64, rng_stream = 4294967296 : i64} : tensor<4xf32> -> tensor<4xf32>, tensor<4xi1>
+  return
+}
+
+// -----
+
+// Every byte count fits in 64 bits.
+func.func @tensor_too_large(%x: tensor<4294967296x4294967296xf32>) {
+  // expected-error @+1 {{input [4294967296, 4294967296] has more bytes than a 64-bit count holds}}
+  %0 = xf.gelu %x : tensor<4294967296x4294967296xf32>
+  return
+}
+
+// -----
+
+// Tensors that fit, but a product of 2^31 rows, 2^20 outputs and 2^15
+// inputs whose FLOPs (2^67) do not.
+func.func @flops_too_large(%x: tensor<2147483648x32768xf32>, %w: tensor<1048576x32768xf32>) {
+  // expected-error @+1 {{its FLOP count does not fit in 64 bits}}
+  %0 = xf.linear %x, %w : (tensor<2147483648x32768xf32>, tensor<1048576x32768xf32>) -> tensor<2147483648x1048576xf32>
+  return
+}
+
+// -----
+
 func.func @dropout_missing_stream(%x: tensor<4xf32>) {
   // expected-error @+1 {{requires attribute 'rng_stream'}}
   %0:2 = xf.dropout %x {probability = 0.1 : f64} : tensor<4xf32> -> tensor<4xf32>, tensor<4xi1>
