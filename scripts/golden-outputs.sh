@@ -30,6 +30,18 @@ examples=(
   "tiny-tp2:$ROOT/examples/tiny-gpt.json:--tensor-model-parallel-size=2"
 )
 
+# compile NAME TAG OPTIONS: remat, schedule, plan and report NAME's step
+# under the remat OPTIONS, then lower it to a program; outputs are NAME.TAG.*.
+compile() {
+  local name=$1 tag=$2 options=$3
+  "$BIN/ckpt-opt" "$OUT/$name.step.mlir" "--ckpt-remat=$options" \
+    --ckpt-schedule --ckpt-plan-memory \
+    "--ckpt-report=json=$OUT/$name.$tag.report.json svg=$OUT/$name.$tag.svg" \
+    -o "$OUT/$name.$tag.mlir" 2>"$OUT/$name.$tag.report.txt"
+  "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.$tag.mlir" \
+    -o "$OUT/$name.$tag.program.json"
+}
+
 for example in "${examples[@]}"; do
   IFS=: read -r name config flags <<<"$example"
   # shellcheck disable=SC2086
@@ -39,22 +51,11 @@ for example in "${examples[@]}"; do
     "--ckpt-compare-policies=json=$OUT/$name.compare.json" -o /dev/null \
     2>"$OUT/$name.compare.txt"
   for policy in "${policies[@]}"; do
-    pname=${policy%%:*} options=${policy#*:}
-    "$BIN/ckpt-opt" "$OUT/$name.step.mlir" "--ckpt-remat=$options" \
-      --ckpt-schedule --ckpt-plan-memory \
-      "--ckpt-report=json=$OUT/$name.$pname.report.json svg=$OUT/$name.$pname.svg" \
-      -o "$OUT/$name.$pname.mlir" 2>"$OUT/$name.$pname.report.txt"
-    "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.$pname.mlir" \
-      -o "$OUT/$name.$pname.program.json"
+    compile "$name" "${policy%%:*}" "${policy#*:}"
   done
   if [ "$name" = tiny-tp2 ]; then
-    "$BIN/ckpt-opt" "$OUT/$name.step.mlir" \
-      "--ckpt-remat=recompute-granularity=full recompute-method=uniform recompute-num-layers=1 distribute-saved-activations=true" \
-      --ckpt-schedule --ckpt-plan-memory \
-      "--ckpt-report=json=$OUT/$name.distributed.report.json" \
-      -o "$OUT/$name.distributed.mlir" 2>"$OUT/$name.distributed.report.txt"
-    "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.distributed.mlir" \
-      -o "$OUT/$name.distributed.program.json"
+    compile "$name" distributed "recompute-granularity=full \
+recompute-method=uniform recompute-num-layers=1 distribute-saved-activations=true"
   fi
 done
 
