@@ -116,14 +116,8 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
     auto norm = dyn_cast<xf::LayerNormOp>(node.op);
     if (!norm || node.phase != Phase::Forward)
       continue;
-    auto remat = norm->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName);
-    if (remat && remat.getValue() == "recompute")
-      continue;
-    const StepTensor &input = graph.tensors[node.inputs[0]];
-    bool kept = llvm::any_of(input.readers, [&](int reader) {
-      return graph.nodes[reader].phase != Phase::Forward;
-    });
-    if (!kept)
+    if (getRematAnnotation(norm) == "recompute" ||
+        !graph.isReadOutsideForward(node.inputs[0]))
       continue;
     auto type = cast<RankedTensorType>(norm.getInput().getType());
     int64_t rows = type.getNumElements() / type.getShape().back();

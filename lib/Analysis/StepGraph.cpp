@@ -42,6 +42,12 @@ const OpCost &StepGraph::cost(int node) const {
   return *costs_[node];
 }
 
+bool StepGraph::isReadOutsideForward(int tensor) const {
+  return llvm::any_of(tensors[tensor].readers, [&](int reader) {
+    return nodes[reader].phase != Phase::Forward;
+  });
+}
+
 int StepGraph::attributedReader(int tensor) const {
   for (Phase wanted : {Phase::Backward, Phase::Recompute})
     for (int reader : tensors[tensor].readers)
@@ -229,11 +235,9 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
 
   // Kept: the one definition. A forward value that a backward or recompute
   // op reads lives from the forward into the backward.
-  for (StepTensor &tensor : graph.tensors)
+  for (auto [id, tensor] : llvm::enumerate(graph.tensors))
     tensor.kept = !tensor.isArgument() && tensor.phase == Phase::Forward &&
-                  llvm::any_of(tensor.readers, [&](int reader) {
-                    return graph.nodes[reader].phase != Phase::Forward;
-                  });
+                  graph.isReadOutsideForward(id);
   for (StepTensor &tensor : graph.tensors)
     if (!tensor.isArgument())
       tensor.role =

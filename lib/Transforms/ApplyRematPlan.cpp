@@ -24,13 +24,13 @@ using namespace ckpt;
 
 namespace {
 
-StringRef rematAnnotation(Operation *op) {
-  if (auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName))
-    return attr.getValue();
-  return {};
+/// The inputs distributeInputs shards: activations whose first dimension
+/// splits into t pieces.
+bool isDistributable(Value input, int64_t t) {
+  auto type = dyn_cast<RankedTensorType>(input.getType());
+  return input.getDefiningOp() && type && type.getRank() > 0 &&
+         type.getDimSize(0) % t == 0;
 }
-
-bool isDistributable(Value input, int64_t t);
 
 /// Megatron's distribute_saved_activations: each activation a full-recompute
 /// region starts from is sharded along its first dimension right after it
@@ -43,10 +43,10 @@ distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
   OpBuilder::InsertionGuard guard(builder);
   Block &block = region.getBody().front();
   for (auto [index, input] : llvm::enumerate(inputs)) {
-    Operation *producer = input.getDefiningOp();
-    auto type = dyn_cast<RankedTensorType>(input.getType());
     if (!isDistributable(input, t))
       continue;
+    Operation *producer = input.getDefiningOp();
+    auto type = cast<RankedTensorType>(input.getType());
     // Tags of the first op of the group that reads it: the report counts
     // the shard there.
     Operation *reader = nullptr;
@@ -85,14 +85,6 @@ distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
   return distributed;
 }
 
-/// The inputs distributeInputs shards: activations whose first dimension
-/// splits into t pieces.
-bool isDistributable(Value input, int64_t t) {
-  auto type = dyn_cast<RankedTensorType>(input.getType());
-  return input.getDefiningOp() && type && type.getRank() > 0 &&
-         type.getDimSize(0) % t == 0;
-}
-
 } // namespace
 
 RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
@@ -106,7 +98,7 @@ RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
   llvm::DenseSet<int> members(candidates.begin(), candidates.end());
   for (int index : candidates) {
     const StepNode &node = graph.nodes[index];
-    if (rematAnnotation(node.op) == "save")
+    if (getRematAnnotation(node.op) == "save")
       continue;
     group.nodes.push_back(index);
     for (int id : node.outputs) {
@@ -270,7 +262,7 @@ LogicalResult ckpt::verifyRemat(func::FuncOp step) {
     for (auto [index, operand] : llvm::enumerate(op.getOperands())) {
       Operation *producer = operand.getDefiningOp();
       if (!producer || getPhase(producer) != Phase::Forward ||
-          rematAnnotation(producer) != "recompute")
+          getRematAnnotation(producer) != "recompute")
         continue;
       InFlightDiagnostic diag =
           op.emitOpError()

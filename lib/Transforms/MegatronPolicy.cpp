@@ -196,12 +196,6 @@ struct PendingGroup {
   bool discardOutputs = false;
   std::vector<int> nodes;
 };
-
-StringRef rematAnnotation(Operation *op) {
-  if (auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName))
-    return attr.getValue();
-  return {};
-}
 } // namespace
 
 FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
@@ -252,7 +246,7 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
           "layer " + std::to_string(*node.layer) + " " + node.module.str();
       // Layer norm is Megatron's output-discarding checkpoint.
       group.discardOutputs = node.module == "layernorm";
-    } else if (rematAnnotation(node.op) == "recompute") {
+    } else if (getRematAnnotation(node.op) == "recompute") {
       std::string where =
           node.layer ? "layer " + std::to_string(*node.layer) : "outside";
       group.label = where + " " + node.module.str() + " (annotated)";

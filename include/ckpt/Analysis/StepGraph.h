@@ -86,6 +86,8 @@ public:
   /// The tensor a value stands for (through region arguments and results),
   /// or -1.
   int tensorOf(mlir::Value value) const;
+  /// Whether a backward or recompute node reads the tensor.
+  bool isReadOutsideForward(int tensor) const;
   /// The node a reader of a tensor is attributed to: the first backward
   /// reader, else the first recompute reader, else -1.
   int attributedReader(int tensor) const;

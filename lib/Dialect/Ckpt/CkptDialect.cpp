@@ -16,6 +16,12 @@ void CkptDialect::initialize() {
       >();
 }
 
+StringRef ckpt::getRematAnnotation(Operation *op) {
+  if (auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName))
+    return attr.getValue();
+  return {};
+}
+
 LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
   StringRef name = attr.getName().getValue();

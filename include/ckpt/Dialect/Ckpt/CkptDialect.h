@@ -17,4 +17,9 @@
 #define GET_OP_CLASSES
 #include "ckpt/Dialect/Ckpt/CkptOps.h.inc"
 
+namespace ckpt {
+/// The op's `ckpt.remat` ("save" or "recompute"), or "" without one.
+llvm::StringRef getRematAnnotation(mlir::Operation *op);
+} // namespace ckpt
+
 #endif // CKPT_DIALECT_CKPT_CKPTDIALECT_H
