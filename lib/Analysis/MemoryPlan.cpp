@@ -12,6 +12,8 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
+#include <cmath>
+#include <sstream>
 
 using namespace mlir;
 using namespace ckpt;
@@ -61,6 +63,14 @@ LogicalResult ckpt::checkPlanOptions(const PlanOptions &options, Location loc) {
   if (align <= 0 || (align & (align - 1)) != 0)
     return mlir::emitError(loc)
            << "alignment must be a power of two, got " << align;
+  if (!std::isfinite(options.seconds) || options.seconds < 0) {
+    std::ostringstream seconds; // Shortest form: -0.5, inf.
+    seconds << options.seconds;
+    return mlir::emitError(loc)
+           << "the offset search's budget must be a finite number of "
+              "seconds >= 0, got "
+           << seconds.str();
+  }
   if (options.dataParallelSize < 1)
     return mlir::emitError(loc) << "data-parallel-size must be >= 1, got "
                                 << options.dataParallelSize;

@@ -80,6 +80,9 @@ struct CompilePipelineOptions
   Option<int64_t> alignment{*this, "alignment",
                             llvm::cl::desc("Alignment of arena buffers"),
                             llvm::cl::init(64)};
+  Option<double> planSeconds{*this, "plan-seconds",
+                             llvm::cl::desc("Budget of the offset search"),
+                             llvm::cl::init(1.0)};
 };
 } // namespace
 
@@ -105,6 +108,7 @@ void ckpt::registerCompilePipeline() {
         options.remat.distributeSavedActivations = pipeline.distribute;
         options.planMemory = pipeline.planMemory;
         options.alignment = pipeline.alignment;
+        options.planSeconds = pipeline.planSeconds;
         return buildCompilePipeline(pm, options, errorHandler);
       },
       [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
