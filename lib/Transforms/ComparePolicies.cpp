@@ -8,11 +8,7 @@
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
-#include "llvm/Support/FormatVariadic.h"
-
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
-#include <algorithm>
 
 using namespace mlir;
 using namespace ckpt;
@@ -48,10 +44,10 @@ std::vector<MegatronPolicy> standardPolicies(int64_t layers,
       selective({Module::CoreAttn, Module::Mlp, Module::LayerNorm})};
   if (layers >= 1)
     policies.push_back(full(RecomputeMethod::Uniform, 1));
-  if (layers >= 2)
+  if (layers >= 2) {
     policies.push_back(full(RecomputeMethod::Uniform, 2));
-  if (layers >= 2)
     policies.push_back(full(RecomputeMethod::Block, 1));
+  }
   if (layers >= 4)
     policies.push_back(full(RecomputeMethod::Block, layers / 2));
   // A tensor-parallel graph without sequence parallelism can also shard the
@@ -79,8 +75,10 @@ struct CkptComparePoliciesPass
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
-    if (step.walk([](RecomputeOp) { return WalkResult::interrupt(); })
-            .wasInterrupted()) {
+    FailureOr<StepGraph> graph = StepGraph::build(step);
+    if (failed(graph))
+      return signalPassFailure();
+    if (!graph->regions.empty()) {
       mlir::emitError(module.getLoc())
           << "@" << stepName
           << " already has recompute regions; compare "
@@ -92,13 +90,13 @@ struct CkptComparePoliciesPass
     bool distributable = model && model.getTensorModelParallelSize() > 1 &&
                          !model.isSequenceParallel();
     for (const MegatronPolicy &policy :
-         standardPolicies(countLayers(step), distributable)) {
+         standardPolicies(countLayers(*graph), distributable)) {
       OwningOpRef<ModuleOp> copy = module.clone();
       auto copyStep = copy->lookupSymbol<func::FuncOp>(stepName);
       FailureOr<RematResult> remat = applyRemat(copyStep, policy);
       if (failed(remat))
         return signalPassFailure();
-      const StepGraph &graph = *remat->graph;
+      const StepGraph &rewritten = *remat->graph;
       PolicyComparisonRow row;
       row.strategy = policy.describe();
       row.granularity = toString(policy.granularity);
@@ -107,8 +105,8 @@ struct CkptComparePoliciesPass
       if (policy.granularity == RecomputeGranularity::Selective)
         for (RecomputeModule module : policy.selectiveModules())
           row.modules.push_back(toString(module));
-      row.report = analyzeActivations(graph);
-      row.plan = planMemory(graph, options);
+      row.report = analyzeActivations(rewritten);
+      row.plan = planMemory(rewritten, options);
       rows.push_back(std::move(row));
     }
     printPolicyComparison(rows, llvm::errs());

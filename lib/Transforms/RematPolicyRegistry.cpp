@@ -59,11 +59,6 @@ int64_t ckpt::countLayers(const StepGraph &graph) {
   return layers;
 }
 
-int64_t ckpt::countLayers(func::FuncOp step) {
-  FailureOr<StepGraph> graph = StepGraph::build(step);
-  return succeeded(graph) ? countLayers(*graph) : 0;
-}
-
 FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
                                         const RematPolicy &policy) {
   // Reported at the module: the function's line is as long as its signature.

@@ -98,7 +98,6 @@ const std::vector<RecomputeModule> &getRecomputableModules();
 /// The number of transformer layers of a step: 1 + the largest layer tag of
 /// its forward nodes (0 without layers).
 int64_t countLayers(const StepGraph &graph);
-int64_t countLayers(mlir::func::FuncOp step);
 
 /// Decides with `policy` on the graph of `step` and applies the plan;
 /// errors are reported at the step's module. The result holds the graph of
