@@ -77,21 +77,12 @@ LogicalResult ckpt::checkPlanOptions(const PlanOptions &options, Location loc) {
   return success();
 }
 
-MemoryPlan ckpt::planMemory(const StepGraph &graph,
-                            const PlanOptions &options) {
-  MemoryPlan plan;
-  plan.tensors = computeLiveness(graph, options.alignment);
-  plan.steps = static_cast<int64_t>(graph.nodes.size());
-  plan.alignment = options.alignment;
-
-  std::vector<planner::Buffer> buffers = buffersOf(plan.tensors);
-  planner::SearchOptions search;
-  search.seconds = options.seconds;
-  planner::SearchResult result = planner::planOffsets(buffers, search);
-  for (auto [tensor, offset] : llvm::zip(plan.tensors, result.offsets))
-    tensor.offset = offset;
-  plan.arenaBytes = result.height;
-  plan.lowerBoundBytes = planner::lowerBound(buffers);
+namespace {
+/// Completes a plan whose tensors have their offsets: the lower bound, the
+/// timeline and the persistent bytes.
+void summarizePlan(const StepGraph &graph, const PlanOptions &options,
+                   MemoryPlan &plan) {
+  plan.lowerBoundBytes = planner::lowerBound(buffersOf(plan.tensors));
 
   // The timeline, by difference arrays.
   auto series = [&](TensorKind kind) {
@@ -139,15 +130,24 @@ MemoryPlan ckpt::planMemory(const StepGraph &graph,
       options.useDistributedOptimizer
           ? 6 * plan.parameterCount + (12 * plan.parameterCount + d - 1) / d
           : 18 * plan.parameterCount;
-  return plan;
 }
+} // namespace
 
-FailureOr<MemoryPlan> ckpt::planMemory(func::FuncOp step,
-                                       const PlanOptions &options) {
-  FailureOr<StepGraph> graph = StepGraph::build(step);
-  if (failed(graph))
-    return failure();
-  return planMemory(*graph, options);
+MemoryPlan ckpt::planMemory(const StepGraph &graph,
+                            const PlanOptions &options) {
+  MemoryPlan plan;
+  plan.tensors = computeLiveness(graph, options.alignment);
+  plan.steps = static_cast<int64_t>(graph.nodes.size());
+  plan.alignment = options.alignment;
+  planner::SearchOptions search;
+  search.seconds = options.seconds;
+  planner::SearchResult result =
+      planner::planOffsets(buffersOf(plan.tensors), search);
+  for (auto [tensor, offset] : llvm::zip(plan.tensors, result.offsets))
+    tensor.offset = offset;
+  plan.arenaBytes = result.height;
+  summarizePlan(graph, options, plan);
+  return plan;
 }
 
 void ckpt::annotatePlan(const StepGraph &graph, const MemoryPlan &plan) {
@@ -173,7 +173,18 @@ void ckpt::annotatePlan(const StepGraph &graph, const MemoryPlan &plan) {
       }));
 }
 
-LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
+std::optional<int64_t> ckpt::getPlanAlignment(func::FuncOp step) {
+  auto memory = step->getAttrOfType<DictionaryAttr>("ckpt.memory");
+  if (!memory)
+    return std::nullopt;
+  auto alignment = memory.getAs<IntegerAttr>("alignment");
+  return alignment ? alignment.getInt() : PlanOptions().alignment;
+}
+
+FailureOr<MemoryPlan> ckpt::readPlan(const StepGraph &graph,
+                                     const PlanOptions &options) {
+  func::FuncOp step = graph.step;
+  int64_t alignment = options.alignment;
   auto memory = step->getAttrOfType<DictionaryAttr>("ckpt.memory");
   auto arena =
       memory ? memory.getAs<IntegerAttr>("arena_bytes") : IntegerAttr();
@@ -181,10 +192,12 @@ LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
     return mlir::emitError(step.getLoc())
            << "@" << step.getName()
            << " has no memory plan (ckpt.memory); run --ckpt-plan-memory";
-  FailureOr<StepGraph> graph = StepGraph::build(step);
-  if (failed(graph))
-    return failure();
-  std::vector<PlannedTensor> tensors = computeLiveness(*graph, alignment);
+  MemoryPlan plan;
+  plan.tensors = computeLiveness(graph, alignment);
+  plan.steps = static_cast<int64_t>(graph.nodes.size());
+  plan.alignment = alignment;
+  plan.arenaBytes = arena.getInt();
+  std::vector<PlannedTensor> &tensors = plan.tensors;
   std::vector<int64_t> offsets;
   for (PlannedTensor &t : tensors) {
     Operation *op = t.value.getDefiningOp();
@@ -202,8 +215,10 @@ LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
     offsets.push_back(t.offset);
   }
   auto conflict = planner::findConflict(buffersOf(tensors), offsets);
-  if (!conflict)
-    return success();
+  if (!conflict) {
+    summarizePlan(graph, options, plan);
+    return plan;
+  }
   const PlannedTensor &a = tensors[conflict->first];
   const PlannedTensor &b = tensors[conflict->second];
   InFlightDiagnostic diag =
@@ -216,4 +231,13 @@ LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
       << "which occupies bytes [" << a.offset << ", " << a.offset + a.bytes
       << "), live over steps [" << a.start << ", " << a.end << ")";
   return failure();
+}
+
+LogicalResult ckpt::verifyPlan(func::FuncOp step, int64_t alignment) {
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  if (failed(graph))
+    return failure();
+  PlanOptions options;
+  options.alignment = alignment;
+  return success(succeeded(readPlan(*graph, options)));
 }

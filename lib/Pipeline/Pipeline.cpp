@@ -159,7 +159,7 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   if (options.planMemory) {
     result.plan = planMemory(*graph, plan);
     annotatePlan(*graph, result.plan);
-    if (failed(verifyPlan(step, options.alignment)))
+    if (failed(readPlan(*graph, plan)))
       return failure();
     printMemoryLines(result.plan, table);
     result.timelineSvg = renderTimelineSvg(

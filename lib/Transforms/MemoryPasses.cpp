@@ -56,7 +56,7 @@ struct CkptPlanMemoryPass
     if (failed(graph))
       return signalPassFailure();
     annotatePlan(*graph, planMemory(*graph, options));
-    if (failed(verifyPlan(step, alignment)))
+    if (failed(readPlan(*graph, options)))
       return signalPassFailure();
   }
 };

@@ -36,7 +36,17 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     if (failed(graph))
       return signalPassFailure();
     ActivationReport report = analyzeActivations(*graph);
-    MemoryPlan plan = planMemory(*graph, options);
+    // The plan the step carries, else one made here.
+    MemoryPlan plan;
+    if (std::optional<int64_t> alignment = getPlanAlignment(step)) {
+      options.alignment = *alignment;
+      FailureOr<MemoryPlan> planned = readPlan(*graph, options);
+      if (failed(planned))
+        return signalPassFailure();
+      plan = std::move(*planned);
+    } else {
+      plan = planMemory(*graph, options);
+    }
     if (printTable) {
       printActivationTable(report, llvm::errs());
       printMemoryLines(plan, llvm::errs());

@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,18 +70,23 @@ struct MemoryPlan {
 /// Plans the step: liveness over the step graph's schedule and an offset for
 /// every arena tensor.
 MemoryPlan planMemory(const StepGraph &graph, const PlanOptions &options = {});
-/// The same on a step whose graph is built first; fails with a diagnostic on
-/// a value that is not a statically shaped tensor.
-mlir::FailureOr<MemoryPlan> planMemory(mlir::func::FuncOp step,
-                                       const PlanOptions &options = {});
 
 /// Writes the plan into the IR: `ckpt.offsets` (per result, -1 outside the
 /// arena) on every scheduled op and `ckpt.memory` on the function.
 void annotatePlan(const StepGraph &graph, const MemoryPlan &plan);
 
-/// Reads the offsets from the IR and checks that no two arena tensors live
-/// at the same time overlap and that all fit in `ckpt.memory`'s arena;
-/// emits an error at the offending op.
+/// The alignment of the plan the step carries (`ckpt.memory`), or nullopt
+/// without one.
+std::optional<int64_t> getPlanAlignment(mlir::func::FuncOp step);
+
+/// The plan annotatePlan wrote into the IR of the graph's step, checked:
+/// every arena tensor at an offset aligned to `options.alignment`, inside
+/// `ckpt.memory`'s arena, and no two tensors live at the same time
+/// overlapping. Emits an error at the offending op.
+mlir::FailureOr<MemoryPlan> readPlan(const StepGraph &graph,
+                                     const PlanOptions &options = {});
+
+/// readPlan on a step whose graph is built first.
 mlir::LogicalResult verifyPlan(mlir::func::FuncOp step, int64_t alignment = 64);
 
 } // namespace ckpt
