@@ -24,16 +24,40 @@ void Backend::deallocate(void *ptr, size_t bytes) {
     deallocateDevice(ptr, bytes);
 }
 
+namespace {
+struct BackendEntry {
+  const char *name;
+  std::unique_ptr<Backend> (*create)();
+};
+/// Every backend of this build, in the order --help lists them.
+const BackendEntry kBackends[] = {
+    {"cpu", createCpuBackend},
+    {"reference", createReferenceBackend},
+};
+} // namespace
+
 std::vector<std::string> ckpt::rt::availableBackends() {
-  return {"cpu", "reference"};
+  std::vector<std::string> names;
+  for (const BackendEntry &entry : kBackends)
+    names.push_back(entry.name);
+  return names;
+}
+
+std::string ckpt::rt::checkBackendName(const std::string &name) {
+  std::string list;
+  for (const BackendEntry &entry : kBackends) {
+    if (name == entry.name)
+      return "";
+    list += (list.empty() ? "" : ", ") + std::string(entry.name);
+  }
+  return "unknown backend '" + name + "' (this build has: " + list + ")";
 }
 
 std::unique_ptr<Backend> ckpt::rt::createBackend(const std::string &name,
                                                  std::string &error) {
-  if (name == "cpu")
-    return createCpuBackend();
-  if (name == "reference")
-    return createReferenceBackend();
-  error = "unknown backend '" + name + "' (this build has: cpu, reference)";
+  for (const BackendEntry &entry : kBackends)
+    if (name == entry.name)
+      return entry.create();
+  error = checkBackendName(name);
   return nullptr;
 }

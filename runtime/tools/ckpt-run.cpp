@@ -15,7 +15,6 @@
 #include <mpi.h>
 #endif
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -117,14 +116,8 @@ Options parseArguments(int argc, char **argv) {
       usageError("option '" + arg + "' needs a value (--name=value)");
     std::string name = arg.substr(0, eq), value = arg.substr(eq + 1);
     if (name == "--backend") {
-      std::vector<std::string> names = availableBackends();
-      if (std::find(names.begin(), names.end(), value) == names.end()) {
-        std::string list;
-        for (const std::string &n : names)
-          list += (list.empty() ? "" : ", ") + n;
-        usageError("unknown backend '" + value + "' (this build has: " + list +
-                   ")");
-      }
+      if (std::string error = checkBackendName(value); !error.empty())
+        usageError(error);
       options.backend = value;
     } else if (name == "--seed") {
       options.seed = parseCount(name, value, 0);

@@ -86,6 +86,8 @@ private:
 
 /// The backends of this build, by name: "cpu" and "reference".
 std::vector<std::string> availableBackends();
+/// "" for a backend of this build, else an error naming those there are.
+std::string checkBackendName(const std::string &name);
 /// A new backend; null with `error` set for an unknown name.
 std::unique_ptr<Backend> createBackend(const std::string &name,
                                        std::string &error);
