@@ -13,9 +13,7 @@
 #include "ckpt/Planner/OffsetAssignment.h"
 
 #include <algorithm>
-#include <functional>
 #include <map>
-#include <sstream>
 
 using namespace ckpt;
 using namespace ckpt::rt;
@@ -51,9 +49,6 @@ void checkInstruction(const Program &program, const Instruction &inst,
          "first dimension, where the pieces are contiguous)");
 }
 
-} // namespace
-
-namespace {
 /// The arena: every planned tensor inside it, aligned, and no two tensors
 /// live at the same time (over the instruction list) overlapping.
 void validatePlan(const Program &program) {
