@@ -5,6 +5,7 @@
 #include "OpRules.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <map>
 
@@ -31,6 +32,13 @@ constexpr TypeInfo kTypes[] = {
     {ElementType::I1, "i1", 1, false},
     {ElementType::Other, "other", 0, false},
 };
+constexpr bool typesInEnumOrder() {
+  for (size_t i = 0; i < std::size(kTypes); ++i)
+    if (static_cast<size_t>(kTypes[i].type) != i)
+      return false;
+  return true;
+}
+static_assert(typesInEnumOrder(), "kTypes is indexed by ElementType");
 const TypeInfo &info(ElementType type) {
   return kTypes[static_cast<size_t>(type)];
 }
