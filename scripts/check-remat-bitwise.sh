@@ -37,6 +37,8 @@ policies=(
   "recompute-granularity=full recompute-method=uniform recompute-num-layers=3"
   "recompute-granularity=full recompute-method=block recompute-num-layers=1"
   "recompute-granularity=full recompute-method=block recompute-num-layers=$layers"
+  "recompute-granularity=selective recompute-modules=core_attn,mlp region-ops=all"
+  "recompute-granularity=full recompute-method=uniform recompute-num-layers=2 region-ops=all"
 )
 status=0
 for i in "${!policies[@]}"; do

@@ -4,10 +4,11 @@
 # every example under every policy, the planned programs of the tiny model,
 # and the gradients of a step under each policy. Run it before and after a
 # refactoring and `diff -r` the two folders: a behaviour-preserving change
-# leaves them byte-identical.
-# usage: golden-outputs.sh BIN_DIR OUT_DIR
+# leaves them byte-identical. EXTRA_REMAT_OPTIONS are appended to every
+# policy (region-ops=all compares against a tree that re-ran whole spans).
+# usage: golden-outputs.sh BIN_DIR OUT_DIR [EXTRA_REMAT_OPTIONS]
 set -euo pipefail
-BIN=$1 OUT=$2
+BIN=$1 OUT=$2 EXTRA=${3:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 
@@ -34,7 +35,7 @@ examples=(
 # under the remat OPTIONS, then lower it to a program; outputs are NAME.TAG.*.
 compile() {
   local name=$1 tag=$2 options=$3
-  "$BIN/ckpt-opt" "$OUT/$name.step.mlir" "--ckpt-remat=$options" \
+  "$BIN/ckpt-opt" "$OUT/$name.step.mlir" "--ckpt-remat=$options${EXTRA:+ $EXTRA}" \
     --ckpt-schedule --ckpt-plan-memory \
     "--ckpt-report=json=$OUT/$name.$tag.report.json svg=$OUT/$name.$tag.svg" \
     -o "$OUT/$name.$tag.mlir" 2>"$OUT/$name.$tag.report.txt"

@@ -81,11 +81,24 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
                                             : report.recompute,
             graph.cost(static_cast<int>(index)));
   report.recomputeRegions = static_cast<int>(graph.regions.size());
-  for (const StepRegion &region : graph.regions)
+  for (const StepRegion &region : graph.regions) {
     if (region.producedBytes > report.largestRecomputeBytes) {
       report.largestRecomputeBytes = region.producedBytes;
       report.largestRecomputeLabel = region.label;
     }
+    auto recompute = cast<RecomputeOp>(region.op);
+    int64_t spanBytes = region.producedBytes;
+    if (recompute.getSpanMatmulFlops() && recompute.getSpanOtherFlops() &&
+        recompute.getSpanBytes()) {
+      addCost(report.spanRecompute, {*recompute.getSpanMatmulFlops(),
+                                     *recompute.getSpanOtherFlops()});
+      spanBytes = *recompute.getSpanBytes();
+    } else {
+      for (int node = region.firstNode; node < region.endNode; ++node)
+        addCost(report.spanRecompute, graph.cost(node));
+    }
+    report.largestSpanBytes = std::max(report.largestSpanBytes, spanBytes);
+  }
 
   // Each kept value is attributed to the op whose gradient needs it.
   for (const StepTensor &tensor : graph.tensors) {

@@ -87,7 +87,8 @@ bool addRule(R &r) {
   return true;
 }
 
-bool dropoutRule(R &r) {
+/// The probability and the generator stream of a dropout or its mask.
+bool checkDropoutAttrs(R &r) {
   if (!checkProbability(r))
     return false;
   int64_t stream = r.i64("rng_stream");
@@ -97,6 +98,12 @@ bool dropoutRule(R &r) {
     return r.fail("rng_stream must be < 2^32 (the generator's streams are 32 "
                   "bits), got " +
                   std::to_string(stream));
+  return true;
+}
+
+bool dropoutRule(R &r) {
+  if (!checkDropoutAttrs(r))
+    return false;
   const TensorDesc &input = r.input(0);
   if (const TensorDesc *result = r.peek(0))
     if (result->shape != input.shape || result->type != input.type)
@@ -108,6 +115,15 @@ bool dropoutRule(R &r) {
                     " must equal the input shape " + formatShape(input.shape));
   r.setOutput(0, input.shape, input.type);
   r.setOutput(1, input.shape, ElementType::I1);
+  return true;
+}
+
+/// No operand: the shape is the given result's (never inferred).
+bool dropoutMaskRule(R &r) {
+  const TensorDesc *mask = r.given(0);
+  if (!mask || !checkDropoutAttrs(r))
+    return false;
+  r.setOutput(0, mask->shape, ElementType::I1);
   return true;
 }
 
@@ -253,6 +269,17 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
        [](const OpInstance &op) { return elementwise(2, op.inputs[0]); },
        {},
        {1}});
+  ops.push_back(
+      {"dropout_mask",
+       OpClass::Forward,
+       {},
+       {{"mask", TensorKind::Mask}},
+       {{"probability", AttrKind::Float, std::nullopt},
+        {"rng_stream", AttrKind::Int, std::nullopt}},
+       dropoutMaskRule,
+       [](const OpInstance &op) { return elementwise(1, op.outputs[0]); },
+       {},
+       {}});
   ops.push_back({"split_heads",
                  OpClass::Forward,
                  {{"qkv"}},

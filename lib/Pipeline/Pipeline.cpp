@@ -38,6 +38,7 @@ LogicalResult ckpt::buildCompilePipeline(
         option("recompute-modules", llvm::join(options.remat.modules, ","));
   if (options.remat.distributeSavedActivations)
     remat += option("distribute-saved-activations", "true");
+  remat += option("region-ops", toString(options.regionOps));
   std::unique_ptr<Pass> rematPass = createCkptRemat();
   if (failed(rematPass->initializeOptions(remat, errorHandler)))
     return failure();
@@ -74,6 +75,10 @@ struct CompilePipelineOptions
       *this, "distribute-saved-activations",
       llvm::cl::desc("Shard full-recompute chunk inputs over the ranks"),
       llvm::cl::init(false)};
+  Option<std::string> regionOps{
+      *this, "region-ops",
+      llvm::cl::desc("What a recompute region re-runs: needed or all"),
+      llvm::cl::init("needed")};
   Option<bool> planMemory{*this, "plan-memory",
                           llvm::cl::desc("Schedule and plan the arena"),
                           llvm::cl::init(true)};
@@ -106,6 +111,11 @@ void ckpt::registerCompilePipeline() {
         options.remat.modules.assign(pipeline.modules.begin(),
                                      pipeline.modules.end());
         options.remat.distributeSavedActivations = pipeline.distribute;
+        std::optional<RegionOps> regionOps = parseRegionOps(pipeline.regionOps);
+        if (!regionOps)
+          return errorHandler("region-ops must be needed or all, got '" +
+                              pipeline.regionOps + "'");
+        options.regionOps = *regionOps;
         options.planMemory = pipeline.planMemory;
         options.alignment = pipeline.alignment;
         options.planSeconds = pipeline.planSeconds;

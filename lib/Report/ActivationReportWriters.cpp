@@ -62,6 +62,14 @@ void ckpt::printActivationTable(const ActivationReport &report,
     os << llvm::formatv(", recompute {0} (matmul {1})",
                         report.recompute.total(), report.recompute.matmulFlops);
   os << "\n";
+  if (report.recomputeRegions)
+    os << llvm::formatv(
+        "recompute regions: {0}, largest {1} ({2} bytes); re-running each "
+        "checkpointed span whole, as Megatron-LM does: {3} FLOPs (matmul {4}), "
+        "largest {5} bytes\n",
+        report.recomputeRegions, report.largestRecomputeLabel,
+        report.largestRecomputeBytes, report.spanRecompute.total(),
+        report.spanRecompute.matmulFlops, report.largestSpanBytes);
 }
 
 std::string ckpt::activationReportToJson(const ActivationReport &report,
@@ -106,6 +114,10 @@ std::string ckpt::activationReportToJson(const ActivationReport &report,
     json.attribute("recompute_regions", report.recomputeRegions);
     json.attribute("largest_recompute_region_bytes",
                    report.largestRecomputeBytes);
+    json.attribute("span_recompute_flops", report.spanRecompute.total());
+    json.attribute("span_recompute_matmul_flops",
+                   report.spanRecompute.matmulFlops);
+    json.attribute("largest_span_bytes", report.largestSpanBytes);
     if (plan) {
       json.attribute("peak_bytes", plan->lowerBoundBytes);
       json.attribute("arena_bytes", plan->arenaBytes);

@@ -25,29 +25,33 @@ void ckpt::printPolicyComparison(const std::vector<PolicyComparisonRow> &rows,
   int64_t stepFlops = base.forward.total() + base.backward.total();
   int64_t stepMatmul = base.forward.matmulFlops + base.backward.matmulFlops;
   os << "== Recompute policies: @" << base.function << "\n";
-  os << llvm::formatv("{0,-36} {1,16} {2,16} {3,24} {4,18} {5,20}\n",
+  os << llvm::formatv("{0,-36} {1,16} {2,16} {3,24} {4,18} {5,20} {6,20}\n",
                       "strategy", "kept activations", "per layer (L0)",
-                      "memory saved", "largest region", "compute overhead");
+                      "memory saved", "largest region", "compute overhead",
+                      "Megatron re-exec");
+  auto overhead = [&](const OpCost &cost) {
+    return llvm::formatv("{0:F2}% ({1:F2}% mm)",
+                         percent(cost.total(), stepFlops),
+                         percent(cost.matmulFlops, stepMatmul))
+        .str();
+  };
   for (const PolicyComparisonRow &row : rows) {
     const ActivationReport &r = row.report;
     int64_t saved = base.keptBytes - r.keptBytes;
     int64_t layer0 = r.perLayer.empty() ? 0 : r.perLayer.front().keptBytes;
-    std::string overhead =
-        llvm::formatv("{0:F2}% ({1:F2}% mm)",
-                      percent(r.recompute.total(), stepFlops),
-                      percent(r.recompute.matmulFlops, stepMatmul))
-            .str();
-    os << llvm::formatv("{0,-36} {1,16} {2,16} {3,24} {4,18} {5,20}\n",
+    os << llvm::formatv("{0,-36} {1,16} {2,16} {3,24} {4,18} {5,20} {6,20}\n",
                         row.strategy, mib(r.keptBytes),
                         r.perLayer.empty() ? "-" : std::to_string(layer0),
                         llvm::formatv("{0} ({1:F1}%)", mib(saved),
                                       percent(saved, base.keptBytes))
                             .str(),
-                        mib(r.largestRecomputeBytes), overhead);
+                        mib(r.largestRecomputeBytes), overhead(r.recompute),
+                        overhead(r.spanRecompute));
   }
   os << "(kept activations without layer-norm statistics; overhead: "
         "recompute FLOPs over the step's forward + backward FLOPs, all and "
-        "matrix multiplies only)\n";
+        "matrix multiplies only; Megatron re-exec: the same policy when each "
+        "checkpointed span is re-run whole)\n";
   const MemoryPlan &basePlan = rows.front().plan;
   int64_t baseTotal =
       basePlan.trainingPersistentBytes + basePlan.lowerBoundBytes;
@@ -119,6 +123,14 @@ ckpt::policyComparisonToJson(const std::vector<PolicyComparisonRow> &rows) {
           json.attribute(
               "matmul_overhead_percent_of_forward",
               percent(r.recompute.matmulFlops, base.forward.matmulFlops));
+          json.attribute("span_recompute_flops", r.spanRecompute.total());
+          json.attribute("span_recompute_matmul_flops",
+                         r.spanRecompute.matmulFlops);
+          json.attribute("span_overhead_percent",
+                         percent(r.spanRecompute.total(), stepFlops));
+          json.attribute("span_matmul_overhead_percent",
+                         percent(r.spanRecompute.matmulFlops, stepMatmul));
+          json.attribute("largest_span_bytes", r.largestSpanBytes);
         });
       }
     });

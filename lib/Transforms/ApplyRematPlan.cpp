@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
-#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
 #include "ckpt/Transforms/RematPlan.h"
@@ -18,6 +18,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
+
+#include <algorithm>
 
 using namespace mlir;
 using namespace ckpt;
@@ -117,22 +119,135 @@ RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
   return group;
 }
 
+const char *ckpt::toString(RegionOps regionOps) {
+  return regionOps == RegionOps::All ? "all" : "needed";
+}
+
+std::optional<RegionOps> ckpt::parseRegionOps(StringRef name) {
+  if (name == "needed")
+    return RegionOps::Needed;
+  if (name == "all")
+    return RegionOps::All;
+  return std::nullopt;
+}
+
+namespace {
+
+/// What one region re-runs: ops in forward order, and the dropouts of which
+/// it regenerates only the mask.
+struct RegionContents {
+  SmallVector<Operation *> ops;
+  llvm::DenseSet<Operation *> maskOnly;
+};
+
+/// Whether `value` is read at or after `point` (an op of the step's block),
+/// counting a reader inside a region as the region.
+bool isAliveAt(Value value, Operation *point) {
+  Block *block = point->getBlock();
+  return llvm::any_of(value.getUsers(), [&](Operation *user) {
+    Operation *ancestor = block->findAncestorOpInBlock(*user);
+    return ancestor && (ancestor == point || point->isBeforeInBlock(ancestor));
+  });
+}
+
+/// The group's ops that produce `targets`, walking back from them: an op
+/// none of whose results is needed is dead; a dropout needed only for its
+/// mask reads nothing; a value the backward keeps anyway and still reads at
+/// the region (`insertion`) is read instead of rebuilt, which never lengthens
+/// its life (not when the region's inputs are `distributed`: Megatron shards
+/// only what a checkpointed span starts from).
+RegionContents selectNeededOps(const StepGraph &graph,
+                               const RecomputeGroup &group,
+                               ArrayRef<Value> targets,
+                               const llvm::DenseSet<Value> &discarded,
+                               Operation *insertion, bool distributed) {
+  llvm::DenseSet<Operation *> members;
+  for (int index : group.nodes)
+    members.insert(graph.nodes[index].op);
+  llvm::DenseSet<Value> needed(targets.begin(), targets.end());
+  RegionContents contents;
+  for (int index : llvm::reverse(group.nodes)) {
+    Operation *op = graph.nodes[index].op;
+    auto isNeeded = [&](Value value) { return needed.contains(value); };
+    if (llvm::none_of(op->getResults(), isNeeded))
+      continue;
+    contents.ops.push_back(op);
+    if (auto dropout = dyn_cast<xf::DropoutOp>(op);
+        dropout && !needed.contains(dropout.getResult())) {
+      contents.maskOnly.insert(op);
+      continue;
+    }
+    for (Value operand : op->getOperands()) {
+      if (!members.contains(operand.getDefiningOp()))
+        continue;
+      int id = graph.tensorOf(operand);
+      bool keptAnyway = !distributed && id >= 0 && graph.tensors[id].kept &&
+                        !discarded.contains(operand) &&
+                        isAliveAt(operand, insertion);
+      if (!keptAnyway)
+        needed.insert(operand);
+    }
+  }
+  std::reverse(contents.ops.begin(), contents.ops.end());
+  return contents;
+}
+
+/// Every op of the group, as a whole re-execution runs them.
+RegionContents selectAllOps(const StepGraph &graph,
+                            const RecomputeGroup &group) {
+  RegionContents contents;
+  for (int index : group.nodes)
+    contents.ops.push_back(graph.nodes[index].op);
+  return contents;
+}
+
+/// The copy of `op` in a region: a clone, or the mask of a dropout.
+Operation *copyIntoRegion(OpBuilder &builder, Operation *op, bool maskOnly,
+                          IRMapping &mapping) {
+  Operation *copy;
+  if (maskOnly) {
+    auto dropout = cast<xf::DropoutOp>(op);
+    auto mask = builder.create<xf::DropoutMaskOp>(
+        op->getLoc(), dropout.getMask().getType(), dropout.getProbability(),
+        dropout.getRngStream());
+    for (StringRef name :
+         {xf::XFDialect::kModuleAttrName, xf::XFDialect::kLayerAttrName})
+      if (Attribute tag = op->getAttr(name))
+        mask->setAttr(name, tag);
+    mapping.map(dropout.getMask(), mask.getMask());
+    copy = mask;
+  } else {
+    copy = builder.clone(*op, mapping);
+    copy->removeAttr(CkptDialect::kRematAttrName);
+  }
+  copy->setAttr(xf::XFDialect::kPhaseAttrName,
+                builder.getStringAttr("recompute"));
+  return copy;
+}
+
+} // namespace
+
 FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
-                                            const RematPlan &plan) {
+                                            const RematPlan &plan,
+                                            RegionOps regionOps) {
   func::FuncOp step = graph.step;
   MLIRContext *context = step.getContext();
   context->getOrLoadDialect<CkptDialect>();
+  context->getOrLoadDialect<xf::XFDialect>();
   RematResult result;
   OpBuilder builder(context);
   llvm::DenseSet<Value> discarded;
+  for (const RecomputeGroup &group : plan.groups)
+    for (int id : group.discarded)
+      discarded.insert(graph.tensors[id].value);
+  // The ops the regions re-run, for the ckpt.remat marks.
+  llvm::DenseSet<Operation *> rerun;
   for (const RecomputeGroup &group : plan.groups) {
     if (group.discarded.empty())
       continue;
     SmallVector<Value> targets;
-    for (int id : group.discarded) {
+    for (int id : group.discarded)
       targets.push_back(graph.tensors[id].value);
-      discarded.insert(graph.tensors[id].value);
-    }
     Operation *firstReader = nullptr;
     for (Value value : targets)
       for (Operation *user : value.getUsers())
@@ -140,17 +255,26 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
             (!firstReader || user->isBeforeInBlock(firstReader)))
           firstReader = user;
 
-    // The copy re-runs the group's ops (in order) from the values they read
-    // from outside the group, which stay kept.
-    llvm::SetVector<Operation *> needed;
-    for (int index : group.nodes)
-      needed.insert(graph.nodes[index].op);
+    RegionContents contents =
+        regionOps == RegionOps::All
+            ? selectAllOps(graph, group)
+            : selectNeededOps(graph, group, targets, discarded, firstReader,
+                              plan.distributeInputs);
+    result.removedOps +=
+        static_cast<int>(group.nodes.size() - contents.ops.size());
+    // The copy re-runs the selected ops (in order) from the values they
+    // read from outside the region, which stay kept.
+    llvm::SetVector<Operation *> needed(contents.ops.begin(),
+                                        contents.ops.end());
     SmallVector<Value> orderedInputs;
     llvm::SetVector<Value> seen;
-    for (Operation *op : needed)
+    for (Operation *op : needed) {
+      if (contents.maskOnly.contains(op))
+        continue;
       for (Value operand : op->getOperands())
         if (!needed.contains(operand.getDefiningOp()) && seen.insert(operand))
           orderedInputs.push_back(operand);
+    }
 
     SmallVector<Type> types;
     for (Value target : targets)
@@ -181,12 +305,31 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     if (plan.distributeInputs)
       gathered = distributeInputs(builder, region, orderedInputs,
                                   plan.tensorParallelSize, mapping, needed);
+    if (regionOps == RegionOps::All) {
+      region.setWholeSpan(true);
+    } else {
+      // What re-running the whole group would cost, for the reports: its
+      // ops and the same gathers (which cost no FLOPs).
+      OpCost span;
+      int64_t spanBytes = 0;
+      for (int index : group.nodes) {
+        const OpCost &cost = graph.cost(index);
+        span.matmulFlops += cost.matmulFlops;
+        span.otherFlops += cost.otherFlops;
+        for (int id : graph.nodes[index].outputs)
+          spanBytes += graph.tensors[id].bytes;
+      }
+      for (auto &[input, whole] : gathered)
+        spanBytes += getTensorBytes(whole.getType());
+      region.setSpanMatmulFlops(span.matmulFlops);
+      region.setSpanOtherFlops(span.otherFlops);
+      region.setSpanBytes(spanBytes);
+    }
     int64_t transient = 0;
     for (Operation *op : needed) {
-      Operation *copy = builder.clone(*op, mapping);
-      copy->removeAttr(CkptDialect::kRematAttrName);
-      copy->setAttr(xf::XFDialect::kPhaseAttrName,
-                    builder.getStringAttr("recompute"));
+      rerun.insert(op);
+      Operation *copy =
+          copyIntoRegion(builder, op, contents.maskOnly.contains(op), mapping);
       for (Value value : copy->getResults())
         transient += getTensorBytes(value.getType());
     }
@@ -231,14 +374,10 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     return id >= 0 && rewritten->tensors[id].kept;
   };
   Builder attrs(context);
-  for (const RecomputeGroup &group : plan.groups)
-    if (!group.discarded.empty())
-      for (int index : group.nodes) {
-        Operation *op = graph.nodes[index].op;
-        if (llvm::none_of(op->getResults(), kept))
-          op->setAttr(CkptDialect::kRematAttrName,
-                      attrs.getStringAttr("recompute"));
-      }
+  for (Operation *op : rerun)
+    if (llvm::none_of(op->getResults(), kept))
+      op->setAttr(CkptDialect::kRematAttrName,
+                  attrs.getStringAttr("recompute"));
   for (Value value : discarded) {
     Operation *producer = value.getDefiningOp();
     bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {

@@ -20,46 +20,6 @@ namespace ckpt {
 
 namespace {
 
-/// The policies worth comparing for a model with `layers` layers.
-std::vector<MegatronPolicy> standardPolicies(int64_t layers,
-                                             bool distributable) {
-  using Module = RecomputeModule;
-  auto selective = [](std::vector<Module> modules) {
-    MegatronPolicy p;
-    p.granularity = RecomputeGranularity::Selective;
-    p.modules = std::move(modules);
-    return p;
-  };
-  auto full = [](RecomputeMethod method, int64_t n) {
-    MegatronPolicy p;
-    p.granularity = RecomputeGranularity::Full;
-    p.method = method;
-    p.numLayers = n;
-    return p;
-  };
-  std::vector<MegatronPolicy> policies = {
-      MegatronPolicy(), selective({Module::CoreAttn}),
-      selective({Module::CoreAttn, Module::LayerNorm}),
-      selective({Module::Mlp}),
-      selective({Module::CoreAttn, Module::Mlp, Module::LayerNorm})};
-  if (layers >= 1)
-    policies.push_back(full(RecomputeMethod::Uniform, 1));
-  if (layers >= 2) {
-    policies.push_back(full(RecomputeMethod::Uniform, 2));
-    policies.push_back(full(RecomputeMethod::Block, 1));
-  }
-  if (layers >= 4)
-    policies.push_back(full(RecomputeMethod::Block, layers / 2));
-  // A tensor-parallel graph without sequence parallelism can also shard the
-  // kept chunk inputs over its ranks.
-  if (distributable && layers >= 1) {
-    MegatronPolicy distributed = full(RecomputeMethod::Uniform, 1);
-    distributed.distributeSavedActivations = true;
-    policies.push_back(distributed);
-  }
-  return policies;
-}
-
 struct CkptComparePoliciesPass
     : public ckpt::impl::CkptComparePoliciesBase<CkptComparePoliciesPass> {
   using CkptComparePoliciesBase::CkptComparePoliciesBase;
@@ -90,7 +50,7 @@ struct CkptComparePoliciesPass
     bool distributable = model && model.getTensorModelParallelSize() > 1 &&
                          !model.isSequenceParallel();
     for (const MegatronPolicy &policy :
-         standardPolicies(countLayers(*graph), distributable)) {
+         standardMegatronPolicies(countLayers(*graph), distributable)) {
       OwningOpRef<ModuleOp> copy = module.clone();
       auto copyStep = copy->lookupSymbol<func::FuncOp>(stepName);
       FailureOr<RematResult> remat = applyRemat(copyStep, policy);

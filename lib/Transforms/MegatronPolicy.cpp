@@ -275,3 +275,42 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
   plan.tensorParallelSize = tensorParallel;
   return plan;
 }
+
+std::vector<MegatronPolicy> ckpt::standardMegatronPolicies(int64_t layers,
+                                                           bool distributable) {
+  using Module = RecomputeModule;
+  auto selective = [](std::vector<Module> modules) {
+    MegatronPolicy p;
+    p.granularity = RecomputeGranularity::Selective;
+    p.modules = std::move(modules);
+    return p;
+  };
+  auto full = [](RecomputeMethod method, int64_t n) {
+    MegatronPolicy p;
+    p.granularity = RecomputeGranularity::Full;
+    p.method = method;
+    p.numLayers = n;
+    return p;
+  };
+  std::vector<MegatronPolicy> policies = {
+      MegatronPolicy(), selective({Module::CoreAttn}),
+      selective({Module::CoreAttn, Module::LayerNorm}),
+      selective({Module::Mlp}),
+      selective({Module::CoreAttn, Module::Mlp, Module::LayerNorm})};
+  if (layers >= 1)
+    policies.push_back(full(RecomputeMethod::Uniform, 1));
+  if (layers >= 2) {
+    policies.push_back(full(RecomputeMethod::Uniform, 2));
+    policies.push_back(full(RecomputeMethod::Block, 1));
+  }
+  if (layers >= 4)
+    policies.push_back(full(RecomputeMethod::Block, layers / 2));
+  // A tensor-parallel graph without sequence parallelism can also shard the
+  // kept chunk inputs over its ranks.
+  if (distributable && layers >= 1) {
+    MegatronPolicy distributed = full(RecomputeMethod::Uniform, 1);
+    distributed.distributeSavedActivations = true;
+    policies.push_back(distributed);
+  }
+  return policies;
+}

@@ -28,6 +28,12 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
+    std::optional<RegionOps> ops = parseRegionOps(regionOps);
+    if (!ops) {
+      mlir::emitError(getOperation().getLoc())
+          << "region-ops must be needed or all, got '" << regionOps << "'";
+      return signalPassFailure();
+    }
     RematOptions options;
     options.granularity = granularity;
     options.method = method;
@@ -43,7 +49,7 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
       mlir::emitError(getOperation().getLoc()) << error;
       return signalPassFailure();
     }
-    if (failed(applyRemat(step, *policy)))
+    if (failed(applyRemat(step, *policy, *ops)))
       signalPassFailure();
   }
 };

@@ -60,7 +60,8 @@ int64_t ckpt::countLayers(const StepGraph &graph) {
 }
 
 FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
-                                        const RematPolicy &policy) {
+                                        const RematPolicy &policy,
+                                        RegionOps regionOps) {
   // Reported at the module: the function's line is as long as its signature.
   Operation *where = step->getParentOp() ? step->getParentOp() : step;
   FailureOr<StepGraph> graph = StepGraph::build(step);
@@ -70,7 +71,7 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
   FailureOr<RematPlan> plan = policy.decide(*graph, error);
   if (failed(plan))
     return mlir::emitError(where->getLoc()) << error;
-  FailureOr<RematResult> result = applyRematPlan(*graph, *plan);
+  FailureOr<RematResult> result = applyRematPlan(*graph, *plan, regionOps);
   // Without a region the step, and so its graph, is unchanged.
   if (succeeded(result) && !result->graph)
     result->graph = std::move(*graph);

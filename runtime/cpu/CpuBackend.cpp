@@ -179,6 +179,11 @@ template <typename R> void dropout(const KernelCall &c, Operands<R> &o) {
                 static_cast<uint32_t>(c.inst->getI64("rng_stream")),
                 o.out(c.outputs[0]), static_cast<uint8_t *>(c.outputs[1].data));
 }
+template <typename R> void dropoutMask(const KernelCall &c, Operands<R> &) {
+  k::dropoutMask(c.outputs[0].elements, c.inst->getF64("probability"), c.seed,
+                 static_cast<uint32_t>(c.inst->getI64("rng_stream")),
+                 static_cast<uint8_t *>(c.outputs[0].data));
+}
 template <typename R> void dropoutGrad(const KernelCall &c, Operands<R> &o) {
   k::dropoutGrad<R>(static_cast<const uint8_t *>(c.inputs[0].data),
                     o.in(c.inputs[1]), c.inputs[1].elements,
@@ -314,6 +319,7 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("add", add),
       CKPT_KERNEL("dropout", dropout),
       CKPT_KERNEL("dropout_grad", dropoutGrad),
+      CKPT_KERNEL("dropout_mask", dropoutMask),
       CKPT_KERNEL("split_heads", splitHeads),
       CKPT_KERNEL("split_heads_grad", splitHeadsGrad),
       CKPT_KERNEL("merge_heads", mergeHeads),

@@ -219,6 +219,15 @@ void dropout(const T *x, int64_t count, double probability, uint64_t seed,
   }
 }
 
+void dropoutMask(int64_t count, double probability, uint64_t seed,
+                 uint32_t stream, uint8_t *mask) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < count; ++i)
+    mask[i] = dropoutKeeps(seed, stream, static_cast<uint64_t>(i), probability)
+                  ? 1
+                  : 0;
+}
+
 template <typename T>
 void dropoutGrad(const uint8_t *mask, const T *gradOut, int64_t count,
                  double probability, T *gradX) {

@@ -62,6 +62,9 @@ void dropout(const T *x, int64_t count, double probability, uint64_t seed,
 template <typename T>
 void dropoutGrad(const uint8_t *mask, const T *gradOut, int64_t count,
                  double probability, T *gradX);
+/// The mask `dropout` draws for the same seed, stream and element count.
+void dropoutMask(int64_t count, double probability, uint64_t seed,
+                 uint32_t stream, uint8_t *mask);
 
 /// qkv [s, b, a, 3, d] <-> q, k, v [b, a, s, d].
 template <typename T>

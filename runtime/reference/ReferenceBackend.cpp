@@ -255,6 +255,15 @@ void dropout(const KernelCall &c) {
   store(c.outputs[1], mask);
 }
 
+void dropoutMask(const KernelCall &c) {
+  double p = c.inst->getF64("probability");
+  auto stream = static_cast<uint32_t>(c.inst->getI64("rng_stream"));
+  Values mask(c.outputs[0].elements);
+  for (size_t i = 0; i < mask.size(); ++i)
+    mask[i] = dropoutKeeps(c.seed, stream, i, p) ? 1.0 : 0.0;
+  store(c.outputs[0], mask);
+}
+
 void dropoutGrad(const KernelCall &c) {
   Values mask = load(c.inputs[0]), dy = load(c.inputs[1]);
   double p = c.inst->getF64("probability");
@@ -524,6 +533,7 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       {"bias_add", biasAdd},
       {"dropout", dropout},
       {"dropout_grad", dropoutGrad},
+      {"dropout_mask", dropoutMask},
       {"split_heads", splitHeads},
       {"split_heads_grad", splitHeadsGrad},
       {"merge_heads", mergeHeads},

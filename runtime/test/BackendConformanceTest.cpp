@@ -77,6 +77,10 @@ std::vector<Case> cases() {
        {f({4, 5})},
        {f({4, 5}), mask({4, 5})},
        {{"probability", 0.3}, {"rng_stream", int64_t(7)}}},
+      {"dropout_mask",
+       {},
+       {mask({4, 5})},
+       {{"probability", 0.3}, {"rng_stream", int64_t(7)}}},
       {"dropout_grad",
        {mask({4, 5}), f({4, 5})},
        {f({4, 5})},
@@ -263,6 +267,29 @@ TEST_P(BackendConformanceTest, EveryOpAgreesWithTheReference) {
         EXPECT_NEAR(got.loss, want.loss, mode.tolerance * want.loss) << where;
       }
     }
+  }
+}
+
+// A recompute region regenerates a dropout's mask without its input: the
+// mask must be the dropout's, bit for bit.
+TEST_P(BackendConformanceTest, DropoutMaskIsTheDropoutsMask) {
+  std::vector<Case> all = cases();
+  auto find = [&](const std::string &op) {
+    return *std::find_if(all.begin(), all.end(),
+                         [&](const Case &c) { return c.op == op; });
+  };
+  Case dropout = find("dropout"), mask = find("dropout_mask");
+  ASSERT_EQ(dropout.attrs, mask.attrs);
+  ASSERT_EQ(dropout.outputs[1].shape, mask.outputs[0].shape);
+  for (DType storage : {DType::F32, DType::BF16}) {
+    Outcome full = run(*backend, dropout, storage, Precision::Program);
+    Outcome alone = run(*backend, mask, storage, Precision::Program);
+    EXPECT_EQ(alone.outputs[0], full.outputs[1]) << dtypeName(storage);
+    // Some elements dropped and some kept, so the comparison means something.
+    EXPECT_TRUE(
+        std::count(alone.outputs[0].begin(), alone.outputs[0].end(), 0.0) > 0);
+    EXPECT_TRUE(
+        std::count(alone.outputs[0].begin(), alone.outputs[0].end(), 1.0) > 0);
   }
 }
 

@@ -28,6 +28,53 @@ func.func @train_step(%x: tensor<4xf32>, %dy: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+// A region re-runs only what the backward reads: an op whose results nothing
+// in the region reads and the region does not yield is dead.
+func.func @dead_op_in_region(%x: tensor<4xf32>, %w: tensor<4x4xf32>) {
+  %r = ckpt.recompute(%x, %w) : (tensor<4xf32>, tensor<4x4xf32>) -> tensor<4xf32> {
+  ^bb0(%x1: tensor<4xf32>, %w1: tensor<4x4xf32>):
+    %g = xf.gelu %x1 : tensor<4xf32>
+    // expected-error @+1 {{'xf.linear' op is dead in its recompute region: none of its results is yielded or read by a later op of the region (a region re-runs only what the backward reads; 'whole_span' marks a region that re-runs a checkpointed span whole)}}
+    %l = xf.linear %g, %w1 : (tensor<4xf32>, tensor<4x4xf32>) -> tensor<4xf32>
+    ckpt.yield %g : tensor<4xf32>
+  }
+  return
+}
+
+// -----
+
+// A dropout whose value nothing reads regenerates its mask alone.
+func.func @dropout_value_unused(%x: tensor<4xf32>) {
+  %r = ckpt.recompute(%x) : (tensor<4xf32>) -> tensor<4xi1> {
+  ^bb0(%x1: tensor<4xf32>):
+    // expected-error @+1 {{'xf.dropout' op computes a value that nothing in its recompute region reads; regenerate only its mask with 'xf.dropout_mask' (same probability and rng_stream)}}
+    %d:2 = xf.dropout %x1 {probability = 0.1 : f64, rng_stream = 3 : i64} : tensor<4xf32> -> tensor<4xf32>, tensor<4xi1>
+    ckpt.yield %d#1 : tensor<4xi1>
+  }
+  return
+}
+
+// -----
+
+// The repaired region, and a whole-span region (Megatron's re-execution,
+// kept for comparisons), which may re-run what nothing reads.
+func.func @train_step(%x: tensor<4xf32>, %w: tensor<4x4xf32>) {
+  %r = ckpt.recompute() : () -> tensor<4xi1> {
+    %m = xf.dropout_mask {probability = 0.1 : f64, rng_stream = 3 : i64} : tensor<4xi1>
+    ckpt.yield %m : tensor<4xi1>
+  }
+  %s = ckpt.recompute(%x, %w) {whole_span} : (tensor<4xf32>, tensor<4x4xf32>) -> tensor<4xf32> {
+  ^bb0(%x1: tensor<4xf32>, %w1: tensor<4x4xf32>):
+    %g = xf.gelu %x1 : tensor<4xf32>
+    %l = xf.linear %g, %w1 : (tensor<4xf32>, tensor<4x4xf32>) -> tensor<4xf32>
+    %d:2 = xf.dropout %l {probability = 0.1 : f64, rng_stream = 3 : i64} : tensor<4xf32> -> tensor<4xf32>, tensor<4xi1>
+    ckpt.yield %g : tensor<4xf32>
+  }
+  return
+}
+
+// -----
+
 // expected-error @+1 {{no training step @train_step; run --xf-training-step first}}
 module {
 }

@@ -108,9 +108,25 @@ TEST_P(ActivationFormulaTest, SelectiveKeeps34sbhAndRecomputesAttention) {
   const int64_t sbh = p.s * p.b * p.h;
   for (const LayerActivations &layer : report.perLayer)
     EXPECT_EQ(layer.keptBytes, 34 * sbh) << "layer " << layer.layer;
-  // The forward attention matmuls again: 4·b·s²·h per layer.
-  EXPECT_EQ(report.recompute.matmulFlops, p.layers * 4 * p.b * p.s * p.s * p.h);
+  // Q·K^T again, 2·b·s²·h per layer: probs·V and the head merge feed
+  // nothing the backward reads. Megatron re-runs both attention matmuls.
+  EXPECT_EQ(report.recompute.matmulFlops, p.layers * 2 * p.b * p.s * p.s * p.h);
+  EXPECT_EQ(report.spanRecompute.matmulFlops,
+            p.layers * 4 * p.b * p.s * p.s * p.h);
   EXPECT_EQ(report.recomputeRegions, p.layers);
+}
+
+TEST_P(ActivationFormulaTest, SelectiveMlpRerunsOnlyFc1) {
+  const Shape &p = GetParam();
+  MegatronPolicy selective;
+  selective.granularity = RecomputeGranularity::Selective;
+  selective.modules = {RecomputeModule::Mlp};
+  ActivationReport report = analyze(p, "bfloat16", selective);
+  // fc1 (8·b·s·h²) feeds GeLU, whose input and output the backward reads;
+  // fc2 feeds only a dropout whose mask is regenerated without it.
+  const int64_t bsh2 = p.b * p.s * p.h * p.h;
+  EXPECT_EQ(report.recompute.matmulFlops, p.layers * 8 * bsh2);
+  EXPECT_EQ(report.spanRecompute.matmulFlops, p.layers * 16 * bsh2);
 }
 
 TEST_P(ActivationFormulaTest, FullUniformKeepsTheLayerInput) {
@@ -124,10 +140,13 @@ TEST_P(ActivationFormulaTest, FullUniformKeepsTheLayerInput) {
     EXPECT_EQ(layer.keptBytes, 2 * p.s * p.b * p.h) << "layer " << layer.layer;
     EXPECT_EQ(layer.layerNormStatisticsBytes, 0); // Recomputed with the layer.
   }
-  // The whole forward of every layer again.
-  EXPECT_EQ(report.recompute.matmulFlops,
-            p.layers *
-                (24 * p.b * p.s * p.h * p.h + 4 * p.b * p.s * p.s * p.h));
+  // Every layer's forward but fc2, whose output only feeds a dropout whose
+  // mask is regenerated without it: 16·b·s·h² + 4·b·s²·h per layer instead of
+  // the 24·b·s·h² + 4·b·s²·h Megatron's re-execution runs.
+  const int64_t bsh2 = p.b * p.s * p.h * p.h, bs2h = p.b * p.s * p.s * p.h;
+  EXPECT_EQ(report.recompute.matmulFlops, p.layers * (16 * bsh2 + 4 * bs2h));
+  EXPECT_EQ(report.spanRecompute.matmulFlops,
+            p.layers * (24 * bsh2 + 4 * bs2h));
 }
 
 TEST_P(ActivationFormulaTest, FullUniformChunksKeepOnlyTheirInputs) {
@@ -147,6 +166,14 @@ TEST_P(ActivationFormulaTest, FullUniformChunksKeepOnlyTheirInputs) {
   for (const LayerActivations &layer : report.perLayer)
     EXPECT_EQ(layer.keptBytes, layer.layer % 2 == 0 ? 2 * p.s * p.b * p.h : 0)
         << "layer " << layer.layer;
+  // Only the last fc2 of each chunk is dead: the first layer's feeds the
+  // second.
+  const int64_t bsh2 = p.b * p.s * p.h * p.h, bs2h = p.b * p.s * p.s * p.h;
+  const int64_t chunks = (p.layers + 1) / 2;
+  EXPECT_EQ(report.recompute.matmulFlops,
+            p.layers * (24 * bsh2 + 4 * bs2h) - chunks * 8 * bsh2);
+  EXPECT_EQ(report.spanRecompute.matmulFlops,
+            p.layers * (24 * bsh2 + 4 * bs2h));
 }
 
 INSTANTIATE_TEST_SUITE_P(

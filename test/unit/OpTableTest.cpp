@@ -170,6 +170,24 @@ TEST(OpTableTest, DropoutMakesAMaskAndChecksItsStream) {
             "probability must be in [0, 1), got 1");
 }
 
+TEST(OpTableTest, DropoutMaskTakesItsShapeFromItsResult) {
+  AttrMap attrs = {{"probability", 0.1}, {"rng_stream", int64_t(3)}};
+  // No operand: the shape cannot be inferred, only checked.
+  EXPECT_NE(inferResults(op("dropout_mask"), {{}, {}, attrs}).error, "");
+  OpInstance mask{{}, {{{4, 8}, ElementType::I1}}, attrs};
+  EXPECT_EQ(verifyOp(op("dropout_mask"), mask), "");
+  // One comparison per element, the dropout's two without the scaling.
+  OpCost cost = costOf(op("dropout_mask"), mask);
+  EXPECT_EQ(cost.matmulFlops, 0);
+  EXPECT_EQ(cost.otherFlops, 32);
+  mask.outputs[0].type = ElementType::F32;
+  EXPECT_NE(verifyOp(op("dropout_mask"), mask), "");
+  mask.outputs[0].type = ElementType::I1;
+  mask.attrs["rng_stream"] = int64_t(-1);
+  EXPECT_EQ(verifyOp(op("dropout_mask"), mask),
+            "rng_stream must be >= 0, got -1");
+}
+
 TEST(OpTableTest, VerificationComparesTheGivenResults) {
   OpInstance linear{{f32({2, 4}), f32({8, 4})}, {f32({2, 8})}, {}};
   EXPECT_EQ(verifyOp(op("linear"), linear), "");

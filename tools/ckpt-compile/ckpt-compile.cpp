@@ -91,6 +91,13 @@ cl::opt<bool> distribute(
              "ranks"),
     cl::cat(policyCategory));
 
+cl::opt<std::string> regionOps(
+    "region-ops",
+    cl::desc("What a recompute region re-runs: needed (only what the "
+             "backward reads) or all (the whole checkpointed span, as "
+             "Megatron-LM re-executes it)"),
+    cl::init("needed"), cl::cat(policyCategory));
+
 /// Writes `text` to `path` in one piece; reports a failure.
 bool write(llvm::StringRef path, llvm::StringRef text) {
   if (path.empty())
@@ -129,6 +136,13 @@ int main(int argc, char **argv) {
   }
 
   CompileOptions options;
+  std::optional<RegionOps> parsedRegionOps = parseRegionOps(regionOps);
+  if (!parsedRegionOps) {
+    llvm::errs() << "ckpt-compile: --region-ops must be needed or all, got '"
+                 << regionOps << "'\n";
+    return 2;
+  }
+  options.regionOps = *parsedRegionOps;
   options.policy = policy;
   options.remat.granularity = granularity;
   options.remat.method = method;

@@ -46,6 +46,11 @@ struct ActivationReport {
   int recomputeRegions = 0;
   int64_t largestRecomputeBytes = 0; ///< Values produced in one region.
   std::string largestRecomputeLabel;
+  /// What re-running each region's whole checkpointed span would cost, as
+  /// Megatron-LM re-executes a checkpointed forward (a region's `span_*`
+  /// attributes; a region without them counts as its own span).
+  OpCost spanRecompute;
+  int64_t largestSpanBytes = 0; ///< Values produced by one whole span.
   /// The module's `xf.model`, if any, as (field, text) pairs.
   std::vector<std::pair<std::string, std::string>> model;
 };

@@ -27,9 +27,11 @@ namespace ckpt {
 struct CompileOptions {
   std::string policy = "megatron"; ///< A registered remat policy.
   RematOptions remat;              ///< Its options (Megatron's names).
-  bool planMemory = true;          ///< Schedule and plan the arena.
-  int64_t alignment = 64;          ///< Of every arena buffer (power of 2).
-  double planSeconds = 1.0;        ///< Budget of the offset search.
+  /// What each recompute region re-runs (RematPlan.h).
+  RegionOps regionOps = RegionOps::Needed;
+  bool planMemory = true;   ///< Schedule and plan the arena.
+  int64_t alignment = 64;   ///< Of every arena buffer (power of 2).
+  double planSeconds = 1.0; ///< Budget of the offset search.
   /// Megatron's persistent-memory accounting in the report.
   bool useDistributedOptimizer = false;
   int64_t dataParallelSize = 1;

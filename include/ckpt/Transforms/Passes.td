@@ -95,6 +95,10 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
            "With full recompute and t > 1 tensor-parallel ranks, keep a 1/t "
            "shard of each chunk input and all-gather it before the "
            "recompute (not with sequence parallelism)">,
+    Option<"regionOps", "region-ops", "std::string", "\"needed\"",
+           "What a recompute region re-runs: needed (only what the backward "
+           "reads) or all (every op of the checkpointed span, as Megatron-LM "
+           "re-executes it; for comparisons)">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
   ];

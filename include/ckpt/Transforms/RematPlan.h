@@ -48,9 +48,26 @@ RecomputeGroup makeRecomputeGroup(const StepGraph &graph, std::string label,
                                   const std::vector<int> &candidates,
                                   bool discardOutputs);
 
+/// Which ops of a group its region re-runs.
+enum class RegionOps {
+  /// Only those whose values the backward (or a later op of the region)
+  /// reads, reading kept values that are still alive instead of rebuilding
+  /// them; a dropout whose value nothing reads regenerates its mask alone.
+  Needed,
+  /// Every op of the group, as Megatron-LM re-executes a checkpointed
+  /// forward whole: for comparisons (the region is marked `whole_span`).
+  All,
+};
+
+/// "needed" or "all".
+const char *toString(RegionOps regionOps);
+/// The value named `name`, or none.
+std::optional<RegionOps> parseRegionOps(llvm::StringRef name);
+
 struct RematResult {
   int regions = 0;
   int64_t largestTransientBytes = 0; ///< Values produced in one region.
+  int removedOps = 0; ///< Group ops that no region re-runs (Needed).
   std::string largestLabel;
   /// The graph of the rewritten step (built once to mark the producers),
   /// for a caller that analyses or plans next without moving ops.
@@ -59,11 +76,14 @@ struct RematResult {
 
 /// Applies `plan` (decided on `graph`, the graph of `step`): each group
 /// becomes a `ckpt.recompute` region before the first backward reader of
-/// its discarded values, whose results replace them in the backward; their
-/// producers are marked `ckpt.remat = "recompute"`. The result is checked as
-/// by verifyRemat.
-mlir::FailureOr<RematResult> applyRematPlan(const StepGraph &graph,
-                                            const RematPlan &plan);
+/// its discarded values, whose results replace them in the backward; the
+/// forward ops whose results the backward no longer reads are marked
+/// `ckpt.remat = "recompute"`. The region re-runs the group's ops that
+/// `regionOps` selects and records the cost of the whole group (span_*
+/// attributes). The result is checked as by verifyRemat.
+mlir::FailureOr<RematResult>
+applyRematPlan(const StepGraph &graph, const RematPlan &plan,
+               RegionOps regionOps = RegionOps::Needed);
 
 /// Checks that no backward op reads a result of a forward op marked
 /// `ckpt.remat = "recompute"`; emits an error at each offending op.

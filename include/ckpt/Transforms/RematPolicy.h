@@ -92,6 +92,13 @@ public:
                                     std::string &error) const override;
 };
 
+/// The presets worth comparing on a model with `layers` layers (none, the
+/// selective module sets, full uniform and block); with `distributable` (a
+/// tensor-parallel graph without sequence parallelism) also full uniform
+/// with distributed saved activations.
+std::vector<MegatronPolicy> standardMegatronPolicies(int64_t layers,
+                                                     bool distributable);
+
 /// The modules a selective policy may name for the GPT family, in order.
 const std::vector<RecomputeModule> &getRecomputableModules();
 
@@ -102,8 +109,9 @@ int64_t countLayers(const StepGraph &graph);
 /// Decides with `policy` on the graph of `step` and applies the plan;
 /// errors are reported at the step's module. The result holds the graph of
 /// the rewritten step.
-mlir::FailureOr<RematResult> applyRemat(mlir::func::FuncOp step,
-                                        const RematPolicy &policy);
+mlir::FailureOr<RematResult>
+applyRemat(mlir::func::FuncOp step, const RematPolicy &policy,
+           RegionOps regionOps = RegionOps::Needed);
 
 } // namespace ckpt
 

@@ -104,6 +104,25 @@ LogicalResult RecomputeOp::verify() {
     return emitOpError() << "yields " << yield.getValues().size()
                          << " values whose types must match its "
                          << getNumResults() << " results";
+  if (getWholeSpan())
+    return success();
+  // Only what the backward needs: every op feeds the yield or a later op.
+  for (Operation &op : block.without_terminator()) {
+    auto unused = [](Value value) { return value.use_empty(); };
+    if (llvm::all_of(op.getResults(), unused))
+      return op.emitOpError()
+             << "is dead in its recompute region: none of its results is "
+                "yielded or read by a later op of the region (a region "
+                "re-runs only what the backward reads; 'whole_span' marks a "
+                "region that re-runs a checkpointed span whole)";
+    // By name: the ckpt dialect does not depend on xf.
+    if (op.getName().getStringRef() == "xf.dropout" &&
+        op.getResult(0).use_empty())
+      return op.emitOpError()
+             << "computes a value that nothing in its recompute region reads; "
+                "regenerate only its mask with 'xf.dropout_mask' (same "
+                "probability and rng_stream)";
+  }
   return success();
 }
 

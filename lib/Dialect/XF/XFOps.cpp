@@ -48,6 +48,9 @@ void DropoutOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "dropout");
   setName(getMask(), "mask");
 }
+void DropoutMaskOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getMask(), "mask");
+}
 void SplitHeadsOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getQuery(), "q");
   setName(getKey(), "k");

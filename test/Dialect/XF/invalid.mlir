@@ -299,6 +299,38 @@ func.func @dropout_mask_type(%x: tensor<4xf32>) {
   return
 }
 
+// -----
+
+func.func @dropout_mask_probability() {
+  // expected-error @+1 {{probability must be in [0, 1), got 1}}
+  %0 = xf.dropout_mask {probability = 1.0 : f64, rng_stream = 0 : i64} : tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @dropout_mask_stream() {
+  // expected-error @+1 {{rng_stream must be < 2^32 (the generator's streams are 32 bits), got 4294967296}}
+  %0 = xf.dropout_mask {probability = 0.1 : f64, rng_stream = 4294967296 : i64} : tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @dropout_mask_not_a_mask() {
+  // expected-error @+1 {{result #0 must be statically shaped tensor of i1 (one byte per element)}}
+  %0 = xf.dropout_mask {probability = 0.1 : f64, rng_stream = 0 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_mask_missing_probability() {
+  // expected-error @+1 {{requires attribute 'probability'}}
+  %0 = xf.dropout_mask {rng_stream = 0 : i64} : tensor<4xi1>
+  return
+}
+
 //===----------------------------------------------------------------------===//
 // Attention
 //===----------------------------------------------------------------------===//

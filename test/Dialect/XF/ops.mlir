@@ -62,6 +62,14 @@ func.func @gelu_add_dropout(%x: tensor<4x2x8xbf16>) -> (tensor<4x2x8xbf16>, tens
   return %3#0, %3#1 : tensor<4x2x8xbf16>, tensor<4x2x8xi1>
 }
 
+// The mask of a dropout without its input (made in recompute regions).
+// CHECK-LABEL: func.func @dropout_mask
+func.func @dropout_mask() -> tensor<4x2x8xi1> {
+  // CHECK: %mask = xf.dropout_mask {probability = 1.000000e-01 : f64, rng_stream = 7 : i64} : tensor<4x2x8xi1>
+  %0 = xf.dropout_mask {probability = 0.1 : f64, rng_stream = 7 : i64} : tensor<4x2x8xi1>
+  return %0 : tensor<4x2x8xi1>
+}
+
 // CHECK-LABEL: func.func @attention
 func.func @attention(%qkv: tensor<16x2x96xf32>) -> tensor<16x2x32xf32> {
   // CHECK: %q, %k, %v = xf.split_heads %{{.*}} {num_heads = 4 : i64} : tensor<16x2x96xf32> -> tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>

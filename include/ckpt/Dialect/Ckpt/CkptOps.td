@@ -58,7 +58,17 @@ def Ckpt_RecomputeOp : Ckpt_Op<"recompute", [
     which replace the discarded forward values in the backward ops that
     follow. Because the region is isolated from above, its operands are
     exactly what the recomputation reads. Dropout copies keep their
-    `rng_stream`, so they reproduce the forward masks.
+    `rng_stream`, so they reproduce the forward masks; a dropout whose value
+    nothing reads becomes `xf.dropout_mask`, which regenerates the mask
+    without the dropout's input.
+
+    The body holds only ops whose results are yielded or read by a later op
+    of the body: the verifier rejects a dead op. `whole_span` lifts the rule
+    for a region that re-runs a checkpointed span whole, as Megatron-LM
+    re-executes a checkpointed forward (`--ckpt-remat="region-ops=all"`, for
+    comparisons). `span_matmul_flops`, `span_other_flops` and `span_bytes`
+    record what re-running the whole span would cost (FLOPs, and bytes of
+    every value it produces), so that reports can show the saving.
 
     ```mlir
     %probs, %mask = ckpt.recompute(%q, %k) {label = "layer 0 core_attn"}
@@ -71,7 +81,11 @@ def Ckpt_RecomputeOp : Ckpt_Op<"recompute", [
     ```
   }];
   let arguments = (ins Variadic<AnyType>:$inputs,
-                       OptionalAttr<StrAttr>:$label);
+                       OptionalAttr<StrAttr>:$label,
+                       UnitAttr:$whole_span,
+                       OptionalAttr<I64Attr>:$span_matmul_flops,
+                       OptionalAttr<I64Attr>:$span_other_flops,
+                       OptionalAttr<I64Attr>:$span_bytes);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{

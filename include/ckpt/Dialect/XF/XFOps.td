@@ -160,6 +160,26 @@ def XF_DropoutOp : XF_PureOp<"dropout"> {
   }];
 }
 
+def XF_DropoutMaskOp : XF_ComputeOp<"dropout_mask"> {
+  let summary = "the mask of a dropout, regenerated without its input";
+  let description = [{
+    The mask that `xf.dropout` with the same `probability` and `rng_stream`
+    draws for a tensor of this shape. A mask depends on the run's seed, the
+    stream and the element's index only, never on the dropped values, so a
+    recompute region whose backward needs a dropout's mask but not its value
+    regenerates the mask alone and skips the ops that fed the dropout
+    (`--ckpt-remat` makes this op; the training step has no gradient for it).
+
+    ```mlir
+    %mask = xf.dropout_mask {probability = 1.0e-01 : f64, rng_stream = 3 : i64}
+        : tensor<16x2x32xi1>
+    ```
+  }];
+  let arguments = (ins F64Attr:$probability, I64Attr:$rng_stream);
+  let results = (outs XF_MaskTensor:$mask);
+  let assemblyFormat = "attr-dict `:` type($mask)";
+}
+
 //===----------------------------------------------------------------------===//
 // Attention
 //===----------------------------------------------------------------------===//
