@@ -20,6 +20,7 @@
 #include "llvm/ADT/SetVector.h"
 
 #include <algorithm>
+#include <functional>
 
 using namespace mlir;
 using namespace ckpt;
@@ -225,6 +226,34 @@ Operation *copyIntoRegion(OpBuilder &builder, Operation *op, bool maskOnly,
   return copy;
 }
 
+/// A region that starts from a value another group discards reads that
+/// group's result instead of the forward value, which would otherwise stay
+/// alive into the backward (selective mlp with layernorm: Megatron frees a
+/// discarded norm output even though the MLP checkpoint saved it). The
+/// region that rebuilds the value moves before its reader when needed.
+void readRebuiltValues(ArrayRef<RecomputeOp> regions,
+                       const llvm::DenseMap<Value, Value> &rebuilt) {
+  for (RecomputeOp region : regions)
+    for (OpOperand &operand : region->getOpOperands())
+      if (Value replacement = rebuilt.lookup(operand.get()))
+        operand.set(replacement);
+  llvm::DenseSet<Operation *> hoisting;
+  std::function<void(RecomputeOp, Operation *)> hoist = [&](RecomputeOp region,
+                                                            Operation *reader) {
+    if (region->isBeforeInBlock(reader) || !hoisting.insert(region).second)
+      return;
+    region->moveBefore(reader);
+    for (Value input : region.getInputs())
+      if (auto producer = input.getDefiningOp<RecomputeOp>())
+        hoist(producer, region);
+    hoisting.erase(region);
+  };
+  for (RecomputeOp region : regions)
+    for (Value input : region.getInputs())
+      if (auto producer = input.getDefiningOp<RecomputeOp>())
+        hoist(producer, region);
+}
+
 } // namespace
 
 FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
@@ -234,6 +263,18 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
   MLIRContext *context = step.getContext();
   context->getOrLoadDialect<CkptDialect>();
   context->getOrLoadDialect<xf::XFDialect>();
+  // One op re-run by two regions would be computed twice: refuse it before
+  // rewriting anything.
+  llvm::DenseMap<int, const RecomputeGroup *> owner;
+  for (const RecomputeGroup &group : plan.groups)
+    for (int index : group.nodes) {
+      auto [it, inserted] = owner.try_emplace(index, &group);
+      if (!inserted)
+        return graph.nodes[index].op->emitError()
+               << "is in two recompute groups of the plan, '"
+               << it->second->label << "' and '" << group.label
+               << "'; the groups of a plan must be disjoint";
+    }
   RematResult result;
   OpBuilder builder(context);
   llvm::DenseSet<Value> discarded;
@@ -242,6 +283,8 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
       discarded.insert(graph.tensors[id].value);
   // The ops the regions re-run, for the ckpt.remat marks.
   llvm::DenseSet<Operation *> rerun;
+  SmallVector<RecomputeOp> regions;
+  llvm::DenseMap<Value, Value> rebuilt; ///< Discarded value -> region result.
   for (const RecomputeGroup &group : plan.groups) {
     if (group.discarded.empty())
       continue;
@@ -345,11 +388,14 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
           region.getResult(targets.size() + index), [&](OpOperand &use) {
             return getPhase(use.getOwner()) == Phase::Backward;
           });
-    for (auto [target, replacement] : llvm::zip(targets, region.getResults()))
+    for (auto [target, replacement] : llvm::zip(targets, region.getResults())) {
       target.replaceUsesWithIf(replacement, [&](OpOperand &use) {
         Operation *owner = use.getOwner();
         return owner != region && getPhase(owner) == Phase::Backward;
       });
+      rebuilt[target] = replacement;
+    }
+    regions.push_back(region);
 
     ++result.regions;
     if (transient > result.largestTransientBytes) {
@@ -357,6 +403,8 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
       result.largestLabel = group.label;
     }
   }
+
+  readRebuiltValues(regions, rebuilt);
 
   if (result.regions == 0) {
     if (failed(verifyRemat(step)))

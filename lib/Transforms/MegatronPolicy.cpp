@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
-#include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -222,6 +222,7 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
   std::vector<RecomputeModule> selected = selectiveModules();
   std::vector<PendingGroup> pending;
   std::map<std::string, size_t> byKey;
+  std::map<int64_t, int> normsSeen; ///< Layer norms met so far, per layer.
   for (auto [index, node] : llvm::enumerate(graph.nodes)) {
     if (node.phase != Phase::Forward || node.region >= 0)
       continue;
@@ -244,8 +245,17 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
                })) {
       group.label =
           "layer " + std::to_string(*node.layer) + " " + node.module.str();
-      // Layer norm is Megatron's output-discarding checkpoint.
+      // Layer norm is Megatron's output-discarding checkpoint, one per norm
+      // (with the collectives tagged with it): a norm's output is then
+      // rebuilt just before its own readers.
       group.discardOutputs = node.module == "layernorm";
+      if (group.discardOutputs) {
+        int &norms = normsSeen[*node.layer];
+        if (isa<xf::LayerNormOp>(node.op))
+          ++norms;
+        group.label = "layer " + std::to_string(*node.layer) +
+                      (norms <= 1 ? " input_layernorm" : " pre_mlp_layernorm");
+      }
     } else if (getRematAnnotation(node.op) == "recompute") {
       std::string where =
           node.layer ? "layer " + std::to_string(*node.layer) : "outside";

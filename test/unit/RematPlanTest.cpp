@@ -15,6 +15,7 @@
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 
@@ -150,6 +151,76 @@ TEST_F(RematPlanTest, ARegisteredPolicyUsesTheSameRewrite) {
               8 * 64 * 4)
         << "layer " << layer;
   EXPECT_EQ(after->recomputeRegions, 4);
+}
+
+/// Layer 0's MLP nodes, in order, and the index of its fc1.
+std::pair<std::vector<int>, int> layer0Mlp(const StepGraph &graph) {
+  std::vector<int> nodes;
+  int fc1 = -1;
+  for (auto [index, node] : llvm::enumerate(graph.nodes))
+    if (node.phase == Phase::Forward && node.layer == 0 &&
+        node.module == "mlp") {
+      nodes.push_back(static_cast<int>(index));
+      if (fc1 < 0 && isa<xf::LinearOp>(node.op))
+        fc1 = static_cast<int>(index);
+    }
+  return {nodes, fc1};
+}
+
+TEST_F(RematPlanTest, KeptValuesAreReadNotRebuilt) {
+  func::FuncOp step = gptStep();
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  ASSERT_TRUE(succeeded(graph));
+  // Layer 0's MLP as one group (fc1, GeLU, fc2, dropout, add), but the plan
+  // keeps fc1's output, which GeLU's backward reads after the region anyway:
+  // the region reads it instead of re-running fc1, fc2 is dead, and the
+  // dropout regenerates its mask alone.
+  auto [mlp, fc1] = layer0Mlp(*graph);
+  ASSERT_EQ(mlp.size(), 5u);
+  RematPlan plan;
+  plan.groups.push_back(
+      makeRecomputeGroup(*graph, "layer 0 mlp", 0, mlp, false));
+  std::vector<int> &discarded = plan.groups[0].discarded;
+  int fc1Output = graph->nodes[fc1].outputs[0];
+  auto kept = llvm::find(discarded, fc1Output);
+  ASSERT_NE(kept, discarded.end());
+  discarded.erase(kept);
+  Value fc1Value = graph->tensors[fc1Output].value;
+
+  FailureOr<RematResult> result = applyRematPlan(*graph, plan);
+  ASSERT_TRUE(succeeded(result));
+  EXPECT_EQ(result->removedOps, 3); // fc1, fc2 and the add.
+  auto regions = llvm::to_vector(step.getBody().getOps<RecomputeOp>());
+  ASSERT_EQ(regions.size(), 1u);
+  RecomputeOp region = regions.front();
+  ASSERT_EQ(region.getInputs().size(), 1u);
+  EXPECT_EQ(region.getInputs()[0], fc1Value);
+  std::vector<std::string> ops;
+  for (Operation &op : region.getBody().front().without_terminator())
+    ops.push_back(op.getName().getStringRef().str());
+  EXPECT_EQ(ops, (std::vector<std::string>{"xf.gelu", "xf.dropout_mask"}));
+  // What re-running the whole span costs is recorded: both MLP GEMMs.
+  EXPECT_EQ(*region.getSpanMatmulFlops(), 2u * 2 * 8 * 16 * 64);
+}
+
+TEST_F(RematPlanTest, OverlappingGroupsAreRefused) {
+  func::FuncOp step = gptStep();
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  ASSERT_TRUE(succeeded(graph));
+  auto [mlp, fc1] = layer0Mlp(*graph);
+  RematPlan plan;
+  plan.groups.push_back(makeRecomputeGroup(*graph, "a", 0, mlp, false));
+  plan.groups.push_back(makeRecomputeGroup(*graph, "b", 0, {fc1}, true));
+  std::vector<std::string> messages;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+    messages.push_back(diag.str());
+    return success();
+  });
+  EXPECT_TRUE(failed(applyRematPlan(*graph, plan)));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0], "is in two recompute groups of the plan, 'a' and "
+                         "'b'; the groups of a plan must be disjoint");
+  EXPECT_TRUE(step.getBody().getOps<RecomputeOp>().empty());
 }
 
 } // namespace
