@@ -5,9 +5,9 @@
 # checkpointed span whole (region-ops=all, as Megatron-LM re-executes).
 # usage: bench/remat-overhead.sh BIN_DIR CONFIG WORK_DIR [import flags...]
 # ROUNDS (default 5) rounds run every program once each (the fastest of 3
-# steps), interleaved; the
-# table gives the fastest and the median step time over the rounds and the
-# overheads against no recompute from the same statistic. Prints markdown.
+# steps), interleaved; the table gives the fastest and the median step time
+# over the rounds and the overheads against no recompute from the same
+# statistic. Prints markdown.
 set -euo pipefail
 BIN=$1 CONFIG=$2 WORK=$3
 shift 3
