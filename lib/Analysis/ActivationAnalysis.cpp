@@ -88,11 +88,12 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
     }
     auto recompute = cast<RecomputeOp>(region.op);
     int64_t spanBytes = region.producedBytes;
-    if (recompute.getSpanMatmulFlops() && recompute.getSpanOtherFlops() &&
-        recompute.getSpanBytes()) {
-      addCost(report.spanRecompute, {*recompute.getSpanMatmulFlops(),
-                                     *recompute.getSpanOtherFlops()});
-      spanBytes = *recompute.getSpanBytes();
+    IntegerAttr matmul = recompute.getSpanMatmulFlopsAttr(),
+                other = recompute.getSpanOtherFlopsAttr(),
+                bytes = recompute.getSpanBytesAttr();
+    if (matmul && other && bytes) {
+      addCost(report.spanRecompute, {matmul.getInt(), other.getInt()});
+      spanBytes = bytes.getInt();
     } else {
       for (int node = region.firstNode; node < region.endNode; ++node)
         addCost(report.spanRecompute, graph.cost(node));

@@ -441,6 +441,21 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
   return std::move(result);
 }
 
+void ckpt::scheduleRecomputeRegions(func::FuncOp step) {
+  Block &block = step.getBody().front();
+  SmallVector<RecomputeOp> regions(block.getOps<RecomputeOp>());
+  for (RecomputeOp region : regions) {
+    Operation *first = nullptr;
+    for (Operation *user : region->getUsers()) {
+      Operation *top = block.findAncestorOpInBlock(*user);
+      if (!first || top->isBeforeInBlock(first))
+        first = top;
+    }
+    if (first && first != region->getNextNode())
+      region->moveBefore(first);
+  }
+}
+
 LogicalResult ckpt::verifyRemat(func::FuncOp step) {
   bool ok = true;
   for (Operation &op : step.getBody().front()) {

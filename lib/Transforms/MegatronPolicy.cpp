@@ -223,7 +223,8 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
   std::vector<PendingGroup> pending;
   std::map<std::string, size_t> byKey;
   std::map<int64_t, int> normsSeen; ///< Layer norms met so far, per layer.
-  for (auto [index, node] : llvm::enumerate(graph.nodes)) {
+  for (size_t index = 0; index < graph.nodes.size(); ++index) {
+    const StepNode &node = graph.nodes[index];
     if (node.phase != Phase::Forward || node.region >= 0)
       continue;
     // A preset group takes an op first; an annotation places the ops that

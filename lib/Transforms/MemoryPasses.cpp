@@ -4,6 +4,7 @@
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/RematPlan.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -24,19 +25,7 @@ struct CkptSchedulePass
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
-    // Each recompute region just before its first reader.
-    SmallVector<RecomputeOp> regions(
-        step.getBody().front().getOps<RecomputeOp>());
-    for (RecomputeOp region : regions) {
-      Operation *first = nullptr;
-      for (Operation *user : region->getUsers()) {
-        Operation *top = step.getBody().front().findAncestorOpInBlock(*user);
-        if (!first || top->isBeforeInBlock(first))
-          first = top;
-      }
-      if (first && first != region->getNextNode())
-        region->moveBefore(first);
-    }
+    scheduleRecomputeRegions(step);
   }
 };
 

@@ -42,9 +42,22 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
       options.numLayers = numLayers;
     options.modules.assign(modules.begin(), modules.end());
     options.distributeSavedActivations = distributeSavedActivations;
+    options.memoryBudget = memoryBudget;
+    options.deviceMemory = deviceMemory;
+    // A budget selects the solver unless another policy is named.
+    std::string name = policyName;
+    if (name == "megatron" && !policyName.hasValue() &&
+        (!memoryBudget.empty() || !deviceMemory.empty()))
+      name = "budget";
+    if (name == "budget" && *ops == RegionOps::All) {
+      mlir::emitError(getOperation().getLoc())
+          << "memory-budget plans regions that re-run only what the backward "
+             "reads; it cannot be combined with region-ops=all";
+      return signalPassFailure();
+    }
     std::string error;
     std::unique_ptr<RematPolicy> policy =
-        createRematPolicy(policyName, options, error);
+        createRematPolicy(name, options, error);
     if (!policy) {
       mlir::emitError(getOperation().getLoc()) << error;
       return signalPassFailure();

@@ -1,5 +1,7 @@
 //===- RematPolicyRegistry.cpp - Policies by name, and applying one -------===//
 
+#include "ckpt/Support/ByteSize.h"
+#include "ckpt/Transforms/BudgetPolicy.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -7,6 +9,7 @@
 #include "llvm/ADT/StringExtras.h"
 
 #include <map>
+#include <tuple>
 
 using namespace mlir;
 using namespace ckpt;
@@ -14,13 +17,53 @@ using namespace ckpt;
 RematPolicy::~RematPolicy() = default;
 
 namespace {
+/// The budget solver reads the caps and refuses Megatron's options: it
+/// chooses what to recompute itself.
+std::unique_ptr<RematPolicy> parseBudgetPolicy(const RematOptions &options,
+                                               std::string &error) {
+  if (options.granularity != "none" || !options.method.empty() ||
+      options.numLayers || !options.modules.empty() ||
+      options.distributeSavedActivations) {
+    error = "memory-budget chooses what to recompute itself; it takes no "
+            "recompute-granularity, recompute-method, recompute-num-layers, "
+            "recompute-modules or distribute-saved-activations";
+    return nullptr;
+  }
+  if (options.memoryBudget.empty() && options.deviceMemory.empty()) {
+    error = "policy=budget needs memory-budget=BYTES or device-memory=BYTES";
+    return nullptr;
+  }
+  auto policy = std::make_unique<BudgetPolicy>();
+  for (auto [text, cap, name] :
+       {std::tuple(&options.memoryBudget, &policy->memoryBudget,
+                   "memory-budget"),
+        std::tuple(&options.deviceMemory, &policy->deviceMemory,
+                   "device-memory")}) {
+    if (text->empty())
+      continue;
+    std::string why;
+    *cap = parseByteSize(*text, why);
+    if (*cap < 0) {
+      error = std::string(name) + ": " + why;
+      return nullptr;
+    }
+  }
+  return policy;
+}
+
 std::map<std::string, RematPolicyFactory> &registry() {
   static std::map<std::string, RematPolicyFactory> policies = {
       {"megatron",
        [](const RematOptions &options,
           std::string &error) -> std::unique_ptr<RematPolicy> {
+         if (!options.memoryBudget.empty() || !options.deviceMemory.empty()) {
+           error = "memory-budget and device-memory belong to the budget "
+                   "solver (policy=budget)";
+           return nullptr;
+         }
          return MegatronPolicy::parse(options, error);
        }},
+      {"budget", parseBudgetPolicy},
   };
   return policies;
 }

@@ -103,7 +103,8 @@ TEST_F(RematPlanTest, OptionsParseIntoTypedPresets) {
   EXPECT_EQ(error, "recompute-granularity must be none, selective or full, got "
                    "'partial'");
   EXPECT_FALSE(createRematPolicy("nope", RematOptions(), error));
-  EXPECT_EQ(error, "unknown remat policy 'nope' (registered: megatron)");
+  EXPECT_EQ(error,
+            "unknown remat policy 'nope' (registered: budget, megatron)");
 }
 
 /// Recomputes every GeLU of the step and nothing else: a policy that no

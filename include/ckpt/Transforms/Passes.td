@@ -95,6 +95,13 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
            "With full recompute and t > 1 tensor-parallel ranks, keep a 1/t "
            "shard of each chunk input and all-gather it before the "
            "recompute (not with sequence parallelism)">,
+    Option<"memoryBudget", "memory-budget", "std::string", "\"\"",
+           "Cap on the planned arena peak (bytes, or KiB/MiB/GiB/TiB, "
+           "KB/MB/GB/TB): the budget solver returns the cheapest plan that "
+           "fits">,
+    Option<"deviceMemory", "device-memory", "std::string", "\"\"",
+           "Cap on the planned arena plus the persistent weights, gradients "
+           "and optimizer state (Megatron's accounting)">,
     Option<"regionOps", "region-ops", "std::string", "\"needed\"",
            "What a recompute region re-runs: needed (only what the backward "
            "reads) or all (every op of the checkpointed span, as Megatron-LM "

@@ -85,6 +85,10 @@ mlir::FailureOr<RematResult>
 applyRematPlan(const StepGraph &graph, const RematPlan &plan,
                RegionOps regionOps = RegionOps::Needed);
 
+/// Moves each recompute region of `step` just before its first reader
+/// (--ckpt-schedule).
+void scheduleRecomputeRegions(mlir::func::FuncOp step);
+
 /// Checks that no backward op reads a result of a forward op marked
 /// `ckpt.remat = "recompute"`; emits an error at each offending op.
 mlir::LogicalResult verifyRemat(mlir::func::FuncOp step);

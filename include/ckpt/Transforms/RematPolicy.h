@@ -28,6 +28,8 @@ struct RematOptions {
   std::optional<int64_t> numLayers; ///< None: not given.
   std::vector<std::string> modules;
   bool distributeSavedActivations = false;
+  /// The budget solver's caps as written ("40GiB"); empty when not given.
+  std::string memoryBudget, deviceMemory;
 };
 
 class RematPolicy {

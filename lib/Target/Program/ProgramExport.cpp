@@ -92,8 +92,8 @@ public:
               json.attribute(key, value.getInt());
         });
       json.attributeArray("tensors", [&] {
-        for (auto [id, t] : llvm::enumerate(graph.tensors))
-          json.object([&] {
+        for (size_t id = 0; id < graph.tensors.size(); ++id)
+          json.object([&, &t = graph.tensors[id]] {
             auto type = cast<RankedTensorType>(t.value.getType());
             json.attribute("name", names[id]);
             json.attributeArray("shape", [&] {

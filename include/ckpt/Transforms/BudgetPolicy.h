@@ -1,0 +1,86 @@
+//===- BudgetPolicy.h - The cheapest recompute plan under a byte budget ---===//
+//
+// A memory budget instead of a preset: the solver returns the plan with the
+// least recompute cost whose planned arena peak fits. Its decision space is
+// per layer and per value: every forward value of a layer that the backward
+// reads may be kept or discarded (and rebuilt in a recompute region), except
+// the layer's output, which bounds every region to its layer; mixed plans
+// (selective on some layers, full on others, any set of values) are
+// reachable. docs/policies.md ("Memory budget") states what it guarantees.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_TRANSFORMS_BUDGETPOLICY_H
+#define CKPT_TRANSFORMS_BUDGETPOLICY_H
+
+#include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Transforms/RematPolicy.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace ckpt {
+
+/// One choice for a layer: the set of its candidates it discards (a bit per
+/// candidate), the bytes it keeps and the recompute FLOPs its regions run.
+struct LayerChoice {
+  uint64_t discard = 0;
+  int64_t keptBytes = 0;
+  int64_t cost = 0;
+};
+
+/// A layer as the solver sees it.
+struct LayerModel {
+  int64_t layer = 0;
+  std::vector<int> nodes;      ///< Its forward nodes, in order.
+  std::vector<int> candidates; ///< Tensors it makes that the backward reads.
+  /// The groups its regions come from: maximal runs of consecutive nodes
+  /// with one module tag (a norm, the QKV projection, core attention, ...).
+  std::vector<std::vector<int>> runs;
+  std::vector<std::string> runLabels;
+  /// Every choice that is best for its kept bytes: kept bytes ascending,
+  /// cost strictly descending. The first keeps least, the last keeps all.
+  std::vector<LayerChoice> frontier;
+};
+
+/// The layers of `graph` with their frontiers, from every subset of each
+/// layer's candidates (layers whose structure repeats share the work).
+/// Fails with `error` when a layer has more candidates than the solver
+/// enumerates (24).
+mlir::FailureOr<std::vector<LayerModel>>
+buildLayerModels(const StepGraph &graph, std::string &error);
+
+/// What choice `discard` of `model` keeps and costs (a frontier point or
+/// any other subset).
+LayerChoice evaluateLayerChoice(const StepGraph &graph, const LayerModel &model,
+                                uint64_t discard);
+
+/// The plan that applies one choice per layer (`discards[i]` for
+/// `models[i]`): one group per module run that discards anything.
+RematPlan makeLayerPlan(const StepGraph &graph,
+                        const std::vector<LayerModel> &models,
+                        const std::vector<uint64_t> &discards);
+
+/// The planned arena of the graph's step under `plan`, applied to a copy
+/// with regions that re-run only what the backward reads, scheduled and
+/// planned as --ckpt-schedule and --ckpt-plan-memory do. Also the report's
+/// persistent bytes (Megatron's accounting) when `persistent` is given.
+mlir::FailureOr<int64_t> plannedArenaBytes(const StepGraph &graph,
+                                           const RematPlan &plan,
+                                           const PlanOptions &options,
+                                           int64_t *persistent = nullptr);
+
+class BudgetPolicy : public RematPolicy {
+public:
+  int64_t memoryBudget = -1; ///< Cap on the planned arena, or -1.
+  int64_t deviceMemory = -1; ///< Cap on arena + persistent state, or -1.
+  PlanOptions planOptions;   ///< As --ckpt-plan-memory plans.
+
+  std::string describe() const override;
+  mlir::FailureOr<RematPlan> decide(const StepGraph &graph,
+                                    std::string &error) const override;
+};
+
+} // namespace ckpt
+
+#endif // CKPT_TRANSFORMS_BUDGETPOLICY_H
