@@ -39,6 +39,9 @@ policies=(
   "recompute-granularity=full recompute-method=block recompute-num-layers=$layers"
   "recompute-granularity=selective recompute-modules=core_attn,mlp region-ops=all"
   "recompute-granularity=full recompute-method=uniform recompute-num-layers=2 region-ops=all"
+  "memory-budget=140KiB"
+  "memory-budget=180KiB"
+  "memory-budget=250KiB"
 )
 status=0
 for i in "${!policies[@]}"; do

@@ -25,8 +25,13 @@ LogicalResult ckpt::buildCompilePipeline(
   auto option = [](StringRef name, StringRef value) {
     return (" " + name + "={" + value + "}").str();
   };
+  // A budget selects the budget solver in place of Megatron's presets.
+  bool budget = !options.remat.memoryBudget.empty() ||
+                !options.remat.deviceMemory.empty();
   std::string remat =
-      option("policy", options.policy) +
+      option("policy", budget && options.policy == "megatron"
+                           ? "budget"
+                           : options.policy) +
       option("recompute-granularity", options.remat.granularity);
   if (!options.remat.method.empty())
     remat += option("recompute-method", options.remat.method);
@@ -39,6 +44,10 @@ LogicalResult ckpt::buildCompilePipeline(
   if (options.remat.distributeSavedActivations)
     remat += option("distribute-saved-activations", "true");
   remat += option("region-ops", toString(options.regionOps));
+  if (!options.remat.memoryBudget.empty())
+    remat += option("memory-budget", options.remat.memoryBudget);
+  if (!options.remat.deviceMemory.empty())
+    remat += option("device-memory", options.remat.deviceMemory);
   std::unique_ptr<Pass> rematPass = createCkptRemat();
   if (failed(rematPass->initializeOptions(remat, errorHandler)))
     return failure();
@@ -75,6 +84,12 @@ struct CompilePipelineOptions
       *this, "distribute-saved-activations",
       llvm::cl::desc("Shard full-recompute chunk inputs over the ranks"),
       llvm::cl::init(false)};
+  Option<std::string> memoryBudget{
+      *this, "memory-budget",
+      llvm::cl::desc("Cap on the planned arena peak: the budget solver")};
+  Option<std::string> deviceMemory{
+      *this, "device-memory",
+      llvm::cl::desc("Cap on the arena peak plus the persistent state")};
   Option<std::string> regionOps{
       *this, "region-ops",
       llvm::cl::desc("What a recompute region re-runs: needed or all"),
@@ -104,6 +119,9 @@ void ckpt::registerCompilePipeline() {
           return failure();
         CompileOptions options;
         options.policy = pipeline.policy;
+        options.remat.memoryBudget = pipeline.memoryBudget;
+        options.remat.deviceMemory = pipeline.deviceMemory;
+
         options.remat.granularity = pipeline.granularity;
         options.remat.method = pipeline.method;
         if (pipeline.numLayers.hasValue())

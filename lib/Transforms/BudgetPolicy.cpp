@@ -31,10 +31,20 @@ namespace {
 
 constexpr size_t kMaxCandidates = 24;
 
-/// One layer compiled to small arrays, for evaluating many subsets.
+int64_t roundUp(int64_t bytes, int64_t alignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
+/// One layer compiled to small arrays, for evaluating many subsets: what a
+/// choice costs (the ops its regions re-run), what it keeps, and the peak of
+/// the layer's own bytes during its backward (kept values, the backward's
+/// temporaries and the regions' values, with the planner's liveness: a
+/// tensor lives from the step that writes it to the last step that reads
+/// it, sizes rounded to the alignment).
 class LayerEvaluator {
 public:
-  LayerEvaluator(const StepGraph &graph, const LayerModel &model) {
+  LayerEvaluator(const StepGraph &graph, const LayerModel &model,
+                 int64_t alignment) {
     llvm::DenseMap<int, int> localOf; // Tensor id -> local value.
     std::vector<int> runOf(graph.nodes.size(), -1);
     for (auto [run, nodes] : llvm::enumerate(model.runs))
@@ -43,12 +53,46 @@ public:
     for (int node : model.nodes)
       for (int id : graph.nodes[node].outputs) {
         localOf[id] = static_cast<int>(values.size());
-        values.push_back({graph.tensors[id].bytes, -1, runOf[node]});
+        values.push_back(
+            {roundUp(graph.tensors[id].bytes, alignment), -1, runOf[node]});
       }
+    // The layer's backward, in schedule order.
+    llvm::DenseMap<int, int> positionOf;
+    for (auto [index, node] : llvm::enumerate(graph.nodes))
+      if (node.phase == Phase::Backward && node.layer == model.layer) {
+        positionOf[static_cast<int>(index)] = steps;
+        ++steps;
+      }
+    // Where the backward reads a tensor: first and last position, `steps`
+    // when it is read after the layer's backward (or not in it).
+    auto span = [&](const StepTensor &tensor) {
+      int first = steps, last = -1;
+      for (int reader : tensor.readers) {
+        if (graph.nodes[reader].phase == Phase::Forward)
+          continue;
+        auto it = positionOf.find(reader);
+        int position = it == positionOf.end() ? steps : it->second;
+        first = std::min(first, position);
+        last = std::max(last, position);
+      }
+      return std::make_pair(first, last < 0 ? steps : last);
+    };
     for (auto [bit, id] : llvm::enumerate(model.candidates)) {
-      values[localOf.lookup(id)].bit = static_cast<int>(bit);
-      allKept += graph.tensors[id].bytes;
+      LocalValue &value = values[localOf.lookup(id)];
+      value.bit = static_cast<int>(bit);
+      std::tie(value.firstRead, value.lastRead) = span(graph.tensors[id]);
+      allKept += value.bytes;
     }
+    llvm::DenseSet<int> returned(graph.results.begin(), graph.results.end());
+    for (auto [node, position] : positionOf)
+      for (int id : graph.nodes[node].outputs) {
+        if (returned.contains(id))
+          continue; // Gradients of parameters live outside the arena.
+        const StepTensor &tensor = graph.tensors[id];
+        int end = tensor.readers.empty() ? position : span(tensor).second;
+        temporaries.push_back({position, std::max(end, position),
+                               roundUp(tensor.bytes, alignment)});
+      }
     for (auto [run, nodes] : llvm::enumerate(model.runs)) {
       for (int node : nodes) {
         const StepNode &n = graph.nodes[node];
@@ -68,8 +112,16 @@ public:
         ops.push_back(std::move(op));
       }
     }
+    runs = model.runs.size();
+    readersOf.resize(values.size());
+    for (auto [index, op] : llvm::enumerate(ops))
+      for (int operand : op.operands)
+        if (operand >= 0 &&
+            !llvm::is_contained(readersOf[operand], static_cast<int>(index)))
+          readersOf[operand].push_back(static_cast<int>(index));
     needed.resize(values.size());
     forced.resize(values.size());
+    rerun.resize(ops.size());
   }
 
   LayerChoice evaluate(uint64_t discard) {
@@ -79,6 +131,8 @@ public:
     };
     std::fill(needed.begin(), needed.end(), 0);
     std::fill(forced.begin(), forced.end(), 0);
+    std::fill(rerun.begin(), rerun.end(), 0);
+    before.clear();
     LayerChoice choice;
     choice.discard = discard;
     choice.keptBytes = allKept;
@@ -88,15 +142,17 @@ public:
         choice.keptBytes -= values[local].bytes;
       }
     // Each run's region walks back from what it discards.
-    for (auto it = ops.rbegin(); it != ops.rend(); ++it) {
-      const Op &op = *it;
+    for (size_t index = ops.size(); index-- > 0;) {
+      const Op &op = ops[index];
       if (llvm::none_of(op.results, [&](int r) { return needed[r]; }))
         continue;
       if (op.dropout && !needed[op.results[0]]) {
         choice.cost += op.maskCost;
+        rerun[index] = 2; // The mask alone.
         continue;
       }
       choice.cost += op.cost;
+      rerun[index] = 1;
       for (int operand : op.operands) {
         if (operand < 0)
           continue; // Made outside the layer: kept or another layer's.
@@ -106,7 +162,10 @@ public:
           continue;
         if (v.run == op.run)
           needed[operand] = 1;
-        else if (v.bit < 0 && !forced[operand]) {
+        else if (v.bit >= 0)
+          // Another run's region rebuilds it: that region comes first.
+          before.emplace_back(op.run, v.run);
+        else if (!forced[operand]) {
           // Another run's temporary: the region reads it from the
           // forward, which keeps it.
           forced[operand] = 1;
@@ -114,6 +173,7 @@ public:
         }
       }
     }
+    choice.internalPeak = backwardPeak(discard);
     return choice;
   }
 
@@ -122,6 +182,7 @@ private:
     int64_t bytes;
     int bit; ///< Candidate bit, or -1.
     int run;
+    int firstRead = 0, lastRead = 0; ///< Backward positions (candidates).
   };
   struct Op {
     int64_t cost = 0, maskCost = 0;
@@ -129,6 +190,79 @@ private:
     int run = 0;
     SmallVector<int> results, operands;
   };
+  struct Interval {
+    int start, end; ///< Backward positions, inclusive.
+    int64_t bytes;
+  };
+
+  /// The peak of the layer's own bytes over its backward with the regions
+  /// of `discard` in place (evaluate() has marked the ops they re-run).
+  int64_t backwardPeak(uint64_t discard) {
+    // Steps: before backward position p, the regions placed there (each
+    // before the first reader of what it discards), then the node at p.
+    std::vector<int> regionAt(runs, -1);
+    for (const LocalValue &v : values)
+      if (v.bit >= 0 && (discard >> v.bit & 1))
+        regionAt[v.run] = regionAt[v.run] < 0
+                              ? v.firstRead
+                              : std::min(regionAt[v.run], v.firstRead);
+    // A region that reads what another rebuilds moves that one before it
+    // (applyRematPlan's readRebuiltValues).
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (auto [reader, producer] : before)
+        if (regionAt[reader] >= 0 && regionAt[reader] < regionAt[producer]) {
+          regionAt[producer] = regionAt[reader];
+          changed = true;
+        }
+    }
+    std::vector<int> stepOfPosition(steps + 1);
+    std::vector<int> stepOfOp(ops.size(), -1);
+    int step = 0;
+    for (int position = 0; position <= steps; ++position) {
+      for (size_t run = 0; run < runs; ++run)
+        if (regionAt[run] == position)
+          for (size_t index = 0; index < ops.size(); ++index)
+            if (rerun[index] && ops[index].run == static_cast<int>(run))
+              stepOfOp[index] = step++;
+      stepOfPosition[position] = step++;
+    }
+    live.assign(step + 1, 0);
+    auto add = [&](int from, int to, int64_t bytes) {
+      live[from] += bytes;
+      live[to + 1] -= bytes;
+    };
+    for (const LocalValue &v : values)
+      if (v.bit >= 0 && !(discard >> v.bit & 1))
+        add(0, stepOfPosition[v.lastRead], v.bytes);
+    for (const Interval &t : temporaries)
+      add(stepOfPosition[t.start], stepOfPosition[t.end], t.bytes);
+    // A region's value lives to its last reader: a later op of the region,
+    // or the backward for what the region yields.
+    for (size_t index = 0; index < ops.size(); ++index) {
+      if (!rerun[index])
+        continue;
+      const Op &op = ops[index];
+      for (auto [slot, result] : llvm::enumerate(op.results)) {
+        if (rerun[index] == 2 && slot == 0)
+          continue; // The mask alone: no value.
+        const LocalValue &v = values[result];
+        int end = stepOfOp[index];
+        if (v.bit >= 0 && (discard >> v.bit & 1))
+          end = stepOfPosition[v.lastRead];
+        bool keptCopy = v.bit >= 0 && !(discard >> v.bit & 1);
+        if (!keptCopy)
+          for (int reader : readersOf[result])
+            if (rerun[reader] == 1)
+              end = std::max(end, stepOfOp[reader]);
+        add(stepOfOp[index], end, v.bytes);
+      }
+    }
+    int64_t running = 0, peak = 0;
+    for (int t = 0; t < step; ++t)
+      peak = std::max(peak, running += live[t]);
+    return peak;
+  }
 
   /// The op table's cost of regenerating the mask alone.
   static int64_t maskCost(xf::DropoutOp dropout) {
@@ -142,7 +276,14 @@ private:
 
   std::vector<LocalValue> values;
   std::vector<Op> ops;
-  std::vector<char> needed, forced;
+  std::vector<Interval> temporaries;
+  std::vector<SmallVector<int>> readersOf; ///< Ops of the layer reading it.
+  size_t runs = 0;
+  int steps = 0; ///< Backward nodes of the layer.
+  std::vector<char> needed, forced, rerun;
+  /// (run, earlier run): the first's region reads what the second rebuilds.
+  std::vector<std::pair<int, int>> before;
+  std::vector<int64_t> live;
   int64_t allKept = 0;
 };
 
@@ -173,11 +314,12 @@ std::string layerSignature(const StepGraph &graph, const LayerModel &model) {
   return text;
 }
 
-/// The frontier of a layer: for each kept size the cheapest choice, kept
-/// bytes ascending and cost strictly descending.
+/// The choices of a layer that no other beats on kept bytes, backward peak
+/// and cost at once, cheapest first.
 std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
-                                       const LayerModel &model) {
-  LayerEvaluator evaluator(graph, model);
+                                       const LayerModel &model,
+                                       int64_t alignment) {
+  LayerEvaluator evaluator(graph, model, alignment);
   std::vector<LayerChoice> all;
   uint64_t subsets = uint64_t(1) << model.candidates.size();
   all.reserve(subsets);
@@ -185,12 +327,15 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
     all.push_back(evaluator.evaluate(discard));
   std::sort(all.begin(), all.end(),
             [](const LayerChoice &a, const LayerChoice &b) {
-              return std::tie(a.keptBytes, a.cost, a.discard) <
-                     std::tie(b.keptBytes, b.cost, b.discard);
+              return std::tie(a.cost, a.keptBytes, a.internalPeak, a.discard) <
+                     std::tie(b.cost, b.keptBytes, b.internalPeak, b.discard);
             });
   std::vector<LayerChoice> frontier;
   for (const LayerChoice &choice : all)
-    if (frontier.empty() || choice.cost < frontier.back().cost)
+    if (llvm::none_of(frontier, [&](const LayerChoice &better) {
+          return better.keptBytes <= choice.keptBytes &&
+                 better.internalPeak <= choice.internalPeak;
+        }))
       frontier.push_back(choice);
   return frontier;
 }
@@ -198,7 +343,8 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
 } // namespace
 
 FailureOr<std::vector<LayerModel>>
-ckpt::buildLayerModels(const StepGraph &graph, std::string &error) {
+ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
+                       int64_t alignment) {
   std::map<int64_t, LayerModel> byLayer;
   for (auto [index, node] : llvm::enumerate(graph.nodes))
     if (node.phase == Phase::Forward && node.region < 0 && node.layer) {
@@ -243,7 +389,7 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error) {
     std::string signature = layerSignature(graph, model);
     auto [it, inserted] = seen.try_emplace(signature, models.size());
     if (inserted)
-      model.frontier = layerFrontier(graph, model);
+      model.frontier = layerFrontier(graph, model, alignment);
     else
       model.frontier = models[it->second].frontier;
     models.push_back(std::move(model));
@@ -252,9 +398,9 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error) {
 }
 
 LayerChoice ckpt::evaluateLayerChoice(const StepGraph &graph,
-                                      const LayerModel &model,
-                                      uint64_t discard) {
-  return LayerEvaluator(graph, model).evaluate(discard);
+                                      const LayerModel &model, uint64_t discard,
+                                      int64_t alignment) {
+  return LayerEvaluator(graph, model, alignment).evaluate(discard);
 }
 
 RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
@@ -307,63 +453,108 @@ FailureOr<int64_t> ckpt::plannedArenaBytes(const StepGraph &graph,
 
 namespace {
 
-/// A point of the step's frontier: the choice of each layer (an index into
-/// its frontier) behind a total of kept bytes and cost.
-struct StepPoint {
-  int64_t keptBytes = 0;
-  int64_t cost = 0;
-  std::vector<uint16_t> choices;
+/// The bytes of everything but the layers' own, from the plan that keeps
+/// all (the planner's timeline): during layer l's backward the peak is
+/// segment[l] + (kept bytes of layers below l) + the layer's backward peak;
+/// outside the layers' backward it is head + (kept bytes of every layer).
+struct Calibration {
+  std::vector<int64_t> segment;
+  int64_t head = 0;
 };
 
-/// The step's frontier from the layers' (dynamic programming over the
-/// chain, keeping after each layer only the points no other point beats on
-/// both kept bytes and cost).
-std::vector<StepPoint> stepFrontier(const std::vector<LayerModel> &models) {
+Calibration calibrate(const StepGraph &graph,
+                      const std::vector<LayerModel> &models,
+                      const std::vector<LayerChoice> &keepAll,
+                      const MemoryPlan &plan) {
+  std::vector<int64_t> live(plan.steps);
+  for (int64_t t = 0; t < plan.steps; ++t)
+    live[t] = plan.liveKept[t] + plan.liveRecomputed[t] + plan.liveWorkspace[t];
+  std::vector<char> inSegment(plan.steps, 0);
+  Calibration calibration;
+  int64_t below = 0;
+  for (auto [model, kept] : llvm::zip(models, keepAll)) {
+    int64_t peak = 0;
+    for (auto [index, node] : llvm::enumerate(graph.nodes))
+      if (node.phase == Phase::Backward && node.layer == model.layer) {
+        peak = std::max(peak, live[index]);
+        inSegment[index] = 1;
+      }
+    calibration.segment.push_back(peak - below - kept.internalPeak);
+    below += kept.keptBytes;
+  }
+  int64_t head = 0;
+  for (int64_t t = 0; t < plan.steps; ++t)
+    if (!inSegment[t])
+      head = std::max(head, live[t]);
+  calibration.head = head - below;
+  return calibration;
+}
+
+/// The cheapest choice per layer whose estimated peak (Calibration) stays
+/// within `cap`: dynamic programming over the layer chain on the kept bytes
+/// of the layers so far, keeping for each total only the cheapest way.
+std::optional<std::vector<uint64_t>>
+cheapestWithin(const std::vector<LayerModel> &models,
+               const Calibration &calibration, int64_t cap) {
   struct State {
-    int64_t keptBytes, cost;
+    int64_t below, cost;
     int parent;
-    uint16_t choice;
+    uint32_t choice;
   };
+  // States are bucketed by their kept bytes, 1/2048 of the cap wide, the
+  // cheapest kept per bucket (which bounds the work on deep models; the
+  // feasibility of every state is still checked exactly).
+  int64_t width = std::max<int64_t>(1, cap / 2048);
+  size_t buckets = static_cast<size_t>(cap / width) + 2;
+  std::vector<State> table(buckets);
+  std::vector<char> used(buckets);
   std::vector<std::vector<State>> levels;
   std::vector<State> current = {{0, 0, -1, 0}};
-  for (const LayerModel &model : models) {
-    std::vector<State> next;
-    next.reserve(current.size() * model.frontier.size());
+  for (auto [layer, model] : llvm::enumerate(models)) {
+    std::fill(used.begin(), used.end(), 0);
     for (auto [index, state] : llvm::enumerate(current))
-      for (auto [choice, point] : llvm::enumerate(model.frontier))
-        next.push_back({state.keptBytes + point.keptBytes,
-                        state.cost + point.cost, static_cast<int>(index),
-                        static_cast<uint16_t>(choice)});
-    std::sort(next.begin(), next.end(), [](const State &a, const State &b) {
-      return std::tie(a.keptBytes, a.cost) < std::tie(b.keptBytes, b.cost);
-    });
+      for (auto [choice, point] : llvm::enumerate(model.frontier)) {
+        int64_t below = state.below + point.keptBytes;
+        // Kept bytes only grow: a state past the head's limit is dead.
+        if (calibration.segment[layer] + state.below + point.internalPeak >
+                cap ||
+            calibration.head + below > cap || below < 0)
+          continue;
+        size_t bucket = static_cast<size_t>(below / width);
+        State next{below, state.cost + point.cost, static_cast<int>(index),
+                   static_cast<uint32_t>(choice)};
+        State &slot = table[bucket];
+        if (!used[bucket] ||
+            std::tie(next.cost, next.below) < std::tie(slot.cost, slot.below)) {
+          slot = next;
+          used[bucket] = 1;
+        }
+      }
+    // Only states no other beats on both kept bytes and cost.
     std::vector<State> pruned;
-    for (const State &state : next)
-      if (pruned.empty() || state.cost < pruned.back().cost)
-        pruned.push_back(state);
+    for (size_t bucket = 0; bucket < buckets; ++bucket)
+      if (used[bucket] &&
+          (pruned.empty() || table[bucket].cost < pruned.back().cost))
+        pruned.push_back(table[bucket]);
+    if (pruned.empty())
+      return std::nullopt;
     levels.push_back(std::move(current));
     current = std::move(pruned);
   }
-  std::vector<StepPoint> points;
-  for (const State &last : current) {
-    StepPoint point{last.keptBytes, last.cost,
-                    std::vector<uint16_t>(models.size())};
-    State state = last;
-    for (size_t level = models.size(); level-- > 0;) {
-      point.choices[level] = state.choice;
-      if (state.parent >= 0)
-        state = levels[level][state.parent];
-    }
-    points.push_back(std::move(point));
+  const State *best = nullptr;
+  for (const State &state : current)
+    if (calibration.head + state.below <= cap &&
+        (!best || state.cost < best->cost))
+      best = &state;
+  if (!best)
+    return std::nullopt;
+  std::vector<uint64_t> discards(models.size());
+  State state = *best;
+  for (size_t level = models.size(); level-- > 0;) {
+    discards[level] = models[level].frontier[state.choice].discard;
+    if (state.parent >= 0)
+      state = levels[level][state.parent];
   }
-  return points;
-}
-
-std::vector<uint64_t> discardsOf(const std::vector<LayerModel> &models,
-                                 const StepPoint &point) {
-  std::vector<uint64_t> discards;
-  for (auto [model, choice] : llvm::zip(models, point.choices))
-    discards.push_back(model.frontier[choice].discard);
   return discards;
 }
 
@@ -380,75 +571,117 @@ std::string BudgetPolicy::describe() const {
 
 FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                                           std::string &error) const {
-  FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error);
+  FailureOr<std::vector<LayerModel>> models =
+      buildLayerModels(graph, error, planOptions.alignment);
   if (failed(models))
     return failure();
-  // The arena's cap: the budget, or the device less the persistent state.
+  // The plan that keeps all: its arena, the persistent state and the
+  // constants of the estimate.
+  MemoryPlan keepAllPlan = planMemory(graph, planOptions);
   int64_t cap = memoryBudget >= 0 ? memoryBudget : INT64_MAX;
-  int64_t persistent = 0;
-  FailureOr<int64_t> keepAll =
-      plannedArenaBytes(graph, RematPlan(), planOptions, &persistent);
-  if (failed(keepAll)) {
-    error = "memory-budget: the step cannot be planned";
-    return failure();
-  }
+  int64_t persistent = keepAllPlan.trainingPersistentBytes;
   if (deviceMemory >= 0)
     cap = std::min(cap, deviceMemory - persistent);
-  if (*keepAll <= cap)
+  if (keepAllPlan.arenaBytes <= cap)
     return RematPlan(); // Nothing to recompute.
+  std::vector<LayerChoice> keepAll;
+  for (const LayerModel &model : *models)
+    keepAll.push_back(
+        evaluateLayerChoice(graph, model, 0, planOptions.alignment));
+  Calibration calibration = calibrate(graph, *models, keepAll, keepAllPlan);
 
-  std::vector<StepPoint> frontier = stepFrontier(*models);
-  auto arenaOf = [&](const StepPoint &point) {
-    return plannedArenaBytes(
-        graph, makeLayerPlan(graph, *models, discardsOf(*models, point)),
-        planOptions);
+  auto arenaOf = [&](const std::vector<uint64_t> &discards) {
+    FailureOr<int64_t> arena = plannedArenaBytes(
+        graph, makeLayerPlan(graph, *models, discards), planOptions);
+    return succeeded(arena) ? *arena : INT64_MAX;
   };
-  // The frontier runs from keeping least (most recompute) to keeping all.
-  FailureOr<int64_t> least = arenaOf(frontier.front());
-  if (failed(least)) {
-    error = "memory-budget: the step cannot be planned";
-    return failure();
-  }
-  if (*least > cap) {
-    std::string what =
-        deviceMemory >= 0
-            ? "device-memory of " + std::to_string(deviceMemory) +
-                  " bytes leaves " + std::to_string(cap) +
-                  " bytes for the arena after " + std::to_string(persistent) +
-                  " bytes of weights, gradients and optimizer state "
-                  "(Megatron's "
-                  "accounting)"
-            : "memory-budget of " + std::to_string(cap) + " bytes";
-    int discarded = 0, candidates = 0;
-    for (auto [model, discard] :
-         llvm::zip(*models, discardsOf(*models, frontier.front()))) {
-      discarded += llvm::popcount(discard);
-      candidates += static_cast<int>(model.candidates.size());
+  auto costOf = [&](const std::vector<uint64_t> &discards) {
+    int64_t cost = 0;
+    for (auto [model, discard] : llvm::zip(*models, discards))
+      cost += evaluateLayerChoice(graph, model, discard, planOptions.alignment)
+                  .cost;
+    return cost;
+  };
+  // The estimate decides, the planner judges. A cap on the estimate gives
+  // no plan (too low), a plan the planner finds too large (too high), or
+  // one that fits, of which the cheapest is kept; the search moves the cap
+  // by the planner's difference, doubling while it stays on one side, then
+  // halves the interval between a low and a high cap.
+  std::optional<std::vector<uint64_t>> best;
+  int64_t bestCost = INT64_MAX;
+  std::optional<int64_t> low, high;
+  int64_t estimateCap = cap, step = 0;
+  int64_t tolerance = std::max<int64_t>(1, cap / 512);
+  for (int round = 0; round < 12; ++round) {
+    std::optional<std::vector<uint64_t>> discards =
+        cheapestWithin(*models, calibration, estimateCap);
+    bool tooHigh = false;
+    int64_t difference = 0; // What the cap may move by.
+    if (discards) {
+      int64_t arena = arenaOf(*discards);
+      tooHigh = arena > cap;
+      difference = cap - arena;
+      if (!tooHigh) {
+        int64_t cost = costOf(*discards);
+        if (cost < bestCost) {
+          best = discards;
+          bestCost = cost;
+        }
+        if (arena == cap)
+          break;
+      }
     }
-    error = what + ", below the smallest planned peak the solver reaches, " +
-            std::to_string(*least) + " bytes (" + formatBytes(*least) +
-            "), by discarding " + std::to_string(discarded) + " of the " +
-            std::to_string(candidates) + " values the backward reads in its " +
-            std::to_string(models->size()) + " layers and recomputing " +
-            std::to_string(frontier.front().cost) + " FLOPs";
-    return failure();
+    (tooHigh ? high : low) = estimateCap;
+    if (low && high) {
+      if (*high - *low <= tolerance)
+        break;
+      estimateCap = *low + (*high - *low) / 2;
+      continue;
+    }
+    if (!discards) {
+      // Nothing under this cap, nothing over one yet: the estimate is
+      // pessimistic here; the keep-all arena bounds the search.
+      if (estimateCap >= keepAllPlan.arenaBytes)
+        break;
+      difference = std::max<int64_t>(tolerance, cap / 16);
+    }
+    if (difference == 0)
+      break;
+    step = step != 0 && (difference > 0) == (step > 0) ? 2 * step : difference;
+    estimateCap += step;
   }
-  // The largest kept total (the least cost) whose planned arena fits: a
-  // binary search on the frontier, then a look at the next points, since
-  // the planned peak need not grow with every byte kept.
-  size_t lo = 0, hi = frontier.size() - 1; // arena(lo) fits; hi: all kept.
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    FailureOr<int64_t> arena = arenaOf(frontier[mid]);
-    if (succeeded(arena) && *arena <= cap)
-      lo = mid;
-    else
+  if (best)
+    return makeLayerPlan(graph, *models, *best);
+
+  // No plan fits: the lowest peak the estimate can reach, as planned.
+  int64_t lo = 0, hi = keepAllPlan.arenaBytes;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (cheapestWithin(*models, calibration, mid))
       hi = mid;
+    else
+      lo = mid + 1;
   }
-  for (size_t next = lo + 1; next < std::min(frontier.size(), lo + 9); ++next) {
-    FailureOr<int64_t> arena = arenaOf(frontier[next]);
-    if (succeeded(arena) && *arena <= cap)
-      lo = next;
+  std::vector<uint64_t> lowest = *cheapestWithin(*models, calibration, hi);
+  int64_t least = arenaOf(lowest);
+  int discarded = 0, candidates = 0;
+  for (auto [model, discard] : llvm::zip(*models, lowest)) {
+    discarded += llvm::popcount(discard);
+    candidates += static_cast<int>(model.candidates.size());
   }
-  return makeLayerPlan(graph, *models, discardsOf(*models, frontier[lo]));
+  std::string what =
+      deviceMemory >= 0
+          ? "device-memory of " + std::to_string(deviceMemory) +
+                " bytes leaves " + std::to_string(cap) +
+                " bytes for the arena after " + std::to_string(persistent) +
+                " bytes of weights, gradients and optimizer state (Megatron's "
+                "accounting)"
+          : "memory-budget of " + std::to_string(cap) + " bytes";
+  error = what + ", below the smallest planned peak the solver reaches, " +
+          std::to_string(least) + " bytes (" + formatBytes(least) +
+          "), by discarding " + std::to_string(discarded) + " of the " +
+          std::to_string(candidates) + " values the backward reads in its " +
+          std::to_string(models->size()) + " layers and recomputing " +
+          std::to_string(costOf(lowest)) + " FLOPs";
+  return failure();
 }

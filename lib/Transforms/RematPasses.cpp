@@ -44,10 +44,9 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     options.distributeSavedActivations = distributeSavedActivations;
     options.memoryBudget = memoryBudget;
     options.deviceMemory = deviceMemory;
-    // A budget selects the solver unless another policy is named.
+    // A budget selects the budget solver in place of Megatron's presets.
     std::string name = policyName;
-    if (name == "megatron" && !policyName.hasValue() &&
-        (!memoryBudget.empty() || !deviceMemory.empty()))
+    if (name == "megatron" && (!memoryBudget.empty() || !deviceMemory.empty()))
       name = "budget";
     if (name == "budget" && *ops == RegionOps::All) {
       mlir::emitError(getOperation().getLoc())

@@ -68,9 +68,11 @@ cl::opt<int64_t>
                      cl::desc("Data-parallel ranks sharing the optimizer"),
                      cl::init(1), cl::cat(toolCategory));
 
-cl::opt<std::string> policy("policy",
-                            cl::desc("Remat policy (registered: megatron)"),
-                            cl::init("megatron"), cl::cat(policyCategory));
+cl::opt<std::string>
+    policy("policy",
+           cl::desc("Remat policy (registered: megatron, budget; a "
+                    "memory budget selects budget)"),
+           cl::init("megatron"), cl::cat(policyCategory));
 cl::opt<std::string> granularity("recompute-granularity",
                                  cl::desc("none, selective or full"),
                                  cl::init("none"), cl::cat(policyCategory));
@@ -91,6 +93,16 @@ cl::opt<bool> distribute(
              "ranks"),
     cl::cat(policyCategory));
 
+cl::opt<std::string> memoryBudget(
+    "memory-budget",
+    cl::desc("Cap on the planned arena peak (bytes, or KiB/MiB/GiB/TiB, "
+             "KB/MB/GB/TB): the cheapest plan that fits"),
+    cl::cat(policyCategory));
+cl::opt<std::string> deviceMemory(
+    "device-memory",
+    cl::desc("Cap on the arena peak plus the persistent weights, gradients "
+             "and optimizer state"),
+    cl::cat(policyCategory));
 cl::opt<std::string> regionOps(
     "region-ops",
     cl::desc("What a recompute region re-runs: needed (only what the "
@@ -144,6 +156,9 @@ int main(int argc, char **argv) {
   }
   options.regionOps = *parsedRegionOps;
   options.policy = policy;
+  options.remat.memoryBudget = memoryBudget;
+  options.remat.deviceMemory = deviceMemory;
+
   options.remat.granularity = granularity;
   options.remat.method = method;
   if (numLayers.getNumOccurrences())

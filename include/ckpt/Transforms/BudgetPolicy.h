@@ -25,8 +25,11 @@ namespace ckpt {
 /// candidate), the bytes it keeps and the recompute FLOPs its regions run.
 struct LayerChoice {
   uint64_t discard = 0;
-  int64_t keptBytes = 0;
+  int64_t keptBytes = 0; ///< Rounded to the plan's alignment, as planned.
   int64_t cost = 0;
+  /// The peak of the layer's own bytes during its backward: kept values,
+  /// the backward's temporaries and the regions' values.
+  int64_t internalPeak = 0;
 };
 
 /// A layer as the solver sees it.
@@ -38,8 +41,8 @@ struct LayerModel {
   /// with one module tag (a norm, the QKV projection, core attention, ...).
   std::vector<std::vector<int>> runs;
   std::vector<std::string> runLabels;
-  /// Every choice that is best for its kept bytes: kept bytes ascending,
-  /// cost strictly descending. The first keeps least, the last keeps all.
+  /// Every choice that no other beats on kept bytes, backward peak and cost
+  /// at once, cheapest first (so the first keeps all).
   std::vector<LayerChoice> frontier;
 };
 
@@ -48,12 +51,13 @@ struct LayerModel {
 /// Fails with `error` when a layer has more candidates than the solver
 /// enumerates (24).
 mlir::FailureOr<std::vector<LayerModel>>
-buildLayerModels(const StepGraph &graph, std::string &error);
+buildLayerModels(const StepGraph &graph, std::string &error,
+                 int64_t alignment = 64);
 
 /// What choice `discard` of `model` keeps and costs (a frontier point or
 /// any other subset).
 LayerChoice evaluateLayerChoice(const StepGraph &graph, const LayerModel &model,
-                                uint64_t discard);
+                                uint64_t discard, int64_t alignment = 64);
 
 /// The plan that applies one choice per layer (`discards[i]` for
 /// `models[i]`): one group per module run that discards anything.
