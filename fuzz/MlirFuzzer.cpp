@@ -2,8 +2,9 @@
 //
 // Any text is parsed with the project's dialects (which runs every op and
 // attribute verifier); a module that parses goes through what a user runs:
-// the training step (from @forward), each kind of remat policy, the
-// schedule, memory planning, the report's analysis and the program export.
+// the training step (from @forward), each kind of remat policy (the budget
+// solver included), the schedule, memory planning, the report's analysis
+// and the program export.
 // Every failure must be a diagnostic: nothing may crash, abort, throw or
 // trip a sanitizer, and a pass that succeeds must leave IR that verifies
 // (the pass manager's own verification is off so that this is checked).
@@ -43,7 +44,7 @@ const DialectRegistry &registry() {
 }
 
 /// One policy of each kind; the region-ops=all variant keeps the
-/// whole-span rewrite fuzzed too.
+/// whole-span rewrite fuzzed too, the budget the solver.
 constexpr const char *kPolicies[] = {
     "recompute-granularity=none",
     "recompute-granularity=selective "
@@ -52,6 +53,8 @@ constexpr const char *kPolicies[] = {
     "recompute-num-layers=1",
     "recompute-granularity=full recompute-method=block "
     "recompute-num-layers=1 region-ops=all",
+    // The budget solver; small enough that most steps must recompute.
+    "memory-budget=16KiB",
 };
 
 void compile(MLIRContext &context, ModuleOp module, const char *policy) {

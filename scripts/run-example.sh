@@ -45,7 +45,18 @@ show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.compiled.json" --quiet \
 cmp "$OUT/$name.compiled.json" "$OUT/$name.program.json" &&
   echo "(the same program, byte for byte)"
 
-step "7. The same model on 2 tensor-parallel ranks (sequence parallel), with MPI"
+step "7. A memory budget instead of a preset: the cheapest plan that fits"
+show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.budget.json" --quiet \
+  --memory-budget=150KiB "--report=$OUT/$name.budget.report.json"
+python3 - "$OUT/$name.budget.report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"planned arena {r['arena_bytes']} bytes (budget 153600); recompute "
+      f"{r['recompute_flops']} FLOPs in {r['recompute_regions']} regions")
+PY
+show "$BIN/ckpt-run" "$OUT/$name.budget.json" --repeat=3
+
+step "8. The same model on 2 tensor-parallel ranks (sequence parallel), with MPI"
 show "$BIN/ckpt-translate" --import-config "$EXAMPLE" \
   --tensor-model-parallel-size=2 --sequence-parallel -o "$OUT/$name.tp2.mlir"
 show "$BIN/ckpt-opt" "$OUT/$name.tp2.mlir" --xf-training-step \
