@@ -40,7 +40,12 @@ for entry in "${presets[@]}"; do
   plan "$options" "$WORK/preset.json" >/dev/null
   peak=$(field "$WORK/preset.json" arena_bytes)
   flops=$(field "$WORK/preset.json" recompute_flops)
-  seconds=$(plan "memory-budget=$peak" "$WORK/budget.json")
+  rm -f "$WORK/budget.json"
+  if ! seconds=$(plan "memory-budget=$peak" "$WORK/budget.json" 2>"$WORK/budget.err"); then
+    lowest=$(grep -o 'solver reaches, [0-9]* bytes' "$WORK/budget.err" | grep -o '[0-9]*')
+    echo "| $name | $peak | $flops | does not fit (lowest: $lowest) | - | - | - |"
+    continue
+  fi
   speak=$(field "$WORK/budget.json" arena_bytes)
   sflops=$(field "$WORK/budget.json" recompute_flops)
   ratio=$(python3 -c "print('%.3f' % ($sflops / $flops))")

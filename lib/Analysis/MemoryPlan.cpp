@@ -141,6 +141,7 @@ MemoryPlan ckpt::planMemory(const StepGraph &graph,
   plan.alignment = options.alignment;
   planner::SearchOptions search;
   search.seconds = options.seconds;
+  search.deterministic = options.deterministic;
   planner::SearchResult result =
       planner::planOffsets(buffersOf(plan.tensors), search);
   for (auto [tensor, offset] : llvm::zip(plan.tensors, result.offsets))

@@ -412,6 +412,13 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
   auto elapsed = [&] {
     return std::chrono::duration<double>(Clock::now() - start).count();
   };
+  // Whether the budget allows more work: the clock, or (deterministic)
+  // the nodes spent so far.
+  int64_t spent = 0;
+  auto budgetLeft = [&](double fraction) {
+    return options.deterministic ? spent < options.totalNodes
+                                 : elapsed() < options.seconds * fraction;
+  };
   const int64_t load = lowerBound(buffers);
   SearchResult best;
   auto consider = [&](std::vector<int64_t> offsets) {
@@ -454,25 +461,26 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
     // (size × lifetime) first: instances differ in which finds a plan.
     for (bool byArea : {false, true}) {
       double left = options.seconds * 0.9 - elapsed();
-      if (left <= 0 || ladder[k] >= best.height)
+      if (!budgetLeft(0.9) || ladder[k] >= best.height)
         return false;
       SearchOptions attempt = options;
       attempt.byArea = byArea;
-      attempt.seconds = left;
+      attempt.seconds = options.deterministic ? 1e9 : left;
       attempt.maxNodes = nodes;
       if (auto found = searchWithCapacity(buffers, ladder[k], attempt)) {
         consider(found->offsets);
         best.nodes += found->nodes;
+        spent += found->nodes;
         if (best.height <= load)
           best.provedOptimal = true;
         return true;
       }
+      spent += nodes;
     }
     return false;
   };
   int64_t nodes = 100000;
-  for (int pass = 0;
-       pass < 8 && !best.provedOptimal && elapsed() < options.seconds * 0.9;
+  for (int pass = 0; pass < 8 && !best.provedOptimal && budgetLeft(0.9);
        ++pass, nodes *= 2)
     for (size_t k = 0; k < ladder.size() && ladder[k] < best.height; ++k)
       if (attemptRung(k, nodes))
@@ -481,8 +489,11 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
   std::mt19937 rng(12345);
   std::vector<int> order(buffers.size());
   std::iota(order.begin(), order.end(), 0);
-  while (!best.provedOptimal && elapsed() < options.seconds * 0.95 &&
-         buffers.size() <= 2000) {
+  for (int orders = 0;
+       !best.provedOptimal && buffers.size() <= 2000 &&
+       (options.deterministic ? orders < options.firstFitOrders
+                              : elapsed() < options.seconds * 0.95);
+       ++orders) {
     std::shuffle(order.begin(), order.end(), rng);
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
       return buffers[a].size > buffers[b].size;

@@ -39,6 +39,7 @@ struct CkptPlanMemoryPass
     PlanOptions options;
     options.alignment = alignment;
     options.seconds = seconds;
+    options.deterministic = deterministic;
     if (failed(checkPlanOptions(options, getOperation().getLoc())))
       return signalPassFailure();
     FailureOr<StepGraph> graph = StepGraph::build(step);

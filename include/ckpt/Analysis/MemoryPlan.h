@@ -38,7 +38,10 @@ struct PlannedTensor {
 
 struct PlanOptions {
   int64_t alignment = 64; ///< Every arena buffer starts and ends aligned.
-  double seconds = 1.0;   ///< Budget of the offset search.
+  double seconds = 1.0;   ///< Budget of the offset search (not deterministic).
+  /// Bound the offset search by work instead of the clock, so that one step
+  /// always gets one plan (the budget solver's check equals the final plan).
+  bool deterministic = true;
   bool useDistributedOptimizer = false;
   int64_t dataParallelSize = 1;
 };

@@ -68,6 +68,13 @@ struct SearchOptions {
   int64_t maxNodes = -1; ///< Node budget (-1: none).
   bool stopAtLowerBound = true;
   bool byArea = false; ///< Search branching: by size × lifetime, not size.
+  /// planOffsets only: bound the improvement by work, not by the clock
+  /// (`seconds` is ignored), so that a plan depends on its buffers alone:
+  /// at most `totalNodes` search nodes and `firstFitOrders` shuffled
+  /// first-fit orders.
+  bool deterministic = false;
+  int64_t totalNodes = 2000000;
+  int firstFitOrders = 32;
 };
 
 struct SearchResult {

@@ -182,7 +182,11 @@ def CkptPlanMemory : Pass<"ckpt-plan-memory", "mlir::ModuleOp"> {
     Option<"alignment", "alignment", "int64_t", "64",
            "Bytes every arena buffer is aligned to (and rounded up to)">,
     Option<"seconds", "seconds", "double", "1.0",
-           "Budget of the offset search">,
+           "Budget of the offset search when it is not deterministic">,
+    Option<"deterministic", "deterministic", "bool", "true",
+           "Bound the offset search by work, not the clock, so that a step "
+           "always gets the same plan (what the memory-budget solver "
+           "checked)">,
   ];
 }
 
