@@ -27,7 +27,7 @@ plan() {
   local start end
   start=$(date +%s.%N)
   "$BIN/ckpt-opt" "$step" "--ckpt-remat=$1" --ckpt-schedule --ckpt-plan-memory \
-    "--ckpt-report=json=$2 table=false" -o /dev/null
+    "--ckpt-report=json=$2 table=false" -o /dev/null || return 1
   end=$(date +%s.%N)
   python3 -c "print('%.2f' % ($end - $start))"
 }

@@ -414,9 +414,12 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
   };
   // Whether the budget allows more work: the clock, or (deterministic)
   // the nodes spent so far.
+  // A node costs about one step per time section (two per buffer).
   int64_t spent = 0;
+  int64_t nodeBudget = std::max<int64_t>(
+      1000, options.totalWork / std::max<int64_t>(1, 2 * buffers.size()));
   auto budgetLeft = [&](double fraction) {
-    return options.deterministic ? spent < options.totalNodes
+    return options.deterministic ? spent < nodeBudget
                                  : elapsed() < options.seconds * fraction;
   };
   const int64_t load = lowerBound(buffers);
@@ -466,7 +469,8 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
       SearchOptions attempt = options;
       attempt.byArea = byArea;
       attempt.seconds = options.deterministic ? 1e9 : left;
-      attempt.maxNodes = nodes;
+      attempt.maxNodes =
+          options.deterministic ? std::min(nodes, nodeBudget - spent) : nodes;
       if (auto found = searchWithCapacity(buffers, ladder[k], attempt)) {
         consider(found->offsets);
         best.nodes += found->nodes;
@@ -475,7 +479,7 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
           best.provedOptimal = true;
         return true;
       }
-      spent += nodes;
+      spent += attempt.maxNodes;
     }
     return false;
   };

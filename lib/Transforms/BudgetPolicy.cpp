@@ -13,6 +13,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Transforms/BudgetPolicy.h"
+#include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/OpTable/OpTable.h"
 #include "ckpt/Support/AtomicOutput.h"
@@ -432,7 +434,8 @@ RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
 FailureOr<int64_t> ckpt::plannedArenaBytes(const StepGraph &graph,
                                            const RematPlan &plan,
                                            const PlanOptions &options,
-                                           int64_t *persistent) {
+                                           int64_t *persistent,
+                                           int64_t *recomputeFlops) {
   auto module = graph.step->getParentOfType<ModuleOp>();
   if (!module)
     return failure();
@@ -448,6 +451,8 @@ FailureOr<int64_t> ckpt::plannedArenaBytes(const StepGraph &graph,
   MemoryPlan memory = planMemory(*planned, options);
   if (persistent)
     *persistent = memory.trainingPersistentBytes;
+  if (recomputeFlops)
+    *recomputeFlops = analyzeActivations(*planned).recompute.total();
   return memory.arenaBytes;
 }
 
@@ -590,25 +595,44 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
         evaluateLayerChoice(graph, model, 0, planOptions.alignment));
   Calibration calibration = calibrate(graph, *models, keepAll, keepAllPlan);
 
-  auto arenaOf = [&](const std::vector<uint64_t> &discards) {
+  // A candidate plan as the pass would apply and plan it: its arena and
+  // the recompute FLOPs its regions run.
+  struct Candidate {
+    RematPlan plan;
+    int64_t arena = INT64_MAX, cost = INT64_MAX;
+    std::string what; ///< How an error describes it.
+  };
+  auto judge = [&](RematPlan plan, std::string what) {
+    Candidate candidate{std::move(plan), INT64_MAX, INT64_MAX, std::move(what)};
     FailureOr<int64_t> arena = plannedArenaBytes(
-        graph, makeLayerPlan(graph, *models, discards), planOptions);
-    return succeeded(arena) ? *arena : INT64_MAX;
+        graph, candidate.plan, planOptions, nullptr, &candidate.cost);
+    if (succeeded(arena))
+      candidate.arena = *arena;
+    return candidate;
   };
-  auto costOf = [&](const std::vector<uint64_t> &discards) {
-    int64_t cost = 0;
-    for (auto [model, discard] : llvm::zip(*models, discards))
-      cost += evaluateLayerChoice(graph, model, discard, planOptions.alignment)
-                  .cost;
-    return cost;
+  auto fromDiscards = [&](const std::vector<uint64_t> &discards) {
+    int discarded = 0, candidates = 0;
+    for (auto [model, discard] : llvm::zip(*models, discards)) {
+      discarded += llvm::popcount(discard);
+      candidates += static_cast<int>(model.candidates.size());
+    }
+    return judge(makeLayerPlan(graph, *models, discards),
+                 "by discarding " + std::to_string(discarded) + " of the " +
+                     std::to_string(candidates) +
+                     " values the backward reads in its " +
+                     std::to_string(models->size()) + " layers");
   };
+  std::optional<Candidate> best;
+  auto consider = [&](Candidate candidate) {
+    if (candidate.arena <= cap && (!best || candidate.cost < best->cost))
+      best = std::move(candidate);
+  };
+
   // The estimate decides, the planner judges. A cap on the estimate gives
   // no plan (too low), a plan the planner finds too large (too high), or
   // one that fits, of which the cheapest is kept; the search moves the cap
   // by the planner's difference, doubling while it stays on one side, then
   // halves the interval between a low and a high cap.
-  std::optional<std::vector<uint64_t>> best;
-  int64_t bestCost = INT64_MAX;
   std::optional<int64_t> low, high;
   int64_t estimateCap = cap, step = 0;
   int64_t tolerance = std::max<int64_t>(1, cap / 512);
@@ -618,18 +642,13 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
     bool tooHigh = false;
     int64_t difference = 0; // What the cap may move by.
     if (discards) {
-      int64_t arena = arenaOf(*discards);
-      tooHigh = arena > cap;
-      difference = cap - arena;
-      if (!tooHigh) {
-        int64_t cost = costOf(*discards);
-        if (cost < bestCost) {
-          best = discards;
-          bestCost = cost;
-        }
-        if (arena == cap)
-          break;
-      }
+      Candidate candidate = fromDiscards(*discards);
+      tooHigh = candidate.arena > cap;
+      difference = candidate.arena == INT64_MAX ? 0 : cap - candidate.arena;
+      bool exact = candidate.arena == cap;
+      consider(std::move(candidate));
+      if (exact)
+        break;
     }
     (tooHigh ? high : low) = estimateCap;
     if (low && high) {
@@ -650,10 +669,28 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
     step = step != 0 && (difference > 0) == (step > 0) ? 2 * step : difference;
     estimateCap += step;
   }
-  if (best)
-    return makeLayerPlan(graph, *models, *best);
 
-  // No plan fits: the lowest peak the estimate can reach, as planned.
+  // Megatron's presets are candidates too (chains of N >= 2 layers lie
+  // outside the per-layer space): the answer never costs more than a
+  // preset that fits, and never reaches less low.
+  xf::ModelAttr model = xf::getModel(graph.step);
+  bool distributable = model && model.getTensorModelParallelSize() > 1 &&
+                       !model.isSequenceParallel();
+  std::vector<Candidate> presets;
+  for (const MegatronPolicy &preset :
+       standardMegatronPolicies(countLayers(graph), distributable)) {
+    std::string ignored;
+    FailureOr<RematPlan> plan = preset.decide(graph, ignored);
+    if (failed(plan) || plan->groups.empty())
+      continue;
+    presets.push_back(
+        judge(std::move(*plan), "with Megatron's " + preset.describe()));
+    consider(presets.back());
+  }
+  if (best)
+    return std::move(best->plan);
+
+  // No plan fits: the lowest peak the estimate or a preset reaches.
   int64_t lo = 0, hi = keepAllPlan.arenaBytes;
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
@@ -662,13 +699,10 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
     else
       lo = mid + 1;
   }
-  std::vector<uint64_t> lowest = *cheapestWithin(*models, calibration, hi);
-  int64_t least = arenaOf(lowest);
-  int discarded = 0, candidates = 0;
-  for (auto [model, discard] : llvm::zip(*models, lowest)) {
-    discarded += llvm::popcount(discard);
-    candidates += static_cast<int>(model.candidates.size());
-  }
+  Candidate lowest = fromDiscards(*cheapestWithin(*models, calibration, hi));
+  for (Candidate &preset : presets)
+    if (preset.arena < lowest.arena)
+      lowest = std::move(preset);
   std::string what =
       deviceMemory >= 0
           ? "device-memory of " + std::to_string(deviceMemory) +
@@ -678,10 +712,8 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                 "accounting)"
           : "memory-budget of " + std::to_string(cap) + " bytes";
   error = what + ", below the smallest planned peak the solver reaches, " +
-          std::to_string(least) + " bytes (" + formatBytes(least) +
-          "), by discarding " + std::to_string(discarded) + " of the " +
-          std::to_string(candidates) + " values the backward reads in its " +
-          std::to_string(models->size()) + " layers and recomputing " +
-          std::to_string(costOf(lowest)) + " FLOPs";
+          std::to_string(lowest.arena) + " bytes (" +
+          formatBytes(lowest.arena) + "), " + lowest.what +
+          " and recomputing " + std::to_string(lowest.cost) + " FLOPs";
   return failure();
 }

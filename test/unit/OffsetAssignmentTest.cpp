@@ -122,7 +122,6 @@ TEST(OffsetAssignmentTest, DeterministicPlansIgnoreTheClock) {
   fast.deterministic = slow.deterministic = true;
   fast.seconds = 0.0;
   slow.seconds = 100.0;
-  fast.totalNodes = slow.totalNodes = 200000;
   SearchResult a = planOffsets(buffers, fast), b = planOffsets(buffers, slow);
   EXPECT_EQ(a.offsets, b.offsets);
   EXPECT_EQ(checkPlan(buffers, a.offsets), "");

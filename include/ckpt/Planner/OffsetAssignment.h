@@ -70,11 +70,11 @@ struct SearchOptions {
   bool byArea = false; ///< Search branching: by size × lifetime, not size.
   /// planOffsets only: bound the improvement by work, not by the clock
   /// (`seconds` is ignored), so that a plan depends on its buffers alone:
-  /// at most `totalNodes` search nodes and `firstFitOrders` shuffled
-  /// first-fit orders.
+  /// search nodes times the instance's time sections (a node's cost) up to
+  /// `totalWork`, and `firstFitOrders` shuffled first-fit orders.
   bool deterministic = false;
-  int64_t totalNodes = 2000000;
-  int firstFitOrders = 32;
+  int64_t totalWork = 40000000;
+  int firstFitOrders = 8;
 };
 
 struct SearchResult {

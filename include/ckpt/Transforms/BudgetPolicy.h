@@ -68,11 +68,13 @@ RematPlan makeLayerPlan(const StepGraph &graph,
 /// The planned arena of the graph's step under `plan`, applied to a copy
 /// with regions that re-run only what the backward reads, scheduled and
 /// planned as --ckpt-schedule and --ckpt-plan-memory do. Also the report's
-/// persistent bytes (Megatron's accounting) when `persistent` is given.
+/// persistent bytes (Megatron's accounting) and the recompute FLOPs of the
+/// rewritten step, when asked for.
 mlir::FailureOr<int64_t> plannedArenaBytes(const StepGraph &graph,
                                            const RematPlan &plan,
                                            const PlanOptions &options,
-                                           int64_t *persistent = nullptr);
+                                           int64_t *persistent = nullptr,
+                                           int64_t *recomputeFlops = nullptr);
 
 class BudgetPolicy : public RematPolicy {
 public:
