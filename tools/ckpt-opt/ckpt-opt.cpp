@@ -14,12 +14,16 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 #include "mlir/Transforms/Passes.h"
@@ -54,8 +58,13 @@ mlir::LogicalResult printLongLineDiagnostic(mlir::Diagnostic &diag,
   size_t column = loc.getColumn() ? loc.getColumn() - 1 : 0;
   size_t from = column > 40 ? column - 40 : 0;
   llvm::StringRef excerpt = sourceLine.substr(from, 80);
+  // The message may quote the long text too (an unknown op's name).
+  std::string message = diag.str();
+  if (message.size() > kLongLine)
+    message = message.substr(0, kLongLine / 2) + "... (" +
+              std::to_string(message.size()) + " characters)";
   llvm::errs() << loc.getFilename().getValue() << ":" << loc.getLine() << ":"
-               << loc.getColumn() << ": " << kind << ": " << diag.str() << "\n"
+               << loc.getColumn() << ": " << kind << ": " << message << "\n"
                << (from ? "..." : "") << excerpt
                << (from + excerpt.size() < sourceLine.size() ? "..." : "")
                << "  (line of " << sourceLine.size() << " characters)\n"
@@ -106,6 +115,27 @@ int runOpt(int argc, char **argv, mlir::DialectRegistry &registry) {
   }
   if (!config.shouldVerifyDiagnostics())
     inputText = std::make_shared<std::string>(input->getBuffer().str());
+  // An input with a long line is parsed once up front with the long-line
+  // printer on top, so that even an error before any of our dialects is
+  // loaded shows an excerpt; MlirOptMain then parses it again.
+  if (inputText && config.inputSplitMarker().empty() &&
+      llvm::any_of(llvm::split(*inputText, '\n'), [](llvm::StringRef line) {
+        return line.size() > kLongLine;
+      })) {
+    mlir::MLIRContext context(registry);
+    context.allowUnregisteredDialects(config.shouldAllowUnregisteredDialects());
+    llvm::SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(*inputText, inputFilename),
+        llvm::SMLoc());
+    mlir::SourceMgrDiagnosticHandler fallback(sourceMgr, &context);
+    mlir::ScopedDiagnosticHandler longLines(
+        &context, [](mlir::Diagnostic &diag) {
+          return printLongLineDiagnostic(diag, *inputText);
+        });
+    if (!mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context))
+      return 1;
+  }
   mlir::MlirOptMainConfig quiet = config;
   quiet.setPassPipelineSetupFn([config](mlir::PassManager &pm) {
     mlir::MLIRContext *context = pm.getContext();
