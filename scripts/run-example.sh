@@ -45,7 +45,10 @@ show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.compiled.json" --quiet \
 cmp "$OUT/$name.compiled.json" "$OUT/$name.program.json" &&
   echo "(the same program, byte for byte)"
 
-step "7. A memory budget instead of a preset: the cheapest plan that fits"
+step "7. A memory budget instead of a preset: the frontier, then the cheapest plan that fits 150 KiB, run"
+show "$BIN/ckpt-opt" "$OUT/$name.step.mlir" \
+  "--ckpt-pareto=points=6 svg=$OUT/$name.frontier.svg" -o /dev/null
+echo "(frontier plot: $OUT/$name.frontier.svg)"
 show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.budget.json" --quiet \
   --memory-budget=150KiB "--report=$OUT/$name.budget.report.json"
 python3 - "$OUT/$name.budget.report.json" <<'PY'

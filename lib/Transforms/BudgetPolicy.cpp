@@ -14,6 +14,7 @@
 
 #include "ckpt/Transforms/BudgetPolicy.h"
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/OpTable/OpTable.h"
@@ -325,8 +326,12 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
   std::vector<LayerChoice> all;
   uint64_t subsets = uint64_t(1) << model.candidates.size();
   all.reserve(subsets);
+  // Annotations bind: what must be recomputed is discarded, what must be
+  // saved is kept.
   for (uint64_t discard = 0; discard < subsets; ++discard)
-    all.push_back(evaluator.evaluate(discard));
+    if ((discard & model.mustDiscard) == model.mustDiscard &&
+        !(discard & model.mustKeep))
+      all.push_back(evaluator.evaluate(discard));
   std::sort(all.begin(), all.end(),
             [](const LayerChoice &a, const LayerChoice &b) {
               return std::tie(a.cost, a.keptBytes, a.internalPeak, a.discard) <
@@ -362,13 +367,20 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
       const StepNode &n = graph.nodes[node];
       // The layer's output stays kept: it bounds every region to its layer
       // (docs/policies.md).
+      llvm::StringRef annotation = getRematAnnotation(n.op);
       for (int id : n.outputs)
         if (graph.tensors[id].kept &&
             llvm::none_of(graph.tensors[id].readers, [&](int reader) {
               const StepNode &r = graph.nodes[reader];
               return r.phase == Phase::Forward && r.layer != n.layer;
-            }))
+            })) {
+          uint64_t bit = uint64_t(1) << model.candidates.size();
+          if (annotation == "recompute")
+            model.mustDiscard |= bit;
+          else if (annotation == "save")
+            model.mustKeep |= bit;
           model.candidates.push_back(id);
+        }
       if (model.runs.empty() ||
           graph.nodes[model.runs.back().back()].module != n.module) {
         model.runs.emplace_back();
@@ -565,6 +577,185 @@ cheapestWithin(const std::vector<LayerModel> &models,
 
 } // namespace
 
+namespace {
+
+/// A candidate plan as the pass would apply and plan it: its arena and the
+/// recompute FLOPs its regions run.
+struct Candidate {
+  RematPlan plan;
+  int64_t arena = INT64_MAX, cost = INT64_MAX;
+  std::string what; ///< How an error or the frontier names it.
+};
+
+/// The solver's state for one step: the layers' frontiers, the estimate's
+/// constants, and Megatron's presets as planned candidates. solve() runs
+/// for one cap; the frontier runs it for many.
+class BudgetSolver {
+public:
+  BudgetSolver(const StepGraph &graph, const PlanOptions &options)
+      : graph(graph), options(options) {}
+
+  LogicalResult init(std::string &error) {
+    FailureOr<std::vector<LayerModel>> built =
+        buildLayerModels(graph, error, options.alignment);
+    if (failed(built))
+      return failure();
+    models = std::move(*built);
+    keepAllPlan = planMemory(graph, options);
+    std::vector<LayerChoice> keepAll;
+    for (const LayerModel &model : models)
+      keepAll.push_back(
+          evaluateLayerChoice(graph, model, 0, options.alignment));
+    calibration = calibrate(graph, models, keepAll, keepAllPlan);
+    // Ops outside the layers annotated ckpt.remat = "recompute" are
+    // recomputed in every plan, as the presets do.
+    for (auto [index, node] : llvm::enumerate(graph.nodes))
+      if (node.phase == Phase::Forward && node.region < 0 && !node.layer &&
+          getRematAnnotation(node.op) == "recompute") {
+        RecomputeGroup group = makeRecomputeGroup(
+            graph, "outside " + node.module.str() + " (annotated)",
+            std::nullopt, {static_cast<int>(index)}, true);
+        if (!group.discarded.empty())
+          fixed.push_back(std::move(group));
+      }
+    annotated = !fixed.empty() || llvm::any_of(models, [](const LayerModel &m) {
+      return m.mustDiscard != 0;
+    });
+    xf::ModelAttr model = xf::getModel(graph.step);
+    bool distributable = model && model.getTensorModelParallelSize() > 1 &&
+                         !model.isSequenceParallel();
+    for (const MegatronPolicy &preset :
+         standardMegatronPolicies(countLayers(graph), distributable)) {
+      std::string ignored;
+      FailureOr<RematPlan> plan = preset.decide(graph, ignored);
+      if (failed(plan) || plan->groups.empty())
+        continue;
+      presets.push_back(judge(std::move(*plan), preset.describe()));
+    }
+    return success();
+  }
+
+  const MemoryPlan &keepAll() const { return keepAllPlan; }
+  const std::vector<Candidate> &presetCandidates() const { return presets; }
+
+  /// The cheapest candidate whose planned arena is within `cap`.
+  std::optional<Candidate> solve(int64_t cap) {
+    if (!annotated && keepAllPlan.arenaBytes <= cap)
+      return Candidate{RematPlan(), keepAllPlan.arenaBytes, 0, "keep all"};
+    std::optional<Candidate> best;
+    auto consider = [&](const Candidate &candidate) {
+      if (candidate.arena <= cap && (!best || candidate.cost < best->cost))
+        best = candidate;
+    };
+    // The estimate decides, the planner judges. A cap on the estimate gives
+    // no plan (too low), a plan the planner finds too large (too high), or
+    // one that fits, of which the cheapest is kept; the search moves the
+    // cap by the planner's difference, doubling while it stays on one
+    // side, then halves the interval between a low and a high cap.
+    std::optional<int64_t> low, high;
+    int64_t estimateCap = cap, step = 0;
+    int64_t tolerance = std::max<int64_t>(1, cap / 512);
+    for (int round = 0; round < 12; ++round) {
+      std::optional<std::vector<uint64_t>> discards =
+          cheapestWithin(models, calibration, estimateCap);
+      bool tooHigh = false;
+      int64_t difference = 0; // What the cap may move by.
+      if (discards) {
+        Candidate candidate = fromDiscards(*discards);
+        tooHigh = candidate.arena > cap;
+        difference = candidate.arena == INT64_MAX ? 0 : cap - candidate.arena;
+        consider(candidate);
+        if (candidate.arena == cap)
+          break;
+      }
+      (tooHigh ? high : low) = estimateCap;
+      if (low && high) {
+        if (*high - *low <= tolerance)
+          break;
+        estimateCap = *low + (*high - *low) / 2;
+        continue;
+      }
+      if (!discards) {
+        // Nothing under this cap, nothing over one yet: the estimate is
+        // pessimistic here; the keep-all arena bounds the search.
+        if (estimateCap >= keepAllPlan.arenaBytes)
+          break;
+        difference = std::max<int64_t>(tolerance, cap / 16);
+      }
+      if (difference == 0)
+        break;
+      step =
+          step != 0 && (difference > 0) == (step > 0) ? 2 * step : difference;
+      estimateCap += step;
+    }
+    // Megatron's presets are candidates too (chains of N >= 2 layers lie
+    // outside the per-layer space): the answer never costs more than a
+    // preset that fits.
+    for (const Candidate &preset : presets)
+      consider(preset);
+    return best;
+  }
+
+  /// The lowest planned peak the estimate or a preset reaches.
+  Candidate lowest() {
+    int64_t lo = 0, hi = keepAllPlan.arenaBytes;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (cheapestWithin(models, calibration, mid))
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    Candidate least = fromDiscards(*cheapestWithin(models, calibration, hi));
+    for (const Candidate &preset : presets)
+      if (preset.arena < least.arena)
+        least = preset;
+    return least;
+  }
+
+private:
+  Candidate judge(RematPlan plan, std::string what) {
+    Candidate candidate{std::move(plan), INT64_MAX, INT64_MAX, std::move(what)};
+    FailureOr<int64_t> arena = plannedArenaBytes(graph, candidate.plan, options,
+                                                 nullptr, &candidate.cost);
+    if (succeeded(arena))
+      candidate.arena = *arena;
+    return candidate;
+  }
+
+  Candidate fromDiscards(const std::vector<uint64_t> &discards) {
+    int discarded = 0, candidates = 0;
+    for (auto [model, discard] : llvm::zip(models, discards)) {
+      discarded += llvm::popcount(discard);
+      candidates += static_cast<int>(model.candidates.size());
+    }
+    RematPlan plan = makeLayerPlan(graph, models, discards);
+    if (!fixed.empty()) {
+      plan.groups.insert(plan.groups.end(), fixed.begin(), fixed.end());
+      llvm::sort(plan.groups,
+                 [](const RecomputeGroup &a, const RecomputeGroup &b) {
+                   return a.nodes.front() < b.nodes.front();
+                 });
+    }
+    return judge(std::move(plan), "discarding " + std::to_string(discarded) +
+                                      " of the " + std::to_string(candidates) +
+                                      " values the backward reads in its " +
+                                      std::to_string(models.size()) +
+                                      " layers");
+  }
+
+  const StepGraph &graph;
+  PlanOptions options;
+  std::vector<LayerModel> models;
+  MemoryPlan keepAllPlan;
+  Calibration calibration;
+  std::vector<Candidate> presets;
+  std::vector<RecomputeGroup> fixed; ///< Annotated ops outside the layers.
+  bool annotated = false; ///< Some op must be recomputed in every plan.
+};
+
+} // namespace
+
 std::string BudgetPolicy::describe() const {
   std::string text = "budget";
   if (memoryBudget >= 0)
@@ -576,133 +767,16 @@ std::string BudgetPolicy::describe() const {
 
 FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                                           std::string &error) const {
-  FailureOr<std::vector<LayerModel>> models =
-      buildLayerModels(graph, error, planOptions.alignment);
-  if (failed(models))
+  BudgetSolver solver(graph, planOptions);
+  if (failed(solver.init(error)))
     return failure();
-  // The plan that keeps all: its arena, the persistent state and the
-  // constants of the estimate.
-  MemoryPlan keepAllPlan = planMemory(graph, planOptions);
   int64_t cap = memoryBudget >= 0 ? memoryBudget : INT64_MAX;
-  int64_t persistent = keepAllPlan.trainingPersistentBytes;
+  int64_t persistent = solver.keepAll().trainingPersistentBytes;
   if (deviceMemory >= 0)
     cap = std::min(cap, deviceMemory - persistent);
-  if (keepAllPlan.arenaBytes <= cap)
-    return RematPlan(); // Nothing to recompute.
-  std::vector<LayerChoice> keepAll;
-  for (const LayerModel &model : *models)
-    keepAll.push_back(
-        evaluateLayerChoice(graph, model, 0, planOptions.alignment));
-  Calibration calibration = calibrate(graph, *models, keepAll, keepAllPlan);
-
-  // A candidate plan as the pass would apply and plan it: its arena and
-  // the recompute FLOPs its regions run.
-  struct Candidate {
-    RematPlan plan;
-    int64_t arena = INT64_MAX, cost = INT64_MAX;
-    std::string what; ///< How an error describes it.
-  };
-  auto judge = [&](RematPlan plan, std::string what) {
-    Candidate candidate{std::move(plan), INT64_MAX, INT64_MAX, std::move(what)};
-    FailureOr<int64_t> arena = plannedArenaBytes(
-        graph, candidate.plan, planOptions, nullptr, &candidate.cost);
-    if (succeeded(arena))
-      candidate.arena = *arena;
-    return candidate;
-  };
-  auto fromDiscards = [&](const std::vector<uint64_t> &discards) {
-    int discarded = 0, candidates = 0;
-    for (auto [model, discard] : llvm::zip(*models, discards)) {
-      discarded += llvm::popcount(discard);
-      candidates += static_cast<int>(model.candidates.size());
-    }
-    return judge(makeLayerPlan(graph, *models, discards),
-                 "by discarding " + std::to_string(discarded) + " of the " +
-                     std::to_string(candidates) +
-                     " values the backward reads in its " +
-                     std::to_string(models->size()) + " layers");
-  };
-  std::optional<Candidate> best;
-  auto consider = [&](Candidate candidate) {
-    if (candidate.arena <= cap && (!best || candidate.cost < best->cost))
-      best = std::move(candidate);
-  };
-
-  // The estimate decides, the planner judges. A cap on the estimate gives
-  // no plan (too low), a plan the planner finds too large (too high), or
-  // one that fits, of which the cheapest is kept; the search moves the cap
-  // by the planner's difference, doubling while it stays on one side, then
-  // halves the interval between a low and a high cap.
-  std::optional<int64_t> low, high;
-  int64_t estimateCap = cap, step = 0;
-  int64_t tolerance = std::max<int64_t>(1, cap / 512);
-  for (int round = 0; round < 12; ++round) {
-    std::optional<std::vector<uint64_t>> discards =
-        cheapestWithin(*models, calibration, estimateCap);
-    bool tooHigh = false;
-    int64_t difference = 0; // What the cap may move by.
-    if (discards) {
-      Candidate candidate = fromDiscards(*discards);
-      tooHigh = candidate.arena > cap;
-      difference = candidate.arena == INT64_MAX ? 0 : cap - candidate.arena;
-      bool exact = candidate.arena == cap;
-      consider(std::move(candidate));
-      if (exact)
-        break;
-    }
-    (tooHigh ? high : low) = estimateCap;
-    if (low && high) {
-      if (*high - *low <= tolerance)
-        break;
-      estimateCap = *low + (*high - *low) / 2;
-      continue;
-    }
-    if (!discards) {
-      // Nothing under this cap, nothing over one yet: the estimate is
-      // pessimistic here; the keep-all arena bounds the search.
-      if (estimateCap >= keepAllPlan.arenaBytes)
-        break;
-      difference = std::max<int64_t>(tolerance, cap / 16);
-    }
-    if (difference == 0)
-      break;
-    step = step != 0 && (difference > 0) == (step > 0) ? 2 * step : difference;
-    estimateCap += step;
-  }
-
-  // Megatron's presets are candidates too (chains of N >= 2 layers lie
-  // outside the per-layer space): the answer never costs more than a
-  // preset that fits, and never reaches less low.
-  xf::ModelAttr model = xf::getModel(graph.step);
-  bool distributable = model && model.getTensorModelParallelSize() > 1 &&
-                       !model.isSequenceParallel();
-  std::vector<Candidate> presets;
-  for (const MegatronPolicy &preset :
-       standardMegatronPolicies(countLayers(graph), distributable)) {
-    std::string ignored;
-    FailureOr<RematPlan> plan = preset.decide(graph, ignored);
-    if (failed(plan) || plan->groups.empty())
-      continue;
-    presets.push_back(
-        judge(std::move(*plan), "with Megatron's " + preset.describe()));
-    consider(presets.back());
-  }
-  if (best)
+  if (std::optional<Candidate> best = solver.solve(cap))
     return std::move(best->plan);
-
-  // No plan fits: the lowest peak the estimate or a preset reaches.
-  int64_t lo = 0, hi = keepAllPlan.arenaBytes;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (cheapestWithin(*models, calibration, mid))
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  Candidate lowest = fromDiscards(*cheapestWithin(*models, calibration, hi));
-  for (Candidate &preset : presets)
-    if (preset.arena < lowest.arena)
-      lowest = std::move(preset);
+  Candidate lowest = solver.lowest();
   std::string what =
       deviceMemory >= 0
           ? "device-memory of " + std::to_string(deviceMemory) +
@@ -711,9 +785,35 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                 " bytes of weights, gradients and optimizer state (Megatron's "
                 "accounting)"
           : "memory-budget of " + std::to_string(cap) + " bytes";
+  bool preset = !llvm::StringRef(lowest.what).starts_with("discarding");
   error = what + ", below the smallest planned peak the solver reaches, " +
           std::to_string(lowest.arena) + " bytes (" +
-          formatBytes(lowest.arena) + "), " + lowest.what +
+          formatBytes(lowest.arena) + "), " +
+          (preset ? "with Megatron's " + lowest.what : "by " + lowest.what) +
           " and recomputing " + std::to_string(lowest.cost) + " FLOPs";
   return failure();
+}
+
+FailureOr<std::vector<FrontierPoint>>
+ckpt::budgetFrontier(const StepGraph &graph, const PlanOptions &options,
+                     int points, std::string &error) {
+  BudgetSolver solver(graph, options);
+  if (failed(solver.init(error)))
+    return failure();
+  std::vector<FrontierPoint> frontier;
+  int64_t low = solver.lowest().arena;
+  int64_t high = solver.keepAll().arenaBytes;
+  points = std::max(points, 2);
+  for (int i = 0; i < points; ++i) {
+    int64_t budget = low + (high - low) * i / (points - 1);
+    std::optional<Candidate> best = solver.solve(budget);
+    if (!best)
+      continue;
+    frontier.push_back(
+        {budget, best->arena, best->cost, best->what, /*preset=*/false});
+  }
+  for (const Candidate &preset : solver.presetCandidates())
+    frontier.push_back({preset.arena, preset.arena, preset.cost, preset.what,
+                        /*preset=*/true});
+  return frontier;
 }

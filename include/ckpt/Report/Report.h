@@ -36,6 +36,26 @@ std::string activationReportToJson(const ActivationReport &report,
 /// schedule, the peak marked.
 std::string renderTimelineSvg(const MemoryPlan &plan, const std::string &title);
 
+/// One point of the memory-budget frontier: for a budget, the solver's
+/// plan (its planned arena and recompute FLOPs); or a Megatron preset.
+struct FrontierPoint {
+  int64_t budget = 0;
+  int64_t arena = 0;
+  int64_t cost = 0;
+  std::string plan; ///< What the plan does, or the preset's name.
+  bool preset = false;
+};
+
+/// The frontier as a table, as JSON and as an SVG plot (planned arena
+/// against recompute overhead, the presets marked); overheads are FLOPs over
+/// `stepFlops`, the step's forward + backward FLOPs.
+void printFrontier(const std::vector<FrontierPoint> &points, int64_t stepFlops,
+                   const std::string &function, llvm::raw_ostream &os);
+std::string frontierToJson(const std::vector<FrontierPoint> &points,
+                           int64_t stepFlops);
+std::string renderFrontierSvg(const std::vector<FrontierPoint> &points,
+                              int64_t stepFlops, const std::string &title);
+
 /// One policy of a comparison: how it is named and what it gives.
 struct PolicyComparisonRow {
   std::string strategy;             ///< "none", "selective(core_attn)", ...

@@ -14,6 +14,7 @@
 #define CKPT_TRANSFORMS_BUDGETPOLICY_H
 
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Report/Report.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include <cstdint>
@@ -37,6 +38,9 @@ struct LayerModel {
   int64_t layer = 0;
   std::vector<int> nodes;      ///< Its forward nodes, in order.
   std::vector<int> candidates; ///< Tensors it makes that the backward reads.
+  /// Candidates whose producer is annotated ckpt.remat = "recompute" (must
+  /// be discarded) or "save" (must be kept), a bit each.
+  uint64_t mustDiscard = 0, mustKeep = 0;
   /// The groups its regions come from: maximal runs of consecutive nodes
   /// with one module tag (a norm, the QKV projection, core attention, ...).
   std::vector<std::vector<int>> runs;
@@ -75,6 +79,12 @@ mlir::FailureOr<int64_t> plannedArenaBytes(const StepGraph &graph,
                                            const PlanOptions &options,
                                            int64_t *persistent = nullptr,
                                            int64_t *recomputeFlops = nullptr);
+
+/// The solver's plans at `points` budgets spread evenly from the lowest
+/// planned peak it reaches to the keep-all arena, then the presets.
+mlir::FailureOr<std::vector<FrontierPoint>>
+budgetFrontier(const StepGraph &graph, const PlanOptions &options, int points,
+               std::string &error);
 
 class BudgetPolicy : public RematPolicy {
 public:

@@ -149,6 +149,29 @@ def CkptComparePolicies : Pass<"ckpt-compare-policies", "mlir::ModuleOp"> {
   let dependentDialects = ["::ckpt::CkptDialect"];
 }
 
+def CkptPareto : Pass<"ckpt-pareto", "mlir::ModuleOp"> {
+  let summary = "Memory budget against recompute cost, from the lowest peak to keeping all";
+  let description = [{
+    Runs the memory-budget solver at `points` budgets spread evenly from the
+    lowest planned peak it reaches to the arena that keeps everything, and
+    prints each budget's plan (planned arena, recompute FLOPs, overhead over
+    the step's forward + backward FLOPs) with Megatron's presets on the same
+    table, on stderr. `json=FILE` and `svg=FILE` write it as JSON and as a
+    plot. The IR is left unchanged.
+  }];
+  let options = [
+    Option<"jsonFile", "json", "std::string", "\"\"",
+           "Also write the frontier as JSON to this file">,
+    Option<"svgFile", "svg", "std::string", "\"\"",
+           "Also draw the frontier as SVG into this file">,
+    Option<"points", "points", "int", "12",
+           "Budgets on the frontier (at least 2)">,
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+  ];
+  let dependentDialects = ["::ckpt::CkptDialect"];
+}
+
 def CkptSchedule : Pass<"ckpt-schedule", "mlir::ModuleOp"> {
   let summary = "Order the training step for low peak memory";
   let description = [{
