@@ -209,6 +209,37 @@ TEST_F(BudgetPolicyTest, NeverCostsMoreThanAPresetAtItsPeak) {
   }
 }
 
+TEST_F(BudgetPolicyTest, BetweenTwoPresetsCostsLessThanTheCheaperThatFits) {
+  build(R"({"num_layers": 4, "hidden_size": 32, "num_attention_heads": 4,
+            "seq_length": 16, "micro_batch_size": 2, "padded_vocab_size": 128,
+            "hidden_dropout": 0.1, "attention_dropout": 0.1})");
+  std::vector<Outcome> presets;
+  for (const MegatronPolicy &preset : standardMegatronPolicies(4, false)) {
+    std::string error;
+    FailureOr<RematPlan> plan = preset.decide(graph, error);
+    ASSERT_TRUE(succeeded(plan)) << error;
+    presets.push_back(outcomeOf(*plan));
+  }
+  llvm::sort(presets, [](const Outcome &a, const Outcome &b) {
+    return a.arena < b.arena;
+  });
+  int checked = 0;
+  for (size_t i = 0; i + 1 < presets.size(); ++i) {
+    if (presets[i + 1].arena - presets[i].arena < 2)
+      continue;
+    int64_t budget = (presets[i].arena + presets[i + 1].arena) / 2;
+    int64_t cheapest = INT64_MAX; // Of the presets that fit.
+    for (const Outcome &p : presets)
+      if (p.arena <= budget)
+        cheapest = std::min(cheapest, p.cost);
+    Outcome got = solve(budget);
+    EXPECT_LE(got.arena, budget);
+    EXPECT_LT(got.cost, cheapest) << "budget " << budget;
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+}
+
 TEST_F(BudgetPolicyTest, AnImpossibleBudgetNamesTheLowestPeak) {
   build(kTwoLayers);
   BudgetPolicy policy;
