@@ -1,5 +1,6 @@
 //===- FrontierWriters.cpp - The memory-budget frontier, three ways -------===//
 
+#include "Svg.h"
 #include "ckpt/Report/Report.h"
 #include "ckpt/Support/AtomicOutput.h"
 
@@ -83,13 +84,7 @@ std::string ckpt::renderFrontierSvg(const std::vector<FrontierPoint> &points,
   };
   std::string svg;
   llvm::raw_string_ostream os(svg);
-  os << llvm::formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
-                      "height=\"{1}\" font-family=\"sans-serif\" "
-                      "font-size=\"12\">\n",
-                      width, height);
-  os << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  os << llvm::formatv("<text x=\"{0}\" y=\"24\" font-size=\"15\">{1}</text>\n",
-                      left, title);
+  detail::beginSvg(os, width, height, left, title);
   // Axes, with the extremes labelled.
   os << llvm::formatv("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" "
                       "stroke=\"black\"/>\n",

@@ -1,5 +1,6 @@
 //===- TimelineSvg.cpp - The memory timeline as a picture -----------------===//
 
+#include "Svg.h"
 #include "ckpt/Report/Report.h"
 #include "ckpt/Support/AtomicOutput.h"
 
@@ -26,13 +27,7 @@ std::string ckpt::renderTimelineSvg(const MemoryPlan &plan,
 
   std::string svg;
   llvm::raw_string_ostream os(svg);
-  os << llvm::formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
-                      "height=\"{1}\" font-family=\"sans-serif\" "
-                      "font-size=\"12\">\n",
-                      width, height);
-  os << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  os << llvm::formatv("<text x=\"{0}\" y=\"24\" font-size=\"15\">{1}</text>\n",
-                      left, title);
+  detail::beginSvg(os, width, height, left, title);
   // Stacked areas: kept, recomputed, workspace, gradients.
   struct Layer {
     const std::vector<int64_t> *values;

@@ -35,16 +35,10 @@ struct CkptComparePoliciesPass
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
-    FailureOr<StepGraph> graph = StepGraph::build(step);
+    FailureOr<StepGraph> graph =
+        buildStepWithoutRegions(module, step, "compare policies on");
     if (failed(graph))
       return signalPassFailure();
-    if (!graph->regions.empty()) {
-      mlir::emitError(module.getLoc())
-          << "@" << stepName
-          << " already has recompute regions; compare "
-             "policies on the step before --ckpt-remat";
-      return signalPassFailure();
-    }
     std::vector<PolicyComparisonRow> rows;
     xf::ModelAttr model = xf::getModel(step);
     bool distributable = model && model.getTensorModelParallelSize() > 1 &&

@@ -30,16 +30,10 @@ struct CkptParetoPass : public ckpt::impl::CkptParetoBase<CkptParetoPass> {
           << static_cast<int>(points);
       return signalPassFailure();
     }
-    FailureOr<StepGraph> graph = StepGraph::build(step);
+    FailureOr<StepGraph> graph =
+        buildStepWithoutRegions(module, step, "draw the frontier of");
     if (failed(graph))
       return signalPassFailure();
-    if (!graph->regions.empty()) {
-      mlir::emitError(module.getLoc())
-          << "@" << stepName
-          << " already has recompute regions; draw the frontier of the step "
-             "before --ckpt-remat";
-      return signalPassFailure();
-    }
     std::string error;
     FailureOr<std::vector<FrontierPoint>> frontier =
         budgetFrontier(*graph, PlanOptions(), points, error);

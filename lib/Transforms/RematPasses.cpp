@@ -1,5 +1,6 @@
 //===- RematPasses.cpp - --ckpt-remat and --ckpt-verify-remat -------------===//
 
+#include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
@@ -18,6 +19,19 @@ func::FuncOp ckpt::lookupTrainingStep(ModuleOp module, StringRef name) {
     mlir::emitError(module.getLoc())
         << "no training step @" << name << "; run --xf-training-step first";
   return step;
+}
+
+FailureOr<StepGraph> ckpt::buildStepWithoutRegions(ModuleOp module,
+                                                   func::FuncOp step,
+                                                   StringRef what) {
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  if (failed(graph))
+    return failure();
+  if (!graph->regions.empty())
+    return mlir::emitError(module.getLoc())
+           << "@" << step.getName() << " already has recompute regions; "
+           << what << " the step before --ckpt-remat";
+  return graph;
 }
 
 namespace {

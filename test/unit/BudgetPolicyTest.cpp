@@ -87,6 +87,28 @@ protected:
     return succeeded(plan) ? outcomeOf(*plan) : Outcome{-1, -1};
   }
 
+  /// At `steps` + 1 budgets from the lowest to the highest arena of `all`
+  /// (every plan of a reference search), the solver fits and costs no more
+  /// than the reference's cheapest plan that fits (1% slack).
+  void expectMatches(const std::vector<Outcome> &all, int steps) {
+    int64_t lowest = INT64_MAX, highest = 0;
+    for (const Outcome &o : all) {
+      lowest = std::min(lowest, o.arena);
+      highest = std::max(highest, o.arena);
+    }
+    ASSERT_LT(lowest, highest);
+    for (int step = 0; step <= steps; ++step) {
+      int64_t budget = lowest + (highest - lowest) * step / steps;
+      int64_t best = INT64_MAX;
+      for (const Outcome &o : all)
+        if (o.arena <= budget)
+          best = std::min(best, o.cost);
+      Outcome got = solve(budget);
+      EXPECT_LE(got.arena, budget) << budget;
+      EXPECT_LE(got.cost, best + best / 100) << budget;
+    }
+  }
+
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
   StepGraph graph;
@@ -148,22 +170,7 @@ TEST_F(BudgetPolicyTest, OneLayerMatchesExhaustiveSearch) {
   std::vector<Outcome> all;
   for (uint64_t discard = 0; discard < (uint64_t(1) << k); ++discard)
     all.push_back(outcomeOf(makeLayerPlan(graph, *models, {discard})));
-  int64_t lowest = INT64_MAX, highest = 0;
-  for (const Outcome &o : all) {
-    lowest = std::min(lowest, o.arena);
-    highest = std::max(highest, o.arena);
-  }
-  ASSERT_LT(lowest, highest);
-  for (int step = 0; step <= 8; ++step) {
-    int64_t budget = lowest + (highest - lowest) * step / 8;
-    int64_t best = INT64_MAX;
-    for (const Outcome &o : all)
-      if (o.arena <= budget)
-        best = std::min(best, o.cost);
-    Outcome got = solve(budget);
-    EXPECT_LE(got.arena, budget) << budget;
-    EXPECT_LE(got.cost, best + best / 100) << budget;
-  }
+  expectMatches(all, 8);
 }
 
 TEST_F(BudgetPolicyTest, TwoLayersMatchEveryPairOfFrontierChoices) {
@@ -177,21 +184,7 @@ TEST_F(BudgetPolicyTest, TwoLayersMatchEveryPairOfFrontierChoices) {
     for (const LayerChoice &b : frontier)
       all.push_back(
           outcomeOf(makeLayerPlan(graph, *models, {a.discard, b.discard})));
-  int64_t lowest = INT64_MAX, highest = 0;
-  for (const Outcome &o : all) {
-    lowest = std::min(lowest, o.arena);
-    highest = std::max(highest, o.arena);
-  }
-  for (int step = 0; step <= 6; ++step) {
-    int64_t budget = lowest + (highest - lowest) * step / 6;
-    int64_t best = INT64_MAX;
-    for (const Outcome &o : all)
-      if (o.arena <= budget)
-        best = std::min(best, o.cost);
-    Outcome got = solve(budget);
-    EXPECT_LE(got.arena, budget) << budget;
-    EXPECT_LE(got.cost, best + best / 100) << budget;
-  }
+  expectMatches(all, 6);
 }
 
 TEST_F(BudgetPolicyTest, NeverCostsMoreThanAPresetAtItsPeak) {

@@ -25,6 +25,15 @@ buildTrainingStep(mlir::func::FuncOp forward, llvm::StringRef stepName);
 mlir::func::FuncOp lookupTrainingStep(mlir::ModuleOp module,
                                       llvm::StringRef name);
 
+class StepGraph;
+
+/// The graph of `step`, which must have no recompute regions yet (the
+/// comparisons start from the plain step); otherwise an error at the module
+/// that says to run `what` before --ckpt-remat.
+mlir::FailureOr<StepGraph> buildStepWithoutRegions(mlir::ModuleOp module,
+                                                   mlir::func::FuncOp step,
+                                                   llvm::StringRef what);
+
 #define GEN_PASS_REGISTRATION
 #include "ckpt/Transforms/Passes.h.inc"
 
