@@ -275,6 +275,7 @@ public:
   std::vector<int64_t> offsets;
   int64_t nodes = 0;
   bool outOfBudget = false;
+  int depth = 0;
 
 private:
   bool budgetLeft() {
@@ -285,14 +286,24 @@ private:
     return !outOfBudget;
   }
 
+  /// The search recurses once per placement or raised floor; past this
+  /// depth it gives up as if out of budget, so that the stack stays bounded
+  /// (a few MB even with AddressSanitizer's larger frames).
+  static constexpr int kMaxDepth = 2500;
+
   bool dfs() {
     if (remaining == 0)
       return true;
     ++nodes;
-    if (!budgetLeft()) {
+    if (!budgetLeft() || depth >= kMaxDepth) {
       outOfBudget = true;
       return false;
     }
+    struct Deeper {
+      int &depth;
+      explicit Deeper(int &depth) : depth(depth) { ++depth; }
+      ~Deeper() { --depth; }
+    } deeper(depth);
     // The lowest floor among sections that still have buffers to place.
     int section = -1;
     for (size_t s = 0; s < floor.size(); ++s)
