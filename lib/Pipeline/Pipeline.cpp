@@ -48,6 +48,8 @@ LogicalResult ckpt::buildCompilePipeline(
     remat += option("memory-budget", options.remat.memoryBudget);
   if (!options.remat.deviceMemory.empty())
     remat += option("device-memory", options.remat.deviceMemory);
+  if (!options.remat.cost.empty())
+    remat += option("cost", options.remat.cost);
   std::unique_ptr<Pass> rematPass = createCkptRemat();
   if (failed(rematPass->initializeOptions(remat, errorHandler)))
     return failure();
@@ -90,6 +92,10 @@ struct CompilePipelineOptions
   Option<std::string> deviceMemory{
       *this, "device-memory",
       llvm::cl::desc("Cap on the arena peak plus the persistent state")};
+  Option<std::string> cost{
+      *this, "cost",
+      llvm::cl::desc("What the budget solver minimizes: flops or "
+                     "profile:FILE")};
   Option<std::string> regionOps{
       *this, "region-ops",
       llvm::cl::desc("What a recompute region re-runs: needed or all"),
@@ -121,6 +127,7 @@ void ckpt::registerCompilePipeline() {
         options.policy = pipeline.policy;
         options.remat.memoryBudget = pipeline.memoryBudget;
         options.remat.deviceMemory = pipeline.deviceMemory;
+        options.remat.cost = pipeline.cost;
 
         options.remat.granularity = pipeline.granularity;
         options.remat.method = pipeline.method;

@@ -22,9 +22,13 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <map>
 
 using namespace mlir;
@@ -47,7 +51,7 @@ int64_t roundUp(int64_t bytes, int64_t alignment) {
 class LayerEvaluator {
 public:
   LayerEvaluator(const StepGraph &graph, const LayerModel &model,
-                 int64_t alignment) {
+                 int64_t alignment, const RecomputeCost &cost) {
     llvm::DenseMap<int, int> localOf; // Tensor id -> local value.
     std::vector<int> runOf(graph.nodes.size(), -1);
     for (auto [run, nodes] : llvm::enumerate(model.runs))
@@ -100,16 +104,18 @@ public:
       for (int node : nodes) {
         const StepNode &n = graph.nodes[node];
         Op op;
-        op.cost = graph.cost(node).total();
+        op.cost = cost.of(graph, node);
+        if (op.cost < 0 && missing.empty())
+          missing = RecomputeCost::keyOf(graph, node);
         for (int id : n.outputs)
           op.results.push_back(localOf.lookup(id));
         for (int id : n.inputs) {
           auto it = localOf.find(id);
           op.operands.push_back(it == localOf.end() ? -1 : it->second);
         }
-        if (auto dropout = dyn_cast<xf::DropoutOp>(n.op)) {
+        if (isa<xf::DropoutOp>(n.op)) {
           op.dropout = true;
-          op.maskCost = maskCost(dropout);
+          op.maskCost = cost.maskOnly(graph, node);
         }
         op.run = static_cast<int>(run);
         ops.push_back(std::move(op));
@@ -267,16 +273,6 @@ private:
     return peak;
   }
 
-  /// The op table's cost of regenerating the mask alone.
-  static int64_t maskCost(xf::DropoutOp dropout) {
-    auto type = cast<RankedTensorType>(dropout.getMask().getType());
-    ops::OpInstance instance;
-    instance.outputs.push_back(
-        {ops::Shape(type.getShape().begin(), type.getShape().end()),
-         ops::ElementType::I1});
-    return ops::costOf(*ops::lookupOp("dropout_mask"), instance).total();
-  }
-
   std::vector<LocalValue> values;
   std::vector<Op> ops;
   std::vector<Interval> temporaries;
@@ -288,6 +284,10 @@ private:
   std::vector<std::pair<int, int>> before;
   std::vector<int64_t> live;
   int64_t allKept = 0;
+
+public:
+  /// The key of an op the profile has no time for, or "".
+  std::string missing;
 };
 
 /// A layer's structure: ops, modules, shapes and edges, with tensors named
@@ -321,8 +321,13 @@ std::string layerSignature(const StepGraph &graph, const LayerModel &model) {
 /// and cost at once, cheapest first.
 std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
                                        const LayerModel &model,
-                                       int64_t alignment) {
-  LayerEvaluator evaluator(graph, model, alignment);
+                                       int64_t alignment,
+                                       const RecomputeCost &cost,
+                                       std::string &missing) {
+  LayerEvaluator evaluator(graph, model, alignment, cost);
+  missing = evaluator.missing;
+  if (!missing.empty())
+    return {};
   std::vector<LayerChoice> all;
   uint64_t subsets = uint64_t(1) << model.candidates.size();
   all.reserve(subsets);
@@ -351,7 +356,7 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
 
 FailureOr<std::vector<LayerModel>>
 ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
-                       int64_t alignment) {
+                       int64_t alignment, const RecomputeCost &cost) {
   std::map<int64_t, LayerModel> byLayer;
   for (auto [index, node] : llvm::enumerate(graph.nodes))
     if (node.phase == Phase::Forward && node.region < 0 && node.layer) {
@@ -402,9 +407,17 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
     }
     std::string signature = layerSignature(graph, model);
     auto [it, inserted] = seen.try_emplace(signature, models.size());
-    if (inserted)
-      model.frontier = layerFrontier(graph, model, alignment);
-    else
+    if (inserted) {
+      std::string missing;
+      model.frontier = layerFrontier(graph, model, alignment, cost, missing);
+      if (!missing.empty()) {
+        error = "memory-budget: the profile '" + cost.source() +
+                "' has no time for " + missing +
+                " (profile a program of this model: ckpt-run PROGRAM "
+                "--profile=FILE)";
+        return failure();
+      }
+    } else
       model.frontier = models[it->second].frontier;
     models.push_back(std::move(model));
   }
@@ -413,8 +426,111 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
 
 LayerChoice ckpt::evaluateLayerChoice(const StepGraph &graph,
                                       const LayerModel &model, uint64_t discard,
-                                      int64_t alignment) {
-  return LayerEvaluator(graph, model, alignment).evaluate(discard);
+                                      int64_t alignment,
+                                      const RecomputeCost &cost) {
+  return LayerEvaluator(graph, model, alignment, cost).evaluate(discard);
+}
+
+std::string RecomputeCost::keyOf(const StepGraph &graph, int node) {
+  const StepNode &n = graph.nodes[node];
+  auto shapes = [&](llvm::ArrayRef<int> ids) {
+    std::string text;
+    for (auto [k, id] : llvm::enumerate(ids)) {
+      if (k)
+        text += ';';
+      auto type = cast<RankedTensorType>(graph.tensors[id].value.getType());
+      for (auto [d, size] : llvm::enumerate(type.getShape()))
+        text += (d ? "x" : "") + std::to_string(size);
+    }
+    return text;
+  };
+  llvm::StringRef name = n.op->getName().stripDialect();
+  return name.str() + "(" + shapes(n.inputs) + ")->(" + shapes(n.outputs) + ")";
+}
+
+std::optional<RecomputeCost> RecomputeCost::fromProfile(llvm::StringRef path,
+                                                        std::string &error) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer) {
+    error = "cannot read the profile '" + path.str() +
+            "': " + buffer.getError().message();
+    return std::nullopt;
+  }
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!json) {
+    error = "the profile '" + path.str() +
+            "' is not JSON: " + llvm::toString(json.takeError());
+    return std::nullopt;
+  }
+  const llvm::json::Object *root = json->getAsObject();
+  const llvm::json::Array *ops = root ? root->getArray("ops") : nullptr;
+  if (!root || root->getString("schema") != "ckpt-profile" || !ops) {
+    error = "'" + path.str() +
+            "' is not a profile written by ckpt-run --profile=FILE "
+            "(schema ckpt-profile with an \"ops\" list)";
+    return std::nullopt;
+  }
+  auto times = std::make_shared<std::map<std::string, double>>();
+  for (const llvm::json::Value &entry : *ops) {
+    const llvm::json::Object *op = entry.getAsObject();
+    std::optional<llvm::StringRef> key =
+        op ? op->getString("key") : std::nullopt;
+    std::optional<double> seconds =
+        op ? op->getNumber("seconds") : std::nullopt;
+    if (!key || !seconds || !std::isfinite(*seconds) || *seconds < 0) {
+      error = "the profile '" + path.str() +
+              "' has an entry without a key and a time of 0 seconds or more";
+      return std::nullopt;
+    }
+    (*times)[key->str()] = *seconds;
+  }
+  RecomputeCost cost;
+  cost.profile = std::move(times);
+  cost.path = path.str();
+  return cost;
+}
+
+int64_t RecomputeCost::of(const StepGraph &graph, int node) const {
+  if (!profile)
+    return graph.cost(node).total();
+  auto nanoseconds = [](double seconds) {
+    return static_cast<int64_t>(std::llround(seconds * 1e9));
+  };
+  std::string key = keyOf(graph, node);
+  auto it = profile->find(key);
+  if (it != profile->end())
+    return nanoseconds(it->second);
+  // A mask regenerated alone: half its dropout, when the profile has none.
+  if (isa<xf::DropoutMaskOp>(graph.nodes[node].op)) {
+    llvm::StringRef shape = llvm::StringRef(key).rsplit("->(").second;
+    shape = shape.drop_back(); // The ")".
+    auto dropout = profile->find("dropout(" + shape.str() + ")->(" +
+                                 shape.str() + ";" + shape.str() + ")");
+    if (dropout != profile->end())
+      return nanoseconds(dropout->second) / 2;
+  }
+  return -1;
+}
+
+int64_t RecomputeCost::maskOnly(const StepGraph &graph, int node) const {
+  auto dropout = cast<xf::DropoutOp>(graph.nodes[node].op);
+  auto type = cast<RankedTensorType>(dropout.getMask().getType());
+  ops::OpInstance instance;
+  instance.outputs.push_back(
+      {ops::Shape(type.getShape().begin(), type.getShape().end()),
+       ops::ElementType::I1});
+  int64_t flops = ops::costOf(*ops::lookupOp("dropout_mask"), instance).total();
+  if (!profile)
+    return flops;
+  std::string shape;
+  for (auto [d, size] : llvm::enumerate(type.getShape()))
+    shape += (d ? "x" : "") + std::to_string(size);
+  auto it = profile->find("dropout_mask()->(" + shape + ")");
+  if (it != profile->end())
+    return static_cast<int64_t>(std::llround(it->second * 1e9));
+  int64_t whole = of(graph, node);
+  return whole < 0 ? -1 : whole / 2;
 }
 
 RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
@@ -443,11 +559,10 @@ RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
   return plan;
 }
 
-FailureOr<int64_t> ckpt::plannedArenaBytes(const StepGraph &graph,
-                                           const RematPlan &plan,
-                                           const PlanOptions &options,
-                                           int64_t *persistent,
-                                           int64_t *recomputeFlops) {
+FailureOr<int64_t>
+ckpt::plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
+                        const PlanOptions &options, int64_t *persistent,
+                        int64_t *recomputeCost, const RecomputeCost &cost) {
   auto module = graph.step->getParentOfType<ModuleOp>();
   if (!module)
     return failure();
@@ -463,8 +578,16 @@ FailureOr<int64_t> ckpt::plannedArenaBytes(const StepGraph &graph,
   MemoryPlan memory = planMemory(*planned, options);
   if (persistent)
     *persistent = memory.trainingPersistentBytes;
-  if (recomputeFlops)
-    *recomputeFlops = analyzeActivations(*planned).recompute.total();
+  if (recomputeCost) {
+    *recomputeCost = 0;
+    for (auto [index, node] : llvm::enumerate(planned->nodes))
+      if (node.phase == Phase::Recompute) {
+        int64_t one = cost.of(*planned, static_cast<int>(index));
+        if (one < 0)
+          return failure();
+        *recomputeCost += one;
+      }
+  }
   return memory.arenaBytes;
 }
 
@@ -592,12 +715,13 @@ struct Candidate {
 /// for one cap; the frontier runs it for many.
 class BudgetSolver {
 public:
-  BudgetSolver(const StepGraph &graph, const PlanOptions &options)
-      : graph(graph), options(options) {}
+  BudgetSolver(const StepGraph &graph, const PlanOptions &options,
+               const RecomputeCost &cost)
+      : graph(graph), options(options), cost(cost) {}
 
   LogicalResult init(std::string &error) {
     FailureOr<std::vector<LayerModel>> built =
-        buildLayerModels(graph, error, options.alignment);
+        buildLayerModels(graph, error, options.alignment, cost);
     if (failed(built))
       return failure();
     models = std::move(*built);
@@ -716,8 +840,8 @@ public:
 private:
   Candidate judge(RematPlan plan, std::string what) {
     Candidate candidate{std::move(plan), INT64_MAX, INT64_MAX, std::move(what)};
-    FailureOr<int64_t> arena = plannedArenaBytes(graph, candidate.plan, options,
-                                                 nullptr, &candidate.cost);
+    FailureOr<int64_t> arena = plannedArenaBytes(
+        graph, candidate.plan, options, nullptr, &candidate.cost, cost);
     if (succeeded(arena))
       candidate.arena = *arena;
     return candidate;
@@ -746,6 +870,7 @@ private:
 
   const StepGraph &graph;
   PlanOptions options;
+  RecomputeCost cost;
   std::vector<LayerModel> models;
   MemoryPlan keepAllPlan;
   Calibration calibration;
@@ -767,7 +892,7 @@ std::string BudgetPolicy::describe() const {
 
 FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                                           std::string &error) const {
-  BudgetSolver solver(graph, planOptions);
+  BudgetSolver solver(graph, planOptions, cost);
   if (failed(solver.init(error)))
     return failure();
   int64_t cap = memoryBudget >= 0 ? memoryBudget : INT64_MAX;
@@ -790,14 +915,15 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
           std::to_string(lowest.arena) + " bytes (" +
           formatBytes(lowest.arena) + "), " +
           (preset ? "with Megatron's " + lowest.what : "by " + lowest.what) +
-          " and recomputing " + std::to_string(lowest.cost) + " FLOPs";
+          " and recomputing " + std::to_string(lowest.cost) +
+          (cost.measured() ? " ns (profiled)" : " FLOPs");
   return failure();
 }
 
 FailureOr<std::vector<FrontierPoint>>
 ckpt::budgetFrontier(const StepGraph &graph, const PlanOptions &options,
                      int points, std::string &error) {
-  BudgetSolver solver(graph, options);
+  BudgetSolver solver(graph, options, RecomputeCost());
   if (failed(solver.init(error)))
     return failure();
   std::vector<FrontierPoint> frontier;

@@ -58,6 +58,7 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     options.distributeSavedActivations = distributeSavedActivations;
     options.memoryBudget = memoryBudget;
     options.deviceMemory = deviceMemory;
+    options.cost = cost;
     // A budget selects the budget solver in place of Megatron's presets.
     std::string name = policyName;
     if (name == "megatron" && (!memoryBudget.empty() || !deviceMemory.empty()))

@@ -34,6 +34,21 @@ std::unique_ptr<RematPolicy> parseBudgetPolicy(const RematOptions &options,
     return nullptr;
   }
   auto policy = std::make_unique<BudgetPolicy>();
+  llvm::StringRef cost = options.cost;
+  if (cost.consume_front("profile:")) {
+    std::optional<RecomputeCost> measured =
+        RecomputeCost::fromProfile(cost, error);
+    if (!measured) {
+      error = "cost: " + error;
+      return nullptr;
+    }
+    policy->cost = std::move(*measured);
+  } else if (!cost.empty() && cost != "flops") {
+    error = "cost must be flops or profile:FILE (a profile written by "
+            "ckpt-run --profile=FILE), got '" +
+            options.cost + "'";
+    return nullptr;
+  }
   for (auto [text, cap, name] :
        {std::tuple(&options.memoryBudget, &policy->memoryBudget,
                    "memory-budget"),
@@ -56,9 +71,10 @@ std::map<std::string, RematPolicyFactory> &registry() {
       {"megatron",
        [](const RematOptions &options,
           std::string &error) -> std::unique_ptr<RematPolicy> {
-         if (!options.memoryBudget.empty() || !options.deviceMemory.empty()) {
-           error = "memory-budget and device-memory belong to the budget "
-                   "solver (policy=budget)";
+         if (!options.memoryBudget.empty() || !options.deviceMemory.empty() ||
+             !options.cost.empty()) {
+           error = "memory-budget, device-memory and cost belong to the "
+                   "budget solver (policy=budget)";
            return nullptr;
          }
          return MegatronPolicy::parse(options, error);

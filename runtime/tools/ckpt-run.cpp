@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -49,6 +50,10 @@ const char *kUsage =
     "  --repeat=N              run the step N times, report the fastest\n"
     "  --threads=N             CPU threads (default: all)\n"
     "  --profile               time per op kind and the achieved GEMM rate\n"
+    "  --profile=FILE          the same, and the mean time of each op kind "
+    "and\n"
+    "                          shape as JSON (the memory-budget solver's\n"
+    "                          cost=profile:FILE)\n"
     "  --no-arena              give every tensor its own allocation even when\n"
     "                          the program has a memory plan\n";
 
@@ -62,6 +67,7 @@ struct Options {
   int repeat = 1;
   int threads = 0;
   bool profile = false;
+  std::string profileFile; ///< Where --profile=FILE writes its JSON.
   bool noArena = false;
 };
 
@@ -119,6 +125,11 @@ Options parseArguments(int argc, char **argv) {
       if (std::string error = checkBackendName(value); !error.empty())
         usageError(error);
       options.backend = value;
+    } else if (name == "--profile") {
+      if (value.empty())
+        usageError("--profile=FILE needs a file name");
+      options.profile = true;
+      options.profileFile = value;
     } else if (name == "--seed") {
       options.seed = parseCount(name, value, 0);
     } else if (name == "--init-seed") {
@@ -198,6 +209,60 @@ void printProfile(const Program &program, const StepResult &result) {
   std::printf("matrix multiplies: %lld FLOPs in %.3f ms: %.2f GFLOP/s\n",
               static_cast<long long>(gemmFlops), gemmSeconds * 1e3,
               gemmFlops / gemmSeconds / 1e9);
+}
+
+/// "op(a×b;c)->(d)": an op kind and the shapes of its tensors, the key the
+/// memory-budget solver looks its ops up by (BudgetPolicy.cpp).
+std::string profileKey(const Program &program, const Instruction &inst) {
+  auto shapes = [&](const std::vector<int> &ids) {
+    std::string text;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (k)
+        text += ';';
+      const std::vector<int64_t> &shape = program.tensors[ids[k]].shape;
+      for (size_t d = 0; d < shape.size(); ++d)
+        text += (d ? "x" : "") + std::to_string(shape[d]);
+    }
+    return text;
+  };
+  return inst.op + "(" + shapes(inst.inputs) + ")->(" + shapes(inst.outputs) +
+         ")";
+}
+
+/// The mean time of each op kind and shape, as JSON, written whole or not
+/// at all.
+void writeProfile(const Program &program, const StepResult &result,
+                  const std::string &path) {
+  std::map<std::string, std::pair<double, int64_t>> byKey;
+  for (size_t i = 0; i < program.instructions.size(); ++i) {
+    auto &entry = byKey[profileKey(program, program.instructions[i])];
+    entry.first += result.instructionSeconds[i];
+    ++entry.second;
+  }
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary);
+    out << "{\n  \"schema\": \"ckpt-profile\",\n  \"version\": 1,\n"
+        << "  \"ops\": [";
+    bool first = true;
+    for (auto &[key, entry] : byKey) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof(seconds), "%.9g",
+                    entry.first / static_cast<double>(entry.second));
+      out << (first ? "\n" : ",\n") << "    {\"key\": \"" << key
+          << "\", \"seconds\": " << seconds << ", \"count\": " << entry.second
+          << "}";
+      first = false;
+    }
+    out << "\n  ]\n}\n";
+    if (!out)
+      throw RuntimeError("cannot write the profile '" + path + "'");
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error)
+    throw RuntimeError("cannot write the profile '" + path +
+                       "': " + error.message());
 }
 
 std::string fileName(const std::string &name) {
@@ -324,6 +389,8 @@ int runMain(int argc, char **argv, Communicator &comm) {
     }
     if (options.profile)
       printProfile(program, best);
+    if (!options.profileFile.empty() && comm.rank() == 0)
+      writeProfile(program, best, options.profileFile);
 
     if (!options.saveParams.empty()) {
       std::string dir = rankDir(options.saveParams, comm);

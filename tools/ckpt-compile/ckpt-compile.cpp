@@ -103,6 +103,11 @@ cl::opt<std::string> deviceMemory(
     cl::desc("Cap on the arena peak plus the persistent weights, gradients "
              "and optimizer state"),
     cl::cat(policyCategory));
+cl::opt<std::string>
+    costModel("cost",
+              cl::desc("What the budget solver minimizes: flops (default) or "
+                       "profile:FILE, the op times of ckpt-run --profile=FILE"),
+              cl::cat(policyCategory));
 cl::opt<std::string> regionOps(
     "region-ops",
     cl::desc("What a recompute region re-runs: needed (only what the "
@@ -158,6 +163,7 @@ int main(int argc, char **argv) {
   options.policy = policy;
   options.remat.memoryBudget = memoryBudget;
   options.remat.deviceMemory = deviceMemory;
+  options.remat.cost = costModel;
 
   options.remat.granularity = granularity;
   options.remat.method = method;

@@ -18,9 +18,39 @@
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace ckpt {
+
+/// What recomputing an op costs the solver: FLOPs from the cost model (the
+/// default), or the mean time ckpt-run measured for the op's kind and
+/// shapes (`cost=profile:FILE`, written by `ckpt-run --profile=FILE`), in
+/// nanoseconds, because elementwise ops cost more per FLOP than GEMMs.
+class RecomputeCost {
+public:
+  RecomputeCost() = default;
+  /// The times of a profile; fails with `error` on a file that is not one.
+  static std::optional<RecomputeCost> fromProfile(llvm::StringRef path,
+                                                  std::string &error);
+  /// The cost of node `node`, or -1 when the profile has no time for it.
+  int64_t of(const StepGraph &graph, int node) const;
+  /// The cost of regenerating the mask of dropout node `node` alone: the
+  /// op table's FLOPs, or the profile's time for xf.dropout_mask of that
+  /// shape, else half the dropout's.
+  int64_t maskOnly(const StepGraph &graph, int node) const;
+  /// "op(a×b;c)->(d)", the key of a node in a profile.
+  static std::string keyOf(const StepGraph &graph, int node);
+  bool measured() const { return profile != nullptr; }
+  const std::string &source() const { return path; }
+
+private:
+  std::shared_ptr<const std::map<std::string, double>> profile;
+  std::string path;
+};
 
 /// One choice for a layer: the set of its candidates it discards (a bit per
 /// candidate), the bytes it keeps and the recompute FLOPs its regions run.
@@ -56,12 +86,14 @@ struct LayerModel {
 /// enumerates (24).
 mlir::FailureOr<std::vector<LayerModel>>
 buildLayerModels(const StepGraph &graph, std::string &error,
-                 int64_t alignment = 64);
+                 int64_t alignment = 64,
+                 const RecomputeCost &cost = RecomputeCost());
 
 /// What choice `discard` of `model` keeps and costs (a frontier point or
 /// any other subset).
 LayerChoice evaluateLayerChoice(const StepGraph &graph, const LayerModel &model,
-                                uint64_t discard, int64_t alignment = 64);
+                                uint64_t discard, int64_t alignment = 64,
+                                const RecomputeCost &cost = RecomputeCost());
 
 /// The plan that applies one choice per layer (`discards[i]` for
 /// `models[i]`): one group per module run that discards anything.
@@ -72,13 +104,13 @@ RematPlan makeLayerPlan(const StepGraph &graph,
 /// The planned arena of the graph's step under `plan`, applied to a copy
 /// with regions that re-run only what the backward reads, scheduled and
 /// planned as --ckpt-schedule and --ckpt-plan-memory do. Also the report's
-/// persistent bytes (Megatron's accounting) and the recompute FLOPs of the
-/// rewritten step, when asked for.
-mlir::FailureOr<int64_t> plannedArenaBytes(const StepGraph &graph,
-                                           const RematPlan &plan,
-                                           const PlanOptions &options,
-                                           int64_t *persistent = nullptr,
-                                           int64_t *recomputeFlops = nullptr);
+/// persistent bytes (Megatron's accounting) and the recompute cost of the
+/// rewritten step (its recompute ops under `cost`), when asked for.
+mlir::FailureOr<int64_t>
+plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
+                  const PlanOptions &options, int64_t *persistent = nullptr,
+                  int64_t *recomputeCost = nullptr,
+                  const RecomputeCost &cost = RecomputeCost());
 
 /// The solver's plans at `points` budgets spread evenly from the lowest
 /// planned peak it reaches to the keep-all arena, then the presets.
@@ -89,6 +121,7 @@ budgetFrontier(const StepGraph &graph, const PlanOptions &options, int points,
 class BudgetPolicy : public RematPolicy {
 public:
   int64_t memoryBudget = -1; ///< Cap on the planned arena, or -1.
+  RecomputeCost cost;        ///< What the solver minimizes.
   int64_t deviceMemory = -1; ///< Cap on arena + persistent state, or -1.
   PlanOptions planOptions;   ///< As --ckpt-plan-memory plans.
 

@@ -102,6 +102,9 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
     Option<"deviceMemory", "device-memory", "std::string", "\"\"",
            "Cap on the planned arena plus the persistent weights, gradients "
            "and optimizer state (Megatron's accounting)">,
+    Option<"cost", "cost", "std::string", "\"\"",
+           "What the budget solver minimizes: flops (default) or "
+           "profile:FILE, the op times ckpt-run --profile=FILE measured">,
     Option<"regionOps", "region-ops", "std::string", "\"needed\"",
            "What a recompute region re-runs: needed (only what the backward "
            "reads) or all (every op of the checkpointed span, as Megatron-LM "

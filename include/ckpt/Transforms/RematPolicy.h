@@ -30,6 +30,9 @@ struct RematOptions {
   bool distributeSavedActivations = false;
   /// The budget solver's caps as written ("40GiB"); empty when not given.
   std::string memoryBudget, deviceMemory;
+  /// What the budget solver minimizes: "flops" (or empty) or
+  /// "profile:FILE".
+  std::string cost;
 };
 
 class RematPolicy {
