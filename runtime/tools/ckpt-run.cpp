@@ -414,10 +414,15 @@ int runMain(int argc, char **argv, Communicator &comm) {
   } catch (const std::exception &e) {
     // ProgramError, RuntimeError and the library's own: under several
     // ranks, say which one failed.
-    std::cerr << "ckpt-run: error";
+    // One write, so that the message of mpirun's abort, printed by
+    // another process, cannot land inside it.
+    std::string message = "ckpt-run: error";
     if (comm.size() > 1)
-      std::cerr << " (rank " << comm.rank() << " of " << comm.size() << ")";
-    std::cerr << ": " << e.what() << "\n";
+      message += " (rank " + std::to_string(comm.rank()) + " of " +
+                 std::to_string(comm.size()) + ")";
+    message += std::string(": ") + e.what() + "\n";
+    std::fwrite(message.data(), 1, message.size(), stderr);
+    std::fflush(stderr);
     return 1;
   }
   return 0;
