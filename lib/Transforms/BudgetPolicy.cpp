@@ -935,6 +935,10 @@ ckpt::budgetFrontier(const StepGraph &graph, const PlanOptions &options,
     std::optional<Candidate> best = solver.solve(budget);
     if (!best)
       continue;
+    // A budget whose plan is the last one's adds nothing.
+    if (!frontier.empty() && frontier.back().arena == best->arena &&
+        frontier.back().cost == best->cost)
+      continue;
     frontier.push_back(
         {budget, best->arena, best->cost, best->what, /*preset=*/false});
   }
