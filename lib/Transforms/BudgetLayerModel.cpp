@@ -1,0 +1,444 @@
+//===- BudgetLayerModel.cpp - Each layer's choices for the budget solver --===//
+//
+// For one layer, every subset of the values its backward reads is a choice:
+// what the regions that rebuild it run (the same rules as applyRematPlan:
+// only needed ops, a dropout's mask alone), what it still keeps, and the
+// peak of the layer's own bytes during its backward. The frontier keeps the
+// choices no other beats on all three; layers with one structure share it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Transforms/BudgetPolicy.h"
+
+#include "llvm/ADT/DenseMap.h"
+
+#include <algorithm>
+#include <map>
+
+using namespace mlir;
+using namespace ckpt;
+
+namespace {
+
+constexpr size_t kMaxCandidates = 24;
+
+int64_t roundUp(int64_t bytes, int64_t alignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
+/// One layer compiled to small arrays, for evaluating many subsets: what a
+/// choice costs (the ops its regions re-run), what it keeps, and the peak of
+/// the layer's own bytes during its backward (kept values, the backward's
+/// temporaries and the regions' values, with the planner's liveness: a
+/// tensor lives from the step that writes it to the last step that reads
+/// it, sizes rounded to the alignment).
+class LayerEvaluator {
+public:
+  LayerEvaluator(const StepGraph &graph, const LayerModel &model,
+                 int64_t alignment, const RecomputeCost &cost) {
+    llvm::DenseMap<int, int> localOf; // Tensor id -> local value.
+    std::vector<int> runOf(graph.nodes.size(), -1);
+    for (auto [run, nodes] : llvm::enumerate(model.runs))
+      for (int node : nodes)
+        runOf[node] = static_cast<int>(run);
+    for (int node : model.nodes)
+      for (int id : graph.nodes[node].outputs) {
+        localOf[id] = static_cast<int>(values.size());
+        values.push_back(
+            {roundUp(graph.tensors[id].bytes, alignment), -1, runOf[node]});
+      }
+    // The layer's backward, in schedule order.
+    llvm::DenseMap<int, int> positionOf;
+    for (auto [index, node] : llvm::enumerate(graph.nodes))
+      if (node.phase == Phase::Backward && node.layer == model.layer) {
+        positionOf[static_cast<int>(index)] = steps;
+        ++steps;
+      }
+    // Where the backward reads a tensor: first and last position, `steps`
+    // when it is read after the layer's backward (or not in it).
+    auto span = [&](const StepTensor &tensor) {
+      int first = steps, last = -1;
+      for (int reader : tensor.readers) {
+        if (graph.nodes[reader].phase == Phase::Forward)
+          continue;
+        auto it = positionOf.find(reader);
+        int position = it == positionOf.end() ? steps : it->second;
+        first = std::min(first, position);
+        last = std::max(last, position);
+      }
+      return std::make_pair(first, last < 0 ? steps : last);
+    };
+    for (auto [bit, id] : llvm::enumerate(model.candidates)) {
+      LocalValue &value = values[localOf.lookup(id)];
+      value.bit = static_cast<int>(bit);
+      std::tie(value.firstRead, value.lastRead) = span(graph.tensors[id]);
+      allKept += value.bytes;
+    }
+    llvm::DenseSet<int> returned(graph.results.begin(), graph.results.end());
+    for (auto [node, position] : positionOf)
+      for (int id : graph.nodes[node].outputs) {
+        if (returned.contains(id))
+          continue; // Gradients of parameters live outside the arena.
+        const StepTensor &tensor = graph.tensors[id];
+        int end = tensor.readers.empty() ? position : span(tensor).second;
+        temporaries.push_back({position, std::max(end, position),
+                               roundUp(tensor.bytes, alignment)});
+      }
+    for (auto [run, nodes] : llvm::enumerate(model.runs)) {
+      for (int node : nodes) {
+        const StepNode &n = graph.nodes[node];
+        Op op;
+        op.cost = cost.of(graph, node);
+        if (op.cost < 0 && missing.empty())
+          missing = RecomputeCost::keyOf(graph, node);
+        for (int id : n.outputs)
+          op.results.push_back(localOf.lookup(id));
+        for (int id : n.inputs) {
+          auto it = localOf.find(id);
+          op.operands.push_back(it == localOf.end() ? -1 : it->second);
+        }
+        if (isa<xf::DropoutOp>(n.op)) {
+          op.dropout = true;
+          op.maskCost = cost.maskOnly(graph, node);
+        }
+        op.run = static_cast<int>(run);
+        ops.push_back(std::move(op));
+      }
+    }
+    runs = model.runs.size();
+    readersOf.resize(values.size());
+    for (auto [index, op] : llvm::enumerate(ops))
+      for (int operand : op.operands)
+        if (operand >= 0 &&
+            !llvm::is_contained(readersOf[operand], static_cast<int>(index)))
+          readersOf[operand].push_back(static_cast<int>(index));
+    needed.resize(values.size());
+    forced.resize(values.size());
+    rerun.resize(ops.size());
+  }
+
+  LayerChoice evaluate(uint64_t discard) {
+    auto discarded = [&](int local) {
+      int bit = values[local].bit;
+      return bit >= 0 && (discard >> bit & 1);
+    };
+    std::fill(needed.begin(), needed.end(), 0);
+    std::fill(forced.begin(), forced.end(), 0);
+    std::fill(rerun.begin(), rerun.end(), 0);
+    before.clear();
+    LayerChoice choice;
+    choice.discard = discard;
+    choice.keptBytes = allKept;
+    for (size_t local = 0; local < values.size(); ++local)
+      if (discarded(static_cast<int>(local))) {
+        needed[local] = 1;
+        choice.keptBytes -= values[local].bytes;
+      }
+    // Each run's region walks back from what it discards.
+    for (size_t index = ops.size(); index-- > 0;) {
+      const Op &op = ops[index];
+      if (llvm::none_of(op.results, [&](int r) { return needed[r]; }))
+        continue;
+      if (op.dropout && !needed[op.results[0]]) {
+        choice.cost += op.maskCost;
+        rerun[index] = 2; // The mask alone.
+        continue;
+      }
+      choice.cost += op.cost;
+      rerun[index] = 1;
+      for (int operand : op.operands) {
+        if (operand < 0)
+          continue; // Made outside the layer: kept or another layer's.
+        const LocalValue &v = values[operand];
+        bool kept = v.bit >= 0 && !discarded(operand);
+        if (kept)
+          continue;
+        if (v.run == op.run)
+          needed[operand] = 1;
+        else if (v.bit >= 0)
+          // Another run's region rebuilds it: that region comes first.
+          before.emplace_back(op.run, v.run);
+        else if (!forced[operand]) {
+          // Another run's temporary: the region reads it from the
+          // forward, which keeps it.
+          forced[operand] = 1;
+          choice.keptBytes += v.bytes;
+        }
+      }
+    }
+    choice.internalPeak = backwardPeak(discard);
+    return choice;
+  }
+
+private:
+  struct LocalValue {
+    int64_t bytes;
+    int bit; ///< Candidate bit, or -1.
+    int run;
+    int firstRead = 0, lastRead = 0; ///< Backward positions (candidates).
+  };
+  struct Op {
+    int64_t cost = 0, maskCost = 0;
+    bool dropout = false;
+    int run = 0;
+    SmallVector<int> results, operands;
+  };
+  struct Interval {
+    int start, end; ///< Backward positions, inclusive.
+    int64_t bytes;
+  };
+
+  /// The peak of the layer's own bytes over its backward with the regions
+  /// of `discard` in place (evaluate() has marked the ops they re-run).
+  int64_t backwardPeak(uint64_t discard) {
+    // Steps: before backward position p, the regions placed there (each
+    // before the first reader of what it discards), then the node at p.
+    std::vector<int> regionAt(runs, -1);
+    for (const LocalValue &v : values)
+      if (v.bit >= 0 && (discard >> v.bit & 1))
+        regionAt[v.run] = regionAt[v.run] < 0
+                              ? v.firstRead
+                              : std::min(regionAt[v.run], v.firstRead);
+    // A region that reads what another rebuilds moves that one before it
+    // (applyRematPlan's readRebuiltValues).
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (auto [reader, producer] : before)
+        if (regionAt[reader] >= 0 && regionAt[reader] < regionAt[producer]) {
+          regionAt[producer] = regionAt[reader];
+          changed = true;
+        }
+    }
+    std::vector<int> stepOfPosition(steps + 1);
+    std::vector<int> stepOfOp(ops.size(), -1);
+    int step = 0;
+    for (int position = 0; position <= steps; ++position) {
+      for (size_t run = 0; run < runs; ++run)
+        if (regionAt[run] == position)
+          for (size_t index = 0; index < ops.size(); ++index)
+            if (rerun[index] && ops[index].run == static_cast<int>(run))
+              stepOfOp[index] = step++;
+      stepOfPosition[position] = step++;
+    }
+    live.assign(step + 1, 0);
+    auto add = [&](int from, int to, int64_t bytes) {
+      live[from] += bytes;
+      live[to + 1] -= bytes;
+    };
+    for (const LocalValue &v : values)
+      if (v.bit >= 0 && !(discard >> v.bit & 1))
+        add(0, stepOfPosition[v.lastRead], v.bytes);
+    for (const Interval &t : temporaries)
+      add(stepOfPosition[t.start], stepOfPosition[t.end], t.bytes);
+    // A region's value lives to its last reader: a later op of the region,
+    // or the backward for what the region yields.
+    for (size_t index = 0; index < ops.size(); ++index) {
+      if (!rerun[index])
+        continue;
+      const Op &op = ops[index];
+      for (auto [slot, result] : llvm::enumerate(op.results)) {
+        if (rerun[index] == 2 && slot == 0)
+          continue; // The mask alone: no value.
+        const LocalValue &v = values[result];
+        int end = stepOfOp[index];
+        if (v.bit >= 0 && (discard >> v.bit & 1))
+          end = stepOfPosition[v.lastRead];
+        bool keptCopy = v.bit >= 0 && !(discard >> v.bit & 1);
+        if (!keptCopy)
+          for (int reader : readersOf[result])
+            if (rerun[reader] == 1)
+              end = std::max(end, stepOfOp[reader]);
+        add(stepOfOp[index], end, v.bytes);
+      }
+    }
+    int64_t running = 0, peak = 0;
+    for (int t = 0; t < step; ++t)
+      peak = std::max(peak, running += live[t]);
+    return peak;
+  }
+
+  std::vector<LocalValue> values;
+  std::vector<Op> ops;
+  std::vector<Interval> temporaries;
+  std::vector<SmallVector<int>> readersOf; ///< Ops of the layer reading it.
+  size_t runs = 0;
+  int steps = 0; ///< Backward nodes of the layer.
+  std::vector<char> needed, forced, rerun;
+  /// (run, earlier run): the first's region reads what the second rebuilds.
+  std::vector<std::pair<int, int>> before;
+  std::vector<int64_t> live;
+  int64_t allKept = 0;
+
+public:
+  /// The key of an op the profile has no time for, or "".
+  std::string missing;
+};
+
+/// A layer's structure: ops, modules, shapes and edges, with tensors named
+/// by their position in the layer (outside values by the same name in
+/// every layer when they are parameters of the same shape).
+std::string layerSignature(const StepGraph &graph, const LayerModel &model) {
+  llvm::DenseMap<int, int> localOf;
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  for (int node : model.nodes) {
+    const StepNode &n = graph.nodes[node];
+    os << n.op->getName() << "/" << n.module << "(";
+    for (int id : n.inputs) {
+      auto it = localOf.find(id);
+      if (it != localOf.end())
+        os << it->second << ",";
+      else
+        os << "x" << graph.tensors[id].value.getType() << ",";
+    }
+    os << ")" << n.op->getAttrDictionary() << ";";
+    for (int id : n.outputs) {
+      localOf[id] = static_cast<int>(localOf.size());
+      os << graph.tensors[id].value.getType()
+         << (graph.tensors[id].kept ? "k" : "") << ";";
+    }
+  }
+  return text;
+}
+
+/// The choices of a layer that no other beats on kept bytes, backward peak
+/// and cost at once, cheapest first.
+std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
+                                       const LayerModel &model,
+                                       int64_t alignment,
+                                       const RecomputeCost &cost,
+                                       std::string &missing) {
+  LayerEvaluator evaluator(graph, model, alignment, cost);
+  missing = evaluator.missing;
+  if (!missing.empty())
+    return {};
+  std::vector<LayerChoice> all;
+  uint64_t subsets = uint64_t(1) << model.candidates.size();
+  all.reserve(subsets);
+  // Annotations bind: what must be recomputed is discarded, what must be
+  // saved is kept.
+  for (uint64_t discard = 0; discard < subsets; ++discard)
+    if ((discard & model.mustDiscard) == model.mustDiscard &&
+        !(discard & model.mustKeep))
+      all.push_back(evaluator.evaluate(discard));
+  std::sort(all.begin(), all.end(),
+            [](const LayerChoice &a, const LayerChoice &b) {
+              return std::tie(a.cost, a.keptBytes, a.internalPeak, a.discard) <
+                     std::tie(b.cost, b.keptBytes, b.internalPeak, b.discard);
+            });
+  std::vector<LayerChoice> frontier;
+  for (const LayerChoice &choice : all)
+    if (llvm::none_of(frontier, [&](const LayerChoice &better) {
+          return better.keptBytes <= choice.keptBytes &&
+                 better.internalPeak <= choice.internalPeak;
+        }))
+      frontier.push_back(choice);
+  return frontier;
+}
+
+} // namespace
+
+FailureOr<std::vector<LayerModel>>
+ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
+                       int64_t alignment, const RecomputeCost &cost) {
+  std::map<int64_t, LayerModel> byLayer;
+  for (auto [index, node] : llvm::enumerate(graph.nodes))
+    if (node.phase == Phase::Forward && node.region < 0 && node.layer) {
+      LayerModel &model = byLayer[*node.layer];
+      model.layer = *node.layer;
+      model.nodes.push_back(static_cast<int>(index));
+    }
+  std::vector<LayerModel> models;
+  std::map<std::string, size_t> seen; // Signature -> model with its frontier.
+  for (auto &[layer, model] : byLayer) {
+    int norms = 0;
+    for (int node : model.nodes) {
+      const StepNode &n = graph.nodes[node];
+      // The layer's output stays kept: it bounds every region to its layer
+      // (docs/policies.md).
+      llvm::StringRef annotation = getRematAnnotation(n.op);
+      for (int id : n.outputs)
+        if (graph.tensors[id].kept &&
+            llvm::none_of(graph.tensors[id].readers, [&](int reader) {
+              const StepNode &r = graph.nodes[reader];
+              return r.phase == Phase::Forward && r.layer != n.layer;
+            })) {
+          uint64_t bit = uint64_t(1) << model.candidates.size();
+          if (annotation == "recompute")
+            model.mustDiscard |= bit;
+          else if (annotation == "save")
+            model.mustKeep |= bit;
+          model.candidates.push_back(id);
+        }
+      if (model.runs.empty() ||
+          graph.nodes[model.runs.back().back()].module != n.module) {
+        model.runs.emplace_back();
+        std::string label = "layer " + std::to_string(layer) + " ";
+        if (n.module == "layernorm")
+          label += ++norms == 1 ? "input_layernorm" : "pre_mlp_layernorm";
+        else
+          label += n.module.str();
+        model.runLabels.push_back(label);
+      }
+      model.runs.back().push_back(node);
+    }
+    if (model.candidates.size() > kMaxCandidates) {
+      error = "memory-budget: layer " + std::to_string(layer) + " has " +
+              std::to_string(model.candidates.size()) +
+              " values the backward reads; the solver enumerates at most " +
+              std::to_string(kMaxCandidates) + " per layer";
+      return failure();
+    }
+    std::string signature = layerSignature(graph, model);
+    auto [it, inserted] = seen.try_emplace(signature, models.size());
+    if (inserted) {
+      std::string missing;
+      model.frontier = layerFrontier(graph, model, alignment, cost, missing);
+      if (!missing.empty()) {
+        error = "memory-budget: the profile '" + cost.source() +
+                "' has no time for " + missing +
+                " (profile a program of this model: ckpt-run PROGRAM "
+                "--profile=FILE)";
+        return failure();
+      }
+    } else
+      model.frontier = models[it->second].frontier;
+    models.push_back(std::move(model));
+  }
+  return models;
+}
+
+LayerChoice ckpt::evaluateLayerChoice(const StepGraph &graph,
+                                      const LayerModel &model, uint64_t discard,
+                                      int64_t alignment,
+                                      const RecomputeCost &cost) {
+  return LayerEvaluator(graph, model, alignment, cost).evaluate(discard);
+}
+
+RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
+                              const std::vector<LayerModel> &models,
+                              const std::vector<uint64_t> &discards) {
+  RematPlan plan;
+  for (auto [model, discard] : llvm::zip(models, discards)) {
+    llvm::DenseMap<int, int> bitOf;
+    for (auto [bit, id] : llvm::enumerate(model.candidates))
+      bitOf[id] = static_cast<int>(bit);
+    for (auto [run, label] : llvm::zip(model.runs, model.runLabels)) {
+      RecomputeGroup group;
+      group.label = label;
+      group.layer = model.layer;
+      group.nodes = run;
+      for (int node : run)
+        for (int id : graph.nodes[node].outputs) {
+          auto it = bitOf.find(id);
+          if (it != bitOf.end() && (discard >> it->second & 1))
+            group.discarded.push_back(id);
+        }
+      if (!group.discarded.empty())
+        plan.groups.push_back(std::move(group));
+    }
+  }
+  return plan;
+}
