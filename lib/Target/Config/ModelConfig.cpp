@@ -108,7 +108,6 @@ const std::set<std::string> kMegatronIgnored = {"init_method_std",
                                                 "save_interval",
                                                 "eval_interval",
                                                 "eval_iters",
-                                                "pipeline_model_parallel_size",
                                                 "data_parallel_size",
                                                 "use_distributed_optimizer",
                                                 "fp32_residual_connection"};
@@ -389,6 +388,28 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                  "position_embedding_type must be \"learned_absolute\", got "
                  "\"" +
                      *pos + "\"");
+  // What changes memory and is not modelled yet is refused, never ignored:
+  // a dense graph, or the whole model on one stage, would be a wrong
+  // estimate with exit code 0.
+  if (auto experts = reader.integer("num_moe_experts"); experts && *experts > 0)
+    reader.error("num_moe_experts",
+                 "mixture-of-experts layers are not supported yet: " +
+                     std::to_string(*experts) +
+                     " experts per layer would be built as one dense MLP");
+  // Megatron writes these with defaults in dense configs too.
+  reader.ignore({"moe_router_topk", "moe_ffn_hidden_size",
+                 "moe_shared_expert_intermediate_size",
+                 "moe_expert_capacity_factor", "moe_router_load_balancing_type",
+                 "moe_aux_loss_coeff"});
+  for (const char *key :
+       {"pipeline_model_parallel_size", "virtual_pipeline_model_parallel_size"})
+    if (auto stages = reader.integer(key); stages && *stages > 1)
+      reader.error(key,
+                   std::string("pipeline parallelism is not supported yet: "
+                               "with ") +
+                       key + " = " + std::to_string(*stages) +
+                       " a rank holds a share of the layers and up to that "
+                       "many micro-batches of their activations (1F1B)");
   if (auto post = reader.boolean("apply_residual_connection_post_layernorm");
       post && *post)
     reader.error("apply_residual_connection_post_layernorm",
