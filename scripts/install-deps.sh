@@ -8,6 +8,7 @@ PACKAGES=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-openmp-dev libopenmpi-dev openmpi-bin zlib1g-dev libzstd-dev libedit-dev libcurl4-openssl-dev
+  coinor-cbc
 )
 
 missing=()

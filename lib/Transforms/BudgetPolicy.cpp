@@ -55,28 +55,19 @@ ckpt::plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
   return memory.arenaBytes;
 }
 
-namespace {
-
-/// The bytes of everything but the layers' own, from the plan that keeps
-/// all (the planner's timeline): during layer l's backward the peak is
-/// segment[l] + (kept bytes of layers below l) + the layer's backward peak;
-/// outside the layers' backward it is head + (kept bytes of every layer).
-struct Calibration {
-  std::vector<int64_t> segment;
-  int64_t head = 0;
-};
-
-Calibration calibrate(const StepGraph &graph,
-                      const std::vector<LayerModel> &models,
-                      const std::vector<LayerChoice> &keepAll,
-                      const MemoryPlan &plan) {
+PeakEstimate ckpt::calibratePeakEstimate(const StepGraph &graph,
+                                         const std::vector<LayerModel> &models,
+                                         const MemoryPlan &keepAllPlan) {
+  const MemoryPlan &plan = keepAllPlan;
   std::vector<int64_t> live(plan.steps);
   for (int64_t t = 0; t < plan.steps; ++t)
     live[t] = plan.liveKept[t] + plan.liveRecomputed[t] + plan.liveWorkspace[t];
   std::vector<char> inSegment(plan.steps, 0);
-  Calibration calibration;
+  PeakEstimate calibration;
   int64_t below = 0;
-  for (auto [model, kept] : llvm::zip(models, keepAll)) {
+  for (const LayerModel &model : models) {
+    LayerChoice kept =
+        evaluateLayerChoice(graph, model, 0, keepAllPlan.alignment);
     int64_t peak = 0;
     for (auto [index, node] : llvm::enumerate(graph.nodes))
       if (node.phase == Phase::Backward && node.layer == model.layer) {
@@ -94,12 +85,9 @@ Calibration calibrate(const StepGraph &graph,
   return calibration;
 }
 
-/// The cheapest choice per layer whose estimated peak (Calibration) stays
-/// within `cap`: dynamic programming over the layer chain on the kept bytes
-/// of the layers so far, keeping for each total only the cheapest way.
 std::optional<std::vector<uint64_t>>
-cheapestWithin(const std::vector<LayerModel> &models,
-               const Calibration &calibration, int64_t cap) {
+ckpt::cheapestWithin(const std::vector<LayerModel> &models,
+                     const PeakEstimate &calibration, int64_t cap) {
   struct State {
     int64_t below, cost;
     int parent;
@@ -162,8 +150,6 @@ cheapestWithin(const std::vector<LayerModel> &models,
   return discards;
 }
 
-} // namespace
-
 namespace {
 
 /// A candidate plan as the pass would apply and plan it: its arena and the
@@ -190,11 +176,7 @@ public:
       return failure();
     models = std::move(*built);
     keepAllPlan = planMemory(graph, options);
-    std::vector<LayerChoice> keepAll;
-    for (const LayerModel &model : models)
-      keepAll.push_back(
-          evaluateLayerChoice(graph, model, 0, options.alignment));
-    calibration = calibrate(graph, models, keepAll, keepAllPlan);
+    calibration = calibratePeakEstimate(graph, models, keepAllPlan);
     // Ops outside the layers annotated ckpt.remat = "recompute" are
     // recomputed in every plan, as the presets do.
     for (auto [index, node] : llvm::enumerate(graph.nodes))
@@ -337,7 +319,7 @@ private:
   RecomputeCost cost;
   std::vector<LayerModel> models;
   MemoryPlan keepAllPlan;
-  Calibration calibration;
+  PeakEstimate calibration;
   std::vector<Candidate> presets;
   std::vector<RecomputeGroup> fixed; ///< Annotated ops outside the layers.
   bool annotated = false; ///< Some op must be recomputed in every plan.

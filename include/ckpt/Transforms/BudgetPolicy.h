@@ -101,6 +101,28 @@ RematPlan makeLayerPlan(const StepGraph &graph,
                         const std::vector<LayerModel> &models,
                         const std::vector<uint64_t> &discards);
 
+/// The estimate the solver plans with: during layer l's backward the peak
+/// is segment[l] + the kept bytes of the layers below l + layer l's own
+/// backward peak; outside the layers' backward it is head + the kept bytes
+/// of every layer.
+struct PeakEstimate {
+  std::vector<int64_t> segment;
+  int64_t head = 0;
+};
+
+/// The estimate's constants, from the timeline of the plan that keeps all.
+PeakEstimate calibratePeakEstimate(const StepGraph &graph,
+                                   const std::vector<LayerModel> &models,
+                                   const MemoryPlan &keepAllPlan);
+
+/// The cheapest choice per layer (`models[i].frontier`) whose estimated
+/// peak stays within `cap`, as discard masks; none when no choice does.
+/// Dynamic programming over the layer chain on the kept bytes of the layers
+/// so far, states bucketed at 1/2048 of the cap (the cheapest per bucket).
+std::optional<std::vector<uint64_t>>
+cheapestWithin(const std::vector<LayerModel> &models,
+               const PeakEstimate &estimate, int64_t cap);
+
 /// The planned arena of the graph's step under `plan`, applied to a copy
 /// with regions that re-run only what the backward reads, scheduled and
 /// planned as --ckpt-schedule and --ckpt-plan-memory do. Also the report's
