@@ -152,8 +152,8 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
 
 namespace {
 
-/// A candidate plan as the pass would apply and plan it: its arena and the
-/// recompute FLOPs its regions run.
+/// A candidate plan as the pass would apply and plan it: its arena and what
+/// its regions cost (RecomputeCost: FLOPs, or profiled nanoseconds).
 struct Candidate {
   RematPlan plan;
   int64_t arena = INT64_MAX, cost = INT64_MAX;
