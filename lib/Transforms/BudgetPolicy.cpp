@@ -93,6 +93,8 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
     int parent;
     uint32_t choice;
   };
+  if (cap < 0)
+    return std::nullopt; // Device memory below the persistent state.
   // States are bucketed by their kept bytes, 1/2048 of the cap wide, the
   // cheapest kept per bucket (which bounds the work on deep models; the
   // feasibility of every state is still checked exactly).
@@ -210,6 +212,8 @@ public:
 
   /// The cheapest candidate whose planned arena is within `cap`.
   std::optional<Candidate> solve(int64_t cap) {
+    if (cap < 0)
+      return std::nullopt;
     if (!annotated && keepAllPlan.arenaBytes <= cap)
       return Candidate{RematPlan(), keepAllPlan.arenaBytes, 0, "keep all"};
     std::optional<Candidate> best;

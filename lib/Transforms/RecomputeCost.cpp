@@ -65,9 +65,11 @@ std::optional<RecomputeCost> RecomputeCost::fromProfile(llvm::StringRef path,
         op ? op->getString("key") : std::nullopt;
     std::optional<double> seconds =
         op ? op->getNumber("seconds") : std::nullopt;
-    if (!key || !seconds || !std::isfinite(*seconds) || *seconds < 0) {
+    // At most 10,000 s an op, so that sums of nanoseconds stay in range.
+    if (!key || !seconds || !std::isfinite(*seconds) || *seconds < 0 ||
+        *seconds > 1e4) {
       error = "the profile '" + path.str() +
-              "' has an entry without a key and a time of 0 seconds or more";
+              "' has an entry without a key and a time in [0, 10000] seconds";
       return std::nullopt;
     }
     (*times)[key->str()] = *seconds;
