@@ -125,9 +125,9 @@ int runOpt(int argc, char **argv, mlir::DialectRegistry &registry) {
     mlir::MLIRContext context(registry);
     context.allowUnregisteredDialects(config.shouldAllowUnregisteredDialects());
     llvm::SourceMgr sourceMgr;
-    sourceMgr.AddNewSourceBuffer(
-        llvm::MemoryBuffer::getMemBufferCopy(*inputText, inputFilename),
-        llvm::SMLoc());
+    sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(
+                                     *inputText, input->getBufferIdentifier()),
+                                 llvm::SMLoc());
     mlir::SourceMgrDiagnosticHandler fallback(sourceMgr, &context);
     mlir::ScopedDiagnosticHandler longLines(
         &context, [](mlir::Diagnostic &diag) {
