@@ -14,6 +14,7 @@
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Support/Version.h"
 #include "ckpt/Target/Config/ConfigImport.h"
+#include "ckpt/Tools/LongLineDiagnostics.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -182,6 +183,8 @@ int main(int argc, char **argv) {
   llvm::StringRef text = (*buffer)->getBuffer();
   sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
   SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  ckpt::installLongLineDiagnostics(
+      &context, std::make_shared<const std::string>(text.str()));
   FailureOr<CompileResult> result =
       compileModelConfig(text, configFile, overrides, options, &context);
   if (failed(result))

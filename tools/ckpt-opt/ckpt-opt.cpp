@@ -10,6 +10,7 @@
 #include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Support/Version.h"
+#include "ckpt/Tools/LongLineDiagnostics.h"
 #include "ckpt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -32,64 +33,17 @@
 
 namespace {
 
-/// Source lines longer than this are not echoed whole under a diagnostic:
-/// a printed training step's first line holds the whole module signature.
-constexpr size_t kLongLine = 512;
-
-/// Prints a diagnostic located in a long line of `text` as
-/// "file:line:col: error: message" with an excerpt around the column;
-/// declines (failure) any other, which MLIR's handler then prints.
-mlir::LogicalResult printLongLineDiagnostic(mlir::Diagnostic &diag,
-                                            llvm::StringRef text) {
-  auto loc = mlir::dyn_cast<mlir::FileLineColLoc>(diag.getLocation());
-  if (!loc || loc.getLine() == 0)
-    return mlir::failure();
-  llvm::StringRef rest = text;
-  for (unsigned line = 1; line < loc.getLine() && !rest.empty(); ++line)
-    rest = rest.split('\n').second;
-  llvm::StringRef sourceLine = rest.split('\n').first;
-  if (sourceLine.size() <= kLongLine)
-    return mlir::failure();
-  const char *kind =
-      diag.getSeverity() == mlir::DiagnosticSeverity::Error     ? "error"
-      : diag.getSeverity() == mlir::DiagnosticSeverity::Warning ? "warning"
-      : diag.getSeverity() == mlir::DiagnosticSeverity::Note    ? "note"
-                                                                : "remark";
-  size_t column = loc.getColumn() ? loc.getColumn() - 1 : 0;
-  size_t from = column > 40 ? column - 40 : 0;
-  llvm::StringRef excerpt = sourceLine.substr(from, 80);
-  // The message may quote the long text too (an unknown op's name).
-  std::string message = diag.str();
-  if (message.size() > kLongLine)
-    message = message.substr(0, kLongLine / 2) + "... (" +
-              std::to_string(message.size()) + " characters)";
-  llvm::errs() << loc.getFilename().getValue() << ":" << loc.getLine() << ":"
-               << loc.getColumn() << ": " << kind << ": " << message << "\n"
-               << (from ? "..." : "") << excerpt
-               << (from + excerpt.size() < sourceLine.size() ? "..." : "")
-               << "  (line of " << sourceLine.size() << " characters)\n"
-               << std::string((from ? 3 : 0) + column - from, ' ') << "^\n";
-  for (mlir::Diagnostic &note : diag.getNotes())
-    if (failed(printLongLineDiagnostic(note, text)))
-      llvm::errs() << note.getLocation() << ": note: " << note.str() << "\n";
-  return mlir::success();
-}
-
 /// The input's text while ckpt-opt runs (null with -verify-diagnostics,
 /// whose handler must see every diagnostic).
-std::shared_ptr<std::string> inputText;
+std::shared_ptr<const std::string> inputText;
 
 /// Puts the long-line printer above MLIR's own handler. Registered as a
 /// dialect extension, it runs when the parser loads the xf or func dialect,
 /// after MlirOptMain has set up its handler, so that it also sees the parse
 /// errors that follow (and, from the pass pipeline's setup, the passes').
 void installLongLineHandler(mlir::MLIRContext *context) {
-  if (!inputText)
-    return;
-  context->getDiagEngine().registerHandler(
-      [text = inputText](mlir::Diagnostic &diag) {
-        return printLongLineDiagnostic(diag, *text);
-      });
+  if (inputText)
+    ckpt::installLongLineDiagnostics(context, inputText);
 }
 
 /// MlirOptMain, with two changes to what pass pipelines report. A pass
@@ -119,9 +73,7 @@ int runOpt(int argc, char **argv, mlir::DialectRegistry &registry) {
   // printer on top, so that even an error before any of our dialects is
   // loaded shows an excerpt; MlirOptMain then parses it again.
   if (inputText && config.inputSplitMarker().empty() &&
-      llvm::any_of(llvm::split(*inputText, '\n'), [](llvm::StringRef line) {
-        return line.size() > kLongLine;
-      })) {
+      ckpt::hasLongLine(*inputText)) {
     mlir::MLIRContext context(registry);
     context.allowUnregisteredDialects(config.shouldAllowUnregisteredDialects());
     llvm::SourceMgr sourceMgr;
@@ -129,10 +81,7 @@ int runOpt(int argc, char **argv, mlir::DialectRegistry &registry) {
                                      *inputText, input->getBufferIdentifier()),
                                  llvm::SMLoc());
     mlir::SourceMgrDiagnosticHandler fallback(sourceMgr, &context);
-    mlir::ScopedDiagnosticHandler longLines(
-        &context, [](mlir::Diagnostic &diag) {
-          return printLongLineDiagnostic(diag, *inputText);
-        });
+    ckpt::installLongLineDiagnostics(&context, inputText);
     if (!mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context))
       return 1;
   }

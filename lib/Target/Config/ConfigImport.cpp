@@ -4,6 +4,7 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Target/Config/GPTGraphBuilder.h"
+#include "ckpt/Tools/LongLineDiagnostics.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -157,5 +158,10 @@ void ckpt::registerConfigImportTranslation() {
       },
       [](DialectRegistry &registry) {
         registry.insert<xf::XFDialect, CkptDialect, func::FuncDialect>();
+        // Under ckpt-translate: excerpts of very long source lines, above
+        // the translation's own handler (the dialect loads after it).
+        registry.addExtension(+[](MLIRContext *context, xf::XFDialect *) {
+          installLongLineDiagnostics(context);
+        });
       });
 }

@@ -9,6 +9,7 @@
 #include "ckpt/Dialect/XF/XFTags.h"
 #include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/OpTable/ProgramFormat.h"
+#include "ckpt/Tools/LongLineDiagnostics.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/OpImplementation.h"
@@ -298,5 +299,10 @@ void ckpt::registerProgramExportTranslation() {
       },
       [](DialectRegistry &registry) {
         registry.insert<xf::XFDialect, CkptDialect, func::FuncDialect>();
+        // Under ckpt-translate: excerpts of very long source lines, above
+        // the translation's own handler (the dialect loads after it).
+        registry.addExtension(+[](MLIRContext *context, xf::XFDialect *) {
+          installLongLineDiagnostics(context);
+        });
       });
 }
