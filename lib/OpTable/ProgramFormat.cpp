@@ -15,6 +15,24 @@ constexpr std::pair<TensorRole, const char *> kRoles[] = {
 };
 } // namespace
 
+std::string
+ckpt::ops::profileKey(std::string_view op,
+                      const std::vector<std::vector<int64_t>> &inputs,
+                      const std::vector<std::vector<int64_t>> &outputs) {
+  auto shapes = [](const std::vector<std::vector<int64_t>> &list) {
+    std::string text;
+    for (size_t k = 0; k < list.size(); ++k) {
+      if (k)
+        text += ';';
+      for (size_t d = 0; d < list[k].size(); ++d)
+        text += (d ? "x" : "") + std::to_string(list[k][d]);
+    }
+    return text;
+  };
+  return std::string(op) + "(" + shapes(inputs) + ")->(" + shapes(outputs) +
+         ")";
+}
+
 const char *ckpt::ops::tensorRoleName(TensorRole role) {
   for (auto [value, name] : kRoles)
     if (value == role)

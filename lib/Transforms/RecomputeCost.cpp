@@ -7,6 +7,7 @@
 
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/OpTable/OpTable.h"
+#include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
 
 #include "llvm/Support/Error.h"
@@ -21,18 +22,15 @@ using namespace ckpt;
 std::string RecomputeCost::keyOf(const StepGraph &graph, int node) {
   const StepNode &n = graph.nodes[node];
   auto shapes = [&](llvm::ArrayRef<int> ids) {
-    std::string text;
-    for (auto [k, id] : llvm::enumerate(ids)) {
-      if (k)
-        text += ';';
+    std::vector<ops::Shape> list;
+    for (int id : ids) {
       auto type = cast<RankedTensorType>(graph.tensors[id].value.getType());
-      for (auto [d, size] : llvm::enumerate(type.getShape()))
-        text += (d ? "x" : "") + std::to_string(size);
+      list.emplace_back(type.getShape().begin(), type.getShape().end());
     }
-    return text;
+    return list;
   };
-  llvm::StringRef name = n.op->getName().stripDialect();
-  return name.str() + "(" + shapes(n.inputs) + ")->(" + shapes(n.outputs) + ")";
+  return ops::profileKey(n.op->getName().stripDialect(), shapes(n.inputs),
+                         shapes(n.outputs));
 }
 
 std::optional<RecomputeCost> RecomputeCost::fromProfile(llvm::StringRef path,
@@ -52,7 +50,7 @@ std::optional<RecomputeCost> RecomputeCost::fromProfile(llvm::StringRef path,
   }
   const llvm::json::Object *root = json->getAsObject();
   const llvm::json::Array *ops = root ? root->getArray("ops") : nullptr;
-  if (!root || root->getString("schema") != "ckpt-profile" || !ops) {
+  if (!root || root->getString("schema") != ops::kProfileFormatName || !ops) {
     error = "'" + path.str() +
             "' is not a profile written by ckpt-run --profile=FILE "
             "(schema ckpt-profile with an \"ops\" list)";
@@ -80,24 +78,30 @@ std::optional<RecomputeCost> RecomputeCost::fromProfile(llvm::StringRef path,
   return cost;
 }
 
+namespace {
+int64_t nanoseconds(double seconds) {
+  return static_cast<int64_t>(std::llround(seconds * 1e9));
+}
+} // namespace
+
+int64_t RecomputeCost::maskTime(const ops::Shape &shape) const {
+  // Profiles rarely time a mask regenerated alone: then half its dropout.
+  auto it = profile->find(ops::profileKey("dropout_mask", {}, {shape}));
+  if (it != profile->end())
+    return nanoseconds(it->second);
+  it = profile->find(ops::profileKey("dropout", {shape}, {shape, shape}));
+  return it == profile->end() ? -1 : nanoseconds(it->second) / 2;
+}
+
 int64_t RecomputeCost::of(const StepGraph &graph, int node) const {
   if (!profile)
     return graph.cost(node).total();
-  auto nanoseconds = [](double seconds) {
-    return static_cast<int64_t>(std::llround(seconds * 1e9));
-  };
-  std::string key = keyOf(graph, node);
-  auto it = profile->find(key);
+  auto it = profile->find(keyOf(graph, node));
   if (it != profile->end())
     return nanoseconds(it->second);
-  // A mask regenerated alone: half its dropout, when the profile has none.
-  if (isa<xf::DropoutMaskOp>(graph.nodes[node].op)) {
-    llvm::StringRef shape = llvm::StringRef(key).rsplit("->(").second;
-    shape = shape.drop_back(); // The ")".
-    auto dropout = profile->find("dropout(" + shape.str() + ")->(" +
-                                 shape.str() + ";" + shape.str() + ")");
-    if (dropout != profile->end())
-      return nanoseconds(dropout->second) / 2;
+  if (auto mask = dyn_cast<xf::DropoutMaskOp>(graph.nodes[node].op)) {
+    auto type = cast<RankedTensorType>(mask.getMask().getType());
+    return maskTime(ops::Shape(type.getShape().begin(), type.getShape().end()));
   }
   return -1;
 }
@@ -105,19 +109,10 @@ int64_t RecomputeCost::of(const StepGraph &graph, int node) const {
 int64_t RecomputeCost::maskOnly(const StepGraph &graph, int node) const {
   auto dropout = cast<xf::DropoutOp>(graph.nodes[node].op);
   auto type = cast<RankedTensorType>(dropout.getMask().getType());
+  ops::Shape shape(type.getShape().begin(), type.getShape().end());
+  if (profile)
+    return maskTime(shape);
   ops::OpInstance instance;
-  instance.outputs.push_back(
-      {ops::Shape(type.getShape().begin(), type.getShape().end()),
-       ops::ElementType::I1});
-  int64_t flops = ops::costOf(*ops::lookupOp("dropout_mask"), instance).total();
-  if (!profile)
-    return flops;
-  std::string shape;
-  for (auto [d, size] : llvm::enumerate(type.getShape()))
-    shape += (d ? "x" : "") + std::to_string(size);
-  auto it = profile->find("dropout_mask()->(" + shape + ")");
-  if (it != profile->end())
-    return static_cast<int64_t>(std::llround(it->second * 1e9));
-  int64_t whole = of(graph, node);
-  return whole < 0 ? -1 : whole / 2;
+  instance.outputs.push_back({shape, ops::ElementType::I1});
+  return ops::costOf(*ops::lookupOp("dropout_mask"), instance).total();
 }

@@ -211,22 +211,16 @@ void printProfile(const Program &program, const StepResult &result) {
               gemmFlops / gemmSeconds / 1e9);
 }
 
-/// "op(a×b;c)->(d)": an op kind and the shapes of its tensors, the key the
-/// memory-budget solver looks its ops up by (BudgetPolicy.cpp).
+/// An instruction's key in a profile (ops::profileKey).
 std::string profileKey(const Program &program, const Instruction &inst) {
   auto shapes = [&](const std::vector<int> &ids) {
-    std::string text;
-    for (size_t k = 0; k < ids.size(); ++k) {
-      if (k)
-        text += ';';
-      const std::vector<int64_t> &shape = program.tensors[ids[k]].shape;
-      for (size_t d = 0; d < shape.size(); ++d)
-        text += (d ? "x" : "") + std::to_string(shape[d]);
-    }
-    return text;
+    std::vector<std::vector<int64_t>> list;
+    for (int id : ids)
+      list.push_back(program.tensors[id].shape);
+    return list;
   };
-  return inst.op + "(" + shapes(inst.inputs) + ")->(" + shapes(inst.outputs) +
-         ")";
+  return ckpt::ops::profileKey(inst.op, shapes(inst.inputs),
+                               shapes(inst.outputs));
 }
 
 /// The mean time of each op kind and shape, as JSON, written whole or not
@@ -242,7 +236,8 @@ void writeProfile(const Program &program, const StepResult &result,
   std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary);
-    out << "{\n  \"schema\": \"ckpt-profile\",\n  \"version\": 1,\n"
+    out << "{\n  \"schema\": \"" << ckpt::ops::kProfileFormatName
+        << "\",\n  \"version\": 1,\n"
         << "  \"ops\": [";
     bool first = true;
     for (auto &[key, entry] : byKey) {

@@ -11,7 +11,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace ckpt::ops {
 
@@ -33,6 +35,16 @@ enum class TensorRole : uint8_t {
 /// "input", "parameter", ... as program files spell them.
 const char *tensorRoleName(TensorRole role);
 std::optional<TensorRole> parseTensorRole(std::string_view name);
+
+/// The name of the profile files `ckpt-run --profile=FILE` writes and the
+/// memory-budget solver reads (`cost=profile:FILE`).
+constexpr const char *kProfileFormatName = "ckpt-profile";
+
+/// "op(2x3;3)->(2x3)": an op kind with the shapes of its operands and
+/// results, the key a profile times ops by.
+std::string profileKey(std::string_view op,
+                       const std::vector<std::vector<int64_t>> &inputs,
+                       const std::vector<std::vector<int64_t>> &outputs);
 
 } // namespace ckpt::ops
 

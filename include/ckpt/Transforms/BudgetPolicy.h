@@ -48,6 +48,9 @@ public:
   const std::string &source() const { return path; }
 
 private:
+  /// The profiled time of a mask of `shape` regenerated alone, or -1.
+  int64_t maskTime(const std::vector<int64_t> &shape) const;
+
   std::shared_ptr<const std::map<std::string, double>> profile;
   std::string path;
 };
