@@ -37,18 +37,24 @@ bool isDistributable(Value input, int64_t t) {
 
 /// Megatron's distribute_saved_activations: each activation a full-recompute
 /// region starts from is sharded along its first dimension right after it
-/// is made (each rank keeps 1/t), and the region all-gathers it back first.
+/// is made (each rank keeps 1/t; one shard however many regions read it),
+/// and the region all-gathers it back first.
 SmallVector<std::pair<Value, Value>>
 distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
                  int64_t t, IRMapping &mapping,
-                 const llvm::SetVector<Operation *> &groupOps) {
+                 const llvm::SetVector<Operation *> &groupOps,
+                 const llvm::DenseSet<Value> &discarded,
+                 llvm::DenseMap<Value, Value> &shards) {
   SmallVector<std::pair<Value, Value>> distributed;
   OpBuilder::InsertionGuard guard(builder);
   Block &block = region.getBody().front();
+  auto groupName = builder.getStringAttr("tp");
+  auto size = builder.getI64IntegerAttr(t);
+  auto dim = builder.getI64IntegerAttr(0);
   for (auto [index, input] : llvm::enumerate(inputs)) {
-    if (!isDistributable(input, t))
+    // What another region rebuilds is read from it (readRebuiltValues).
+    if (!isDistributable(input, t) || discarded.contains(input))
       continue;
-    Operation *producer = input.getDefiningOp();
     auto type = cast<RankedTensorType>(input.getType());
     // Tags of the first op of the group that reads it: the report counts
     // the shard there.
@@ -56,30 +62,34 @@ distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
     for (Operation *user : input.getUsers())
       if (groupOps.contains(user) && (!reader || user->isBeforeInBlock(reader)))
         reader = user;
-    SmallVector<int64_t> shape(type.getShape());
-    shape[0] /= t;
-    auto shardType = RankedTensorType::get(shape, type.getElementType());
-    auto groupName = builder.getStringAttr("tp");
-    auto size = builder.getI64IntegerAttr(t);
-    auto dim = builder.getI64IntegerAttr(0);
-    builder.setInsertionPointAfter(producer);
-    auto shard = builder.create<ShardOp>(producer->getLoc(), shardType, input,
-                                         groupName, size, dim);
+    Value &shard = shards[input];
+    if (!shard) {
+      Operation *producer = input.getDefiningOp();
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] /= t;
+      auto shardType = RankedTensorType::get(shape, type.getElementType());
+      builder.setInsertionPointAfter(producer);
+      auto made = builder.create<ShardOp>(producer->getLoc(), shardType, input,
+                                          groupName, size, dim);
+      if (reader)
+        for (StringRef name :
+             {xf::XFDialect::kModuleAttrName, xf::XFDialect::kLayerAttrName})
+          if (Attribute tag = reader->getAttr(name))
+            made->setAttr(name, tag);
+      shard = made;
+    }
     region->setOperand(index, shard);
     BlockArgument arg = block.getArgument(index);
-    arg.setType(shardType);
+    arg.setType(shard.getType());
     builder.setInsertionPointToStart(&block);
     auto gather =
         builder.create<AllGatherOp>(region.getLoc(), type, arg, groupName, size,
                                     dim, builder.getBoolAttr(true));
-    if (reader) {
+    if (reader)
       for (StringRef name :
            {xf::XFDialect::kModuleAttrName, xf::XFDialect::kLayerAttrName})
-        if (Attribute tag = reader->getAttr(name)) {
-          shard->setAttr(name, tag);
+        if (Attribute tag = reader->getAttr(name))
           gather->setAttr(name, tag);
-        }
-    }
     gather->setAttr(xf::XFDialect::kPhaseAttrName,
                     builder.getStringAttr("recompute"));
     mapping.map(input, gather.getResult());
@@ -151,17 +161,29 @@ bool isAliveAt(Value value, Operation *point) {
   });
 }
 
+/// Whether every backward reader of `value` is `point` or after it, so that
+/// they may read a copy `point` makes.
+bool isReadInBackwardOnlyFrom(Value value, Operation *point) {
+  Block *block = point->getBlock();
+  return llvm::all_of(value.getUsers(), [&](Operation *user) {
+    Operation *ancestor = block->findAncestorOpInBlock(*user);
+    return !ancestor || getPhase(ancestor) != Phase::Backward ||
+           ancestor == point || point->isBeforeInBlock(ancestor);
+  });
+}
+
 /// The group's ops that produce `targets`, walking back from them: an op
 /// none of whose results is needed is dead; a dropout needed only for its
 /// mask reads nothing; a value the backward keeps anyway and still reads at
 /// the region (`insertion`) is read instead of rebuilt, which never lengthens
-/// its life (not when the region's inputs are `distributed`: Megatron shards
-/// only what a checkpointed span starts from).
+/// its life. When the region's inputs are distributed over `shards` ranks,
+/// such a value becomes a shard too, which the backward can read back whole
+/// only if it reads it nowhere before the region: otherwise it is rebuilt.
 RegionContents selectNeededOps(const StepGraph &graph,
                                const RecomputeGroup &group,
                                ArrayRef<Value> targets,
                                const llvm::DenseSet<Value> &discarded,
-                               Operation *insertion, bool distributed) {
+                               Operation *insertion, int64_t shards) {
   llvm::DenseSet<Operation *> members;
   for (int index : group.nodes)
     members.insert(graph.nodes[index].op);
@@ -182,9 +204,11 @@ RegionContents selectNeededOps(const StepGraph &graph,
       if (!members.contains(operand.getDefiningOp()))
         continue;
       int id = graph.tensorOf(operand);
-      bool keptAnyway = !distributed && id >= 0 && graph.tensors[id].kept &&
+      bool keptAnyway = id >= 0 && graph.tensors[id].kept &&
                         !discarded.contains(operand) &&
-                        isAliveAt(operand, insertion);
+                        isAliveAt(operand, insertion) &&
+                        (shards <= 1 || !isDistributable(operand, shards) ||
+                         isReadInBackwardOnlyFrom(operand, insertion));
       if (!keptAnyway)
         needed.insert(operand);
     }
@@ -285,6 +309,7 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
   llvm::DenseSet<Operation *> rerun;
   SmallVector<RecomputeOp> regions;
   llvm::DenseMap<Value, Value> rebuilt; ///< Discarded value -> region result.
+  llvm::DenseMap<Value, Value> shards;  ///< Distributed input -> its shard.
   for (const RecomputeGroup &group : plan.groups) {
     if (group.discarded.empty())
       continue;
@@ -302,7 +327,8 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
         regionOps == RegionOps::All
             ? selectAllOps(graph, group)
             : selectNeededOps(graph, group, targets, discarded, firstReader,
-                              plan.distributeInputs);
+                              plan.distributeInputs ? plan.tensorParallelSize
+                                                    : 1);
     result.removedOps +=
         static_cast<int>(group.nodes.size() - contents.ops.size());
     // The copy re-runs the selected ops (in order) from the values they
@@ -327,7 +353,8 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     SmallVector<Value> distributedInputs;
     if (plan.distributeInputs)
       for (Value input : orderedInputs)
-        if (isDistributable(input, plan.tensorParallelSize)) {
+        if (isDistributable(input, plan.tensorParallelSize) &&
+            !discarded.contains(input)) {
           distributedInputs.push_back(input);
           types.push_back(input.getType());
         }
@@ -347,7 +374,8 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     SmallVector<std::pair<Value, Value>> gathered;
     if (plan.distributeInputs)
       gathered = distributeInputs(builder, region, orderedInputs,
-                                  plan.tensorParallelSize, mapping, needed);
+                                  plan.tensorParallelSize, mapping, needed,
+                                  discarded, shards);
     if (regionOps == RegionOps::All) {
       region.setWholeSpan(true);
     } else {

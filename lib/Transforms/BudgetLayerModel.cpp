@@ -28,16 +28,35 @@ int64_t roundUp(int64_t bytes, int64_t alignment) {
   return (bytes + alignment - 1) / alignment * alignment;
 }
 
-/// One layer compiled to small arrays, for evaluating many subsets: what a
-/// choice costs (the ops its regions re-run), what it keeps, and the peak of
-/// the layer's own bytes during its backward (kept values, the backward's
-/// temporaries and the regions' values, with the planner's liveness: a
-/// tensor lives from the step that writes it to the last step that reads
-/// it, sizes rounded to the alignment).
+/// Whether distributed saved activations shard `tensor` over `t` ranks, as
+/// applyRematPlan does: an activation (made by an op) whose first
+/// dimension splits into t pieces.
+bool isShardable(const StepTensor &tensor, int64_t t) {
+  auto type = dyn_cast<RankedTensorType>(tensor.value.getType());
+  return t > 1 && tensor.value.getDefiningOp() && type && type.getRank() > 0 &&
+         type.getDimSize(0) % t == 0;
+}
+
+/// One layer (or chain) compiled to small arrays, for evaluating many
+/// subsets: what a choice costs (the ops its regions re-run), what it keeps,
+/// and the peak of the layer's own bytes during its backward (kept values,
+/// the backward's temporaries and the regions' values, with the planner's
+/// liveness: a tensor lives from the step that writes it to the last step
+/// that reads it, sizes rounded to the alignment).
 class LayerEvaluator {
 public:
   LayerEvaluator(const StepGraph &graph, const LayerModel &model,
-                 int64_t alignment, const RecomputeCost &cost) {
+                 int64_t alignment, const RecomputeCost &cost)
+      : distributed(model.distribute > 1) {
+    int64_t t = model.distribute;
+    auto inSpan = [&](std::optional<int64_t> layer) {
+      return layer && *layer >= model.layer &&
+             *layer < model.layer + model.span;
+    };
+    auto shardOf = [&](int id) {
+      const StepTensor &tensor = graph.tensors[id];
+      return isShardable(tensor, t) ? roundUp(tensor.bytes / t, alignment) : 0;
+    };
     llvm::DenseMap<int, int> localOf; // Tensor id -> local value.
     std::vector<int> runOf(graph.nodes.size(), -1);
     for (auto [run, nodes] : llvm::enumerate(model.runs))
@@ -46,13 +65,13 @@ public:
     for (int node : model.nodes)
       for (int id : graph.nodes[node].outputs) {
         localOf[id] = static_cast<int>(values.size());
-        values.push_back(
-            {roundUp(graph.tensors[id].bytes, alignment), -1, runOf[node]});
+        values.push_back({roundUp(graph.tensors[id].bytes, alignment),
+                          shardOf(id), -1, runOf[node]});
       }
     // The layer's backward, in schedule order.
     llvm::DenseMap<int, int> positionOf;
     for (auto [index, node] : llvm::enumerate(graph.nodes))
-      if (node.phase == Phase::Backward && node.layer == model.layer) {
+      if (node.phase == Phase::Backward && inSpan(node.layer)) {
         positionOf[static_cast<int>(index)] = steps;
         ++steps;
       }
@@ -76,6 +95,11 @@ public:
       std::tie(value.firstRead, value.lastRead) = span(graph.tensors[id]);
       allKept += value.bytes;
     }
+    // The layer's output stays kept in every choice.
+    for (int node : model.nodes)
+      for (int id : graph.nodes[node].outputs)
+        if (graph.tensors[id].kept && values[localOf.lookup(id)].bit < 0)
+          allKept += roundUp(graph.tensors[id].bytes, alignment);
     llvm::DenseSet<int> returned(graph.results.begin(), graph.results.end());
     for (auto [node, position] : positionOf)
       for (int id : graph.nodes[node].outputs) {
@@ -86,6 +110,7 @@ public:
         temporaries.push_back({position, std::max(end, position),
                                roundUp(tensor.bytes, alignment)});
       }
+    llvm::DenseMap<int, int> outsideOf; // Tensor id -> outside value.
     for (auto [run, nodes] : llvm::enumerate(model.runs)) {
       for (int node : nodes) {
         const StepNode &n = graph.nodes[node];
@@ -97,7 +122,17 @@ public:
           op.results.push_back(localOf.lookup(id));
         for (int id : n.inputs) {
           auto it = localOf.find(id);
-          op.operands.push_back(it == localOf.end() ? -1 : it->second);
+          if (it != localOf.end()) {
+            op.operands.push_back(it->second);
+            continue;
+          }
+          // Made outside the layer: kept, or another layer's.
+          auto [outside, inserted] =
+              outsideOf.try_emplace(id, static_cast<int>(outsideBytes.size()));
+          if (inserted)
+            outsideBytes.push_back(
+                {roundUp(graph.tensors[id].bytes, alignment), shardOf(id)});
+          op.outside.push_back(outside->second);
         }
         if (isa<xf::DropoutOp>(n.op)) {
           op.dropout = true;
@@ -111,30 +146,38 @@ public:
     readersOf.resize(values.size());
     for (auto [index, op] : llvm::enumerate(ops))
       for (int operand : op.operands)
-        if (operand >= 0 &&
-            !llvm::is_contained(readersOf[operand], static_cast<int>(index)))
+        if (!llvm::is_contained(readersOf[operand], static_cast<int>(index)))
           readersOf[operand].push_back(static_cast<int>(index));
     needed.resize(values.size());
     forced.resize(values.size());
+    gone.resize(model.candidates.size());
+    shardedBy.resize(values.size());
+    outsideSharded.resize(outsideBytes.size());
     rerun.resize(ops.size());
   }
 
-  LayerChoice evaluate(uint64_t discard) {
-    auto discarded = [&](int local) {
-      int bit = values[local].bit;
-      return bit >= 0 && (discard >> bit & 1);
-    };
+  /// The choice that discards the candidates of `discard`, or all of them.
+  LayerChoice evaluate(uint64_t discard, bool all = false) {
+    for (size_t bit = 0; bit < gone.size(); ++bit)
+      gone[bit] = all || (bit < 64 && (discard >> bit & 1));
     std::fill(needed.begin(), needed.end(), 0);
     std::fill(forced.begin(), forced.end(), 0);
     std::fill(rerun.begin(), rerun.end(), 0);
+    std::fill(shardedBy.begin(), shardedBy.end(), -1);
+    std::fill(outsideSharded.begin(), outsideSharded.end(), 0);
     before.clear();
     LayerChoice choice;
-    choice.discard = discard;
+    choice.discard = all ? ~uint64_t(0) : discard;
     choice.keptBytes = allKept;
+    // Where each run's region goes: before the first backward reader of
+    // what it discards.
+    regionStart.assign(runs, steps + 1);
     for (size_t local = 0; local < values.size(); ++local)
       if (discarded(static_cast<int>(local))) {
+        const LocalValue &v = values[local];
         needed[local] = 1;
-        choice.keptBytes -= values[local].bytes;
+        choice.keptBytes -= v.bytes;
+        regionStart[v.run] = std::min(regionStart[v.run], v.firstRead);
       }
     // Each run's region walks back from what it discards.
     for (size_t index = ops.size(); index-- > 0;) {
@@ -148,16 +191,44 @@ public:
       }
       choice.cost += op.cost;
       rerun[index] = 1;
+      // Distributed: what the region starts from is kept as a shard.
+      for (int outside : op.outside) {
+        const Bytes &v = outsideBytes[outside];
+        if (distributed && v.shard > 0 && !outsideSharded[outside]) {
+          outsideSharded[outside] = 1;
+          choice.keptBytes -= v.whole - v.shard;
+        }
+      }
       for (int operand : op.operands) {
-        if (operand < 0)
-          continue; // Made outside the layer: kept or another layer's.
         const LocalValue &v = values[operand];
         bool kept = v.bit >= 0 && !discarded(operand);
+        if (v.run == op.run) {
+          // A kept value is read, not rebuilt; distributed, it becomes a
+          // shard, which the backward reads back whole from the region if
+          // it reads it nowhere before (else the region rebuilds it).
+          bool shard = distributed && v.shard > 0;
+          if (!kept || (shard && v.firstRead < regionStart[op.run]))
+            needed[operand] = 1;
+          else if (shard && shardedBy[operand] < 0) {
+            choice.keptBytes += v.shard - v.bytes;
+            shardedBy[operand] = op.run;
+          }
+          continue;
+        }
+        bool rebuilt = v.bit >= 0 && !kept;
+        if (distributed && v.shard > 0 && !rebuilt) {
+          // Another run's value: this region starts from its shard.
+          if (shardedBy[operand] < 0) {
+            choice.keptBytes += kept ? v.shard - v.bytes : v.shard;
+            if (!kept)
+              forced[operand] = 1;
+            shardedBy[operand] = op.run;
+          }
+          continue;
+        }
         if (kept)
           continue;
-        if (v.run == op.run)
-          needed[operand] = 1;
-        else if (v.bit >= 0)
+        if (v.bit >= 0)
           // Another run's region rebuilds it: that region comes first.
           before.emplace_back(op.run, v.run);
         else if (!forced[operand]) {
@@ -168,39 +239,51 @@ public:
         }
       }
     }
-    choice.internalPeak = backwardPeak(discard);
+    choice.internalPeak = backwardPeak();
     return choice;
   }
 
 private:
   struct LocalValue {
     int64_t bytes;
-    int bit; ///< Candidate bit, or -1.
+    int64_t shard; ///< Its bytes on one rank when distributed, or 0.
+    int bit;       ///< Candidate bit, or -1.
     int run;
     int firstRead = 0, lastRead = 0; ///< Backward positions (candidates).
+  };
+  struct Bytes {
+    int64_t whole, shard;
   };
   struct Op {
     int64_t cost = 0, maskCost = 0;
     bool dropout = false;
     int run = 0;
-    SmallVector<int> results, operands;
+    SmallVector<int> results, operands; ///< Local values.
+    SmallVector<int> outside;           ///< Operands made outside.
   };
   struct Interval {
     int start, end; ///< Backward positions, inclusive.
     int64_t bytes;
   };
 
+  bool discarded(int local) const {
+    int bit = values[local].bit;
+    return bit >= 0 && gone[bit];
+  }
+
   /// The peak of the layer's own bytes over its backward with the regions
-  /// of `discard` in place (evaluate() has marked the ops they re-run).
-  int64_t backwardPeak(uint64_t discard) {
+  /// of the choice in place (evaluate() has marked the ops they re-run).
+  int64_t backwardPeak() {
     // Steps: before backward position p, the regions placed there (each
     // before the first reader of what it discards), then the node at p.
     std::vector<int> regionAt(runs, -1);
-    for (const LocalValue &v : values)
-      if (v.bit >= 0 && (discard >> v.bit & 1))
+    for (size_t local = 0; local < values.size(); ++local) {
+      const LocalValue &v = values[local];
+      if (discarded(static_cast<int>(local)))
         regionAt[v.run] = regionAt[v.run] < 0
                               ? v.firstRead
                               : std::min(regionAt[v.run], v.firstRead);
+    }
     // A region that reads what another rebuilds moves that one before it
     // (applyRematPlan's readRebuiltValues).
     for (bool changed = true; changed;) {
@@ -213,23 +296,37 @@ private:
     }
     std::vector<int> stepOfPosition(steps + 1);
     std::vector<int> stepOfOp(ops.size(), -1);
+    std::vector<int> stepOfRegion(runs, -1);
     int step = 0;
     for (int position = 0; position <= steps; ++position) {
       for (size_t run = 0; run < runs; ++run)
-        if (regionAt[run] == position)
+        if (regionAt[run] == position) {
+          stepOfRegion[run] = step;
           for (size_t index = 0; index < ops.size(); ++index)
             if (rerun[index] && ops[index].run == static_cast<int>(run))
               stepOfOp[index] = step++;
+        }
       stepOfPosition[position] = step++;
     }
     live.assign(step + 1, 0);
     auto add = [&](int from, int to, int64_t bytes) {
       live[from] += bytes;
-      live[to + 1] -= bytes;
+      live[std::max(from, to) + 1] -= bytes;
     };
-    for (const LocalValue &v : values)
-      if (v.bit >= 0 && !(discard >> v.bit & 1))
+    for (size_t local = 0; local < values.size(); ++local) {
+      const LocalValue &v = values[local];
+      int reader = shardedBy[local];
+      if (reader >= 0 && stepOfRegion[reader] >= 0) {
+        // A shard until the region gathers it; the backward then reads the
+        // whole value the region returns.
+        int gather = stepOfRegion[reader];
+        add(0, gather, v.shard);
+        if (!discarded(static_cast<int>(local)) && v.bit >= 0)
+          add(gather, stepOfPosition[v.lastRead], v.bytes);
+      } else if (v.bit >= 0 && !discarded(static_cast<int>(local))) {
         add(0, stepOfPosition[v.lastRead], v.bytes);
+      }
+    }
     for (const Interval &t : temporaries)
       add(stepOfPosition[t.start], stepOfPosition[t.end], t.bytes);
     // A region's value lives to its last reader: a later op of the region,
@@ -243,9 +340,9 @@ private:
           continue; // The mask alone: no value.
         const LocalValue &v = values[result];
         int end = stepOfOp[index];
-        if (v.bit >= 0 && (discard >> v.bit & 1))
+        if (discarded(result))
           end = stepOfPosition[v.lastRead];
-        bool keptCopy = v.bit >= 0 && !(discard >> v.bit & 1);
+        bool keptCopy = v.bit >= 0 && !discarded(result) && !needed[result];
         if (!keptCopy)
           for (int reader : readersOf[result])
             if (rerun[reader] == 1)
@@ -259,13 +356,18 @@ private:
     return peak;
   }
 
+  bool distributed;
   std::vector<LocalValue> values;
+  std::vector<Bytes> outsideBytes;
   std::vector<Op> ops;
   std::vector<Interval> temporaries;
   std::vector<SmallVector<int>> readersOf; ///< Ops of the layer reading it.
   size_t runs = 0;
   int steps = 0; ///< Backward nodes of the layer.
-  std::vector<char> needed, forced, rerun;
+  std::vector<char> needed, forced, rerun, gone, outsideSharded;
+  /// The run whose region reads a value's shard, or -1 (distributed).
+  std::vector<int> shardedBy;
+  std::vector<int> regionStart; ///< Per run, as evaluate() places it.
   /// (run, earlier run): the first's region reads what the second rebuilds.
   std::vector<std::pair<int, int>> before;
   std::vector<int64_t> live;
@@ -342,12 +444,14 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
 
 FailureOr<std::vector<LayerModel>>
 ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
-                       int64_t alignment, const RecomputeCost &cost) {
+                       int64_t alignment, const RecomputeCost &cost,
+                       int64_t distribute) {
   std::map<int64_t, LayerModel> byLayer;
   for (auto [index, node] : llvm::enumerate(graph.nodes))
     if (node.phase == Phase::Forward && node.region < 0 && node.layer) {
       LayerModel &model = byLayer[*node.layer];
       model.layer = *node.layer;
+      model.distribute = distribute;
       model.nodes.push_back(static_cast<int>(index));
     }
   std::vector<LayerModel> models;
@@ -383,16 +487,17 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
         model.runLabels.push_back(label);
       }
       model.runs.back().push_back(node);
-    }
-    if (model.candidates.size() > kMaxCandidates) {
-      error = "memory-budget: layer " + std::to_string(layer) + " has " +
-              std::to_string(model.candidates.size()) +
-              " values the backward reads; the solver enumerates at most " +
-              std::to_string(kMaxCandidates) + " per layer";
-      return failure();
+      if (model.candidates.size() > kMaxCandidates) {
+        error = "memory-budget: layer " + std::to_string(layer) +
+                " has more than " + std::to_string(kMaxCandidates) +
+                " values the backward reads; the solver enumerates at most " +
+                std::to_string(kMaxCandidates) + " per layer";
+        return failure();
+      }
     }
     std::string signature = layerSignature(graph, model);
     auto [it, inserted] = seen.try_emplace(signature, models.size());
+    model.structure = static_cast<int>(it->second);
     if (inserted) {
       std::string missing;
       model.frontier = layerFrontier(graph, model, alignment, cost, missing);
@@ -410,18 +515,69 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
   return models;
 }
 
+std::vector<LayerModel>
+ckpt::buildChainModels(const StepGraph &graph,
+                       const std::vector<LayerModel> &layers, int64_t maxSpan,
+                       int64_t alignment, const RecomputeCost &cost) {
+  std::vector<LayerModel> chains;
+  // Chains of one structure sequence share their one choice.
+  std::map<std::vector<int>, LayerChoice> seen;
+  for (size_t first = 0; first < layers.size(); ++first) {
+    if (layers[first].mustKeep)
+      continue;
+    std::vector<int> structures = {layers[first].structure};
+    for (size_t last = first + 1;
+         last < layers.size() && static_cast<int64_t>(last - first) < maxSpan;
+         ++last) {
+      const LayerModel &top = layers[last];
+      // Consecutive layers only, none of whose ops must be kept.
+      if (top.mustKeep || top.layer != layers[last - 1].layer + 1)
+        break;
+      structures.push_back(top.structure);
+      LayerModel chain;
+      chain.layer = layers[first].layer;
+      chain.span = static_cast<int64_t>(last - first + 1);
+      chain.distribute = layers[first].distribute;
+      chain.structure = -1;
+      for (size_t l = first; l <= last; ++l)
+        chain.nodes.insert(chain.nodes.end(), layers[l].nodes.begin(),
+                           layers[l].nodes.end());
+      RecomputeGroup group = makeRecomputeGroup(
+          graph, "", chain.layer, chain.nodes, /*discardOutputs=*/false);
+      chain.candidates = group.discarded;
+      chain.runs = {chain.nodes};
+      chain.runLabels = {"layers " + std::to_string(chain.layer) + "-" +
+                         std::to_string(top.layer)};
+      auto [it, inserted] = seen.try_emplace(structures);
+      if (inserted)
+        it->second =
+            LayerEvaluator(graph, chain, alignment, cost).evaluate(0, true);
+      chain.frontier = {it->second};
+      chains.push_back(std::move(chain));
+    }
+  }
+  return chains;
+}
+
 LayerChoice ckpt::evaluateLayerChoice(const StepGraph &graph,
                                       const LayerModel &model, uint64_t discard,
                                       int64_t alignment,
                                       const RecomputeCost &cost) {
-  return LayerEvaluator(graph, model, alignment, cost).evaluate(discard);
+  return LayerEvaluator(graph, model, alignment, cost)
+      .evaluate(discard, model.span > 1);
 }
 
 RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
-                              const std::vector<LayerModel> &models,
-                              const std::vector<uint64_t> &discards) {
+                              const std::vector<LayerPick> &picks) {
   RematPlan plan;
-  for (auto [model, discard] : llvm::zip(models, discards)) {
+  for (const LayerPick &pick : picks) {
+    const LayerModel &model = *pick.model;
+    if (model.span > 1) {
+      plan.groups.push_back(makeRecomputeGroup(graph, model.runLabels.front(),
+                                               model.layer, model.nodes,
+                                               /*discardOutputs=*/false));
+      continue;
+    }
     llvm::DenseMap<int, int> bitOf;
     for (auto [bit, id] : llvm::enumerate(model.candidates))
       bitOf[id] = static_cast<int>(bit);
@@ -433,7 +589,7 @@ RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
       for (int node : run)
         for (int id : graph.nodes[node].outputs) {
           auto it = bitOf.find(id);
-          if (it != bitOf.end() && (discard >> it->second & 1))
+          if (it != bitOf.end() && (pick.discard >> it->second & 1))
             group.discarded.push_back(id);
         }
       if (!group.discarded.empty())
@@ -441,4 +597,13 @@ RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
     }
   }
   return plan;
+}
+
+RematPlan ckpt::makeLayerPlan(const StepGraph &graph,
+                              const std::vector<LayerModel> &models,
+                              const std::vector<uint64_t> &discards) {
+  std::vector<LayerPick> picks;
+  for (auto [model, discard] : llvm::zip(models, discards))
+    picks.push_back({&model, discard});
+  return makeLayerPlan(graph, picks);
 }

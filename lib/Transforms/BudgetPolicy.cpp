@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <map>
 
 using namespace mlir;
 using namespace ckpt;
@@ -85,16 +86,30 @@ PeakEstimate ckpt::calibratePeakEstimate(const StepGraph &graph,
   return calibration;
 }
 
-std::optional<std::vector<uint64_t>>
+std::optional<std::vector<LayerPick>>
 ckpt::cheapestWithin(const std::vector<LayerModel> &models,
-                     const PeakEstimate &calibration, int64_t cap) {
+                     const PeakEstimate &calibration, int64_t cap,
+                     const std::vector<LayerModel> &chains) {
   struct State {
     int64_t below, cost;
-    int parent;
+    int parentLevel, parent;
+    const LayerModel *model;
     uint32_t choice;
   };
   if (cap < 0)
     return std::nullopt; // Device memory below the persistent state.
+  // Chains by the position of their top layer.
+  std::map<int64_t, size_t> positionOf;
+  for (auto [position, model] : llvm::enumerate(models))
+    positionOf[model.layer] = position;
+  std::vector<std::vector<std::pair<size_t, const LayerModel *>>> endingAt(
+      models.size());
+  for (const LayerModel &chain : chains) {
+    auto it = positionOf.find(chain.layer);
+    if (it == positionOf.end() || it->second + chain.span > models.size())
+      continue;
+    endingAt[it->second + chain.span - 1].push_back({it->second, &chain});
+  }
   // States are bucketed by their kept bytes, 1/2048 of the cap wide, the
   // cheapest kept per bucket (which bounds the work on deep models; the
   // feasibility of every state is still checked exactly).
@@ -102,64 +117,81 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
   size_t buckets = static_cast<size_t>(cap / width) + 2;
   std::vector<State> table(buckets);
   std::vector<char> used(buckets);
-  std::vector<std::vector<State>> levels;
-  std::vector<State> current = {{0, 0, -1, 0}};
-  for (auto [layer, model] : llvm::enumerate(models)) {
+  // levels[p]: the states after the first p layers.
+  std::vector<std::vector<State>> levels = {{{0, 0, -1, -1, nullptr, 0}}};
+  for (size_t layer = 0; layer < models.size(); ++layer) {
     std::fill(used.begin(), used.end(), 0);
-    for (auto [index, state] : llvm::enumerate(current))
-      for (auto [choice, point] : llvm::enumerate(model.frontier)) {
-        int64_t below = state.below + point.keptBytes;
-        // Kept bytes only grow: a state past the head's limit is dead.
-        if (calibration.segment[layer] + state.below + point.internalPeak >
-                cap ||
-            calibration.head + below > cap || below < 0)
-          continue;
-        size_t bucket = static_cast<size_t>(below / width);
-        State next{below, state.cost + point.cost, static_cast<int>(index),
-                   static_cast<uint32_t>(choice)};
-        State &slot = table[bucket];
-        if (!used[bucket] ||
-            std::tie(next.cost, next.below) < std::tie(slot.cost, slot.below)) {
-          slot = next;
-          used[bucket] = 1;
+    auto offer = [&](size_t level, const LayerModel &model, int64_t segment) {
+      for (auto [index, state] : llvm::enumerate(levels[level]))
+        for (auto [choice, point] : llvm::enumerate(model.frontier)) {
+          int64_t below = state.below + point.keptBytes;
+          // Kept bytes only grow: a state past the head's limit is dead.
+          if (segment + state.below + point.internalPeak > cap ||
+              calibration.head + below > cap)
+            continue;
+          size_t bucket =
+              static_cast<size_t>(std::max<int64_t>(below, 0) / width);
+          State next{below,
+                     state.cost + point.cost,
+                     static_cast<int>(level),
+                     static_cast<int>(index),
+                     &model,
+                     static_cast<uint32_t>(choice)};
+          State &slot = table[bucket];
+          if (!used[bucket] || std::tie(next.cost, next.below) <
+                                   std::tie(slot.cost, slot.below)) {
+            slot = next;
+            used[bucket] = 1;
+          }
         }
-      }
+    };
+    offer(layer, models[layer], calibration.segment[layer]);
+    for (auto [first, chain] : endingAt[layer]) {
+      // The chain's region rebuilds all its layers at the top one's
+      // backward: the largest segment of its layers bounds it.
+      int64_t segment = INT64_MIN;
+      for (size_t l = first; l <= layer; ++l)
+        segment = std::max(segment, calibration.segment[l]);
+      offer(first, *chain, segment);
+    }
     // Only states no other beats on both kept bytes and cost.
     std::vector<State> pruned;
     for (size_t bucket = 0; bucket < buckets; ++bucket)
       if (used[bucket] &&
           (pruned.empty() || table[bucket].cost < pruned.back().cost))
         pruned.push_back(table[bucket]);
-    if (pruned.empty())
-      return std::nullopt;
-    levels.push_back(std::move(current));
-    current = std::move(pruned);
+    levels.push_back(std::move(pruned));
   }
   const State *best = nullptr;
-  for (const State &state : current)
+  for (const State &state : levels.back())
     if (calibration.head + state.below <= cap &&
         (!best || state.cost < best->cost))
       best = &state;
   if (!best)
     return std::nullopt;
-  std::vector<uint64_t> discards(models.size());
-  State state = *best;
-  for (size_t level = models.size(); level-- > 0;) {
-    discards[level] = models[level].frontier[state.choice].discard;
-    if (state.parent >= 0)
-      state = levels[level][state.parent];
-  }
-  return discards;
+  std::vector<LayerPick> picks;
+  for (const State *state = best; state->model;
+       state = &levels[state->parentLevel][state->parent])
+    picks.push_back(
+        {state->model, state->model->frontier[state->choice].discard});
+  std::reverse(picks.begin(), picks.end());
+  return picks;
 }
 
 namespace {
+
+/// The longest chain of layers the solver recomputes as one region: enough
+/// for the lowest peaks of deep models (the optimum for L layers is near
+/// sqrt(L)), few enough to keep the dynamic program fast.
+constexpr int64_t kMaxChainSpan = 16;
 
 /// A candidate plan as the pass would apply and plan it: its arena and what
 /// its regions cost (RecomputeCost: FLOPs, or profiled nanoseconds).
 struct Candidate {
   RematPlan plan;
   int64_t arena = INT64_MAX, cost = INT64_MAX;
-  std::string what; ///< How an error or the frontier names it.
+  std::string what;    ///< How an error or the frontier names it.
+  bool preset = false; ///< One of Megatron's presets.
 };
 
 /// The solver's state for one step: the layers' frontiers, the estimate's
@@ -168,15 +200,29 @@ struct Candidate {
 class BudgetSolver {
 public:
   BudgetSolver(const StepGraph &graph, const PlanOptions &options,
-               const RecomputeCost &cost)
-      : graph(graph), options(options), cost(cost) {}
+               const RecomputeCost &cost, bool distribute)
+      : graph(graph), options(options), cost(cost), distribute(distribute) {}
 
   LogicalResult init(std::string &error) {
+    xf::ModelAttr model = xf::getModel(graph.step);
+    int64_t tensorParallel = model ? model.getTensorModelParallelSize() : 1;
+    bool sequenceParallel = model && model.isSequenceParallel();
+    if (distribute && (tensorParallel <= 1 || sequenceParallel)) {
+      error = tensorParallel <= 1
+                  ? "distribute-saved-activations needs a tensor-parallel "
+                    "graph (tensor_model_parallel_size > 1)"
+                  : "distribute-saved-activations cannot be combined with "
+                    "sequence parallelism";
+      return failure();
+    }
+    shards = distribute ? tensorParallel : 1;
     FailureOr<std::vector<LayerModel>> built =
-        buildLayerModels(graph, error, options.alignment, cost);
+        buildLayerModels(graph, error, options.alignment, cost, shards);
     if (failed(built))
       return failure();
     models = std::move(*built);
+    chains =
+        buildChainModels(graph, models, kMaxChainSpan, options.alignment, cost);
     keepAllPlan = planMemory(graph, options);
     calibration = calibratePeakEstimate(graph, models, keepAllPlan);
     // Ops outside the layers annotated ckpt.remat = "recompute" are
@@ -193,16 +239,21 @@ public:
     annotated = !fixed.empty() || llvm::any_of(models, [](const LayerModel &m) {
       return m.mustDiscard != 0;
     });
-    xf::ModelAttr model = xf::getModel(graph.step);
-    bool distributable = model && model.getTensorModelParallelSize() > 1 &&
-                         !model.isSequenceParallel();
-    for (const MegatronPolicy &preset :
+    bool distributable = tensorParallel > 1 && !sequenceParallel;
+    for (MegatronPolicy preset :
          standardMegatronPolicies(countLayers(graph), distributable)) {
+      // Distributed: the full presets in their distributed form.
+      if (distribute && preset.granularity == RecomputeGranularity::Full) {
+        if (preset.distributeSavedActivations)
+          continue; // Already there.
+        preset.distributeSavedActivations = true;
+      }
       std::string ignored;
       FailureOr<RematPlan> plan = preset.decide(graph, ignored);
       if (failed(plan) || plan->groups.empty())
         continue;
       presets.push_back(judge(std::move(*plan), preset.describe()));
+      presets.back().preset = true;
     }
     return success();
   }
@@ -230,12 +281,12 @@ public:
     int64_t estimateCap = cap, step = 0;
     int64_t tolerance = std::max<int64_t>(1, cap / 512);
     for (int round = 0; round < 12; ++round) {
-      std::optional<std::vector<uint64_t>> discards =
-          cheapestWithin(models, calibration, estimateCap);
+      std::optional<std::vector<LayerPick>> picks =
+          cheapestWithin(models, calibration, estimateCap, chains);
       bool tooHigh = false;
       int64_t difference = 0; // What the cap may move by.
-      if (discards) {
-        Candidate candidate = fromDiscards(*discards);
+      if (picks) {
+        Candidate candidate = fromPicks(*picks);
         tooHigh = candidate.arena > cap;
         difference = candidate.arena == INT64_MAX ? 0 : cap - candidate.arena;
         consider(candidate);
@@ -249,7 +300,7 @@ public:
         estimateCap = *low + (*high - *low) / 2;
         continue;
       }
-      if (!discards) {
+      if (!picks) {
         // Nothing under this cap, nothing over one yet: the estimate is
         // pessimistic here; the keep-all arena bounds the search.
         if (estimateCap >= keepAllPlan.arenaBytes)
@@ -262,8 +313,8 @@ public:
           step != 0 && (difference > 0) == (step > 0) ? 2 * step : difference;
       estimateCap += step;
     }
-    // Megatron's presets are candidates too (chains of N >= 2 layers lie
-    // outside the per-layer space): the answer never costs more than a
+    // Megatron's presets are candidates too (block recompute, say, lies
+    // outside the solver's space): the answer never costs more than a
     // preset that fits.
     for (const Candidate &preset : presets)
       consider(preset);
@@ -275,12 +326,13 @@ public:
     int64_t lo = 0, hi = keepAllPlan.arenaBytes;
     while (lo < hi) {
       int64_t mid = lo + (hi - lo) / 2;
-      if (cheapestWithin(models, calibration, mid))
+      if (cheapestWithin(models, calibration, mid, chains))
         hi = mid;
       else
         lo = mid + 1;
     }
-    Candidate least = fromDiscards(*cheapestWithin(models, calibration, hi));
+    Candidate least =
+        fromPicks(*cheapestWithin(models, calibration, hi, chains));
     for (const Candidate &preset : presets)
       if (preset.arena < least.arena)
         least = preset;
@@ -297,13 +349,21 @@ private:
     return candidate;
   }
 
-  Candidate fromDiscards(const std::vector<uint64_t> &discards) {
+  Candidate fromPicks(const std::vector<LayerPick> &picks) {
     int discarded = 0, candidates = 0;
-    for (auto [model, discard] : llvm::zip(models, discards)) {
-      discarded += llvm::popcount(discard);
-      candidates += static_cast<int>(model.candidates.size());
+    int64_t chained = 0, chainCount = 0;
+    for (const LayerPick &pick : picks) {
+      if (pick.model->span > 1) {
+        chained += pick.model->span;
+        ++chainCount;
+        continue;
+      }
+      discarded += llvm::popcount(pick.discard);
+      candidates += static_cast<int>(pick.model->candidates.size());
     }
-    RematPlan plan = makeLayerPlan(graph, models, discards);
+    RematPlan plan = makeLayerPlan(graph, picks);
+    plan.distributeInputs = shards > 1;
+    plan.tensorParallelSize = shards;
     if (!fixed.empty()) {
       plan.groups.insert(plan.groups.end(), fixed.begin(), fixed.end());
       llvm::sort(plan.groups,
@@ -311,17 +371,29 @@ private:
                    return a.nodes.front() < b.nodes.front();
                  });
     }
-    return judge(std::move(plan), "discarding " + std::to_string(discarded) +
-                                      " of the " + std::to_string(candidates) +
-                                      " values the backward reads in its " +
-                                      std::to_string(models.size()) +
-                                      " layers");
+    std::string what;
+    if (chained < static_cast<int64_t>(models.size()))
+      what = "discarding " + std::to_string(discarded) + " of the " +
+             std::to_string(candidates) + " values the backward reads in " +
+             (chained ? "the other " : "its ") +
+             std::to_string(models.size() - chained) + " layers";
+    if (chained)
+      what = "recomputing " + std::to_string(chained) + " layers whole in " +
+             std::to_string(chainCount) + " chains" +
+             (what.empty() ? "" : ", " + what);
+    if (shards > 1)
+      what += ", region inputs distributed over " + std::to_string(shards) +
+              " ranks";
+    return judge(std::move(plan), what);
   }
 
   const StepGraph &graph;
   PlanOptions options;
   RecomputeCost cost;
+  bool distribute;
+  int64_t shards = 1; ///< Ranks the region inputs are distributed over.
   std::vector<LayerModel> models;
+  std::vector<LayerModel> chains; ///< Of 2 to kMaxChainSpan layers.
   MemoryPlan keepAllPlan;
   PeakEstimate calibration;
   std::vector<Candidate> presets;
@@ -333,6 +405,8 @@ private:
 
 std::string BudgetPolicy::describe() const {
   std::string text = "budget";
+  if (distributeSavedActivations)
+    text += " distributed";
   if (memoryBudget >= 0)
     text += " arena<=" + formatBytes(memoryBudget);
   if (deviceMemory >= 0)
@@ -342,7 +416,7 @@ std::string BudgetPolicy::describe() const {
 
 FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                                           std::string &error) const {
-  BudgetSolver solver(graph, planOptions, cost);
+  BudgetSolver solver(graph, planOptions, cost, distributeSavedActivations);
   if (failed(solver.init(error)))
     return failure();
   int64_t cap = memoryBudget >= 0 ? memoryBudget : INT64_MAX;
@@ -360,20 +434,22 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                 " bytes of weights, gradients and optimizer state (Megatron's "
                 "accounting)"
           : "memory-budget of " + std::to_string(cap) + " bytes";
-  bool preset = !llvm::StringRef(lowest.what).starts_with("discarding");
-  error = what + ", below the smallest planned peak the solver reaches, " +
-          std::to_string(lowest.arena) + " bytes (" +
-          formatBytes(lowest.arena) + "), " +
-          (preset ? "with Megatron's " + lowest.what : "by " + lowest.what) +
-          " and recomputing " + std::to_string(lowest.cost) +
-          (cost.measured() ? " ns (profiled)" : " FLOPs");
+  error =
+      what + ", below the smallest planned peak the solver reaches, " +
+      std::to_string(lowest.arena) + " bytes (" + formatBytes(lowest.arena) +
+      "), " +
+      (lowest.preset ? "with Megatron's " + lowest.what : "by " + lowest.what) +
+      " and recomputing " + std::to_string(lowest.cost) +
+      (cost.measured() ? " ns (profiled)" : " FLOPs");
   return failure();
 }
 
 FailureOr<std::vector<FrontierPoint>>
 ckpt::budgetFrontier(const StepGraph &graph, const PlanOptions &options,
-                     int points, std::string &error) {
-  BudgetSolver solver(graph, options, RecomputeCost());
+                     int points, std::string &error,
+                     bool distributeSavedActivations) {
+  BudgetSolver solver(graph, options, RecomputeCost(),
+                      distributeSavedActivations);
   if (failed(solver.init(error)))
     return failure();
   std::vector<FrontierPoint> frontier;

@@ -17,16 +17,15 @@ using namespace ckpt;
 RematPolicy::~RematPolicy() = default;
 
 namespace {
-/// The budget solver reads the caps and refuses Megatron's options: it
-/// chooses what to recompute itself.
+/// The budget solver reads the caps and refuses Megatron's options but
+/// distribute-saved-activations: it chooses what to recompute itself.
 std::unique_ptr<RematPolicy> parseBudgetPolicy(const RematOptions &options,
                                                std::string &error) {
   if (options.granularity != "none" || !options.method.empty() ||
-      options.numLayers || !options.modules.empty() ||
-      options.distributeSavedActivations) {
+      options.numLayers || !options.modules.empty()) {
     error = "memory-budget chooses what to recompute itself; it takes no "
-            "recompute-granularity, recompute-method, recompute-num-layers, "
-            "recompute-modules or distribute-saved-activations";
+            "recompute-granularity, recompute-method, recompute-num-layers "
+            "or recompute-modules";
     return nullptr;
   }
   if (options.memoryBudget.empty() && options.deviceMemory.empty()) {
@@ -34,6 +33,7 @@ std::unique_ptr<RematPolicy> parseBudgetPolicy(const RematOptions &options,
     return nullptr;
   }
   auto policy = std::make_unique<BudgetPolicy>();
+  policy->distributeSavedActivations = options.distributeSavedActivations;
   llvm::StringRef cost = options.cost;
   if (cost.consume_front("profile:")) {
     std::optional<RecomputeCost> measured =

@@ -4,9 +4,12 @@
 // its plan is the cheapest of every subset of values that fits (exhaustive
 // search with the planner); on two layers, the cheapest of every pair of
 // frontier choices; with a Megatron preset's planned peak as the budget it
-// never costs more than the preset. Its layer-chain DP is checked against
-// an exact mixed-integer program of the same estimate, solved by CBC
-// (Debian's coinor-cbc, installed by scripts/install-deps.sh).
+// never costs more than the preset. Its layer-chain DP (per-layer choices
+// and chains of layers) is checked against an exact mixed-integer program
+// of the same estimate, solved by CBC (Debian's coinor-cbc, installed by
+// scripts/install-deps.sh). Chains reach below every preset on a deep
+// model; with distributed saved activations the solver's layer accounting
+// is what the rewrite keeps.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +30,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 using namespace mlir;
 using namespace ckpt;
@@ -240,43 +244,75 @@ TEST_F(BudgetPolicyTest, BetweenTwoPresetsCostsLessThanTheCheaperThatFits) {
   EXPECT_GE(checked, 4);
 }
 
-/// The exact optimum of the estimate at `cap` by CBC: its cost, or none
-/// when CBC finds the program infeasible.
+/// The exact optimum of the estimate at `cap` by CBC over per-layer choices
+/// (x) and chains (y): its cost, or none when CBC finds it infeasible.
 std::optional<int64_t> solveWithCbc(const std::vector<LayerModel> &models,
+                                    const std::vector<LayerModel> &chains,
                                     const PeakEstimate &estimate, int64_t cap,
-                                    const std::string &dir) {
+                                    int64_t bigM, const std::string &dir) {
   std::string lp = dir + "/chain.lp", out = dir + "/chain.sol";
   std::ofstream file(lp);
   auto var = [](size_t layer, size_t choice) {
     return "x_" + std::to_string(layer) + "_" + std::to_string(choice);
   };
+  auto chainVar = [](size_t chain) { return "y_" + std::to_string(chain); };
+  auto first = [&](const LayerModel &chain) {
+    return static_cast<size_t>(chain.layer - models.front().layer);
+  };
+  auto last = [&](const LayerModel &chain) {
+    return first(chain) + static_cast<size_t>(chain.span) - 1;
+  };
+  // The kept bytes of the layers below `l` (choices and chains).
+  auto keptBelow = [&](size_t l) {
+    for (size_t below = 0; below < l; ++below)
+      for (auto [c, choice] : llvm::enumerate(models[below].frontier))
+        file << " + " << choice.keptBytes << " " << var(below, c);
+    for (auto [c, chain] : llvm::enumerate(chains))
+      if (last(chain) < l)
+        file << " + " << chain.frontier.front().keptBytes << " " << chainVar(c);
+  };
   file << "Minimize\n obj:";
   for (auto [l, model] : llvm::enumerate(models))
     for (auto [c, choice] : llvm::enumerate(model.frontier))
       file << " + " << choice.cost << " " << var(l, c);
+  for (auto [c, chain] : llvm::enumerate(chains))
+    file << " + " << chain.frontier.front().cost << " " << chainVar(c);
   file << "\nSubject To\n";
   for (auto [l, model] : llvm::enumerate(models)) {
+    // One choice per layer, or one chain over it.
     file << " one_" << l << ":";
     for (size_t c = 0; c < model.frontier.size(); ++c)
       file << " + " << var(l, c);
+    for (auto [c, chain] : llvm::enumerate(chains))
+      if (first(chain) <= l && l <= last(chain))
+        file << " + " << chainVar(c);
     file << " = 1\n";
     // Layer l's backward: the layers below keep their bytes.
     file << " peak_" << l << ":";
-    for (size_t below = 0; below < l; ++below)
-      for (auto [c, choice] : llvm::enumerate(models[below].frontier))
-        file << " + " << choice.keptBytes << " " << var(below, c);
+    keptBelow(l);
     for (auto [c, choice] : llvm::enumerate(model.frontier))
       file << " + " << choice.internalPeak << " " << var(l, c);
     file << " <= " << cap - estimate.segment[l] << "\n";
   }
+  // A chosen chain's backward, under its largest segment (big-M when not
+  // chosen).
+  for (auto [c, chain] : llvm::enumerate(chains)) {
+    int64_t segment = INT64_MIN;
+    for (size_t l = first(chain); l <= last(chain); ++l)
+      segment = std::max(segment, estimate.segment[l]);
+    file << " chain_" << c << ":";
+    keptBelow(first(chain));
+    file << " + " << chain.frontier.front().internalPeak + bigM << " "
+         << chainVar(c) << " <= " << cap - segment + bigM << "\n";
+  }
   file << " head:";
-  for (auto [l, model] : llvm::enumerate(models))
-    for (auto [c, choice] : llvm::enumerate(model.frontier))
-      file << " + " << choice.keptBytes << " " << var(l, c);
+  keptBelow(models.size());
   file << " <= " << cap - estimate.head << "\nBinary\n";
   for (auto [l, model] : llvm::enumerate(models))
     for (size_t c = 0; c < model.frontier.size(); ++c)
       file << " " << var(l, c) << "\n";
+  for (size_t c = 0; c < chains.size(); ++c)
+    file << " " << chainVar(c) << "\n";
   file << "End\n";
   file.close();
   std::string command =
@@ -304,33 +340,176 @@ TEST_F(BudgetPolicyTest, DynamicProgramMatchesAnExactMilp) {
   std::string error;
   FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error);
   ASSERT_TRUE(succeeded(models)) << error;
+  std::vector<LayerModel> chains = buildChainModels(graph, *models, 4);
+  ASSERT_EQ(chains.size(), 6u); // 3 of 2 layers, 2 of 3, 1 of 4.
   MemoryPlan keepAll = planMemory(graph);
   PeakEstimate estimate = calibratePeakEstimate(graph, *models, keepAll);
 
   llvm::SmallString<128> dir;
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("budget-milp", dir));
-  auto costOf = [&](const std::vector<uint64_t> &discards) {
+  auto costOf = [&](const std::vector<LayerPick> &picks) {
     int64_t cost = 0;
-    for (auto [model, discard] : llvm::zip(*models, discards))
-      cost += evaluateLayerChoice(graph, model, discard).cost;
+    for (const LayerPick &pick : picks)
+      cost += evaluateLayerChoice(graph, *pick.model, pick.discard).cost;
     return cost;
   };
-  int solved = 0;
-  for (int step = 0; step <= 10; ++step) {
-    int64_t cap = keepAll.arenaBytes / 2 + keepAll.arenaBytes * step / 20;
-    std::optional<int64_t> exact =
-        solveWithCbc(*models, estimate, cap, dir.str().str());
-    std::optional<std::vector<uint64_t>> dp =
-        cheapestWithin(*models, estimate, cap);
-    ASSERT_EQ(exact.has_value(), dp.has_value()) << "cap " << cap;
-    if (!exact)
-      continue;
-    EXPECT_GE(costOf(*dp), *exact) << "cap " << cap;
-    EXPECT_LE(costOf(*dp), *exact + *exact / 100) << "cap " << cap;
-    ++solved;
+  // Per-layer choices alone, then with the chains.
+  for (const std::vector<LayerModel> *withChains :
+       {&std::as_const(chains),
+        static_cast<const std::vector<LayerModel> *>(nullptr)}) {
+    const std::vector<LayerModel> none;
+    const std::vector<LayerModel> &offered = withChains ? *withChains : none;
+    int solved = 0;
+    for (int step = 0; step <= 12; ++step) {
+      int64_t cap = keepAll.arenaBytes * 2 / 5 + keepAll.arenaBytes * step / 20;
+      std::optional<int64_t> exact =
+          solveWithCbc(*models, offered, estimate, cap,
+                       4 * keepAll.arenaBytes + cap, dir.str().str());
+      std::optional<std::vector<LayerPick>> dp =
+          cheapestWithin(*models, estimate, cap, offered);
+      ASSERT_EQ(exact.has_value(), dp.has_value()) << "cap " << cap;
+      if (!exact)
+        continue;
+      EXPECT_GE(costOf(*dp), *exact) << "cap " << cap;
+      EXPECT_LE(costOf(*dp), *exact + *exact / 100) << "cap " << cap;
+      ++solved;
+    }
+    EXPECT_GE(solved, 6);
   }
-  EXPECT_GE(solved, 6);
   llvm::sys::fs::remove_directories(dir);
+}
+
+constexpr const char *kDeep =
+    R"({"num_layers": 32, "hidden_size": 16, "num_attention_heads": 2,
+        "seq_length": 4, "micro_batch_size": 1, "padded_vocab_size": 16,
+        "hidden_dropout": 0.1, "attention_dropout": 0.1})";
+
+TEST_F(BudgetPolicyTest, ChainChoiceIsWhatTheRewriteRuns) {
+  build(kTwoLayers);
+  std::string error;
+  FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error, 1);
+  ASSERT_TRUE(succeeded(models)) << error;
+  std::vector<LayerModel> chains = buildChainModels(graph, *models, 2, 1);
+  ASSERT_EQ(chains.size(), 1u);
+  const LayerModel &chain = chains.front();
+  EXPECT_EQ(chain.span, 2);
+  // Everything the two layers keep but the second layer's output.
+  EXPECT_EQ(chain.candidates.size(), 2 * models->front().candidates.size() + 1);
+  RematPlan plan = makeLayerPlan(graph, {LayerPick{&chain, 0}});
+  ASSERT_EQ(plan.groups.size(), 1u);
+  EXPECT_EQ(plan.groups.front().label, "layers 0-1");
+  OwningOpRef<ModuleOp> copy = module->clone();
+  auto step = copy->lookupSymbol<func::FuncOp>("train_step");
+  FailureOr<StepGraph> copyGraph = StepGraph::build(step);
+  ASSERT_TRUE(succeeded(copyGraph));
+  FailureOr<RematResult> result = applyRematPlan(*copyGraph, plan);
+  ASSERT_TRUE(succeeded(result) && result->graph);
+  ActivationReport before = analyzeActivations(graph);
+  ActivationReport after = analyzeActivations(*result->graph);
+  EXPECT_EQ(after.recompute.total(), chain.frontier.front().cost);
+  int64_t keptAll =
+      evaluateLayerChoice(graph, models->front(), 0, 1).keptBytes +
+      evaluateLayerChoice(graph, (*models)[1], 0, 1).keptBytes;
+  EXPECT_EQ(before.keptBytes - after.keptBytes,
+            keptAll - chain.frontier.front().keptBytes);
+}
+
+TEST_F(BudgetPolicyTest, ChainsReachBelowEveryPreset) {
+  build(kDeep);
+  int64_t lowestPreset = INT64_MAX;
+  for (const MegatronPolicy &preset : standardMegatronPolicies(32, false)) {
+    std::string error;
+    FailureOr<RematPlan> plan = preset.decide(graph, error);
+    ASSERT_TRUE(succeeded(plan)) << error;
+    lowestPreset = std::min(lowestPreset, outcomeOf(*plan).arena);
+  }
+  // A tenth below the lowest preset: reached only by chains of layers.
+  int64_t budget = lowestPreset * 9 / 10;
+  BudgetPolicy policy;
+  policy.memoryBudget = budget;
+  std::string error;
+  FailureOr<RematPlan> plan = policy.decide(graph, error);
+  ASSERT_TRUE(succeeded(plan)) << error;
+  EXPECT_LE(outcomeOf(*plan).arena, budget);
+  EXPECT_TRUE(llvm::any_of(plan->groups, [&](const RecomputeGroup &group) {
+    return graph.nodes[group.nodes.front()].layer !=
+           graph.nodes[group.nodes.back()].layer;
+  }));
+}
+
+constexpr const char *kTwoLayersTp2 =
+    R"({"num_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
+        "seq_length": 16, "micro_batch_size": 2, "padded_vocab_size": 128,
+        "hidden_dropout": 0.1, "attention_dropout": 0.1,
+        "tensor_model_parallel_size": 2})";
+
+TEST_F(BudgetPolicyTest, DistributedChoicesKeepWhatTheRewriteKeeps) {
+  build(kTwoLayersTp2);
+  std::string error;
+  FailureOr<std::vector<LayerModel>> models =
+      buildLayerModels(graph, error, 1, RecomputeCost(), 2);
+  ASSERT_TRUE(succeeded(models)) << error;
+  const LayerModel &layer0 = models->front();
+  int64_t keptAll = evaluateLayerChoice(graph, layer0, 0, 1).keptBytes;
+  int64_t baseKept = analyzeActivations(graph).keptBytes;
+  int checked = 0;
+  for (const LayerChoice &choice : layer0.frontier) {
+    RematPlan plan = makeLayerPlan(graph, {layer0}, {choice.discard});
+    plan.distributeInputs = true;
+    plan.tensorParallelSize = 2;
+    OwningOpRef<ModuleOp> copy = module->clone();
+    auto step = copy->lookupSymbol<func::FuncOp>("train_step");
+    FailureOr<StepGraph> copyGraph = StepGraph::build(step);
+    ASSERT_TRUE(succeeded(copyGraph));
+    FailureOr<RematResult> result = applyRematPlan(*copyGraph, plan);
+    ASSERT_TRUE(succeeded(result));
+    ActivationReport report =
+        analyzeActivations(result->graph ? *result->graph : *copyGraph);
+    EXPECT_EQ(report.recompute.total(), choice.cost) << choice.discard;
+    EXPECT_EQ(baseKept - report.keptBytes, keptAll - choice.keptBytes)
+        << choice.discard;
+    ++checked;
+  }
+  EXPECT_GE(checked, 8);
+}
+
+TEST_F(BudgetPolicyTest, DistributedNeverCostsMoreThanTheDistributedPreset) {
+  build(kTwoLayersTp2);
+  MegatronPolicy preset;
+  preset.granularity = RecomputeGranularity::Full;
+  preset.method = RecomputeMethod::Uniform;
+  preset.numLayers = 1;
+  preset.distributeSavedActivations = true;
+  std::string error;
+  FailureOr<RematPlan> presetPlan = preset.decide(graph, error);
+  ASSERT_TRUE(succeeded(presetPlan)) << error;
+  Outcome megatron = outcomeOf(*presetPlan);
+  BudgetPolicy policy;
+  policy.distributeSavedActivations = true;
+  for (int64_t budget : {megatron.arena, megatron.arena * 6 / 5}) {
+    policy.memoryBudget = budget;
+    FailureOr<RematPlan> plan = policy.decide(graph, error);
+    ASSERT_TRUE(succeeded(plan)) << error;
+    EXPECT_TRUE(plan->distributeInputs);
+    EXPECT_EQ(plan->tensorParallelSize, 2);
+    Outcome got = outcomeOf(*plan);
+    EXPECT_LE(got.arena, budget);
+    EXPECT_LE(got.cost, megatron.cost);
+  }
+  // Below what the plain solver reaches, distribution still fits.
+  BudgetPolicy plain;
+  plain.memoryBudget = 1;
+  ASSERT_TRUE(failed(plain.decide(graph, error)));
+  policy.memoryBudget = 1;
+  std::string distributedError;
+  ASSERT_TRUE(failed(policy.decide(graph, distributedError)));
+  auto lowest = [](const std::string &text) {
+    size_t at = text.find("solver reaches, ");
+    return at == std::string::npos ? int64_t(-1)
+                                   : std::stoll(text.substr(at + 16));
+  };
+  EXPECT_GT(lowest(error), 0) << error;
+  EXPECT_LE(lowest(distributedError), lowest(error)) << distributedError;
 }
 
 TEST_F(BudgetPolicyTest, AnImpossibleBudgetNamesTheLowestPeak) {
