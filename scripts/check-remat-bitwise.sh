@@ -5,9 +5,11 @@
 # that every gradient file is bit-identical to the no-recompute run without
 # an arena (each tensor allocated on its own). Prints one line per policy
 # with the planned and measured peak; exits non-zero on any difference.
-# usage: check-remat-bitwise.sh BIN_DIR CONFIG WORK_DIR
+# POLICIES, when given, replace the standard list.
+# usage: check-remat-bitwise.sh BIN_DIR CONFIG WORK_DIR [POLICY...]
 set -euo pipefail
 BIN=$1 CONFIG=$2 WORK=$3
+shift 3
 mkdir -p "$WORK"
 # A policy string of pass options ("recompute-granularity=full
 # recompute-num-layers=1") as ckpt-compile flags.
@@ -43,6 +45,7 @@ policies=(
   "memory-budget=180KiB"
   "memory-budget=250KiB"
 )
+[ $# -gt 0 ] && policies=("$@")
 status=0
 for i in "${!policies[@]}"; do
   policy=${policies[$i]}

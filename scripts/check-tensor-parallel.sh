@@ -41,10 +41,16 @@ grep -c "^arena: .*(planned .*); measured peak .* (planned" "$WORK/tp.out" |
   sed "s/^/ranks whose measured arena and peak equal the plan: /"
 
 # Sequence parallelism keeps its chunk inputs sharded already; Megatron
-# rejects distributed saved activations with it.
+# rejects distributed saved activations with it. The budget solver's plan
+# (below keeping everything on 2 and 4 ranks) distributes its region inputs
+# too when it can.
 full="recompute-granularity=full recompute-method=uniform recompute-num-layers=1"
-[ -z "$SP" ] && full="$full distribute-saved-activations=true"
-for policy in "recompute-granularity=selective" "$full"; do
+budget="memory-budget=70KiB"
+if [ -z "$SP" ]; then
+  full="$full distribute-saved-activations=true"
+  budget="memory-budget=66KiB distribute-saved-activations=true"
+fi
+for policy in "recompute-granularity=selective" "$full" "$budget"; do
   run_tp remat "$policy"
   for r in $(seq 0 $((T - 1))); do
     diff -r -q "$WORK/tp.grads/rank$r" "$WORK/remat.grads/rank$r" > /dev/null ||

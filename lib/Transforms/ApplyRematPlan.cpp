@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
@@ -27,12 +28,13 @@ using namespace ckpt;
 
 namespace {
 
-/// The inputs distributeInputs shards: activations whose first dimension
-/// splits into t pieces.
-bool isDistributable(Value input, int64_t t) {
+/// The inputs distributeInputs shards: activations that every rank holds
+/// whole (`replicated`) and whose first dimension splits into t pieces.
+bool isDistributable(Value input, int64_t t,
+                     const llvm::DenseSet<Value> &replicated) {
   auto type = dyn_cast<RankedTensorType>(input.getType());
-  return input.getDefiningOp() && type && type.getRank() > 0 &&
-         type.getDimSize(0) % t == 0;
+  return input.getDefiningOp() && replicated.contains(input) && type &&
+         type.getRank() > 0 && type.getDimSize(0) % t == 0;
 }
 
 /// Megatron's distribute_saved_activations: each activation a full-recompute
@@ -44,6 +46,7 @@ distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
                  int64_t t, IRMapping &mapping,
                  const llvm::SetVector<Operation *> &groupOps,
                  const llvm::DenseSet<Value> &discarded,
+                 const llvm::DenseSet<Value> &replicated,
                  llvm::DenseMap<Value, Value> &shards) {
   SmallVector<std::pair<Value, Value>> distributed;
   OpBuilder::InsertionGuard guard(builder);
@@ -53,7 +56,7 @@ distributeInputs(OpBuilder &builder, RecomputeOp region, ArrayRef<Value> inputs,
   auto dim = builder.getI64IntegerAttr(0);
   for (auto [index, input] : llvm::enumerate(inputs)) {
     // What another region rebuilds is read from it (readRebuiltValues).
-    if (!isDistributable(input, t) || discarded.contains(input))
+    if (!isDistributable(input, t, replicated) || discarded.contains(input))
       continue;
     auto type = cast<RankedTensorType>(input.getType());
     // Tags of the first op of the group that reads it: the report counts
@@ -183,7 +186,8 @@ RegionContents selectNeededOps(const StepGraph &graph,
                                const RecomputeGroup &group,
                                ArrayRef<Value> targets,
                                const llvm::DenseSet<Value> &discarded,
-                               Operation *insertion, int64_t shards) {
+                               Operation *insertion, int64_t shards,
+                               const llvm::DenseSet<Value> &replicated) {
   llvm::DenseSet<Operation *> members;
   for (int index : group.nodes)
     members.insert(graph.nodes[index].op);
@@ -204,11 +208,11 @@ RegionContents selectNeededOps(const StepGraph &graph,
       if (!members.contains(operand.getDefiningOp()))
         continue;
       int id = graph.tensorOf(operand);
-      bool keptAnyway = id >= 0 && graph.tensors[id].kept &&
-                        !discarded.contains(operand) &&
-                        isAliveAt(operand, insertion) &&
-                        (shards <= 1 || !isDistributable(operand, shards) ||
-                         isReadInBackwardOnlyFrom(operand, insertion));
+      bool keptAnyway =
+          id >= 0 && graph.tensors[id].kept && !discarded.contains(operand) &&
+          isAliveAt(operand, insertion) &&
+          (shards <= 1 || !isDistributable(operand, shards, replicated) ||
+           isReadInBackwardOnlyFrom(operand, insertion));
       if (!keptAnyway)
         needed.insert(operand);
     }
@@ -310,6 +314,9 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
   SmallVector<RecomputeOp> regions;
   llvm::DenseMap<Value, Value> rebuilt; ///< Discarded value -> region result.
   llvm::DenseMap<Value, Value> shards;  ///< Distributed input -> its shard.
+  llvm::DenseSet<Value> replicated;
+  if (plan.distributeInputs)
+    replicated = replicatedValues(step);
   for (const RecomputeGroup &group : plan.groups) {
     if (group.discarded.empty())
       continue;
@@ -328,7 +335,8 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
             ? selectAllOps(graph, group)
             : selectNeededOps(graph, group, targets, discarded, firstReader,
                               plan.distributeInputs ? plan.tensorParallelSize
-                                                    : 1);
+                                                    : 1,
+                              replicated);
     result.removedOps +=
         static_cast<int>(group.nodes.size() - contents.ops.size());
     // The copy re-runs the selected ops (in order) from the values they
@@ -353,7 +361,7 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     SmallVector<Value> distributedInputs;
     if (plan.distributeInputs)
       for (Value input : orderedInputs)
-        if (isDistributable(input, plan.tensorParallelSize) &&
+        if (isDistributable(input, plan.tensorParallelSize, replicated) &&
             !discarded.contains(input)) {
           distributedInputs.push_back(input);
           types.push_back(input.getType());
@@ -375,7 +383,7 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     if (plan.distributeInputs)
       gathered = distributeInputs(builder, region, orderedInputs,
                                   plan.tensorParallelSize, mapping, needed,
-                                  discarded, shards);
+                                  discarded, replicated, shards);
     if (regionOps == RegionOps::All) {
       region.setWholeSpan(true);
     } else {

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
@@ -29,11 +30,13 @@ int64_t roundUp(int64_t bytes, int64_t alignment) {
 }
 
 /// Whether distributed saved activations shard `tensor` over `t` ranks, as
-/// applyRematPlan does: an activation (made by an op) whose first
-/// dimension splits into t pieces.
-bool isShardable(const StepTensor &tensor, int64_t t) {
+/// applyRematPlan does: an activation (made by an op) that every rank holds
+/// whole and whose first dimension splits into t pieces.
+bool isShardable(const StepTensor &tensor, int64_t t,
+                 const llvm::DenseSet<Value> &replicated) {
   auto type = dyn_cast<RankedTensorType>(tensor.value.getType());
-  return t > 1 && tensor.value.getDefiningOp() && type && type.getRank() > 0 &&
+  return t > 1 && tensor.value.getDefiningOp() &&
+         replicated.contains(tensor.value) && type && type.getRank() > 0 &&
          type.getDimSize(0) % t == 0;
 }
 
@@ -53,9 +56,14 @@ public:
       return layer && *layer >= model.layer &&
              *layer < model.layer + model.span;
     };
+    llvm::DenseSet<Value> replicated;
+    if (t > 1)
+      replicated = replicatedValues(graph.step);
     auto shardOf = [&](int id) {
       const StepTensor &tensor = graph.tensors[id];
-      return isShardable(tensor, t) ? roundUp(tensor.bytes / t, alignment) : 0;
+      return isShardable(tensor, t, replicated)
+                 ? roundUp(tensor.bytes / t, alignment)
+                 : 0;
     };
     llvm::DenseMap<int, int> localOf; // Tensor id -> local value.
     std::vector<int> runOf(graph.nodes.size(), -1);

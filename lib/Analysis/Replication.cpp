@@ -1,0 +1,31 @@
+//===- Replication.cpp - Which values every tensor-parallel rank holds whole //
+//
+// One pass over the step's block in order: a value's replication follows
+// from its producer's operands, which come before it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Analysis/Replication.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+llvm::DenseSet<Value> ckpt::replicatedValues(func::FuncOp step) {
+  llvm::DenseSet<Value> replicated;
+  Block &block = step.getBody().front();
+  for (BlockArgument argument : block.getArguments())
+    replicated.insert(argument);
+  for (Operation &op : block) {
+    bool whole = isa<AllReduceOp, AllGatherOp, TpCopyOp>(op);
+    if (!whole && !isa<xf::LinearOp>(op))
+      whole = llvm::all_of(op.getOperands(), [&](Value operand) {
+        return replicated.contains(operand);
+      });
+    if (whole)
+      for (Value result : op.getResults())
+        replicated.insert(result);
+  }
+  return replicated;
+}
