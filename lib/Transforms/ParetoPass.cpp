@@ -35,8 +35,8 @@ struct CkptParetoPass : public ckpt::impl::CkptParetoBase<CkptParetoPass> {
     if (failed(graph))
       return signalPassFailure();
     std::string error;
-    FailureOr<std::vector<FrontierPoint>> frontier =
-        budgetFrontier(*graph, PlanOptions(), points, error);
+    FailureOr<std::vector<FrontierPoint>> frontier = budgetFrontier(
+        *graph, PlanOptions(), points, error, distributeSavedActivations);
     if (failed(frontier)) {
       mlir::emitError(module.getLoc()) << error;
       return signalPassFailure();

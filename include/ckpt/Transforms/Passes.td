@@ -160,11 +160,17 @@ def CkptPareto : Pass<"ckpt-pareto", "mlir::ModuleOp"> {
     prints each budget's plan (planned arena, recompute FLOPs, overhead over
     the step's forward + backward FLOPs) with Megatron's presets on the same
     table, on stderr. `json=FILE` and `svg=FILE` write it as JSON and as a
-    plot. The IR is left unchanged.
+    plot. `distribute-saved-activations=true` draws the frontier of plans
+    that keep their regions' inputs as 1/t shards (a tensor-parallel graph
+    without sequence parallelism). The IR is left unchanged.
   }];
   let options = [
     Option<"jsonFile", "json", "std::string", "\"\"",
            "Also write the frontier as JSON to this file">,
+    Option<"distributeSavedActivations", "distribute-saved-activations",
+           "bool", "false",
+           "Plans keep their regions' inputs as 1/t shards (Megatron's "
+           "distribute_saved_activations)">,
     Option<"svgFile", "svg", "std::string", "\"\"",
            "Also draw the frontier as SVG into this file">,
     Option<"points", "points", "int", "12",
