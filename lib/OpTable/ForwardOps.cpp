@@ -39,6 +39,31 @@ bool layerNormRule(R &r) {
   return true;
 }
 
+bool rmsNormRule(R &r) {
+  Shape out;
+  if (!checkEpsilon(r) || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
+      !rmsNormShape(r, r.in(0), r.in(1), out))
+    return false;
+  r.setOutput(0, out, r.inType(0));
+  return true;
+}
+
+bool gluRule(R &r) {
+  Shape out;
+  if (!checkGluActivation(r) || !r.sameElementType({R::In(0), R::Out(0)}) ||
+      !gluShape(r, r.in(0), out))
+    return false;
+  if (const TensorDesc *result = r.peek(0))
+    if (!r.expectShape(result->shape, out, "result"))
+      return false;
+  r.setOutput(0, out, r.inType(0));
+  return true;
+}
+
+/// FLOPs per output element of a gated linear unit: the activation (SiLU
+/// 4, exact GeLU 8, as gelu) and the product.
+int64_t gluPerElement(const OpInstance &op) { return isGeluGlu(op) ? 9 : 5; }
+
 bool linearRule(R &r) {
   Shape out;
   const Shape *bias = r.hasInput(2) ? &r.in(2) : nullptr;
@@ -219,6 +244,27 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
        [](const OpInstance &op) { return elementwise(8, op.inputs[0]); },
        {0, 1},
        {}});
+  ops.push_back(
+      {"rms_norm",
+       OpClass::Forward,
+       {{"input"}, {"weight"}},
+       {{"result"}},
+       {{"epsilon", AttrKind::Float, AttrValue(1.0e-5)}},
+       rmsNormRule,
+       [](const OpInstance &op) { return elementwise(4, op.inputs[0]); },
+       {0, 1},
+       {}});
+  ops.push_back({"glu",
+                 OpClass::Forward,
+                 {{"input"}},
+                 {{"result"}},
+                 {{"activation", AttrKind::String, AttrValue("silu")}},
+                 gluRule,
+                 [](const OpInstance &op) {
+                   return elementwise(gluPerElement(op), op.outputs[0]);
+                 },
+                 {0},
+                 {}});
   ops.push_back({"linear",
                  OpClass::Forward,
                  {{"input"}, {"weight"}, {"bias", kFloat, /*optional=*/true}},

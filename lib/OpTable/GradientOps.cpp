@@ -126,6 +126,38 @@ bool layerNormGradRule(R &r) {
   return true;
 }
 
+bool rmsNormGradRule(R &r) {
+  const TensorDesc &input = r.input(0), &weight = r.input(1);
+  if (!r.expectType(r.input(2), input, "grad_output"))
+    return false;
+  if (const TensorDesc *gradInput = r.peek(0))
+    if (!r.expectType(*gradInput, input, "grad_input"))
+      return false;
+  if (const TensorDesc *gradWeight = r.peek(1))
+    if (!r.expectType(*gradWeight, weight, "grad_weight"))
+      return false;
+  Shape out;
+  if (!rmsNormShape(r, input.shape, weight.shape, out) || !checkEpsilon(r))
+    return false;
+  r.setOutput(0, input.shape, input.type);
+  r.setOutput(1, weight.shape, weight.type);
+  return true;
+}
+
+/// input [..., 2f], grad_output [..., f] -> [..., 2f].
+bool gluGradRule(R &r) {
+  Shape out;
+  if (!checkGluActivation(r) ||
+      !r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
+      !gluShape(r, r.in(0), out) || !r.expectShape(r.in(1), out, "grad_output"))
+    return false;
+  if (const TensorDesc *result = r.peek(0))
+    if (!r.expectShape(result->shape, r.in(0), "result"))
+      return false;
+  r.setOutput(0, r.in(0), r.inType(0));
+  return true;
+}
+
 bool softmaxGradRule(R &r) { return sameShapeOperands(r); }
 
 bool attentionScoresGradRule(R &r) {
@@ -243,6 +275,15 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
            {{"grad_input"}, {"grad_weight"}, {"grad_bias"}},
            {{"epsilon", AttrKind::Float, AttrValue(1.0e-5)}}, layerNormGradRule,
            [](const OpInstance &op) { return elementwise(12, op.inputs[0]); });
+  gradient("rms_norm_grad", {{"input"}, {"weight"}, {"grad_output"}},
+           {{"grad_input"}, {"grad_weight"}},
+           {{"epsilon", AttrKind::Float, AttrValue(1.0e-5)}}, rmsNormGradRule,
+           [](const OpInstance &op) { return elementwise(8, op.inputs[0]); });
+  gradient("glu_grad", {{"input"}, {"grad_output"}}, {{"grad"}},
+           {{"activation", AttrKind::String, AttrValue("silu")}}, gluGradRule,
+           [](const OpInstance &op) {
+             return elementwise(isGeluGlu(op) ? 14 : 8, op.inputs[1]);
+           });
   gradient("softmax_grad", {{"output"}, {"grad_output"}}, {{"grad"}}, {},
            softmaxGradRule,
            [](const OpInstance &op) { return elementwise(4, op.inputs[0]); });

@@ -64,6 +64,15 @@ bool checkEpsilon(RuleContext &r);
 bool checkProbability(RuleContext &r);
 bool checkApproximate(RuleContext &r);
 bool checkScale(RuleContext &r);
+/// Whether a gated linear unit's `activation` is "gelu" (else "silu").
+bool isGeluGlu(const OpInstance &op);
+/// A gated linear unit's activation: "silu" or "gelu".
+bool checkGluActivation(RuleContext &r);
+/// input [..., 2f] -> [..., f].
+bool gluShape(RuleContext &r, const Shape &input, Shape &out);
+/// input [..., n], weight [n] -> input's shape.
+bool rmsNormShape(RuleContext &r, const Shape &input, const Shape &weight,
+                  Shape &out);
 
 } // namespace ckpt::ops::detail
 

@@ -192,3 +192,38 @@ bool detail::checkScale(RuleContext &r) {
     return true;
   return r.fail("scale must be > 0, got " + formatNumber(scale));
 }
+
+bool detail::isGeluGlu(const OpInstance &op) {
+  auto it = op.attrs.find("activation");
+  const std::string *name =
+      it == op.attrs.end() ? nullptr : std::get_if<std::string>(&it->second);
+  return name && *name == "gelu";
+}
+
+bool detail::checkGluActivation(RuleContext &r) {
+  const std::string &activation = r.str("activation");
+  if (activation == "silu" || activation == "gelu")
+    return true;
+  return r.fail("activation must be \"silu\" or \"gelu\", got \"" + activation +
+                "\"");
+}
+
+bool detail::gluShape(RuleContext &r, const Shape &input, Shape &out) {
+  if (input.empty() || input.back() % 2 != 0)
+    return r.fail("input must be [..., 2f] (the gate and up halves), got " +
+                  formatShape(input));
+  out = input;
+  out.back() /= 2;
+  return true;
+}
+
+bool detail::rmsNormShape(RuleContext &r, const Shape &input,
+                          const Shape &weight, Shape &out) {
+  if (input.empty())
+    return r.fail("input must have rank >= 1, got a 0-d tensor");
+  if (weight.size() != 1 || weight[0] != input.back())
+    return r.fail("weight must be [" + std::to_string(input.back()) +
+                  "] (the input's last dimension), got " + formatShape(weight));
+  out = input;
+  return true;
+}

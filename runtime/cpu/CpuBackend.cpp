@@ -136,6 +136,30 @@ template <typename R> void layerNormGrad(const KernelCall &c, Operands<R> &o) {
                       shape(in[0]).back(), c.inst->getF64("epsilon"),
                       o.out(out[0]), o.out(out[1]), o.out(out[2]));
 }
+template <typename R> void rmsNorm(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  k::rmsNorm<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[0]), shape(in[0]).back(),
+                c.inst->getF64("epsilon"), o.out(c.outputs[0]));
+}
+template <typename R> void rmsNormGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  k::rmsNormGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), rowsOf(in[0]),
+                    shape(in[0]).back(), c.inst->getF64("epsilon"),
+                    o.out(out[0]), o.out(out[1]));
+}
+bool geluGlu(const KernelCall &c) {
+  return c.inst->getString("activation", "silu") == "gelu";
+}
+template <typename R> void glu(const KernelCall &c, Operands<R> &o) {
+  const auto &out = c.outputs;
+  k::glu<R>(o.in(c.inputs[0]), rowsOf(out[0]), shape(out[0]).back(), geluGlu(c),
+            o.out(out[0]));
+}
+template <typename R> void gluGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs;
+  k::gluGrad<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[1]), shape(in[1]).back(),
+                geluGlu(c), o.out(c.outputs[0]));
+}
 template <typename R> void linear(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const R *bias = in.size() == 3 ? o.in(in[2]) : nullptr;
@@ -310,6 +334,10 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("embedding_grad", embeddingGrad),
       CKPT_KERNEL("layer_norm", layerNorm),
       CKPT_KERNEL("layer_norm_grad", layerNormGrad),
+      CKPT_KERNEL("rms_norm", rmsNorm),
+      CKPT_KERNEL("rms_norm_grad", rmsNormGrad),
+      CKPT_KERNEL("glu", glu),
+      CKPT_KERNEL("glu_grad", gluGrad),
       CKPT_KERNEL("linear", linear),
       CKPT_KERNEL("linear_grad_input", linearGradInput),
       CKPT_KERNEL("linear_grad_weight", linearGradWeight),

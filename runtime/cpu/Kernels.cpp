@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 namespace ckpt::rt::kernels {
@@ -127,6 +128,88 @@ void layerNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
     gradWeight[c] = dw;
     gradBias[c] = db;
   }
+}
+
+template <typename T>
+void rmsNorm(const T *x, const T *weight, int64_t rows, int64_t n,
+             double epsilon, T *y) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *xr = x + r * n;
+    T squares = 0;
+    for (int64_t c = 0; c < n; ++c)
+      squares += xr[c] * xr[c];
+    T rrms = T(1) / std::sqrt(squares / T(n) + T(epsilon));
+    for (int64_t c = 0; c < n; ++c)
+      y[r * n + c] = xr[c] * rrms * weight[c];
+  }
+}
+
+template <typename T>
+void rmsNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
+                 int64_t n, double epsilon, T *gradX, T *gradWeight) {
+  std::vector<T> xhat(rows * n);
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *xr = x + r * n;
+    const T *dy = gradOut + r * n;
+    T squares = 0;
+    for (int64_t c = 0; c < n; ++c)
+      squares += xr[c] * xr[c];
+    T rrms = T(1) / std::sqrt(squares / T(n) + T(epsilon));
+    // dx = rrms · (g - xhat · mean(g · xhat)), g = dy · weight.
+    T sumGXhat = 0;
+    for (int64_t c = 0; c < n; ++c) {
+      T h = xr[c] * rrms;
+      xhat[r * n + c] = h;
+      sumGXhat += dy[c] * weight[c] * h;
+    }
+    for (int64_t c = 0; c < n; ++c)
+      gradX[r * n + c] =
+          rrms * (dy[c] * weight[c] - xhat[r * n + c] * sumGXhat / T(n));
+  }
+#pragma omp parallel for
+  for (int64_t c = 0; c < n; ++c) {
+    T dw = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      dw += gradOut[r * n + c] * xhat[r * n + c];
+    gradWeight[c] = dw;
+  }
+}
+
+/// act(g) and act'(g) of a gated linear unit.
+template <typename T> std::pair<T, T> gluActivation(T g, bool gelu) {
+  if (gelu) {
+    T cdf = T(0.5) * (T(1) + std::erf(g * T(kInvSqrt2)));
+    T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * g * g);
+    return {g * cdf, cdf + g * pdf};
+  }
+  T sigmoid = T(1) / (T(1) + std::exp(-g));
+  return {g * sigmoid, sigmoid * (T(1) + g * (T(1) - sigmoid))};
+}
+
+template <typename T>
+void glu(const T *x, int64_t rows, int64_t f, bool gelu, T *y) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < f; ++c) {
+      const T *xr = x + r * 2 * f;
+      y[r * f + c] = gluActivation(xr[c], gelu).first * xr[f + c];
+    }
+}
+
+template <typename T>
+void gluGrad(const T *x, const T *gradOut, int64_t rows, int64_t f, bool gelu,
+             T *gradX) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < f; ++c) {
+      const T *xr = x + r * 2 * f;
+      auto [act, slope] = gluActivation(xr[c], gelu);
+      T dy = gradOut[r * f + c];
+      gradX[r * 2 * f + c] = dy * xr[f + c] * slope;
+      gradX[r * 2 * f + f + c] = dy * act;
+    }
 }
 
 template <typename T>
@@ -429,6 +512,12 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
                              int64_t, double, T *);                            \
   template void layerNormGrad<T>(const T *, const T *, const T *, int64_t,     \
                                  int64_t, double, T *, T *, T *);              \
+  template void rmsNorm<T>(const T *, const T *, int64_t, int64_t, double,     \
+                           T *);                                               \
+  template void rmsNormGrad<T>(const T *, const T *, const T *, int64_t,       \
+                               int64_t, double, T *, T *);                     \
+  template void glu<T>(const T *, int64_t, int64_t, bool, T *);                \
+  template void gluGrad<T>(const T *, const T *, int64_t, int64_t, bool, T *); \
   template void linear<T>(const T *, const T *, const T *, int64_t, int64_t,   \
                           int64_t, T *);                                       \
   template void linearGradInput<T>(const T *, const T *, int64_t, int64_t,     \

@@ -37,6 +37,20 @@ void layerNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
                    T *gradBias);
 
 template <typename T>
+void rmsNorm(const T *x, const T *weight, int64_t rows, int64_t n,
+             double epsilon, T *y);
+template <typename T>
+void rmsNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
+                 int64_t n, double epsilon, T *gradX, T *gradWeight);
+
+/// x [rows, 2f] (gate, up) -> y [rows, f] = act(gate) · up; SiLU or GeLU.
+template <typename T>
+void glu(const T *x, int64_t rows, int64_t f, bool gelu, T *y);
+template <typename T>
+void gluGrad(const T *x, const T *gradOut, int64_t rows, int64_t f, bool gelu,
+             T *gradX);
+
+template <typename T>
 void linear(const T *x, const T *weight, const T *bias, int64_t rows,
             int64_t out, int64_t in, T *y);
 template <typename T>

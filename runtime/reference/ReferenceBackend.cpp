@@ -141,6 +141,90 @@ void layerNormGrad(const KernelCall &c) {
   store(c.outputs[2], db);
 }
 
+/// 1/sqrt(mean(x²) + epsilon) of row r.
+double rowInverseRms(const Values &x, int64_t r, int64_t n, double epsilon) {
+  double squares = 0;
+  for (int64_t k = 0; k < n; ++k)
+    squares += x[r * n + k] * x[r * n + k];
+  return 1.0 / std::sqrt(squares / n + epsilon);
+}
+
+void rmsNorm(const KernelCall &c) {
+  Values x = load(c.inputs[0]), w = load(c.inputs[1]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  double epsilon = c.inst->getF64("epsilon");
+  Values y(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double rrms = rowInverseRms(x, r, n, epsilon);
+    for (int64_t k = 0; k < n; ++k)
+      y[r * n + k] = x[r * n + k] * rrms * w[k];
+  }
+  store(c.outputs[0], y);
+}
+
+/// y_k = x_k·ρ·w_k with ρ = (mean(x²) + ε)^(-1/2) and dρ/dx_j = -ρ³·x_j/n:
+/// dx_j = ρ·dy_j·w_j - ρ³·x_j/n · Σ_k dy_k·w_k·x_k.
+void rmsNormGrad(const KernelCall &c) {
+  Values x = load(c.inputs[0]), w = load(c.inputs[1]), dy = load(c.inputs[2]);
+  auto [rows, n] = matrix(c.inputs[0]);
+  double epsilon = c.inst->getF64("epsilon");
+  Values dx(x.size()), dw(n, 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    double rho = rowInverseRms(x, r, n, epsilon);
+    double dot = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      dot += dy[r * n + k] * w[k] * x[r * n + k];
+      dw[k] += dy[r * n + k] * x[r * n + k] * rho;
+    }
+    for (int64_t j = 0; j < n; ++j)
+      dx[r * n + j] =
+          rho * dy[r * n + j] * w[j] - rho * rho * rho * x[r * n + j] / n * dot;
+  }
+  store(c.outputs[0], dx);
+  store(c.outputs[1], dw);
+}
+
+/// The activation of a gated linear unit and its slope: SiLU x·σ(x), or
+/// exact GeLU.
+std::pair<double, double> gluActivation(double x, bool gelu) {
+  if (gelu) {
+    double cdf = 0.5 * std::erfc(-x / std::sqrt(2.0));
+    double pdf = std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+    return {x * cdf, cdf + x * pdf};
+  }
+  double sigma = 1.0 / (1.0 + std::exp(-x));
+  return {x * sigma, sigma + x * sigma * (1 - sigma)};
+}
+
+bool geluGlu(const KernelCall &c) {
+  return c.inst->getString("activation", "silu") == "gelu";
+}
+
+/// x [rows, 2f] = [gate, up] -> act(gate)·up.
+void glu(const KernelCall &c) {
+  Values x = load(c.inputs[0]);
+  auto [rows, f] = matrix(c.outputs[0]);
+  Values y(rows * f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < f; ++k)
+      y[r * f + k] = gluActivation(x[r * 2 * f + k], geluGlu(c)).first *
+                     x[r * 2 * f + f + k];
+  store(c.outputs[0], y);
+}
+
+void gluGrad(const KernelCall &c) {
+  Values x = load(c.inputs[0]), dy = load(c.inputs[1]);
+  auto [rows, f] = matrix(c.inputs[1]);
+  Values dx(x.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < f; ++k) {
+      auto [act, slope] = gluActivation(x[r * 2 * f + k], geluGlu(c));
+      dx[r * 2 * f + k] = dy[r * f + k] * x[r * 2 * f + f + k] * slope;
+      dx[r * 2 * f + f + k] = dy[r * f + k] * act;
+    }
+  store(c.outputs[0], dx);
+}
+
 /// y[r, o] = sum_i x[r, i] · w[o, i] (+ bias[o]).
 void linear(const KernelCall &c) {
   Values x = load(c.inputs[0]), w = load(c.inputs[1]);
@@ -523,6 +607,10 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       {"embedding_grad", embeddingGrad},
       {"layer_norm", layerNorm},
       {"layer_norm_grad", layerNormGrad},
+      {"rms_norm", rmsNorm},
+      {"rms_norm_grad", rmsNormGrad},
+      {"glu", glu},
+      {"glu_grad", gluGrad},
       {"linear", linear},
       {"linear_grad_input", linearGradInput},
       {"linear_grad_weight", linearGradWeight},

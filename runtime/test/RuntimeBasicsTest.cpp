@@ -177,6 +177,63 @@ TEST(KernelTest, GeluGradientsMatchFiniteDifferences) {
   }
 }
 
+TEST(KernelTest, RmsNormGradientMatchesFiniteDifferences) {
+  const int64_t rows = 3, n = 5;
+  const double eps = 1e-5;
+  auto x = randomVector(rows * n, 14), w = randomVector(n, 15),
+       probe = randomVector(rows * n, 17);
+  auto objective = [&](const std::vector<double> &xs,
+                       const std::vector<double> &ws) {
+    std::vector<double> y(rows * n);
+    kernels::rmsNorm<double>(xs.data(), ws.data(), rows, n, 1e-6, y.data());
+    double total = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      total += y[i] * probe[i];
+    return total;
+  };
+  std::vector<double> dx(rows * n), dw(n);
+  kernels::rmsNormGrad<double>(x.data(), w.data(), probe.data(), rows, n, 1e-6,
+                               dx.data(), dw.data());
+  for (int64_t i = 0; i < rows * n; ++i) {
+    auto plus = x, minus = x;
+    plus[i] += eps;
+    minus[i] -= eps;
+    double fd = (objective(plus, w) - objective(minus, w)) / (2 * eps);
+    EXPECT_NEAR(dx[i], fd, 1e-7) << "input element " << i;
+  }
+  for (int64_t c = 0; c < n; ++c) {
+    auto plus = w, minus = w;
+    plus[c] += eps;
+    minus[c] -= eps;
+    double fd = (objective(x, plus) - objective(x, minus)) / (2 * eps);
+    EXPECT_NEAR(dw[c], fd, 1e-7) << "weight element " << c;
+  }
+}
+
+TEST(KernelTest, GluGradientsMatchFiniteDifferences) {
+  const int64_t rows = 4, f = 5;
+  auto x = randomVector(rows * 2 * f, 18), probe = randomVector(rows * f, 19);
+  for (bool gelu : {false, true}) {
+    auto objective = [&](const std::vector<double> &xs) {
+      std::vector<double> y(rows * f);
+      kernels::glu<double>(xs.data(), rows, f, gelu, y.data());
+      double total = 0;
+      for (size_t i = 0; i < y.size(); ++i)
+        total += y[i] * probe[i];
+      return total;
+    };
+    std::vector<double> dx(x.size());
+    kernels::gluGrad<double>(x.data(), probe.data(), rows, f, gelu, dx.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      auto plus = x, minus = x;
+      plus[i] += 1e-6;
+      minus[i] -= 1e-6;
+      EXPECT_NEAR(dx[i], (objective(plus) - objective(minus)) / 2e-6, 1e-8)
+          << (gelu ? "GeGLU" : "SwiGLU") << " element " << i;
+    }
+  }
+}
+
 TEST(KernelTest, SplitAndMergeHeadsUseMegatronLayout) {
   // s = 1, b = 1, a = 2, d = 2: qkv = [q0 q0 k0 k0 v0 v0 q1 q1 k1 k1 v1 v1].
   std::vector<double> qkv = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};

@@ -152,6 +152,42 @@ TEST(OpTableTest, LayerNormAndLoss) {
             "[16, 2]");
 }
 
+TEST(OpTableTest, RmsNormAndGatedLinearUnits) {
+  EXPECT_EQ(infer("rms_norm", {f32({16, 2, 30}), f32({30})}).first,
+            (Shape{16, 2, 30}));
+  EXPECT_EQ(infer("rms_norm", {f32({16, 2, 30}), f32({31})}).second,
+            "weight must be [30] (the input's last dimension), got [31]");
+  EXPECT_EQ(
+      infer("rms_norm", {f32({16, 2, 30}), f32({30})}, {{"epsilon", -1.0}})
+          .second,
+      "epsilon must be > 0, got -1");
+  // The gate and the up projection are the two halves of the last dimension.
+  EXPECT_EQ(infer("glu", {f32({16, 2, 256})}).first, (Shape{16, 2, 128}));
+  EXPECT_EQ(infer("glu", {f32({16, 2, 7})}).second,
+            "input must be [..., 2f] (the gate and up halves), got [16, 2, 7]");
+  EXPECT_EQ(
+      infer("glu", {f32({4, 8})}, {{"activation", std::string("relu")}}).second,
+      "activation must be \"silu\" or \"gelu\", got \"relu\"");
+  // Both keep their input for the backward; RMS norm its weight too.
+  EXPECT_TRUE(op("rms_norm").backwardNeedsInput(0));
+  EXPECT_TRUE(op("glu").backwardNeedsInput(0));
+  EXPECT_TRUE(op("glu").savedOutputs.empty());
+  // Costs: RMS norm 4 FLOPs per element; SwiGLU 5 and GeGLU 9 per output
+  // element; their gradients 8 per element, and 8 or 14 per output element.
+  OpInstance norm{{f32({2, 5}), f32({5})}, {f32({2, 5})}, {}};
+  EXPECT_EQ(costOf(op("rms_norm"), norm).otherFlops, 40);
+  OpInstance swiglu{
+      {f32({2, 6})}, {f32({2, 3})}, {{"activation", std::string("silu")}}};
+  EXPECT_EQ(costOf(op("glu"), swiglu).otherFlops, 30);
+  OpInstance geglu{
+      {f32({2, 6})}, {f32({2, 3})}, {{"activation", std::string("gelu")}}};
+  EXPECT_EQ(costOf(op("glu"), geglu).otherFlops, 54);
+  OpInstance swigluGrad{{f32({2, 6}), f32({2, 3})},
+                        {f32({2, 6})},
+                        {{"activation", std::string("silu")}}};
+  EXPECT_EQ(costOf(op("glu_grad"), swigluGrad).otherFlops, 48);
+}
+
 TEST(OpTableTest, DropoutMakesAMaskAndChecksItsStream) {
   Inference result = inferResults(
       op("dropout"),

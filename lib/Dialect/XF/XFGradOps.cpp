@@ -32,6 +32,13 @@ void LayerNormGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGradWeight(), "dln_w");
   setName(getGradBias(), "dln_b");
 }
+void RmsNormGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getGradInput(), "drms");
+  setName(getGradWeight(), "drms_w");
+}
+void GluGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getGrad(), "dglu");
+}
 void SoftmaxGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGrad(), "dscores");
 }

@@ -52,6 +52,23 @@ Grads LayerNormOp::emitGradient(OpBuilder &b, ValueRange grads) {
                             op.getGradBias()};
 }
 
+Grads RmsNormOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  if (!grads[0])
+    return SmallVector<Value>(getNumOperands(), Value());
+  auto op = b.create<RmsNormGradOp>(getLoc(), getInput().getType(),
+                                    getWeight().getType(), getInput(),
+                                    getWeight(), grads[0], getEpsilonAttr());
+  return SmallVector<Value>{op.getGradInput(), op.getGradWeight()};
+}
+
+Grads GluOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  if (!grads[0])
+    return SmallVector<Value>{Value()};
+  Value dx = b.create<GluGradOp>(getLoc(), getInput().getType(), getInput(),
+                                 grads[0], getActivationAttr());
+  return SmallVector<Value>{dx};
+}
+
 //===----------------------------------------------------------------------===//
 // Linear: keeps its input (for the weight gradient), reads its weight.
 //===----------------------------------------------------------------------===//

@@ -19,6 +19,12 @@ void EmbeddingOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 void LayerNormOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "ln");
 }
+void RmsNormOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "rms");
+}
+void GluOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "glu");
+}
 void LinearOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   // Name the result after its module when it is tagged: %qkv, %proj, %fc,
   // %logits read better than %linear_12.

@@ -126,3 +126,19 @@ func.func @bias_add_result(%x: tensor<4x6xf32>, %b: tensor<6xf32>) {
   %0 = xf.bias_add %x, %b : (tensor<4x6xf32>, tensor<6xf32>) -> tensor<6x4xf32>
   return
 }
+
+// -----
+
+func.func @rms_norm_grad_types(%x: tensor<4x8xf32>, %w: tensor<8xf32>, %dy: tensor<4x8xf32>) {
+  // expected-error @+1 {{grad_weight must have type 'tensor<8xf32>', got 'tensor<4xf32>'}}
+  %0:2 = xf.rms_norm_grad %x, %w, %dy : (tensor<4x8xf32>, tensor<8xf32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @glu_grad_shape(%x: tensor<4x8xf32>, %dy: tensor<4x8xf32>) {
+  // expected-error @+1 {{grad_output}}
+  %0 = xf.glu_grad %x, %dy : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}

@@ -490,3 +490,47 @@ func.func @loss_result_type(%l: tensor<16x2x128xbf16>, %y: tensor<2x16xi32>) {
   %0 = xf.cross_entropy %l, %y : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> tensor<bf16>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// xf.rms_norm, xf.glu
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @rms_norm_weight(%x: tensor<4x8xf32>, %g: tensor<7xf32>) {
+  // expected-error @+1 {{weight must be [8] (the input's last dimension), got [7]}}
+  %0 = xf.rms_norm %x, %g : (tensor<4x8xf32>, tensor<7xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_epsilon(%x: tensor<4x8xf32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{epsilon must be > 0, got 0}}
+  %0 = xf.rms_norm %x, %g {epsilon = 0.0 : f64} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @glu_odd(%x: tensor<4x7xf32>) {
+  // expected-error @+1 {{input must be [..., 2f] (the gate and up halves), got [4, 7]}}
+  %0 = xf.glu %x : (tensor<4x7xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @glu_result(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{result}}
+  %0 = xf.glu %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @glu_activation(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{activation must be "silu" or "gelu", got "relu"}}
+  %0 = xf.glu %x {activation = "relu"} : (tensor<4x8xf32>) -> tensor<4x4xf32>
+  return
+}

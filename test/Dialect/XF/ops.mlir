@@ -113,3 +113,14 @@ module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num
     return
   }
 }
+
+// CHECK-LABEL: func.func @rms_norm_and_glu
+func.func @rms_norm_and_glu(%x: tensor<16x2x32xbf16>, %g: tensor<32xbf16>, %u: tensor<16x2x256xbf16>) -> (tensor<16x2x32xbf16>, tensor<16x2x128xbf16>) {
+  // CHECK: %[[R:.*]] = xf.rms_norm %{{.*}}, %{{.*}} {epsilon = 9.9999999999999995E-7 : f64} : (tensor<16x2x32xbf16>, tensor<32xbf16>) -> tensor<16x2x32xbf16>
+  %0 = xf.rms_norm %x, %g {epsilon = 1.0e-6 : f64} : (tensor<16x2x32xbf16>, tensor<32xbf16>) -> tensor<16x2x32xbf16>
+  // CHECK: xf.glu %{{.*}} : (tensor<16x2x256xbf16>) -> tensor<16x2x128xbf16>
+  %1 = xf.glu %u : (tensor<16x2x256xbf16>) -> tensor<16x2x128xbf16>
+  // CHECK: xf.glu %{{.*}} {activation = "gelu"}
+  %2 = xf.glu %u {activation = "gelu"} : (tensor<16x2x256xbf16>) -> tensor<16x2x128xbf16>
+  return %0, %1 : tensor<16x2x32xbf16>, tensor<16x2x128xbf16>
+}

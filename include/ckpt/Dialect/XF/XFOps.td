@@ -104,6 +104,49 @@ def XF_LinearOp : XF_PureOp<"linear"> {
   }];
 }
 
+def XF_RmsNormOp : XF_PureOp<"rms_norm"> {
+  let summary = "root-mean-square normalization over the last dimension";
+  let description = [{
+    `y = x / sqrt(mean(x²) + epsilon) * weight`, with the mean taken over the
+    last dimension of `input` (LLaMA's RMSNorm: no centring, no bias).
+    `weight` is 1-D with the size of that dimension. The backward needs
+    `input` (kept, counted as an activation) and the per-row inverse
+    root mean square (`f32`, reported with the layer-norm statistics).
+
+    ```mlir
+    %y = xf.rms_norm %x, %gamma {epsilon = 1.0e-05 : f64}
+        : (tensor<16x2x32xf32>, tensor<32xf32>) -> tensor<16x2x32xf32>
+    ```
+  }];
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$weight,
+                       DefaultValuedAttr<F64Attr, "1.0e-5">:$epsilon);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def XF_GluOp : XF_PureOp<"glu"> {
+  let summary = "gated linear unit: act(gate) · up, the halves of the last dimension";
+  let description = [{
+    `input` `[..., 2f]` holds the gate `[..., :f]` and the up projection
+    `[..., f:]` (the fused first MLP linear's output, each tensor-parallel
+    rank's own halves); the result `[..., f]` is `act(gate) · up` with
+    `activation = "silu"` (SwiGLU, `x · sigmoid(x)`) or `"gelu"` (GeGLU,
+    exact). The backward needs `input`.
+
+    ```mlir
+    %y = xf.glu %x {activation = "silu"} : (tensor<16x2x256xf32>) -> tensor<16x2x128xf32>
+    ```
+  }];
+  let arguments = (ins XF_FloatTensor:$input,
+                       DefaultValuedStrAttr<StrAttr, "silu">:$activation);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def XF_GeluOp : XF_PureOp<"gelu", [SameOperandsAndResultType]> {
   let summary = "Gaussian error linear unit, elementwise";
   let description = [{
@@ -352,6 +395,32 @@ def XF_LayerNormGradOp : XF_GradOp<"layer_norm_grad"> {
   let assemblyFormat = [{
     $input `,` $weight `,` $grad_output attr-dict
     `:` functional-type(operands, results)
+  }];
+}
+
+def XF_RmsNormGradOp : XF_GradOp<"rms_norm_grad"> {
+  let summary = "gradients of RMS norm for its input and weight";
+  let description = [{
+    Recomputes the per-row inverse root mean square from `input` and returns
+    the gradients of `input` and `weight`.
+  }];
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$weight,
+                       XF_FloatTensor:$grad_output,
+                       DefaultValuedAttr<F64Attr, "1.0e-5">:$epsilon);
+  let results = (outs XF_FloatTensor:$grad_input, XF_FloatTensor:$grad_weight);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $grad_output attr-dict
+    `:` functional-type(operands, results)
+  }];
+}
+
+def XF_GluGradOp : XF_GradOp<"glu_grad"> {
+  let summary = "input gradient of a gated linear unit: [dY · up · act'(gate), dY · act(gate)]";
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$grad_output,
+                       DefaultValuedStrAttr<StrAttr, "silu">:$activation);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = [{
+    $input `,` $grad_output attr-dict `:` functional-type(operands, results)
   }];
 }
 
