@@ -16,10 +16,14 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 # recompute-num-layers=1") as ckpt-compile flags.
 policy_flags() { local kv; for kv in $1; do printf -- '--%s\n' "$kv"; done; }
 
+# A gated MLP's fc1 splits its gate and up halves separately.
+GLU=$(python3 -c "import json,sys; c = json.load(open(sys.argv[1])); \
+print('glu' if c.get('gated_linear_unit') or c.get('swiglu') else '')" "$CONFIG")
+
 "$BIN/ckpt-compile" "$CONFIG" -o "$WORK/single.json" --quiet --no-plan
 "$BIN/ckpt-run" "$WORK/single.json" --save-params="$WORK/params" \
   --dump-grads="$WORK/single.grads" > "$WORK/single.out"
-python3 "$HERE/tp-shards.py" split "$WORK/params" "$WORK/params" "$T"
+python3 "$HERE/tp-shards.py" split "$WORK/params" "$WORK/params" "$T" $GLU
 
 run_tp() { # name, remat
   # shellcheck disable=SC2046,SC2086
@@ -36,7 +40,7 @@ sed -n 's/^loss: //p' "$WORK/tp.out" | sort -u | while read -r loss; do
 print('%d ranks: loss %s (relative difference %.1e)' % ($T, sys.argv[1], abs(a - b) / abs(b))); \
 sys.exit(abs(a - b) > 1e-5 * abs(b))" "$loss" "$single"
 done
-python3 "$HERE/tp-shards.py" compare "$WORK/single.grads" "$WORK/tp.grads" "$T"
+python3 "$HERE/tp-shards.py" compare "$WORK/single.grads" "$WORK/tp.grads" "$T" $GLU
 grep -c "^arena: .*(planned .*); measured peak .* (planned" "$WORK/tp.out" |
   sed "s/^/ranks whose measured arena and peak equal the plan: /"
 

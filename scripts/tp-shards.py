@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Tensor-parallel shards of .npy parameter and gradient files (no numpy).
 
-  tp-shards.py split FULL_DIR OUT_DIR T      FULL_DIR/<name>.npy -> OUT_DIR/rank<r>/
-  tp-shards.py compare FULL_DIR RANKS_DIR T  gathers RANKS_DIR/rank<r>/ and
-                                             compares with FULL_DIR
+  tp-shards.py split FULL_DIR OUT_DIR T [glu]      FULL_DIR/<name>.npy -> OUT_DIR/rank<r>/
+  tp-shards.py compare FULL_DIR RANKS_DIR T [glu]  gathers RANKS_DIR/rank<r>/ and
+                                                   compares with FULL_DIR
 
 Megatron's layout: QKV and fc1 (weights and biases) split their rows,
-proj and fc2 weights their columns; everything else is replicated."""
+proj and fc2 weights their columns; everything else is replicated. With a
+gated MLP (glu) fc1's rows are [gate; up] and each rank holds its slice of
+both halves, [gate_r; up_r]."""
 import math
 import os
 import struct
@@ -46,6 +48,22 @@ def split_dim(name):
     return None
 
 
+def glu_piece(shape, values, t, r):
+    half = shape[0] // 2
+    n, inner = half // t, math.prod(shape[1:])
+    gate = values[r * n * inner:(r + 1) * n * inner]
+    up = values[(half + r * n) * inner:(half + (r + 1) * n) * inner]
+    return (2 * n,) + tuple(shape[1:]), gate + up
+
+
+def glu_gather(pieces):
+    shape0, _ = pieces[0]
+    half = len(pieces[0][1]) // 2
+    gates = [v for _, vs in pieces for v in vs[:half]]
+    ups = [v for _, vs in pieces for v in vs[half:]]
+    return (shape0[0] * len(pieces),) + tuple(shape0[1:]), gates + ups
+
+
 def piece(shape, values, dim, t, r):
     if dim == 0:
         n = shape[0] // t
@@ -74,6 +92,10 @@ def gather(pieces, dim):
 
 def main():
     mode, full, ranks, t = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    glu = len(sys.argv) > 5 and sys.argv[5] == "glu"
+
+    def is_glu(name):
+        return glu and ".linear_fc1." in name
     names = sorted(f[:-4] for f in os.listdir(full) if f.endswith(".npy"))
     if mode == "split":
         for r in range(t):
@@ -82,7 +104,12 @@ def main():
             shape, values, descr = read(os.path.join(full, name + ".npy"))
             dim = split_dim(name)
             for r in range(t):
-                s, v = (shape, values) if dim is None else piece(shape, values, dim, t, r)
+                if dim is None:
+                    s, v = shape, values
+                elif is_glu(name):
+                    s, v = glu_piece(shape, values, t, r)
+                else:
+                    s, v = piece(shape, values, dim, t, r)
                 write(os.path.join(ranks, "rank%d" % r, name + ".npy"), s, v, descr)
         print("split %d parameters over %d ranks" % (len(names), t))
         return 0
@@ -93,6 +120,8 @@ def main():
         dim = split_dim(name)
         if dim is None:
             candidates = pieces  # Replicated: every rank must agree.
+        elif is_glu(name):
+            candidates = [glu_gather(pieces)]
         else:
             candidates = [gather(pieces, dim)]
         for got_shape, got in candidates:

@@ -44,6 +44,13 @@ ckpt::describeModel(func::FuncOp step) {
        boolean(model.getUntieEmbeddingsAndOutputWeights().getValue())},
       {"vocab_size", number(model.getVocabSize())},
   };
+  // The layer's variant, when it is not GPT's.
+  if (model.getNormalization() != "LayerNorm")
+    fields.push_back({"normalization", model.getNormalization().str()});
+  if (model.isGated())
+    fields.push_back({"gated_linear_unit", "true"});
+  if (model.getActivationFunc() != "gelu")
+    fields.push_back({"activation_func", model.getActivationFunc().str()});
   // One rank's graph of a tensor-parallel model says so.
   if (model.getTensorModelParallelSize() > 1) {
     fields.push_back(
@@ -123,19 +130,20 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
   }
 
   // Layer-norm statistics: mean and inverse deviation, f32, per row, for
-  // every layer norm the backward differentiates and that is not recomputed
+  // every norm the backward differentiates and that is not recomputed
   // (a recompute marks it ckpt.remat = "recompute"; it then recomputes its
   // statistics too).
+  // RMS norm keeps its inverse root mean square alone.
   for (const StepNode &node : graph.nodes) {
-    auto norm = dyn_cast<xf::LayerNormOp>(node.op);
-    if (!norm || node.phase != Phase::Forward)
+    if (!isa<xf::LayerNormOp, xf::RmsNormOp>(node.op) ||
+        node.phase != Phase::Forward)
       continue;
-    if (getRematAnnotation(norm) == "recompute" ||
+    if (getRematAnnotation(node.op) == "recompute" ||
         !graph.isReadOutsideForward(node.inputs[0]))
       continue;
-    auto type = cast<RankedTensorType>(norm.getInput().getType());
+    auto type = cast<RankedTensorType>(node.op->getOperand(0).getType());
     int64_t rows = type.getNumElements() / type.getShape().back();
-    int64_t bytes = 2 * rows * 4;
+    int64_t bytes = (isa<xf::LayerNormOp>(node.op) ? 2 : 1) * rows * 4;
     report.layerNormStatisticsBytes += bytes;
     if (node.layer)
       layerEntry(layers, *node.layer).layerNormStatisticsBytes += bytes;

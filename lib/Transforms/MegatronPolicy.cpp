@@ -252,7 +252,7 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
       group.discardOutputs = node.module == "layernorm";
       if (group.discardOutputs) {
         int &norms = normsSeen[*node.layer];
-        if (isa<xf::LayerNormOp>(node.op))
+        if (isa<xf::LayerNormOp, xf::RmsNormOp>(node.op))
           ++norms;
         group.label = "layer " + std::to_string(*node.layer) +
                       (norms <= 1 ? " input_layernorm" : " pre_mlp_layernorm");

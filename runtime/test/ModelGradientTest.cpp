@@ -33,7 +33,9 @@ struct Fixture {
 
 /// A plain GPT forward in double, from the parameters by name; the dropout
 /// probabilities and streams are read from the program's forward dropouts
-/// in order (embedding, then attention, projection and MLP per layer).
+/// in order (embedding, then attention, projection and MLP per layer). The
+/// model fields of the program select RMSNorm and a gated MLP (SwiGLU or
+/// GeGLU); biases and an untied output layer follow the parameters.
 double referenceLoss(const Program &program, const Executor &executor,
                      uint64_t seed) {
   std::map<std::string, std::vector<double>> p;
@@ -60,6 +62,13 @@ double referenceLoss(const Program &program, const Executor &executor,
   const int64_t A = std::stoll(program.model.at("num_attention_heads"));
   const int64_t L = std::stoll(program.model.at("num_layers"));
   const int64_t D = H / A, R = S * B;
+  auto field = [&](const char *key, const char *fallback) {
+    auto it = program.model.find(key);
+    return it == program.model.end() ? std::string(fallback) : it->second;
+  };
+  const bool rms = field("normalization", "LayerNorm") == "RMSNorm";
+  const bool gated = field("gated_linear_unit", "false") == "true";
+  const bool silu = field("activation_func", "gelu") == "silu";
   size_t nextDropout = 0;
 
   auto dropout = [&](std::vector<double> &x) {
@@ -69,7 +78,18 @@ double referenceLoss(const Program &program, const Executor &executor,
   };
   auto layerNorm = [&](const std::vector<double> &x, const std::string &name) {
     std::vector<double> y(x.size());
-    const auto &w = p[name + ".weight"], &b = p[name + ".bias"];
+    const auto &w = p[name + ".weight"];
+    if (rms) {
+      for (int64_t r = 0; r < R; ++r) {
+        double meanSquare = 0;
+        for (int64_t c = 0; c < H; ++c)
+          meanSquare += x[r * H + c] * x[r * H + c] / H;
+        for (int64_t c = 0; c < H; ++c)
+          y[r * H + c] = x[r * H + c] / std::sqrt(meanSquare + 1e-5) * w[c];
+      }
+      return y;
+    }
+    const auto &b = p[name + ".bias"];
     for (int64_t r = 0; r < R; ++r) {
       double mean = 0, var = 0;
       for (int64_t c = 0; c < H; ++c)
@@ -82,9 +102,9 @@ double referenceLoss(const Program &program, const Executor &executor,
     }
     return y;
   };
-  auto linear = [&](const std::vector<double> &x, const std::string &name,
-                    bool bias = true) {
+  auto linear = [&](const std::vector<double> &x, const std::string &name) {
     const auto &w = p[name + ".weight"];
+    bool bias = p.count(name + ".bias") != 0;
     int64_t out = shapes[name + ".weight"][0], in = shapes[name + ".weight"][1];
     std::vector<double> y(R * out);
     for (int64_t r = 0; r < R; ++r)
@@ -105,7 +125,9 @@ double referenceLoss(const Program &program, const Executor &executor,
         x[(s * B + b) * H + c] =
             p["embedding.word_embeddings.weight"]
              [static_cast<int64_t>(tokens[b * S + s]) * H + c] +
-            p["embedding.position_embeddings.weight"][s * H + c];
+            (p.count("embedding.position_embeddings.weight")
+                 ? p["embedding.position_embeddings.weight"][s * H + c]
+                 : 0.0);
   if (!dropouts.empty())
     dropout(x);
 
@@ -154,19 +176,38 @@ double referenceLoss(const Program &program, const Executor &executor,
       x[i] += proj[i];
     auto fc1 = linear(layerNorm(x, prefix + "pre_mlp_layernorm"),
                       prefix + "mlp.linear_fc1");
-    for (double &v : fc1)
-      v = tanhGelu ? 0.5 * v *
-                         (1 + std::tanh(std::sqrt(2 / M_PI) *
-                                        (v + 0.044715 * v * v * v)))
-                   : 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    auto gelu = [&](double v) {
+      return tanhGelu ? 0.5 * v *
+                            (1 + std::tanh(std::sqrt(2 / M_PI) *
+                                           (v + 0.044715 * v * v * v)))
+                      : 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    };
+    if (gated) {
+      // [gate, up] halves of each row: act(gate) · up.
+      int64_t F = static_cast<int64_t>(fc1.size()) / R / 2;
+      std::vector<double> y(R * F);
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = 0; c < F; ++c) {
+          double g = fc1[r * 2 * F + c];
+          double act = silu ? g / (1 + std::exp(-g))
+                            : 0.5 * g * (1 + std::erf(g / std::sqrt(2.0)));
+          y[r * F + c] = act * fc1[r * 2 * F + F + c];
+        }
+      fc1 = std::move(y);
+    } else {
+      for (double &v : fc1)
+        v = gelu(v);
+    }
     auto fc2 = linear(fc1, prefix + "mlp.linear_fc2");
     if (!dropouts.empty())
       dropout(fc2);
     for (int64_t i = 0; i < R * H; ++i)
       x[i] += fc2[i];
   }
-  auto logits = linear(layerNorm(x, "decoder.final_layernorm"),
-                       "embedding.word_embeddings", /*bias=*/false);
+  auto logits =
+      linear(layerNorm(x, "decoder.final_layernorm"),
+             p.count("output_layer.weight") ? "output_layer"
+                                            : "embedding.word_embeddings");
   double total = 0;
   for (int64_t s = 0; s < S; ++s)
     for (int64_t b = 0; b < B; ++b) {
@@ -250,9 +291,16 @@ TEST(ModelGradientTest, FiniteDifferencesWithDropoutOnAFixedMask) {
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
 }
 
+TEST(ModelGradientTest, GatedRmsNormModelMatchesFiniteDifferences) {
+  // RMSNorm, SwiGLU, no biases, an untied output layer, dropout on a fixed
+  // mask.
+  Fixture f(CKPT_TINY_GATED_PROGRAM);
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
 TEST(ModelGradientTest, LossMatchesAPlainReferenceForward) {
-  for (const char *path :
-       {CKPT_TINY_NODROP_PROGRAM, CKPT_TINY_DROPOUT_PROGRAM}) {
+  for (const char *path : {CKPT_TINY_NODROP_PROGRAM, CKPT_TINY_DROPOUT_PROGRAM,
+                           CKPT_TINY_GATED_PROGRAM}) {
     Fixture f(path);
     for (Precision precision : {Precision::F64, Precision::Program}) {
       ExecutorOptions options;

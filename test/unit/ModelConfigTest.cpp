@@ -128,6 +128,35 @@ TEST(MegatronConfigTest, OptionalFeatures) {
   EXPECT_EQ(result.config->ffnHiddenSize, 20);
 }
 
+TEST(MegatronConfigTest, RmsNormAndGatedLinearUnits) {
+  const char *base = R"({"num_layers": 1, "hidden_size": 8,
+    "num_attention_heads": 2, "seq_length": 4, "vocab_size": 128)";
+  auto gpt = parseGPTConfig(std::string(base) + "}");
+  ASSERT_TRUE(gpt.succeeded()) << errors(gpt);
+  EXPECT_EQ(gpt.config->normalization, "LayerNorm");
+  EXPECT_FALSE(gpt.config->gatedLinearUnit);
+  EXPECT_EQ(gpt.config->activation, "gelu");
+  // Megatron's --swiglu: a gated unit with SiLU.
+  auto swiglu = parseGPTConfig(std::string(base) +
+                               R"(, "normalization": "RMSNorm",
+                                  "swiglu": true})");
+  ASSERT_TRUE(swiglu.succeeded()) << errors(swiglu);
+  EXPECT_EQ(swiglu.config->normalization, "RMSNorm");
+  EXPECT_TRUE(swiglu.config->gatedLinearUnit);
+  EXPECT_EQ(swiglu.config->activation, "silu");
+  // TransformerConfig's own fields, the function written by name.
+  auto geglu = parseGPTConfig(std::string(base) +
+                              R"(, "gated_linear_unit": true,
+                                 "activation_func": "F.gelu"})");
+  ASSERT_TRUE(geglu.succeeded()) << errors(geglu);
+  EXPECT_TRUE(geglu.config->gatedLinearUnit);
+  EXPECT_EQ(geglu.config->activation, "gelu");
+  auto silu =
+      parseGPTConfig(std::string(base) + R"(, "activation_func": "silu"})");
+  EXPECT_FALSE(silu.succeeded());
+  EXPECT_NE(findDiagnostic(silu, "/activation_func"), nullptr);
+}
+
 TEST(MegatronConfigTest, ErrorsNameTheFieldAndItsPosition) {
   const char *text = "{\n  \"num_layers\": 2,\n  \"hidden_size\": 30,\n"
                      "  \"num_attention_heads\": 4,\n  \"seq_length\": 8,\n"

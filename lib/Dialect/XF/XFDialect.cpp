@@ -41,7 +41,8 @@ LogicalResult ModelAttr::verify(
     int64_t microBatchSize, int64_t vocabSize, int64_t maxPositionEmbeddings,
     FloatAttr hiddenDropout, FloatAttr attentionDropout, Type paramsDtype,
     BoolAttr untieEmbeddingsAndOutputWeights, int64_t tensorModelParallelSize,
-    BoolAttr sequenceParallel) {
+    BoolAttr sequenceParallel, StringRef normalization,
+    BoolAttr gatedLinearUnit, StringRef activationFunc) {
   if (family.empty())
     return emitError() << "family must name a model family, got \"\"";
   if (source != "megatron" && source != "huggingface")
@@ -79,6 +80,15 @@ LogicalResult ModelAttr::verify(
       tensorModelParallelSize < 2)
     return emitError() << "sequence_parallel needs tensor_model_parallel_size "
                           "> 1";
+  if (normalization != "LayerNorm" && normalization != "RMSNorm")
+    return emitError() << "normalization must be \"LayerNorm\" or "
+                          "\"RMSNorm\", got \""
+                       << normalization << "\"";
+  bool gated = gatedLinearUnit && gatedLinearUnit.getValue();
+  if (activationFunc != "gelu" && !(activationFunc == "silu" && gated))
+    return emitError() << "activation_func must be \"gelu\", or \"silu\" "
+                          "with gated_linear_unit = true, got \""
+                       << activationFunc << "\"";
   return success();
 }
 

@@ -100,10 +100,14 @@ private:
 
   bool tensorParallel() const { return config.tensorParallelSize > 1; }
 
+  bool rmsNorm() const { return config.normalization == "RMSNorm"; }
+
   void addNormParameters(const std::string &prefix) {
     addParameter(prefix + ".weight", {config.hiddenSize});
-    addParameter(prefix + ".bias", {config.hiddenSize});
     markSequenceParallelGrad(prefix + ".weight");
+    if (rmsNorm())
+      return; // RMSNorm has no bias.
+    addParameter(prefix + ".bias", {config.hiddenSize});
     markSequenceParallelGrad(prefix + ".bias");
   }
 
@@ -141,7 +145,9 @@ private:
       addLinearParameters(prefix + "self_attention.linear_proj", h, h / t);
       markSequenceParallelGrad(prefix + "self_attention.linear_proj.bias");
       addNormParameters(prefix + "pre_mlp_layernorm");
-      addLinearParameters(prefix + "mlp.linear_fc1", f / t, h);
+      // A gated unit's fc1 makes each rank's gate and up halves at once.
+      int64_t fc1 = config.gatedLinearUnit ? 2 * f / t : f / t;
+      addLinearParameters(prefix + "mlp.linear_fc1", fc1, h);
       addLinearParameters(prefix + "mlp.linear_fc2", h, f / t);
       markSequenceParallelGrad(prefix + "mlp.linear_fc2.bias");
     }
@@ -284,13 +290,21 @@ private:
     return result;
   }
 
+  /// The layer's norm: LayerNorm, or RMSNorm (Megatron's module name for
+  /// both is the layer norm's).
   Value emitLayerNorm(Value input, const std::string &prefix,
                       std::optional<int64_t> layer) {
-    auto op = builder.create<LayerNormOp>(
-        named(prefix), input.getType(), input, param(prefix + ".weight"),
-        param(prefix + ".bias"),
-        builder.getF64FloatAttr(config.layernormEpsilon));
-    return tag(op, "layernorm", layer).getResult();
+    auto epsilon = builder.getF64FloatAttr(config.layernormEpsilon);
+    Operation *op;
+    if (rmsNorm())
+      op = builder.create<RmsNormOp>(named(prefix), input.getType(), input,
+                                     param(prefix + ".weight"), epsilon);
+    else
+      op = builder.create<LayerNormOp>(named(prefix), input.getType(), input,
+                                       param(prefix + ".weight"),
+                                       param(prefix + ".bias"), epsilon);
+    setTag(op, "layernorm", layer);
+    return op->getResult(0);
   }
 
   Value emitEmbedding() {
@@ -381,12 +395,20 @@ private:
     Value fc1Input =
         emitColumnParallelInput(ln2, "mlp", layer, prefix + "mlp.input");
     Value fc1 = emitLinear(fc1Input, prefix + "mlp.linear_fc1", "mlp", layer);
-    auto gelu = tag(
-        builder.create<GeluOp>(named(prefix + "mlp.activation"), fc1,
-                               builder.getStringAttr(config.geluApproximate)),
-        "mlp", layer);
-    Value fc2 =
-        emitRowParallelLinear(gelu, prefix + "mlp.linear_fc2", "mlp", layer);
+    Value activated;
+    if (config.gatedLinearUnit) {
+      auto glu = builder.create<GluOp>(
+          named(prefix + "mlp.activation"), inferred("glu", fc1), fc1,
+          builder.getStringAttr(config.activation));
+      activated = tag(glu, "mlp", layer).getResult();
+    } else {
+      auto gelu =
+          builder.create<GeluOp>(named(prefix + "mlp.activation"), fc1,
+                                 builder.getStringAttr(config.geluApproximate));
+      activated = tag(gelu, "mlp", layer).getResult();
+    }
+    Value fc2 = emitRowParallelLinear(activated, prefix + "mlp.linear_fc2",
+                                      "mlp", layer);
     Value mlpDrop = emitDropout(fc2, config.hiddenDropout, "mlp", layer,
                                 prefix + "mlp.dropout");
     return emitResidual(res1, mlpDrop, "mlp", layer, prefix + "mlp_bda");
@@ -438,7 +460,10 @@ private:
         builder.getBoolAttr(config.untieEmbeddingsAndOutputWeights),
         tensorParallel() ? config.tensorParallelSize : 1,
         tensorParallel() ? builder.getBoolAttr(config.sequenceParallel)
-                         : BoolAttr());
+                         : BoolAttr(),
+        config.normalization,
+        config.gatedLinearUnit ? builder.getBoolAttr(true) : BoolAttr(),
+        config.activation);
   }
 
   const GPTConfig &config;

@@ -376,12 +376,44 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
     reader.error("num_query_groups",
                  "grouped-query attention is not supported yet: "
                  "num_query_groups must equal num_attention_heads");
-  if (auto glu = reader.boolean("gated_linear_unit", false); glu && *glu)
+  if (auto norm = reader.string("normalization")) {
+    if (*norm == "LayerNorm" || *norm == "RMSNorm")
+      config.normalization = *norm;
+    else
+      reader.error("normalization",
+                   "normalization must be \"LayerNorm\" or \"RMSNorm\", got "
+                   "\"" +
+                       *norm + "\"");
+  }
+  // Megatron's --swiglu sets both a gated unit and SiLU.
+  auto swiglu = reader.boolean("swiglu", false);
+  auto glu = reader.boolean("gated_linear_unit", swiglu.value_or(false));
+  if (swiglu && *swiglu && glu && !*glu)
     reader.error("gated_linear_unit",
-                 "gated linear units (SwiGLU) are not supported yet");
-  if (auto norm = reader.string("normalization"); norm && *norm != "LayerNorm")
-    reader.error("normalization",
-                 "normalization must be \"LayerNorm\", got \"" + *norm + "\"");
+                 "gated_linear_unit = false contradicts swiglu = true");
+  config.gatedLinearUnit = glu.value_or(false);
+  config.activation = swiglu.value_or(false) ? "silu" : "gelu";
+  if (auto act = reader.string("activation_func")) {
+    // Megatron's value is a function; configs write its name.
+    std::string name = *act;
+    for (const char *prefix : {"torch.nn.functional.", "F."})
+      if (name.rfind(prefix, 0) == 0)
+        name = name.substr(std::string(prefix).size());
+    if (name == "gelu" || name == "silu")
+      config.activation = name;
+    else
+      reader.error("activation_func",
+                   "activation_func must be gelu or silu, got \"" + *act +
+                       "\"");
+    if (swiglu && *swiglu && name != "silu")
+      reader.error("activation_func", "activation_func \"" + *act +
+                                          "\" contradicts swiglu = true");
+  }
+  if (config.activation == "silu" && !config.gatedLinearUnit)
+    reader.error(reader.has("activation_func") ? "activation_func" : "swiglu",
+                 "a SiLU MLP without a gated linear unit is not supported: "
+                 "set gated_linear_unit = true (SwiGLU) or activation_func = "
+                 "gelu");
   if (auto pos = reader.string("position_embedding_type");
       pos && *pos != "learned_absolute")
     reader.error("position_embedding_type",
@@ -566,7 +598,8 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
       {seqKey, "the attention scores [b, a, s, s]", product({b, a, s, s, e})},
       {vocabKey, "the logits [s, b, vocab]", product({s, b, v, e})},
       {vocabKey, "the embedding table [vocab, h]", product({v, h, e})},
-      {ffnKey, "an MLP weight [ffn, h]", product({f, h, e})},
+      {ffnKey, "an MLP weight [ffn, h]",
+       product({c.gatedLinearUnit ? 2 * f : f, h, e})},
       // A layer keeps about 34·s·b·h + 5·a·s²·b bytes (16-bit); its
       // forward is 24·b·s·h² + 4·b·s²·h FLOPs, the step three times that.
       {layersKey, "the activations kept by all layers",

@@ -31,7 +31,10 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
 
     `tensor_model_parallel_size` (default 1) and `sequence_parallel`
     (default absent, meaning false) describe one rank's graph of a
-    tensor-parallel model.
+    tensor-parallel model. `normalization` (`"LayerNorm"` or `"RMSNorm"`),
+    `gated_linear_unit` (absent: false) and `activation_func` (`"gelu"`, or
+    `"silu"` with a gated linear unit: SwiGLU) describe the layer; printed
+    only when they differ from GPT's.
   }];
   let parameters = (ins
     StringRefParameter<"model family">:$family,
@@ -49,7 +52,10 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     "::mlir::Type":$params_dtype,
     "::mlir::BoolAttr":$untie_embeddings_and_output_weights,
     DefaultValuedParameter<"int64_t", "1">:$tensor_model_parallel_size,
-    OptionalParameter<"::mlir::BoolAttr">:$sequence_parallel
+    OptionalParameter<"::mlir::BoolAttr">:$sequence_parallel,
+    StringRefParameter<"LayerNorm or RMSNorm", "\"LayerNorm\"">:$normalization,
+    OptionalParameter<"::mlir::BoolAttr">:$gated_linear_unit,
+    StringRefParameter<"the MLP activation: gelu or silu", "\"gelu\"">:$activation_func
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -57,6 +63,10 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     /// Whether the graph is one rank's of a sequence-parallel model.
     bool isSequenceParallel() const {
       return getSequenceParallel() && getSequenceParallel().getValue();
+    }
+    /// Whether the MLP is a gated linear unit (SwiGLU, GeGLU).
+    bool isGated() const {
+      return getGatedLinearUnit() && getGatedLinearUnit().getValue();
     }
   }];
 }

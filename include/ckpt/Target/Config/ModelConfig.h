@@ -32,8 +32,8 @@ int64_t dtypeBytes(DType dtype);
 enum class ConfigFormat { Megatron, HuggingFace };
 const char *formatName(ConfigFormat format);
 
-/// A GPT model (pre-LayerNorm, learned absolute positions, GeLU MLP) and the
-/// shape of one micro-batch.
+/// A decoder-only transformer (pre-norm; GPT's LayerNorm and GeLU MLP, or
+/// RMSNorm and a gated MLP) and the shape of one micro-batch.
 struct GPTConfig {
   ConfigFormat format = ConfigFormat::Megatron;
   int64_t numLayers = 0;
@@ -52,6 +52,12 @@ struct GPTConfig {
   bool untieEmbeddingsAndOutputWeights = false;
   bool addBiasLinear = true;
   std::string geluApproximate = "none"; ///< "none" (erf) or "tanh".
+  /// "LayerNorm", or "RMSNorm" (LLaMA: no centring, no bias).
+  std::string normalization = "LayerNorm";
+  /// A gated MLP: fc1 makes 2·ffn_hidden_size (gate and up), act(gate)·up.
+  bool gatedLinearUnit = false;
+  /// The MLP activation: "gelu", or "silu" (with a gated unit: SwiGLU).
+  std::string activation = "gelu";
   /// The graph one rank runs: tensor-parallel size t, sequence parallelism.
   int64_t tensorParallelSize = 1;
   bool sequenceParallel = false;
