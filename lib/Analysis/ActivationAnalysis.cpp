@@ -51,6 +51,13 @@ ckpt::describeModel(func::FuncOp step) {
     fields.push_back({"gated_linear_unit", "true"});
   if (model.getActivationFunc() != "gelu")
     fields.push_back({"activation_func", model.getActivationFunc().str()});
+  if (model.getPositionEmbeddingType() != "learned_absolute")
+    fields.push_back(
+        {"position_embedding_type", model.getPositionEmbeddingType().str()});
+  if (model.getRotaryBase())
+    fields.push_back({"rotary_base", real(model.getRotaryBase())});
+  if (model.getRotaryPercent())
+    fields.push_back({"rotary_percent", real(model.getRotaryPercent())});
   // One rank's graph of a tensor-parallel model says so.
   if (model.getTensorModelParallelSize() > 1) {
     fields.push_back(

@@ -22,8 +22,9 @@ OpCost elementwise(int64_t perElement, const TensorDesc &tensor) {
 
 bool embeddingRule(R &r) {
   Shape out;
+  const Shape *positions = r.hasInput(2) ? &r.in(2) : nullptr;
   if (!r.sameElementType({R::In(1), R::In(2), R::Out(0)}) ||
-      !embeddingShape(r, r.in(0), r.in(1), r.in(2), out))
+      !embeddingShape(r, r.in(0), r.in(1), positions, out))
     return false;
   r.setOutput(0, out, r.inType(1));
   return true;
@@ -162,6 +163,22 @@ bool splitHeadsRule(R &r) {
   return true;
 }
 
+bool ropeRule(R &r) {
+  if (!r.sameElementType({R::In(0), R::Out(0)}) || !checkRope(r, r.in(0)))
+    return false;
+  r.setOutput(0, r.in(0), r.inType(0));
+  return true;
+}
+
+/// 3 FLOPs per rotated element (two products and a sum); the angles are a
+/// table of s · rotary_dim/2 entries.
+OpCost ropeCost(const OpInstance &op) {
+  const Shape &x = op.inputs[0].shape;
+  auto it = op.attrs.find("rotary_dim");
+  int64_t dim = it == op.attrs.end() ? x[3] : std::get<int64_t>(it->second);
+  return {0, product({3, x[0], x[1], x[2], dim})};
+}
+
 bool attentionScoresRule(R &r) {
   Shape out;
   if (!checkScale(r) || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
@@ -227,7 +244,7 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
        OpClass::Forward,
        {{"tokens", kIndex},
         {"word_embeddings", kFloat},
-        {"position_embeddings", kFloat}},
+        {"position_embeddings", kFloat, /*optional=*/true}},
        {{"result"}},
        {},
        embeddingRule,
@@ -333,6 +350,16 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
                  {{"num_heads", AttrKind::Int, std::nullopt}},
                  splitHeadsRule,
                  none,
+                 {},
+                 {}});
+  ops.push_back({"rope",
+                 OpClass::Forward,
+                 {{"input"}},
+                 {{"result"}},
+                 {{"base", AttrKind::Float, AttrValue(10000.0)},
+                  {"rotary_dim", AttrKind::Int, std::nullopt}},
+                 ropeRule,
+                 ropeCost,
                  {},
                  {}});
   ops.push_back({"attention_scores",

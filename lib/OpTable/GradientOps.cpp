@@ -14,6 +14,7 @@ using namespace ckpt::ops::detail;
 namespace {
 using R = RuleContext;
 constexpr TensorKind kIndex = TensorKind::Index;
+constexpr TensorKind kFloat = TensorKind::Float;
 
 OpCost elementwise(int64_t perElement, const TensorDesc &tensor) {
   return {0, product({perElement, elements(tensor)})};
@@ -158,6 +159,13 @@ bool gluGradRule(R &r) {
   return true;
 }
 
+bool ropeGradRule(R &r) {
+  if (!r.sameElementType({R::In(0), R::Out(0)}) || !checkRope(r, r.in(0)))
+    return false;
+  r.setOutput(0, r.in(0), r.inType(0));
+  return true;
+}
+
 bool softmaxGradRule(R &r) { return sameShapeOperands(r); }
 
 bool attentionScoresGradRule(R &r) {
@@ -227,14 +235,16 @@ bool splitHeadsGradRule(R &r) {
 
 bool embeddingGradRule(R &r) {
   const TensorDesc *word = r.given(0);
-  const TensorDesc *position = word ? r.given(1) : nullptr;
+  const TensorDesc *position = r.peek(1); // None without a position table.
   Shape hidden;
-  if (!position || !r.sameElementType({R::In(1), R::Out(0), R::Out(1)}) ||
-      !embeddingShape(r, r.in(0), word->shape, position->shape, hidden) ||
+  if (!word || !r.sameElementType({R::In(1), R::Out(0), R::Out(1)}) ||
+      !embeddingShape(r, r.in(0), word->shape,
+                      position ? &position->shape : nullptr, hidden) ||
       !r.expectShape(r.in(1), hidden, "grad_output"))
     return false;
   r.setOutput(0, word->shape, word->type);
-  r.setOutput(1, position->shape, position->type);
+  if (position)
+    r.setOutput(1, position->shape, position->type);
   return true;
 }
 } // namespace
@@ -284,6 +294,16 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
            [](const OpInstance &op) {
              return elementwise(isGeluGlu(op) ? 14 : 8, op.inputs[1]);
            });
+  gradient("rope_grad", {{"grad_output"}}, {{"grad"}},
+           {{"base", AttrKind::Float, AttrValue(10000.0)},
+            {"rotary_dim", AttrKind::Int, std::nullopt}},
+           ropeGradRule, [](const OpInstance &op) {
+             const Shape &x = op.inputs[0].shape;
+             auto it = op.attrs.find("rotary_dim");
+             int64_t dim =
+                 it == op.attrs.end() ? x[3] : std::get<int64_t>(it->second);
+             return OpCost{0, product({3, x[0], x[1], x[2], dim})};
+           });
   gradient("softmax_grad", {{"output"}, {"grad_output"}}, {{"grad"}}, {},
            softmaxGradRule,
            [](const OpInstance &op) { return elementwise(4, op.inputs[0]); });
@@ -309,6 +329,7 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
   gradient("split_heads_grad", {{"grad_query"}, {"grad_key"}, {"grad_value"}},
            {{"grad"}}, {}, splitHeadsGradRule, none);
   gradient("embedding_grad", {{"tokens", kIndex}, {"grad_output"}},
-           {{"grad_word"}, {"grad_position"}}, {}, embeddingGradRule,
+           {{"grad_word"}, {"grad_position", kFloat, /*optional=*/true}}, {},
+           embeddingGradRule,
            [](const OpInstance &op) { return elementwise(1, op.inputs[1]); });
 }

@@ -32,9 +32,10 @@ int64_t product(std::initializer_list<int64_t> factors);
 
 // Shape rules: each returns false after RuleContext::fail, else sets `out`.
 
-/// tokens [b, s], word [v, h], positions [p, h] with p >= s -> [s, b, h].
+/// tokens [b, s], word [v, h], positions [p, h] with p >= s (or none)
+/// -> [s, b, h].
 bool embeddingShape(RuleContext &r, const Shape &tokens, const Shape &word,
-                    const Shape &positions, Shape &out);
+                    const Shape *positions, Shape &out);
 /// input [..., h], weight [h], bias [h] -> input's shape.
 bool layerNormShape(RuleContext &r, const Shape &input, const Shape &weight,
                     const Shape &bias, Shape &out);
@@ -70,6 +71,9 @@ bool isGeluGlu(const OpInstance &op);
 bool checkGluActivation(RuleContext &r);
 /// input [..., 2f] -> [..., f].
 bool gluShape(RuleContext &r, const Shape &input, Shape &out);
+/// A rotary embedding's input [b, a, s, d], rotary_dim (even, in (0, d])
+/// and base (> 0).
+bool checkRope(RuleContext &r, const Shape &input);
 /// input [..., n], weight [n] -> input's shape.
 bool rmsNormShape(RuleContext &r, const Shape &input, const Shape &weight,
                   Shape &out);

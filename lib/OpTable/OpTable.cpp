@@ -108,6 +108,13 @@ unsigned OpDef::minInputs() const {
   return count;
 }
 
+unsigned OpDef::minOutputs() const {
+  unsigned count = 0;
+  for (const TensorSpec &spec : outputs)
+    count += spec.optional ? 0 : 1;
+  return count;
+}
+
 const AttrSpec *OpDef::attr(std::string_view attrName) const {
   for (const AttrSpec &spec : attrs)
     if (spec.name == attrName)
@@ -318,17 +325,23 @@ bool hasKind(const AttrValue &value, AttrKind kind) {
 std::string checkSignature(const OpDef &def, const OpInstance &op,
                            bool withOutputs) {
   size_t inputs = op.inputs.size();
+  size_t outputs = op.outputs.size();
   bool arityOk = inputs >= def.minInputs() && inputs <= def.inputs.size() &&
-                 (!withOutputs || op.outputs.size() == def.outputs.size());
+                 (!withOutputs || (outputs >= def.minOutputs() &&
+                                   outputs <= def.outputs.size()));
   if (!arityOk) {
-    std::string expected = std::to_string(def.minInputs());
-    if (def.minInputs() != def.inputs.size())
-      expected += " or " + std::to_string(def.inputs.size());
-    std::string message = "expects " + expected + " inputs";
+    auto range = [](unsigned least, size_t most) {
+      std::string text = std::to_string(least);
+      if (least != most)
+        text += " or " + std::to_string(most);
+      return text;
+    };
+    std::string message =
+        "expects " + range(def.minInputs(), def.inputs.size()) + " inputs";
     if (withOutputs)
-      message += " and " + std::to_string(def.outputs.size()) +
+      message += " and " + range(def.minOutputs(), def.outputs.size()) +
                  " outputs, has " + std::to_string(inputs) + " and " +
-                 std::to_string(op.outputs.size());
+                 std::to_string(outputs);
     else
       message += ", has " + std::to_string(inputs);
     return message;

@@ -33,11 +33,16 @@ int64_t detail::product(std::initializer_list<int64_t> factors) {
 }
 
 bool detail::embeddingShape(RuleContext &r, const Shape &tokens,
-                            const Shape &word, const Shape &positions,
+                            const Shape &word, const Shape *maybePositions,
                             Shape &out) {
   if (!r.rank(tokens, 2, "tokens", "[b, s]") ||
-      !r.rank(word, 2, "word embeddings", "[v, h]") ||
-      !r.rank(positions, 2, "position embeddings", "[p, h]"))
+      !r.rank(word, 2, "word embeddings", "[v, h]"))
+    return false;
+  out = {tokens[1], tokens[0], word[1]};
+  if (!maybePositions)
+    return true;
+  const Shape &positions = *maybePositions;
+  if (!r.rank(positions, 2, "position embeddings", "[p, h]"))
     return false;
   if (word[1] != positions[1])
     return r.fail("word and position embeddings must have the same hidden "
@@ -225,5 +230,19 @@ bool detail::rmsNormShape(RuleContext &r, const Shape &input,
     return r.fail("weight must be [" + std::to_string(input.back()) +
                   "] (the input's last dimension), got " + formatShape(weight));
   out = input;
+  return true;
+}
+
+bool detail::checkRope(RuleContext &r, const Shape &input) {
+  if (!r.rank(input, 4, "input", "[b, a, s, d]"))
+    return false;
+  int64_t dim = r.i64("rotary_dim");
+  if (dim <= 0 || dim % 2 != 0 || dim > input[3])
+    return r.fail("rotary_dim must be even and in (0, " +
+                  std::to_string(input[3]) + "] (the head dimension), got " +
+                  std::to_string(dim));
+  double base = r.f64("base");
+  if (!(base > 0.0))
+    return r.fail("base must be > 0, got " + formatNumber(base));
   return true;
 }

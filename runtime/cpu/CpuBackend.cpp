@@ -113,16 +113,18 @@ template <typename R> void embedding(const KernelCall &c, Operands<R> &o) {
   std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
   checkIndices(tokens, shape(in[1])[0], "token id");
   k::embedding<R>(tokens.data(), t[0], t[1], shape(in[1])[1], o.in(in[1]),
-                  o.in(in[2]), o.out(out[0]));
+                  in.size() > 2 ? o.in(in[2]) : nullptr, o.out(out[0]));
 }
 template <typename R> void embeddingGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &t = shape(in[0]);
   std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
   checkIndices(tokens, shape(out[0])[0], "token id");
+  bool positions = out.size() > 1;
   k::embeddingGrad<R>(tokens.data(), t[0], t[1], shape(out[0])[1],
-                      shape(out[0])[0], shape(out[1])[0], o.in(in[1]),
-                      o.out(out[0]), o.out(out[1]));
+                      shape(out[0])[0], positions ? shape(out[1])[0] : 0,
+                      o.in(in[1]), o.out(out[0]),
+                      positions ? o.out(out[1]) : nullptr);
 }
 template <typename R> void layerNorm(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
@@ -159,6 +161,19 @@ template <typename R> void gluGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   k::gluGrad<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[1]), shape(in[1]).back(),
                 geluGlu(c), o.out(c.outputs[0]));
+}
+template <typename R>
+void ropeCall(const KernelCall &c, Operands<R> &o, bool inverse) {
+  const auto &x = shape(c.inputs[0]); // [b, a, s, d]
+  k::rope<R>(o.in(c.inputs[0]), x[0] * x[1], x[2], x[3],
+             c.inst->getI64("rotary_dim"), c.inst->getF64("base"), inverse,
+             o.out(c.outputs[0]));
+}
+template <typename R> void rope(const KernelCall &c, Operands<R> &o) {
+  ropeCall(c, o, false);
+}
+template <typename R> void ropeGrad(const KernelCall &c, Operands<R> &o) {
+  ropeCall(c, o, true);
 }
 template <typename R> void linear(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
@@ -338,6 +353,8 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("rms_norm_grad", rmsNormGrad),
       CKPT_KERNEL("glu", glu),
       CKPT_KERNEL("glu_grad", gluGrad),
+      CKPT_KERNEL("rope", rope),
+      CKPT_KERNEL("rope_grad", ropeGrad),
       CKPT_KERNEL("linear", linear),
       CKPT_KERNEL("linear_grad_input", linearGradInput),
       CKPT_KERNEL("linear_grad_weight", linearGradWeight),

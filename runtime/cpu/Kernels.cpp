@@ -44,8 +44,12 @@ void embedding(const int64_t *tokens, int64_t batch, int64_t seq,
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t j = 0; j < batch; ++j) {
       const T *w = word + tokens[j * seq + i] * hidden;
-      const T *p = position + i * hidden;
       T *o = out + (i * batch + j) * hidden;
+      if (!position) {
+        std::copy(w, w + hidden, o);
+        continue;
+      }
+      const T *p = position + i * hidden;
       for (int64_t c = 0; c < hidden; ++c)
         o[c] = w[c] + p[c];
     }
@@ -56,15 +60,17 @@ void embeddingGrad(const int64_t *tokens, int64_t batch, int64_t seq,
                    int64_t hidden, int64_t vocab, int64_t positions,
                    const T *gradOut, T *gradWord, T *gradPosition) {
   std::fill(gradWord, gradWord + vocab * hidden, T(0));
-  std::fill(gradPosition, gradPosition + positions * hidden, T(0));
-  // Split by column: every column sums its tokens in the same order.
+  if (gradPosition)
+    std::fill(gradPosition, gradPosition + positions * hidden, T(0));
+    // Split by column: every column sums its tokens in the same order.
 #pragma omp parallel for
   for (int64_t c = 0; c < hidden; ++c)
     for (int64_t i = 0; i < seq; ++i)
       for (int64_t j = 0; j < batch; ++j) {
         T g = gradOut[(i * batch + j) * hidden + c];
         gradWord[tokens[j * seq + i] * hidden + c] += g;
-        gradPosition[i * hidden + c] += g;
+        if (gradPosition)
+          gradPosition[i * hidden + c] += g;
       }
 }
 
@@ -210,6 +216,36 @@ void gluGrad(const T *x, const T *gradOut, int64_t rows, int64_t f, bool gelu,
       gradX[r * 2 * f + c] = dy * xr[f + c] * slope;
       gradX[r * 2 * f + f + c] = dy * act;
     }
+}
+
+template <typename T>
+void rope(const T *x, int64_t batchHeads, int64_t seq, int64_t dim,
+          int64_t rotaryDim, double base, bool inverse, T *y) {
+  // The angles, in double whatever T is: one table for every head.
+  int64_t half = rotaryDim / 2;
+  std::vector<double> cosines(seq * half), sines(seq * half);
+  for (int64_t j = 0; j < seq; ++j)
+    for (int64_t i = 0; i < half; ++i) {
+      double angle = static_cast<double>(j) *
+                     std::pow(base, -2.0 * static_cast<double>(i) /
+                                        static_cast<double>(rotaryDim));
+      cosines[j * half + i] = std::cos(angle);
+      sines[j * half + i] = inverse ? -std::sin(angle) : std::sin(angle);
+    }
+#pragma omp parallel for
+  for (int64_t row = 0; row < batchHeads * seq; ++row) {
+    int64_t j = row % seq;
+    const T *xr = x + row * dim;
+    T *yr = y + row * dim;
+    for (int64_t i = 0; i < half; ++i) {
+      T c = T(cosines[j * half + i]), sn = T(sines[j * half + i]);
+      T a = xr[i], b = xr[i + half];
+      yr[i] = a * c - b * sn;
+      yr[i + half] = b * c + a * sn;
+    }
+    for (int64_t i = rotaryDim; i < dim; ++i)
+      yr[i] = xr[i];
+  }
 }
 
 template <typename T>
@@ -517,6 +553,8 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
   template void rmsNormGrad<T>(const T *, const T *, const T *, int64_t,       \
                                int64_t, double, T *, T *);                     \
   template void glu<T>(const T *, int64_t, int64_t, bool, T *);                \
+  template void rope<T>(const T *, int64_t, int64_t, int64_t, int64_t, double, \
+                        bool, T *);                                            \
   template void gluGrad<T>(const T *, const T *, int64_t, int64_t, bool, T *); \
   template void linear<T>(const T *, const T *, const T *, int64_t, int64_t,   \
                           int64_t, T *);                                       \

@@ -20,6 +20,7 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha,
           const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c,
           int64_t ldc);
 
+/// `position` and `gradPosition` may be null (no position table).
 template <typename T>
 void embedding(const int64_t *tokens, int64_t batch, int64_t seq,
                int64_t hidden, const T *word, const T *position, T *out);
@@ -49,6 +50,12 @@ void glu(const T *x, int64_t rows, int64_t f, bool gelu, T *y);
 template <typename T>
 void gluGrad(const T *x, const T *gradOut, int64_t rows, int64_t f, bool gelu,
              T *gradX);
+
+/// x [b·a, s, d]: channel pairs (i, i + r/2), i < r/2 = rotaryDim/2, of
+/// position j turn by j·base^(-2i/r) (back by it when `inverse`).
+template <typename T>
+void rope(const T *x, int64_t batchHeads, int64_t seq, int64_t dim,
+          int64_t rotaryDim, double base, bool inverse, T *y);
 
 template <typename T>
 void linear(const T *x, const T *weight, const T *bias, int64_t rows,

@@ -14,6 +14,7 @@
 #include "ckpt/runtime/Philox.h"
 
 #include <cmath>
+#include <complex>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -55,10 +56,11 @@ int64_t index(double value, int64_t limit, const char *what, int64_t at) {
 }
 
 void embedding(const KernelCall &c) {
-  Values tokens = load(c.inputs[0]), word = load(c.inputs[1]),
-         position = load(c.inputs[2]);
+  Values tokens = load(c.inputs[0]), word = load(c.inputs[1]);
   int64_t b = dims(c.inputs[0])[0], s = dims(c.inputs[0])[1];
   int64_t v = dims(c.inputs[1])[0], h = dims(c.inputs[1])[1];
+  // Without a position table (rotary or none) the positions add nothing.
+  Values position = c.inputs.size() > 2 ? load(c.inputs[2]) : Values(s * h);
   Values y(s * b * h);
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
@@ -73,7 +75,9 @@ void embeddingGrad(const KernelCall &c) {
   Values tokens = load(c.inputs[0]), dy = load(c.inputs[1]);
   int64_t b = dims(c.inputs[0])[0], s = dims(c.inputs[0])[1];
   int64_t v = dims(c.outputs[0])[0], h = dims(c.outputs[0])[1];
-  Values dword(c.outputs[0].elements, 0.0), dpos(c.outputs[1].elements, 0.0);
+  bool positions = c.outputs.size() > 1;
+  Values dword(c.outputs[0].elements, 0.0),
+      dpos(positions ? c.outputs[1].elements : s * h, 0.0);
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
       int64_t token = index(tokens[j * s + i], v, "token id", j * s + i);
@@ -83,7 +87,8 @@ void embeddingGrad(const KernelCall &c) {
       }
     }
   store(c.outputs[0], dword);
-  store(c.outputs[1], dpos);
+  if (positions)
+    store(c.outputs[1], dpos);
 }
 
 /// Mean and 1/sqrt(variance + epsilon) of row r.
@@ -224,6 +229,31 @@ void gluGrad(const KernelCall &c) {
     }
   store(c.outputs[0], dx);
 }
+
+/// Each pair (x_i, x_{i+r/2}) of position j as the complex number
+/// x_i + i·x_{i+r/2}, multiplied by e^{±iθ}, θ = j·base^(-2i/r).
+void rotate(const KernelCall &c, double sign) {
+  Values x = load(c.inputs[0]);
+  const std::vector<int64_t> &shape = dims(c.inputs[0]); // [b, a, s, d]
+  int64_t rows = shape[0] * shape[1], s = shape[2], d = shape[3];
+  int64_t r = c.inst->getI64("rotary_dim");
+  double base = c.inst->getF64("base");
+  Values y = x;
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t j = 0; j < s; ++j)
+      for (int64_t i = 0; i < r / 2; ++i) {
+        double theta = j / std::pow(base, 2.0 * i / r);
+        std::complex<double> z(x[(row * s + j) * d + i],
+                               x[(row * s + j) * d + i + r / 2]);
+        z *= std::polar(1.0, sign * theta);
+        y[(row * s + j) * d + i] = z.real();
+        y[(row * s + j) * d + i + r / 2] = z.imag();
+      }
+  store(c.outputs[0], y);
+}
+
+void rope(const KernelCall &c) { rotate(c, 1.0); }
+void ropeGrad(const KernelCall &c) { rotate(c, -1.0); }
 
 /// y[r, o] = sum_i x[r, i] · w[o, i] (+ bias[o]).
 void linear(const KernelCall &c) {
@@ -611,6 +641,8 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       {"rms_norm_grad", rmsNormGrad},
       {"glu", glu},
       {"glu_grad", gluGrad},
+      {"rope", rope},
+      {"rope_grad", ropeGrad},
       {"linear", linear},
       {"linear_grad_input", linearGradInput},
       {"linear_grad_weight", linearGradWeight},

@@ -43,6 +43,9 @@ std::vector<Case> cases() {
   ops::AttrMap tpNoDim = {{"group", std::string("tp")}, {"size", int64_t(1)}};
   return {
       {"embedding", {idx({2, 3}), f({5, 4}), f({3, 4})}, {f({3, 2, 4})}, {}, 5},
+      // Without a position table (rotary or no position embeddings).
+      {"embedding", {idx({2, 3}), f({5, 4})}, {f({3, 2, 4})}, {}, 5},
+      {"embedding_grad", {idx({2, 3}), f({3, 2, 4})}, {f({5, 4})}, {}, 5},
       {"embedding_grad",
        {idx({2, 3}), f({3, 2, 4})},
        {f({5, 4}), f({3, 4})},
@@ -71,6 +74,19 @@ std::vector<Case> cases() {
        {f({3, 2, 6}), f({3, 2, 3})},
        {f({3, 2, 6})},
        {{"activation", std::string("gelu")}}},
+      {"rope",
+       {f({2, 3, 5, 6})},
+       {f({2, 3, 5, 6})},
+       {{"rotary_dim", int64_t(6)}, {"base", 10000.0}}},
+      // rotary_percent < 1: the last channels pass through.
+      {"rope",
+       {f({1, 2, 7, 8})},
+       {f({1, 2, 7, 8})},
+       {{"rotary_dim", int64_t(4)}, {"base", 500.0}}},
+      {"rope_grad",
+       {f({2, 3, 5, 6})},
+       {f({2, 3, 5, 6})},
+       {{"rotary_dim", int64_t(6)}, {"base", 10000.0}}},
       {"linear", {f({3, 2, 4}), f({5, 4}), f({5})}, {f({3, 2, 5})}},
       {"linear", {f({7, 4}), f({5, 4})}, {f({7, 5})}},
       {"linear_grad_input", {f({3, 2, 5}), f({5, 4})}, {f({3, 2, 4})}},

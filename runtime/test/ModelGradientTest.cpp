@@ -69,6 +69,10 @@ double referenceLoss(const Program &program, const Executor &executor,
   const bool rms = field("normalization", "LayerNorm") == "RMSNorm";
   const bool gated = field("gated_linear_unit", "false") == "true";
   const bool silu = field("activation_func", "gelu") == "silu";
+  const bool rotary = field("position_embedding_type", "") == "rope";
+  const double rotaryBase = std::stod(field("rotary_base", "10000"));
+  const int64_t rotaryDim =
+      static_cast<int64_t>(D * std::stod(field("rotary_percent", "1"))) / 2 * 2;
   size_t nextDropout = 0;
 
   auto dropout = [&](std::vector<double> &x) {
@@ -135,6 +139,23 @@ double referenceLoss(const Program &program, const Executor &executor,
     std::string prefix = "decoder.layers." + std::to_string(l) + ".";
     auto qkv = linear(layerNorm(x, prefix + "input_layernorm"),
                       prefix + "self_attention.linear_qkv");
+    if (rotary) {
+      // Queries and keys: channel pairs (i, i + r/2) of position s turn by
+      // s · base^(-2i/r).
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t a = 0; a < A; ++a)
+            for (int which = 0; which < 2; ++which) {
+              double *v = &qkv[((s * B + b) * A + a) * 3 * D + which * D];
+              for (int64_t i = 0; i < rotaryDim / 2; ++i) {
+                double angle = s * std::pow(rotaryBase, -2.0 * i / rotaryDim);
+                double x1 = v[i], x2 = v[i + rotaryDim / 2];
+                v[i] = x1 * std::cos(angle) - x2 * std::sin(angle);
+                v[i + rotaryDim / 2] =
+                    x2 * std::cos(angle) + x1 * std::sin(angle);
+              }
+            }
+    }
     // Probabilities [b, a, s, s] then context merged back to [s, b, h].
     std::vector<double> probs(B * A * S * S, 0.0), merged(R * H, 0.0);
     auto q = [&](int64_t s, int64_t b, int64_t a, int64_t d, int which) {
@@ -298,9 +319,16 @@ TEST(ModelGradientTest, GatedRmsNormModelMatchesFiniteDifferences) {
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
 }
 
+TEST(ModelGradientTest, LlamaLikeModelMatchesFiniteDifferences) {
+  // The gated RMSNorm model with rotary embeddings of half of each head and
+  // no position table.
+  Fixture f(CKPT_TINY_LLAMA_PROGRAM);
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
 TEST(ModelGradientTest, LossMatchesAPlainReferenceForward) {
   for (const char *path : {CKPT_TINY_NODROP_PROGRAM, CKPT_TINY_DROPOUT_PROGRAM,
-                           CKPT_TINY_GATED_PROGRAM}) {
+                           CKPT_TINY_GATED_PROGRAM, CKPT_TINY_LLAMA_PROGRAM}) {
     Fixture f(path);
     for (Precision precision : {Precision::F64, Precision::Program}) {
       ExecutorOptions options;

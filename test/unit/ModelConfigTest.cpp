@@ -157,6 +157,33 @@ TEST(MegatronConfigTest, RmsNormAndGatedLinearUnits) {
   EXPECT_NE(findDiagnostic(silu, "/activation_func"), nullptr);
 }
 
+TEST(MegatronConfigTest, PositionEmbeddings) {
+  const char *base = R"({"num_layers": 1, "hidden_size": 32,
+    "num_attention_heads": 4, "seq_length": 4, "vocab_size": 128)";
+  auto gpt = parseGPTConfig(std::string(base) + "}");
+  ASSERT_TRUE(gpt.succeeded()) << errors(gpt);
+  EXPECT_EQ(gpt.config->positionEmbeddingType, "learned_absolute");
+  auto rope = parseGPTConfig(std::string(base) +
+                             R"(, "position_embedding_type": "rope",
+                                "rotary_base": 500000, "rotary_percent": 0.5})");
+  ASSERT_TRUE(rope.succeeded()) << errors(rope);
+  EXPECT_EQ(rope.config->positionEmbeddingType, "rope");
+  EXPECT_EQ(rope.config->rotaryBase, 500000.0);
+  // Half of each head of 8 channels.
+  EXPECT_EQ(rope.config->rotaryDim(), 4);
+  auto legacy = parseGPTConfig(std::string(base) +
+                               R"(, "use_rotary_position_embeddings": true})");
+  ASSERT_TRUE(legacy.succeeded()) << errors(legacy);
+  EXPECT_EQ(legacy.config->positionEmbeddingType, "rope");
+  EXPECT_EQ(legacy.config->rotaryDim(), 8);
+  // Fewer than 2 rotated channels per head.
+  auto thin = parseGPTConfig(std::string(base) +
+                             R"(, "position_embedding_type": "rope",
+                                "rotary_percent": 0.1})");
+  EXPECT_FALSE(thin.succeeded());
+  EXPECT_NE(findDiagnostic(thin, "/rotary_percent"), nullptr);
+}
+
 TEST(MegatronConfigTest, ErrorsNameTheFieldAndItsPosition) {
   const char *text = "{\n  \"num_layers\": 2,\n  \"hidden_size\": 30,\n"
                      "  \"num_attention_heads\": 4,\n  \"seq_length\": 8,\n"

@@ -81,7 +81,8 @@ enum class TensorKind : uint8_t {
 struct TensorSpec {
   std::string_view name;
   TensorKind kind = TensorKind::Float;
-  bool optional = false; ///< Only a trailing operand may be optional.
+  /// Only a trailing operand or result may be optional.
+  bool optional = false;
 };
 
 enum class AttrKind : uint8_t { Bool, Int, Float, String };
@@ -119,6 +120,7 @@ struct OpDef {
   bool backwardNeedsInput(unsigned index) const;
   bool backwardNeedsOutput(unsigned index) const;
   unsigned minInputs() const;
+  unsigned minOutputs() const;
   const AttrSpec *attr(std::string_view name) const;
 };
 

@@ -42,7 +42,9 @@ LogicalResult ModelAttr::verify(
     FloatAttr hiddenDropout, FloatAttr attentionDropout, Type paramsDtype,
     BoolAttr untieEmbeddingsAndOutputWeights, int64_t tensorModelParallelSize,
     BoolAttr sequenceParallel, StringRef normalization,
-    BoolAttr gatedLinearUnit, StringRef activationFunc) {
+    BoolAttr gatedLinearUnit, StringRef activationFunc,
+    StringRef positionEmbeddingType, FloatAttr rotaryBase,
+    FloatAttr rotaryPercent) {
   if (family.empty())
     return emitError() << "family must name a model family, got \"\"";
   if (source != "megatron" && source != "huggingface")
@@ -89,6 +91,21 @@ LogicalResult ModelAttr::verify(
     return emitError() << "activation_func must be \"gelu\", or \"silu\" "
                           "with gated_linear_unit = true, got \""
                        << activationFunc << "\"";
+  if (positionEmbeddingType != "learned_absolute" &&
+      positionEmbeddingType != "rope" && positionEmbeddingType != "none")
+    return emitError() << "position_embedding_type must be "
+                          "\"learned_absolute\", \"rope\" or \"none\", got \""
+                       << positionEmbeddingType << "\"";
+  if ((rotaryBase || rotaryPercent) && positionEmbeddingType != "rope")
+    return emitError() << "rotary_base and rotary_percent need "
+                          "position_embedding_type = \"rope\"";
+  if (rotaryBase && !(rotaryBase.getValueAsDouble() > 0.0))
+    return emitError() << "rotary_base must be > 0, got "
+                       << rotaryBase.getValueAsDouble();
+  if (rotaryPercent && !(rotaryPercent.getValueAsDouble() > 0.0 &&
+                         rotaryPercent.getValueAsDouble() <= 1.0))
+    return emitError() << "rotary_percent must be in (0, 1], got "
+                       << rotaryPercent.getValueAsDouble();
   return success();
 }
 

@@ -36,6 +36,9 @@ void RmsNormGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGradInput(), "drms");
   setName(getGradWeight(), "drms_w");
 }
+void RopeGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getGrad(), "drot");
+}
 void GluGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGrad(), "dglu");
 }
@@ -58,5 +61,6 @@ void SplitHeadsGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 }
 void EmbeddingGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGradWord(), "dwte");
-  setName(getGradPosition(), "dwpe");
+  if (Value positions = getGradPosition())
+    setName(positions, "dwpe");
 }

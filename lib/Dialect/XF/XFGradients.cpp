@@ -31,10 +31,14 @@ bool allNull(ValueRange values) {
 Grads EmbeddingOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>(getNumOperands(), Value());
+  Value positions = getPositionEmbeddings();
   auto op = b.create<EmbeddingGradOp>(getLoc(), getWordEmbeddings().getType(),
-                                      getPositionEmbeddings().getType(),
+                                      positions ? positions.getType() : Type(),
                                       getTokens(), grads[0]);
-  return SmallVector<Value>{Value(), op.getGradWord(), op.getGradPosition()};
+  SmallVector<Value> result = {Value(), op.getGradWord()};
+  if (positions)
+    result.push_back(op.getGradPosition());
+  return result;
 }
 
 //===----------------------------------------------------------------------===//
@@ -66,6 +70,14 @@ Grads GluOp::emitGradient(OpBuilder &b, ValueRange grads) {
     return SmallVector<Value>{Value()};
   Value dx = b.create<GluGradOp>(getLoc(), getInput().getType(), getInput(),
                                  grads[0], getActivationAttr());
+  return SmallVector<Value>{dx};
+}
+
+Grads RopeOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  if (!grads[0])
+    return SmallVector<Value>{Value()};
+  Value dx = b.create<RopeGradOp>(getLoc(), getInput().getType(), grads[0],
+                                  getBaseAttr(), getRotaryDimAttr());
   return SmallVector<Value>{dx};
 }
 

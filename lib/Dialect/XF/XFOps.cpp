@@ -22,6 +22,9 @@ void LayerNormOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 void RmsNormOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "rms");
 }
+void RopeOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "rot");
+}
 void GluOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "glu");
 }

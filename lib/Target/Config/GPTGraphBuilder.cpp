@@ -101,6 +101,10 @@ private:
   bool tensorParallel() const { return config.tensorParallelSize > 1; }
 
   bool rmsNorm() const { return config.normalization == "RMSNorm"; }
+  bool learnedPositions() const {
+    return config.positionEmbeddingType == "learned_absolute";
+  }
+  bool rotary() const { return config.positionEmbeddingType == "rope"; }
 
   void addNormParameters(const std::string &prefix) {
     addParameter(prefix + ".weight", {config.hiddenSize});
@@ -133,8 +137,9 @@ private:
     addArgument(tensor({b, s}, index), "tokens");
     addArgument(tensor({b, s}, index), "labels");
     addParameter("embedding.word_embeddings.weight", {config.vocabSize, h});
-    addParameter("embedding.position_embeddings.weight",
-                 {config.maxPositionEmbeddings, h});
+    if (learnedPositions())
+      addParameter("embedding.position_embeddings.weight",
+                   {config.maxPositionEmbeddings, h});
     for (int64_t layer = 0; layer < config.numLayers; ++layer) {
       std::string prefix = layerPrefix(layer);
       // One rank's shards: column-parallel QKV and fc1 split their outputs,
@@ -310,8 +315,11 @@ private:
   Value emitEmbedding() {
     Value tokens = arguments[0];
     Value word = param("embedding.word_embeddings.weight");
-    Value position = param("embedding.position_embeddings.weight");
-    auto type = inferred("embedding", {tokens, word, position});
+    Value position = optionalParam("embedding.position_embeddings.weight");
+    SmallVector<Value> operands = {tokens, word};
+    if (position)
+      operands.push_back(position);
+    auto type = inferred("embedding", operands);
     auto op = builder.create<EmbeddingOp>(named("embedding"), type, tokens,
                                           word, position);
     tag(op, "embedding", std::nullopt);
@@ -346,15 +354,28 @@ private:
                      // Q, K and V are core attention's inputs, as in Megatron,
                      // where the split belongs to the QKV step.
                      "qkv", layer);
+    Value query = split.getQuery(), key = split.getKey();
+    if (rotary()) {
+      // Rotary embeddings of the queries and keys, before core attention
+      // (whose checkpoint starts from the rotated values, as in Megatron).
+      auto rotate = [&](Value heads, const char *what) {
+        auto op = builder.create<RopeOp>(
+            named(prefix + "rotary_pos_emb." + what), heads,
+            builder.getF64FloatAttr(config.rotaryBase),
+            builder.getI64IntegerAttr(config.rotaryDim()));
+        return tag(op, "qkv", layer).getResult();
+      };
+      query = rotate(query, "query");
+      key = rotate(key, "key");
+    }
     double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
     auto scoresType =
-        inferred("attention_scores", {split.getQuery(), split.getKey()},
+        inferred("attention_scores", {query, key},
                  builder.getNamedAttr("scale", builder.getF64FloatAttr(scale)));
-    auto scores =
-        tag(builder.create<AttentionScoresOp>(
-                named(prefix + "core_attention"), scoresType, split.getQuery(),
-                split.getKey(), builder.getF64FloatAttr(scale)),
-            "core_attn", layer);
+    auto scores = tag(builder.create<AttentionScoresOp>(
+                          named(prefix + "core_attention"), scoresType, query,
+                          key, builder.getF64FloatAttr(scale)),
+                      "core_attn", layer);
     auto probs = tag(builder.create<SoftmaxOp>(named(prefix + "core_attention"),
                                                scoresType, scores.getResult(),
                                                builder.getUnitAttr()),
@@ -463,7 +484,9 @@ private:
                          : BoolAttr(),
         config.normalization,
         config.gatedLinearUnit ? builder.getBoolAttr(true) : BoolAttr(),
-        config.activation);
+        config.activation, config.positionEmbeddingType,
+        rotary() ? builder.getF64FloatAttr(config.rotaryBase) : FloatAttr(),
+        rotary() ? builder.getF64FloatAttr(config.rotaryPercent) : FloatAttr());
   }
 
   const GPTConfig &config;

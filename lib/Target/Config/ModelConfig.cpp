@@ -414,12 +414,31 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                  "a SiLU MLP without a gated linear unit is not supported: "
                  "set gated_linear_unit = true (SwiGLU) or activation_func = "
                  "gelu");
-  if (auto pos = reader.string("position_embedding_type");
-      pos && *pos != "learned_absolute")
-    reader.error("position_embedding_type",
-                 "position_embedding_type must be \"learned_absolute\", got "
-                 "\"" +
-                     *pos + "\"");
+  // Megatron's older flag for rotary embeddings.
+  auto legacyRope = reader.boolean("use_rotary_position_embeddings", false);
+  if (legacyRope && *legacyRope)
+    config.positionEmbeddingType = "rope";
+  if (auto pos = reader.string("position_embedding_type")) {
+    if (*pos == "learned_absolute" || *pos == "rope" || *pos == "none")
+      config.positionEmbeddingType = *pos;
+    else
+      reader.error("position_embedding_type",
+                   "position_embedding_type must be \"learned_absolute\", "
+                   "\"rope\" or \"none\", got \"" +
+                       *pos + "\"");
+    if (legacyRope && *legacyRope && *pos != "rope")
+      reader.error("position_embedding_type",
+                   "position_embedding_type \"" + *pos +
+                       "\" contradicts use_rotary_position_embeddings = true");
+  }
+  auto rotaryBase = reader.number("rotary_base", 10000.0);
+  if (rotaryBase && !(*rotaryBase > 0.0))
+    reader.error("rotary_base", "rotary_base must be > 0");
+  auto rotaryPercent = reader.number("rotary_percent", 1.0);
+  if (rotaryPercent && !(*rotaryPercent > 0.0 && *rotaryPercent <= 1.0))
+    reader.error("rotary_percent", "rotary_percent must be in (0, 1]");
+  config.rotaryBase = rotaryBase.value_or(10000.0);
+  config.rotaryPercent = rotaryPercent.value_or(1.0);
   // What changes memory and is not modelled yet is refused, never ignored:
   // a dense graph, or the whole model on one stage, would be a wrong
   // estimate with exit code 0.
@@ -463,6 +482,17 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
   config.untieEmbeddingsAndOutputWeights = untie.value_or(false);
   config.addBiasLinear = bias.value_or(true);
   config.geluApproximate = openaiGelu.value_or(false) ? "tanh" : "none";
+  if (config.positionEmbeddingType == "rope" && config.numAttentionHeads > 0 &&
+      config.hiddenSize % config.numAttentionHeads == 0 &&
+      config.rotaryDim() < 2)
+    reader.error(reader.has("rotary_percent") ? "rotary_percent"
+                                              : "position_embedding_type",
+                 "rotary embeddings need at least 2 channels per head: "
+                 "head dimension " +
+                     std::to_string(config.headDim()) +
+                     " times rotary_percent " +
+                     std::to_string(config.rotaryPercent) + " leaves " +
+                     std::to_string(config.rotaryDim()));
 }
 
 void readHuggingFace(ConfigReader &reader, GPTConfig &config) {

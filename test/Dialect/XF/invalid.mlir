@@ -534,3 +534,47 @@ func.func @glu_activation(%x: tensor<4x8xf32>) {
   %0 = xf.glu %x {activation = "relu"} : (tensor<4x8xf32>) -> tensor<4x4xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// xf.rope, xf.embedding without positions
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @rope_odd(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{rotary_dim must be even and in (0, 8] (the head dimension), got 5}}
+  %0 = xf.rope %q {rotary_dim = 5 : i64} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_too_wide(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{rotary_dim must be even and in (0, 8] (the head dimension), got 10}}
+  %0 = xf.rope %q {rotary_dim = 10 : i64} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_base(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{base must be > 0, got 0}}
+  %0 = xf.rope %q {base = 0.0 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_rank(%q: tensor<16x8xf32>) {
+  // expected-error @+1 {{input must have rank 4 ([b, a, s, d]), got rank 2 [16, 8]}}
+  %0 = xf.rope %q {rotary_dim = 8 : i64} : tensor<16x8xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_no_positions_hidden(%t: tensor<2x16xi32>, %w: tensor<128x32xf32>) {
+  // expected-error @+1 {{result #0 has shape [16, 2, 16] but the operands give [16, 2, 32]}}
+  %0 = xf.embedding %t, %w : (tensor<2x16xi32>, tensor<128x32xf32>) -> tensor<16x2x16xf32>
+  return
+}

@@ -124,3 +124,14 @@ func.func @rms_norm_and_glu(%x: tensor<16x2x32xbf16>, %g: tensor<32xbf16>, %u: t
   %2 = xf.glu %u {activation = "gelu"} : (tensor<16x2x256xbf16>) -> tensor<16x2x128xbf16>
   return %0, %1 : tensor<16x2x32xbf16>, tensor<16x2x128xbf16>
 }
+
+// CHECK-LABEL: func.func @rope_and_token_embedding
+func.func @rope_and_token_embedding(%t: tensor<2x16xi32>, %w: tensor<128x32xf32>, %q: tensor<2x4x16x8xf32>) -> (tensor<16x2x32xf32>, tensor<2x4x16x8xf32>) {
+  // CHECK: xf.embedding %{{.*}}, %{{.*}} : (tensor<2x16xi32>, tensor<128x32xf32>) -> tensor<16x2x32xf32>
+  %0 = xf.embedding %t, %w : (tensor<2x16xi32>, tensor<128x32xf32>) -> tensor<16x2x32xf32>
+  // CHECK: xf.rope %{{.*}} {rotary_dim = 4 : i64} : tensor<2x4x16x8xf32>
+  %1 = xf.rope %q {rotary_dim = 4 : i64} : tensor<2x4x16x8xf32>
+  // CHECK: xf.rope_grad %{{.*}} {base = 5.000000e+05 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
+  %2 = xf.rope_grad %1 {base = 5.0e+05 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
+  return %0, %2 : tensor<16x2x32xf32>, tensor<2x4x16x8xf32>
+}

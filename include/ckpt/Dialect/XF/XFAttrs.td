@@ -33,8 +33,10 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     (default absent, meaning false) describe one rank's graph of a
     tensor-parallel model. `normalization` (`"LayerNorm"` or `"RMSNorm"`),
     `gated_linear_unit` (absent: false) and `activation_func` (`"gelu"`, or
-    `"silu"` with a gated linear unit: SwiGLU) describe the layer; printed
-    only when they differ from GPT's.
+    `"silu"` with a gated linear unit: SwiGLU) describe the layer;
+    `position_embedding_type` (`"learned_absolute"`, `"rope"` with
+    `rotary_base` and `rotary_percent`, or `"none"`) the positions. They are
+    printed only when they differ from GPT's.
   }];
   let parameters = (ins
     StringRefParameter<"model family">:$family,
@@ -55,7 +57,10 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     OptionalParameter<"::mlir::BoolAttr">:$sequence_parallel,
     StringRefParameter<"LayerNorm or RMSNorm", "\"LayerNorm\"">:$normalization,
     OptionalParameter<"::mlir::BoolAttr">:$gated_linear_unit,
-    StringRefParameter<"the MLP activation: gelu or silu", "\"gelu\"">:$activation_func
+    StringRefParameter<"the MLP activation: gelu or silu", "\"gelu\"">:$activation_func,
+    StringRefParameter<"learned_absolute, rope or none", "\"learned_absolute\"">:$position_embedding_type,
+    OptionalParameter<"::mlir::FloatAttr">:$rotary_base,
+    OptionalParameter<"::mlir::FloatAttr">:$rotary_percent
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -64,6 +69,8 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     bool isSequenceParallel() const {
       return getSequenceParallel() && getSequenceParallel().getValue();
     }
+    /// Whether queries and keys carry rotary position embeddings.
+    bool isRotary() const { return getPositionEmbeddingType() == "rope"; }
     /// Whether the MLP is a gated linear unit (SwiGLU, GeGLU).
     bool isGated() const {
       return getGatedLinearUnit() && getGatedLinearUnit().getValue();

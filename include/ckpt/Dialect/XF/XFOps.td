@@ -29,12 +29,13 @@ class XF_PureOp<string mnemonic, list<Trait> traits = []>
 //===----------------------------------------------------------------------===//
 
 def XF_EmbeddingOp : XF_PureOp<"embedding"> {
-  let summary = "token plus learned absolute position embedding";
+  let summary = "token embedding, plus a learned absolute position embedding";
   let description = [{
     Looks up each token id of `tokens` (`[b, s]`) in `word_embeddings`
-    (`[v, h]`), adds row `j` of `position_embeddings` (`[p, h]`, `p >= s`) to
-    the token at position `j`, and returns the hidden states sequence-first,
-    `[s, b, h]`. Token ids outside `[0, v)` are a runtime error.
+    (`[v, h]`), adds row `j` of the optional `position_embeddings` (`[p, h]`,
+    `p >= s`; absent with rotary or no position embeddings) to the token at
+    position `j`, and returns the hidden states sequence-first, `[s, b, h]`.
+    Token ids outside `[0, v)` are a runtime error.
 
     ```mlir
     %h = xf.embedding %tokens, %wte, %wpe
@@ -44,10 +45,10 @@ def XF_EmbeddingOp : XF_PureOp<"embedding"> {
   }];
   let arguments = (ins XF_IndexTensor:$tokens,
                        XF_FloatTensor:$word_embeddings,
-                       XF_FloatTensor:$position_embeddings);
+                       Optional<XF_FloatTensor>:$position_embeddings);
   let results = (outs XF_FloatTensor:$result);
   let assemblyFormat = [{
-    $tokens `,` $word_embeddings `,` $position_embeddings attr-dict
+    $tokens `,` $word_embeddings (`,` $position_embeddings^)? attr-dict
     `:` functional-type(operands, results)
   }];
 }
@@ -244,6 +245,27 @@ def XF_SplitHeadsOp : XF_PureOp<"split_heads"> {
   }];
 }
 
+def XF_RopeOp : XF_PureOp<"rope", [SameOperandsAndResultType]> {
+  let summary = "rotary position embedding of query or key heads";
+  let description = [{
+    Rotates the first `rotary_dim` channels of each head of `input`
+    (`[b, a, s, d]`) by the angle of its position `j` (the third dimension):
+    channel pairs `(i, i + rotary_dim/2)` turn by `j · base^(-2i/rotary_dim)`,
+    as Megatron-LM and Hugging Face's LLaMA do (`rotate_half`); the other
+    channels pass through (`rotary_percent < 1`). The backward turns the
+    gradient back and keeps nothing.
+
+    ```mlir
+    %q2 = xf.rope %q {base = 1.0e+04 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
+    ```
+  }];
+  let arguments = (ins XF_FloatTensor:$input,
+                       DefaultValuedAttr<F64Attr, "10000.0">:$base,
+                       I64Attr:$rotary_dim);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def XF_AttentionScoresOp : XF_PureOp<"attention_scores"> {
   let summary = "scaled query-key products: Q · Kᵀ · scale";
   let description = [{
@@ -424,6 +446,15 @@ def XF_GluGradOp : XF_GradOp<"glu_grad"> {
   }];
 }
 
+def XF_RopeGradOp : XF_GradOp<"rope_grad", [SameOperandsAndResultType]> {
+  let summary = "input gradient of a rotary embedding: the inverse rotation";
+  let arguments = (ins XF_FloatTensor:$grad_output,
+                       DefaultValuedAttr<F64Attr, "10000.0">:$base,
+                       I64Attr:$rotary_dim);
+  let results = (outs XF_FloatTensor:$grad);
+  let assemblyFormat = "$grad_output attr-dict `:` type($grad)";
+}
+
 def XF_SoftmaxGradOp : XF_GradOp<"softmax_grad", [SameOperandsAndResultType]> {
   let summary = "input gradient of softmax from its output: y ⊙ (dY - Σ dY ⊙ y)";
   let arguments = (ins XF_FloatTensor:$output, XF_FloatTensor:$grad_output);
@@ -483,11 +514,12 @@ def XF_EmbeddingGradOp : XF_GradOp<"embedding_grad"> {
   let summary = "word and position embedding gradients";
   let description = [{
     Scatter-adds row `[j, i]` of `grad_output` (`[s, b, h]`) into row
-    `tokens[i, j]` of the word gradient and row `j` of the position gradient;
-    all other rows are zero.
+    `tokens[i, j]` of the word gradient and row `j` of the position gradient
+    (when the embedding has a position table); all other rows are zero.
   }];
   let arguments = (ins XF_IndexTensor:$tokens, XF_FloatTensor:$grad_output);
-  let results = (outs XF_FloatTensor:$grad_word, XF_FloatTensor:$grad_position);
+  let results = (outs XF_FloatTensor:$grad_word,
+                      Optional<XF_FloatTensor>:$grad_position);
   let assemblyFormat = [{
     $tokens `,` $grad_output attr-dict `:` functional-type(operands, results)
   }];

@@ -58,6 +58,17 @@ struct GPTConfig {
   bool gatedLinearUnit = false;
   /// The MLP activation: "gelu", or "silu" (with a gated unit: SwiGLU).
   std::string activation = "gelu";
+  /// "learned_absolute" (a position table), "rope" (rotary embeddings of
+  /// the queries and keys) or "none".
+  std::string positionEmbeddingType = "learned_absolute";
+  double rotaryBase = 10000.0;
+  double rotaryPercent = 1.0; ///< Share of each head's channels rotated.
+  /// Channels of each head that rotary embeddings turn (even).
+  int64_t rotaryDim() const {
+    return static_cast<int64_t>(static_cast<double>(headDim()) *
+                                rotaryPercent) /
+           2 * 2;
+  }
   /// The graph one rank runs: tensor-parallel size t, sequence parallelism.
   int64_t tensorParallelSize = 1;
   bool sequenceParallel = false;
