@@ -54,6 +54,8 @@ ckpt::describeModel(func::FuncOp step) {
   if (model.getPositionEmbeddingType() != "learned_absolute")
     fields.push_back(
         {"position_embedding_type", model.getPositionEmbeddingType().str()});
+  if (model.getNumQueryGroups() > 0)
+    fields.push_back({"num_query_groups", number(model.getNumQueryGroups())});
   if (model.getRotaryBase())
     fields.push_back({"rotary_base", real(model.getRotaryBase())});
   if (model.getRotaryPercent())

@@ -154,12 +154,14 @@ bool dropoutMaskRule(R &r) {
 }
 
 bool splitHeadsRule(R &r) {
-  Shape out;
+  Shape query, keyValue;
   if (!r.sameElementType({R::In(0), R::Out(0), R::Out(1), R::Out(2)}) ||
-      !splitHeadsShape(r, r.in(0), r.i64("num_heads"), out))
+      !splitHeadsShape(r, r.in(0), r.i64("num_heads"),
+                       r.i64("num_query_groups"), query, keyValue))
     return false;
-  for (unsigned i = 0; i < 3; ++i)
-    r.setOutput(i, out, r.inType(0));
+  r.setOutput(0, query, r.inType(0));
+  r.setOutput(1, keyValue, r.inType(0));
+  r.setOutput(2, keyValue, r.inType(0));
   return true;
 }
 
@@ -347,7 +349,8 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
                  OpClass::Forward,
                  {{"qkv"}},
                  {{"query"}, {"key"}, {"value"}},
-                 {{"num_heads", AttrKind::Int, std::nullopt}},
+                 {{"num_heads", AttrKind::Int, std::nullopt},
+                  {"num_query_groups", AttrKind::Int, AttrValue(int64_t(0))}},
                  splitHeadsRule,
                  none,
                  {},

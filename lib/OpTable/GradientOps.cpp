@@ -217,17 +217,21 @@ bool mergeHeadsGradRule(R &r) {
 
 bool splitHeadsGradRule(R &r) {
   const TensorDesc *grad = r.given(0);
-  if (!grad || !r.expectType(r.input(1), r.input(0), "grad_key") ||
-      !r.expectType(r.input(2), r.input(0), "grad_value") ||
-      !r.sameElementType({R::In(0), R::Out(0)}))
+  if (!grad || !r.sameElementType({R::In(0), R::In(1), R::In(2), R::Out(0)}))
     return false;
-  const Shape &dq = r.in(0);
-  if (dq.size() != 4)
-    return r.fail("grad_query must have rank 4 ([b, a, s, d]), got " +
-                  formatShape(dq));
-  Shape head;
-  if (!splitHeadsShape(r, grad->shape, dq[1], head) ||
-      !r.expectShape(dq, head, "grad_query"))
+  const Shape &dq = r.in(0), &dk = r.in(1);
+  if (dq.size() != 4 || dk.size() != 4)
+    return r.fail("grad_query and grad_key must have rank 4 ([b, a, s, d] and "
+                  "[b, g, s, d]), got " +
+                  formatShape(dq) + " and " + formatShape(dk));
+  // The groups are the key's heads; the fused gradient fixes the rest.
+  Shape query, keyValue;
+  if (!splitHeadsShape(r, grad->shape, dq[1], dk[1], query, keyValue) ||
+      !r.expectShape(dq, query, "grad_query"))
+    return false;
+  TensorDesc expected{keyValue, r.inType(0)};
+  if (!r.expectType(r.input(1), expected, "grad_key") ||
+      !r.expectType(r.input(2), expected, "grad_value"))
     return false;
   r.setOutput(0, grad->shape, grad->type);
   return true;

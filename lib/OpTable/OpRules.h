@@ -42,9 +42,10 @@ bool layerNormShape(RuleContext &r, const Shape &input, const Shape &weight,
 /// input [..., k], weight [n, k], optional bias [n] -> [..., n].
 bool linearShape(RuleContext &r, const Shape &input, const Shape &weight,
                  const Shape *bias, Shape &out);
-/// qkv [s, b, 3h] over `heads` heads -> [b, a, s, h / a] (each of Q, K, V).
+/// qkv [s, b, (a + 2g)·d] over `heads` (a) query heads in `groups` (g, 0:
+/// one per head) -> Q [b, a, s, d], K and V [b, g, s, d].
 bool splitHeadsShape(RuleContext &r, const Shape &qkv, int64_t heads,
-                     Shape &out);
+                     int64_t groups, Shape &query, Shape &keyValue);
 /// query [b, a, sq, d], key [b, a, sk, d] -> [b, a, sq, sk].
 bool attentionScoresShape(RuleContext &r, const Shape &query, const Shape &key,
                           Shape &out);

@@ -95,28 +95,36 @@ bool detail::linearShape(RuleContext &r, const Shape &input,
 }
 
 bool detail::splitHeadsShape(RuleContext &r, const Shape &qkv, int64_t heads,
-                             Shape &out) {
-  if (!r.rank(qkv, 3, "qkv", "[s, b, 3h]"))
+                             int64_t groups, Shape &query, Shape &keyValue) {
+  if (!r.rank(qkv, 3, "qkv", "[s, b, (a + 2g) * d]"))
     return false;
   if (heads <= 0)
     return r.fail("num_heads must be positive, got " + std::to_string(heads));
-  if (qkv[2] % (3 * heads) != 0)
-    return r.fail(
-        "qkv's last dimension (" + std::to_string(qkv[2]) +
-        ") must be divisible by 3 * num_heads = " + std::to_string(3 * heads));
-  out = {qkv[1], heads, qkv[0], qkv[2] / (3 * heads)};
+  if (groups < 0 || (groups > 0 && heads % groups != 0))
+    return r.fail("num_query_groups must divide num_heads (" +
+                  std::to_string(heads) + "), got " + std::to_string(groups));
+  int64_t g = groups > 0 ? groups : heads;
+  if (qkv[2] % (heads + 2 * g) != 0)
+    return r.fail("qkv's last dimension (" + std::to_string(qkv[2]) +
+                  ") must be divisible by num_heads + 2 * num_query_groups = " +
+                  std::to_string(heads + 2 * g));
+  int64_t d = qkv[2] / (heads + 2 * g);
+  query = {qkv[1], heads, qkv[0], d};
+  keyValue = {qkv[1], g, qkv[0], d};
   return true;
 }
 
 bool detail::attentionScoresShape(RuleContext &r, const Shape &query,
                                   const Shape &key, Shape &out) {
   if (!r.rank(query, 4, "query", "[b, a, s, d]") ||
-      !r.rank(key, 4, "key", "[b, a, s, d]"))
+      !r.rank(key, 4, "key", "[b, g, s, d]"))
     return false;
-  if (query[0] != key[0] || query[1] != key[1] || query[3] != key[3])
+  if (query[0] != key[0] || query[3] != key[3] || key[1] <= 0 ||
+      query[1] % key[1] != 0)
     return r.fail("query " + formatShape(query) + " and key " +
                   formatShape(key) +
-                  " must agree in batch, heads and head size");
+                  " must agree in batch and head size, and the key's heads "
+                  "must divide the query's");
   out = {query[0], query[1], query[2], key[2]};
   return true;
 }
@@ -124,13 +132,14 @@ bool detail::attentionScoresShape(RuleContext &r, const Shape &query,
 bool detail::attentionContextShape(RuleContext &r, const Shape &probs,
                                    const Shape &value, Shape &out) {
   if (!r.rank(probs, 4, "probs", "[b, a, sq, sk]") ||
-      !r.rank(value, 4, "value", "[b, a, sk, d]"))
+      !r.rank(value, 4, "value", "[b, g, sk, d]"))
     return false;
-  if (probs[0] != value[0] || probs[1] != value[1] || probs[3] != value[2])
+  if (probs[0] != value[0] || value[1] <= 0 || probs[1] % value[1] != 0 ||
+      probs[3] != value[2])
     return r.fail("probs " + formatShape(probs) + " and value " +
                   formatShape(value) +
-                  " must agree in batch and heads, and probs' key length "
-                  "must equal value's sequence length");
+                  " must agree in batch, value's heads must divide probs' "
+                  "and probs' key length must equal value's sequence length");
   out = {probs[0], probs[1], probs[2], value[3]};
   return true;
 }

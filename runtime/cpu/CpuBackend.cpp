@@ -231,14 +231,14 @@ template <typename R> void dropoutGrad(const KernelCall &c, Operands<R> &o) {
 template <typename R> void splitHeads(const KernelCall &c, Operands<R> &o) {
   const auto &out = c.outputs;
   const auto &q = shape(out[0]); // [b, a, s, d]
-  k::splitHeads<R>(o.in(c.inputs[0]), q[2], q[0], q[1], q[3], o.out(out[0]),
-                   o.out(out[1]), o.out(out[2]));
+  k::splitHeads<R>(o.in(c.inputs[0]), q[2], q[0], q[1], shape(out[1])[1], q[3],
+                   o.out(out[0]), o.out(out[1]), o.out(out[2]));
 }
 template <typename R> void splitHeadsGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const auto &q = shape(in[0]);
   k::splitHeadsGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), q[2], q[0], q[1],
-                       q[3], o.out(c.outputs[0]));
+                       shape(in[1])[1], q[3], o.out(c.outputs[0]));
 }
 template <typename R> void mergeHeads(const KernelCall &c, Operands<R> &o) {
   const auto &x = shape(c.inputs[0]);
@@ -254,17 +254,18 @@ template <typename R>
 void attentionScores(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const auto &q = shape(in[0]);
-  k::attentionScores<R>(o.in(in[0]), o.in(in[1]), q[0] * q[1], q[2],
-                        shape(in[1])[2], q[3], c.inst->getF64("scale"),
-                        o.out(c.outputs[0]));
+  k::attentionScores<R>(o.in(in[0]), o.in(in[1]), q[0] * q[1],
+                        q[1] / shape(in[1])[1], q[2], shape(in[1])[2], q[3],
+                        c.inst->getF64("scale"), o.out(c.outputs[0]));
 }
 template <typename R>
 void attentionScoresGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &q = shape(in[0]);
-  k::attentionScoresGrad<R>(
-      o.in(in[0]), o.in(in[1]), o.in(in[2]), q[0] * q[1], q[2], shape(in[1])[2],
-      q[3], c.inst->getF64("scale"), o.out(out[0]), o.out(out[1]));
+  k::attentionScoresGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), q[0] * q[1],
+                            q[1] / shape(in[1])[1], q[2], shape(in[1])[2], q[3],
+                            c.inst->getF64("scale"), o.out(out[0]),
+                            o.out(out[1]));
 }
 template <typename R> void softmax(const KernelCall &c, Operands<R> &o) {
   const auto &x = shape(c.inputs[0]);
@@ -281,16 +282,17 @@ template <typename R>
 void attentionContext(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const auto &p = shape(in[0]);
-  k::attentionContext<R>(o.in(in[0]), o.in(in[1]), p[0] * p[1], p[2], p[3],
-                         shape(in[1])[3], o.out(c.outputs[0]));
+  k::attentionContext<R>(o.in(in[0]), o.in(in[1]), p[0] * p[1],
+                         p[1] / shape(in[1])[1], p[2], p[3], shape(in[1])[3],
+                         o.out(c.outputs[0]));
 }
 template <typename R>
 void attentionContextGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &p = shape(in[0]);
   k::attentionContextGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), p[0] * p[1],
-                             p[2], p[3], shape(in[1])[3], o.out(out[0]),
-                             o.out(out[1]));
+                             p[1] / shape(in[1])[1], p[2], p[3],
+                             shape(in[1])[3], o.out(out[0]), o.out(out[1]));
 }
 template <typename R> void biasAdd(const KernelCall &c, Operands<R> &o) {
   const R *x = o.in(c.inputs[0]);

@@ -358,35 +358,39 @@ void dropoutGrad(const uint8_t *mask, const T *gradOut, int64_t count,
 
 template <typename T>
 void splitHeads(const T *qkv, int64_t seq, int64_t batch, int64_t heads,
-                int64_t dim, T *q, T *k, T *v) {
+                int64_t groups, int64_t dim, T *q, T *k, T *v) {
+  int64_t rep = heads / groups, row = (heads + 2 * groups) * dim;
 #pragma omp parallel for
   for (int64_t s = 0; s < seq; ++s)
     for (int64_t b = 0; b < batch; ++b)
-      for (int64_t a = 0; a < heads; ++a) {
-        const T *src = qkv + ((s * batch + b) * heads + a) * 3 * dim;
-        int64_t dst = ((b * heads + a) * seq + s) * dim;
-        for (int64_t d = 0; d < dim; ++d) {
-          q[dst + d] = src[d];
-          k[dst + d] = src[dim + d];
-          v[dst + d] = src[2 * dim + d];
-        }
+      for (int64_t g = 0; g < groups; ++g) {
+        const T *src = qkv + (s * batch + b) * row + g * (rep + 2) * dim;
+        for (int64_t j = 0; j < rep; ++j)
+          std::copy(src + j * dim, src + (j + 1) * dim,
+                    q + ((b * heads + g * rep + j) * seq + s) * dim);
+        int64_t kv = ((b * groups + g) * seq + s) * dim;
+        std::copy(src + rep * dim, src + (rep + 1) * dim, k + kv);
+        std::copy(src + (rep + 1) * dim, src + (rep + 2) * dim, v + kv);
       }
 }
 
 template <typename T>
 void splitHeadsGrad(const T *dq, const T *dk, const T *dv, int64_t seq,
-                    int64_t batch, int64_t heads, int64_t dim, T *dqkv) {
+                    int64_t batch, int64_t heads, int64_t groups, int64_t dim,
+                    T *dqkv) {
+  int64_t rep = heads / groups, row = (heads + 2 * groups) * dim;
 #pragma omp parallel for
   for (int64_t s = 0; s < seq; ++s)
     for (int64_t b = 0; b < batch; ++b)
-      for (int64_t a = 0; a < heads; ++a) {
-        T *dst = dqkv + ((s * batch + b) * heads + a) * 3 * dim;
-        int64_t src = ((b * heads + a) * seq + s) * dim;
-        for (int64_t d = 0; d < dim; ++d) {
-          dst[d] = dq[src + d];
-          dst[dim + d] = dk[src + d];
-          dst[2 * dim + d] = dv[src + d];
+      for (int64_t g = 0; g < groups; ++g) {
+        T *dst = dqkv + (s * batch + b) * row + g * (rep + 2) * dim;
+        for (int64_t j = 0; j < rep; ++j) {
+          const T *src = dq + ((b * heads + g * rep + j) * seq + s) * dim;
+          std::copy(src, src + dim, dst + j * dim);
         }
+        int64_t kv = ((b * groups + g) * seq + s) * dim;
+        std::copy(dk + kv, dk + kv + dim, dst + rep * dim);
+        std::copy(dv + kv, dv + kv + dim, dst + (rep + 1) * dim);
       }
 }
 
@@ -414,45 +418,50 @@ void mergeHeadsGrad(const T *gradOut, int64_t batch, int64_t heads, int64_t seq,
               gradOut[((s * batch + b) * heads + a) * dim + d];
 }
 
+// Query head i of the `batches` = b·a reads key and value head i / rep: with
+// a = g·rep, that is head (i mod a) / rep of the same batch element. The
+// key and value gradients sum their group's heads in head order.
+
 template <typename T>
-void attentionScores(const T *q, const T *k, int64_t batches, int64_t sq,
-                     int64_t sk, int64_t dim, double scale, T *scores) {
+void attentionScores(const T *q, const T *k, int64_t batches, int64_t rep,
+                     int64_t sq, int64_t sk, int64_t dim, double scale,
+                     T *scores) {
   for (int64_t i = 0; i < batches; ++i)
     gemm<T>(false, true, sq, sk, dim, T(scale), q + i * sq * dim, dim,
-            k + i * sk * dim, dim, T(0), scores + i * sq * sk, sk);
+            k + i / rep * sk * dim, dim, T(0), scores + i * sq * sk, sk);
 }
 
 template <typename T>
 void attentionScoresGrad(const T *q, const T *k, const T *gradScores,
-                         int64_t batches, int64_t sq, int64_t sk, int64_t dim,
-                         double scale, T *gradQ, T *gradK) {
+                         int64_t batches, int64_t rep, int64_t sq, int64_t sk,
+                         int64_t dim, double scale, T *gradQ, T *gradK) {
   for (int64_t i = 0; i < batches; ++i) {
     const T *ds = gradScores + i * sq * sk;
-    gemm<T>(false, false, sq, dim, sk, T(scale), ds, sk, k + i * sk * dim, dim,
-            T(0), gradQ + i * sq * dim, dim);
+    gemm<T>(false, false, sq, dim, sk, T(scale), ds, sk, k + i / rep * sk * dim,
+            dim, T(0), gradQ + i * sq * dim, dim);
     gemm<T>(true, false, sk, dim, sq, T(scale), ds, sk, q + i * sq * dim, dim,
-            T(0), gradK + i * sk * dim, dim);
+            T(i % rep == 0 ? 0 : 1), gradK + i / rep * sk * dim, dim);
   }
 }
 
 template <typename T>
-void attentionContext(const T *probs, const T *v, int64_t batches, int64_t sq,
-                      int64_t sk, int64_t dim, T *context) {
+void attentionContext(const T *probs, const T *v, int64_t batches, int64_t rep,
+                      int64_t sq, int64_t sk, int64_t dim, T *context) {
   for (int64_t i = 0; i < batches; ++i)
     gemm<T>(false, false, sq, dim, sk, T(1), probs + i * sq * sk, sk,
-            v + i * sk * dim, dim, T(0), context + i * sq * dim, dim);
+            v + i / rep * sk * dim, dim, T(0), context + i * sq * dim, dim);
 }
 
 template <typename T>
 void attentionContextGrad(const T *probs, const T *v, const T *gradContext,
-                          int64_t batches, int64_t sq, int64_t sk, int64_t dim,
-                          T *gradProbs, T *gradV) {
+                          int64_t batches, int64_t rep, int64_t sq, int64_t sk,
+                          int64_t dim, T *gradProbs, T *gradV) {
   for (int64_t i = 0; i < batches; ++i) {
     const T *dc = gradContext + i * sq * dim;
-    gemm<T>(false, true, sq, sk, dim, T(1), dc, dim, v + i * sk * dim, dim,
-            T(0), gradProbs + i * sq * sk, sk);
+    gemm<T>(false, true, sq, sk, dim, T(1), dc, dim, v + i / rep * sk * dim,
+            dim, T(0), gradProbs + i * sq * sk, sk);
     gemm<T>(true, false, sk, dim, sq, T(1), probs + i * sq * sk, sk, dc, dim,
-            T(0), gradV + i * sk * dim, dim);
+            T(i % rep == 0 ? 0 : 1), gradV + i / rep * sk * dim, dim);
   }
 }
 
@@ -571,23 +580,23 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
   template void dropoutGrad<T>(const uint8_t *, const T *, int64_t, double,    \
                                T *);                                           \
   template void splitHeads<T>(const T *, int64_t, int64_t, int64_t, int64_t,   \
-                              T *, T *, T *);                                  \
+                              int64_t, T *, T *, T *);                         \
   template void splitHeadsGrad<T>(const T *, const T *, const T *, int64_t,    \
-                                  int64_t, int64_t, int64_t, T *);             \
+                                  int64_t, int64_t, int64_t, int64_t, T *);    \
   template void mergeHeads<T>(const T *, int64_t, int64_t, int64_t, int64_t,   \
                               T *);                                            \
   template void mergeHeadsGrad<T>(const T *, int64_t, int64_t, int64_t,        \
                                   int64_t, T *);                               \
   template void attentionScores<T>(const T *, const T *, int64_t, int64_t,     \
-                                   int64_t, int64_t, double, T *);             \
+                                   int64_t, int64_t, int64_t, double, T *);    \
   template void attentionScoresGrad<T>(const T *, const T *, const T *,        \
                                        int64_t, int64_t, int64_t, int64_t,     \
-                                       double, T *, T *);                      \
+                                       int64_t, double, T *, T *);             \
   template void attentionContext<T>(const T *, const T *, int64_t, int64_t,    \
-                                    int64_t, int64_t, T *);                    \
+                                    int64_t, int64_t, int64_t, T *);           \
   template void attentionContextGrad<T>(const T *, const T *, const T *,       \
                                         int64_t, int64_t, int64_t, int64_t,    \
-                                        T *, T *);                             \
+                                        int64_t, T *, T *);                    \
   template void softmax<T>(const T *, int64_t, int64_t, int64_t, T *);         \
   template void softmaxGrad<T>(const T *, const T *, int64_t, int64_t, T *);   \
   template double crossEntropy<T>(const T *, const int64_t *, int64_t,         \

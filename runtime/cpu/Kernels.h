@@ -87,13 +87,15 @@ void dropoutGrad(const uint8_t *mask, const T *gradOut, int64_t count,
 void dropoutMask(int64_t count, double probability, uint64_t seed,
                  uint32_t stream, uint8_t *mask);
 
-/// qkv [s, b, a, 3, d] <-> q, k, v [b, a, s, d].
+/// qkv [s, b, g, a/g + 2, d] <-> q [b, a, s, d], k, v [b, g, s, d] (g
+/// query groups; g = a is multi-head attention's [s, b, a, 3, d]).
 template <typename T>
 void splitHeads(const T *qkv, int64_t seq, int64_t batch, int64_t heads,
-                int64_t dim, T *q, T *k, T *v);
+                int64_t groups, int64_t dim, T *q, T *k, T *v);
 template <typename T>
 void splitHeadsGrad(const T *dq, const T *dk, const T *dv, int64_t seq,
-                    int64_t batch, int64_t heads, int64_t dim, T *dqkv);
+                    int64_t batch, int64_t heads, int64_t groups, int64_t dim,
+                    T *dqkv);
 /// [b, a, s, d] <-> [s, b, a·d].
 template <typename T>
 void mergeHeads(const T *x, int64_t batch, int64_t heads, int64_t seq,
@@ -102,20 +104,23 @@ template <typename T>
 void mergeHeadsGrad(const T *gradOut, int64_t batch, int64_t heads, int64_t seq,
                     int64_t dim, T *gradX);
 
+/// `batches` = b·a query heads; each `rep` = a/g of them share one key
+/// and value head (grouped-query attention; rep = 1 for multi-head).
 template <typename T>
-void attentionScores(const T *q, const T *k, int64_t batches, int64_t sq,
-                     int64_t sk, int64_t dim, double scale, T *scores);
+void attentionScores(const T *q, const T *k, int64_t batches, int64_t rep,
+                     int64_t sq, int64_t sk, int64_t dim, double scale,
+                     T *scores);
 template <typename T>
 void attentionScoresGrad(const T *q, const T *k, const T *gradScores,
-                         int64_t batches, int64_t sq, int64_t sk, int64_t dim,
-                         double scale, T *gradQ, T *gradK);
+                         int64_t batches, int64_t rep, int64_t sq, int64_t sk,
+                         int64_t dim, double scale, T *gradQ, T *gradK);
 template <typename T>
-void attentionContext(const T *probs, const T *v, int64_t batches, int64_t sq,
-                      int64_t sk, int64_t dim, T *context);
+void attentionContext(const T *probs, const T *v, int64_t batches, int64_t rep,
+                      int64_t sq, int64_t sk, int64_t dim, T *context);
 template <typename T>
 void attentionContextGrad(const T *probs, const T *v, const T *gradContext,
-                          int64_t batches, int64_t sq, int64_t sk, int64_t dim,
-                          T *gradProbs, T *gradV);
+                          int64_t batches, int64_t rep, int64_t sq, int64_t sk,
+                          int64_t dim, T *gradProbs, T *gradV);
 
 /// Softmax of `rows` rows of `n`; with `causalRows` > 0, row r masks the
 /// columns after r % causalRows.

@@ -413,30 +413,42 @@ Heads headsOf(const TensorArg &perHead) {
   return {q[2], q[0], q[1], q[3]};
 }
 
+/// Where the fused qkv [s, b, g·(a/g + 2)·d] keeps element e of sequence i,
+/// batch j: query head k (`which` 0), or the key (1) or value (2) of group
+/// k; Megatron's layout puts each group's a/g queries, then its key and its
+/// value.
+int64_t packedIndex(const Heads &q, int64_t groups, int64_t i, int64_t j,
+                    int64_t k, int which, int64_t e) {
+  int64_t rep = q.a / groups;
+  int64_t group = which == 0 ? k / rep : k;
+  int64_t slot = which == 0 ? k % rep : rep + which - 1;
+  return (((i * q.b + j) * groups + group) * (rep + 2) + slot) * q.d + e;
+}
+
 void splitHeads(const KernelCall &c) {
   Values qkv = load(c.inputs[0]);
-  Heads h = headsOf(c.outputs[0]);
+  Heads q = headsOf(c.outputs[0]), kv = headsOf(c.outputs[1]);
   for (int which = 0; which < 3; ++which) {
+    const Heads &h = which == 0 ? q : kv;
     Values part(c.outputs[which].elements);
     forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
-      part[h.split(i, j, k, e)] = qkv[h.packed(i, j, k, which, e)];
+      part[h.split(i, j, k, e)] = qkv[packedIndex(q, kv.a, i, j, k, which, e)];
     });
     store(c.outputs[which], part);
   }
 }
-
 void splitHeadsGrad(const KernelCall &c) {
-  Heads h = headsOf(c.inputs[0]);
+  Heads q = headsOf(c.inputs[0]), kv = headsOf(c.inputs[1]);
   Values dqkv(c.outputs[0].elements);
   for (int which = 0; which < 3; ++which) {
+    const Heads &h = which == 0 ? q : kv;
     Values part = load(c.inputs[which]);
     forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
-      dqkv[h.packed(i, j, k, which, e)] = part[h.split(i, j, k, e)];
+      dqkv[packedIndex(q, kv.a, i, j, k, which, e)] = part[h.split(i, j, k, e)];
     });
   }
   store(c.outputs[0], dqkv);
 }
-
 /// [b, a, s, d] element (i, j, k, e) sits at ((i·b + j)·a + k)·d + e in
 /// the merged [s, b, a·d].
 void mergeHeads(const KernelCall &c) {
@@ -479,47 +491,73 @@ Values batchedProduct(const Values &a, const Values &b, int64_t batches,
   return out;
 }
 
+/// Grouped-query attention as Hugging Face writes it: key and value heads
+/// [b, g, s, d] repeated to the query's a heads (each a/g times), and the
+/// gradients of the repeated heads summed back per group.
+Values repeatHeads(const Values &x, const std::vector<int64_t> &shape,
+                   int64_t heads) {
+  int64_t b = shape[0], g = shape[1], rest = shape[2] * shape[3];
+  Values y(b * heads * rest);
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t k = 0; k < heads; ++k)
+      for (int64_t e = 0; e < rest; ++e)
+        y[(i * heads + k) * rest + e] = x[(i * g + k / (heads / g)) * rest + e];
+  return y;
+}
+Values sumRepeatedHeads(const Values &y, const std::vector<int64_t> &shape,
+                        int64_t heads) {
+  int64_t b = shape[0], g = shape[1], rest = shape[2] * shape[3];
+  Values x(b * g * rest, 0.0);
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t k = 0; k < heads; ++k)
+      for (int64_t e = 0; e < rest; ++e)
+        x[(i * g + k / (heads / g)) * rest + e] +=
+            y[(i * heads + k) * rest + e];
+  return x;
+}
+
 void attentionScores(const KernelCall &c) {
   const auto &q = dims(c.inputs[0]);
   int64_t sk = dims(c.inputs[1])[2];
+  Values key = repeatHeads(load(c.inputs[1]), dims(c.inputs[1]), q[1]);
   store(c.outputs[0],
-        batchedProduct(load(c.inputs[0]), load(c.inputs[1]), q[0] * q[1], q[2],
-                       sk, q[3], false, true, c.inst->getF64("scale")));
+        batchedProduct(load(c.inputs[0]), key, q[0] * q[1], q[2], sk, q[3],
+                       false, true, c.inst->getF64("scale")));
 }
-
 void attentionScoresGrad(const KernelCall &c) {
   const auto &q = dims(c.inputs[0]);
   int64_t batches = q[0] * q[1], sq = q[2], d = q[3];
   int64_t sk = dims(c.inputs[1])[2];
   double scale = c.inst->getF64("scale");
-  Values query = load(c.inputs[0]), key = load(c.inputs[1]),
+  Values query = load(c.inputs[0]),
+         key = repeatHeads(load(c.inputs[1]), dims(c.inputs[1]), q[1]),
          ds = load(c.inputs[2]);
   store(c.outputs[0],
         batchedProduct(ds, key, batches, sq, d, sk, false, false, scale));
-  store(c.outputs[1],
-        batchedProduct(ds, query, batches, sk, d, sq, true, false, scale));
+  store(c.outputs[1], sumRepeatedHeads(batchedProduct(ds, query, batches, sk, d,
+                                                      sq, true, false, scale),
+                                       dims(c.inputs[1]), q[1]));
 }
-
 void attentionContext(const KernelCall &c) {
   const auto &p = dims(c.inputs[0]);
   int64_t d = dims(c.inputs[1])[3];
-  store(c.outputs[0],
-        batchedProduct(load(c.inputs[0]), load(c.inputs[1]), p[0] * p[1], p[2],
-                       d, p[3], false, false, 1.0));
+  Values value = repeatHeads(load(c.inputs[1]), dims(c.inputs[1]), p[1]);
+  store(c.outputs[0], batchedProduct(load(c.inputs[0]), value, p[0] * p[1],
+                                     p[2], d, p[3], false, false, 1.0));
 }
-
 void attentionContextGrad(const KernelCall &c) {
   const auto &p = dims(c.inputs[0]);
   int64_t batches = p[0] * p[1], sq = p[2], sk = p[3];
   int64_t d = dims(c.inputs[1])[3];
-  Values probs = load(c.inputs[0]), value = load(c.inputs[1]),
+  Values probs = load(c.inputs[0]),
+         value = repeatHeads(load(c.inputs[1]), dims(c.inputs[1]), p[1]),
          dc = load(c.inputs[2]);
   store(c.outputs[0],
         batchedProduct(dc, value, batches, sq, sk, d, false, true, 1.0));
-  store(c.outputs[1],
-        batchedProduct(probs, dc, batches, sk, d, sq, true, false, 1.0));
+  store(c.outputs[1], sumRepeatedHeads(batchedProduct(probs, dc, batches, sk, d,
+                                                      sq, true, false, 1.0),
+                                       dims(c.inputs[1]), p[1]));
 }
-
 /// Softmax over the last dimension; a causal one lets query row i (the
 /// row's position in the second-to-last dimension) see keys 0..i only.
 void softmax(const KernelCall &c) {

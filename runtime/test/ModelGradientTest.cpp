@@ -70,6 +70,10 @@ double referenceLoss(const Program &program, const Executor &executor,
   const bool gated = field("gated_linear_unit", "false") == "true";
   const bool silu = field("activation_func", "gelu") == "silu";
   const bool rotary = field("position_embedding_type", "") == "rope";
+  const int64_t G = std::stoll(field("num_query_groups", "0")) > 0
+                        ? std::stoll(field("num_query_groups", "0"))
+                        : A;
+  const int64_t rep = A / G;
   const double rotaryBase = std::stod(field("rotary_base", "10000"));
   const int64_t rotaryDim =
       static_cast<int64_t>(D * std::stod(field("rotary_percent", "1"))) / 2 * 2;
@@ -141,12 +145,12 @@ double referenceLoss(const Program &program, const Executor &executor,
                       prefix + "self_attention.linear_qkv");
     if (rotary) {
       // Queries and keys: channel pairs (i, i + r/2) of position s turn by
-      // s · base^(-2i/r).
+      // s · base^(-2i/r). Each group holds rep queries, then its key.
       for (int64_t s = 0; s < S; ++s)
         for (int64_t b = 0; b < B; ++b)
-          for (int64_t a = 0; a < A; ++a)
-            for (int which = 0; which < 2; ++which) {
-              double *v = &qkv[((s * B + b) * A + a) * 3 * D + which * D];
+          for (int64_t g = 0; g < G; ++g)
+            for (int64_t slot = 0; slot <= rep; ++slot) {
+              double *v = &qkv[(((s * B + b) * G + g) * (rep + 2) + slot) * D];
               for (int64_t i = 0; i < rotaryDim / 2; ++i) {
                 double angle = s * std::pow(rotaryBase, -2.0 * i / rotaryDim);
                 double x1 = v[i], x2 = v[i + rotaryDim / 2];
@@ -158,8 +162,10 @@ double referenceLoss(const Program &program, const Executor &executor,
     }
     // Probabilities [b, a, s, s] then context merged back to [s, b, h].
     std::vector<double> probs(B * A * S * S, 0.0), merged(R * H, 0.0);
+    // Megatron's layout: per group, its rep queries, its key, its value.
     auto q = [&](int64_t s, int64_t b, int64_t a, int64_t d, int which) {
-      return qkv[((s * B + b) * A + a) * 3 * D + which * D + d];
+      int64_t slot = which == 0 ? a % rep : rep + which - 1;
+      return qkv[(((s * B + b) * G + a / rep) * (rep + 2) + slot) * D + d];
     };
     for (int64_t b = 0; b < B; ++b)
       for (int64_t a = 0; a < A; ++a)
@@ -320,8 +326,8 @@ TEST(ModelGradientTest, GatedRmsNormModelMatchesFiniteDifferences) {
 }
 
 TEST(ModelGradientTest, LlamaLikeModelMatchesFiniteDifferences) {
-  // The gated RMSNorm model with rotary embeddings of half of each head and
-  // no position table.
+  // The gated RMSNorm model with rotary embeddings of half of each head, no
+  // position table, and 6 query heads in 2 groups.
   Fixture f(CKPT_TINY_LLAMA_PROGRAM);
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
 }

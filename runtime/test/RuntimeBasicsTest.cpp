@@ -281,13 +281,13 @@ TEST(KernelTest, SplitAndMergeHeadsUseMegatronLayout) {
   // s = 1, b = 1, a = 2, d = 2: qkv = [q0 q0 k0 k0 v0 v0 q1 q1 k1 k1 v1 v1].
   std::vector<double> qkv = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   std::vector<double> q(4), k(4), v(4);
-  kernels::splitHeads<double>(qkv.data(), 1, 1, 2, 2, q.data(), k.data(),
+  kernels::splitHeads<double>(qkv.data(), 1, 1, 2, 2, 2, q.data(), k.data(),
                               v.data());
   EXPECT_EQ(q, (std::vector<double>{1, 2, 7, 8}));
   EXPECT_EQ(k, (std::vector<double>{3, 4, 9, 10}));
   EXPECT_EQ(v, (std::vector<double>{5, 6, 11, 12}));
   std::vector<double> back(12);
-  kernels::splitHeadsGrad<double>(q.data(), k.data(), v.data(), 1, 1, 2, 2,
+  kernels::splitHeadsGrad<double>(q.data(), k.data(), v.data(), 1, 1, 2, 2, 2,
                                   back.data());
   EXPECT_EQ(back, qkv);
 }

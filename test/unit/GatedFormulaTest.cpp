@@ -1,17 +1,19 @@
 //===- GatedFormulaTest.cpp - Kept bytes of RMSNorm + gated-MLP layers ----===//
 //
-// A LLaMA-like layer (RMSNorm, a gated MLP of width f, dropout on) keeps,
-// per tensor-parallel rank, in elements of the activation type e bytes wide
-// (masks one byte; docs/models.md derives it):
+// A LLaMA-like layer (RMSNorm, a gated MLP of width f, g query groups of
+// head size d = h/a, dropout on) keeps, per tensor-parallel rank, in
+// elements of the activation type e bytes wide (masks one byte;
+// docs/models.md derives it):
 //   replicated   norm inputs 2sbh, QKV input sbh, fc1 input sbh
-//   split by t   Q and K 2sbh, V sbh, projection input sbh, GLU input 2sbf,
-//                fc2 input sbf, softmax output and dropped probabilities
-//                2as²b
+//   split by t   Q sbh, K and V sbgd each, projection input sbh, GLU input
+//                2sbf, fc2 input sbf, softmax output and dropped
+//                probabilities 2as²b
 //   masks        attention as²b/t, projection and MLP dropout sbh each
-// so 10sbh + (8sbh + 6sbf + 5as²b)/t bytes in 16-bit, and with sequence
-// parallelism (18sbh + 6sbf + 5as²b)/t. GPT's MLP (f = 4h, GeLU) keeps 4sbf
-// where the gated one keeps 6sbf. Checked on several shapes, in bf16 and
-// f32, with and without t, sequence parallelism and linear biases, and
+// so 10sbh + (4sbh + 4sbgd + 6sbf + 5as²b)/t bytes in 16-bit, and with
+// sequence parallelism (14sbh + 4sbgd + 6sbf + 5as²b)/t. With g = a
+// (multi-head) 4sbgd is 4sbh; GPT's MLP (f = 4h, GeLU) keeps 4sbf where the
+// gated one keeps 6sbf. Checked on several shapes, in bf16 and f32, with and
+// without t, sequence parallelism, grouped queries and linear biases, and
 // under selective and full recompute.
 //
 //===----------------------------------------------------------------------===//
@@ -31,12 +33,12 @@ using namespace ckpt;
 namespace {
 
 struct Case {
-  int64_t s, b, h, a, f, t;
+  int64_t s, b, h, a, f, t, g;
 };
 
 void PrintTo(const Case &c, std::ostream *os) {
   *os << "s=" << c.s << " b=" << c.b << " h=" << c.h << " a=" << c.a
-      << " f=" << c.f << " t=" << c.t;
+      << " f=" << c.f << " t=" << c.t << " g=" << c.g;
 }
 
 class GatedFormulaTest : public ::testing::TestWithParam<Case> {
@@ -48,6 +50,7 @@ protected:
     std::string config =
         "{\"num_layers\": 2, \"hidden_size\": " + std::to_string(c.h) +
         ", \"num_attention_heads\": " + std::to_string(c.a) +
+        ", \"num_query_groups\": " + std::to_string(c.g) +
         ", \"ffn_hidden_size\": " + std::to_string(c.f) +
         ", \"seq_length\": " + std::to_string(c.s) +
         ", \"micro_batch_size\": " + std::to_string(c.b) +
@@ -72,9 +75,10 @@ protected:
   int64_t expected(int64_t e, bool sequenceParallel) const {
     const Case &c = GetParam();
     const int64_t sbh = c.s * c.b * c.h, sbf = c.s * c.b * c.f,
+                  sbgd = c.s * c.b * c.g * (c.h / c.a),
                   as2b = c.a * c.s * c.s * c.b, t = c.t;
     int64_t replicated = e * 4 * sbh + 2 * sbh; // Inputs and two masks.
-    int64_t split = e * (4 * sbh + 3 * sbf + 2 * as2b) + as2b;
+    int64_t split = e * (2 * sbh + 2 * sbgd + 3 * sbf + 2 * as2b) + as2b;
     return sequenceParallel ? (replicated + split) / t : replicated + split / t;
   }
 
@@ -85,10 +89,12 @@ protected:
 TEST_P(GatedFormulaTest, KeptBytesMatchTheDerivation) {
   const Case &c = GetParam();
   const int64_t sbh = c.s * c.b * c.h, sbf = c.s * c.b * c.f,
+                sbgd = c.s * c.b * c.g * (c.h / c.a),
                 as2b = c.a * c.s * c.s * c.b, t = c.t;
   // The 16-bit closed forms.
-  EXPECT_EQ(expected(2, false), 10 * sbh + (8 * sbh + 6 * sbf + 5 * as2b) / t);
-  EXPECT_EQ(expected(2, true), (18 * sbh + 6 * sbf + 5 * as2b) / t);
+  EXPECT_EQ(expected(2, false),
+            10 * sbh + (4 * sbh + 4 * sbgd + 6 * sbf + 5 * as2b) / t);
+  EXPECT_EQ(expected(2, true), (14 * sbh + 4 * sbgd + 6 * sbf + 5 * as2b) / t);
   for (bool sp : {false, true}) {
     if (sp && t == 1)
       continue;
@@ -109,7 +115,8 @@ TEST_P(GatedFormulaTest, KeptBytesMatchTheDerivation) {
 
 TEST_P(GatedFormulaTest, SelectiveAndFullRecompute) {
   const Case &c = GetParam();
-  const int64_t sbh = c.s * c.b * c.h, sbf = c.s * c.b * c.f, t = c.t;
+  const int64_t sbh = c.s * c.b * c.h, sbf = c.s * c.b * c.f,
+                sbgd = c.s * c.b * c.g * (c.h / c.a), t = c.t;
   MegatronPolicy selective;
   selective.granularity = RecomputeGranularity::Selective;
   MegatronPolicy full;
@@ -120,8 +127,8 @@ TEST_P(GatedFormulaTest, SelectiveAndFullRecompute) {
     if (sp && t == 1)
       continue;
     // Selective drops every a·s²·b term; full keeps the layer input.
-    int64_t sel =
-        sp ? (18 * sbh + 6 * sbf) / t : 10 * sbh + (8 * sbh + 6 * sbf) / t;
+    int64_t sel = sp ? (14 * sbh + 4 * sbgd + 6 * sbf) / t
+                     : 10 * sbh + (4 * sbh + 4 * sbgd + 6 * sbf) / t;
     EXPECT_EQ(analyze(sp, "bfloat16", false, selective).perLayer[0].keptBytes,
               sel);
     EXPECT_EQ(analyze(sp, "bfloat16", false, full).perLayer[0].keptBytes,
@@ -130,10 +137,16 @@ TEST_P(GatedFormulaTest, SelectiveAndFullRecompute) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GatedFormulaTest,
-                         ::testing::Values(Case{16, 2, 32, 4, 88, 1},
-                                           Case{16, 2, 32, 4, 88, 2},
-                                           Case{12, 1, 24, 6, 64, 2},
-                                           Case{8, 3, 40, 8, 112, 4},
-                                           Case{6, 2, 48, 6, 96, 3}));
+                         ::testing::Values(Case{16, 2, 32, 4, 88, 1, 4},
+                                           Case{16, 2, 32, 4, 88, 2, 4},
+                                           Case{12, 1, 24, 6, 64, 2, 6},
+                                           Case{8, 3, 40, 8, 112, 4, 8},
+                                           Case{6, 2, 48, 6, 96, 3, 6},
+                                           // Grouped-query attention.
+                                           Case{16, 2, 48, 6, 88, 1, 2},
+                                           Case{16, 2, 48, 6, 88, 2, 2},
+                                           Case{8, 2, 64, 8, 96, 2, 4},
+                                           Case{8, 1, 64, 8, 96, 4, 4},
+                                           Case{6, 2, 72, 6, 48, 3, 3}));
 
 } // namespace

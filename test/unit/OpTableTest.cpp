@@ -152,6 +152,42 @@ TEST(OpTableTest, LayerNormAndLoss) {
             "[16, 2]");
 }
 
+TEST(OpTableTest, GroupedQueryAttention) {
+  // 6 query heads in 2 groups of head size 4: (6 + 2·2)·4 = 40 columns.
+  Inference split = inferResults(
+      op("split_heads"),
+      {{f32({16, 2, 40})},
+       {},
+       {{"num_heads", int64_t(6)}, {"num_query_groups", int64_t(2)}}});
+  ASSERT_EQ(split.error, "");
+  EXPECT_EQ(split.outputs[0].shape, (Shape{2, 6, 16, 4}));
+  EXPECT_EQ(split.outputs[1].shape, (Shape{2, 2, 16, 4}));
+  EXPECT_EQ(split.outputs[2].shape, (Shape{2, 2, 16, 4}));
+  EXPECT_EQ(infer("split_heads", {f32({16, 2, 40})},
+                  {{"num_heads", int64_t(6)}, {"num_query_groups", int64_t(4)}})
+                .second,
+            "num_query_groups must divide num_heads (6), got 4");
+  // Each key head serves 3 query heads; the scores are per query head.
+  EXPECT_EQ(infer("attention_scores", {f32({2, 6, 16, 4}), f32({2, 2, 16, 4})},
+                  {{"scale", 0.5}})
+                .first,
+            (Shape{2, 6, 16, 16}));
+  EXPECT_NE(infer("attention_scores", {f32({2, 6, 16, 4}), f32({2, 4, 16, 4})},
+                  {{"scale", 0.5}})
+                .second,
+            "");
+  EXPECT_EQ(
+      infer("attention_context", {f32({2, 6, 16, 16}), f32({2, 2, 16, 4})})
+          .first,
+      (Shape{2, 6, 16, 4}));
+  // The scores' GEMM counts every query head: 2·b·a·s·s·d.
+  OpInstance scores{{f32({1, 6, 3, 4}), f32({1, 2, 3, 4})},
+                    {f32({1, 6, 3, 3})},
+                    {{"scale", 0.5}}};
+  EXPECT_EQ(costOf(op("attention_scores"), scores).matmulFlops,
+            2 * 6 * 3 * 3 * 4);
+}
+
 TEST(OpTableTest, RmsNormAndGatedLinearUnits) {
   EXPECT_EQ(infer("rms_norm", {f32({16, 2, 30}), f32({30})}).first,
             (Shape{16, 2, 30}));

@@ -44,7 +44,7 @@ LogicalResult ModelAttr::verify(
     BoolAttr sequenceParallel, StringRef normalization,
     BoolAttr gatedLinearUnit, StringRef activationFunc,
     StringRef positionEmbeddingType, FloatAttr rotaryBase,
-    FloatAttr rotaryPercent) {
+    FloatAttr rotaryPercent, int64_t numQueryGroups) {
   if (family.empty())
     return emitError() << "family must name a model family, got \"\"";
   if (source != "megatron" && source != "huggingface")
@@ -99,6 +99,10 @@ LogicalResult ModelAttr::verify(
   if ((rotaryBase || rotaryPercent) && positionEmbeddingType != "rope")
     return emitError() << "rotary_base and rotary_percent need "
                           "position_embedding_type = \"rope\"";
+  if (numQueryGroups < 0 ||
+      (numQueryGroups > 0 && numAttentionHeads % numQueryGroups != 0))
+    return emitError() << "num_query_groups must divide num_attention_heads ("
+                       << numAttentionHeads << "), got " << numQueryGroups;
   if (rotaryBase && !(rotaryBase.getValueAsDouble() > 0.0))
     return emitError() << "rotary_base must be > 0, got "
                        << rotaryBase.getValueAsDouble();

@@ -146,7 +146,10 @@ private:
       // row-parallel proj and fc2 their inputs (their biases stay whole).
       int64_t t = config.tensorParallelSize;
       addNormParameters(prefix + "input_layernorm");
-      addLinearParameters(prefix + "self_attention.linear_qkv", 3 * h / t, h);
+      // Queries of every head, keys and values of every group.
+      int64_t qkv = (config.numAttentionHeads + 2 * config.queryGroups()) *
+                    config.headDim();
+      addLinearParameters(prefix + "self_attention.linear_qkv", qkv / t, h);
       addLinearParameters(prefix + "self_attention.linear_proj", h, h / t);
       markSequenceParallelGrad(prefix + "self_attention.linear_proj.bias");
       addNormParameters(prefix + "pre_mlp_layernorm");
@@ -341,19 +344,30 @@ private:
   }
 
   Value emitAttention(Value input, int64_t layer, const std::string &prefix) {
-    int64_t heads = config.numAttentionHeads / config.tensorParallelSize;
+    int64_t t = config.tensorParallelSize;
+    int64_t heads = config.numAttentionHeads / t;
+    // Grouped-query attention names its groups; multi-head leaves it 0.
+    int64_t groups = config.numQueryGroups > 0 ? config.numQueryGroups / t : 0;
     Value qkvInput =
         emitColumnParallelInput(input, "qkv", layer, prefix + "qkv_input");
     Value qkv = emitLinear(qkvInput, prefix + "linear_qkv", "qkv", layer);
-    auto headType = inferred(
-        "split_heads", qkv,
-        builder.getNamedAttr("num_heads", builder.getI64IntegerAttr(heads)));
-    auto split = tag(builder.create<SplitHeadsOp>(
-                         named(prefix + "core_attention"), headType, headType,
-                         headType, qkv, builder.getI64IntegerAttr(heads)),
-                     // Q, K and V are core attention's inputs, as in Megatron,
-                     // where the split belongs to the QKV step.
-                     "qkv", layer);
+    SmallVector<NamedAttribute> splitAttrs = {
+        builder.getNamedAttr("num_heads", builder.getI64IntegerAttr(heads))};
+    if (groups > 0)
+      splitAttrs.push_back(builder.getNamedAttr(
+          "num_query_groups", builder.getI64IntegerAttr(groups)));
+    std::string error;
+    auto types = inferResultTypes("split_heads", qkv, splitAttrs, error);
+    if (failed(types))
+      llvm::report_fatal_error(llvm::Twine("GPT graph builder: ") + error);
+    auto split =
+        tag(builder.create<SplitHeadsOp>(
+                named(prefix + "core_attention"), (*types)[0], (*types)[1],
+                (*types)[2], qkv, builder.getI64IntegerAttr(heads),
+                groups > 0 ? builder.getI64IntegerAttr(groups) : IntegerAttr()),
+            // Q, K and V are core attention's inputs, as in Megatron,
+            // where the split belongs to the QKV step.
+            "qkv", layer);
     Value query = split.getQuery(), key = split.getKey();
     if (rotary()) {
       // Rotary embeddings of the queries and keys, before core attention
@@ -486,7 +500,8 @@ private:
         config.gatedLinearUnit ? builder.getBoolAttr(true) : BoolAttr(),
         config.activation, config.positionEmbeddingType,
         rotary() ? builder.getF64FloatAttr(config.rotaryBase) : FloatAttr(),
-        rotary() ? builder.getF64FloatAttr(config.rotaryPercent) : FloatAttr());
+        rotary() ? builder.getF64FloatAttr(config.rotaryPercent) : FloatAttr(),
+        config.numQueryGroups);
   }
 
   const GPTConfig &config;

@@ -371,11 +371,16 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                  "kv_channels must equal hidden_size / num_attention_heads = " +
                      std::to_string(*hidden / *heads) + ", got " +
                      std::to_string(*kv));
-  if (auto groups = reader.integer("num_query_groups");
-      groups && heads && *groups != *heads)
-    reader.error("num_query_groups",
-                 "grouped-query attention is not supported yet: "
-                 "num_query_groups must equal num_attention_heads");
+  if (auto groups = reader.integer("num_query_groups")) {
+    if (*groups <= 0 || (heads && *heads > 0 && *heads % *groups != 0))
+      reader.error("num_query_groups",
+                   "num_query_groups must be a positive divisor of "
+                   "num_attention_heads (" +
+                       std::to_string(heads.value_or(0)) + "), got " +
+                       std::to_string(*groups));
+    else if (heads && *groups != *heads)
+      config.numQueryGroups = *groups;
+  }
   if (auto norm = reader.string("normalization")) {
     if (*norm == "LayerNorm" || *norm == "RMSNorm")
       config.normalization = *norm;
@@ -730,6 +735,8 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
     divides(config.numAttentionHeads, hf ? "n_head" : "num_attention_heads");
     divides(config.hiddenSize, hf ? "n_embd" : "hidden_size");
     divides(config.ffnHiddenSize, hf ? "n_inner" : "ffn_hidden_size");
+    if (config.numQueryGroups > 0)
+      divides(config.numQueryGroups, "num_query_groups");
     if (config.sequenceParallel)
       divides(config.seqLength, "the sequence length");
   }

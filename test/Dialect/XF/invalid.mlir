@@ -338,7 +338,7 @@ func.func @dropout_mask_missing_probability() {
 // -----
 
 func.func @split_heads_rank(%x: tensor<16x96xf32>) {
-  // expected-error @+1 {{qkv must have rank 3 ([s, b, 3h]), got rank 2 [16, 96]}}
+  // expected-error @+1 {{qkv must have rank 3 ([s, b, (a + 2g) * d]), got rank 2 [16, 96]}}
   %q, %k, %v = xf.split_heads %x {num_heads = 4 : i64} : tensor<16x96xf32> -> tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>
   return
 }
@@ -346,7 +346,7 @@ func.func @split_heads_rank(%x: tensor<16x96xf32>) {
 // -----
 
 func.func @split_heads_divisible(%x: tensor<16x2x96xf32>) {
-  // expected-error @+1 {{qkv's last dimension (96) must be divisible by 3 * num_heads = 15}}
+  // expected-error @+1 {{qkv's last dimension (96) must be divisible by num_heads + 2 * num_query_groups = 15}}
   %q, %k, %v = xf.split_heads %x {num_heads = 5 : i64} : tensor<16x2x96xf32> -> tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>
   return
 }
@@ -386,7 +386,7 @@ func.func @scores_rank(%q: tensor<4x16x8xf32>, %k: tensor<2x4x16x8xf32>) {
 // -----
 
 func.func @scores_mismatch(%q: tensor<2x4x16x8xf32>, %k: tensor<2x4x16x4xf32>) {
-  // expected-error @+1 {{query [2, 4, 16, 8] and key [2, 4, 16, 4] must agree in batch, heads and head size}}
+  // expected-error @+1 {{query [2, 4, 16, 8] and key [2, 4, 16, 4] must agree in batch and head size, and the key's heads must divide the query's}}
   %0 = xf.attention_scores %q, %k {scale = 1.0 : f64} : (tensor<2x4x16x8xf32>, tensor<2x4x16x4xf32>) -> tensor<2x4x16x16xf32>
   return
 }
@@ -426,7 +426,7 @@ func.func @softmax_scalar(%x: tensor<f32>) {
 // -----
 
 func.func @context_rank(%p: tensor<2x4x16x16xf32>, %v: tensor<4x16x8xf32>) {
-  // expected-error @+1 {{value must have rank 4 ([b, a, sk, d]), got rank 3 [4, 16, 8]}}
+  // expected-error @+1 {{value must have rank 4 ([b, g, sk, d]), got rank 3 [4, 16, 8]}}
   %0 = xf.attention_context %p, %v : (tensor<2x4x16x16xf32>, tensor<4x16x8xf32>) -> tensor<2x4x16x8xf32>
   return
 }
@@ -434,7 +434,7 @@ func.func @context_rank(%p: tensor<2x4x16x16xf32>, %v: tensor<4x16x8xf32>) {
 // -----
 
 func.func @context_mismatch(%p: tensor<2x4x16x16xf32>, %v: tensor<2x4x12x8xf32>) {
-  // expected-error @+1 {{probs [2, 4, 16, 16] and value [2, 4, 12, 8] must agree in batch and heads, and probs' key length must equal value's sequence length}}
+  // expected-error @+1 {{probs [2, 4, 16, 16] and value [2, 4, 12, 8] must agree in batch, value's heads must divide probs' and probs' key length must equal value's sequence length}}
   %0 = xf.attention_context %p, %v : (tensor<2x4x16x16xf32>, tensor<2x4x12x8xf32>) -> tensor<2x4x16x8xf32>
   return
 }
@@ -576,5 +576,13 @@ func.func @rope_rank(%q: tensor<16x8xf32>) {
 func.func @embedding_no_positions_hidden(%t: tensor<2x16xi32>, %w: tensor<128x32xf32>) {
   // expected-error @+1 {{result #0 has shape [16, 2, 16] but the operands give [16, 2, 32]}}
   %0 = xf.embedding %t, %w : (tensor<2x16xi32>, tensor<128x32xf32>) -> tensor<16x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @gqa_groups(%qkv: tensor<16x2x40xf32>) {
+  // expected-error @+1 {{num_query_groups must divide num_heads (6), got 4}}
+  %q, %k, %v = xf.split_heads %qkv {num_heads = 6 : i64, num_query_groups = 4 : i64} : tensor<16x2x40xf32> -> tensor<2x6x16x4xf32>, tensor<2x4x16x4xf32>, tensor<2x4x16x4xf32>
   return
 }

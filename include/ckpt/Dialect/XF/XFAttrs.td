@@ -35,8 +35,10 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     `gated_linear_unit` (absent: false) and `activation_func` (`"gelu"`, or
     `"silu"` with a gated linear unit: SwiGLU) describe the layer;
     `position_embedding_type` (`"learned_absolute"`, `"rope"` with
-    `rotary_base` and `rotary_percent`, or `"none"`) the positions. They are
-    printed only when they differ from GPT's.
+    `rotary_base` and `rotary_percent`, or `"none"`) the positions;
+    `num_query_groups` the key and value heads of grouped-query attention
+    (0: one per query head). They are printed only when they differ from
+    GPT's.
   }];
   let parameters = (ins
     StringRefParameter<"model family">:$family,
@@ -60,7 +62,8 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     StringRefParameter<"the MLP activation: gelu or silu", "\"gelu\"">:$activation_func,
     StringRefParameter<"learned_absolute, rope or none", "\"learned_absolute\"">:$position_embedding_type,
     OptionalParameter<"::mlir::FloatAttr">:$rotary_base,
-    OptionalParameter<"::mlir::FloatAttr">:$rotary_percent
+    OptionalParameter<"::mlir::FloatAttr">:$rotary_percent,
+    DefaultValuedParameter<"int64_t", "0">:$num_query_groups
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -68,6 +71,11 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     /// Whether the graph is one rank's of a sequence-parallel model.
     bool isSequenceParallel() const {
       return getSequenceParallel() && getSequenceParallel().getValue();
+    }
+    /// Key and value heads: num_query_groups, or one per query head.
+    int64_t getQueryGroups() const {
+      return getNumQueryGroups() > 0 ? getNumQueryGroups()
+                                     : getNumAttentionHeads();
     }
     /// Whether queries and keys carry rotary position embeddings.
     bool isRotary() const { return getPositionEmbeddingType() == "rope"; }

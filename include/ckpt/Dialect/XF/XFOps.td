@@ -231,13 +231,18 @@ def XF_DropoutMaskOp : XF_ComputeOp<"dropout_mask"> {
 def XF_SplitHeadsOp : XF_PureOp<"split_heads"> {
   let summary = "split a fused QKV projection into per-head Q, K and V";
   let description = [{
-    `qkv` is `[s, b, 3h]` in Megatron-LM's layout: the last dimension holds,
-    for each of the `num_heads` heads in turn, that head's query, key and
-    value vectors of size `d = h / num_heads` (`[a, 3, d]`). The results are
-    `[b, a, s, d]` each.
+    `qkv` is `[s, b, (a + 2g)·d]` in Megatron-LM's layout: the last
+    dimension holds, for each of the `g` query groups in turn, the group's
+    `a/g` query vectors, then its key and its value vector, each of size `d`
+    (`[g, a/g + 2, d]`). `num_heads` is `a`; `num_query_groups` is `g`, or
+    absent for one group per head (multi-head attention: `[a, 3, d]`). The
+    query is
+    `[b, a, s, d]`, the key and value `[b, g, s, d]` (grouped-query
+    attention shares each key and value head among `a/g` query heads).
   }];
   let arguments = (ins XF_FloatTensor:$qkv,
-                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads);
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_query_groups);
   let results = (outs XF_FloatTensor:$query, XF_FloatTensor:$key,
                       XF_FloatTensor:$value);
   let assemblyFormat = [{
@@ -269,7 +274,8 @@ def XF_RopeOp : XF_PureOp<"rope", [SameOperandsAndResultType]> {
 def XF_AttentionScoresOp : XF_PureOp<"attention_scores"> {
   let summary = "scaled query-key products: Q · Kᵀ · scale";
   let description = [{
-    For `query` `[b, a, sq, d]` and `key` `[b, a, sk, d]` returns
+    For `query` `[b, a, sq, d]` and `key` `[b, g, sk, d]` (`g` divides `a`;
+    query head `i` reads key head `i / (a/g)`) returns
     `[b, a, sq, sk]` with `scores[.., i, j] = scale · <q_i, k_j>`; usually
     `scale = 1 / sqrt(d)`. The backward needs `query` and `key`.
   }];
@@ -296,8 +302,9 @@ def XF_SoftmaxOp : XF_PureOp<"softmax", [SameOperandsAndResultType]> {
 def XF_AttentionContextOp : XF_PureOp<"attention_context"> {
   let summary = "attention-weighted values: probs · V";
   let description = [{
-    For `probs` `[b, a, sq, sk]` and `value` `[b, a, sk, d]` returns the
-    per-head context `[b, a, sq, d]`. The backward needs both operands.
+    For `probs` `[b, a, sq, sk]` and `value` `[b, g, sk, d]` (`g` divides
+    `a`, as for the scores) returns the per-head context `[b, a, sq, d]`.
+    The backward needs both operands.
   }];
   let arguments = (ins XF_FloatTensor:$probs, XF_FloatTensor:$value);
   let results = (outs XF_FloatTensor:$result);

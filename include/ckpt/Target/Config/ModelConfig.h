@@ -73,7 +73,13 @@ struct GPTConfig {
   int64_t tensorParallelSize = 1;
   bool sequenceParallel = false;
 
+  /// Key and value heads (grouped-query attention); 0: one per query head.
+  int64_t numQueryGroups = 0;
+
   int64_t headDim() const { return hiddenSize / numAttentionHeads; }
+  int64_t queryGroups() const {
+    return numQueryGroups > 0 ? numQueryGroups : numAttentionHeads;
+  }
 };
 
 /// Values given on the command line; they win over the file.
