@@ -16,11 +16,11 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 # recompute-num-layers=1") as ckpt-compile flags.
 policy_flags() { local kv; for kv in $1; do printf -- '--%s\n' "$kv"; done; }
 
-# A gated MLP's fc1 splits its gate and up halves separately.
-GLU=$(python3 -c "import json,sys; c = json.load(open(sys.argv[1])); \
-print('glu' if c.get('gated_linear_unit') or c.get('swiglu') else '')" "$CONFIG")
-
 "$BIN/ckpt-compile" "$CONFIG" -o "$WORK/single.json" --quiet --no-plan
+# A gated MLP's fc1 splits its gate and up halves separately; the program's
+# model says whether it has one (whatever the config's format).
+GLU=$(python3 -c "import json,sys; m = json.load(open(sys.argv[1]))['model']; \
+print('glu' if m.get('gated_linear_unit') == 'true' else '')" "$WORK/single.json")
 "$BIN/ckpt-run" "$WORK/single.json" --save-params="$WORK/params" \
   --dump-grads="$WORK/single.grads" > "$WORK/single.out"
 python3 "$HERE/tp-shards.py" split "$WORK/params" "$WORK/params" "$T" $GLU

@@ -9,6 +9,8 @@ BIN="$BUILD_DIR/bin"
 OUT="$BUILD_DIR/run"
 mkdir -p "$OUT"
 name=$(basename "$EXAMPLE" .json)
+# A Hugging Face folder's config.json is named after its folder.
+[ "$name" = config ] && name=$(basename "$(dirname "$EXAMPLE")")
 
 step() { echo; echo "== $*"; }
 show() { echo "\$ $*"; "$@"; }
@@ -45,16 +47,20 @@ show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.compiled.json" --quiet \
 cmp "$OUT/$name.compiled.json" "$OUT/$name.program.json" &&
   echo "(the same program, byte for byte)"
 
-step "7. A memory budget instead of a preset: the frontier, then the cheapest plan that fits 150 KiB, run"
+step "7. A memory budget instead of a preset: the frontier, then the cheapest plan that fits its middle, run"
 show "$BIN/ckpt-opt" "$OUT/$name.step.mlir" \
-  "--ckpt-pareto=points=6 svg=$OUT/$name.frontier.svg" -o /dev/null
+  "--ckpt-pareto=points=6 svg=$OUT/$name.frontier.svg json=$OUT/$name.frontier.json" \
+  -o /dev/null
 echo "(frontier plot: $OUT/$name.frontier.svg)"
+# Halfway between the lowest planned peak and keeping everything.
+budget=$(python3 -c "import json,sys; p = json.load(open(sys.argv[1]))['points']; \
+print((p[0]['arena_bytes'] + p[-1]['arena_bytes']) // 2)" "$OUT/$name.frontier.json")
 show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.budget.json" --quiet \
-  --memory-budget=150KiB "--report=$OUT/$name.budget.report.json"
-python3 - "$OUT/$name.budget.report.json" <<'PY'
+  --memory-budget="$budget" "--report=$OUT/$name.budget.report.json"
+python3 - "$OUT/$name.budget.report.json" "$budget" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"planned arena {r['arena_bytes']} bytes (budget 153600); recompute "
+print(f"planned arena {r['arena_bytes']} bytes (budget {sys.argv[2]}); recompute "
       f"{r['recompute_flops']} FLOPs in {r['recompute_regions']} regions")
 PY
 show "$BIN/ckpt-run" "$OUT/$name.budget.json" --repeat=3

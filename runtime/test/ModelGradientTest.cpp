@@ -48,12 +48,15 @@ double referenceLoss(const Program &program, const Executor &executor,
   std::vector<double> labels = executor.getTensor(program.labels);
   std::vector<std::pair<double, uint32_t>> dropouts;
   bool tanhGelu = false;
+  double epsilon = 1e-5;
   for (const Instruction &inst : program.instructions) {
     if (inst.op == "dropout" && inst.phase == "forward")
       dropouts.emplace_back(inst.getF64("probability"),
                             static_cast<uint32_t>(inst.getI64("rng_stream")));
     if (inst.op == "gelu")
       tanhGelu = inst.getString("approximate") == "tanh";
+    if (inst.op == "layer_norm" || inst.op == "rms_norm")
+      epsilon = inst.getF64("epsilon");
   }
   const auto &tokShape = program.tensors[program.tokens].shape;
   const int64_t B = tokShape[0], S = tokShape[1];
@@ -93,7 +96,7 @@ double referenceLoss(const Program &program, const Executor &executor,
         for (int64_t c = 0; c < H; ++c)
           meanSquare += x[r * H + c] * x[r * H + c] / H;
         for (int64_t c = 0; c < H; ++c)
-          y[r * H + c] = x[r * H + c] / std::sqrt(meanSquare + 1e-5) * w[c];
+          y[r * H + c] = x[r * H + c] / std::sqrt(meanSquare + epsilon) * w[c];
       }
       return y;
     }
@@ -106,7 +109,7 @@ double referenceLoss(const Program &program, const Executor &executor,
         var += (x[r * H + c] - mean) * (x[r * H + c] - mean) / H;
       for (int64_t c = 0; c < H; ++c)
         y[r * H + c] =
-            (x[r * H + c] - mean) / std::sqrt(var + 1e-5) * w[c] + b[c];
+            (x[r * H + c] - mean) / std::sqrt(var + epsilon) * w[c] + b[c];
     }
     return y;
   };
@@ -332,9 +335,16 @@ TEST(ModelGradientTest, LlamaLikeModelMatchesFiniteDifferences) {
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
 }
 
+TEST(ModelGradientTest, HuggingFaceQwen2MatchesFiniteDifferences) {
+  // examples/tiny-qwen2.json: a QKV bias alone, tied embeddings, GQA, rope.
+  Fixture f(CKPT_TINY_QWEN2_PROGRAM);
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
 TEST(ModelGradientTest, LossMatchesAPlainReferenceForward) {
   for (const char *path : {CKPT_TINY_NODROP_PROGRAM, CKPT_TINY_DROPOUT_PROGRAM,
-                           CKPT_TINY_GATED_PROGRAM, CKPT_TINY_LLAMA_PROGRAM}) {
+                           CKPT_TINY_GATED_PROGRAM, CKPT_TINY_LLAMA_PROGRAM,
+                           CKPT_TINY_QWEN2_PROGRAM}) {
     Fixture f(path);
     for (Precision precision : {Precision::F64, Precision::Program}) {
       ExecutorOptions options;

@@ -92,9 +92,10 @@ private:
     return llvm::formatv("decoder.layers.{0}.", layer).str();
   }
 
-  void addLinearParameters(const std::string &prefix, int64_t out, int64_t in) {
+  void addLinearParameters(const std::string &prefix, int64_t out, int64_t in,
+                           bool bias) {
     addParameter(prefix + ".weight", {out, in});
-    if (config.addBiasLinear)
+    if (bias)
       addParameter(prefix + ".bias", {out});
   }
 
@@ -149,14 +150,18 @@ private:
       // Queries of every head, keys and values of every group.
       int64_t qkv = (config.numAttentionHeads + 2 * config.queryGroups()) *
                     config.headDim();
-      addLinearParameters(prefix + "self_attention.linear_qkv", qkv / t, h);
-      addLinearParameters(prefix + "self_attention.linear_proj", h, h / t);
+      addLinearParameters(prefix + "self_attention.linear_qkv", qkv / t, h,
+                          config.qkvBias());
+      addLinearParameters(prefix + "self_attention.linear_proj", h, h / t,
+                          config.addBiasLinear);
       markSequenceParallelGrad(prefix + "self_attention.linear_proj.bias");
       addNormParameters(prefix + "pre_mlp_layernorm");
       // A gated unit's fc1 makes each rank's gate and up halves at once.
       int64_t fc1 = config.gatedLinearUnit ? 2 * f / t : f / t;
-      addLinearParameters(prefix + "mlp.linear_fc1", fc1, h);
-      addLinearParameters(prefix + "mlp.linear_fc2", h, f / t);
+      addLinearParameters(prefix + "mlp.linear_fc1", fc1, h,
+                          config.addBiasLinear);
+      addLinearParameters(prefix + "mlp.linear_fc2", h, f / t,
+                          config.addBiasLinear);
       markSequenceParallelGrad(prefix + "mlp.linear_fc2.bias");
     }
     addNormParameters("decoder.final_layernorm");
@@ -484,7 +489,7 @@ private:
 
   ModelAttr describeModel() {
     return ModelAttr::get(
-        builder.getContext(), "gpt",
+        builder.getContext(), config.family,
         config.format == config::ConfigFormat::Megatron ? "megatron"
                                                         : "huggingface",
         config.numLayers, config.hiddenSize, config.numAttentionHeads,

@@ -48,7 +48,7 @@ int64_t ckpt::config::dtypeBytes(DType dtype) {
 
 const char *ckpt::config::formatName(ConfigFormat format) {
   return format == ConfigFormat::Megatron ? "Megatron TransformerConfig"
-                                          : "Hugging Face GPT-2 config.json";
+                                          : "Hugging Face config.json";
 }
 
 size_t ConfigParseResult::count(ConfigDiagnostic::Kind kind) const {
@@ -486,6 +486,8 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
   config.dtype = dtype;
   config.untieEmbeddingsAndOutputWeights = untie.value_or(false);
   config.addBiasLinear = bias.value_or(true);
+  if (auto qkvBias = reader.boolean("add_qkv_bias"))
+    config.addQkvBias = *qkvBias;
   config.geluApproximate = openaiGelu.value_or(false) ? "tanh" : "none";
   if (config.positionEmbeddingType == "rope" && config.numAttentionHeads > 0 &&
       config.hiddenSize % config.numAttentionHeads == 0 &&
@@ -500,13 +502,142 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                      std::to_string(config.rotaryDim()));
 }
 
+/// Hugging Face's LLaMA family (llama, mistral, qwen2; mixtral is refused
+/// until mixture-of-experts layers land): RMSNorm, SwiGLU, rotary
+/// embeddings, grouped-query attention, no biases but Qwen2's QKV bias.
+void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
+                          const std::string &type) {
+  const ConfigFormat fmt = ConfigFormat::HuggingFace;
+  reader.ignore(kHuggingFaceIgnored);
+  reader.ignore({"pretraining_tp", "model_type"});
+  auto layers = required(reader, "num_hidden_layers", fmt);
+  auto hidden = required(reader, "hidden_size", fmt);
+  auto heads = required(reader, "num_attention_heads", fmt);
+  auto ffn = required(reader, "intermediate_size", fmt);
+  auto vocab = required(reader, "vocab_size", fmt);
+  auto positions = required(reader, "max_position_embeddings", fmt);
+  auto kvHeads = reader.integer("num_key_value_heads", heads);
+  for (auto &[key, value] : {std::pair<std::string, std::optional<int64_t>>{
+                                 "num_hidden_layers", layers},
+                             {"hidden_size", hidden},
+                             {"num_attention_heads", heads},
+                             {"intermediate_size", ffn},
+                             {"vocab_size", vocab},
+                             {"max_position_embeddings", positions},
+                             {"num_key_value_heads", kvHeads}})
+    requirePositive(reader, key, value);
+  if (kvHeads && heads && *kvHeads > 0 && *heads > 0 && *heads % *kvHeads != 0)
+    reader.error("num_key_value_heads",
+                 "num_key_value_heads must divide num_attention_heads (" +
+                     std::to_string(*heads) + "), got " +
+                     std::to_string(*kvHeads));
+  if (auto headDim = reader.integer("head_dim");
+      headDim && hidden && heads && *heads > 0 && *headDim != *hidden / *heads)
+    reader.error("head_dim", "head_dim must equal hidden_size / "
+                             "num_attention_heads = " +
+                                 std::to_string(*hidden / *heads) + ", got " +
+                                 std::to_string(*headDim));
+  auto eps = reader.number("rms_norm_eps", 1e-6);
+  if (eps && !(*eps > 0.0))
+    reader.error("rms_norm_eps", "rms_norm_eps must be > 0");
+  auto theta = reader.number("rope_theta", 10000.0);
+  if (theta && !(*theta > 0.0))
+    reader.error("rope_theta", "rope_theta must be > 0");
+  if (reader.has("rope_scaling"))
+    reader.error("rope_scaling",
+                 "rope_scaling changes the rotary frequencies and is not "
+                 "modelled; it must be null");
+  else
+    reader.ignore({"rope_scaling"});
+  auto attention = reader.number("attention_dropout", 0.0);
+  requireProbability(reader, "attention_dropout", attention);
+  if (auto act = reader.string("hidden_act"); act && *act != "silu")
+    reader.error("hidden_act",
+                 "hidden_act must be \"silu\" (SwiGLU), got \"" + *act + "\"");
+  // Biases: LLaMA's attention_bias covers Q, K, V and the output
+  // projection; Qwen2 always biases Q, K and V, nothing else.
+  auto attentionBias = reader.boolean("attention_bias", false);
+  auto mlpBias = reader.boolean("mlp_bias", false);
+  if (attentionBias && mlpBias && *attentionBias != *mlpBias)
+    reader.error("mlp_bias", "attention_bias and mlp_bias must agree (one "
+                             "add_bias_linear for every linear layer)");
+  bool qwen = type == "qwen2";
+  // Sliding-window attention (Mistral, Qwen2) is full causal attention when
+  // the sequence fits in the window; longer sequences are refused.
+  std::optional<int64_t> window;
+  bool windowed =
+      !qwen || reader.boolean("use_sliding_window", false).value_or(false);
+  reader.ignore({"use_sliding_window", "max_window_layers"});
+  if (reader.has("sliding_window")) {
+    window = reader.integer("sliding_window");
+    requirePositive(reader, "sliding_window", window);
+    if (!windowed)
+      window.reset();
+  } else {
+    reader.ignore({"sliding_window"});
+  }
+  if (type == "mixtral") {
+    auto experts = reader.integer("num_local_experts");
+    reader.ignore({"num_experts_per_tok", "router_aux_loss_coef",
+                   "output_router_logits", "router_jitter_noise"});
+    reader.error(reader.has("num_local_experts") ? "num_local_experts"
+                                                 : "model_type",
+                 "mixture-of-experts layers are not supported yet: " +
+                     std::to_string(experts.value_or(0)) +
+                     " experts per layer would be built as one dense MLP");
+  }
+  DType dtype = DType::F32;
+  if (auto name = reader.string("torch_dtype")) {
+    if (auto parsed = parseDType(*name))
+      dtype = *parsed;
+    else
+      reader.error("torch_dtype", "torch_dtype must be float32, bfloat16 or "
+                                  "float16, got \"" +
+                                      *name + "\"");
+  }
+  auto tie = reader.boolean("tie_word_embeddings", false);
+
+  config.format = fmt;
+  config.family = type;
+  config.numLayers = layers.value_or(0);
+  config.hiddenSize = hidden.value_or(0);
+  config.numAttentionHeads = heads.value_or(0);
+  config.ffnHiddenSize = ffn.value_or(0);
+  config.maxPositionEmbeddings = positions.value_or(0);
+  config.seqLength = config.maxPositionEmbeddings;
+  config.slidingWindow = window.value_or(0);
+  config.microBatchSize = 1;
+  config.vocabSize = vocab.value_or(0);
+  config.hiddenDropout = 0;
+  config.attentionDropout = attention.value_or(0);
+  config.embeddingDropout = 0;
+  config.layernormEpsilon = eps.value_or(1e-6);
+  config.dtype = dtype;
+  config.untieEmbeddingsAndOutputWeights = !tie.value_or(false);
+  config.addBiasLinear = !qwen && attentionBias.value_or(false);
+  config.addQkvBias = qwen || attentionBias.value_or(false);
+  config.normalization = "RMSNorm";
+  config.gatedLinearUnit = true;
+  config.activation = "silu";
+  config.positionEmbeddingType = "rope";
+  config.rotaryBase = theta.value_or(10000.0);
+  config.rotaryPercent = 1.0;
+  if (kvHeads && heads && *kvHeads != *heads)
+    config.numQueryGroups = *kvHeads;
+}
+
 void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
   const ConfigFormat fmt = ConfigFormat::HuggingFace;
   reader.ignore(kHuggingFaceIgnored);
-  if (auto type = reader.string("model_type"); type && *type != "gpt2")
-    reader.error("model_type", "model_type must be \"gpt2\" (the only Hugging "
-                               "Face family supported), got \"" +
-                                   *type + "\"");
+  if (auto type = reader.string("model_type")) {
+    if (*type == "llama" || *type == "mistral" || *type == "qwen2" ||
+        *type == "mixtral")
+      return readHuggingFaceLlama(reader, config, *type);
+    if (*type != "gpt2")
+      reader.error("model_type", "model_type must be gpt2, llama, mistral, "
+                                 "qwen2 or mixtral, got \"" +
+                                     *type + "\"");
+  }
   auto layers = required(reader, "n_layer", fmt);
   auto hidden = required(reader, "n_embd", fmt);
   auto heads = required(reader, "n_head", fmt);
@@ -599,16 +730,23 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
                    const ConfigOverrides &overrides) {
   using Wide = __int128;
   const Wide limit = std::numeric_limits<int64_t>::max();
-  bool hf = c.format == ConfigFormat::HuggingFace;
+  // GPT-2's config.json has names of its own; LLaMA's are Megatron-like.
+  bool hf = c.format == ConfigFormat::HuggingFace && c.family == "gpt";
+  bool llama = c.format == ConfigFormat::HuggingFace && c.family != "gpt";
   std::string seqKey = overrides.seqLength ? "--seq-length"
                        : hf                ? "n_positions"
+                       : llama             ? "max_position_embeddings"
                                            : "seq_length";
   std::string batchKey =
       overrides.microBatchSize ? "--micro-batch-size" : "micro_batch_size";
   std::string hiddenKey = hf ? "n_embd" : "hidden_size";
-  std::string ffnKey = hf ? "n_embd" : "ffn_hidden_size";
-  std::string vocabKey = hf ? "vocab_size" : "padded_vocab_size";
-  std::string layersKey = hf ? "n_layer" : "num_layers";
+  std::string ffnKey = hf      ? "n_embd"
+                       : llama ? "intermediate_size"
+                               : "ffn_hidden_size";
+  std::string vocabKey = hf || llama ? "vocab_size" : "padded_vocab_size";
+  std::string layersKey = hf      ? "n_layer"
+                          : llama ? "num_hidden_layers"
+                                  : "num_layers";
   // Each factor is at most 2^63, so a product of two fits in 128 bits;
   // saturate at the limit before multiplying on.
   auto product = [&](std::initializer_list<int64_t> factors) {
@@ -681,7 +819,8 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
 
 void checkConsistency(ConfigReader &reader, GPTConfig &config,
                       const ConfigOverrides &overrides) {
-  bool hf = config.format == ConfigFormat::HuggingFace;
+  bool hf =
+      config.format == ConfigFormat::HuggingFace && config.family == "gpt";
   std::string headsKey = hf ? "n_head" : "num_attention_heads";
   std::string hiddenKey = hf ? "n_embd" : "hidden_size";
   std::string posKey = hf ? "n_positions" : "max_position_embeddings";
@@ -716,6 +855,14 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
   if (overrides.sequenceParallel)
     config.sequenceParallel = *overrides.sequenceParallel;
 
+  if (config.slidingWindow > 0 && config.seqLength > config.slidingWindow)
+    reader.error(overrides.seqLength ? "--seq-length" : "sliding_window",
+                 "sliding-window attention is not modelled: the sequence (" +
+                     std::to_string(config.seqLength) +
+                     " tokens) must fit in sliding_window (" +
+                     std::to_string(config.slidingWindow) +
+                     "), where it is full causal attention");
+
   // The graph of one tensor-parallel rank: t must split heads, hidden and
   // MLP sizes (and, with sequence parallelism, the sequence).
   int64_t t = config.tensorParallelSize;
@@ -734,7 +881,11 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
     };
     divides(config.numAttentionHeads, hf ? "n_head" : "num_attention_heads");
     divides(config.hiddenSize, hf ? "n_embd" : "hidden_size");
-    divides(config.ffnHiddenSize, hf ? "n_inner" : "ffn_hidden_size");
+    divides(config.ffnHiddenSize,
+            hf ? "n_inner"
+               : (config.format == ConfigFormat::HuggingFace
+                      ? "intermediate_size"
+                      : "ffn_hidden_size"));
     if (config.numQueryGroups > 0)
       divides(config.numQueryGroups, "num_query_groups");
     if (config.sequenceParallel)
@@ -768,19 +919,22 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
 }
 
 ConfigFormat detectFormat(const json &doc, ConfigReader &reader, bool &ok) {
-  bool megatron = doc.contains("num_layers") || doc.contains("hidden_size");
+  // model_type marks every Hugging Face config.json (LLaMA's shares
+  // hidden_size with Megatron); GPT-2's own names mark it too.
   bool hf = doc.contains("n_layer") || doc.contains("n_embd") ||
             doc.contains("model_type");
+  bool megatron =
+      doc.contains("num_layers") || (doc.contains("hidden_size") && !hf);
   ok = true;
   if (megatron && hf) {
     reader.error("", "the config mixes Megatron names (num_layers, "
-                     "hidden_size) with Hugging Face GPT-2 names (n_layer, "
+                     "hidden_size) with Hugging Face names (n_layer, "
                      "n_embd, model_type); use one set");
     ok = false;
   } else if (!megatron && !hf) {
     reader.error("", "cannot tell the config's format: expected Megatron "
-                     "fields (num_layers, hidden_size, ...) or Hugging Face "
-                     "GPT-2 fields (n_layer, n_embd, ...)");
+                     "fields (num_layers, hidden_size, ...) or a Hugging Face "
+                     "config.json (model_type, or GPT-2's n_layer, n_embd)");
     ok = false;
   }
   return hf ? ConfigFormat::HuggingFace : ConfigFormat::Megatron;

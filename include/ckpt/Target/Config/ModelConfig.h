@@ -36,6 +36,9 @@ const char *formatName(ConfigFormat format);
 /// RMSNorm and a gated MLP) and the shape of one micro-batch.
 struct GPTConfig {
   ConfigFormat format = ConfigFormat::Megatron;
+  /// The model family: "gpt" (Megatron's GPT model, any variant) or a
+  /// Hugging Face model_type (gpt2 is "gpt"; llama, mistral, qwen2).
+  std::string family = "gpt";
   int64_t numLayers = 0;
   int64_t hiddenSize = 0;
   int64_t numAttentionHeads = 0;
@@ -51,6 +54,13 @@ struct GPTConfig {
   DType dtype = DType::F32;
   bool untieEmbeddingsAndOutputWeights = false;
   bool addBiasLinear = true;
+  /// Whether the QKV projection has a bias (Megatron's add_qkv_bias); none:
+  /// as addBiasLinear.
+  std::optional<bool> addQkvBias;
+  bool qkvBias() const { return addQkvBias.value_or(addBiasLinear); }
+  /// Sliding-window attention's window (Mistral), or 0 for none; accepted
+  /// only when the sequence fits in it, where it is full causal attention.
+  int64_t slidingWindow = 0;
   std::string geluApproximate = "none"; ///< "none" (erf) or "tanh".
   /// "LayerNorm", or "RMSNorm" (LLaMA: no centring, no bias).
   std::string normalization = "LayerNorm";
