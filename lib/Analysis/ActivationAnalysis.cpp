@@ -54,6 +54,8 @@ ckpt::describeModel(func::FuncOp step) {
   if (model.getPositionEmbeddingType() != "learned_absolute")
     fields.push_back(
         {"position_embedding_type", model.getPositionEmbeddingType().str()});
+  if (model.getAttentionBackend() != "unfused")
+    fields.push_back({"attention_backend", model.getAttentionBackend().str()});
   if (model.getNumQueryGroups() > 0)
     fields.push_back({"num_query_groups", number(model.getNumQueryGroups())});
   if (model.getRotaryBase())

@@ -176,9 +176,29 @@ bool ropeRule(R &r) {
 /// table of s · rotary_dim/2 entries.
 OpCost ropeCost(const OpInstance &op) {
   const Shape &x = op.inputs[0].shape;
-  auto it = op.attrs.find("rotary_dim");
-  int64_t dim = it == op.attrs.end() ? x[3] : std::get<int64_t>(it->second);
+  auto dim = static_cast<int64_t>(numberAttr(op, "rotary_dim", x[3]));
   return {0, product({3, x[0], x[1], x[2], dim})};
+}
+
+bool flashAttentionRule(R &r) {
+  const Shape &q = r.in(0);
+  if (!r.sameElementType({R::In(0), R::In(1), R::In(2), R::Out(0)}) ||
+      !flashAttentionShape(r, q, r.in(1), r.in(2)))
+    return false;
+  r.setOutput(0, q, r.inType(0));
+  r.setOutput(1, {q[0], q[1], q[2]}, ElementType::F32);
+  return true;
+}
+
+/// Two products (scores and context, 2·b·a·sq·sk·d each), the scale, the
+/// softmax and the dropout as the unfused ops count them.
+OpCost flashAttentionCost(const OpInstance &op) {
+  const Shape &q = op.inputs[0].shape;
+  int64_t sk = op.inputs[1].shape[2];
+  bool dropout = numberAttr(op, "probability", 0.0) > 0.0;
+  int64_t scores = product({q[0], q[1], q[2], sk});
+  return {product({4, q[0], q[1], q[2], sk, q[3]}),
+          product({dropout ? 8 : 6, scores})};
 }
 
 bool attentionScoresRule(R &r) {
@@ -365,6 +385,18 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
                  ropeCost,
                  {},
                  {}});
+  ops.push_back({"flash_attention",
+                 OpClass::Forward,
+                 {{"query"}, {"key"}, {"value"}},
+                 {{"result"}, {"lse"}},
+                 {{"scale", AttrKind::Float, std::nullopt},
+                  {"causal", AttrKind::Bool, AttrValue(true)},
+                  {"probability", AttrKind::Float, AttrValue(0.0)},
+                  {"rng_stream", AttrKind::Int, AttrValue(int64_t(0))}},
+                 flashAttentionRule,
+                 flashAttentionCost,
+                 {0, 1, 2},
+                 {0, 1}});
   ops.push_back({"attention_scores",
                  OpClass::Forward,
                  {{"query"}, {"key"}},

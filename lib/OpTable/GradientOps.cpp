@@ -166,6 +166,29 @@ bool ropeGradRule(R &r) {
   return true;
 }
 
+bool flashAttentionGradRule(R &r) {
+  const TensorDesc &query = r.input(0), &key = r.input(1), &value = r.input(2);
+  if (!r.sameElementType({R::In(0), R::In(1), R::In(2), R::In(3), R::In(5)}) ||
+      !flashAttentionShape(r, query.shape, key.shape, value.shape) ||
+      !r.expectType(r.input(3), query, "result") ||
+      !r.expectType(r.input(5), query, "grad_output") ||
+      !r.expectType(
+          r.input(4),
+          {{query.shape[0], query.shape[1], query.shape[2]}, ElementType::F32},
+          "lse"))
+    return false;
+  for (auto [index, expected, name] :
+       {std::tuple(0u, &query, "grad_query"), std::tuple(1u, &key, "grad_key"),
+        std::tuple(2u, &value, "grad_value")})
+    if (const TensorDesc *given = r.peek(index))
+      if (!r.expectType(*given, *expected, name))
+        return false;
+  r.setOutput(0, query.shape, query.type);
+  r.setOutput(1, key.shape, key.type);
+  r.setOutput(2, value.shape, value.type);
+  return true;
+}
+
 bool softmaxGradRule(R &r) { return sameShapeOperands(r); }
 
 bool attentionScoresGradRule(R &r) {
@@ -303,11 +326,28 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
             {"rotary_dim", AttrKind::Int, std::nullopt}},
            ropeGradRule, [](const OpInstance &op) {
              const Shape &x = op.inputs[0].shape;
-             auto it = op.attrs.find("rotary_dim");
-             int64_t dim =
-                 it == op.attrs.end() ? x[3] : std::get<int64_t>(it->second);
+             auto dim =
+                 static_cast<int64_t>(numberAttr(op, "rotary_dim", x[3]));
              return OpCost{0, product({3, x[0], x[1], x[2], dim})};
            });
+  // The recomputed scores, then dV, dP, dQ and dK: five products, against
+  // the unfused backward's four.
+  gradient(
+      "flash_attention_grad",
+      {{"query"}, {"key"}, {"value"}, {"result"}, {"lse"}, {"grad_output"}},
+      {{"grad_query"}, {"grad_key"}, {"grad_value"}},
+      {{"scale", AttrKind::Float, std::nullopt},
+       {"causal", AttrKind::Bool, AttrValue(true)},
+       {"probability", AttrKind::Float, AttrValue(0.0)},
+       {"rng_stream", AttrKind::Int, AttrValue(int64_t(0))}},
+      flashAttentionGradRule, [](const OpInstance &op) {
+        const Shape &q = op.inputs[0].shape;
+        int64_t sk = op.inputs[1].shape[2];
+        bool dropout = numberAttr(op, "probability", 0.0) > 0.0;
+        int64_t scores = product({q[0], q[1], q[2], sk});
+        return OpCost{product({10, q[0], q[1], q[2], sk, q[3]}),
+                      product({dropout ? 12 : 10, scores})};
+      });
   gradient("softmax_grad", {{"output"}, {"grad_output"}}, {{"grad"}}, {},
            softmaxGradRule,
            [](const OpInstance &op) { return elementwise(4, op.inputs[0]); });

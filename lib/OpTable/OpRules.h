@@ -66,12 +66,19 @@ bool checkEpsilon(RuleContext &r);
 bool checkProbability(RuleContext &r);
 bool checkApproximate(RuleContext &r);
 bool checkScale(RuleContext &r);
+/// The number attribute `name` of `op` (a program may write 0.0 as 0), or
+/// `fallback` when absent.
+double numberAttr(const OpInstance &op, std::string_view name, double fallback);
 /// Whether a gated linear unit's `activation` is "gelu" (else "silu").
 bool isGeluGlu(const OpInstance &op);
 /// A gated linear unit's activation: "silu" or "gelu".
 bool checkGluActivation(RuleContext &r);
 /// input [..., 2f] -> [..., f].
 bool gluShape(RuleContext &r, const Shape &input, Shape &out);
+/// Fused attention's query [b, a, s, d], key and value [b, g, s, d] (g
+/// divides a; equal lengths when causal), scale and dropout probability.
+bool flashAttentionShape(RuleContext &r, const Shape &query, const Shape &key,
+                         const Shape &value);
 /// A rotary embedding's input [b, a, s, d], rotary_dim (even, in (0, d])
 /// and base (> 0).
 bool checkRope(RuleContext &r, const Shape &input);

@@ -207,6 +207,18 @@ bool detail::checkScale(RuleContext &r) {
   return r.fail("scale must be > 0, got " + formatNumber(scale));
 }
 
+double detail::numberAttr(const OpInstance &op, std::string_view name,
+                          double fallback) {
+  auto it = op.attrs.find(name);
+  if (it == op.attrs.end())
+    return fallback;
+  if (const double *real = std::get_if<double>(&it->second))
+    return *real;
+  if (const int64_t *integer = std::get_if<int64_t>(&it->second))
+    return static_cast<double>(*integer);
+  return fallback;
+}
+
 bool detail::isGeluGlu(const OpInstance &op) {
   auto it = op.attrs.find("activation");
   const std::string *name =
@@ -254,4 +266,25 @@ bool detail::checkRope(RuleContext &r, const Shape &input) {
   if (!(base > 0.0))
     return r.fail("base must be > 0, got " + formatNumber(base));
   return true;
+}
+
+bool detail::flashAttentionShape(RuleContext &r, const Shape &query,
+                                 const Shape &key, const Shape &value) {
+  if (!r.rank(query, 4, "query", "[b, a, s, d]") ||
+      !r.rank(key, 4, "key", "[b, g, s, d]") ||
+      !r.rank(value, 4, "value", "[b, g, s, d]"))
+    return false;
+  if (key != value)
+    return r.fail("key " + formatShape(key) + " and value " +
+                  formatShape(value) + " must have one shape");
+  if (query[0] != key[0] || query[3] != key[3] || key[1] <= 0 ||
+      query[1] % key[1] != 0)
+    return r.fail("query " + formatShape(query) + " and key " +
+                  formatShape(key) +
+                  " must agree in batch and head size, and the key's heads "
+                  "must divide the query's");
+  if (r.flag("causal") && query[2] != key[2])
+    return r.fail("causal attention needs equal query and key lengths, got " +
+                  std::to_string(query[2]) + " and " + std::to_string(key[2]));
+  return checkScale(r) && checkProbability(r);
 }

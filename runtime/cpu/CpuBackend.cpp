@@ -175,6 +175,28 @@ template <typename R> void rope(const KernelCall &c, Operands<R> &o) {
 template <typename R> void ropeGrad(const KernelCall &c, Operands<R> &o) {
   ropeCall(c, o, true);
 }
+template <typename R> void flashAttention(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  const auto &q = shape(in[0]), &kv = shape(in[1]);
+  k::flashAttention<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), q[0], q[1], kv[1],
+                       q[2], kv[2], q[3], c.inst->getF64("scale"),
+                       c.inst->getBool("causal"), c.inst->getF64("probability"),
+                       c.seed,
+                       static_cast<uint32_t>(c.inst->getI64("rng_stream")),
+                       o.out(out[0]), o.out(out[1]));
+}
+template <typename R>
+void flashAttentionGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  const auto &q = shape(in[0]), &kv = shape(in[1]);
+  k::flashAttentionGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), o.in(in[3]),
+                           o.in(in[4]), o.in(in[5]), q[0], q[1], kv[1], q[2],
+                           kv[2], q[3], c.inst->getF64("scale"),
+                           c.inst->getBool("causal"),
+                           c.inst->getF64("probability"), c.seed,
+                           static_cast<uint32_t>(c.inst->getI64("rng_stream")),
+                           o.out(out[0]), o.out(out[1]), o.out(out[2]));
+}
 template <typename R> void linear(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const R *bias = in.size() == 3 ? o.in(in[2]) : nullptr;
@@ -355,6 +377,8 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("rms_norm_grad", rmsNormGrad),
       CKPT_KERNEL("glu", glu),
       CKPT_KERNEL("glu_grad", gluGrad),
+      CKPT_KERNEL("flash_attention", flashAttention),
+      CKPT_KERNEL("flash_attention_grad", flashAttentionGrad),
       CKPT_KERNEL("rope", rope),
       CKPT_KERNEL("rope_grad", ropeGrad),
       CKPT_KERNEL("linear", linear),

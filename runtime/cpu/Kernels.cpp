@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -465,6 +466,108 @@ void attentionContextGrad(const T *probs, const T *v, const T *gradContext,
   }
 }
 
+// Fused attention, one query row at a time: the probabilities of a row
+// live only in a row buffer. Row (i·a + h)·sq + r keeps key j when
+// dropoutKeeps draws it at index row·sk + j, as xf.dropout would for the
+// [b, a, sq, sk] probabilities.
+
+template <typename T>
+void flashAttention(const T *q, const T *k, const T *v, int64_t batch,
+                    int64_t heads, int64_t groups, int64_t sq, int64_t sk,
+                    int64_t dim, double scale, bool causal, double probability,
+                    uint64_t seed, uint32_t stream, T *out, T *lse) {
+  int64_t rep = heads / groups;
+  T keepScale = T(1) / (T(1) - T(probability));
+#pragma omp parallel for
+  for (int64_t row = 0; row < batch * heads * sq; ++row) {
+    int64_t r = row % sq, h = row / sq % heads, b = row / sq / heads;
+    const T *qi = q + row * dim;
+    const T *kb = k + (b * groups + h / rep) * sk * dim;
+    const T *vb = v + (b * groups + h / rep) * sk * dim;
+    int64_t visible = causal ? std::min(sk, r + 1) : sk;
+    std::vector<T> p(visible);
+    T max = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < visible; ++j) {
+      T dot = 0;
+      for (int64_t e = 0; e < dim; ++e)
+        dot += qi[e] * kb[j * dim + e];
+      p[j] = T(scale) * dot;
+      max = std::max(max, p[j]);
+    }
+    T sum = 0;
+    for (int64_t j = 0; j < visible; ++j)
+      sum += std::exp(p[j] - max);
+    T logSum = max + std::log(sum);
+    lse[row] = logSum;
+    T *o = out + row * dim;
+    std::fill(o, o + dim, T(0));
+    for (int64_t j = 0; j < visible; ++j) {
+      T pj = std::exp(p[j] - logSum);
+      if (probability > 0.0)
+        pj = dropoutKeeps(seed, stream, static_cast<uint64_t>(row * sk + j),
+                          probability)
+                 ? pj * keepScale
+                 : T(0);
+      for (int64_t e = 0; e < dim; ++e)
+        o[e] += pj * vb[j * dim + e];
+    }
+  }
+}
+
+template <typename T>
+void flashAttentionGrad(const T *q, const T *k, const T *v, const T *out,
+                        const T *lse, const T *gradOut, int64_t batch,
+                        int64_t heads, int64_t groups, int64_t sq, int64_t sk,
+                        int64_t dim, double scale, bool causal,
+                        double probability, uint64_t seed, uint32_t stream,
+                        T *gradQ, T *gradK, T *gradV) {
+  int64_t rep = heads / groups;
+  T keepScale = T(1) / (T(1) - T(probability));
+  // One thread per key/value head: it sums its group's query heads in order.
+#pragma omp parallel for
+  for (int64_t kv = 0; kv < batch * groups; ++kv) {
+    int64_t b = kv / groups, g = kv % groups;
+    const T *kb = k + kv * sk * dim, *vb = v + kv * sk * dim;
+    T *dk = gradK + kv * sk * dim, *dv = gradV + kv * sk * dim;
+    std::fill(dk, dk + sk * dim, T(0));
+    std::fill(dv, dv + sk * dim, T(0));
+    for (int64_t h = g * rep; h < (g + 1) * rep; ++h)
+      for (int64_t r = 0; r < sq; ++r) {
+        int64_t row = (b * heads + h) * sq + r;
+        const T *qi = q + row * dim, *oi = out + row * dim,
+                *doi = gradOut + row * dim;
+        T *dq = gradQ + row * dim;
+        std::fill(dq, dq + dim, T(0));
+        T delta = 0; // rowsum(dO ⊙ O)
+        for (int64_t e = 0; e < dim; ++e)
+          delta += doi[e] * oi[e];
+        int64_t visible = causal ? std::min(sk, r + 1) : sk;
+        for (int64_t j = 0; j < visible; ++j) {
+          T dot = 0;
+          for (int64_t e = 0; e < dim; ++e)
+            dot += qi[e] * kb[j * dim + e];
+          T p = std::exp(T(scale) * dot - lse[row]);
+          T kept = T(1);
+          if (probability > 0.0)
+            kept =
+                dropoutKeeps(seed, stream, static_cast<uint64_t>(row * sk + j),
+                             probability)
+                    ? keepScale
+                    : T(0);
+          T dp = 0;
+          for (int64_t e = 0; e < dim; ++e)
+            dp += doi[e] * vb[j * dim + e];
+          T ds = p * (dp * kept - delta) * T(scale);
+          for (int64_t e = 0; e < dim; ++e) {
+            dq[e] += ds * kb[j * dim + e];
+            dk[j * dim + e] += ds * qi[e];
+            dv[j * dim + e] += p * kept * doi[e];
+          }
+        }
+      }
+  }
+}
+
 template <typename T>
 void softmax(const T *x, int64_t rows, int64_t n, int64_t causalRows, T *y) {
 #pragma omp parallel for
@@ -562,6 +665,13 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
   template void rmsNormGrad<T>(const T *, const T *, const T *, int64_t,       \
                                int64_t, double, T *, T *);                     \
   template void glu<T>(const T *, int64_t, int64_t, bool, T *);                \
+  template void flashAttention<T>(                                             \
+      const T *, const T *, const T *, int64_t, int64_t, int64_t, int64_t,     \
+      int64_t, int64_t, double, bool, double, uint64_t, uint32_t, T *, T *);   \
+  template void flashAttentionGrad<T>(                                         \
+      const T *, const T *, const T *, const T *, const T *, const T *,        \
+      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, bool,      \
+      double, uint64_t, uint32_t, T *, T *, T *);                              \
   template void rope<T>(const T *, int64_t, int64_t, int64_t, int64_t, double, \
                         bool, T *);                                            \
   template void gluGrad<T>(const T *, const T *, int64_t, int64_t, bool, T *); \

@@ -558,6 +558,105 @@ void attentionContextGrad(const KernelCall &c) {
                                                       sq, true, false, 1.0),
                                        dims(c.inputs[1]), p[1]));
 }
+/// Fused attention written as whole matrices: S = scale·Q Kᵀ over the
+/// repeated key heads, P = softmax(S) (causal), Pd = P ⊙ mask/(1-p), O = Pd V.
+struct AttentionMatrices {
+  Values probs, dropped, keep; ///< [b, a, sq, sk]
+  std::vector<double> rowLse;  ///< [b, a, sq]
+};
+
+AttentionMatrices attentionMatrices(const KernelCall &c, const Values &query,
+                                    const Values &key) {
+  const auto &q = dims(c.inputs[0]);
+  int64_t batches = q[0] * q[1], sq = q[2], d = q[3];
+  int64_t sk = dims(c.inputs[1])[2];
+  bool causal = c.inst->getBool("causal");
+  double p = c.inst->getF64("probability");
+  auto stream = static_cast<uint32_t>(c.inst->getI64("rng_stream"));
+  AttentionMatrices m;
+  m.probs = batchedProduct(query, key, batches, sq, sk, d, false, true,
+                           c.inst->getF64("scale"));
+  m.keep.assign(m.probs.size(), 1.0);
+  m.rowLse.resize(batches * sq);
+  for (int64_t row = 0; row < batches * sq; ++row) {
+    int64_t visible = causal ? std::min(sk, row % sq + 1) : sk;
+    double *s = &m.probs[row * sk];
+    double max = *std::max_element(s, s + visible), sum = 0;
+    for (int64_t j = 0; j < visible; ++j)
+      sum += std::exp(s[j] - max);
+    m.rowLse[row] = max + std::log(sum);
+    for (int64_t j = 0; j < sk; ++j)
+      s[j] = j < visible ? std::exp(s[j] - m.rowLse[row]) : 0.0;
+    if (p > 0.0)
+      for (int64_t j = 0; j < sk; ++j)
+        m.keep[row * sk + j] =
+            dropoutKeeps(c.seed, stream, row * sk + j, p) ? 1.0 / (1 - p) : 0;
+  }
+  m.dropped = m.probs;
+  for (size_t i = 0; i < m.dropped.size(); ++i)
+    m.dropped[i] *= m.keep[i];
+  return m;
+}
+
+void flashAttention(const KernelCall &c) {
+  const auto &q = dims(c.inputs[0]);
+  Values query = load(c.inputs[0]),
+         key = repeatHeads(load(c.inputs[1]), dims(c.inputs[1]), q[1]),
+         value = repeatHeads(load(c.inputs[2]), dims(c.inputs[2]), q[1]);
+  AttentionMatrices m = attentionMatrices(c, query, key);
+  int64_t sk = dims(c.inputs[1])[2];
+  store(c.outputs[0], batchedProduct(m.dropped, value, q[0] * q[1], q[2], q[3],
+                                     sk, false, false, 1.0));
+  store(c.outputs[1], m.rowLse);
+}
+
+/// The probabilities rebuilt from the given log-sum-exp, P = exp(S - lse),
+/// then as whole matrices: dV = Pdᵀ dO, dP = (dO Vᵀ) ⊙ keep,
+/// dS = P ⊙ (dP - rowsum(dO ⊙ O)) with the given result O, dQ = scale·dS K,
+/// dK = scale·dSᵀ Q; the repeated heads' K and V gradients summed back.
+/// (For the O and lse the forward made, rowsum(dO ⊙ O) = rowsum(P ⊙ dP):
+/// the unfused softmax gradient.)
+void flashAttentionGrad(const KernelCall &c) {
+  const auto &q = dims(c.inputs[0]);
+  int64_t batches = q[0] * q[1], sq = q[2], d = q[3];
+  int64_t sk = dims(c.inputs[1])[2];
+  double scale = c.inst->getF64("scale");
+  Values query = load(c.inputs[0]),
+         key = repeatHeads(load(c.inputs[1]), dims(c.inputs[1]), q[1]),
+         value = repeatHeads(load(c.inputs[2]), dims(c.inputs[2]), q[1]),
+         out = load(c.inputs[3]), lse = load(c.inputs[4]),
+         dout = load(c.inputs[5]);
+  AttentionMatrices m = attentionMatrices(c, query, key);
+  // P from the given statistics (the forward's, in a real step).
+  bool causal = c.inst->getBool("causal");
+  Values scores =
+      batchedProduct(query, key, batches, sq, sk, d, false, true, scale);
+  for (int64_t row = 0; row < batches * sq; ++row)
+    for (int64_t j = 0; j < sk; ++j) {
+      bool visible = !causal || j <= row % sq;
+      double p = visible ? std::exp(scores[row * sk + j] - lse[row]) : 0.0;
+      m.probs[row * sk + j] = p;
+      m.dropped[row * sk + j] = p * m.keep[row * sk + j];
+    }
+  Values dv =
+      batchedProduct(m.dropped, dout, batches, sk, d, sq, true, false, 1.0);
+  Values dp = batchedProduct(dout, value, batches, sq, sk, d, false, true, 1.0);
+  for (int64_t row = 0; row < batches * sq; ++row) {
+    double delta = 0;
+    for (int64_t e = 0; e < d; ++e)
+      delta += dout[row * d + e] * out[row * d + e];
+    for (int64_t j = 0; j < sk; ++j)
+      dp[row * sk + j] = m.probs[row * sk + j] *
+                         (dp[row * sk + j] * m.keep[row * sk + j] - delta);
+  }
+  store(c.outputs[0],
+        batchedProduct(dp, key, batches, sq, d, sk, false, false, scale));
+  store(c.outputs[1], sumRepeatedHeads(batchedProduct(dp, query, batches, sk, d,
+                                                      sq, true, false, scale),
+                                       dims(c.inputs[1]), q[1]));
+  store(c.outputs[2], sumRepeatedHeads(dv, dims(c.inputs[2]), q[1]));
+}
+
 /// Softmax over the last dimension; a causal one lets query row i (the
 /// row's position in the second-to-last dimension) see keys 0..i only.
 void softmax(const KernelCall &c) {
@@ -679,6 +778,8 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       {"rms_norm_grad", rmsNormGrad},
       {"glu", glu},
       {"glu_grad", gluGrad},
+      {"flash_attention", flashAttention},
+      {"flash_attention_grad", flashAttentionGrad},
       {"rope", rope},
       {"rope_grad", ropeGrad},
       {"linear", linear},

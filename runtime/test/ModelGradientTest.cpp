@@ -53,6 +53,12 @@ double referenceLoss(const Program &program, const Executor &executor,
     if (inst.op == "dropout" && inst.phase == "forward")
       dropouts.emplace_back(inst.getF64("probability"),
                             static_cast<uint32_t>(inst.getI64("rng_stream")));
+    // Fused attention draws the attention dropout's mask itself, from the
+    // same stream and indices as a dropout of the probabilities.
+    if (inst.op == "flash_attention" && inst.phase == "forward" &&
+        inst.getF64("probability") > 0.0)
+      dropouts.emplace_back(inst.getF64("probability"),
+                            static_cast<uint32_t>(inst.getI64("rng_stream")));
     if (inst.op == "gelu")
       tanhGelu = inst.getString("approximate") == "tanh";
     if (inst.op == "layer_norm" || inst.op == "rms_norm")
@@ -332,6 +338,12 @@ TEST(ModelGradientTest, LlamaLikeModelMatchesFiniteDifferences) {
   // The gated RMSNorm model with rotary embeddings of half of each head, no
   // position table, and 6 query heads in 2 groups.
   Fixture f(CKPT_TINY_LLAMA_PROGRAM);
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
+TEST(ModelGradientTest, FlashAttentionModelMatchesFiniteDifferences) {
+  // The LLaMA-like model with fused attention (dropout drawn inside it).
+  Fixture f(CKPT_TINY_LLAMA_FLASH_PROGRAM);
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
 }
 

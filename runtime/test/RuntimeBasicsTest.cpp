@@ -277,6 +277,75 @@ TEST(KernelTest, RopeRotatesPairsByPositionAndItsGradientTurnsBack) {
   }
 }
 
+TEST(KernelTest, FlashAttentionIsTheUnfusedChainAndMatchesFiniteDifferences) {
+  // 4 query heads in 2 groups, causal, with dropout: the fused forward
+  // equals scores -> softmax -> dropout -> context with repeated heads, and
+  // its gradient (from the forward's result and log-sum-exp) matches
+  // central differences.
+  const int64_t b = 2, a = 4, g = 2, s = 5, d = 3;
+  const double scale = 0.7, p = 0.25;
+  const uint64_t seed = 11;
+  const uint32_t stream = 5;
+  auto q = randomVector(b * a * s * d, 31), k = randomVector(b * g * s * d, 32),
+       v = randomVector(b * g * s * d, 33),
+       probe = randomVector(b * a * s * d, 34);
+  auto forward = [&](const std::vector<double> &qs,
+                     const std::vector<double> &ks,
+                     const std::vector<double> &vs, std::vector<double> *lse) {
+    std::vector<double> out(b * a * s * d), l(b * a * s);
+    kernels::flashAttention<double>(qs.data(), ks.data(), vs.data(), b, a, g, s,
+                                    s, d, scale, true, p, seed, stream,
+                                    out.data(), l.data());
+    if (lse)
+      *lse = l;
+    return out;
+  };
+  std::vector<double> lse;
+  std::vector<double> out = forward(q, k, v, &lse);
+  // The unfused chain.
+  std::vector<double> scores(b * a * s * s), probs(scores.size()),
+      dropped(scores.size()), context(out.size());
+  std::vector<uint8_t> mask(scores.size());
+  kernels::attentionScores<double>(q.data(), k.data(), b * a, a / g, s, s, d,
+                                   scale, scores.data());
+  kernels::softmax<double>(scores.data(), b * a * s, s, s, probs.data());
+  kernels::dropout<double>(probs.data(), probs.size(), p, seed, stream,
+                           dropped.data(), mask.data());
+  kernels::attentionContext<double>(dropped.data(), v.data(), b * a, a / g, s,
+                                    s, d, context.data());
+  for (size_t i = 0; i < out.size(); ++i)
+    EXPECT_NEAR(out[i], context[i], 1e-14) << i;
+
+  std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
+  kernels::flashAttentionGrad<double>(q.data(), k.data(), v.data(), out.data(),
+                                      lse.data(), probe.data(), b, a, g, s, s,
+                                      d, scale, true, p, seed, stream,
+                                      dq.data(), dk.data(), dv.data());
+  auto objective = [&](const std::vector<double> &qs,
+                       const std::vector<double> &ks,
+                       const std::vector<double> &vs) {
+    std::vector<double> o = forward(qs, ks, vs, nullptr);
+    double total = 0;
+    for (size_t i = 0; i < o.size(); ++i)
+      total += o[i] * probe[i];
+    return total;
+  };
+  for (int which = 0; which < 3; ++which) {
+    std::vector<double> *x = which == 0 ? &q : which == 1 ? &k : &v;
+    const std::vector<double> &grad = which == 0 ? dq : which == 1 ? dk : dv;
+    for (size_t i = 0; i < x->size(); i += 3) {
+      double saved = (*x)[i];
+      (*x)[i] = saved + 1e-6;
+      double plus = objective(q, k, v);
+      (*x)[i] = saved - 1e-6;
+      double minus = objective(q, k, v);
+      (*x)[i] = saved;
+      EXPECT_NEAR(grad[i], (plus - minus) / 2e-6, 1e-8)
+          << "QKV"[which] << " element " << i;
+    }
+  }
+}
+
 TEST(KernelTest, SplitAndMergeHeadsUseMegatronLayout) {
   // s = 1, b = 1, a = 2, d = 2: qkv = [q0 q0 k0 k0 v0 v0 q1 q1 k1 k1 v1 v1].
   std::vector<double> qkv = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};

@@ -45,7 +45,8 @@ class GatedFormulaTest : public ::testing::TestWithParam<Case> {
 protected:
   ActivationReport analyze(bool sequenceParallel, const char *dtype,
                            bool bias = false,
-                           const MegatronPolicy &policy = MegatronPolicy()) {
+                           const MegatronPolicy &policy = MegatronPolicy(),
+                           const char *backend = "unfused") {
     const Case &c = GetParam();
     std::string config =
         "{\"num_layers\": 2, \"hidden_size\": " + std::to_string(c.h) +
@@ -59,7 +60,7 @@ protected:
         ", \"add_bias_linear\": " + (bias ? "true" : "false") +
         ", \"tensor_model_parallel_size\": " + std::to_string(c.t) +
         ", \"sequence_parallel\": " + (sequenceParallel ? "true" : "false") +
-        "}";
+        ", \"attention_backend\": \"" + backend + "\"}";
     module = importModelConfig(config, "gated.json", {}, &context);
     EXPECT_TRUE(module);
     auto forward = module->lookupSymbol<func::FuncOp>("forward");
@@ -133,6 +134,36 @@ TEST_P(GatedFormulaTest, SelectiveAndFullRecompute) {
               sel);
     EXPECT_EQ(analyze(sp, "bfloat16", false, full).perLayer[0].keptBytes,
               sp ? 2 * sbh / t : 2 * sbh);
+  }
+}
+
+// Flash attention keeps Q, K, V, its result (sbh) and each row's
+// log-sum-exp (f32, 4asb bytes), never the s² probabilities or the
+// attention-dropout mask (drawn again in the backward):
+//   10sbh + (6sbh + 4sbgd + 6sbf + 4asb)/t bytes in 16-bit,
+//   (16sbh + 4sbgd + 6sbf + 4asb)/t with sequence parallelism.
+TEST_P(GatedFormulaTest, FlashAttentionKeepsNoSquareTerm) {
+  const Case &c = GetParam();
+  const int64_t sbh = c.s * c.b * c.h, sbf = c.s * c.b * c.f,
+                sbgd = c.s * c.b * c.g * (c.h / c.a), asb = c.a * c.s * c.b,
+                t = c.t;
+  for (bool sp : {false, true}) {
+    if (sp && t == 1)
+      continue;
+    for (auto [dtype, e] :
+         {std::pair("bfloat16", 2), std::pair("float32", 4)}) {
+      int64_t replicated = e * 4 * sbh + 2 * sbh;
+      int64_t split = e * (3 * sbh + 2 * sbgd + 3 * sbf) + 4 * asb;
+      int64_t expected = sp ? (replicated + split) / t : replicated + split / t;
+      ActivationReport report =
+          analyze(sp, dtype, false, MegatronPolicy(), "flash");
+      EXPECT_EQ(report.perLayer[0].keptBytes, expected)
+          << dtype << (sp ? " sp" : "");
+      if (e == 2)
+        EXPECT_EQ(report.perLayer[0].keptBytes,
+                  sp ? (16 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t
+                     : 10 * sbh + (6 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t);
+    }
   }
 }
 

@@ -188,6 +188,46 @@ TEST(OpTableTest, GroupedQueryAttention) {
             2 * 6 * 3 * 3 * 4);
 }
 
+TEST(OpTableTest, FlashAttention) {
+  // Grouped: 6 query heads over 2 key/value heads; the statistics are f32
+  // per row whatever the activation type.
+  Inference flash = inferResults(
+      op("flash_attention"), {{TensorDesc{{2, 6, 16, 8}, ElementType::BF16},
+                               TensorDesc{{2, 2, 16, 8}, ElementType::BF16},
+                               TensorDesc{{2, 2, 16, 8}, ElementType::BF16}},
+                              {},
+                              {{"scale", 0.35}}});
+  ASSERT_EQ(flash.error, "");
+  EXPECT_EQ(flash.outputs[0].shape, (Shape{2, 6, 16, 8}));
+  EXPECT_EQ(flash.outputs[0].type, ElementType::BF16);
+  EXPECT_EQ(flash.outputs[1].shape, (Shape{2, 6, 16}));
+  EXPECT_EQ(flash.outputs[1].type, kF32);
+  EXPECT_EQ(infer("flash_attention",
+                  {f32({2, 6, 16, 8}), f32({2, 2, 12, 8}), f32({2, 2, 12, 8})},
+                  {{"scale", 0.35}})
+                .second,
+            "causal attention needs equal query and key lengths, got 16 and "
+            "12");
+  // It keeps its three inputs, its result and the statistics: no s² value.
+  for (unsigned i : {0u, 1u, 2u})
+    EXPECT_TRUE(op("flash_attention").backwardNeedsInput(i));
+  EXPECT_TRUE(op("flash_attention").backwardNeedsOutput(0));
+  EXPECT_TRUE(op("flash_attention").backwardNeedsOutput(1));
+  // Forward: two products of 2·b·a·s·s·d; backward five (the recomputed
+  // scores among them), against the unfused backward's four.
+  OpInstance forward{{f32({1, 2, 3, 4}), f32({1, 2, 3, 4}), f32({1, 2, 3, 4})},
+                     {f32({1, 2, 3, 4}), f32({1, 2, 3})},
+                     {{"scale", 0.5}}};
+  EXPECT_EQ(costOf(op("flash_attention"), forward).matmulFlops,
+            2 * (2 * 2 * 3 * 3 * 4));
+  OpInstance backward{{f32({1, 2, 3, 4}), f32({1, 2, 3, 4}), f32({1, 2, 3, 4}),
+                       f32({1, 2, 3, 4}), f32({1, 2, 3}), f32({1, 2, 3, 4})},
+                      {f32({1, 2, 3, 4}), f32({1, 2, 3, 4}), f32({1, 2, 3, 4})},
+                      {{"scale", 0.5}}};
+  EXPECT_EQ(costOf(op("flash_attention_grad"), backward).matmulFlops,
+            5 * (2 * 2 * 3 * 3 * 4));
+}
+
 TEST(OpTableTest, RmsNormAndGatedLinearUnits) {
   EXPECT_EQ(infer("rms_norm", {f32({16, 2, 30}), f32({30})}).first,
             (Shape{16, 2, 30}));

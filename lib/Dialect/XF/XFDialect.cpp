@@ -44,7 +44,8 @@ LogicalResult ModelAttr::verify(
     BoolAttr sequenceParallel, StringRef normalization,
     BoolAttr gatedLinearUnit, StringRef activationFunc,
     StringRef positionEmbeddingType, FloatAttr rotaryBase,
-    FloatAttr rotaryPercent, int64_t numQueryGroups) {
+    FloatAttr rotaryPercent, int64_t numQueryGroups,
+    StringRef attentionBackend) {
   if (family.empty())
     return emitError() << "family must name a model family, got \"\"";
   if (source != "megatron" && source != "huggingface")
@@ -103,6 +104,10 @@ LogicalResult ModelAttr::verify(
       (numQueryGroups > 0 && numAttentionHeads % numQueryGroups != 0))
     return emitError() << "num_query_groups must divide num_attention_heads ("
                        << numAttentionHeads << "), got " << numQueryGroups;
+  if (attentionBackend != "unfused" && attentionBackend != "flash")
+    return emitError() << "attention_backend must be \"unfused\" or "
+                          "\"flash\", got \""
+                       << attentionBackend << "\"";
   if (rotaryBase && !(rotaryBase.getValueAsDouble() > 0.0))
     return emitError() << "rotary_base must be > 0, got "
                        << rotaryBase.getValueAsDouble();

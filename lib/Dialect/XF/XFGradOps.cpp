@@ -36,6 +36,11 @@ void RmsNormGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGradInput(), "drms");
   setName(getGradWeight(), "drms_w");
 }
+void FlashAttentionGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getGradQuery(), "dq");
+  setName(getGradKey(), "dk");
+  setName(getGradValue(), "dv");
+}
 void RopeGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGrad(), "drot");
 }

@@ -81,6 +81,19 @@ Grads RopeOp::emitGradient(OpBuilder &b, ValueRange grads) {
   return SmallVector<Value>{dx};
 }
 
+Grads FlashAttentionOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  if (!grads[0])
+    return SmallVector<Value>(3, Value());
+  // The log-sum-exp is a statistic: nothing flows back through it.
+  auto op = b.create<FlashAttentionGradOp>(
+      getLoc(), getQuery().getType(), getKey().getType(), getValue().getType(),
+      getQuery(), getKey(), getValue(), getResult(), getLse(), grads[0],
+      getScaleAttr(), getCausalAttr(), getProbabilityAttr(),
+      getRngStreamAttr());
+  return SmallVector<Value>{op.getGradQuery(), op.getGradKey(),
+                            op.getGradValue()};
+}
+
 //===----------------------------------------------------------------------===//
 // Linear: keeps its input (for the weight gradient), reads its weight.
 //===----------------------------------------------------------------------===//

@@ -22,6 +22,10 @@ void LayerNormOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 void RmsNormOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "rms");
 }
+void FlashAttentionOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "context");
+  setName(getLse(), "lse");
+}
 void RopeOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "rot");
 }

@@ -82,6 +82,13 @@ struct OverrideFlags {
                      "or f16 (overrides params_dtype / bf16 / fp16 / "
                      "torch_dtype)"),
       llvm::cl::value_desc("type"), llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> attentionBackend{
+      "attention-backend",
+      llvm::cl::desc("Core attention: unfused (the s² probabilities are "
+                     "kept) or flash (fused; they are recomputed in the "
+                     "backward) (overrides attention_backend / "
+                     "attn_implementation)"),
+      llvm::cl::value_desc("kind"), llvm::cl::cat(category)};
 };
 
 OverrideFlags &overrideFlags() {
@@ -133,6 +140,17 @@ bool ckpt::readConfigOverrideFlags(llvm::StringRef tool,
       return false;
     }
   }
+  if (flags.attentionBackend.getNumOccurrences()) {
+    llvm::StringRef kind = flags.attentionBackend.getValue();
+    if (kind != "flash" && kind != "unfused") {
+      llvm::errs() << tool
+                   << ": for the --attention-backend option: must be flash "
+                      "or unfused, got '"
+                   << kind << "'\n";
+      return false;
+    }
+    overrides.attentionBackend = kind.str();
+  }
   return true;
 }
 
@@ -140,8 +158,8 @@ void ckpt::registerConfigImportTranslation() {
   registerConfigOverrideFlags();
   TranslateToMLIRRegistration registration(
       "import-config",
-      "Import a GPT model config (Megatron TransformerConfig names or a "
-      "Hugging Face GPT-2 config.json) as an xf forward graph",
+      "Import a model config (Megatron TransformerConfig names or a "
+      "Hugging Face config.json) as an xf forward graph",
       [](llvm::SourceMgr &sourceMgr,
          MLIRContext *context) -> OwningOpRef<Operation *> {
         const llvm::MemoryBuffer *buffer =

@@ -388,6 +388,44 @@ private:
       key = rotate(key, "key");
     }
     double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
+    Value context;
+    if (config.attentionBackend == "flash")
+      context = emitFlashAttention(query, key, split.getValue(), scale, layer,
+                                   prefix);
+    else
+      context = emitUnfusedAttention(query, key, split.getValue(), scale, layer,
+                                     prefix);
+    auto mergedType = inferred("merge_heads", context);
+    auto merged =
+        tag(builder.create<MergeHeadsOp>(named(prefix + "core_attention"),
+                                         mergedType, context),
+            "core_attn", layer);
+    return emitRowParallelLinear(merged, prefix + "linear_proj", "attn_proj",
+                                 layer);
+  }
+
+  /// One fused op; the attention dropout is drawn inside it.
+  Value emitFlashAttention(Value query, Value key, Value value, double scale,
+                           int64_t layer, const std::string &prefix) {
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr("scale", builder.getF64FloatAttr(scale))};
+    std::string error;
+    auto types =
+        inferResultTypes("flash_attention", {query, key, value}, attrs, error);
+    if (failed(types))
+      llvm::report_fatal_error(llvm::Twine("GPT graph builder: ") + error);
+    double p = config.attentionDropout;
+    auto op = builder.create<FlashAttentionOp>(
+        named(prefix + "core_attention"), (*types)[0], (*types)[1], query, key,
+        value, builder.getF64FloatAttr(scale), builder.getBoolAttr(true),
+        builder.getF64FloatAttr(p),
+        builder.getI64IntegerAttr(p > 0.0 ? nextRngStream++ : 0));
+    return tag(op, "core_attn", layer).getResult();
+  }
+
+  /// Scores, causal softmax, attention dropout and context, each an op.
+  Value emitUnfusedAttention(Value query, Value key, Value value, double scale,
+                             int64_t layer, const std::string &prefix) {
     auto scoresType =
         inferred("attention_scores", {query, key},
                  builder.getNamedAttr("scale", builder.getF64FloatAttr(scale)));
@@ -402,19 +440,12 @@ private:
     Value dropped =
         emitDropout(probs.getResult(), config.attentionDropout, "core_attn",
                     layer, prefix + "core_attention.attention_dropout");
-    auto contextType =
-        inferred("attention_context", {dropped, split.getValue()});
-    auto context = tag(builder.create<AttentionContextOp>(
-                           named(prefix + "core_attention"), contextType,
-                           dropped, split.getValue()),
-                       "core_attn", layer);
-    auto mergedType = inferred("merge_heads", context.getResult());
-    auto merged =
-        tag(builder.create<MergeHeadsOp>(named(prefix + "core_attention"),
-                                         mergedType, context.getResult()),
+    auto contextType = inferred("attention_context", {dropped, value});
+    auto context =
+        tag(builder.create<AttentionContextOp>(named(prefix + "core_attention"),
+                                               contextType, dropped, value),
             "core_attn", layer);
-    return emitRowParallelLinear(merged, prefix + "linear_proj", "attn_proj",
-                                 layer);
+    return context.getResult();
   }
 
   Value emitResidual(Value residual, Value branch, StringRef module,
@@ -506,7 +537,7 @@ private:
         config.activation, config.positionEmbeddingType,
         rotary() ? builder.getF64FloatAttr(config.rotaryBase) : FloatAttr(),
         rotary() ? builder.getF64FloatAttr(config.rotaryPercent) : FloatAttr(),
-        config.numQueryGroups);
+        config.numQueryGroups, config.attentionBackend);
   }
 
   const GPTConfig &config;

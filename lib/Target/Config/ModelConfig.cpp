@@ -419,6 +419,19 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                  "a SiLU MLP without a gated linear unit is not supported: "
                  "set gated_linear_unit = true (SwiGLU) or activation_func = "
                  "gelu");
+  if (auto backend = reader.string("attention_backend")) {
+    // Megatron's AttnBackend, written by name (AttnBackend.flash or flash).
+    std::string name = *backend;
+    if (name.rfind("AttnBackend.", 0) == 0)
+      name = name.substr(12);
+    if (name == "flash" || name == "unfused")
+      config.attentionBackend = name;
+    else
+      reader.error("attention_backend",
+                   "attention_backend must be flash or unfused (fused, local "
+                   "and auto are not modelled), got \"" +
+                       *backend + "\"");
+  }
   // Megatron's older flag for rotary embeddings.
   auto legacyRope = reader.boolean("use_rotary_position_embeddings", false);
   if (legacyRope && *legacyRope)
@@ -596,6 +609,16 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
                                       *name + "\"");
   }
   auto tie = reader.boolean("tie_word_embeddings", false);
+  for (const char *key : {"attn_implementation", "_attn_implementation"})
+    if (auto kind = reader.string(key)) {
+      if (*kind == "flash_attention_2")
+        config.attentionBackend = "flash";
+      else if (*kind != "eager")
+        reader.error(key, std::string(key) +
+                              " must be eager (unfused) or flash_attention_2, "
+                              "got \"" +
+                              *kind + "\"");
+    }
 
   config.format = fmt;
   config.family = type;
@@ -854,6 +877,8 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
   }
   if (overrides.sequenceParallel)
     config.sequenceParallel = *overrides.sequenceParallel;
+  if (overrides.attentionBackend)
+    config.attentionBackend = *overrides.attentionBackend;
 
   if (config.slidingWindow > 0 && config.seqLength > config.slidingWindow)
     reader.error(overrides.seqLength ? "--seq-length" : "sliding_window",

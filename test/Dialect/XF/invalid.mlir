@@ -586,3 +586,19 @@ func.func @gqa_groups(%qkv: tensor<16x2x40xf32>) {
   %q, %k, %v = xf.split_heads %qkv {num_heads = 6 : i64, num_query_groups = 4 : i64} : tensor<16x2x40xf32> -> tensor<2x6x16x4xf32>, tensor<2x4x16x4xf32>, tensor<2x4x16x4xf32>
   return
 }
+
+// -----
+
+func.func @flash_lse_type(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>) {
+  // expected-error @+1 {{result #1 has shape [2, 4, 8] but the operands give [2, 4, 16]}}
+  %o, %l = xf.flash_attention %q, %k, %k {scale = 0.35 : f64} : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @flash_groups(%q: tensor<2x4x16x8xf32>, %k: tensor<2x3x16x8xf32>) {
+  // expected-error @+1 {{query [2, 4, 16, 8] and key [2, 3, 16, 8] must agree in batch and head size, and the key's heads must divide the query's}}
+  %o, %l = xf.flash_attention %q, %k, %k {scale = 0.35 : f64} : (tensor<2x4x16x8xf32>, tensor<2x3x16x8xf32>, tensor<2x3x16x8xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x4x16xf32>)
+  return
+}

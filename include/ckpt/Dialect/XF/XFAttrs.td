@@ -37,8 +37,8 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     `position_embedding_type` (`"learned_absolute"`, `"rope"` with
     `rotary_base` and `rotary_percent`, or `"none"`) the positions;
     `num_query_groups` the key and value heads of grouped-query attention
-    (0: one per query head). They are printed only when they differ from
-    GPT's.
+    (0: one per query head); `attention_backend` (`"unfused"` or `"flash"`)
+    core attention. They are printed only when they differ from GPT's.
   }];
   let parameters = (ins
     StringRefParameter<"model family">:$family,
@@ -63,7 +63,8 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     StringRefParameter<"learned_absolute, rope or none", "\"learned_absolute\"">:$position_embedding_type,
     OptionalParameter<"::mlir::FloatAttr">:$rotary_base,
     OptionalParameter<"::mlir::FloatAttr">:$rotary_percent,
-    DefaultValuedParameter<"int64_t", "0">:$num_query_groups
+    DefaultValuedParameter<"int64_t", "0">:$num_query_groups,
+    StringRefParameter<"unfused or flash", "\"unfused\"">:$attention_backend
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

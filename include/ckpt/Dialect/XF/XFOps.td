@@ -271,6 +271,36 @@ def XF_RopeOp : XF_PureOp<"rope", [SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+def XF_FlashAttentionOp : XF_PureOp<"flash_attention"> {
+  let summary = "fused attention that never stores the s² probabilities";
+  let description = [{
+    `softmax(scale · Q Kᵀ [causal]) V` for `query` `[b, a, s, d]` and `key`,
+    `value` `[b, g, s, d]` (`g` divides `a`: grouped-query attention), row by
+    row, as FlashAttention computes it: the result is `[b, a, s, d]` and
+    `lse` (`[b, a, s]`, f32) holds each row's log-sum-exp of the scaled
+    scores. With `probability > 0` the probabilities are dropped out with the
+    mask `xf.dropout` would draw for a `[b, a, s, s]` tensor on stream
+    `rng_stream`. The backward keeps Q, K, V, the result and `lse`, and
+    recomputes the scores inside `xf.flash_attention_grad` (the cost model
+    counts that product).
+
+    ```mlir
+    %o, %lse = xf.flash_attention %q, %k, %v {scale = 0.35355339059327373 : f64}
+        : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>)
+        -> (tensor<2x4x16x8xf32>, tensor<2x4x16xf32>)
+    ```
+  }];
+  let arguments = (ins XF_FloatTensor:$query, XF_FloatTensor:$key,
+                       XF_FloatTensor:$value, F64Attr:$scale,
+                       DefaultValuedAttr<BoolAttr, "true">:$causal,
+                       DefaultValuedAttr<F64Attr, "0.0">:$probability,
+                       DefaultValuedAttr<I64Attr, "0">:$rng_stream);
+  let results = (outs XF_FloatTensor:$result, XF_FloatTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def XF_AttentionScoresOp : XF_PureOp<"attention_scores"> {
   let summary = "scaled query-key products: Q · Kᵀ · scale";
   let description = [{
@@ -460,6 +490,30 @@ def XF_RopeGradOp : XF_GradOp<"rope_grad", [SameOperandsAndResultType]> {
                        I64Attr:$rotary_dim);
   let results = (outs XF_FloatTensor:$grad);
   let assemblyFormat = "$grad_output attr-dict `:` type($grad)";
+}
+
+def XF_FlashAttentionGradOp : XF_GradOp<"flash_attention_grad"> {
+  let summary = "gradients of fused attention, recomputing the scores";
+  let description = [{
+    From Q, K, V, the forward's result and `lse`, and the result's gradient:
+    each row's probabilities are rebuilt as `exp(scale · q kᵀ - lse)` (and
+    the same dropout mask), then `dV = Pᵀ dO`, `dS = P ⊙ (dO Vᵀ - rowsum(dO ⊙
+    O))`, `dQ = scale · dS K`, `dK = scale · dSᵀ Q`; a group's key and value
+    gradients sum its heads in order.
+  }];
+  let arguments = (ins XF_FloatTensor:$query, XF_FloatTensor:$key,
+                       XF_FloatTensor:$value, XF_FloatTensor:$result,
+                       XF_FloatTensor:$lse, XF_FloatTensor:$grad_output,
+                       F64Attr:$scale,
+                       DefaultValuedAttr<BoolAttr, "true">:$causal,
+                       DefaultValuedAttr<F64Attr, "0.0">:$probability,
+                       DefaultValuedAttr<I64Attr, "0">:$rng_stream);
+  let results = (outs XF_FloatTensor:$grad_query, XF_FloatTensor:$grad_key,
+                      XF_FloatTensor:$grad_value);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $result `,` $lse `,` $grad_output attr-dict
+    `:` functional-type(operands, results)
+  }];
 }
 
 def XF_SoftmaxGradOp : XF_GradOp<"softmax_grad", [SameOperandsAndResultType]> {

@@ -83,6 +83,9 @@ struct GPTConfig {
   int64_t tensorParallelSize = 1;
   bool sequenceParallel = false;
 
+  /// Core attention: "unfused" (scores, softmax and context, the s²
+  /// probabilities kept) or "flash" (one fused op that recomputes them).
+  std::string attentionBackend = "unfused";
   /// Key and value heads (grouped-query attention); 0: one per query head.
   int64_t numQueryGroups = 0;
 
@@ -99,6 +102,7 @@ struct ConfigOverrides {
   std::optional<DType> dtype;
   std::optional<int64_t> tensorParallelSize;
   std::optional<bool> sequenceParallel;
+  std::optional<std::string> attentionBackend; ///< "flash" or "unfused".
 };
 
 struct ConfigDiagnostic {
