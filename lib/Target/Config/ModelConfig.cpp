@@ -515,6 +515,18 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                      std::to_string(config.rotaryDim()));
 }
 
+/// Hugging Face's torch_dtype, f32 when absent.
+DType readTorchDtype(ConfigReader &reader) {
+  if (auto name = reader.string("torch_dtype")) {
+    if (auto parsed = parseDType(*name))
+      return *parsed;
+    reader.error("torch_dtype", "torch_dtype must be float32, bfloat16 or "
+                                "float16, got \"" +
+                                    *name + "\"");
+  }
+  return DType::F32;
+}
+
 /// Hugging Face's LLaMA family (llama, mistral, qwen2; mixtral is refused
 /// until mixture-of-experts layers land): RMSNorm, SwiGLU, rotary
 /// embeddings, grouped-query attention, no biases but Qwen2's QKV bias.
@@ -599,15 +611,7 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
                      std::to_string(experts.value_or(0)) +
                      " experts per layer would be built as one dense MLP");
   }
-  DType dtype = DType::F32;
-  if (auto name = reader.string("torch_dtype")) {
-    if (auto parsed = parseDType(*name))
-      dtype = *parsed;
-    else
-      reader.error("torch_dtype", "torch_dtype must be float32, bfloat16 or "
-                                  "float16, got \"" +
-                                      *name + "\"");
-  }
+  DType dtype = readTorchDtype(reader);
   auto tie = reader.boolean("tie_word_embeddings", false);
   for (const char *key : {"attn_implementation", "_attn_implementation"})
     if (auto kind = reader.string(key)) {
@@ -704,15 +708,7 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
                    "gelu_pytorch_tanh, got \"" +
                        *act + "\"");
   }
-  DType dtype = DType::F32;
-  if (auto name = reader.string("torch_dtype")) {
-    if (auto parsed = parseDType(*name))
-      dtype = *parsed;
-    else
-      reader.error("torch_dtype", "torch_dtype must be float32, bfloat16 or "
-                                  "float16, got \"" +
-                                      *name + "\"");
-  }
+  DType dtype = readTorchDtype(reader);
   auto tie = reader.boolean("tie_word_embeddings", true);
   if (auto scale = reader.boolean("scale_attn_weights", true); scale && !*scale)
     reader.error("scale_attn_weights", "only scaled attention (true) is "
