@@ -28,11 +28,12 @@ LogicalResult ckpt::buildCompilePipeline(
   // A budget selects the budget solver in place of Megatron's presets.
   bool budget = !options.remat.memoryBudget.empty() ||
                 !options.remat.deviceMemory.empty();
-  std::string remat =
-      option("policy", budget && options.policy == "megatron"
-                           ? "budget"
-                           : options.policy) +
-      option("recompute-granularity", options.remat.granularity);
+  std::string remat;
+  if (!options.policyFromConfig)
+    remat = option("policy", budget && options.policy == "megatron"
+                                 ? "budget"
+                                 : options.policy) +
+            option("recompute-granularity", options.remat.granularity);
   if (!options.remat.method.empty())
     remat += option("recompute-method", options.remat.method);
   if (options.remat.numLayers)

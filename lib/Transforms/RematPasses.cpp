@@ -59,6 +59,16 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     options.memoryBudget = memoryBudget;
     options.deviceMemory = deviceMemory;
     options.cost = cost;
+    // No policy option: the policy the model's config named, if any.
+    bool policyGiven = policyName.hasValue() || granularity.hasValue() ||
+                       method.hasValue() || numLayers.hasValue() ||
+                       modules.hasValue() ||
+                       distributeSavedActivations.hasValue() ||
+                       memoryBudget.hasValue() || deviceMemory.hasValue();
+    if (!policyGiven)
+      if (std::optional<RematOptions> configured =
+              configuredRematOptions(getOperation()))
+        options = *configured;
     // A budget selects the budget solver in place of Megatron's presets.
     std::string name = policyName;
     if (name == "megatron" && (!memoryBudget.empty() || !deviceMemory.empty()))

@@ -1,5 +1,6 @@
 //===- RematPolicyRegistry.cpp - Policies by name, and applying one -------===//
 
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Support/ByteSize.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
 #include "ckpt/Transforms/RematPolicy.h"
@@ -15,6 +16,29 @@ using namespace mlir;
 using namespace ckpt;
 
 RematPolicy::~RematPolicy() = default;
+
+std::optional<RematOptions>
+ckpt::configuredRematOptions(mlir::ModuleOp module) {
+  auto policy =
+      module->getAttrOfType<mlir::DictionaryAttr>(CkptDialect::kPolicyAttrName);
+  if (!policy)
+    return std::nullopt;
+  RematOptions options;
+  if (auto granularity =
+          policy.getAs<mlir::StringAttr>("recompute_granularity"))
+    options.granularity = granularity.str();
+  if (auto method = policy.getAs<mlir::StringAttr>("recompute_method"))
+    options.method = method.str();
+  if (auto layers = policy.getAs<mlir::IntegerAttr>("recompute_num_layers"))
+    options.numLayers = layers.getInt();
+  if (auto modules = policy.getAs<mlir::ArrayAttr>("recompute_modules"))
+    for (auto module : modules.getAsRange<mlir::StringAttr>())
+      options.modules.push_back(module.str());
+  if (auto distribute =
+          policy.getAs<mlir::BoolAttr>("distribute_saved_activations"))
+    options.distributeSavedActivations = distribute.getValue();
+  return options;
+}
 
 namespace {
 /// The budget solver reads the caps and refuses Megatron's options but

@@ -172,6 +172,12 @@ int main(int argc, char **argv) {
     options.remat.numLayers = numLayers;
   options.remat.modules.assign(modules.begin(), modules.end());
   options.remat.distributeSavedActivations = distribute;
+  // Without a policy option, the config's own recompute fields decide.
+  options.policyFromConfig =
+      !policy.getNumOccurrences() && !granularity.getNumOccurrences() &&
+      !method.getNumOccurrences() && !numLayers.getNumOccurrences() &&
+      !modules.getNumOccurrences() && !distribute.getNumOccurrences() &&
+      !memoryBudget.getNumOccurrences() && !deviceMemory.getNumOccurrences();
   options.planMemory = !noPlan;
   options.alignment = alignment;
   options.planSeconds = planSeconds;

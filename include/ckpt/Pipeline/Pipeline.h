@@ -27,6 +27,9 @@ namespace ckpt {
 struct CompileOptions {
   std::string policy = "megatron"; ///< A registered remat policy.
   RematOptions remat;              ///< Its options (Megatron's names).
+  /// Neither `policy` nor `remat` was chosen: the remat pass applies the
+  /// policy the config names (its recompute_* fields), or none.
+  bool policyFromConfig = false;
   /// What each recompute region re-runs (RematPlan.h).
   RegionOps regionOps = RegionOps::Needed;
   bool planMemory = true;   ///< Schedule and plan the arena.

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+namespace mlir {
+class ModuleOp;
+} // namespace mlir
+
 namespace ckpt {
 
 /// The options of --ckpt-remat as written (Megatron's names).
@@ -34,6 +38,10 @@ struct RematOptions {
   /// "profile:FILE".
   std::string cost;
 };
+
+/// The recompute policy `module`'s config named (the `ckpt.policy`
+/// attribute), as options; none when the module carries none.
+std::optional<RematOptions> configuredRematOptions(mlir::ModuleOp module);
 
 class RematPolicy {
 public:

@@ -3,6 +3,7 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -20,6 +21,39 @@ StringRef ckpt::getRematAnnotation(Operation *op) {
   if (auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName))
     return attr.getValue();
   return {};
+}
+
+/// `ckpt.policy`: a dictionary of Megatron's recompute fields, each of its
+/// kind (the policy's own rules are checked when it is applied).
+static LogicalResult verifyPolicyAttribute(Operation *op, Attribute value) {
+  auto policy = dyn_cast<DictionaryAttr>(value);
+  if (!policy || !isa<ModuleOp>(op))
+    return op->emitError() << "'ckpt.policy' must be a dictionary on a module";
+  for (NamedAttribute field : policy) {
+    StringRef key = field.getName().getValue();
+    Attribute v = field.getValue();
+    bool ok = false;
+    if (key == "recompute_granularity" || key == "recompute_method")
+      ok = isa<StringAttr>(v);
+    else if (key == "recompute_num_layers")
+      ok = isa<IntegerAttr>(v);
+    else if (key == "recompute_modules")
+      ok = isa<ArrayAttr>(v) &&
+           llvm::all_of(cast<ArrayAttr>(v),
+                        [](Attribute m) { return isa<StringAttr>(m); });
+    else if (key == "distribute_saved_activations")
+      ok = isa<BoolAttr>(v);
+    else
+      return op->emitError()
+             << "'ckpt.policy' has an unknown field '" << key
+             << "' (allowed: recompute_granularity, recompute_method, "
+                "recompute_num_layers, recompute_modules, "
+                "distribute_saved_activations)";
+    if (!ok)
+      return op->emitError()
+             << "'ckpt.policy' field '" << key << "' has the wrong kind: " << v;
+  }
+  return success();
 }
 
 LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
@@ -42,10 +76,12 @@ LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'ckpt.memory' must be a dictionary";
     return success();
   }
+  if (name == kPolicyAttrName)
+    return verifyPolicyAttribute(op, attr.getValue());
   if (name != kRematAttrName)
     return op->emitError() << "unknown ckpt attribute '" << name
                            << "'; ckpt defines " << kRematAttrName
-                           << ", ckpt.offsets and ckpt.memory";
+                           << ", ckpt.policy, ckpt.offsets and ckpt.memory";
   auto value = dyn_cast<StringAttr>(attr.getValue());
   if (!value || (value.getValue() != "save" && value.getValue() != "recompute"))
     return op->emitError() << "'" << kRematAttrName

@@ -42,6 +42,9 @@ public:
   OwningOpRef<ModuleOp> build() {
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
     module->getOperation()->setAttr(XFDialect::kModelAttrName, describeModel());
+    if (config.recompute.given)
+      module->getOperation()->setAttr(CkptDialect::kPolicyAttrName,
+                                      describePolicy());
     declareArguments();
 
     builder.setInsertionPointToEnd(module->getBody());
@@ -516,6 +519,29 @@ private:
                                            logits.getResult(), arguments[1]),
             "loss", std::nullopt);
     return loss.getResult();
+  }
+
+  /// The config's own recompute policy, with Megatron's field names.
+  DictionaryAttr describePolicy() {
+    const config::RecomputeDefaults &r = config.recompute;
+    NamedAttrList fields;
+    fields.append(
+        "recompute_granularity",
+        builder.getStringAttr(r.granularity.empty() ? "none" : r.granularity));
+    if (!r.method.empty())
+      fields.append("recompute_method", builder.getStringAttr(r.method));
+    if (r.numLayers)
+      fields.append("recompute_num_layers",
+                    builder.getI64IntegerAttr(*r.numLayers));
+    if (!r.modules.empty())
+      fields.append("recompute_modules",
+                    builder.getStrArrayAttr(llvm::to_vector(
+                        llvm::map_range(r.modules, [](const std::string &m) {
+                          return llvm::StringRef(m);
+                        }))));
+    if (r.distributeSavedActivations)
+      fields.append("distribute_saved_activations", builder.getBoolAttr(true));
+    return fields.getDictionary(builder.getContext());
   }
 
   ModelAttr describeModel() {

@@ -194,6 +194,10 @@ public:
     return value.get<std::string>();
   }
 
+  void markUsed(const std::string &key) { used.insert(key); }
+  /// The raw value of a present key.
+  const json &value(const std::string &key) { return doc.at(key); }
+
   /// Marks keys as read (known to the importer, ignored on purpose).
   void ignore(const std::set<std::string> &keys) {
     used.insert(keys.begin(), keys.end());
@@ -266,6 +270,90 @@ void requireProbability(ConfigReader &reader, const std::string &key,
     std::ostringstream os;
     os << key << " must be a probability in [0, 1), got " << *value;
     reader.error(key, os.str());
+  }
+}
+
+/// The config's own recompute policy, with Megatron's rules between the
+/// fields (each error at the field that breaks one).
+void readRecomputeDefaults(ConfigReader &reader, GPTConfig &config,
+                           int64_t layers) {
+  RecomputeDefaults &r = config.recompute;
+  for (const char *key :
+       {"recompute_granularity", "recompute_method", "recompute_num_layers",
+        "recompute_modules", "distribute_saved_activations"})
+    r.given |= reader.has(key);
+  if (auto granularity = reader.string("recompute_granularity")) {
+    if (*granularity == "full" || *granularity == "selective")
+      r.granularity = *granularity;
+    else
+      reader.error("recompute_granularity",
+                   "recompute_granularity must be full, selective or null, "
+                   "got \"" +
+                       *granularity + "\"");
+  }
+  bool full = r.granularity == "full";
+  if (auto method = reader.string("recompute_method")) {
+    if (*method != "uniform" && *method != "block")
+      reader.error("recompute_method",
+                   "recompute_method must be uniform, block or null, got \"" +
+                       *method + "\"");
+    else if (!full)
+      reader.error("recompute_method",
+                   "recompute_method needs recompute_granularity = full");
+    else
+      r.method = *method;
+  }
+  if (auto n = reader.integer("recompute_num_layers")) {
+    if (!full)
+      reader.error("recompute_num_layers",
+                   "recompute_num_layers needs recompute_granularity = full");
+    else if (*n < 1 || (layers > 0 && *n > layers))
+      reader.error("recompute_num_layers",
+                   "recompute_num_layers must be in [1, " +
+                       std::to_string(layers) + "] (the model's layers), got " +
+                       std::to_string(*n));
+    else
+      r.numLayers = *n;
+  }
+  if (full && !reader.has("recompute_method"))
+    reader.error("recompute_granularity",
+                 "recompute_granularity = full needs recompute_method "
+                 "(uniform or block)");
+  reader.markUsed("recompute_modules");
+  if (reader.has("recompute_modules")) {
+    const json &modules = reader.value("recompute_modules");
+    bool ok = modules.is_array();
+    if (ok)
+      for (const json &module : modules) {
+        if (!module.is_string()) {
+          ok = false;
+          break;
+        }
+        std::string name = module.get<std::string>();
+        if (name != "core_attn" && name != "mlp" && name != "layernorm") {
+          reader.error("recompute_modules",
+                       "recompute_modules may name core_attn, mlp and "
+                       "layernorm (this model has no MoE or MLA layers), got "
+                       "\"" +
+                           name + "\"");
+          continue;
+        }
+        r.modules.push_back(name);
+      }
+    if (!ok)
+      reader.error("recompute_modules",
+                   "recompute_modules must be a list of module names, got " +
+                       ConfigReader::describe(modules));
+    else if (r.granularity != "selective")
+      reader.error("recompute_modules",
+                   "recompute_modules needs recompute_granularity = selective");
+  }
+  if (auto distribute = reader.boolean("distribute_saved_activations")) {
+    r.distributeSavedActivations = *distribute;
+    if (*distribute && !full)
+      reader.error("distribute_saved_activations",
+                   "distribute_saved_activations needs "
+                   "recompute_granularity = full");
   }
 }
 
@@ -432,6 +520,7 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                    "and auto are not modelled), got \"" +
                        *backend + "\"");
   }
+  readRecomputeDefaults(reader, config, layers.value_or(0));
   // Megatron's older flag for rotary embeddings.
   auto legacyRope = reader.boolean("use_rotary_position_embeddings", false);
   if (legacyRope && *legacyRope)
@@ -876,6 +965,14 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
   if (overrides.attentionBackend)
     config.attentionBackend = *overrides.attentionBackend;
 
+  if (config.recompute.distributeSavedActivations &&
+      (config.tensorParallelSize <= 1 || config.sequenceParallel))
+    reader.error("distribute_saved_activations",
+                 config.sequenceParallel
+                     ? "distribute_saved_activations cannot be combined with "
+                       "sequence parallelism"
+                     : "distribute_saved_activations needs "
+                       "tensor_model_parallel_size > 1");
   if (config.slidingWindow > 0 && config.seqLength > config.slidingWindow)
     reader.error(overrides.seqLength ? "--seq-length" : "sliding_window",
                  "sliding-window attention is not modelled: the sequence (" +

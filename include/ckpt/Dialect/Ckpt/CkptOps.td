@@ -31,11 +31,19 @@ def Ckpt_Dialect : Dialect {
     every forward op whose results the backward no longer reads directly
     carries `ckpt.remat = "recompute"`. `--ckpt-verify-remat` checks that no
     backward op reads a result of such an op.
+
+    The discardable attribute `ckpt.policy` on a module is the recompute
+    policy its model config named (Megatron's `recompute_granularity`,
+    `recompute_method`, `recompute_num_layers`, `recompute_modules`,
+    `distribute_saved_activations`, with those names): `--ckpt-remat` with
+    no policy option applies it.
   }];
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
   let extraClassDeclaration = [{
     static constexpr ::llvm::StringLiteral kRematAttrName = "ckpt.remat";
+    /// On a module: the recompute policy its config named.
+    static constexpr ::llvm::StringLiteral kPolicyAttrName = "ckpt.policy";
     /// On a parameter argument: its gradient is partial on each of this many
     /// tensor-parallel ranks (a replicated parameter applied to a sequence
     /// shard) and the training step sums it over them.

@@ -32,6 +32,19 @@ int64_t dtypeBytes(DType dtype);
 enum class ConfigFormat { Megatron, HuggingFace };
 const char *formatName(ConfigFormat format);
 
+/// The recompute policy a Megatron config names as its own
+/// (recompute_granularity, recompute_method, recompute_num_layers,
+/// recompute_modules, distribute_saved_activations): the default of the
+/// tools, which their command-line options replace.
+struct RecomputeDefaults {
+  bool given = false;      ///< Some field was in the config.
+  std::string granularity; ///< "full", "selective" or "" (none).
+  std::string method;      ///< "uniform", "block" or "".
+  std::optional<int64_t> numLayers;
+  std::vector<std::string> modules;
+  bool distributeSavedActivations = false;
+};
+
 /// A decoder-only transformer (pre-norm; GPT's LayerNorm and GeLU MLP, or
 /// RMSNorm and a gated MLP) and the shape of one micro-batch.
 struct GPTConfig {
@@ -79,6 +92,8 @@ struct GPTConfig {
                                 rotaryPercent) /
            2 * 2;
   }
+  /// The config's own recompute policy (Megatron's fields).
+  RecomputeDefaults recompute;
   /// The graph one rank runs: tensor-parallel size t, sequence parallelism.
   int64_t tensorParallelSize = 1;
   bool sequenceParallel = false;
