@@ -270,19 +270,14 @@ bool detail::checkRope(RuleContext &r, const Shape &input) {
 
 bool detail::flashAttentionShape(RuleContext &r, const Shape &query,
                                  const Shape &key, const Shape &value) {
-  if (!r.rank(query, 4, "query", "[b, a, s, d]") ||
-      !r.rank(key, 4, "key", "[b, g, s, d]") ||
+  // The scores' rule for query and key (the fused op never makes them).
+  Shape scores;
+  if (!attentionScoresShape(r, query, key, scores) ||
       !r.rank(value, 4, "value", "[b, g, s, d]"))
     return false;
   if (key != value)
     return r.fail("key " + formatShape(key) + " and value " +
                   formatShape(value) + " must have one shape");
-  if (query[0] != key[0] || query[3] != key[3] || key[1] <= 0 ||
-      query[1] % key[1] != 0)
-    return r.fail("query " + formatShape(query) + " and key " +
-                  formatShape(key) +
-                  " must agree in batch and head size, and the key's heads "
-                  "must divide the query's");
   if (r.flag("causal") && query[2] != key[2])
     return r.fail("causal attention needs equal query and key lengths, got " +
                   std::to_string(query[2]) + " and " + std::to_string(key[2]));
