@@ -21,6 +21,13 @@ config.substitutions.append(("%examples", os.path.join(config.ckpt_src_root, "ex
 config.substitutions.append(("%srcroot", config.ckpt_src_root))
 config.substitutions.append(("%objroot", config.ckpt_obj_root))
 config.substitutions.append(("%python", sys.executable))
+# Debian's own mlir-opt and the plugin it loads (lib/Plugin). A sanitizer
+# build has no plugin: instrumented code cannot load into the uninstrumented
+# host.
+if config.ckpt_sanitize not in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("mlir-opt-plugin")
+config.substitutions.append(("%upstream-mlir-opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
+config.substitutions.append(("%ckpt-plugin", os.path.join(config.ckpt_obj_root, "lib", "CkptPlugin.so")))
 
 tool_dirs = [config.ckpt_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa", "ckpt-compile"], tool_dirs)
