@@ -4,7 +4,8 @@
 // interfaces (docs/embedding.md): arith.mulf, given a gradient
 // (DifferentiableOpInterface) and a cost (CostOpInterface), is
 // differentiated by --xf-training-step, its operands are kept exactly as
-// its model declares, and its FLOPs reach the report.
+// its model declares, its FLOPs reach the report, and a recompute region
+// re-runs it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,7 @@
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -110,6 +112,27 @@ TEST(ExternalModelTest, AnUpstreamOpIsDifferentiatedKeptAndCosted) {
   int64_t gemm = 2 * 8 * 16 * 8;
   EXPECT_EQ(report->forward.matmulFlops, gemm);
   EXPECT_EQ(report->forward.otherFlops, 64 + 64 + 5 * 4 * 2 * 16);
+
+  // Recomputed: annotated ckpt.remat = "recompute", the mulf is re-run in a
+  // region for the head's backward, and its result is no longer kept.
+  step->walk([&](arith::MulFOp op) {
+    if (!op->hasAttr("xf.phase"))
+      op->setAttr(CkptDialect::kRematAttrName,
+                  StringAttr::get(&context, "recompute"));
+  });
+  MegatronPolicy annotationsOnly;
+  FailureOr<RematResult> remat = applyRemat(*step, annotationsOnly);
+  ASSERT_TRUE(succeeded(remat));
+  EXPECT_EQ(remat->regions, 1);
+  int inRegion = 0;
+  step->walk([&](RecomputeOp region) {
+    region.walk([&](arith::MulFOp) { ++inRegion; });
+  });
+  EXPECT_EQ(inRegion, 1);
+  FailureOr<ActivationReport> after = analyzeActivations(*step);
+  ASSERT_TRUE(succeeded(after));
+  EXPECT_EQ(after->keptBytes, hidden + logits);
+  EXPECT_EQ(after->recompute.otherFlops, 64);
 }
 
 } // namespace
