@@ -172,14 +172,6 @@ bool ropeRule(R &r) {
   return true;
 }
 
-/// 3 FLOPs per rotated element (two products and a sum); the angles are a
-/// table of s · rotary_dim/2 entries.
-OpCost ropeCost(const OpInstance &op) {
-  const Shape &x = op.inputs[0].shape;
-  auto dim = static_cast<int64_t>(numberAttr(op, "rotary_dim", x[3]));
-  return {0, product({3, x[0], x[1], x[2], dim})};
-}
-
 bool flashAttentionRule(R &r) {
   const Shape &q = r.in(0);
   if (!r.sameElementType({R::In(0), R::In(1), R::In(2), R::Out(0)}) ||
@@ -190,15 +182,10 @@ bool flashAttentionRule(R &r) {
   return true;
 }
 
-/// Two products (scores and context, 2·b·a·sq·sk·d each), the scale, the
-/// softmax and the dropout as the unfused ops count them.
-OpCost flashAttentionCost(const OpInstance &op) {
-  const Shape &q = op.inputs[0].shape;
-  int64_t sk = op.inputs[1].shape[2];
-  bool dropout = numberAttr(op, "probability", 0.0) > 0.0;
-  int64_t scores = product({q[0], q[1], q[2], sk});
-  return {product({4, q[0], q[1], q[2], sk, q[3]}),
-          product({dropout ? 8 : 6, scores})};
+/// Two products (scores and context), the scale and the softmax as the
+/// unfused ops count them (and the dropout).
+OpCost flashAttentionForwardCost(const OpInstance &op) {
+  return flashAttentionCost(op, 2, 6);
 }
 
 bool attentionScoresRule(R &r) {
@@ -389,12 +376,9 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
                  OpClass::Forward,
                  {{"query"}, {"key"}, {"value"}},
                  {{"result"}, {"lse"}},
-                 {{"scale", AttrKind::Float, std::nullopt},
-                  {"causal", AttrKind::Bool, AttrValue(true)},
-                  {"probability", AttrKind::Float, AttrValue(0.0)},
-                  {"rng_stream", AttrKind::Int, AttrValue(int64_t(0))}},
+                 flashAttentionAttrs(),
                  flashAttentionRule,
-                 flashAttentionCost,
+                 flashAttentionForwardCost,
                  {0, 1, 2},
                  {0, 1}});
   ops.push_back({"attention_scores",

@@ -8,6 +8,8 @@
 
 #include "OpRules.h"
 
+#include <tuple>
+
 using namespace ckpt::ops;
 using namespace ckpt::ops::detail;
 
@@ -104,19 +106,28 @@ bool dropoutGradRule(R &r) {
   return true;
 }
 
-bool layerNormGradRule(R &r) {
+/// A norm's gradient (input, weight, grad_output) -> (grad_input,
+/// grad_weight[, grad_bias]): the types that follow from the operands.
+bool normGradTypes(R &r, bool bias) {
   const TensorDesc &input = r.input(0), &weight = r.input(1);
   if (!r.expectType(r.input(2), input, "grad_output"))
     return false;
-  if (const TensorDesc *gradInput = r.peek(0))
-    if (!r.expectType(*gradInput, input, "grad_input"))
-      return false;
-  if (const TensorDesc *gradWeight = r.peek(1))
-    if (!r.expectType(*gradWeight, weight, "grad_weight"))
-      return false;
-  if (const TensorDesc *gradBias = r.peek(2))
-    if (!r.expectType(*gradBias, weight, "grad_bias"))
-      return false;
+  for (auto [index, expected, name] : {std::tuple(0u, &input, "grad_input"),
+                                       std::tuple(1u, &weight, "grad_weight"),
+                                       std::tuple(2u, &weight, "grad_bias")}) {
+    if (index == 2 && !bias)
+      break;
+    if (const TensorDesc *given = r.peek(index))
+      if (!r.expectType(*given, *expected, name))
+        return false;
+  }
+  return true;
+}
+
+bool layerNormGradRule(R &r) {
+  const TensorDesc &input = r.input(0), &weight = r.input(1);
+  if (!normGradTypes(r, /*bias=*/true))
+    return false;
   Shape out;
   if (!layerNormShape(r, input.shape, weight.shape, weight.shape, out) ||
       !r.expectShape(input.shape, out, "input") || !checkEpsilon(r))
@@ -129,14 +140,8 @@ bool layerNormGradRule(R &r) {
 
 bool rmsNormGradRule(R &r) {
   const TensorDesc &input = r.input(0), &weight = r.input(1);
-  if (!r.expectType(r.input(2), input, "grad_output"))
+  if (!normGradTypes(r, /*bias=*/false))
     return false;
-  if (const TensorDesc *gradInput = r.peek(0))
-    if (!r.expectType(*gradInput, input, "grad_input"))
-      return false;
-  if (const TensorDesc *gradWeight = r.peek(1))
-    if (!r.expectType(*gradWeight, weight, "grad_weight"))
-      return false;
   Shape out;
   if (!rmsNormShape(r, input.shape, weight.shape, out) || !checkEpsilon(r))
     return false;
@@ -324,30 +329,15 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
   gradient("rope_grad", {{"grad_output"}}, {{"grad"}},
            {{"base", AttrKind::Float, AttrValue(10000.0)},
             {"rotary_dim", AttrKind::Int, std::nullopt}},
-           ropeGradRule, [](const OpInstance &op) {
-             const Shape &x = op.inputs[0].shape;
-             auto dim =
-                 static_cast<int64_t>(numberAttr(op, "rotary_dim", x[3]));
-             return OpCost{0, product({3, x[0], x[1], x[2], dim})};
-           });
+           ropeGradRule, ropeCost);
   // The recomputed scores, then dV, dP, dQ and dK: five products, against
   // the unfused backward's four.
   gradient(
       "flash_attention_grad",
       {{"query"}, {"key"}, {"value"}, {"result"}, {"lse"}, {"grad_output"}},
-      {{"grad_query"}, {"grad_key"}, {"grad_value"}},
-      {{"scale", AttrKind::Float, std::nullopt},
-       {"causal", AttrKind::Bool, AttrValue(true)},
-       {"probability", AttrKind::Float, AttrValue(0.0)},
-       {"rng_stream", AttrKind::Int, AttrValue(int64_t(0))}},
-      flashAttentionGradRule, [](const OpInstance &op) {
-        const Shape &q = op.inputs[0].shape;
-        int64_t sk = op.inputs[1].shape[2];
-        bool dropout = numberAttr(op, "probability", 0.0) > 0.0;
-        int64_t scores = product({q[0], q[1], q[2], sk});
-        return OpCost{product({10, q[0], q[1], q[2], sk, q[3]}),
-                      product({dropout ? 12 : 10, scores})};
-      });
+      {{"grad_query"}, {"grad_key"}, {"grad_value"}}, flashAttentionAttrs(),
+      flashAttentionGradRule,
+      [](const OpInstance &op) { return flashAttentionCost(op, 5, 10); });
   gradient("softmax_grad", {{"output"}, {"grad_output"}}, {{"grad"}}, {},
            softmaxGradRule,
            [](const OpInstance &op) { return elementwise(4, op.inputs[0]); });

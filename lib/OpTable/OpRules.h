@@ -75,6 +75,16 @@ bool isGeluGlu(const OpInstance &op);
 bool checkGluActivation(RuleContext &r);
 /// input [..., 2f] -> [..., f].
 bool gluShape(RuleContext &r, const Shape &input, Shape &out);
+/// The attributes of fused attention and of its gradient.
+std::vector<AttrSpec> flashAttentionAttrs();
+/// Fused attention's arithmetic: `products` attention products of
+/// 2·b·a·sq·sk·d each, and `perScore` other FLOPs per score (2 more with
+/// dropout).
+OpCost flashAttentionCost(const OpInstance &op, int64_t products,
+                          int64_t perScore);
+/// A rotation of the first rotary_dim channels: 3 FLOPs per rotated element
+/// (two products and a sum); the angles are a table of s · rotary_dim/2.
+OpCost ropeCost(const OpInstance &op);
 /// Fused attention's query [b, a, s, d], key and value [b, g, s, d] (g
 /// divides a; equal lengths when causal), scale and dropout probability.
 bool flashAttentionShape(RuleContext &r, const Shape &query, const Shape &key,

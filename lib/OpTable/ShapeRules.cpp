@@ -283,3 +283,25 @@ bool detail::flashAttentionShape(RuleContext &r, const Shape &query,
                   std::to_string(query[2]) + " and " + std::to_string(key[2]));
   return checkScale(r) && checkProbability(r);
 }
+
+std::vector<AttrSpec> detail::flashAttentionAttrs() {
+  return {{"scale", AttrKind::Float, std::nullopt},
+          {"causal", AttrKind::Bool, AttrValue(true)},
+          {"probability", AttrKind::Float, AttrValue(0.0)},
+          {"rng_stream", AttrKind::Int, AttrValue(int64_t(0))}};
+}
+
+OpCost detail::flashAttentionCost(const OpInstance &op, int64_t products,
+                                  int64_t perScore) {
+  const Shape &q = op.inputs[0].shape;
+  int64_t sk = op.inputs[1].shape[2];
+  bool dropout = numberAttr(op, "probability", 0.0) > 0.0;
+  return {product({2 * products, q[0], q[1], q[2], sk, q[3]}),
+          product({dropout ? perScore + 2 : perScore, q[0], q[1], q[2], sk})};
+}
+
+OpCost detail::ropeCost(const OpInstance &op) {
+  const Shape &x = op.inputs[0].shape;
+  auto dim = static_cast<int64_t>(numberAttr(op, "rotary_dim", x[3]));
+  return {0, product({3, x[0], x[1], x[2], dim})};
+}

@@ -137,16 +137,21 @@ void layerNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
   }
 }
 
+/// 1/sqrt(mean(x²) + epsilon) of one row.
+template <typename T> T inverseRms(const T *row, int64_t n, double epsilon) {
+  T squares = 0;
+  for (int64_t c = 0; c < n; ++c)
+    squares += row[c] * row[c];
+  return T(1) / std::sqrt(squares / T(n) + T(epsilon));
+}
+
 template <typename T>
 void rmsNorm(const T *x, const T *weight, int64_t rows, int64_t n,
              double epsilon, T *y) {
 #pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r) {
     const T *xr = x + r * n;
-    T squares = 0;
-    for (int64_t c = 0; c < n; ++c)
-      squares += xr[c] * xr[c];
-    T rrms = T(1) / std::sqrt(squares / T(n) + T(epsilon));
+    T rrms = inverseRms(xr, n, epsilon);
     for (int64_t c = 0; c < n; ++c)
       y[r * n + c] = xr[c] * rrms * weight[c];
   }
@@ -160,10 +165,7 @@ void rmsNormGrad(const T *x, const T *weight, const T *gradOut, int64_t rows,
   for (int64_t r = 0; r < rows; ++r) {
     const T *xr = x + r * n;
     const T *dy = gradOut + r * n;
-    T squares = 0;
-    for (int64_t c = 0; c < n; ++c)
-      squares += xr[c] * xr[c];
-    T rrms = T(1) / std::sqrt(squares / T(n) + T(epsilon));
+    T rrms = inverseRms(xr, n, epsilon);
     // dx = rrms · (g - xhat · mean(g · xhat)), g = dy · weight.
     T sumGXhat = 0;
     for (int64_t c = 0; c < n; ++c) {
