@@ -76,6 +76,20 @@ protected:
     return graph;
   }
 
+  /// The report of the step with `plan` applied to a copy (the step as it
+  /// is when the plan makes no region).
+  ActivationReport reportAfter(const RematPlan &plan) {
+    OwningOpRef<ModuleOp> copy = module->clone();
+    auto step = copy->lookupSymbol<func::FuncOp>("train_step");
+    FailureOr<StepGraph> copyGraph = StepGraph::build(step);
+    EXPECT_TRUE(succeeded(copyGraph));
+    FailureOr<RematResult> result = applyRematPlan(*copyGraph, plan);
+    EXPECT_TRUE(succeeded(result));
+    if (failed(result))
+      return ActivationReport();
+    return analyzeActivations(result->graph ? *result->graph : *copyGraph);
+  }
+
   Outcome outcomeOf(const RematPlan &plan) {
     OwningOpRef<ModuleOp> copy = module->clone();
     auto step = copy->lookupSymbol<func::FuncOp>("train_step");
@@ -149,16 +163,8 @@ TEST_F(BudgetPolicyTest, ChoiceCostsAreWhatTheRewriteRuns) {
   int64_t keptAll = evaluateLayerChoice(graph, layer0, 0, 1).keptBytes;
   int64_t baseKept = analyzeActivations(graph).keptBytes;
   for (const LayerChoice &choice : layer0.frontier) {
-    RematPlan plan = makeLayerPlan(graph, {layer0}, {choice.discard});
-    OwningOpRef<ModuleOp> copy = module->clone();
-    auto step = copy->lookupSymbol<func::FuncOp>("train_step");
-    FailureOr<StepGraph> copyGraph = StepGraph::build(step);
-    ASSERT_TRUE(succeeded(copyGraph));
-    FailureOr<RematResult> result = applyRematPlan(*copyGraph, plan);
-    ASSERT_TRUE(succeeded(result));
-    // Without a region the step, and so its graph, is unchanged.
     ActivationReport report =
-        analyzeActivations(result->graph ? *result->graph : *copyGraph);
+        reportAfter(makeLayerPlan(graph, {layer0}, {choice.discard}));
     EXPECT_EQ(report.recompute.total(), choice.cost) << choice.discard;
     EXPECT_EQ(
         baseKept - report.keptBytes,
@@ -398,14 +404,9 @@ TEST_F(BudgetPolicyTest, ChainChoiceIsWhatTheRewriteRuns) {
   RematPlan plan = makeLayerPlan(graph, {LayerPick{&chain, 0}});
   ASSERT_EQ(plan.groups.size(), 1u);
   EXPECT_EQ(plan.groups.front().label, "layers 0-1");
-  OwningOpRef<ModuleOp> copy = module->clone();
-  auto step = copy->lookupSymbol<func::FuncOp>("train_step");
-  FailureOr<StepGraph> copyGraph = StepGraph::build(step);
-  ASSERT_TRUE(succeeded(copyGraph));
-  FailureOr<RematResult> result = applyRematPlan(*copyGraph, plan);
-  ASSERT_TRUE(succeeded(result) && result->graph);
   ActivationReport before = analyzeActivations(graph);
-  ActivationReport after = analyzeActivations(*result->graph);
+  ActivationReport after = reportAfter(plan);
+  EXPECT_EQ(after.recomputeRegions, 1);
   EXPECT_EQ(after.recompute.total(), chain.frontier.front().cost);
   int64_t keptAll =
       evaluateLayerChoice(graph, models->front(), 0, 1).keptBytes +
@@ -457,14 +458,7 @@ TEST_F(BudgetPolicyTest, DistributedChoicesKeepWhatTheRewriteKeeps) {
     RematPlan plan = makeLayerPlan(graph, {layer0}, {choice.discard});
     plan.distributeInputs = true;
     plan.tensorParallelSize = 2;
-    OwningOpRef<ModuleOp> copy = module->clone();
-    auto step = copy->lookupSymbol<func::FuncOp>("train_step");
-    FailureOr<StepGraph> copyGraph = StepGraph::build(step);
-    ASSERT_TRUE(succeeded(copyGraph));
-    FailureOr<RematResult> result = applyRematPlan(*copyGraph, plan);
-    ASSERT_TRUE(succeeded(result));
-    ActivationReport report =
-        analyzeActivations(result->graph ? *result->graph : *copyGraph);
+    ActivationReport report = reportAfter(plan);
     EXPECT_EQ(report.recompute.total(), choice.cost) << choice.discard;
     EXPECT_EQ(baseKept - report.keptBytes, keptAll - choice.keptBytes)
         << choice.discard;
