@@ -535,10 +535,8 @@ private:
                     builder.getI64IntegerAttr(*r.numLayers));
     if (!r.modules.empty())
       fields.append("recompute_modules",
-                    builder.getStrArrayAttr(llvm::to_vector(
-                        llvm::map_range(r.modules, [](const std::string &m) {
-                          return llvm::StringRef(m);
-                        }))));
+                    builder.getStrArrayAttr(SmallVector<StringRef>(
+                        r.modules.begin(), r.modules.end())));
     if (r.distributeSavedActivations)
       fields.append("distribute_saved_activations", builder.getBoolAttr(true));
     return fields.getDictionary(builder.getContext());
