@@ -16,6 +16,7 @@ namespace ckpt::ops::detail {
 void addForwardOps(std::vector<OpDef> &ops);
 void addGradientOps(std::vector<OpDef> &ops);
 void addCollectiveOps(std::vector<OpDef> &ops);
+void addMoeOps(std::vector<OpDef> &ops);
 
 /// A number as a person writes it: 0.5, 1, -1e-06.
 std::string formatNumber(double value);

@@ -127,6 +127,7 @@ const std::vector<OpDef> &ckpt::ops::allOps() {
     std::vector<OpDef> ops;
     detail::addForwardOps(ops);
     detail::addGradientOps(ops);
+    detail::addMoeOps(ops);
     detail::addCollectiveOps(ops);
     return ops;
   }();

@@ -8,6 +8,7 @@
 
 #include "CpuBackend.h"
 #include "Kernels.h"
+#include "MoeKernels.h"
 
 #include "ckpt/runtime/Executor.h"
 
@@ -353,7 +354,7 @@ template <typename R> void crossEntropy(const KernelCall &c, Operands<R> &o) {
       k::crossEntropy<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2]);
   storeElement(c.outputs[0].data, c.outputs[0].storage, 0, loss);
   if (c.loss)
-    *c.loss = loss;
+    *c.loss += loss;
 }
 template <typename R>
 void crossEntropyGrad(const KernelCall &c, Operands<R> &o) {
@@ -362,6 +363,109 @@ void crossEntropyGrad(const KernelCall &c, Operands<R> &o) {
   checkIndices(labels, l[2], "label");
   k::crossEntropyGrad<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2],
                          o.out(c.outputs[0]));
+}
+
+// Mixture of experts. Integer results are stored through storeElement.
+void storeIndices(const TensorArg &t, const std::vector<int64_t> &values) {
+  for (int64_t i = 0; i < t.elements; ++i)
+    storeElement(t.data, t.storage, i, static_cast<double>(values[i]));
+}
+/// Slots in [-1, rows): -1 is a dropped choice.
+std::vector<int64_t> slotsOf(const TensorArg &t, int64_t rows) {
+  std::vector<int64_t> slots = Operands<float>::indices(t);
+  for (size_t i = 0; i < slots.size(); ++i)
+    if (slots[i] < -1 || slots[i] >= rows)
+      throw RuntimeError("slot " + std::to_string(slots[i]) + " at position " +
+                         std::to_string(i) + " is outside [-1, " +
+                         std::to_string(rows) + ")");
+  return slots;
+}
+template <typename R> void moeRoute(const KernelCall &c, Operands<R> &o) {
+  const auto &l = shape(c.inputs[0]);
+  std::vector<double> logits(c.inputs[0].elements);
+  for (size_t i = 0; i < logits.size(); ++i)
+    logits[i] = loadElement(c.inputs[0].data, c.inputs[0].storage, i);
+  int64_t k = shape(c.outputs[0])[2];
+  k::Routing routing =
+      k::routeTokens(logits, l[0] * l[1], l[2], k, c.inst->getI64("capacity"),
+                     c.inst->getString("drop_policy", "probs") == "probs");
+  R *weights = o.out(c.outputs[0]);
+  for (size_t i = 0; i < routing.weights.size(); ++i)
+    weights[i] = static_cast<R>(routing.weights[i]);
+  storeIndices(c.outputs[1], routing.experts);
+  storeIndices(c.outputs[2], routing.slots);
+}
+template <typename R> void moeRouteGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &l = shape(c.inputs[0]);
+  std::vector<int64_t> experts = Operands<R>::indices(c.inputs[1]);
+  checkIndices(experts, l[2], "expert");
+  k::moeRouteGrad<R>(o.in(c.inputs[0]), experts.data(), o.in(c.inputs[2]),
+                     l[0] * l[1], l[2], shape(c.inputs[1])[2],
+                     o.out(c.outputs[0]));
+}
+template <typename R> void moeAuxLoss(const KernelCall &c, Operands<R> &o) {
+  const auto &l = shape(c.inputs[0]);
+  std::vector<int64_t> experts = Operands<R>::indices(c.inputs[1]);
+  checkIndices(experts, l[2], "expert");
+  double loss =
+      k::moeAuxLoss<R>(o.in(c.inputs[0]), experts.data(), l[0] * l[1], l[2],
+                       shape(c.inputs[1])[2], c.inst->getF64("coeff"));
+  storeElement(c.outputs[0].data, c.outputs[0].storage, 0, loss);
+  if (c.loss)
+    *c.loss += loss;
+}
+template <typename R> void moeAuxLossGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &l = shape(c.inputs[0]);
+  std::vector<int64_t> experts = Operands<R>::indices(c.inputs[1]);
+  checkIndices(experts, l[2], "expert");
+  k::moeAuxLossGrad<R>(o.in(c.inputs[0]), experts.data(), l[0] * l[1], l[2],
+                       shape(c.inputs[1])[2], c.inst->getF64("coeff"),
+                       o.out(c.outputs[0]));
+}
+template <typename R> void moeDispatch(const KernelCall &c, Operands<R> &o) {
+  const auto &x = shape(c.inputs[0]), &buffer = shape(c.outputs[0]);
+  int64_t rows = buffer[0] * buffer[1];
+  std::vector<int64_t> slots = slotsOf(c.inputs[1], rows);
+  k::moeDispatch<R>(o.in(c.inputs[0]), slots.data(), x[0] * x[1],
+                    shape(c.inputs[1])[2], x[2], rows, o.out(c.outputs[0]));
+}
+template <typename R>
+void moeDispatchGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &buffer = shape(c.inputs[1]), &s = shape(c.inputs[0]);
+  std::vector<int64_t> slots = slotsOf(c.inputs[0], buffer[0] * buffer[1]);
+  k::moeDispatchGrad<R>(slots.data(), o.in(c.inputs[1]), s[0] * s[1], s[2],
+                        buffer[2], o.out(c.outputs[0]));
+}
+template <typename R> void moeCombine(const KernelCall &c, Operands<R> &o) {
+  const auto &buffer = shape(c.inputs[0]), &w = shape(c.inputs[1]);
+  std::vector<int64_t> slots = slotsOf(c.inputs[2], buffer[0] * buffer[1]);
+  k::moeCombine<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), slots.data(),
+                   w[0] * w[1], w[2], buffer[2], o.out(c.outputs[0]));
+}
+template <typename R> void moeCombineGrad(const KernelCall &c, Operands<R> &o) {
+  const auto &buffer = shape(c.inputs[0]), &w = shape(c.inputs[1]);
+  int64_t rows = buffer[0] * buffer[1];
+  std::vector<int64_t> slots = slotsOf(c.inputs[2], rows);
+  k::moeCombineGrad<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), slots.data(),
+                       o.in(c.inputs[3]), w[0] * w[1], w[2], buffer[2], rows,
+                       o.out(c.outputs[0]), o.out(c.outputs[1]));
+}
+template <typename R> void expertLinear(const KernelCall &c, Operands<R> &o) {
+  const auto &x = shape(c.inputs[0]), &w = shape(c.inputs[1]);
+  k::expertLinear<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), w[0], x[1], w[1],
+                     w[2], o.out(c.outputs[0]));
+}
+template <typename R>
+void expertLinearGradInput(const KernelCall &c, Operands<R> &o) {
+  const auto &dy = shape(c.inputs[0]), &w = shape(c.inputs[1]);
+  k::expertLinearGradInput<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), w[0], dy[1],
+                              w[1], w[2], o.out(c.outputs[0]));
+}
+template <typename R>
+void expertLinearGradWeight(const KernelCall &c, Operands<R> &o) {
+  const auto &dy = shape(c.inputs[0]), &w = shape(c.outputs[0]);
+  k::expertLinearGradWeight<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), w[0],
+                               dy[1], w[1], w[2], o.out(c.outputs[0]));
 }
 
 #define CKPT_KERNEL(NAME, FN)                                                  \
@@ -409,6 +513,17 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("shard", shard),
       CKPT_KERNEL("cross_entropy", crossEntropy),
       CKPT_KERNEL("cross_entropy_grad", crossEntropyGrad),
+      CKPT_KERNEL("moe_route", moeRoute),
+      CKPT_KERNEL("moe_route_grad", moeRouteGrad),
+      CKPT_KERNEL("moe_aux_loss", moeAuxLoss),
+      CKPT_KERNEL("moe_aux_loss_grad", moeAuxLossGrad),
+      CKPT_KERNEL("moe_dispatch", moeDispatch),
+      CKPT_KERNEL("moe_dispatch_grad", moeDispatchGrad),
+      CKPT_KERNEL("moe_combine", moeCombine),
+      CKPT_KERNEL("moe_combine_grad", moeCombineGrad),
+      CKPT_KERNEL("expert_linear", expertLinear),
+      CKPT_KERNEL("expert_linear_grad_input", expertLinearGradInput),
+      CKPT_KERNEL("expert_linear_grad_weight", expertLinearGradWeight),
   };
   return table;
 }

@@ -191,6 +191,8 @@ KernelCall Executor::callOf(size_t index, double *loss) {
 
 StepResult Executor::run() {
   StepResult result;
+  // The loss kernels (cross_entropy, moe_aux_loss) add their terms here.
+  loss_ = 0;
   if (program_.tensorParallelSize != comm_->size())
     throw RuntimeError("the program was built for " +
                        std::to_string(program_.tensorParallelSize) +

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ReferenceBackend.h"
+#include "ReferenceMoe.h"
 
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Philox.h"
@@ -720,7 +721,7 @@ void crossEntropy(const KernelCall &c) {
   double loss = total / static_cast<double>(s * b);
   store(c.outputs[0], {loss});
   if (c.loss)
-    *c.loss = loss;
+    *c.loss += loss;
 }
 
 void crossEntropyGrad(const KernelCall &c) {
@@ -824,8 +825,10 @@ public:
     std::memcpy(host, device, bytes);
   }
   Kernel kernel(const ops::OpDef &def) const override {
-    auto it = kernelTable().find(def.name);
-    return it == kernelTable().end() ? Kernel() : it->second;
+    for (const auto *table : {&kernelTable(), &referenceMoeKernels()})
+      if (auto it = table->find(def.name); it != table->end())
+        return it->second;
+    return Kernel();
   }
 
 protected:

@@ -34,7 +34,16 @@ struct Case {
   std::vector<TensorDesc> inputs, outputs;
   ops::AttrMap attrs;
   int64_t indexBound = 1; ///< Token ids and labels lie in [0, indexBound).
+  /// Values of inputs that must be consistent (a routing map): input i
+  /// takes given[i] when it is there and not empty.
+  std::vector<std::vector<double>> given = {};
 };
+
+/// A routing of 6 tokens [3, 2] to top-2 of 4 experts with 2 rows each:
+/// each token's experts are distinct, each kept choice owns its row, some
+/// choices are dropped (-1) and buffer row 5 stays empty.
+const std::vector<double> kExperts = {0, 1, 2, 3, 1, 0, 3, 2, 0, 2, 1, 3};
+const std::vector<double> kSlots = {0, 2, 4, 6, 3, 1, 7, -1, -1, -1, -1, -1};
 
 /// Small cases, with odd sizes, for every op of the table.
 std::vector<Case> cases() {
@@ -198,6 +207,68 @@ std::vector<Case> cases() {
       {"all_gather", {f({4, 3})}, {f({4, 3})}, tp},
       {"reduce_scatter", {f({4, 3})}, {f({4, 3})}, tp},
       {"shard", {f({4, 3})}, {f({4, 3})}, tp},
+      // Capacity 2 of 12 choices over 4 experts: some are dropped.
+      {"moe_route",
+       {f({3, 2, 4})},
+       {f({3, 2, 2}), idx({3, 2, 2}), idx({3, 2, 2})},
+       {{"top_k", int64_t(2)},
+        {"capacity", int64_t(2)},
+        {"drop_policy", std::string("probs")}}},
+      {"moe_route",
+       {f({3, 2, 4})},
+       {f({3, 2, 3}), idx({3, 2, 3}), idx({3, 2, 3})},
+       {{"top_k", int64_t(3)},
+        {"capacity", int64_t(3)},
+        {"drop_policy", std::string("position")}}},
+      {"moe_route_grad",
+       {f({3, 2, 4}), idx({3, 2, 2}), f({3, 2, 2})},
+       {f({3, 2, 4})},
+       {},
+       1,
+       {{}, kExperts}},
+      {"moe_aux_loss",
+       {f({3, 2, 4}), idx({3, 2, 2})},
+       {f({})},
+       {{"coeff", 0.25}},
+       1,
+       {{}, kExperts}},
+      {"moe_aux_loss_grad",
+       {f({3, 2, 4}), idx({3, 2, 2})},
+       {f({3, 2, 4})},
+       {{"coeff", 0.25}},
+       1,
+       {{}, kExperts}},
+      {"moe_dispatch",
+       {f({3, 2, 5}), idx({3, 2, 2})},
+       {f({4, 2, 5})},
+       {{"num_experts", int64_t(4)}, {"capacity", int64_t(2)}},
+       1,
+       {{}, kSlots}},
+      {"moe_dispatch_grad",
+       {idx({3, 2, 2}), f({4, 2, 5})},
+       {f({3, 2, 5})},
+       {},
+       1,
+       {kSlots}},
+      {"moe_combine",
+       {f({4, 2, 5}), f({3, 2, 2}), idx({3, 2, 2})},
+       {f({3, 2, 5})},
+       {},
+       1,
+       {{}, {}, kSlots}},
+      {"moe_combine_grad",
+       {f({4, 2, 5}), f({3, 2, 2}), idx({3, 2, 2}), f({3, 2, 5})},
+       {f({4, 2, 5}), f({3, 2, 2})},
+       {},
+       1,
+       {{}, {}, kSlots}},
+      {"expert_linear", {f({3, 4, 5}), f({3, 6, 5})}, {f({3, 4, 6})}},
+      {"expert_linear_grad_input",
+       {f({3, 4, 6}), f({3, 6, 5})},
+       {f({3, 4, 5})}},
+      {"expert_linear_grad_weight",
+       {f({3, 4, 6}), f({3, 4, 5})},
+       {f({3, 6, 5})}},
   };
 }
 
@@ -208,6 +279,11 @@ std::vector<std::vector<double>> inputsOf(const Case &c, uint32_t seed) {
   std::uniform_real_distribution<double> uniform(-1.0, 1.0);
   std::vector<std::vector<double>> values;
   for (const TensorDesc &t : c.inputs) {
+    size_t index = values.size();
+    if (index < c.given.size() && !c.given[index].empty()) {
+      values.push_back(c.given[index]);
+      continue;
+    }
     std::vector<double> v(*ops::numElements(t.shape));
     for (double &x : v) {
       if (t.type == DType::I64)
@@ -339,7 +415,7 @@ TEST_P(BackendConformanceTest, EveryOpAgreesWithTheReference) {
                   mode.tolerance)
             << where << " result #" << i;
       }
-      if (c.op == "cross_entropy") {
+      if (c.op == "cross_entropy" || c.op == "moe_aux_loss") {
         EXPECT_NEAR(got.loss, want.loss, mode.tolerance * want.loss) << where;
       }
     }

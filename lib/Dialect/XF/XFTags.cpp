@@ -10,8 +10,9 @@
 using namespace mlir;
 
 static constexpr llvm::StringLiteral kModules[] = {
-    "embedding", "layernorm", "qkv",  "core_attn",
-    "attn_proj", "mlp",       "head", "loss"};
+    "embedding",      "layernorm", "qkv", "core_attn",
+    "attn_proj",      "mlp",       "moe", "moe_act",
+    "shared_experts", "head",      "loss"};
 
 llvm::ArrayRef<llvm::StringLiteral> ckpt::xf::getKnownModuleNames() {
   return kModules;

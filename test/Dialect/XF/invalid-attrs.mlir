@@ -27,8 +27,8 @@ func.func @layer_i32(%x: tensor<4xf32>) {
 // -----
 
 func.func @module_unknown(%x: tensor<4xf32>) {
-  // expected-error @+1 {{'xf.module' must be one of embedding, layernorm, qkv, core_attn, attn_proj, mlp, head, loss, got "moe"}}
-  %0 = xf.gelu %x {xf.module = "moe"} : tensor<4xf32>
+  // expected-error @+1 {{'xf.module' must be one of embedding, layernorm, qkv, core_attn, attn_proj, mlp, moe, moe_act, shared_experts, head, loss, got "mla_up_proj"}}
+  %0 = xf.gelu %x {xf.module = "mla_up_proj"} : tensor<4xf32>
   return
 }
 

@@ -135,3 +135,27 @@ func.func @rope_and_token_embedding(%t: tensor<2x16xi32>, %w: tensor<128x32xf32>
   %2 = xf.rope_grad %1 {base = 5.0e+05 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
   return %0, %2 : tensor<16x2x32xf32>, tensor<2x4x16x8xf32>
 }
+
+// The mixture-of-experts chain: route, aux loss, dispatch, experts, combine.
+// CHECK-LABEL: func.func @moe
+func.func @moe(%x: tensor<4x2x8xf32>, %router: tensor<3x8xf32>,
+               %w1: tensor<3x12x8xf32>, %w2: tensor<3x8x12xf32>)
+    -> (tensor<4x2x8xf32>, tensor<f32>) {
+  %logits = xf.linear %x, %router : (tensor<4x2x8xf32>, tensor<3x8xf32>) -> tensor<4x2x3xf32>
+  // CHECK: %gates, %experts, %slots = xf.moe_route %{{.*}} {capacity = 6 : i64, top_k = 2 : i64}
+  %w, %e, %s = xf.moe_route %logits {top_k = 2, capacity = 6}
+      : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x2xi32>)
+  // CHECK: %aux_loss = xf.moe_aux_loss
+  %aux = xf.moe_aux_loss %logits, %e {coeff = 0.01} : (tensor<4x2x3xf32>, tensor<4x2x2xi32>) -> tensor<f32>
+  // CHECK: %dispatched = xf.moe_dispatch
+  %d = xf.moe_dispatch %x, %s {num_experts = 3, capacity = 6}
+      : (tensor<4x2x8xf32>, tensor<4x2x2xi32>) -> tensor<3x6x8xf32>
+  // CHECK: %expert_fc = xf.expert_linear
+  %h = xf.expert_linear %d, %w1 : (tensor<3x6x8xf32>, tensor<3x12x8xf32>) -> tensor<3x6x12xf32>
+  %g = xf.gelu %h : tensor<3x6x12xf32>
+  %o = xf.expert_linear %g, %w2 : (tensor<3x6x12xf32>, tensor<3x8x12xf32>) -> tensor<3x6x8xf32>
+  // CHECK: %combined = xf.moe_combine
+  %y = xf.moe_combine %o, %w, %s
+      : (tensor<3x6x8xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>) -> tensor<4x2x8xf32>
+  return %y, %aux : tensor<4x2x8xf32>, tensor<f32>
+}

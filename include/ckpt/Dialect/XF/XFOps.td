@@ -586,4 +586,6 @@ def XF_EmbeddingGradOp : XF_GradOp<"embedding_grad"> {
   }];
 }
 
+include "ckpt/Dialect/XF/XFMoeOps.td"
+
 #endif // CKPT_DIALECT_XF_XFOPS_TD

@@ -45,7 +45,9 @@ struct KernelCall {
   Precision precision = Precision::Program;
   uint64_t seed = 0; ///< Keys dropout masks.
   Communicator *comm = nullptr;
-  double *loss = nullptr; ///< cross_entropy writes the loss here too.
+  /// The step's loss in double: cross_entropy and moe_aux_loss add their
+  /// terms here.
+  double *loss = nullptr;
 };
 
 /// Runs one instruction; throws RuntimeError on bad data (a token id out

@@ -1,0 +1,340 @@
+//===- MoeOps.cpp - Table entries of the mixture-of-experts ops -----------===//
+//
+// A mixture-of-experts layer with a static capacity: the router's top-k
+// choice and each choice's slot in a per-expert buffer of `capacity` rows
+// (moe_route), the load-balancing loss (moe_aux_loss), the copy of each
+// token into its slots (moe_dispatch), the experts as batched products
+// (expert_linear), and the weighted sum back into token order
+// (moe_combine). Every shape is static; a slot of -1 is a dropped choice.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OpRules.h"
+
+using namespace ckpt::ops;
+using namespace ckpt::ops::detail;
+
+namespace {
+using R = RuleContext;
+constexpr TensorKind kIndex = TensorKind::Index;
+
+/// An index result keeps its given type (i32 or i64); inferred it is i32.
+ElementType indexType(R &r, unsigned output) {
+  const TensorDesc *given = r.peek(output);
+  return given ? given->type : ElementType::I32;
+}
+
+/// logits [s, b, E]: the router's scores, one per expert.
+bool checkLogits(R &r, const Shape &logits) {
+  return r.rank(logits, 3, "logits", "[s, b, num_experts]");
+}
+
+/// A routing map [s, b, k] (experts or slots) that belongs to [s, b, *].
+bool checkRouting(R &r, const Shape &routing, const Shape &tokens,
+                  std::string_view what) {
+  if (!r.rank(routing, 3, what, "[s, b, top_k]"))
+    return false;
+  if (routing[0] != tokens[0] || routing[1] != tokens[1])
+    return r.fail(std::string(what) + " " + formatShape(routing) +
+                  " must route the " + std::to_string(tokens[0]) + "x" +
+                  std::to_string(tokens[1]) + " tokens [s, b] of " +
+                  formatShape(tokens));
+  return true;
+}
+
+bool moeRouteRule(R &r) {
+  const Shape &logits = r.in(0);
+  if (!checkLogits(r, logits) || !r.sameElementType({R::In(0), R::Out(0)}))
+    return false;
+  int64_t experts = logits[2], k = r.i64("top_k"), c = r.i64("capacity");
+  if (k < 1 || k > experts)
+    return r.fail("top_k must be in [1, " + std::to_string(experts) +
+                  "] (the number of experts), got " + std::to_string(k));
+  if (c < 1)
+    return r.fail("capacity must be >= 1 (rows per expert), got " +
+                  std::to_string(c));
+  const std::string &policy = r.str("drop_policy");
+  if (policy != "probs" && policy != "position")
+    return r.fail("drop_policy must be \"probs\" or \"position\", got \"" +
+                  policy + "\"");
+  Shape routed = {logits[0], logits[1], k};
+  r.setOutput(0, routed, r.inType(0));
+  r.setOutput(1, routed, indexType(r, 1));
+  r.setOutput(2, routed, indexType(r, 2));
+  return true;
+}
+
+/// Top-k selection over the experts, then a softmax over the k chosen.
+OpCost moeRouteCost(const OpInstance &op) {
+  const Shape &l = op.inputs[0].shape;
+  int64_t k = op.outputs.empty() ? 1 : op.outputs[0].shape[2];
+  return {0, product({l[0], l[1], l[2], k}) + product({5, l[0], l[1], k})};
+}
+
+bool moeRouteGradRule(R &r) {
+  const Shape &logits = r.in(0);
+  if (!checkLogits(r, logits) ||
+      !r.sameElementType({R::In(0), R::In(2), R::Out(0)}) ||
+      !checkRouting(r, r.in(1), logits, "experts") ||
+      !r.expectShape(r.in(2), r.in(1), "grad_weights"))
+    return false;
+  r.setOutput(0, logits, r.inType(0));
+  return true;
+}
+
+bool checkCoeff(R &r) {
+  double coeff = r.f64("coeff");
+  if (!(coeff >= 0.0) || coeff > 1e6)
+    return r.fail("coeff must be in [0, 1e6], got " + formatNumber(coeff));
+  return true;
+}
+
+bool moeAuxLossRule(R &r) {
+  if (!checkLogits(r, r.in(0)) ||
+      !checkRouting(r, r.in(1), r.in(0), "experts") || !checkCoeff(r))
+    return false;
+  r.setOutput(0, {}, ElementType::F32);
+  return true;
+}
+
+bool moeAuxLossGradRule(R &r) {
+  if (!checkLogits(r, r.in(0)) ||
+      !checkRouting(r, r.in(1), r.in(0), "experts") || !checkCoeff(r) ||
+      !r.sameElementType({R::In(0), R::Out(0)}))
+    return false;
+  r.setOutput(0, r.in(0), r.inType(0));
+  return true;
+}
+
+/// The full softmax of every row, and the balance term per score.
+OpCost moeAuxLossCost(const OpInstance &op) {
+  return {0, product({6, elements(op.inputs[0])})};
+}
+
+bool moeDispatchRule(R &r) {
+  const Shape &input = r.in(0);
+  if (!r.rank(input, 3, "input", "[s, b, h]") ||
+      !checkRouting(r, r.in(1), input, "slots") ||
+      !r.sameElementType({R::In(0), R::Out(0)}))
+    return false;
+  int64_t experts = r.i64("num_experts"), c = r.i64("capacity");
+  if (experts < 1 || c < 1)
+    return r.fail("num_experts and capacity must be >= 1, got " +
+                  std::to_string(experts) + " and " + std::to_string(c));
+  r.setOutput(0, {experts, c, input[2]}, r.inType(0));
+  return true;
+}
+
+/// grad_output [E, C, h] back into token order [s, b, h] (given).
+bool moeDispatchGradRule(R &r) {
+  const TensorDesc *grad = r.given(0);
+  if (!grad || !r.sameElementType({R::In(1), R::Out(0)}) ||
+      !r.rank(r.in(1), 3, "grad_output", "[num_experts, capacity, h]") ||
+      !r.rank(grad->shape, 3, "result", "[s, b, h]") ||
+      !checkRouting(r, r.in(0), grad->shape, "slots"))
+    return false;
+  if (grad->shape[2] != r.in(1)[2])
+    return r.fail("result " + formatShape(grad->shape) +
+                  " must have the hidden size of grad_output " +
+                  formatShape(r.in(1)));
+  r.setOutput(0, grad->shape, grad->type);
+  return true;
+}
+
+/// One add per routed row and hidden unit.
+OpCost moeDispatchGradCost(const OpInstance &op) {
+  const Shape &slots = op.inputs[0].shape;
+  return {0, product({slots[0], slots[1], slots[2], op.inputs[1].shape[2]})};
+}
+
+/// expert_output [E, C, h], weights and slots [s, b, k]: the checks shared
+/// by the combine and its gradient; `tokens` is [s, b, h].
+bool checkCombine(R &r, const Shape &expertOutput, const Shape &weights,
+                  const Shape &slots) {
+  if (!r.rank(expertOutput, 3, "expert_output", "[num_experts, capacity, h]") ||
+      !r.rank(weights, 3, "weights", "[s, b, top_k]"))
+    return false;
+  return checkRouting(r, slots, weights, "slots") &&
+         r.expectShape(slots, weights, "slots");
+}
+
+bool moeCombineRule(R &r) {
+  const Shape &out = r.in(0), &weights = r.in(1);
+  if (!r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
+      !checkCombine(r, out, weights, r.in(2)))
+    return false;
+  r.setOutput(0, {weights[0], weights[1], out[2]}, r.inType(0));
+  return true;
+}
+
+/// A multiply-add per routed row and hidden unit.
+OpCost moeCombineCost(const OpInstance &op, int64_t perElement) {
+  const Shape &w = op.inputs[1].shape;
+  return {0, product({perElement, w[0], w[1], w[2], op.inputs[0].shape[2]})};
+}
+
+bool moeCombineGradRule(R &r) {
+  const Shape &out = r.in(0), &weights = r.in(1);
+  if (!r.sameElementType(
+          {R::In(0), R::In(1), R::In(3), R::Out(0), R::Out(1)}) ||
+      !checkCombine(r, out, weights, r.in(2)) ||
+      !r.expectShape(r.in(3), {weights[0], weights[1], out[2]}, "grad_output"))
+    return false;
+  r.setOutput(0, out, r.inType(0));
+  r.setOutput(1, weights, r.inType(0));
+  return true;
+}
+
+/// input [E, C, in], weight [E, out, in] -> [E, C, out].
+bool expertLinearShape(R &r, const Shape &input, const Shape &weight,
+                       Shape &out) {
+  if (!r.rank(input, 3, "input", "[num_experts, capacity, in_features]") ||
+      !r.rank(weight, 3, "weight", "[num_experts, out_features, in_features]"))
+    return false;
+  if (weight[0] != input[0] || weight[2] != input[2])
+    return r.fail("weight " + formatShape(weight) +
+                  " must be [num_experts, out_features, in_features] with " +
+                  std::to_string(input[0]) + " experts and " +
+                  std::to_string(input[2]) +
+                  " in_features (the input's), got " + formatShape(weight));
+  out = {input[0], input[1], weight[1]};
+  return true;
+}
+
+bool expertLinearRule(R &r) {
+  Shape out;
+  if (!r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
+      !expertLinearShape(r, r.in(0), r.in(1), out))
+    return false;
+  r.setOutput(0, out, r.inType(0));
+  return true;
+}
+
+/// 2·C·in·out per expert, for each of the forward and the two gradients.
+OpCost expertLinearProduct(const Shape &weight, int64_t capacity) {
+  return {product({2, weight[0], capacity, weight[1], weight[2]}), 0};
+}
+
+bool expertLinearGradInputRule(R &r) {
+  const TensorDesc *grad = r.given(0);
+  if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
+    return false;
+  Shape out;
+  if (!expertLinearShape(r, grad->shape, r.in(1), out) ||
+      !r.expectShape(r.in(0), out, "grad_output"))
+    return false;
+  r.setOutput(0, grad->shape, grad->type);
+  return true;
+}
+
+bool expertLinearGradWeightRule(R &r) {
+  const TensorDesc *grad = r.given(0);
+  if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
+    return false;
+  Shape out;
+  if (!expertLinearShape(r, r.in(1), grad->shape, out) ||
+      !r.expectShape(r.in(0), out, "grad_output"))
+    return false;
+  r.setOutput(0, grad->shape, grad->type);
+  return true;
+}
+} // namespace
+
+void detail::addMoeOps(std::vector<OpDef> &ops) {
+  auto gradient = [&](std::string_view name, std::vector<TensorSpec> inputs,
+                      std::vector<TensorSpec> outputs,
+                      std::vector<AttrSpec> attrs, ShapeRule rule,
+                      CostRule cost) {
+    ops.push_back({name,
+                   OpClass::Gradient,
+                   std::move(inputs),
+                   std::move(outputs),
+                   std::move(attrs),
+                   rule,
+                   cost,
+                   {},
+                   {}});
+  };
+  std::vector<AttrSpec> routeAttrs = {
+      {"top_k", AttrKind::Int, std::nullopt},
+      {"capacity", AttrKind::Int, std::nullopt},
+      {"drop_policy", AttrKind::String, AttrValue(std::string("probs"))}};
+  // The gradient recomputes the k-way softmax from the logits and reads
+  // the chosen experts; the slots matter only to dispatch and combine.
+  ops.push_back({"moe_route",
+                 OpClass::Forward,
+                 {{"logits"}},
+                 {{"weights"}, {"experts", kIndex}, {"slots", kIndex}},
+                 routeAttrs,
+                 moeRouteRule,
+                 moeRouteCost,
+                 {0},
+                 {1}});
+  std::vector<AttrSpec> coeff = {{"coeff", AttrKind::Float, std::nullopt}};
+  ops.push_back({"moe_aux_loss",
+                 OpClass::Forward,
+                 {{"logits"}, {"experts", kIndex}},
+                 {{"result", TensorKind::Loss}},
+                 coeff,
+                 moeAuxLossRule,
+                 moeAuxLossCost,
+                 {0, 1},
+                 {}});
+  std::vector<AttrSpec> bufferAttrs = {
+      {"num_experts", AttrKind::Int, std::nullopt},
+      {"capacity", AttrKind::Int, std::nullopt}};
+  ops.push_back({"moe_dispatch",
+                 OpClass::Forward,
+                 {{"input"}, {"slots", kIndex}},
+                 {{"result"}},
+                 bufferAttrs,
+                 moeDispatchRule,
+                 [](const OpInstance &) { return OpCost{}; },
+                 {1},
+                 {}});
+  ops.push_back({"expert_linear",
+                 OpClass::Forward,
+                 {{"input"}, {"weight"}},
+                 {{"result"}},
+                 {},
+                 expertLinearRule,
+                 [](const OpInstance &op) {
+                   return expertLinearProduct(op.inputs[1].shape,
+                                              op.inputs[0].shape[1]);
+                 },
+                 {0, 1},
+                 {}});
+  ops.push_back({"moe_combine",
+                 OpClass::Forward,
+                 {{"expert_output"}, {"weights"}, {"slots", kIndex}},
+                 {{"result"}},
+                 {},
+                 moeCombineRule,
+                 [](const OpInstance &op) { return moeCombineCost(op, 2); },
+                 {0, 1, 2},
+                 {}});
+
+  gradient("moe_route_grad",
+           {{"logits"}, {"experts", kIndex}, {"grad_weights"}}, {{"grad"}}, {},
+           moeRouteGradRule, [](const OpInstance &op) {
+             return OpCost{0, product({8, elements(op.inputs[2])})};
+           });
+  gradient("moe_aux_loss_grad", {{"logits"}, {"experts", kIndex}}, {{"grad"}},
+           coeff, moeAuxLossGradRule, moeAuxLossCost);
+  gradient("moe_dispatch_grad", {{"slots", kIndex}, {"grad_output"}},
+           {{"grad"}}, {}, moeDispatchGradRule, moeDispatchGradCost);
+  gradient("expert_linear_grad_input", {{"grad_output"}, {"weight"}},
+           {{"grad"}}, {}, expertLinearGradInputRule, [](const OpInstance &op) {
+             return expertLinearProduct(op.inputs[1].shape,
+                                        op.inputs[0].shape[1]);
+           });
+  gradient(
+      "expert_linear_grad_weight", {{"grad_output"}, {"input"}}, {{"grad"}}, {},
+      expertLinearGradWeightRule, [](const OpInstance &op) {
+        return expertLinearProduct(op.outputs[0].shape, op.inputs[0].shape[1]);
+      });
+  gradient("moe_combine_grad",
+           {{"expert_output"}, {"weights"}, {"slots", kIndex}, {"grad_output"}},
+           {{"grad_expert_output"}, {"grad_weights"}}, {}, moeCombineGradRule,
+           [](const OpInstance &op) { return moeCombineCost(op, 4); });
+}

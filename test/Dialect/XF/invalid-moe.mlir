@@ -1,0 +1,79 @@
+// RUN: ckpt-opt %s -split-input-file -verify-diagnostics
+// The mixture-of-experts ops: their checks come from the op table.
+
+func.func @route_top_k_too_large(%l: tensor<4x2x3xf32>) {
+  // expected-error @+1 {{top_k must be in [1, 3] (the number of experts), got 4}}
+  %w, %e, %s = xf.moe_route %l {top_k = 4, capacity = 2}
+      : (tensor<4x2x3xf32>) -> (tensor<4x2x4xf32>, tensor<4x2x4xi32>, tensor<4x2x4xi32>)
+  return
+}
+
+// -----
+
+func.func @route_zero_capacity(%l: tensor<4x2x3xf32>) {
+  // expected-error @+1 {{capacity must be >= 1 (rows per expert), got 0}}
+  %w, %e, %s = xf.moe_route %l {top_k = 2, capacity = 0}
+      : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x2xi32>)
+  return
+}
+
+// -----
+
+func.func @route_bad_policy(%l: tensor<4x2x3xf32>) {
+  // expected-error @+1 {{drop_policy must be "probs" or "position", got "random"}}
+  %w, %e, %s = xf.moe_route %l {top_k = 2, capacity = 2, drop_policy = "random"}
+      : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x2xi32>)
+  return
+}
+
+// -----
+
+func.func @dispatch_wrong_tokens(%x: tensor<4x2x8xf32>, %s: tensor<3x2x2xi32>) {
+  // expected-error @+1 {{slots [3, 2, 2] must route the 4x2 tokens [s, b] of [4, 2, 8]}}
+  %d = xf.moe_dispatch %x, %s {num_experts = 3, capacity = 4}
+      : (tensor<4x2x8xf32>, tensor<3x2x2xi32>) -> tensor<3x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @dispatch_wrong_buffer(%x: tensor<4x2x8xf32>, %s: tensor<4x2x2xi32>) {
+  // expected-error @+1 {{result #0 has shape [3, 4, 8] but the operands give [3, 5, 8]}}
+  %d = xf.moe_dispatch %x, %s {num_experts = 3, capacity = 5}
+      : (tensor<4x2x8xf32>, tensor<4x2x2xi32>) -> tensor<3x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @expert_weight_mismatch(%x: tensor<3x4x8xf32>, %w: tensor<2x16x8xf32>) {
+  // expected-error @+1 {{weight [2, 16, 8] must be [num_experts, out_features, in_features] with 3 experts and 8 in_features (the input's), got [2, 16, 8]}}
+  %y = xf.expert_linear %x, %w : (tensor<3x4x8xf32>, tensor<2x16x8xf32>) -> tensor<3x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @combine_weights_slots_differ(%o: tensor<3x4x8xf32>, %w: tensor<4x2x2xf32>, %s: tensor<4x2x1xi32>) {
+  // expected-error @+1 {{slots has shape [4, 2, 1] but must be [4, 2, 2]}}
+  %y = xf.moe_combine %o, %w, %s
+      : (tensor<3x4x8xf32>, tensor<4x2x2xf32>, tensor<4x2x1xi32>) -> tensor<4x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @aux_loss_negative_coeff(%l: tensor<4x2x3xf32>, %e: tensor<4x2x2xi32>) {
+  // expected-error @+1 {{coeff must be in [0, 1e6], got -0.5}}
+  %a = xf.moe_aux_loss %l, %e {coeff = -0.5} : (tensor<4x2x3xf32>, tensor<4x2x2xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @route_float_experts(%l: tensor<4x2x3xf32>) {
+  // expected-error @+1 {{result #1 must be statically shaped tensor of i32 or i64 token ids}}
+  %w, %e, %s = xf.moe_route %l {top_k = 2, capacity = 2}
+      : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>)
+  return
+}
