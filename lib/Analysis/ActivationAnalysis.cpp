@@ -62,6 +62,20 @@ ckpt::describeModel(func::FuncOp step) {
     fields.push_back({"rotary_base", real(model.getRotaryBase())});
   if (model.getRotaryPercent())
     fields.push_back({"rotary_percent", real(model.getRotaryPercent())});
+  if (model.isMoe()) {
+    fields.push_back({"num_moe_experts", number(model.getNumMoeExperts())});
+    fields.push_back({"moe_router_topk", number(model.getMoeRouterTopk())});
+    fields.push_back(
+        {"moe_ffn_hidden_size", number(model.getMoeFfnHiddenSize())});
+    fields.push_back({"moe_capacity", number(model.getMoeCapacity())});
+    fields.push_back({"moe_expert_capacity_factor",
+                      model.isDropless()
+                          ? std::string("dropless")
+                          : real(model.getMoeExpertCapacityFactor())});
+    if (model.getMoeSharedExpertIntermediateSize() > 0)
+      fields.push_back({"moe_shared_expert_intermediate_size",
+                        number(model.getMoeSharedExpertIntermediateSize())});
+  }
   // One rank's graph of a tensor-parallel model says so.
   if (model.getTensorModelParallelSize() > 1) {
     fields.push_back(

@@ -19,6 +19,17 @@ void ckpt::printActivationTable(const ActivationReport &report,
       os << " " << key << "=" << value;
     os << "\n";
   }
+  auto field = [&](StringRef key) -> std::string {
+    for (auto &[name, value] : report.model)
+      if (name == key)
+        return value;
+    return "";
+  };
+  if (field("moe_expert_capacity_factor") == "dropless")
+    os << "note: dropless routing has data-dependent shapes; each expert's "
+          "buffer is planned and run for the worst case, every token of the "
+          "micro-batch routed to it (moe_capacity = "
+       << field("moe_capacity") << " rows)\n";
   // Columns: every module that appears in some layer, in model order.
   SmallVector<std::string> columns;
   for (llvm::StringLiteral name : xf::getKnownModuleNames())

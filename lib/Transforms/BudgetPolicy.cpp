@@ -240,8 +240,8 @@ public:
       return m.mustDiscard != 0;
     });
     bool distributable = tensorParallel > 1 && !sequenceParallel;
-    for (MegatronPolicy preset :
-         standardMegatronPolicies(countLayers(graph), distributable)) {
+    for (MegatronPolicy preset : standardMegatronPolicies(
+             countLayers(graph), distributable, model && model.isMoe())) {
       // Distributed: the full presets in their distributed form.
       if (distribute && preset.granularity == RecomputeGranularity::Full) {
         if (preset.distributeSavedActivations)

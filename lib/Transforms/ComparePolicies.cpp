@@ -43,8 +43,8 @@ struct CkptComparePoliciesPass
     xf::ModelAttr model = xf::getModel(step);
     bool distributable = model && model.getTensorModelParallelSize() > 1 &&
                          !model.isSequenceParallel();
-    for (const MegatronPolicy &policy :
-         standardMegatronPolicies(countLayers(*graph), distributable)) {
+    for (const MegatronPolicy &policy : standardMegatronPolicies(
+             countLayers(*graph), distributable, model && model.isMoe())) {
       OwningOpRef<ModuleOp> copy = module.clone();
       auto copyStep = copy->lookupSymbol<func::FuncOp>(stepName);
       FailureOr<RematResult> remat = applyRemat(copyStep, policy);

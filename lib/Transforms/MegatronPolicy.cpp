@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringExtras.h"
 
 #include <map>
+#include <set>
 
 using namespace mlir;
 using namespace ckpt;
@@ -51,14 +52,27 @@ const char *ckpt::toString(RecomputeModule module) {
     return "mlp";
   case RecomputeModule::LayerNorm:
     return "layernorm";
+  case RecomputeModule::Moe:
+    return "moe";
+  case RecomputeModule::MoeAct:
+    return "moe_act";
+  case RecomputeModule::SharedExperts:
+    return "shared_experts";
   }
   return "";
 }
 
+bool ckpt::recomputesTag(RecomputeModule module, StringRef tag) {
+  if (module == RecomputeModule::Moe && tag == "moe_act")
+    return true;
+  return tag == toString(module);
+}
+
 const std::vector<RecomputeModule> &ckpt::getRecomputableModules() {
   static const std::vector<RecomputeModule> modules = {
-      RecomputeModule::CoreAttn, RecomputeModule::Mlp,
-      RecomputeModule::LayerNorm};
+      RecomputeModule::CoreAttn,  RecomputeModule::Mlp,
+      RecomputeModule::LayerNorm, RecomputeModule::Moe,
+      RecomputeModule::MoeAct,    RecomputeModule::SharedExperts};
   return modules;
 }
 
@@ -117,8 +131,7 @@ MegatronPolicy::parse(const RematOptions &options, std::string &error) {
     return nullptr;
   }
   if (policy->granularity == RecomputeGranularity::Selective) {
-    static const std::vector<std::string> otherFamilies = {
-        "moe", "moe_act", "mla_up_proj", "shared_experts"};
+    static const std::vector<std::string> otherFamilies = {"mla_up_proj"};
     for (const std::string &name : options.modules) {
       auto known =
           llvm::find_if(getRecomputableModules(), [&](RecomputeModule module) {
@@ -130,7 +143,7 @@ MegatronPolicy::parse(const RematOptions &options, std::string &error) {
       }
       if (llvm::is_contained(otherFamilies, name))
         error = "recompute-modules: '" + name +
-                "' does not exist in this model (a GPT has " +
+                "' (multi-latent attention) is not modelled (allowed: " +
                 knownModuleList() + ")";
       else
         error = "recompute-modules: unknown module '" + name +
@@ -220,6 +233,27 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
   }
 
   std::vector<RecomputeModule> selected = selectiveModules();
+  if (granularity == RecomputeGranularity::Selective) {
+    // Each named module must be in the model's layers.
+    std::set<std::string> present;
+    for (const StepNode &node : graph.nodes)
+      if (node.phase == Phase::Forward && node.layer)
+        present.insert(node.module.str());
+    for (RecomputeModule module : selected) {
+      if (llvm::any_of(present, [&](const std::string &tag) {
+            return recomputesTag(module, tag);
+          }))
+        continue;
+      std::vector<std::string> have;
+      for (RecomputeModule known : getRecomputableModules())
+        if (present.count(toString(known)))
+          have.push_back(toString(known));
+      error = std::string("recompute-modules: '") + toString(module) +
+              "' does not exist in this model (its layers have " +
+              llvm::join(have, ", ") + ")";
+      return failure();
+    }
+  }
   std::vector<PendingGroup> pending;
   std::map<std::string, size_t> byKey;
   std::map<int64_t, int> normsSeen; ///< Layer norms met so far, per layer.
@@ -242,10 +276,13 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
       group.label = "layer " + std::to_string(*node.layer);
     } else if (node.layer && granularity == RecomputeGranularity::Selective &&
                llvm::any_of(selected, [&](RecomputeModule module) {
-                 return node.module == toString(module);
+                 return recomputesTag(module, node.module);
                })) {
-      group.label =
-          "layer " + std::to_string(*node.layer) + " " + node.module.str();
+      // The whole MoE layer takes its activation when both are named.
+      bool wholeMoe = node.module == "moe_act" &&
+                      llvm::is_contained(selected, RecomputeModule::Moe);
+      group.label = "layer " + std::to_string(*node.layer) + " " +
+                    (wholeMoe ? std::string("moe") : node.module.str());
       // Layer norm is Megatron's output-discarding checkpoint, one per norm
       // (with the collectives tagged with it): a norm's output is then
       // rebuilt just before its own readers.
@@ -287,8 +324,8 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
   return plan;
 }
 
-std::vector<MegatronPolicy> ckpt::standardMegatronPolicies(int64_t layers,
-                                                           bool distributable) {
+std::vector<MegatronPolicy>
+ckpt::standardMegatronPolicies(int64_t layers, bool distributable, bool moe) {
   using Module = RecomputeModule;
   auto selective = [](std::vector<Module> modules) {
     MegatronPolicy p;
@@ -305,9 +342,17 @@ std::vector<MegatronPolicy> ckpt::standardMegatronPolicies(int64_t layers,
   };
   std::vector<MegatronPolicy> policies = {
       MegatronPolicy(), selective({Module::CoreAttn}),
-      selective({Module::CoreAttn, Module::LayerNorm}),
-      selective({Module::Mlp}),
-      selective({Module::CoreAttn, Module::Mlp, Module::LayerNorm})};
+      selective({Module::CoreAttn, Module::LayerNorm})};
+  if (moe) {
+    policies.push_back(selective({Module::MoeAct}));
+    policies.push_back(selective({Module::Moe}));
+    policies.push_back(
+        selective({Module::CoreAttn, Module::Moe, Module::LayerNorm}));
+  } else {
+    policies.push_back(selective({Module::Mlp}));
+    policies.push_back(
+        selective({Module::CoreAttn, Module::Mlp, Module::LayerNorm}));
+  }
   if (layers >= 1)
     policies.push_back(full(RecomputeMethod::Uniform, 1));
   if (layers >= 2) {

@@ -73,7 +73,17 @@ std::vector<std::string> registeredRematPolicies();
 
 enum class RecomputeGranularity { None, Selective, Full };
 enum class RecomputeMethod { Unset, Uniform, Block };
-enum class RecomputeModule { CoreAttn, Mlp, LayerNorm };
+/// Megatron's recompute_modules: core attention, the dense MLP, the norms,
+/// and in a mixture-of-experts layer the whole routed MLP (moe), its
+/// experts' activation (moe_act) or the shared expert (shared_experts).
+enum class RecomputeModule {
+  CoreAttn,
+  Mlp,
+  LayerNorm,
+  Moe,
+  MoeAct,
+  SharedExperts
+};
 
 const char *toString(RecomputeGranularity granularity);
 const char *toString(RecomputeMethod method); ///< "" for Unset.
@@ -108,11 +118,16 @@ public:
 /// The presets worth comparing on a model with `layers` layers (none, the
 /// selective module sets, full uniform and block); with `distributable` (a
 /// tensor-parallel graph without sequence parallelism) also full uniform
-/// with distributed saved activations.
-std::vector<MegatronPolicy> standardMegatronPolicies(int64_t layers,
-                                                     bool distributable);
+/// with distributed saved activations; with `moe` the mixture-of-experts
+/// modules in place of the dense MLP's.
+std::vector<MegatronPolicy>
+standardMegatronPolicies(int64_t layers, bool distributable, bool moe = false);
 
-/// The modules a selective policy may name for the GPT family, in order.
+/// Whether recomputing `module` recomputes the ops tagged `tag` (moe
+/// covers its experts' activation, moe_act).
+bool recomputesTag(RecomputeModule module, llvm::StringRef tag);
+
+/// The modules a selective policy may name, in order.
 const std::vector<RecomputeModule> &getRecomputableModules();
 
 /// The number of transformer layers of a step: 1 + the largest layer tag of

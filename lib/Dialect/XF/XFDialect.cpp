@@ -44,8 +44,10 @@ LogicalResult ModelAttr::verify(
     BoolAttr sequenceParallel, StringRef normalization,
     BoolAttr gatedLinearUnit, StringRef activationFunc,
     StringRef positionEmbeddingType, FloatAttr rotaryBase,
-    FloatAttr rotaryPercent, int64_t numQueryGroups,
-    StringRef attentionBackend) {
+    FloatAttr rotaryPercent, int64_t numQueryGroups, StringRef attentionBackend,
+    int64_t numMoeExperts, int64_t moeRouterTopk, int64_t moeFfnHiddenSize,
+    int64_t moeSharedExpertIntermediateSize, int64_t moeCapacity,
+    FloatAttr moeExpertCapacityFactor) {
   if (family.empty())
     return emitError() << "family must name a model family, got \"\"";
   if (source != "megatron" && source != "huggingface")
@@ -108,6 +110,25 @@ LogicalResult ModelAttr::verify(
     return emitError() << "attention_backend must be \"unfused\" or "
                           "\"flash\", got \""
                        << attentionBackend << "\"";
+  if (numMoeExperts < 0)
+    return emitError() << "num_moe_experts must be >= 0, got " << numMoeExperts;
+  if (numMoeExperts == 0) {
+    if (moeRouterTopk || moeFfnHiddenSize || moeSharedExpertIntermediateSize ||
+        moeCapacity || moeExpertCapacityFactor)
+      return emitError() << "the moe_* fields need num_moe_experts > 0";
+  } else {
+    if (moeRouterTopk < 1 || moeRouterTopk > numMoeExperts)
+      return emitError() << "moe_router_topk must be in [1, " << numMoeExperts
+                         << "], got " << moeRouterTopk;
+    if (moeFfnHiddenSize < 1 || moeCapacity < 1 ||
+        moeSharedExpertIntermediateSize < 0)
+      return emitError() << "moe_ffn_hidden_size and moe_capacity must be "
+                            ">= 1 and moe_shared_expert_intermediate_size >= "
+                            "0";
+    if (moeExpertCapacityFactor &&
+        !(moeExpertCapacityFactor.getValueAsDouble() > 0.0))
+      return emitError() << "moe_expert_capacity_factor must be > 0";
+  }
   if (rotaryBase && !(rotaryBase.getValueAsDouble() > 0.0))
     return emitError() << "rotary_base must be > 0, got "
                        << rotaryBase.getValueAsDouble();

@@ -41,6 +41,7 @@ void LinearOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
                .Case("qkv", "qkv")
                .Case("attn_proj", "proj")
                .Case("mlp", "fc")
+               .Case("moe", "router")
                .Case("head", "logits")
                .Default("linear");
   setName(getResult(), name);
@@ -55,7 +56,9 @@ void AddOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   // In the backward an add sums gradient contributions.
   auto phase = (*this)->getAttrOfType<StringAttr>("xf.phase");
   bool backward = phase && phase.getValue() == "backward";
-  setName(getResult(), backward ? "dsum" : "residual");
+  auto module = (*this)->getAttrOfType<StringAttr>("xf.module");
+  bool loss = module && module.getValue() == "loss";
+  setName(getResult(), backward ? "dsum" : loss ? "total_loss" : "residual");
 }
 void DropoutOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "dropout");

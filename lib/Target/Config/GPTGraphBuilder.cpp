@@ -61,6 +61,11 @@ public:
     for (int64_t layer = 0; layer < config.numLayers; ++layer)
       hidden = emitLayer(hidden, layer);
     Value loss = emitHeadAndLoss(hidden);
+    // The routers' load-balancing losses are terms of the step's loss.
+    for (Value aux : auxLosses)
+      loss = tag(builder.create<AddOp>(named("loss.aux"), loss, aux), "loss",
+                 std::nullopt)
+                 .getResult();
     builder.create<func::ReturnOp>(fileLoc, loss);
     return module;
   }
@@ -159,6 +164,10 @@ private:
                           config.addBiasLinear);
       markSequenceParallelGrad(prefix + "self_attention.linear_proj.bias");
       addNormParameters(prefix + "pre_mlp_layernorm");
+      if (config.moe()) {
+        declareExperts(prefix + "mlp.");
+        continue;
+      }
       // A gated unit's fc1 makes each rank's gate and up halves at once.
       int64_t fc1 = config.gatedLinearUnit ? 2 * f / t : f / t;
       addLinearParameters(prefix + "mlp.linear_fc1", fc1, h,
@@ -170,6 +179,24 @@ private:
     addNormParameters("decoder.final_layernorm");
     if (config.untieEmbeddingsAndOutputWeights)
       addParameter("output_layer.weight", {config.vocabSize, h});
+  }
+
+  /// A mixture-of-experts MLP: the router and every expert whole on each
+  /// rank (replicated, no expert parallelism), the experts' matrices
+  /// stacked [E, out, in]; a shared expert split like a dense MLP.
+  void declareExperts(const std::string &prefix) {
+    int64_t e = config.numMoeExperts, h = config.hiddenSize;
+    int64_t f = config.moeFfnHiddenSize, t = config.tensorParallelSize;
+    int64_t gate = config.gatedLinearUnit ? 2 : 1;
+    addParameter(prefix + "router.weight", {e, h});
+    addParameter(prefix + "experts.linear_fc1.weight", {e, gate * f, h});
+    addParameter(prefix + "experts.linear_fc2.weight", {e, h, f});
+    if (int64_t shared = config.moeSharedExpertIntermediateSize) {
+      addLinearParameters(prefix + "shared_experts.linear_fc1",
+                          gate * shared / t, h, false);
+      addLinearParameters(prefix + "shared_experts.linear_fc2", h, shared / t,
+                          false);
+    }
   }
 
   Value param(const std::string &name) {
@@ -457,6 +484,124 @@ private:
     return tag(op, module, layer).getResult();
   }
 
+  /// The activation of an MLP's first linear: a gated unit or GeLU.
+  Value emitActivation(Value input, StringRef module, int64_t layer,
+                       const std::string &name) {
+    Operation *op;
+    if (config.gatedLinearUnit)
+      op = builder.create<GluOp>(named(name), inferred("glu", input), input,
+                                 builder.getStringAttr(config.activation));
+    else
+      op = builder.create<GeluOp>(
+          named(name), input, builder.getStringAttr(config.geluApproximate));
+    setTag(op, module, layer);
+    return op->getResult(0);
+  }
+
+  /// A mixture-of-experts MLP, computed whole on every rank: with sequence
+  /// parallelism its input is gathered (the gradient is whole on each rank,
+  /// so the backward takes the rank's shard) and its output sharded back.
+  Value emitMoe(Value input, int64_t layer, const std::string &prefix) {
+    bool gathered = tensorParallel() && config.sequenceParallel;
+    Value tokens = input;
+    int64_t t = config.tensorParallelSize;
+    if (gathered) {
+      auto type = cast<RankedTensorType>(input.getType());
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] *= t;
+      auto gather = builder.create<AllGatherOp>(
+          named(prefix + "input"), tensor(shape), input,
+          builder.getStringAttr("tp"), builder.getI64IntegerAttr(t),
+          builder.getI64IntegerAttr(0), builder.getBoolAttr(false));
+      gather->setAttr(CkptDialect::kRematAttrName,
+                      builder.getStringAttr("recompute"));
+      setTag(gather, "moe", layer);
+      tokens = gather.getResult();
+    }
+    Value router = param(prefix + "router.weight");
+    auto logits =
+        tag(builder.create<LinearOp>(named(prefix + "router"),
+                                     inferred("linear", {tokens, router}),
+                                     tokens, router, Value()),
+            "moe", layer);
+    int64_t capacity = config.moeCapacity(), e = config.numMoeExperts;
+    SmallVector<NamedAttribute> routeAttrs = {
+        builder.getNamedAttr("top_k",
+                             builder.getI64IntegerAttr(config.moeRouterTopk)),
+        builder.getNamedAttr("capacity", builder.getI64IntegerAttr(capacity)),
+        builder.getNamedAttr("drop_policy",
+                             builder.getStringAttr(config.moeTokenDropPolicy))};
+    std::string error;
+    auto types =
+        inferResultTypes("moe_route", logits.getResult(), routeAttrs, error);
+    if (failed(types))
+      llvm::report_fatal_error(llvm::Twine("GPT graph builder: ") + error);
+    auto route = tag(builder.create<MoeRouteOp>(
+                         named(prefix + "router"), (*types)[0], (*types)[1],
+                         (*types)[2], logits.getResult(),
+                         builder.getI64IntegerAttr(config.moeRouterTopk),
+                         builder.getI64IntegerAttr(capacity),
+                         builder.getStringAttr(config.moeTokenDropPolicy)),
+                     "moe", layer);
+    if (config.moeAuxLossCoeff > 0.0) {
+      auto aux = builder.create<MoeAuxLossOp>(
+          named(prefix + "router.aux_loss"), lossType(), logits.getResult(),
+          route.getExperts(), builder.getF64FloatAttr(config.moeAuxLossCoeff));
+      auxLosses.push_back(tag(aux, "moe", layer).getResult());
+    }
+    SmallVector<NamedAttribute> bufferAttrs = {
+        builder.getNamedAttr("num_experts", builder.getI64IntegerAttr(e)),
+        builder.getNamedAttr("capacity", builder.getI64IntegerAttr(capacity))};
+    auto dispatched = tag(
+        builder.create<MoeDispatchOp>(
+            named(prefix + "token_dispatcher"),
+            inferred("moe_dispatch", {tokens, route.getSlots()}, bufferAttrs),
+            tokens, route.getSlots(), builder.getI64IntegerAttr(e),
+            builder.getI64IntegerAttr(capacity)),
+        "moe", layer);
+    auto expertLinear = [&](Value x, const std::string &name) {
+      Value weight = param(prefix + "experts." + name + ".weight");
+      auto op = builder.create<ExpertLinearOp>(
+          named(prefix + "experts." + name),
+          inferred("expert_linear", {x, weight}), x, weight);
+      return tag(op, "moe", layer).getResult();
+    };
+    Value fc1 = expertLinear(dispatched.getResult(), "linear_fc1");
+    Value act =
+        emitActivation(fc1, "moe_act", layer, prefix + "experts.activation");
+    Value fc2 = expertLinear(act, "linear_fc2");
+    auto combined = tag(builder.create<MoeCombineOp>(
+                            named(prefix + "token_dispatcher"),
+                            inferred("moe_combine", {fc2, route.getWeights(),
+                                                     route.getSlots()}),
+                            fc2, route.getWeights(), route.getSlots()),
+                        "moe", layer);
+    Value result = combined.getResult();
+    if (gathered) {
+      auto type = cast<RankedTensorType>(result.getType());
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] /= t;
+      auto shard = builder.create<ShardOp>(
+          named(prefix + "output"), tensor(shape), result,
+          builder.getStringAttr("tp"), builder.getI64IntegerAttr(t),
+          builder.getI64IntegerAttr(0));
+      result = tag(shard, "moe", layer).getResult();
+    }
+    if (config.moeSharedExpertIntermediateSize == 0)
+      return result;
+    // The shared expert: a dense MLP beside the routed ones.
+    std::string shared = prefix + "shared_experts.";
+    Value sharedInput = emitColumnParallelInput(input, "shared_experts", layer,
+                                                shared + "input");
+    Value sharedFc1 =
+        emitLinear(sharedInput, shared + "linear_fc1", "shared_experts", layer);
+    Value sharedAct = emitActivation(sharedFc1, "shared_experts", layer,
+                                     shared + "activation");
+    Value sharedOut = emitRowParallelLinear(sharedAct, shared + "linear_fc2",
+                                            "shared_experts", layer);
+    return emitResidual(result, sharedOut, "moe", layer, prefix + "sum");
+  }
+
   Value emitLayer(Value hidden, int64_t layer) {
     std::string prefix = layerPrefix(layer);
     Value ln1 = emitLayerNorm(hidden, prefix + "input_layernorm", layer);
@@ -466,21 +611,17 @@ private:
     Value res1 = emitResidual(hidden, attnDrop, "attn_proj", layer,
                               prefix + "self_attn_bda");
     Value ln2 = emitLayerNorm(res1, prefix + "pre_mlp_layernorm", layer);
+    if (config.moe()) {
+      Value moe = emitMoe(ln2, layer, prefix + "mlp.");
+      Value moeDrop = emitDropout(moe, config.hiddenDropout, "moe", layer,
+                                  prefix + "mlp.dropout");
+      return emitResidual(res1, moeDrop, "moe", layer, prefix + "mlp_bda");
+    }
     Value fc1Input =
         emitColumnParallelInput(ln2, "mlp", layer, prefix + "mlp.input");
     Value fc1 = emitLinear(fc1Input, prefix + "mlp.linear_fc1", "mlp", layer);
-    Value activated;
-    if (config.gatedLinearUnit) {
-      auto glu = builder.create<GluOp>(
-          named(prefix + "mlp.activation"), inferred("glu", fc1), fc1,
-          builder.getStringAttr(config.activation));
-      activated = tag(glu, "mlp", layer).getResult();
-    } else {
-      auto gelu =
-          builder.create<GeluOp>(named(prefix + "mlp.activation"), fc1,
-                                 builder.getStringAttr(config.geluApproximate));
-      activated = tag(gelu, "mlp", layer).getResult();
-    }
+    Value activated =
+        emitActivation(fc1, "mlp", layer, prefix + "mlp.activation");
     Value fc2 = emitRowParallelLinear(activated, prefix + "mlp.linear_fc2",
                                       "mlp", layer);
     Value mlpDrop = emitDropout(fc2, config.hiddenDropout, "mlp", layer,
@@ -561,7 +702,14 @@ private:
         config.activation, config.positionEmbeddingType,
         rotary() ? builder.getF64FloatAttr(config.rotaryBase) : FloatAttr(),
         rotary() ? builder.getF64FloatAttr(config.rotaryPercent) : FloatAttr(),
-        config.numQueryGroups, config.attentionBackend);
+        config.numQueryGroups, config.attentionBackend, config.numMoeExperts,
+        config.moe() ? config.moeRouterTopk : 0,
+        config.moe() ? config.moeFfnHiddenSize : 0,
+        config.moe() ? config.moeSharedExpertIntermediateSize : 0,
+        config.moe() ? config.moeCapacity() : 0,
+        config.moe() && config.moeExpertCapacityFactor
+            ? builder.getF64FloatAttr(*config.moeExpertCapacityFactor)
+            : FloatAttr());
   }
 
   const GPTConfig &config;
@@ -573,6 +721,7 @@ private:
   llvm::StringMap<unsigned> paramIndex;
   Block::BlockArgListType arguments;
   int64_t nextRngStream = 0;
+  SmallVector<Value> auxLosses; ///< One per MoE layer with a balancing loss.
 };
 
 } // namespace

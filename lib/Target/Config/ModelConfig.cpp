@@ -321,6 +321,9 @@ void readRecomputeDefaults(ConfigReader &reader, GPTConfig &config,
                  "(uniform or block)");
   reader.markUsed("recompute_modules");
   if (reader.has("recompute_modules")) {
+    bool moe = reader.has("num_moe_experts") &&
+               reader.value("num_moe_experts").is_number_integer() &&
+               reader.value("num_moe_experts").get<int64_t>() > 0;
     const json &modules = reader.value("recompute_modules");
     bool ok = modules.is_array();
     if (ok)
@@ -330,12 +333,21 @@ void readRecomputeDefaults(ConfigReader &reader, GPTConfig &config,
           break;
         }
         std::string name = module.get<std::string>();
-        if (name != "core_attn" && name != "mlp" && name != "layernorm") {
+        bool known = name == "core_attn" || name == "layernorm" ||
+                     (moe ? name == "moe" || name == "moe_act" ||
+                                name == "shared_experts"
+                          : name == "mlp");
+        if (!known) {
           reader.error("recompute_modules",
-                       "recompute_modules may name core_attn, mlp and "
-                       "layernorm (this model has no MoE or MLA layers), got "
-                       "\"" +
-                           name + "\"");
+                       moe ? "recompute_modules may name core_attn, "
+                             "layernorm, moe, moe_act and shared_experts "
+                             "(this model's MLPs are mixtures of experts), "
+                             "got \"" +
+                                 name + "\""
+                           : "recompute_modules may name core_attn, mlp and "
+                             "layernorm (this model has no MoE or MLA "
+                             "layers), got \"" +
+                                 name + "\"");
           continue;
         }
         r.modules.push_back(name);
@@ -366,6 +378,8 @@ std::optional<int64_t> required(ConfigReader &reader, const std::string &key,
                          formatName(format) + ")");
   return value;
 }
+
+void readMegatronMoe(ConfigReader &reader, GPTConfig &config, bool bias);
 
 void readMegatron(ConfigReader &reader, GPTConfig &config) {
   const ConfigFormat fmt = ConfigFormat::Megatron;
@@ -546,19 +560,9 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
     reader.error("rotary_percent", "rotary_percent must be in (0, 1]");
   config.rotaryBase = rotaryBase.value_or(10000.0);
   config.rotaryPercent = rotaryPercent.value_or(1.0);
+  readMegatronMoe(reader, config, bias.value_or(true));
   // What changes memory and is not modelled yet is refused, never ignored:
-  // a dense graph, or the whole model on one stage, would be a wrong
-  // estimate with exit code 0.
-  if (auto experts = reader.integer("num_moe_experts"); experts && *experts > 0)
-    reader.error("num_moe_experts",
-                 "mixture-of-experts layers are not supported yet: " +
-                     std::to_string(*experts) +
-                     " experts per layer would be built as one dense MLP");
-  // Megatron writes these with defaults in dense configs too.
-  reader.ignore({"moe_router_topk", "moe_ffn_hidden_size",
-                 "moe_shared_expert_intermediate_size",
-                 "moe_expert_capacity_factor", "moe_router_load_balancing_type",
-                 "moe_aux_loss_coeff"});
+  // the whole model on one stage would be a wrong estimate with exit code 0.
   for (const char *key :
        {"pipeline_model_parallel_size", "virtual_pipeline_model_parallel_size"})
     if (auto stages = reader.integer(key); stages && *stages > 1)
@@ -602,6 +606,132 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                      " times rotary_percent " +
                      std::to_string(config.rotaryPercent) + " leaves " +
                      std::to_string(config.rotaryDim()));
+}
+
+/// Megatron's mixture-of-experts fields. Every field that changes the
+/// graph or its memory is modelled or refused; performance-only switches
+/// (grouped GEMM, dispatcher kind, overlap) are read and have no effect.
+void readMegatronMoe(ConfigReader &reader, GPTConfig &config, bool bias) {
+  reader.ignore({"moe_grouped_gemm", "moe_token_dispatcher_type",
+                 "moe_shared_expert_overlap", "moe_router_dtype",
+                 "moe_permute_fusion", "moe_router_fusion",
+                 "moe_pad_expert_input_to_capacity"});
+  auto experts = reader.integer("num_moe_experts");
+  auto topk = reader.integer("moe_router_topk", 2);
+  auto ffn = reader.integer("moe_ffn_hidden_size");
+  auto shared = reader.integer("moe_shared_expert_intermediate_size");
+  auto factor = reader.number("moe_expert_capacity_factor");
+  auto coeff = reader.number("moe_aux_loss_coeff", 0.0);
+  auto balancing = reader.string("moe_router_load_balancing_type");
+  auto policy = reader.string("moe_token_drop_policy");
+  if (!experts || *experts == 0) {
+    // Dense: Megatron writes the other fields with defaults too.
+    reader.ignore({"moe_z_loss_coeff", "moe_router_pre_softmax",
+                   "moe_router_score_function", "moe_layer_freq",
+                   "expert_model_parallel_size", "moe_input_jitter_eps",
+                   "moe_router_topk_scaling_factor", "moe_router_num_groups",
+                   "moe_router_group_topk", "moe_shared_expert_gate"});
+    return;
+  }
+  if (*experts < 0) {
+    reader.error("num_moe_experts", "num_moe_experts must be >= 0, got " +
+                                        std::to_string(*experts));
+    return;
+  }
+  config.numMoeExperts = *experts;
+  if (topk && (*topk < 1 || *topk > *experts))
+    reader.error("moe_router_topk",
+                 "moe_router_topk must be in [1, " + std::to_string(*experts) +
+                     "] (num_moe_experts), got " + std::to_string(*topk));
+  config.moeRouterTopk = topk.value_or(2);
+  requirePositive(reader, "moe_ffn_hidden_size", ffn);
+  config.moeFfnHiddenSize = ffn.value_or(0); // 0: ffn_hidden_size, below.
+  if (shared && *shared < 0)
+    reader.error("moe_shared_expert_intermediate_size",
+                 "moe_shared_expert_intermediate_size must be >= 0");
+  config.moeSharedExpertIntermediateSize = shared.value_or(0);
+  if (factor && !(*factor > 0.0))
+    reader.error("moe_expert_capacity_factor",
+                 "moe_expert_capacity_factor must be > 0 (or null: dropless)");
+  config.moeExpertCapacityFactor = factor;
+  if (coeff && !(*coeff >= 0.0))
+    reader.error("moe_aux_loss_coeff", "moe_aux_loss_coeff must be >= 0");
+  if (balancing && *balancing != "aux_loss" && *balancing != "none")
+    reader.error("moe_router_load_balancing_type",
+                 "moe_router_load_balancing_type must be aux_loss or none "
+                 "(seq_aux_loss and sinkhorn are not modelled), got \"" +
+                     *balancing + "\"");
+  config.moeAuxLossCoeff =
+      balancing && *balancing == "none" ? 0.0 : coeff.value_or(0.0);
+  if (policy && *policy != "probs" && *policy != "position")
+    reader.error("moe_token_drop_policy",
+                 "moe_token_drop_policy must be probs or position, got \"" +
+                     *policy + "\"");
+  config.moeTokenDropPolicy = policy.value_or("probs");
+  if (bias)
+    reader.error(reader.has("add_bias_linear") ? "add_bias_linear"
+                                               : "num_moe_experts",
+                 "mixture-of-experts layers are modelled without linear "
+                 "biases: set add_bias_linear = false");
+  // What would change the router or the layers: refused, never ignored.
+  if (auto z = reader.number("moe_z_loss_coeff"); z && *z != 0.0)
+    reader.error("moe_z_loss_coeff",
+                 "the router z-loss is not modelled; it must be null or 0");
+  if (auto pre = reader.boolean("moe_router_pre_softmax"); pre && *pre)
+    reader.error("moe_router_pre_softmax",
+                 "only top-k before softmax (false) is modelled");
+  if (auto score = reader.string("moe_router_score_function");
+      score && *score != "softmax")
+    reader.error("moe_router_score_function",
+                 "only the softmax score function is modelled, got \"" +
+                     *score + "\"");
+  if (reader.has("moe_layer_freq")) {
+    auto freq = reader.integer("moe_layer_freq");
+    if (freq && *freq != 1)
+      reader.error("moe_layer_freq", "every layer must be a mixture of experts "
+                                     "(moe_layer_freq = 1)");
+  } else {
+    reader.ignore({"moe_layer_freq"});
+  }
+  if (auto ep = reader.integer("expert_model_parallel_size"); ep && *ep > 1)
+    reader.error("expert_model_parallel_size",
+                 "expert parallelism is not modelled (the experts are "
+                 "replicated on every rank); it must be 1");
+  for (const char *key :
+       {"moe_input_jitter_eps", "moe_router_topk_scaling_factor",
+        "moe_router_num_groups", "moe_router_group_topk"})
+    if (reader.has(key))
+      reader.error(key, std::string(key) + " changes the router and is not "
+                                           "modelled; it must be null");
+    else
+      reader.ignore({key});
+  if (auto gate = reader.boolean("moe_shared_expert_gate"); gate && *gate)
+    reader.error("moe_shared_expert_gate",
+                 "a gated shared expert is not modelled (false)");
+}
+
+/// Mixtral's sparse MLP: num_local_experts SwiGLU experts of
+/// intermediate_size, top-k routing, dropless (no capacity factor).
+void readMixtralExperts(ConfigReader &reader, GPTConfig &config) {
+  auto experts = reader.integer("num_local_experts", 8);
+  auto topk = reader.integer("num_experts_per_tok", 2);
+  requirePositive(reader, "num_local_experts", experts);
+  if (experts && topk && (*topk < 1 || *topk > *experts))
+    reader.error("num_experts_per_tok", "num_experts_per_tok must be in [1, " +
+                                            std::to_string(*experts) +
+                                            "] (num_local_experts), got " +
+                                            std::to_string(*topk));
+  // Hugging Face adds the balancing loss only with output_router_logits.
+  auto coeff = reader.number("router_aux_loss_coef", 0.001);
+  auto withLoss = reader.boolean("output_router_logits", false);
+  if (coeff && !(*coeff >= 0.0))
+    reader.error("router_aux_loss_coef", "router_aux_loss_coef must be >= 0");
+  if (auto jitter = reader.number("router_jitter_noise"); jitter && *jitter)
+    reader.error("router_jitter_noise",
+                 "router jitter is random and not modelled; it must be 0");
+  config.numMoeExperts = experts.value_or(8);
+  config.moeRouterTopk = topk.value_or(2);
+  config.moeAuxLossCoeff = withLoss.value_or(false) ? coeff.value_or(0) : 0.0;
 }
 
 /// Hugging Face's torch_dtype, f32 when absent.
@@ -690,16 +820,8 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
   } else {
     reader.ignore({"sliding_window"});
   }
-  if (type == "mixtral") {
-    auto experts = reader.integer("num_local_experts");
-    reader.ignore({"num_experts_per_tok", "router_aux_loss_coef",
-                   "output_router_logits", "router_jitter_noise"});
-    reader.error(reader.has("num_local_experts") ? "num_local_experts"
-                                                 : "model_type",
-                 "mixture-of-experts layers are not supported yet: " +
-                     std::to_string(experts.value_or(0)) +
-                     " experts per layer would be built as one dense MLP");
-  }
+  if (type == "mixtral")
+    readMixtralExperts(reader, config);
   DType dtype = readTorchDtype(reader);
   auto tie = reader.boolean("tie_word_embeddings", false);
   for (const char *key : {"attn_implementation", "_attn_implementation"})
@@ -855,6 +977,7 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
   std::string layersKey = hf      ? "n_layer"
                           : llama ? "num_hidden_layers"
                                   : "num_layers";
+  std::string expertsKey = llama ? "num_local_experts" : "num_moe_experts";
   // Each factor is at most 2^63, so a product of two fits in 128 bits;
   // saturate at the limit before multiplying on.
   auto product = [&](std::initializer_list<int64_t> factors) {
@@ -885,6 +1008,10 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
       // forward is 24·b·s·h² + 4·b·s²·h FLOPs, the step three times that.
       {layersKey, "the activations kept by all layers",
        product({L, 40, s, b, h, e}) + product({L, 6, a, s, s, b, e})},
+      {expertsKey, "the expert weights [E, ffn, h]",
+       product({c.numMoeExperts, 2, c.moeFfnHiddenSize, h, e})},
+      {expertsKey, "the expert buffers [E, capacity, ffn]",
+       product({c.numMoeExperts, 2, c.moeCapacity(), c.moeFfnHiddenSize, e})},
       {layersKey, "the step's FLOPs",
        product({L, 3 * 24, b, s, h, h}) + product({L, 3 * 4, b, s, s, h})},
   };
@@ -965,6 +1092,17 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
   if (overrides.attentionBackend)
     config.attentionBackend = *overrides.attentionBackend;
 
+  if (config.moe() && config.moeFfnHiddenSize == 0)
+    config.moeFfnHiddenSize = config.ffnHiddenSize;
+  if (config.moe() && config.moeSharedExpertIntermediateSize > 0 &&
+      config.tensorParallelSize > 1 &&
+      config.moeSharedExpertIntermediateSize % config.tensorParallelSize != 0)
+    reader.error("moe_shared_expert_intermediate_size",
+                 "the tensor-parallel size (" +
+                     std::to_string(config.tensorParallelSize) +
+                     ") must divide moe_shared_expert_intermediate_size (" +
+                     std::to_string(config.moeSharedExpertIntermediateSize) +
+                     ")");
   if (config.recompute.distributeSavedActivations &&
       (config.tensorParallelSize <= 1 || config.sequenceParallel))
     reader.error("distribute_saved_activations",
@@ -1059,6 +1197,17 @@ ConfigFormat detectFormat(const json &doc, ConfigReader &reader, bool &ok) {
 }
 
 } // namespace
+
+int64_t GPTConfig::moeCapacity() const {
+  int64_t tokens = seqLength * microBatchSize;
+  if (!moeExpertCapacityFactor || numMoeExperts <= 0)
+    return tokens;
+  // Megatron's get_capacity(num_tokens = tokens · topk).
+  double rows =
+      std::ceil(static_cast<double>(tokens * moeRouterTopk) /
+                static_cast<double>(numMoeExperts) * *moeExpertCapacityFactor);
+  return std::clamp<int64_t>(static_cast<int64_t>(rows), 1, tokens);
+}
 
 ConfigParseResult
 ckpt::config::parseGPTConfig(std::string_view text,

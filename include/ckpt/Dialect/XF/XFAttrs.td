@@ -38,7 +38,13 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     `rotary_base` and `rotary_percent`, or `"none"`) the positions;
     `num_query_groups` the key and value heads of grouped-query attention
     (0: one per query head); `attention_backend` (`"unfused"` or `"flash"`)
-    core attention. They are printed only when they differ from GPT's.
+    core attention. With `num_moe_experts > 0` every layer's MLP is a
+    mixture of experts: `moe_router_topk` experts per token, each of
+    `moe_ffn_hidden_size`, an optional shared expert of
+    `moe_shared_expert_intermediate_size`, and `moe_capacity` rows per
+    expert: from `moe_expert_capacity_factor`, or without it (dropless) the
+    worst case, every token of the micro-batch. They are printed only when
+    they differ from GPT's.
   }];
   let parameters = (ins
     StringRefParameter<"model family">:$family,
@@ -64,7 +70,13 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     OptionalParameter<"::mlir::FloatAttr">:$rotary_base,
     OptionalParameter<"::mlir::FloatAttr">:$rotary_percent,
     DefaultValuedParameter<"int64_t", "0">:$num_query_groups,
-    StringRefParameter<"unfused or flash", "\"unfused\"">:$attention_backend
+    StringRefParameter<"unfused or flash", "\"unfused\"">:$attention_backend,
+    DefaultValuedParameter<"int64_t", "0">:$num_moe_experts,
+    DefaultValuedParameter<"int64_t", "0">:$moe_router_topk,
+    DefaultValuedParameter<"int64_t", "0">:$moe_ffn_hidden_size,
+    DefaultValuedParameter<"int64_t", "0">:$moe_shared_expert_intermediate_size,
+    DefaultValuedParameter<"int64_t", "0">:$moe_capacity,
+    OptionalParameter<"::mlir::FloatAttr">:$moe_expert_capacity_factor
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -72,6 +84,13 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     /// Whether the graph is one rank's of a sequence-parallel model.
     bool isSequenceParallel() const {
       return getSequenceParallel() && getSequenceParallel().getValue();
+    }
+    /// Whether every layer's MLP is a mixture of experts.
+    bool isMoe() const { return getNumMoeExperts() > 0; }
+    /// A mixture of experts without a capacity factor (planned for the
+    /// worst case).
+    bool isDropless() const {
+      return isMoe() && !getMoeExpertCapacityFactor();
     }
     /// Key and value heads: num_query_groups, or one per query head.
     int64_t getQueryGroups() const {

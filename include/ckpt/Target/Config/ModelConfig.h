@@ -104,6 +104,25 @@ struct GPTConfig {
   /// Key and value heads (grouped-query attention); 0: one per query head.
   int64_t numQueryGroups = 0;
 
+  /// Mixture of experts (every layer's MLP): experts per layer, 0 for a
+  /// dense MLP. The experts are replicated on the tensor-parallel ranks
+  /// (no expert parallelism).
+  int64_t numMoeExperts = 0;
+  int64_t moeRouterTopk = 2;
+  /// Each expert's hidden size (Megatron's moe_ffn_hidden_size).
+  int64_t moeFfnHiddenSize = 0;
+  /// The shared expert's hidden size, 0 for none.
+  int64_t moeSharedExpertIntermediateSize = 0;
+  /// None: dropless routing, planned for its worst case.
+  std::optional<double> moeExpertCapacityFactor;
+  double moeAuxLossCoeff = 0.0;             ///< 0: no load-balancing loss.
+  std::string moeTokenDropPolicy = "probs"; ///< "probs" or "position".
+  bool moe() const { return numMoeExperts > 0; }
+  /// Rows of each expert's buffer: ceil(s·b·k / E · factor) as Megatron's
+  /// get_capacity (at most s·b, the most one expert can receive), or s·b
+  /// when dropless (every token routed to the same expert).
+  int64_t moeCapacity() const;
+
   int64_t headDim() const { return hiddenSize / numAttentionHeads; }
   int64_t queryGroups() const {
     return numQueryGroups > 0 ? numQueryGroups : numAttentionHeads;
