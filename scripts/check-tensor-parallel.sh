@@ -49,10 +49,11 @@ grep -c "^arena: .*(planned .*); measured peak .* (planned" "$WORK/tp.out" |
 # (below keeping everything on 2 and 4 ranks) distributes its region inputs
 # too when it can.
 full="recompute-granularity=full recompute-method=uniform recompute-num-layers=1"
-budget="memory-budget=70KiB"
+# CKPT_TP_BUDGET and CKPT_TP_DSA_BUDGET size the budget for a larger model.
+budget="memory-budget=${CKPT_TP_BUDGET:-70KiB}"
 if [ -z "$SP" ]; then
   full="$full distribute-saved-activations=true"
-  budget="memory-budget=66KiB distribute-saved-activations=true"
+  budget="memory-budget=${CKPT_TP_DSA_BUDGET:-66KiB} distribute-saved-activations=true"
 fi
 for policy in "recompute-granularity=selective" "$full" "$budget"; do
   run_tp remat "$policy"

@@ -6,7 +6,8 @@
                                                    compares with FULL_DIR
 
 Megatron's layout: QKV and fc1 (weights and biases) split their rows,
-proj and fc2 weights their columns; everything else is replicated. With a
+proj and fc2 weights their columns (a shared expert's too); everything else,
+the routed experts and their router included, is replicated. With a
 gated MLP (glu) fc1's rows are [gate; up] and each rank holds its slice of
 both halves, [gate_r; up_r]."""
 import math
@@ -41,6 +42,9 @@ def write(path, shape, values, descr):
 
 
 def split_dim(name):
+    # Routed experts and their router are replicated (no expert parallelism).
+    if ".experts." in name or ".router." in name:
+        return None
     if ".linear_qkv." in name or ".linear_fc1." in name:
         return 0
     if name.endswith(".linear_proj.weight") or name.endswith(".linear_fc2.weight"):

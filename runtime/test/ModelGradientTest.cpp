@@ -353,6 +353,21 @@ TEST(ModelGradientTest, HuggingFaceQwen2MatchesFiniteDifferences) {
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
 }
 
+TEST(ModelGradientTest, MixtureOfExpertsMatchesFiniteDifferences) {
+  // 4 experts, top-2, capacity factor 1 (some choices dropped), a shared
+  // expert, the balancing loss as a term of the loss, dropout on a fixed
+  // mask. The perturbations are too small to change any routing.
+  Fixture f(CKPT_TINY_MOE_PROGRAM);
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
+TEST(ModelGradientTest, DroplessMixtralMatchesFiniteDifferences) {
+  // examples/tiny-mixtral.json: Hugging Face's Mixtral, dropless (every
+  // expert's buffer holds every token), with the router's balancing loss.
+  Fixture f(CKPT_TINY_MIXTRAL_PROGRAM);
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
 TEST(ModelGradientTest, LossMatchesAPlainReferenceForward) {
   for (const char *path : {CKPT_TINY_NODROP_PROGRAM, CKPT_TINY_DROPOUT_PROGRAM,
                            CKPT_TINY_GATED_PROGRAM, CKPT_TINY_LLAMA_PROGRAM,
