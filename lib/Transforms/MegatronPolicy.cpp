@@ -286,7 +286,10 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
       // Layer norm is Megatron's output-discarding checkpoint, one per norm
       // (with the collectives tagged with it): a norm's output is then
       // rebuilt just before its own readers.
-      group.discardOutputs = node.module == "layernorm";
+      // So is the experts' activation (moe_act) on its own: its output is
+      // dropped after the second expert linear reads it.
+      group.discardOutputs =
+          node.module == "layernorm" || (node.module == "moe_act" && !wholeMoe);
       if (group.discardOutputs) {
         int &norms = normsSeen[*node.layer];
         if (isa<xf::LayerNormOp, xf::RmsNormOp>(node.op))

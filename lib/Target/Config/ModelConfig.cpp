@@ -1137,11 +1137,14 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
     };
     divides(config.numAttentionHeads, hf ? "n_head" : "num_attention_heads");
     divides(config.hiddenSize, hf ? "n_embd" : "hidden_size");
-    divides(config.ffnHiddenSize,
-            hf ? "n_inner"
-               : (config.format == ConfigFormat::HuggingFace
-                      ? "intermediate_size"
-                      : "ffn_hidden_size"));
+    // A mixture of experts has no dense MLP to split (the experts are
+    // replicated; the shared expert is checked above).
+    if (!config.moe())
+      divides(config.ffnHiddenSize,
+              hf ? "n_inner"
+                 : (config.format == ConfigFormat::HuggingFace
+                        ? "intermediate_size"
+                        : "ffn_hidden_size"));
     if (config.numQueryGroups > 0)
       divides(config.numQueryGroups, "num_query_groups");
     if (config.sequenceParallel)
