@@ -281,21 +281,30 @@ bool embeddingGradRule(R &r) {
 }
 } // namespace
 
+void detail::addGradientOp(std::vector<OpDef> &ops, std::string_view name,
+                           std::vector<TensorSpec> inputs,
+                           std::vector<TensorSpec> outputs,
+                           std::vector<AttrSpec> attrs, ShapeRule rule,
+                           CostRule cost) {
+  ops.push_back({name,
+                 OpClass::Gradient,
+                 std::move(inputs),
+                 std::move(outputs),
+                 std::move(attrs),
+                 rule,
+                 cost,
+                 {},
+                 {}});
+}
+
 void detail::addGradientOps(std::vector<OpDef> &ops) {
   auto none = [](const OpInstance &) { return OpCost{}; };
   auto gradient = [&](std::string_view name, std::vector<TensorSpec> inputs,
                       std::vector<TensorSpec> outputs,
                       std::vector<AttrSpec> attrs, ShapeRule rule,
                       CostRule cost) {
-    ops.push_back({name,
-                   OpClass::Gradient,
-                   std::move(inputs),
-                   std::move(outputs),
-                   std::move(attrs),
-                   rule,
-                   cost,
-                   {},
-                   {}});
+    addGradientOp(ops, name, std::move(inputs), std::move(outputs),
+                  std::move(attrs), rule, cost);
   };
   gradient("cross_entropy_grad", {{"logits"}, {"labels", kIndex}}, {{"grad"}},
            {}, crossEntropyGradRule,

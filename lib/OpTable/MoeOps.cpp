@@ -245,15 +245,8 @@ void detail::addMoeOps(std::vector<OpDef> &ops) {
                       std::vector<TensorSpec> outputs,
                       std::vector<AttrSpec> attrs, ShapeRule rule,
                       CostRule cost) {
-    ops.push_back({name,
-                   OpClass::Gradient,
-                   std::move(inputs),
-                   std::move(outputs),
-                   std::move(attrs),
-                   rule,
-                   cost,
-                   {},
-                   {}});
+    addGradientOp(ops, name, std::move(inputs), std::move(outputs),
+                  std::move(attrs), rule, cost);
   };
   std::vector<AttrSpec> routeAttrs = {
       {"top_k", AttrKind::Int, std::nullopt},

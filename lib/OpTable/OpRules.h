@@ -18,6 +18,12 @@ void addGradientOps(std::vector<OpDef> &ops);
 void addCollectiveOps(std::vector<OpDef> &ops);
 void addMoeOps(std::vector<OpDef> &ops);
 
+/// Appends a gradient op: it keeps nothing for a backward of its own.
+void addGradientOp(std::vector<OpDef> &ops, std::string_view name,
+                   std::vector<TensorSpec> inputs,
+                   std::vector<TensorSpec> outputs, std::vector<AttrSpec> attrs,
+                   ShapeRule rule, CostRule cost);
+
 /// A number as a person writes it: 0.5, 1, -1e-06.
 std::string formatNumber(double value);
 

@@ -11,6 +11,7 @@
 #include "ReferenceBackend.h"
 #include "ReferenceMoe.h"
 
+#include "ReferenceValues.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Philox.h"
 
@@ -25,21 +26,7 @@ using namespace ckpt::rt;
 
 namespace {
 
-using Values = std::vector<double>;
-
-Values load(const TensorArg &t) {
-  Values values(t.elements);
-  for (int64_t i = 0; i < t.elements; ++i)
-    values[i] = loadElement(t.data, t.storage, i);
-  return values;
-}
-
-void store(const TensorArg &t, const Values &values) {
-  for (int64_t i = 0; i < t.elements; ++i)
-    storeElement(t.data, t.storage, i, values[i]);
-}
-
-const std::vector<int64_t> &dims(const TensorArg &t) { return *t.shape; }
+using namespace ckpt::rt::reference;
 
 /// Rows and columns of a [..., n] tensor.
 std::pair<int64_t, int64_t> matrix(const TensorArg &t) {

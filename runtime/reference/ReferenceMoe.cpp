@@ -9,6 +9,7 @@
 
 #include "ReferenceMoe.h"
 
+#include "ReferenceValues.h"
 #include "ckpt/runtime/Executor.h"
 
 #include <cmath>
@@ -18,21 +19,7 @@ using namespace ckpt::rt;
 
 namespace {
 
-using Values = std::vector<double>;
-
-Values load(const TensorArg &t) {
-  Values values(t.elements);
-  for (int64_t i = 0; i < t.elements; ++i)
-    values[i] = loadElement(t.data, t.storage, i);
-  return values;
-}
-
-void store(const TensorArg &t, const Values &values) {
-  for (int64_t i = 0; i < t.elements; ++i)
-    storeElement(t.data, t.storage, i, values[i]);
-}
-
-const std::vector<int64_t> &dims(const TensorArg &t) { return *t.shape; }
+using namespace ckpt::rt::reference;
 
 /// Integer operand `t`, each value in [low, high).
 std::vector<int64_t> ids(const TensorArg &t, int64_t low, int64_t high,
