@@ -290,7 +290,7 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
       // dropped after the second expert linear reads it.
       group.discardOutputs =
           node.module == "layernorm" || (node.module == "moe_act" && !wholeMoe);
-      if (group.discardOutputs) {
+      if (node.module == "layernorm") {
         int &norms = normsSeen[*node.layer];
         if (isa<xf::LayerNormOp, xf::RmsNormOp>(node.op))
           ++norms;
