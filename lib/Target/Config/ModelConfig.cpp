@@ -1202,14 +1202,21 @@ ConfigFormat detectFormat(const json &doc, ConfigReader &reader, bool &ok) {
 } // namespace
 
 int64_t GPTConfig::moeCapacity() const {
-  int64_t tokens = seqLength * microBatchSize;
+  // Saturated: the size checks report a model too large to plan.
+  const int64_t limit = std::numeric_limits<int64_t>::max();
+  int64_t tokens = seqLength > 0 && microBatchSize > limit / seqLength
+                       ? limit
+                       : seqLength * microBatchSize;
   if (!moeExpertCapacityFactor || numMoeExperts <= 0)
     return tokens;
-  // Megatron's get_capacity(num_tokens = tokens · topk).
-  double rows =
-      std::ceil(static_cast<double>(tokens * moeRouterTopk) /
-                static_cast<double>(numMoeExperts) * *moeExpertCapacityFactor);
-  return std::clamp<int64_t>(static_cast<int64_t>(rows), 1, tokens);
+  // Megatron's get_capacity(num_tokens = tokens · topk), in double so that
+  // no product overflows; clamped to [1, tokens] before the conversion.
+  double rows = std::ceil(
+      static_cast<double>(tokens) * static_cast<double>(moeRouterTopk) /
+      static_cast<double>(numMoeExperts) * *moeExpertCapacityFactor);
+  if (!(rows < static_cast<double>(tokens)))
+    return tokens;
+  return std::max<int64_t>(static_cast<int64_t>(rows), 1);
 }
 
 ConfigParseResult
