@@ -67,7 +67,7 @@ bool moeRouteRule(R &r) {
 /// Top-k selection over the experts, then a softmax over the k chosen.
 OpCost moeRouteCost(const OpInstance &op) {
   const Shape &l = op.inputs[0].shape;
-  int64_t k = op.outputs.empty() ? 1 : op.outputs[0].shape[2];
+  int64_t k = op.outputs[0].shape[2];
   return {0, product({l[0], l[1], l[2], k}) + product({5, l[0], l[1], k})};
 }
 
@@ -148,7 +148,7 @@ OpCost moeDispatchGradCost(const OpInstance &op) {
 }
 
 /// expert_output [E, C, h], weights and slots [s, b, k]: the checks shared
-/// by the combine and its gradient; `tokens` is [s, b, h].
+/// by the combine and its gradient.
 bool checkCombine(R &r, const Shape &expertOutput, const Shape &weights,
                   const Shape &slots) {
   if (!r.rank(expertOutput, 3, "expert_output", "[num_experts, capacity, h]") ||

@@ -381,4 +381,49 @@ TEST(OpTableTest, SavedValuesGiveKorthikantisAccounting) {
   }
 }
 
+TEST(OpTableTest, MixtureOfExperts) {
+  // Route [s, b, E] -> weights, experts and slots [s, b, k] (indices i32).
+  Inference route = inferResults(
+      op("moe_route"), {{f32({16, 2, 8})},
+                        {},
+                        {{"top_k", int64_t(2)}, {"capacity", int64_t(8)}}});
+  ASSERT_EQ(route.error, "");
+  EXPECT_EQ(route.outputs[0].shape, (Shape{16, 2, 2}));
+  EXPECT_EQ(route.outputs[1].type, ElementType::I32);
+  EXPECT_EQ(route.outputs[2].shape, (Shape{16, 2, 2}));
+  // Dispatch into [E, C, h]; the expert linears [E, C, in] x [E, out, in].
+  EXPECT_EQ(infer("moe_dispatch", {f32({16, 2, 32}), i64({16, 2, 2})},
+                  {{"num_experts", int64_t(8)}, {"capacity", int64_t(8)}})
+                .first,
+            (Shape{8, 8, 32}));
+  EXPECT_EQ(infer("expert_linear", {f32({8, 8, 32}), f32({8, 96, 32})}).first,
+            (Shape{8, 8, 96}));
+  EXPECT_EQ(
+      infer("moe_combine", {f32({8, 8, 32}), f32({16, 2, 2}), i64({16, 2, 2})})
+          .first,
+      (Shape{16, 2, 32}));
+  // Costs by hand: 2·C·in·out per expert for the forward and both
+  // gradients; a multiply-add per routed row and unit for the combine.
+  OpInstance linear{{f32({3, 4, 5}), f32({3, 6, 5})}, {f32({3, 4, 6})}, {}};
+  EXPECT_EQ(costOf(op("expert_linear"), linear).matmulFlops, 2 * 3 * 4 * 5 * 6);
+  OpInstance gradInput{{f32({3, 4, 6}), f32({3, 6, 5})}, {f32({3, 4, 5})}, {}};
+  EXPECT_EQ(costOf(op("expert_linear_grad_input"), gradInput).matmulFlops,
+            2 * 3 * 4 * 5 * 6);
+  OpInstance gradWeight{{f32({3, 4, 6}), f32({3, 4, 5})}, {f32({3, 6, 5})}, {}};
+  EXPECT_EQ(costOf(op("expert_linear_grad_weight"), gradWeight).matmulFlops,
+            2 * 3 * 4 * 5 * 6);
+  OpInstance combine{
+      {f32({3, 4, 5}), f32({2, 2, 2}), i64({2, 2, 2})}, {f32({2, 2, 5})}, {}};
+  EXPECT_EQ(costOf(op("moe_combine"), combine).otherFlops, 2 * 2 * 2 * 2 * 5);
+  // What the backward keeps: the route its logits and chosen experts,
+  // dispatch only its slots, the combine all three operands.
+  EXPECT_TRUE(op("moe_route").backwardNeedsInput(0));
+  EXPECT_TRUE(op("moe_route").backwardNeedsOutput(1));
+  EXPECT_FALSE(op("moe_route").backwardNeedsOutput(0));
+  EXPECT_FALSE(op("moe_dispatch").backwardNeedsInput(0));
+  EXPECT_TRUE(op("moe_dispatch").backwardNeedsInput(1));
+  for (unsigned i : {0u, 1u, 2u})
+    EXPECT_TRUE(op("moe_combine").backwardNeedsInput(i));
+}
+
 } // namespace
