@@ -264,6 +264,37 @@ private:
     return tag(op, module, layer).getResult();
   }
 
+  /// All-gathers a sequence shard [s/t, ...] into [s, ...]. `partialGrad`:
+  /// each rank's gradient of the result is partial, so the backward
+  /// reduce-scatters it; otherwise it is whole and the backward takes the
+  /// rank's shard. `recompute` annotates it for --ckpt-remat: the backward
+  /// gathers again rather than keep the whole tensor.
+  Operation *emitSequenceGather(Value input, const std::string &name,
+                                bool partialGrad, bool recompute) {
+    auto type = cast<RankedTensorType>(input.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] *= config.tensorParallelSize;
+    Operation *gather = builder.create<AllGatherOp>(
+        named(name), tensor(shape), input, builder.getStringAttr("tp"),
+        builder.getI64IntegerAttr(config.tensorParallelSize),
+        builder.getI64IntegerAttr(0), builder.getBoolAttr(partialGrad));
+    if (recompute)
+      gather->setAttr(CkptDialect::kRematAttrName,
+                      builder.getStringAttr("recompute"));
+    return gather;
+  }
+
+  /// This rank's shard [s/t, ...] of a whole [s, ...] tensor.
+  Operation *emitSequenceShard(Value input, const std::string &name) {
+    auto type = cast<RankedTensorType>(input.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] /= config.tensorParallelSize;
+    return builder.create<ShardOp>(
+        named(name), tensor(shape), input, builder.getStringAttr("tp"),
+        builder.getI64IntegerAttr(config.tensorParallelSize),
+        builder.getI64IntegerAttr(0));
+  }
+
   /// The input of a column-parallel linear: entering the tensor-parallel
   /// region (identity forward, all-reduce backward), or with sequence
   /// parallelism an all-gather along the sequence, which the backward
@@ -273,22 +304,14 @@ private:
                                 const std::string &name) {
     if (!tensorParallel())
       return input;
-    auto group = builder.getStringAttr("tp");
-    auto size = builder.getI64IntegerAttr(config.tensorParallelSize);
-    Operation *op;
-    if (config.sequenceParallel) {
-      auto type = cast<RankedTensorType>(input.getType());
-      SmallVector<int64_t> shape(type.getShape());
-      shape[0] *= config.tensorParallelSize;
-      op = builder.create<AllGatherOp>(named(name), tensor(shape), input, group,
-                                       size, builder.getI64IntegerAttr(0),
-                                       builder.getBoolAttr(true));
-      op->setAttr(CkptDialect::kRematAttrName,
-                  builder.getStringAttr("recompute"));
-    } else {
-      op = builder.create<TpCopyOp>(named(name), input.getType(), input, group,
-                                    size);
-    }
+    Operation *op =
+        config.sequenceParallel
+            ? emitSequenceGather(input, name, /*partialGrad=*/true,
+                                 /*recompute=*/true)
+            : builder.create<TpCopyOp>(
+                  named(name), input.getType(), input,
+                  builder.getStringAttr("tp"),
+                  builder.getI64IntegerAttr(config.tensorParallelSize));
     // The copy into the tensor-parallel region belongs with the norm whose
     // output it carries: recomputing the norm recomputes the copy.
     setTag(op, config.sequenceParallel ? module : StringRef("layernorm"),
@@ -364,15 +387,9 @@ private:
     Value hidden = op.getResult();
     if (config.sequenceParallel && tensorParallel()) {
       // Megatron scatters the embedding into the sequence-parallel region.
-      SmallVector<int64_t> shape(type.getShape());
-      shape[0] /= config.tensorParallelSize;
-      auto shard = builder.create<ShardOp>(
-          named("embedding.scatter"), tensor(shape), hidden,
-          builder.getStringAttr("tp"),
-          builder.getI64IntegerAttr(config.tensorParallelSize),
-          builder.getI64IntegerAttr(0));
+      Operation *shard = emitSequenceShard(hidden, "embedding.scatter");
       setTag(shard, "embedding", std::nullopt);
-      hidden = shard.getResult();
+      hidden = shard->getResult(0);
     }
     return emitDropout(hidden, config.embeddingDropout, "embedding",
                        std::nullopt, "embedding.dropout");
@@ -504,19 +521,12 @@ private:
   Value emitMoe(Value input, int64_t layer, const std::string &prefix) {
     bool gathered = tensorParallel() && config.sequenceParallel;
     Value tokens = input;
-    int64_t t = config.tensorParallelSize;
     if (gathered) {
-      auto type = cast<RankedTensorType>(input.getType());
-      SmallVector<int64_t> shape(type.getShape());
-      shape[0] *= t;
-      auto gather = builder.create<AllGatherOp>(
-          named(prefix + "input"), tensor(shape), input,
-          builder.getStringAttr("tp"), builder.getI64IntegerAttr(t),
-          builder.getI64IntegerAttr(0), builder.getBoolAttr(false));
-      gather->setAttr(CkptDialect::kRematAttrName,
-                      builder.getStringAttr("recompute"));
+      Operation *gather = emitSequenceGather(input, prefix + "input",
+                                             /*partialGrad=*/false,
+                                             /*recompute=*/true);
       setTag(gather, "moe", layer);
-      tokens = gather.getResult();
+      tokens = gather->getResult(0);
     }
     Value router = param(prefix + "router.weight");
     auto logits =
@@ -578,14 +588,9 @@ private:
                         "moe", layer);
     Value result = combined.getResult();
     if (gathered) {
-      auto type = cast<RankedTensorType>(result.getType());
-      SmallVector<int64_t> shape(type.getShape());
-      shape[0] /= t;
-      auto shard = builder.create<ShardOp>(
-          named(prefix + "output"), tensor(shape), result,
-          builder.getStringAttr("tp"), builder.getI64IntegerAttr(t),
-          builder.getI64IntegerAttr(0));
-      result = tag(shard, "moe", layer).getResult();
+      Operation *shard = emitSequenceShard(result, prefix + "output");
+      setTag(shard, "moe", layer);
+      result = shard->getResult(0);
     }
     if (config.moeSharedExpertIntermediateSize == 0)
       return result;
@@ -633,19 +638,13 @@ private:
     Value normed =
         emitLayerNorm(hidden, "decoder.final_layernorm", std::nullopt);
     if (config.sequenceParallel && tensorParallel()) {
-      auto type = cast<RankedTensorType>(normed.getType());
-      SmallVector<int64_t> shape(type.getShape());
-      shape[0] *= config.tensorParallelSize;
-      auto gather = builder.create<AllGatherOp>(
-          named("decoder.final_layernorm.gather"), tensor(shape), normed,
-          builder.getStringAttr("tp"),
-          builder.getI64IntegerAttr(config.tensorParallelSize),
-          builder.getI64IntegerAttr(0),
-          // The head is replicated here (Megatron splits the vocabulary):
-          // every rank's gradient is whole, so the backward splits it.
-          builder.getBoolAttr(false));
+      // The head is replicated here (Megatron splits the vocabulary): every
+      // rank's gradient is whole, so the backward splits it.
+      Operation *gather =
+          emitSequenceGather(normed, "decoder.final_layernorm.gather",
+                             /*partialGrad=*/false, /*recompute=*/false);
       setTag(gather, "head", std::nullopt);
-      normed = gather.getResult();
+      normed = gather->getResult(0);
     }
     Value weight = config.untieEmbeddingsAndOutputWeights
                        ? param("output_layer.weight")
