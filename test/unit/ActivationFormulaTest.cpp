@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "StepReport.h"
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
@@ -43,17 +44,7 @@ protected:
         ", \"micro_batch_size\": " + std::to_string(shape.b) +
         ", \"padded_vocab_size\": " + std::to_string(shape.v) +
         ", \"params_dtype\": \"" + dtype + "\"}";
-    OwningOpRef<ModuleOp> module =
-        importModelConfig(config, "shape.json", {}, &context);
-    EXPECT_TRUE(module);
-    auto forward = module->lookupSymbol<func::FuncOp>("forward");
-    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
-    EXPECT_TRUE(succeeded(step));
-    EXPECT_TRUE(succeeded(applyRemat(*step, policy)));
-    FailureOr<ActivationReport> report = analyzeActivations(*step);
-    EXPECT_TRUE(succeeded(report));
-    keep = std::move(module);
-    return *report;
+    return test::stepReport(context, config, policy, keep);
   }
 
   MLIRContext context;

@@ -18,10 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Analysis/ActivationAnalysis.h"
-#include "ckpt/Target/Config/ConfigImport.h"
-#include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPolicy.h"
+#include "StepReport.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -61,15 +58,7 @@ protected:
         ", \"tensor_model_parallel_size\": " + std::to_string(c.t) +
         ", \"sequence_parallel\": " + (sequenceParallel ? "true" : "false") +
         ", \"attention_backend\": \"" + backend + "\"}";
-    module = importModelConfig(config, "gated.json", {}, &context);
-    EXPECT_TRUE(module);
-    auto forward = module->lookupSymbol<func::FuncOp>("forward");
-    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
-    EXPECT_TRUE(succeeded(step));
-    EXPECT_TRUE(succeeded(applyRemat(*step, policy)));
-    FailureOr<ActivationReport> report = analyzeActivations(*step);
-    EXPECT_TRUE(succeeded(report));
-    return *report;
+    return test::stepReport(context, config, policy, module);
   }
 
   /// The derivation above, for activations `e` bytes wide.

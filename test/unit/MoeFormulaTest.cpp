@@ -23,10 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Analysis/ActivationAnalysis.h"
-#include "ckpt/Target/Config/ConfigImport.h"
-#include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPolicy.h"
+#include "StepReport.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -75,15 +72,7 @@ protected:
              : std::string()) +
         ", \"tensor_model_parallel_size\": " + std::to_string(c.t) +
         ", \"sequence_parallel\": " + (sp ? "true" : "false") + "}";
-    module = importModelConfig(config, "moe.json", {}, &context);
-    EXPECT_TRUE(module);
-    auto forward = module->lookupSymbol<func::FuncOp>("forward");
-    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
-    EXPECT_TRUE(succeeded(step));
-    EXPECT_TRUE(succeeded(applyRemat(*step, policy)));
-    FailureOr<ActivationReport> report = analyzeActivations(*step);
-    EXPECT_TRUE(succeeded(report));
-    return *report;
+    return test::stepReport(context, config, policy, module);
   }
 
   /// Rows per expert: Megatron's get_capacity, at most T; T dropless.

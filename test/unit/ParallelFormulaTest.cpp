@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "StepReport.h"
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
@@ -49,16 +50,9 @@ protected:
         ", \"tensor_model_parallel_size\": " + std::to_string(c.t) +
         ", \"sequence_parallel\": " + (sequenceParallel ? "true" : "false") +
         "}";
-    module = importModelConfig(config, "tp.json", {}, &context);
-    EXPECT_TRUE(module);
-    auto forward = module->lookupSymbol<func::FuncOp>("forward");
-    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
-    EXPECT_TRUE(succeeded(step));
     // Any granularity applies Megatron's sequence-parallel re-gather.
-    EXPECT_TRUE(succeeded(applyRemat(*step, policy)));
-    FailureOr<ActivationReport> report = analyzeActivations(*step);
-    EXPECT_TRUE(succeeded(report));
-    return report->perLayer.front().keptBytes;
+    ActivationReport report = test::stepReport(context, config, policy, module);
+    return report.perLayer.empty() ? -1 : report.perLayer.front().keptBytes;
   }
 
   MLIRContext context;
