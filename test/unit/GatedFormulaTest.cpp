@@ -148,10 +148,11 @@ TEST_P(GatedFormulaTest, FlashAttentionKeepsNoSquareTerm) {
           analyze(sp, dtype, false, MegatronPolicy(), "flash");
       EXPECT_EQ(report.perLayer[0].keptBytes, expected)
           << dtype << (sp ? " sp" : "");
-      if (e == 2)
+      if (e == 2) {
         EXPECT_EQ(report.perLayer[0].keptBytes,
                   sp ? (16 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t
                      : 10 * sbh + (6 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t);
+      }
     }
   }
 }

@@ -153,12 +153,13 @@ TEST_P(MoeFormulaTest, MoeRecomputeModules) {
                 .perLayer[0]
                 .keptBytes,
             none - experts(e) - tokens * c.h);
-  if (c.shared > 0)
+  if (c.shared > 0) {
     EXPECT_EQ(
         analyze(false, "bfloat16", selective(RecomputeModule::SharedExperts))
             .perLayer[0]
             .keptBytes,
         none - 3 * tokens * c.shared * e / c.t);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
