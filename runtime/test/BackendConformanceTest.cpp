@@ -458,6 +458,27 @@ TEST_P(BackendConformanceTest, BadIndicesAreErrors) {
   EXPECT_TRUE(threw);
 }
 
+// A routing map from an untrusted program: a slot outside the expert
+// buffers is an error, never a write out of bounds.
+TEST_P(BackendConformanceTest, BadSlotsAreErrors) {
+  std::vector<Case> all = cases();
+  for (const char *name : {"moe_dispatch", "moe_combine", "moe_combine_grad"}) {
+    Case c = *std::find_if(all.begin(), all.end(),
+                           [&](const Case &k) { return k.op == name; });
+    for (std::vector<double> &values : c.given)
+      if (!values.empty())
+        values[3] = 99; // 4 experts x 2 rows: slots lie in [-1, 8).
+    bool threw = false;
+    try {
+      run(*backend, c, DType::F32, Precision::Program);
+    } catch (const RuntimeError &e) {
+      threw = std::string(e.what()).find("slot 99 at position 3 is outside "
+                                         "[-1, 8)") != std::string::npos;
+    }
+    EXPECT_TRUE(threw) << name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BackendConformanceTest,
                          ::testing::ValuesIn(availableBackends()),
                          [](const auto &info) { return info.param; });
