@@ -370,14 +370,26 @@ void storeIndices(const TensorArg &t, const std::vector<int64_t> &values) {
   for (int64_t i = 0; i < t.elements; ++i)
     storeElement(t.data, t.storage, i, static_cast<double>(values[i]));
 }
-/// Slots in [-1, rows): -1 is a dropped choice.
+/// Slots in [-1, rows), -1 a dropped choice, no row taken twice: the
+/// kernels write each choice's row from its own thread.
 std::vector<int64_t> slotsOf(const TensorArg &t, int64_t rows) {
   std::vector<int64_t> slots = Operands<float>::indices(t);
-  for (size_t i = 0; i < slots.size(); ++i)
-    if (slots[i] < -1 || slots[i] >= rows)
-      throw RuntimeError("slot " + std::to_string(slots[i]) + " at position " +
+  std::vector<int64_t> owner(std::max<int64_t>(rows, 0), -1);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    int64_t slot = slots[i];
+    if (slot < -1 || slot >= rows)
+      throw RuntimeError("slot " + std::to_string(slot) + " at position " +
                          std::to_string(i) + " is outside [-1, " +
                          std::to_string(rows) + ")");
+    if (slot < 0)
+      continue;
+    if (owner[slot] >= 0)
+      throw RuntimeError("slot " + std::to_string(slot) + " at position " +
+                         std::to_string(i) + " repeats position " +
+                         std::to_string(owner[slot]) +
+                         " (a row of an expert's buffer holds one choice)");
+    owner[slot] = static_cast<int64_t>(i);
+  }
   return slots;
 }
 template <typename R> void moeRoute(const KernelCall &c, Operands<R> &o) {

@@ -36,6 +36,19 @@ std::vector<int64_t> ids(const TensorArg &t, int64_t low, int64_t high,
   return values;
 }
 
+/// A routing map's slots: each in [-1, rows), no row given twice.
+std::vector<int64_t> slotsOf(const TensorArg &t, int64_t rows) {
+  std::vector<int64_t> slots = ids(t, -1, rows, "slot");
+  for (size_t i = 0; i < slots.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (slots[i] >= 0 && slots[j] == slots[i])
+        throw RuntimeError("slot " + std::to_string(slots[i]) +
+                           " at position " + std::to_string(i) +
+                           " repeats position " + std::to_string(j) +
+                           " (a row of an expert's buffer holds one choice)");
+  return slots;
+}
+
 /// softmax over the chosen logits of row t.
 Values chosenWeights(const Values &logits, int64_t t, int64_t numExperts,
                      const std::vector<int64_t> &experts, int64_t k) {
@@ -170,7 +183,7 @@ void moeDispatch(const KernelCall &c) {
   Values x = load(c.inputs[0]);
   const auto &buffer = dims(c.outputs[0]);
   int64_t rows = buffer[0] * buffer[1], h = buffer[2];
-  std::vector<int64_t> slots = ids(c.inputs[1], -1, rows, "slot");
+  std::vector<int64_t> slots = slotsOf(c.inputs[1], rows);
   int64_t k = dims(c.inputs[1])[2];
   Values y(rows * h, 0.0);
   for (size_t i = 0; i < slots.size(); ++i)
@@ -184,7 +197,7 @@ void moeDispatchGrad(const KernelCall &c) {
   Values dy = load(c.inputs[1]);
   const auto &buffer = dims(c.inputs[1]);
   int64_t rows = buffer[0] * buffer[1], h = buffer[2];
-  std::vector<int64_t> slots = ids(c.inputs[0], -1, rows, "slot");
+  std::vector<int64_t> slots = slotsOf(c.inputs[0], rows);
   int64_t k = dims(c.inputs[0])[2];
   Values dx(c.outputs[0].elements, 0.0);
   for (size_t i = 0; i < slots.size(); ++i)
@@ -198,7 +211,7 @@ void moeCombine(const KernelCall &c) {
   Values out = load(c.inputs[0]), w = load(c.inputs[1]);
   const auto &buffer = dims(c.inputs[0]);
   int64_t rows = buffer[0] * buffer[1], h = buffer[2];
-  std::vector<int64_t> slots = ids(c.inputs[2], -1, rows, "slot");
+  std::vector<int64_t> slots = slotsOf(c.inputs[2], rows);
   int64_t k = dims(c.inputs[1])[2];
   Values y(c.outputs[0].elements, 0.0);
   for (size_t i = 0; i < slots.size(); ++i)
@@ -212,7 +225,7 @@ void moeCombineGrad(const KernelCall &c) {
   Values out = load(c.inputs[0]), w = load(c.inputs[1]), dy = load(c.inputs[3]);
   const auto &buffer = dims(c.inputs[0]);
   int64_t rows = buffer[0] * buffer[1], h = buffer[2];
-  std::vector<int64_t> slots = ids(c.inputs[2], -1, rows, "slot");
+  std::vector<int64_t> slots = slotsOf(c.inputs[2], rows);
   int64_t k = dims(c.inputs[1])[2];
   Values dout(out.size(), 0.0), dw(w.size(), 0.0);
   for (size_t i = 0; i < slots.size(); ++i)

@@ -459,7 +459,8 @@ TEST_P(BackendConformanceTest, BadIndicesAreErrors) {
 }
 
 // A routing map from an untrusted program: a slot outside the expert
-// buffers is an error, never a write out of bounds.
+// buffers, or a row given twice, is an error, never a write out of bounds
+// or a race.
 TEST_P(BackendConformanceTest, BadSlotsAreErrors) {
   std::vector<Case> all = cases();
   for (const char *name : {"moe_dispatch", "moe_combine", "moe_combine_grad"}) {
@@ -474,6 +475,18 @@ TEST_P(BackendConformanceTest, BadSlotsAreErrors) {
     } catch (const RuntimeError &e) {
       threw = std::string(e.what()).find("slot 99 at position 3 is outside "
                                          "[-1, 8)") != std::string::npos;
+    }
+    EXPECT_TRUE(threw) << name;
+    // Two choices in one row: each row of a buffer holds one choice.
+    for (std::vector<double> &values : c.given)
+      if (!values.empty())
+        values[3] = values[0];
+    threw = false;
+    try {
+      run(*backend, c, DType::F32, Precision::Program);
+    } catch (const RuntimeError &e) {
+      threw = std::string(e.what()).find("slot 0 at position 3 repeats "
+                                         "position 0") != std::string::npos;
     }
     EXPECT_TRUE(threw) << name;
   }

@@ -63,7 +63,9 @@ def XF_MoeDispatchOp : XF_PureOp<"moe_dispatch"> {
   let description = [{
     `result` `[E, capacity, h]` has row `slots[t, j]` equal to token `t` of
     `input` (`[s, b, h]`) for every kept choice, and zeros in the rows no
-    token fills. The backward keeps only `slots`.
+    token fills. The backward keeps only `slots`. At run time a slot outside
+    `[-1, E·capacity)`, or a row named by two choices, is an error (here and
+    in `xf.moe_combine` and the gradients).
   }];
   let arguments = (ins XF_FloatTensor:$input, XF_IndexTensor:$slots,
                        I64Attr:$num_experts, I64Attr:$capacity);
