@@ -77,3 +77,36 @@ func.func @route_float_experts(%l: tensor<4x2x3xf32>) {
       : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>)
   return
 }
+
+// -----
+
+func.func @dispatch_grad_hidden(%s: tensor<4x2x2xi32>, %g: tensor<3x4x8xf32>) {
+  // expected-error @+1 {{result [4, 2, 6] must have the hidden size of grad_output [3, 4, 8]}}
+  %d = xf.moe_dispatch_grad %s, %g : (tensor<4x2x2xi32>, tensor<3x4x8xf32>) -> tensor<4x2x6xf32>
+  return
+}
+
+// -----
+
+func.func @route_grad_weights_shape(%l: tensor<4x2x3xf32>, %e: tensor<4x2x2xi32>, %g: tensor<4x2x3xf32>) {
+  // expected-error @+1 {{grad_weights has shape [4, 2, 3] but must be [4, 2, 2]}}
+  %d = xf.moe_route_grad %l, %e, %g : (tensor<4x2x3xf32>, tensor<4x2x2xi32>, tensor<4x2x3xf32>) -> tensor<4x2x3xf32>
+  return
+}
+
+// -----
+
+func.func @expert_grad_weight_shape(%dy: tensor<3x4x16xf32>, %x: tensor<3x4x8xf32>) {
+  // expected-error @+1 {{grad_output has shape [3, 4, 16] but must be [3, 4, 12]}}
+  %d = xf.expert_linear_grad_weight %dy, %x : (tensor<3x4x16xf32>, tensor<3x4x8xf32>) -> tensor<3x12x8xf32>
+  return
+}
+
+// -----
+
+func.func @combine_grad_output_shape(%o: tensor<3x4x8xf32>, %w: tensor<4x2x2xf32>, %s: tensor<4x2x2xi32>, %dy: tensor<4x2x6xf32>) {
+  // expected-error @+1 {{grad_output has shape [4, 2, 6] but must be [4, 2, 8]}}
+  %a, %b = xf.moe_combine_grad %o, %w, %s, %dy
+      : (tensor<3x4x8xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x6xf32>) -> (tensor<3x4x8xf32>, tensor<4x2x2xf32>)
+  return
+}
