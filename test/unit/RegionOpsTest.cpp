@@ -24,6 +24,7 @@ struct Model {
   const char *name;
   const char *file; ///< Under examples/.
   config::ConfigOverrides overrides;
+  bool moe = false; ///< Mixture-of-experts layers (their recompute modules).
 };
 
 void PrintTo(const Model &model, std::ostream *os) { *os << model.name; }
@@ -71,7 +72,7 @@ TEST_P(RegionOpsTest, NeededOpsNeverCostMoreThanWholeSpans) {
   bool distributable = t > 1 && !model.overrides.sequenceParallel.value_or(0);
   bool anyRemoved = false;
   for (const MegatronPolicy &policy :
-       standardMegatronPolicies(layers, distributable)) {
+       standardMegatronPolicies(layers, distributable, model.moe)) {
     SCOPED_TRACE(policy.describe());
     CompileResult needed = compile(text, policy, RegionOps::Needed);
     CompileResult all = compile(text, policy, RegionOps::All);
@@ -103,13 +104,17 @@ config::ConfigOverrides tensorParallel(bool sequenceParallel) {
 
 INSTANTIATE_TEST_SUITE_P(
     Examples, RegionOpsTest,
-    ::testing::Values(Model{"tiny", "tiny-gpt.json", {}},
-                      Model{"tiny_tp2", "tiny-gpt.json", tensorParallel(false)},
-                      Model{"tiny_tp2_sp", "tiny-gpt.json",
-                            tensorParallel(true)},
-                      Model{"gpt2_small", "gpt2-small/config.json", {}},
-                      Model{"megatron_1_3b", "megatron-gpt-1.3b.json", {}},
-                      Model{"gpt3_175b", "gpt3-175b.json", {}}),
+    ::testing::Values(
+        Model{"tiny", "tiny-gpt.json", {}},
+        Model{"tiny_tp2", "tiny-gpt.json", tensorParallel(false)},
+        Model{"tiny_tp2_sp", "tiny-gpt.json", tensorParallel(true)},
+        Model{"gpt2_small", "gpt2-small/config.json", {}},
+        Model{"megatron_1_3b", "megatron-gpt-1.3b.json", {}},
+        Model{"gpt3_175b", "gpt3-175b.json", {}},
+        Model{"tiny_mixtral", "tiny-mixtral.json", {}, true},
+        Model{"tiny_mixtral_tp2_sp", "tiny-mixtral.json", tensorParallel(true),
+              true},
+        Model{"mixtral_8x7b", "mixtral-8x7b/config.json", {}, true}),
     [](const ::testing::TestParamInfo<Model> &info) {
       return std::string(info.param.name);
     });
