@@ -134,6 +134,28 @@ protected:
     }
   }
 
+  /// Every `stride`-th choice of `layer`'s frontier (and the last) costs
+  /// and keeps what the rewrite of its plan recomputes and keeps (exact
+  /// bytes, alignment 1).
+  void expectFrontierIsWhatTheRewriteRuns(const LayerModel &layer,
+                                          size_t stride = 1) {
+    int64_t keptAll = evaluateLayerChoice(graph, layer, 0, 1).keptBytes;
+    int64_t baseKept = analyzeActivations(graph).keptBytes;
+    for (size_t i = 0; i < layer.frontier.size(); ++i) {
+      if (i % stride != 0 && i + 1 != layer.frontier.size())
+        continue;
+      const LayerChoice &choice = layer.frontier[i];
+      ActivationReport report =
+          reportAfter(makeLayerPlan(graph, {layer}, {choice.discard}));
+      EXPECT_EQ(report.recompute.total(), choice.cost) << choice.discard;
+      EXPECT_EQ(
+          baseKept - report.keptBytes,
+          keptAll -
+              evaluateLayerChoice(graph, layer, choice.discard, 1).keptBytes)
+          << choice.discard;
+    }
+  }
+
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
   StepGraph graph;
@@ -159,19 +181,33 @@ TEST_F(BudgetPolicyTest, ChoiceCostsAreWhatTheRewriteRuns) {
   // Cheapest first: keeping all costs nothing.
   EXPECT_EQ(layer0.frontier.front().discard, 0u);
   EXPECT_EQ(layer0.frontier.front().cost, 0);
-  // Exact bytes (alignment 1) to compare with the report.
-  int64_t keptAll = evaluateLayerChoice(graph, layer0, 0, 1).keptBytes;
-  int64_t baseKept = analyzeActivations(graph).keptBytes;
-  for (const LayerChoice &choice : layer0.frontier) {
-    ActivationReport report =
-        reportAfter(makeLayerPlan(graph, {layer0}, {choice.discard}));
-    EXPECT_EQ(report.recompute.total(), choice.cost) << choice.discard;
-    EXPECT_EQ(
-        baseKept - report.keptBytes,
-        keptAll -
-            evaluateLayerChoice(graph, layer0, choice.discard, 1).keptBytes)
-        << choice.discard;
-  }
+  expectFrontierIsWhatTheRewriteRuns(layer0);
+}
+
+// A mixture-of-experts layer (capacity-limited routing, a shared expert,
+// the balancing loss): integer routing maps and expert buffers among the
+// candidates, and the same agreement with the rewrite.
+TEST_F(BudgetPolicyTest, MoeChoiceCostsAreWhatTheRewriteRuns) {
+  build(R"({"num_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
+            "seq_length": 16, "micro_batch_size": 2, "padded_vocab_size": 128,
+            "hidden_dropout": 0.0, "attention_dropout": 0.0,
+            "add_bias_linear": false, "swiglu": true,
+            "num_moe_experts": 4, "moe_router_topk": 2,
+            "moe_ffn_hidden_size": 24, "moe_expert_capacity_factor": 1.0,
+            "moe_shared_expert_intermediate_size": 16,
+            "moe_aux_loss_coeff": 0.01})");
+  std::string error;
+  FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error);
+  ASSERT_TRUE(succeeded(models)) << error;
+  ASSERT_EQ(models->size(), 2u);
+  // 18 candidates and a frontier of 350 choices: every 15th and the last.
+  EXPECT_EQ(models->front().candidates.size(), 18u);
+  expectFrontierIsWhatTheRewriteRuns(models->front(), 15);
+  // The solver's plans fit their budgets between keeping all and its floor.
+  int64_t keepAll = solve(INT64_MAX / 4).arena;
+  Outcome tight = solve(keepAll * 3 / 4);
+  EXPECT_LE(tight.arena, keepAll * 3 / 4);
+  EXPECT_GT(tight.cost, 0);
 }
 
 TEST_F(BudgetPolicyTest, OneLayerMatchesExhaustiveSearch) {
