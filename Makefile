@@ -11,7 +11,9 @@ EXAMPLE ?= examples/tiny-gpt.json
 
 SANITIZE_DIR ?= build-sanitize
 
-.PHONY: run test test-sanitize build deps configure docs format check-format bench clean
+PREFIX ?= /usr/local
+
+.PHONY: run test test-sanitize build deps configure docs format check-format bench clean install
 
 run: build
 	@scripts/run-example.sh $(BUILD_DIR) $(EXAMPLE)
@@ -36,6 +38,11 @@ deps:
 
 # Every test again, built with AddressSanitizer and UndefinedBehaviorSanitizer
 # (scripts/test-sanitize.sh says which options the run uses and why).
+# Libraries, headers, TableGen files, tools and the CMake package
+# (find_package(CkptOpt); docs/embedding.md) under $(PREFIX).
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
 test-sanitize: deps
 	@scripts/test-sanitize.sh $(SANITIZE_DIR) $(JOBS) $(LLVM_PREFIX)
 
