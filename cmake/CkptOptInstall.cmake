@@ -8,7 +8,7 @@ include(CMakePackageConfigHelpers)
 set(CKPT_INSTALLED_LIBRARIES
   CkptSupport CkptOpTable CkptPlanner CkptInterfaces CkptXF CkptCkpt
   CkptAnalysis CkptReport CkptTransforms CkptModelConfig CkptToolSupport
-  CkptConfigImport CkptProgramExport CkptPipeline
+  CkptConfigImport CkptProgramExport CkptPipeline CkptCAPI CkptOptC
   ckpt_runtime_core ckpt_runtime_cpu ckpt_runtime_reference ckpt_runtime)
 install(TARGETS ${CKPT_INSTALLED_LIBRARIES}
   EXPORT CkptOptTargets
@@ -28,6 +28,8 @@ install(DIRECTORY ${PROJECT_BINARY_DIR}/include/ckpt
   FILES_MATCHING PATTERN "*.inc"
   PATTERN "CMakeFiles" EXCLUDE)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/ckpt
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ckpt-c
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 install(TARGETS ckpt-opt ckpt-translate ckpt-compile ckpt-dsa ckpt-run

@@ -30,3 +30,4 @@ if grep -q -- "-I$SRC/include\|-I$SRC/runtime/include" "$WORK/build/build.ninja"
   exit 1
 fi
 "$WORK/build/consumer" "$CONFIG"
+"$WORK/build/c-consumer" "$CONFIG"

@@ -30,6 +30,6 @@ config.substitutions.append(("%upstream-mlir-opt", os.path.join(config.llvm_tool
 config.substitutions.append(("%ckpt-plugin", os.path.join(config.ckpt_obj_root, "lib", "CkptPlugin.so")))
 
 tool_dirs = [config.ckpt_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa", "ckpt-compile"], tool_dirs)
+llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa", "ckpt-compile", "ckpt-capi-test"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ckpt_tools_dir, append_path=True)

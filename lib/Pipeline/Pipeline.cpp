@@ -113,6 +113,39 @@ struct CompilePipelineOptions
 };
 } // namespace
 
+FailureOr<CompileOptions> ckpt::parseCompileOptions(
+    StringRef text, function_ref<LogicalResult(const Twine &)> errorHandler) {
+  CompilePipelineOptions pipeline;
+  // The option parser reports through llvm::errs(); say what failed.
+  if (failed(pipeline.parseFromString(text))) {
+    (void)errorHandler("cannot parse the options '" + text + "'");
+    return failure();
+  }
+  CompileOptions options;
+  options.policy = pipeline.policy;
+  options.remat.memoryBudget = pipeline.memoryBudget;
+  options.remat.deviceMemory = pipeline.deviceMemory;
+  options.remat.cost = pipeline.cost;
+  options.remat.granularity = pipeline.granularity;
+  options.remat.method = pipeline.method;
+  if (pipeline.numLayers.hasValue())
+    options.remat.numLayers = pipeline.numLayers;
+  options.remat.modules.assign(pipeline.modules.begin(),
+                               pipeline.modules.end());
+  options.remat.distributeSavedActivations = pipeline.distribute;
+  std::optional<RegionOps> regionOps = parseRegionOps(pipeline.regionOps);
+  if (!regionOps) {
+    (void)errorHandler("region-ops must be needed or all, got '" +
+                       pipeline.regionOps + "'");
+    return failure();
+  }
+  options.regionOps = *regionOps;
+  options.planMemory = pipeline.planMemory;
+  options.alignment = pipeline.alignment;
+  options.planSeconds = pipeline.planSeconds;
+  return options;
+}
+
 void ckpt::registerCompilePipeline() {
   // The registry's lower-level form, whose builder can report an error.
   registerPassPipeline(
@@ -121,31 +154,11 @@ void ckpt::registerCompilePipeline() {
       "--xf-training-step, --ckpt-remat, --ckpt-schedule, --ckpt-plan-memory",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {
-        CompilePipelineOptions pipeline;
-        if (failed(pipeline.parseFromString(text)))
+        FailureOr<CompileOptions> options =
+            parseCompileOptions(text, errorHandler);
+        if (failed(options))
           return failure();
-        CompileOptions options;
-        options.policy = pipeline.policy;
-        options.remat.memoryBudget = pipeline.memoryBudget;
-        options.remat.deviceMemory = pipeline.deviceMemory;
-        options.remat.cost = pipeline.cost;
-
-        options.remat.granularity = pipeline.granularity;
-        options.remat.method = pipeline.method;
-        if (pipeline.numLayers.hasValue())
-          options.remat.numLayers = pipeline.numLayers;
-        options.remat.modules.assign(pipeline.modules.begin(),
-                                     pipeline.modules.end());
-        options.remat.distributeSavedActivations = pipeline.distribute;
-        std::optional<RegionOps> regionOps = parseRegionOps(pipeline.regionOps);
-        if (!regionOps)
-          return errorHandler("region-ops must be needed or all, got '" +
-                              pipeline.regionOps + "'");
-        options.regionOps = *regionOps;
-        options.planMemory = pipeline.planMemory;
-        options.alignment = pipeline.alignment;
-        options.planSeconds = pipeline.planSeconds;
-        return buildCompilePipeline(pm, options, errorHandler);
+        return buildCompilePipeline(pm, *options, errorHandler);
       },
       [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
         optHandler(CompilePipelineOptions());

@@ -48,6 +48,13 @@ mlir::LogicalResult buildCompilePipeline(
     mlir::OpPassManager &pm, const CompileOptions &options,
     llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler);
 
+/// The options of `--ckpt-compile="..."` from their text
+/// ("recompute-granularity=full recompute-method=uniform ..."); fails
+/// through `errorHandler`.
+mlir::FailureOr<CompileOptions> parseCompileOptions(
+    llvm::StringRef text,
+    llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler);
+
 /// Registers the pipeline as `--ckpt-compile="recompute-granularity=..."`.
 void registerCompilePipeline();
 

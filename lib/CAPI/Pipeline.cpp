@@ -1,0 +1,178 @@
+//===- Pipeline.cpp - The library pipeline behind a stable C API ----------===//
+//
+// Each call compiles in a context of its own, collects the diagnostics as
+// text instead of printing them, and copies every output into the result.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt-c/Pipeline.h"
+
+#include "ckpt/Pipeline/Pipeline.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <new>
+
+using namespace mlir;
+
+struct CkptCompileResult {
+  bool succeeded = false;
+  std::string messages, program, reportJson, reportTable, timelineSvg, module;
+};
+
+namespace {
+
+/// "name:line:column" of the innermost file location, or "" without one.
+std::string describe(Location loc) {
+  std::string text;
+  loc->walk([&](Location inner) {
+    if (auto file = dyn_cast<FileLineColLoc>(inner)) {
+      text = (file.getFilename().str() + ":" + llvm::Twine(file.getLine()) +
+              ":" + llvm::Twine(file.getColumn()))
+                 .str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return text;
+}
+
+const char *severity(DiagnosticSeverity kind) {
+  switch (kind) {
+  case DiagnosticSeverity::Error:
+    return "error";
+  case DiagnosticSeverity::Warning:
+    return "warning";
+  case DiagnosticSeverity::Note:
+    return "note";
+  case DiagnosticSeverity::Remark:
+    return "remark";
+  }
+  return "error";
+}
+
+/// `overrides`: "key=value" words; an unknown key or a bad value is a
+/// message and a failure.
+bool parseOverrides(llvm::StringRef text, ckpt::config::ConfigOverrides &out,
+                    std::string &error) {
+  llvm::SmallVector<llvm::StringRef> words;
+  llvm::SplitString(text, words);
+  for (llvm::StringRef word : words) {
+    auto [key, value] = word.split('=');
+    auto integer = [&](std::optional<int64_t> &field) {
+      int64_t number;
+      if (value.getAsInteger(10, number))
+        return false;
+      field = number;
+      return true;
+    };
+    bool ok = true;
+    if (key == "seq-length")
+      ok = integer(out.seqLength);
+    else if (key == "micro-batch-size")
+      ok = integer(out.microBatchSize);
+    else if (key == "tensor-model-parallel-size")
+      ok = integer(out.tensorParallelSize);
+    else if (key == "sequence-parallel")
+      ok = (value == "true" || value == "false") &&
+           (out.sequenceParallel = value == "true", true);
+    else if (key == "attention-backend")
+      ok = (value == "flash" || value == "unfused") &&
+           (out.attentionBackend = value.str(), true);
+    else if (key == "dtype")
+      ok = (out.dtype = ckpt::config::parseDType(value)).has_value();
+    else {
+      error = "overrides: unknown key '" + key.str() +
+              "' (allowed: seq-length, micro-batch-size, "
+              "tensor-model-parallel-size, sequence-parallel, "
+              "attention-backend, dtype)";
+      return false;
+    }
+    if (!ok) {
+      error = "overrides: bad value '" + value.str() + "' for " + key.str();
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+const char *ckptVersion(void) { return CKPT_VERSION; }
+
+CkptCompileResult *ckptCompile(const char *config, size_t length,
+                               const char *name, const char *policy,
+                               const char *overrides) {
+  auto *result = new (std::nothrow) CkptCompileResult();
+  if (!result)
+    return nullptr;
+  llvm::raw_string_ostream messages(result->messages);
+  if (!config) {
+    messages << "error: no config text (NULL)\n";
+    return result;
+  }
+  ckpt::config::ConfigOverrides parsed;
+  std::string error;
+  if (!parseOverrides(overrides ? overrides : "", parsed, error)) {
+    messages << "error: " << error << "\n";
+    return result;
+  }
+
+  MLIRContext context;
+  context.disableMultithreading();
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+    std::string where = describe(diag.getLocation());
+    if (!where.empty())
+      messages << where << ": ";
+    messages << severity(diag.getSeverity()) << ": " << diag << "\n";
+    return success();
+  });
+  llvm::StringRef configName = name && *name ? name : "config.json";
+  llvm::StringRef policyText = policy ? policy : "";
+  ckpt::CompileOptions options;
+  if (policyText.trim().empty()) {
+    options.policyFromConfig = true;
+  } else {
+    FailureOr<ckpt::CompileOptions> fromText =
+        ckpt::parseCompileOptions(policyText, [&](const llvm::Twine &text) {
+          messages << "error: policy: " << text << "\n";
+          return failure();
+        });
+    if (failed(fromText))
+      return result;
+    options = *fromText;
+  }
+  FailureOr<ckpt::CompileResult> compiled = ckpt::compileModelConfig(
+      llvm::StringRef(config, length), configName, parsed, options, &context);
+  if (failed(compiled))
+    return result;
+  result->succeeded = true;
+  result->program = std::move(compiled->program);
+  result->reportJson = std::move(compiled->reportJson);
+  result->reportTable = std::move(compiled->reportTable);
+  result->timelineSvg = std::move(compiled->timelineSvg);
+  llvm::raw_string_ostream module(result->module);
+  compiled->module->print(module);
+  return result;
+}
+
+bool ckptResultSucceeded(const CkptCompileResult *result) {
+  return result && result->succeeded;
+}
+
+#define CKPT_RESULT_STRING(FN, FIELD)                                          \
+  const char *FN(const CkptCompileResult *result) {                            \
+    return result ? result->FIELD.c_str() : "";                                \
+  }
+CKPT_RESULT_STRING(ckptResultMessages, messages)
+CKPT_RESULT_STRING(ckptResultProgram, program)
+CKPT_RESULT_STRING(ckptResultReportJson, reportJson)
+CKPT_RESULT_STRING(ckptResultReportTable, reportTable)
+CKPT_RESULT_STRING(ckptResultTimelineSvg, timelineSvg)
+CKPT_RESULT_STRING(ckptResultModule, module)
+#undef CKPT_RESULT_STRING
+
+void ckptResultDestroy(CkptCompileResult *result) { delete result; }
