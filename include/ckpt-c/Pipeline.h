@@ -39,7 +39,16 @@ CkptCompileResult *ckptCompile(const char *config, size_t length,
                                const char *name, const char *policy,
                                const char *overrides);
 
-/* Whether the compile succeeded; the strings below are empty if not. */
+/* Imports the config as ckptCompile does, then runs `passes` on the module,
+ * a pass list as ckpt-opt would take it
+ * ("xf-training-step,ckpt-compare-policies{json=out.json table=false}").
+ * The result holds the IR after the passes (ckptResultModule) and the
+ * messages; passes that write files write them. */
+CkptCompileResult *ckptRunPasses(const char *config, size_t length,
+                                 const char *name, const char *passes,
+                                 const char *overrides);
+
+/* Whether the call succeeded; the strings below are empty if not. */
 bool ckptResultSucceeded(const CkptCompileResult *result);
 /* Every diagnostic, one per line, "name:line:column: error: message"
  * (warnings too); "" when there were none. */

@@ -7,10 +7,14 @@
 
 #include "ckpt-c/Pipeline.h"
 
+#include "ckpt-c/Dialects.h"
 #include "ckpt/Pipeline/Pipeline.h"
+#include "ckpt/Target/Config/ConfigImport.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -103,9 +107,15 @@ bool parseOverrides(llvm::StringRef text, ckpt::config::ConfigOverrides &out,
 
 const char *ckptVersion(void) { return CKPT_VERSION; }
 
-CkptCompileResult *ckptCompile(const char *config, size_t length,
-                               const char *name, const char *policy,
-                               const char *overrides) {
+namespace {
+/// What both entry points share: the overrides parsed, a context of its own
+/// whose diagnostics become the result's messages, then `body`.
+CkptCompileResult *
+withContext(const char *config, const char *overrides,
+            llvm::function_ref<void(MLIRContext &,
+                                    const ckpt::config::ConfigOverrides &,
+                                    CkptCompileResult &, llvm::raw_ostream &)>
+                body) {
   auto *result = new (std::nothrow) CkptCompileResult();
   if (!result)
     return nullptr;
@@ -120,7 +130,6 @@ CkptCompileResult *ckptCompile(const char *config, size_t length,
     messages << "error: " << error << "\n";
     return result;
   }
-
   MLIRContext context;
   context.disableMultithreading();
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
@@ -130,33 +139,76 @@ CkptCompileResult *ckptCompile(const char *config, size_t length,
     messages << severity(diag.getSeverity()) << ": " << diag << "\n";
     return success();
   });
-  llvm::StringRef configName = name && *name ? name : "config.json";
-  llvm::StringRef policyText = policy ? policy : "";
-  ckpt::CompileOptions options;
-  if (policyText.trim().empty()) {
-    options.policyFromConfig = true;
-  } else {
-    FailureOr<ckpt::CompileOptions> fromText =
-        ckpt::parseCompileOptions(policyText, [&](const llvm::Twine &text) {
-          messages << "error: policy: " << text << "\n";
-          return failure();
-        });
-    if (failed(fromText))
-      return result;
-    options = *fromText;
-  }
-  FailureOr<ckpt::CompileResult> compiled = ckpt::compileModelConfig(
-      llvm::StringRef(config, length), configName, parsed, options, &context);
-  if (failed(compiled))
-    return result;
-  result->succeeded = true;
-  result->program = std::move(compiled->program);
-  result->reportJson = std::move(compiled->reportJson);
-  result->reportTable = std::move(compiled->reportTable);
-  result->timelineSvg = std::move(compiled->timelineSvg);
-  llvm::raw_string_ostream module(result->module);
-  compiled->module->print(module);
+  body(context, parsed, *result, messages);
   return result;
+}
+
+llvm::StringRef nameOr(const char *name) {
+  return name && *name ? name : "config.json";
+}
+} // namespace
+
+CkptCompileResult *ckptCompile(const char *config, size_t length,
+                               const char *name, const char *policy,
+                               const char *overrides) {
+  return withContext(
+      config, overrides,
+      [&](MLIRContext &context, const auto &parsed, CkptCompileResult &result,
+          llvm::raw_ostream &messages) {
+        llvm::StringRef policyText = policy ? policy : "";
+        ckpt::CompileOptions options;
+        if (policyText.trim().empty()) {
+          options.policyFromConfig = true;
+        } else {
+          FailureOr<ckpt::CompileOptions> fromText = ckpt::parseCompileOptions(
+              policyText, [&](const llvm::Twine &text) {
+                messages << "error: policy: " << text << "\n";
+                return failure();
+              });
+          if (failed(fromText))
+            return;
+          options = *fromText;
+        }
+        FailureOr<ckpt::CompileResult> compiled =
+            ckpt::compileModelConfig(llvm::StringRef(config, length),
+                                     nameOr(name), parsed, options, &context);
+        if (failed(compiled))
+          return;
+        result.succeeded = true;
+        result.program = std::move(compiled->program);
+        result.reportJson = std::move(compiled->reportJson);
+        result.reportTable = std::move(compiled->reportTable);
+        result.timelineSvg = std::move(compiled->timelineSvg);
+        llvm::raw_string_ostream module(result.module);
+        compiled->module->print(module);
+      });
+}
+
+CkptCompileResult *ckptRunPasses(const char *config, size_t length,
+                                 const char *name, const char *passes,
+                                 const char *overrides) {
+  return withContext(
+      config, overrides,
+      [&](MLIRContext &context, const auto &parsed, CkptCompileResult &result,
+          llvm::raw_ostream &messages) {
+        OwningOpRef<ModuleOp> module = ckpt::importModelConfig(
+            llvm::StringRef(config, length), nameOr(name), parsed, &context);
+        if (!module)
+          return;
+        ckptRegisterPasses();
+        auto pm = PassManager::on<ModuleOp>(&context);
+        std::string parseErrors;
+        llvm::raw_string_ostream parseStream(parseErrors);
+        if (failed(parsePassPipeline(passes ? passes : "", pm, parseStream))) {
+          messages << "error: passes: " << parseErrors << "\n";
+          return;
+        }
+        if (failed(pm.run(*module)))
+          return;
+        result.succeeded = true;
+        llvm::raw_string_ostream text(result.module);
+        module->print(text);
+      });
 }
 
 bool ckptResultSucceeded(const CkptCompileResult *result) {

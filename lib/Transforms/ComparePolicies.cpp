@@ -63,8 +63,10 @@ struct CkptComparePoliciesPass
       row.plan = planMemory(rewritten, options);
       rows.push_back(std::move(row));
     }
-    printPolicyComparison(rows, llvm::errs());
-    llvm::errs().flush();
+    if (table) {
+      printPolicyComparison(rows, llvm::errs());
+      llvm::errs().flush();
+    }
     if (!jsonFile.empty()) {
       std::string error =
           writeFileAtomically(jsonFile, policyComparisonToJson(rows));

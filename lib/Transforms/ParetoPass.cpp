@@ -43,7 +43,8 @@ struct CkptParetoPass : public ckpt::impl::CkptParetoBase<CkptParetoPass> {
     }
     ActivationReport report = analyzeActivations(*graph);
     int64_t stepFlops = report.forward.total() + report.backward.total();
-    printFrontier(*frontier, stepFlops, stepName, llvm::errs());
+    if (table)
+      printFrontier(*frontier, stepFlops, stepName, llvm::errs());
     for (auto [file, text] :
          {std::pair(jsonFile.getValue(), frontierToJson(*frontier, stepFlops)),
           std::pair(

@@ -132,9 +132,30 @@ static void compile(const char *label, const char *config, size_t length,
   ckptResultDestroy(result);
 }
 
+/* Passes by name on the imported config: the policy comparison written as
+ * JSON to `json`, no table on stderr. */
+static void runPasses(const char *config, size_t length, const char *json) {
+  char passes[4096];
+  snprintf(passes, sizeof(passes),
+           "xf-training-step,ckpt-compare-policies{json=%s table=false}",
+           json);
+  CkptCompileResult *result =
+      ckptRunPasses(config, length, "model.json", passes, NULL);
+  printf("passes: %s, module %s\n",
+         ckptResultSucceeded(result) ? "succeeded" : "failed",
+         strstr(ckptResultModule(result), "func.func @train_step") ? "yes"
+                                                                    : "no");
+  ckptResultDestroy(result);
+  result = ckptRunPasses(config, length, "model.json", "no-such-pass", NULL);
+  printf("unknown pass: %s\n%s",
+         ckptResultSucceeded(result) ? "succeeded" : "failed",
+         ckptResultMessages(result));
+  ckptResultDestroy(result);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: ckpt-capi-test CONFIG.json\n");
+  if (argc != 3) {
+    fprintf(stderr, "usage: ckpt-capi-test CONFIG.json COMPARISON.json\n");
     return 2;
   }
   printf("version %s\n", ckptVersion());
@@ -153,6 +174,7 @@ int main(int argc, char **argv) {
   const char *bad = "{\"num_layers\": -2, \"hidden_size\": 32}";
   compile("bad config", bad, strlen(bad), "", NULL);
   compile("no config", NULL, 0, "", NULL);
+  runPasses(config, length, argv[2]);
   free(config);
   return 0;
 }

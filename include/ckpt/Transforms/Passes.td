@@ -141,6 +141,8 @@ def CkptComparePolicies : Pass<"ckpt-compare-policies", "mlir::ModuleOp"> {
   let options = [
     Option<"jsonFile", "json", "std::string", "\"\"",
            "Also write the comparison as JSON to this file">,
+    Option<"table", "table", "bool", "true",
+           "Print the table on stderr (false: only the JSON file)">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
     Option<"useDistributedOptimizer", "use-distributed-optimizer", "bool",
@@ -167,6 +169,8 @@ def CkptPareto : Pass<"ckpt-pareto", "mlir::ModuleOp"> {
   let options = [
     Option<"jsonFile", "json", "std::string", "\"\"",
            "Also write the frontier as JSON to this file">,
+    Option<"table", "table", "bool", "true",
+           "Print the table on stderr (false: only the files)">,
     Option<"distributeSavedActivations", "distribute-saved-activations",
            "bool", "false",
            "Plans keep their regions' inputs as 1/t shards (Megatron's "
