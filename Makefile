@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    import the bundled example and show what ckpt-opt does with it
-#   make test   build everything and run every test (lit + GoogleTest)
+#   make test   build everything and run every test (lit, GoogleTest and the
+#               Python package's pytest, in a virtual environment)
 # Both install missing Debian packages first (scripts/install-deps.sh).
 
 BUILD_DIR ?= build
@@ -21,6 +22,7 @@ run: build
 test: build
 	python3 $(LIT) -sv $(BUILD_DIR)/test
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	scripts/test-python.sh $(BUILD_DIR)
 
 build: configure
 	ninja -C $(BUILD_DIR) -j $(JOBS)
@@ -36,12 +38,13 @@ configure: deps
 deps:
 	@scripts/install-deps.sh
 
-# Every test again, built with AddressSanitizer and UndefinedBehaviorSanitizer
-# (scripts/test-sanitize.sh says which options the run uses and why).
 # Libraries, headers, TableGen files, tools and the CMake package
 # (find_package(CkptOpt); docs/embedding.md) under $(PREFIX).
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# Every test again, built with AddressSanitizer and UndefinedBehaviorSanitizer
+# (scripts/test-sanitize.sh says which options the run uses and why).
 
 test-sanitize: deps
 	@scripts/test-sanitize.sh $(SANITIZE_DIR) $(JOBS) $(LLVM_PREFIX)

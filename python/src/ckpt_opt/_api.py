@@ -1,0 +1,290 @@
+"""The API of ckpt_opt over its native module (the C API and the runtime)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _native
+
+
+class CkptError(Exception):
+    """A config, policy or program that ckpt-opt refused.
+
+    ``messages`` holds every diagnostic, one per line, each located:
+    ``model.json:3:5: error: /num_layers: num_layers must be a positive
+    integer, got -2``.
+    """
+
+    def __init__(self, messages: str):
+        super().__init__(messages.strip() or "ckpt-opt failed")
+        self.messages = messages
+
+
+class TransformerConfig:
+    """A model config with Megatron-LM's ``TransformerConfig`` field names.
+
+    Build it from keyword arguments, from a Megatron ``TransformerConfig``
+    object (read by attribute; Megatron itself is not needed), or from a
+    Hugging Face ``config.json`` path, dict or ``transformers`` config:
+
+    >>> cfg = TransformerConfig(num_layers=2, hidden_size=32,
+    ...     num_attention_heads=4, seq_length=16, padded_vocab_size=128)
+    >>> cfg.hidden_size
+    32
+    >>> TransformerConfig.from_hf({"model_type": "llama", "hidden_size": 48}).format
+    'huggingface'
+
+    Every field is checked by the importer when the config is used; an
+    unknown name is a warning there, a wrong value a ``CkptError``.
+    """
+
+    #: The Megatron fields the importer models (from_megatron reads these).
+    FIELDS: Tuple[str, ...] = (
+        "num_layers", "hidden_size", "num_attention_heads", "ffn_hidden_size",
+        "seq_length", "micro_batch_size", "vocab_size", "padded_vocab_size",
+        "make_vocab_size_divisible_by", "max_position_embeddings",
+        "hidden_dropout", "attention_dropout", "layernorm_epsilon",
+        "params_dtype", "bf16", "fp16", "untie_embeddings_and_output_weights",
+        "add_bias_linear", "add_qkv_bias", "openai_gelu", "kv_channels",
+        "num_query_groups", "normalization", "gated_linear_unit", "swiglu",
+        "activation_func", "attention_backend", "position_embedding_type",
+        "rotary_base", "rotary_percent", "tensor_model_parallel_size",
+        "sequence_parallel", "recompute_granularity", "recompute_method",
+        "recompute_num_layers", "recompute_modules",
+        "distribute_saved_activations", "num_moe_experts", "moe_router_topk",
+        "moe_ffn_hidden_size", "moe_shared_expert_intermediate_size",
+        "moe_expert_capacity_factor", "moe_aux_loss_coeff",
+        "moe_router_load_balancing_type", "moe_token_drop_policy",
+    )
+
+    def __init__(self, **fields: Any):
+        self._fields: Dict[str, Any] = dict(fields)
+        self.format = "megatron"
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("_fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._fields.items())
+        return f"TransformerConfig({args})"
+
+    @classmethod
+    def from_megatron(cls, obj: Any) -> "TransformerConfig":
+        """Reads FIELDS from any object with those attributes (a Megatron
+        ``TransformerConfig`` or argparse namespace); functions such as
+        ``activation_func`` become their names."""
+        fields = {}
+        for name in cls.FIELDS:
+            if not hasattr(obj, name):
+                continue
+            value = getattr(obj, name)
+            if value is None:
+                continue
+            if callable(value):
+                value = getattr(value, "__name__", str(value))
+            elif hasattr(value, "name") and not isinstance(value, (str, int, float)):
+                value = value.name  # an enum, such as AttnBackend.flash
+            elif not isinstance(value, (bool, int, float, str, list, tuple)):
+                value = str(value)  # a dtype, such as torch.bfloat16
+            fields[name] = list(value) if isinstance(value, tuple) else value
+        return cls(**fields)
+
+    @classmethod
+    def from_hf(cls, source: Union[str, os.PathLike, Mapping[str, Any], Any]
+                ) -> "TransformerConfig":
+        """A Hugging Face config: a ``config.json`` path, its dict, or a
+        ``transformers`` config object (``to_dict()``)."""
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, encoding="utf-8") as f:
+                fields = json.load(f)
+        elif isinstance(source, Mapping):
+            fields = dict(source)
+        else:
+            fields = source.to_dict()
+        config = cls(**fields)
+        config.format = "huggingface"
+        return config
+
+    def to_json(self) -> str:
+        """The config's JSON text, as the importer reads it."""
+        return json.dumps(self._fields, indent=2, default=str)
+
+
+ConfigLike = Union[TransformerConfig, str, os.PathLike, Mapping[str, Any]]
+PolicyLike = Union[None, str, Mapping[str, Any]]
+
+
+def _config_text(config: ConfigLike) -> Tuple[str, str]:
+    """The JSON text and a name for messages."""
+    if isinstance(config, TransformerConfig):
+        return config.to_json(), "config.json"
+    if isinstance(config, Mapping):
+        return json.dumps(dict(config)), "config.json"
+    path = os.fspath(config)
+    with open(path, encoding="utf-8") as f:
+        return f.read(), path
+
+
+def _policy_text(policy: PolicyLike) -> str:
+    """``--ckpt-compile``'s option text from Megatron's names (or the text
+    itself); None: the config's own recompute fields."""
+    if policy is None:
+        return ""
+    if isinstance(policy, str):
+        return policy
+    words = []
+    for key, value in policy.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        words.append(f"{key.replace('_', '-')}={value}")
+    return " ".join(words)
+
+
+def _overrides_text(overrides: Mapping[str, Any]) -> str:
+    words = []
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        words.append(f"{key.replace('_', '-')}={value}")
+    return " ".join(words)
+
+
+@dataclass
+class Compiled:
+    """A compiled training step: the report, the program and the plan."""
+
+    report: Dict[str, Any]
+    table: str
+    program: str
+    timeline_svg: str
+    module: str
+    messages: str = ""
+
+
+def compile(config: ConfigLike, policy: PolicyLike = None,
+            **overrides: Any) -> Compiled:
+    """Imports ``config``, builds the training step, applies ``policy``,
+    plans memory and lowers to a program.
+
+    ``policy``: Megatron's names as a dict (``{"recompute_granularity":
+    "full", "recompute_method": "uniform", "recompute_num_layers": 1}``,
+    ``{"memory_budget": "40GiB"}``), the option text of ckpt-opt's
+    ``--ckpt-compile``, or None for the config's own recompute fields.
+    ``overrides``: seq_length, micro_batch_size, tensor_model_parallel_size,
+    sequence_parallel, attention_backend, dtype.
+    Raises CkptError with the located messages when anything is refused.
+    """
+    text, name = _config_text(config)
+    out = _native.compile(text, name, _policy_text(policy),
+                          _overrides_text(overrides))
+    if not out["succeeded"]:
+        raise CkptError(out["messages"])
+    return Compiled(report=json.loads(out["report_json"]),
+                    table=out["report_table"], program=out["program"],
+                    timeline_svg=out["timeline_svg"], module=out["module"],
+                    messages=out["messages"])
+
+
+def report(config: ConfigLike, policy: PolicyLike = None,
+           **overrides: Any) -> Dict[str, Any]:
+    """The activation report of ``policy`` (docs/report.md's JSON schema)
+    as Python data: kept bytes per layer and module, FLOPs, the memory plan
+    and its timeline."""
+    return compile(config, policy, **overrides).report
+
+
+def plan(config: ConfigLike, policy: PolicyLike = None,
+         memory_budget: Optional[str] = None, **overrides: Any) -> Compiled:
+    """A planned step: under ``policy``, or the cheapest plan the budget
+    solver finds within ``memory_budget`` ("40GiB", "900MB", bytes)."""
+    if memory_budget is not None:
+        if policy is not None:
+            raise ValueError("give a policy or a memory budget, not both")
+        policy = {"memory_budget": memory_budget}
+    return compile(config, policy, **overrides)
+
+
+def _passes_json(config: ConfigLike, pass_text: str,
+                 overrides: Mapping[str, Any]) -> Dict[str, Any]:
+    text, name = _config_text(config)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "out.json")
+        out = _native.run_passes(text, name, pass_text.replace("@JSON@", path),
+                                 _overrides_text(overrides))
+        if not out["succeeded"]:
+            raise CkptError(out["messages"])
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def compare_policies(config: ConfigLike, **overrides: Any) -> Dict[str, Any]:
+    """Megatron's recompute presets side by side (``--ckpt-compare-policies``):
+    ``result["policies"]`` has each strategy's kept bytes, savings and
+    recompute overhead."""
+    return _passes_json(
+        config,
+        "xf-training-step,ckpt-compare-policies{json=@JSON@ table=false}",
+        overrides)
+
+
+def pareto(config: ConfigLike, points: int = 8,
+           distribute_saved_activations: bool = False,
+           **overrides: Any) -> Dict[str, Any]:
+    """The memory-budget frontier (``--ckpt-pareto``): ``points`` budgets from
+    the lowest peak the solver reaches to keeping everything, each with its
+    arena and recompute FLOPs, and Megatron's presets beside them."""
+    flag = "true" if distribute_saved_activations else "false"
+    return _passes_json(
+        config,
+        "xf-training-step,ckpt-pareto{json=@JSON@ table=false "
+        f"points={int(points)} distribute-saved-activations={flag}}}",
+        overrides)
+
+
+@dataclass
+class StepOutput:
+    """One training step on the CPU runtime."""
+
+    loss: float
+    gradients: Dict[str, np.ndarray]
+    seconds: float
+    measured_peak_bytes: int
+    planned_peak_bytes: int
+    arena: bool = field(default=False)
+
+
+def run_step(program: Union[Compiled, str], seed: int = 1234,
+             f64: bool = False) -> StepOutput:
+    """Runs one step of a program (a Compiled result or the program's JSON
+    text) on the CPU: parameters and inputs drawn from ``seed``, gradients
+    returned as float64 NumPy arrays by parameter name. With a memory plan
+    the step runs from the planned arena, and the measured peak equals the
+    planned one. ``f64`` computes in double precision."""
+    text = program.program if isinstance(program, Compiled) else program
+    try:
+        out = _native.run_step(text, int(seed), bool(f64))
+    except RuntimeError as error:
+        raise CkptError(str(error)) from None
+    return StepOutput(loss=out["loss"], gradients=dict(out["gradients"]),
+                      seconds=out["seconds"],
+                      measured_peak_bytes=out["measured_peak_bytes"],
+                      planned_peak_bytes=out["planned_peak_bytes"],
+                      arena=out["arena"])
+
+
+def version() -> str:
+    """The version of the ckpt-opt libraries."""
+    return _native.version()

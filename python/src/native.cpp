@@ -1,0 +1,105 @@
+//===- native.cpp - The ckpt_opt package's native module ------------------===//
+//
+// Thin: the C API's compile and pass runs (results as dictionaries of
+// strings), and one step of the CPU runtime with its gradients as NumPy
+// arrays. The Python modules beside it give the API its shape.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt-c/Pipeline.h"
+#include "ckpt/runtime/Executor.h"
+#include "ckpt/runtime/Program.h"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+
+#include <memory>
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+using Result =
+    std::unique_ptr<CkptCompileResult, void (*)(CkptCompileResult *)>;
+
+nb::dict describe(const Result &result) {
+  nb::dict out;
+  out["succeeded"] = ckptResultSucceeded(result.get());
+  out["messages"] = std::string(ckptResultMessages(result.get()));
+  out["program"] = std::string(ckptResultProgram(result.get()));
+  out["report_json"] = std::string(ckptResultReportJson(result.get()));
+  out["report_table"] = std::string(ckptResultReportTable(result.get()));
+  out["timeline_svg"] = std::string(ckptResultTimelineSvg(result.get()));
+  out["module"] = std::string(ckptResultModule(result.get()));
+  return out;
+}
+
+nb::dict compile(const std::string &config, const std::string &name,
+                 const std::string &policy, const std::string &overrides) {
+  Result result(ckptCompile(config.data(), config.size(), name.c_str(),
+                            policy.c_str(), overrides.c_str()),
+                ckptResultDestroy);
+  if (!result)
+    throw std::bad_alloc();
+  return describe(result);
+}
+
+nb::dict runPasses(const std::string &config, const std::string &name,
+                   const std::string &passes, const std::string &overrides) {
+  Result result(ckptRunPasses(config.data(), config.size(), name.c_str(),
+                              passes.c_str(), overrides.c_str()),
+                ckptResultDestroy);
+  if (!result)
+    throw std::bad_alloc();
+  return describe(result);
+}
+
+/// A float64 NumPy array that owns a copy of `values`.
+nb::object toArray(std::vector<double> values,
+                   const std::vector<int64_t> &shape) {
+  auto *data = new std::vector<double>(std::move(values));
+  nb::capsule owner(data, [](void *p) noexcept {
+    delete static_cast<std::vector<double> *>(p);
+  });
+  std::vector<size_t> dims(shape.begin(), shape.end());
+  return nb::cast(nb::ndarray<nb::numpy, double>(data->data(), dims.size(),
+                                                 dims.data(), owner));
+}
+
+nb::dict runStep(const std::string &programText, uint64_t seed, bool f64) {
+  ckpt::rt::Program program = ckpt::rt::parseProgram(programText);
+  ckpt::rt::ExecutorOptions options;
+  options.seed = seed;
+  if (f64)
+    options.precision = ckpt::rt::Precision::F64;
+  ckpt::rt::Executor executor(program, options);
+  executor.initParameters(seed);
+  executor.initInputs(seed);
+  ckpt::rt::StepResult step = executor.run();
+  nb::dict gradients;
+  for (const ckpt::rt::GradientOutput &g : program.gradients)
+    gradients[program.tensors[g.parameter].name.c_str()] = toArray(
+        executor.getTensor(g.gradient), program.tensors[g.gradient].shape);
+  nb::dict out;
+  out["loss"] = step.loss;
+  out["gradients"] = gradients;
+  out["seconds"] = step.seconds;
+  out["arena"] = step.memory.arena;
+  out["measured_peak_bytes"] = step.memory.arenaPeakBytes;
+  out["planned_peak_bytes"] = program.plannedPeakBytes;
+  out["arena_bytes"] = step.memory.arenaBytes;
+  return out;
+}
+
+} // namespace
+
+NB_MODULE(_native, m) {
+  m.doc() = "ckpt-opt's C API and CPU runtime (use the ckpt_opt package)";
+  m.def("version", [] { return std::string(ckptVersion()); });
+  m.def("compile", &compile, "config"_a, "name"_a, "policy"_a, "overrides"_a);
+  m.def("run_passes", &runPasses, "config"_a, "name"_a, "passes"_a,
+        "overrides"_a);
+  m.def("run_step", &runStep, "program"_a, "seed"_a, "f64"_a);
+}

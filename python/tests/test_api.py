@@ -1,0 +1,108 @@
+"""Reports, comparisons, plans, the frontier, steps and errors."""
+
+import os
+
+import numpy as np
+import pytest
+
+import ckpt_opt
+from ckpt_opt import CkptError, TransformerConfig
+
+S, B, H, A = 16, 2, 32, 4
+GPT = TransformerConfig(num_layers=2, hidden_size=H, num_attention_heads=A,
+                        seq_length=S, micro_batch_size=B,
+                        padded_vocab_size=128, bf16=True)
+
+
+def test_report_reproduces_korthikanti():
+    # 16-bit GPT layer with dropout: 34·s·b·h + 5·a·s²·b bytes kept; with
+    # selective recompute 34·s·b·h.
+    none = ckpt_opt.report(GPT)
+    assert [l["kept_bytes"] for l in none["per_layer"]] == \
+        [34 * S * B * H + 5 * A * S * S * B] * 2
+    selective = ckpt_opt.report(GPT, {"recompute_granularity": "selective"})
+    assert selective["per_layer"][0]["kept_bytes"] == 34 * S * B * H
+    # The same policy as --ckpt-compile's option text.
+    assert ckpt_opt.report(GPT, "recompute-granularity=selective") == selective
+
+
+def test_overrides():
+    report = ckpt_opt.report(GPT, seq_length=8, tensor_model_parallel_size=2,
+                             sequence_parallel=True)
+    assert report["model"]["seq_length"] == "8"
+    assert report["model"]["tensor_model_parallel_size"] == "2"
+
+
+def test_compare_policies():
+    comparison = ckpt_opt.compare_policies(GPT)
+    strategies = {p["strategy"]: p for p in comparison["policies"]}
+    assert strategies["none"]["saved_bytes"] == 0
+    assert (strategies["selective(core_attn)"]["kept_activation_bytes"]
+            < strategies["none"]["kept_activation_bytes"])
+    assert "full uniform N=1" in strategies
+
+
+def test_plan_under_a_budget_and_the_frontier():
+    frontier = ckpt_opt.pareto(GPT, points=4)
+    arenas = [p["arena_bytes"] for p in frontier["points"]]
+    assert len(arenas) == 4 and arenas == sorted(arenas)
+    flops = [p["recompute_flops"] for p in frontier["points"]]
+    assert flops == sorted(flops, reverse=True)
+    budget = (arenas[0] + arenas[-1]) // 2
+    planned = ckpt_opt.plan(GPT, memory_budget=str(budget))
+    assert planned.report["arena_bytes"] <= budget
+    with pytest.raises(ValueError):
+        ckpt_opt.plan(GPT, {"recompute_granularity": "full"}, memory_budget="1GiB")
+
+
+def test_run_step_gradients_bit_identical_across_policies():
+    kept = ckpt_opt.run_step(ckpt_opt.compile(GPT))
+    full = ckpt_opt.run_step(ckpt_opt.compile(
+        GPT, {"recompute_granularity": "full", "recompute_method": "uniform",
+              "recompute_num_layers": 1}))
+    assert kept.loss == full.loss
+    assert kept.gradients.keys() == full.gradients.keys()
+    for name, grad in kept.gradients.items():
+        assert isinstance(grad, np.ndarray) and grad.dtype == np.float64
+        assert np.array_equal(grad, full.gradients[name]), name
+    wte = kept.gradients["embedding.word_embeddings.weight"]
+    assert wte.shape == (128, H)
+    for step in (kept, full):
+        assert step.arena
+        assert step.measured_peak_bytes == step.planned_peak_bytes
+
+
+def test_run_step_in_f64_from_program_text():
+    compiled = ckpt_opt.compile(GPT)
+    step = ckpt_opt.run_step(compiled.program, seed=7, f64=True)
+    assert np.isfinite(step.loss) and step.loss > 0
+
+
+def test_errors_are_located():
+    bad = dict(GPT._fields, num_layers=-2)
+    with pytest.raises(CkptError) as error:
+        ckpt_opt.report(bad)
+    assert "config.json:" in error.value.messages
+    assert "num_layers must be a positive integer, got -2" in error.value.messages
+    with pytest.raises(CkptError, match="recompute-granularity must be none, "
+                                         "selective or full, got 'some'"):
+        ckpt_opt.report(GPT, {"recompute_granularity": "some"})
+    with pytest.raises(CkptError, match="overrides: unknown key"):
+        ckpt_opt.report(GPT, sequence_length=8)
+    with pytest.raises(CkptError):
+        ckpt_opt.run_step("{not a program")
+
+
+def test_plots_are_png(tmp_path):
+    compiled = ckpt_opt.compile(GPT, {"recompute_granularity": "selective"})
+    memory = tmp_path / "memory.png"
+    ckpt_opt.plot_memory(compiled, memory)
+    policies = tmp_path / "policies.png"
+    ckpt_opt.plot_policies(ckpt_opt.compare_policies(GPT), policies)
+    for path in (memory, policies):
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert os.path.getsize(path) > 1000
+    unplanned = ckpt_opt.compile(GPT, "plan-memory=false")
+    with pytest.raises(ValueError, match="no timeline"):
+        ckpt_opt.plot_memory(unplanned, tmp_path / "none.png")
