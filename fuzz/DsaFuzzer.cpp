@@ -21,8 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (const DsaRow &row : instance.rows)
     buffers.push_back(row.buffer);
   SearchOptions options;
-  options.seconds = 0.02;
-  options.maxNodes = 2000;
+  options.work = 64 * 2000; // about 2000 search nodes
+
   SearchResult result = planOffsets(buffers, options);
   if (!checkPlan(buffers, result.offsets).empty() ||
       result.height < lowerBound(buffers))

@@ -140,13 +140,14 @@ MemoryPlan ckpt::planMemory(const StepGraph &graph,
   plan.steps = static_cast<int64_t>(graph.nodes.size());
   plan.alignment = options.alignment;
   planner::SearchOptions search;
-  search.seconds = options.seconds;
-  search.deterministic = options.deterministic;
+  if (!options.deterministic)
+    search.seconds = options.seconds;
   planner::SearchResult result =
       planner::planOffsets(buffersOf(plan.tensors), search);
   for (auto [tensor, offset] : llvm::zip(plan.tensors, result.offsets))
     tensor.offset = offset;
   plan.arenaBytes = result.height;
+  plan.arenaNote = result.note;
   summarizePlan(graph, options, plan);
   return plan;
 }

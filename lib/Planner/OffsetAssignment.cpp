@@ -1,9 +1,10 @@
 //===- OffsetAssignment.cpp - Buffers in one arena ------------------------===//
 
 #include "ckpt/Planner/OffsetAssignment.h"
+#include "ckpt/Planner/ExactPacking.h"
 
 #include <algorithm>
-#include <chrono>
+#include <cstdio>
 #include <map>
 #include <numeric>
 #include <random>
@@ -131,9 +132,10 @@ std::vector<int64_t> placeInOrder(const std::vector<Buffer> &buffers,
   return offsets;
 }
 
-/// Allocation in time order with best fit among free blocks: a heap
-/// simulation, O(n log n), used for large graphs.
-std::vector<int64_t> bestFitInTimeOrder(const std::vector<Buffer> &buffers) {
+} // namespace
+
+std::vector<int64_t>
+ckpt::planner::bestFitInTimeOrder(const std::vector<Buffer> &buffers) {
   std::vector<int> order(buffers.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](int a, int b) {
@@ -206,183 +208,6 @@ std::vector<int64_t> bestFitInTimeOrder(const std::vector<Buffer> &buffers) {
   return offsets;
 }
 
-using Clock = std::chrono::steady_clock;
-
-/// Depth-first search over canonical placements; see searchWithCapacity.
-class SkylineSearch {
-public:
-  SkylineSearch(const std::vector<Buffer> &buffers, int64_t capacity,
-                const SearchOptions &options)
-      : buffers(buffers), capacity(capacity), options(options),
-        deadline(Clock::now() +
-                 std::chrono::duration_cast<Clock::duration>(
-                     std::chrono::duration<double>(options.seconds))) {
-    std::vector<int64_t> times;
-    for (const Buffer &b : buffers) {
-      times.push_back(b.lower);
-      times.push_back(b.upper);
-    }
-    std::sort(times.begin(), times.end());
-    times.erase(std::unique(times.begin(), times.end()), times.end());
-    size_t sections = times.empty() ? 0 : times.size() - 1;
-    floor.assign(sections, 0);
-    load.assign(sections, 0);
-    members.assign(sections, {});
-    span.resize(buffers.size());
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      int lo = std::lower_bound(times.begin(), times.end(), buffers[i].lower) -
-               times.begin();
-      int hi = std::lower_bound(times.begin(), times.end(), buffers[i].upper) -
-               times.begin();
-      span[i] = {lo, hi};
-      for (int s = lo; s < hi; ++s) {
-        load[s] += buffers[i].size;
-        members[s].push_back(static_cast<int>(i));
-      }
-    }
-    // Larger buffers first, then longer ones: they are the hardest to fit.
-    for (auto &list : members)
-      std::sort(list.begin(), list.end(), [&](int a, int b) {
-        // Areas in 128 bits: size × lifetime can pass 2^63.
-        __int128 keyA = buffers[a].size, keyB = buffers[b].size;
-        if (options.byArea) {
-          keyA *= static_cast<__int128>(buffers[a].upper - buffers[a].lower);
-          keyB *= static_cast<__int128>(buffers[b].upper - buffers[b].lower);
-        }
-        if (keyA != keyB)
-          return keyA > keyB;
-        return a < b;
-      });
-    placed.assign(buffers.size(), false);
-    offsets.assign(buffers.size(), 0);
-    remaining = static_cast<int>(buffers.size());
-    // A buffer of no bytes fits anywhere: it sits at 0 and adds no load, so
-    // the search, which follows the sections' load, never visits it.
-    for (size_t i = 0; i < buffers.size(); ++i)
-      if (buffers[i].size == 0) {
-        placed[i] = true;
-        --remaining;
-      }
-  }
-
-  bool run() {
-    for (size_t s = 0; s < floor.size(); ++s)
-      if (load[s] > capacity)
-        return false;
-    return dfs();
-  }
-
-  std::vector<int64_t> offsets;
-  int64_t nodes = 0;
-  bool outOfBudget = false;
-  int depth = 0;
-
-private:
-  bool budgetLeft() {
-    if (options.maxNodes >= 0 && nodes >= options.maxNodes)
-      return false;
-    if ((nodes & 1023) == 0 && Clock::now() > deadline)
-      outOfBudget = true;
-    return !outOfBudget;
-  }
-
-  /// The search recurses once per placement or raised floor; past this
-  /// depth it gives up as if out of budget, so that the stack stays bounded
-  /// (a few MB even with AddressSanitizer's larger frames).
-  static constexpr int kMaxDepth = 2500;
-
-  bool dfs() {
-    if (remaining == 0)
-      return true;
-    ++nodes;
-    if (!budgetLeft() || depth >= kMaxDepth) {
-      outOfBudget = true;
-      return false;
-    }
-    struct Deeper {
-      int &depth;
-      explicit Deeper(int &depth) : depth(depth) { ++depth; }
-      ~Deeper() { --depth; }
-    } deeper(depth);
-    // The lowest floor among sections that still have buffers to place.
-    int section = -1;
-    for (size_t s = 0; s < floor.size(); ++s)
-      if (load[s] > 0 && (section < 0 || floor[s] < floor[section]))
-        section = static_cast<int>(s);
-    int64_t level = floor[section];
-
-    for (int id : members[section]) {
-      if (placed[id])
-        continue;
-      auto [lo, hi] = span[id];
-      // The sections a buffer spans all hold it, so none is below `level`:
-      // it sits at `level` only if none is higher.
-      bool fits = true;
-      for (int s = lo; s < hi && fits; ++s)
-        fits = floor[s] == level;
-      if (!fits)
-        continue;
-      // Place it and check every section it raises.
-      std::vector<int64_t> saved(floor.begin() + lo, floor.begin() + hi);
-      bool feasible = true;
-      for (int s = lo; s < hi; ++s) {
-        floor[s] = level + buffers[id].size;
-        load[s] -= buffers[id].size;
-        if (floor[s] + load[s] > capacity)
-          feasible = false;
-      }
-      placed[id] = true;
-      offsets[id] = level;
-      --remaining;
-      if (feasible && dfs())
-        return true;
-      ++remaining;
-      placed[id] = false;
-      for (int s = lo; s < hi; ++s) {
-        floor[s] = saved[s - lo];
-        load[s] += buffers[id].size;
-      }
-      if (outOfBudget)
-        return false;
-    }
-
-    // Or leave a gap: raise this section to the next level where something
-    // changes, a neighbour's floor or the lowest level at which one of its
-    // buffers fits.
-    int64_t raise = INT64_MAX;
-    for (int s : {section - 1, section + 1})
-      if (s >= 0 && s < static_cast<int>(floor.size()) && floor[s] > level)
-        raise = std::min(raise, floor[s]);
-    for (int id : members[section]) {
-      if (placed[id])
-        continue;
-      int64_t fitsAt = level;
-      for (int s = span[id].first; s < span[id].second; ++s)
-        fitsAt = std::max(fitsAt, floor[s]);
-      if (fitsAt > level)
-        raise = std::min(raise, fitsAt);
-    }
-    if (raise == INT64_MAX || raise + load[section] > capacity)
-      return false;
-    floor[section] = raise;
-    bool found = dfs();
-    floor[section] = level;
-    return found;
-  }
-
-  const std::vector<Buffer> &buffers;
-  int64_t capacity;
-  SearchOptions options;
-  Clock::time_point deadline;
-  std::vector<int64_t> floor, load;
-  std::vector<std::vector<int>> members;
-  std::vector<std::pair<int, int>> span;
-  std::vector<bool> placed;
-  int remaining = 0;
-};
-
-} // namespace
-
 std::vector<int64_t>
 ckpt::planner::firstFitInOrder(const std::vector<Buffer> &buffers,
                                const std::vector<int> &order) {
@@ -402,126 +227,114 @@ ckpt::planner::bestFitDecreasing(const std::vector<Buffer> &buffers) {
   return placeInOrder(buffers, order, /*bestFit=*/true);
 }
 
-std::optional<SearchResult>
-ckpt::planner::searchWithCapacity(const std::vector<Buffer> &buffers,
-                                  int64_t capacity,
-                                  const SearchOptions &options) {
-  SkylineSearch search(buffers, capacity, options);
-  bool found = search.run();
-  if (!found)
-    return std::nullopt;
-  SearchResult result;
-  result.offsets = search.offsets;
-  result.height = planHeight(buffers, result.offsets);
-  result.nodes = search.nodes;
-  return result;
+namespace {
+/// Buffers by decreasing size, longer lives first among equals.
+std::vector<int> bySizeDecreasing(const std::vector<Buffer> &buffers) {
+  std::vector<int> order(buffers.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    if (buffers[a].size != buffers[b].size)
+      return buffers[a].size > buffers[b].size;
+    return buffers[a].upper - buffers[a].lower >
+           buffers[b].upper - buffers[b].lower;
+  });
+  return order;
+}
+} // namespace
+
+std::vector<int64_t>
+ckpt::planner::firstFitDecreasing(const std::vector<Buffer> &buffers) {
+  return placeInOrder(buffers, bySizeDecreasing(buffers), /*bestFit=*/false);
+}
+
+std::vector<GreedyPacking>
+ckpt::planner::greedyPackings(const std::vector<Buffer> &buffers) {
+  std::vector<GreedyPacking> packings;
+  auto add = [&](std::string name, std::vector<int64_t> offsets) {
+    int64_t height = planHeight(buffers, offsets);
+    packings.push_back({std::move(name), std::move(offsets), height});
+  };
+  // Greedy by size scans every placed buffer for each one it places:
+  // n²/2 checks, about 0.1 s at the limit; past it only the heap
+  // simulation runs, so planning time grows smoothly with size.
+  if (buffers.size() <= kGreedyBySizeLimit) {
+    add("best fit by size", bestFitDecreasing(buffers));
+    add("first fit by size", firstFitDecreasing(buffers));
+  }
+  add("best fit in time order", bestFitInTimeOrder(buffers));
+  std::stable_sort(packings.begin(), packings.end(),
+                   [](const GreedyPacking &a, const GreedyPacking &b) {
+                     return a.height < b.height;
+                   });
+  return packings;
 }
 
 SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
                                         const SearchOptions &options) {
-  auto start = Clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-  };
-  // Whether the budget allows more work: the clock, or (deterministic)
-  // the nodes spent so far.
-  // A node costs about one step per time section (two per buffer).
-  int64_t spent = 0;
-  int64_t nodeBudget = std::max<int64_t>(
-      1000, options.totalWork / std::max<int64_t>(1, 2 * buffers.size()));
-  auto budgetLeft = [&](double fraction) {
-    return options.deterministic ? spent < nodeBudget
-                                 : elapsed() < options.seconds * fraction;
-  };
-  const int64_t load = lowerBound(buffers);
-  SearchResult best;
-  auto consider = [&](std::vector<int64_t> offsets) {
-    int64_t height = planHeight(buffers, offsets);
-    if (best.offsets.empty() || height < best.height) {
-      best.offsets = std::move(offsets);
-      best.height = height;
-    }
-  };
-  consider(bestFitInTimeOrder(buffers));
-  // Greedy by size scans every placed buffer for each one it places:
-  // n²/2 checks, about 0.1 s at this bound. Past it the heap simulation
-  // alone is used, so that planning time grows smoothly with size instead
-  // of jumping below a larger bound.
-  if (buffers.size() <= kGreedyBySizeLimit)
-    consider(bestFitDecreasing(buffers));
-  if (best.height <= load ||
-      (options.stopAtLowerBound && best.height <= load)) {
-    best.provedOptimal = true;
-    return best;
-  }
-  // The search's nodes cost O(sections); past a few thousand buffers the
-  // greedy plans (within 0.1% of LOAD on the bundled models) are kept.
-  if (buffers.size() > 2000)
-    return best;
-
-  // Improvement: the search prunes well at tight capacities and wanders at
-  // loose ones. Climb a ladder of capacities from LOAD with short budgets
-  // until one succeeds; then retry the rungs below it with more time.
-  std::vector<int64_t> ladder;
-  for (double f : {1.0, 1.005, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.07, 1.08,
-                   1.09, 1.10, 1.12, 1.15})
-    ladder.push_back(static_cast<int64_t>(load * f));
-  // Budgets in search nodes, not seconds, so that a plan does not depend on
-  // the machine's speed (the time limit only guards the total). Each pass
-  // climbs from LOAD to the first rung that succeeds, with twice the nodes
-  // of the pass before.
-  auto attemptRung = [&](size_t k, int64_t nodes) {
-    // Two branching orders, larger buffers first or larger areas
-    // (size × lifetime) first: instances differ in which finds a plan.
-    for (bool byArea : {false, true}) {
-      double left = options.seconds * 0.9 - elapsed();
-      if (!budgetLeft(0.9) || ladder[k] >= best.height)
-        return false;
-      SearchOptions attempt = options;
-      attempt.byArea = byArea;
-      attempt.seconds = options.deterministic ? 1e9 : left;
-      attempt.maxNodes =
-          options.deterministic ? std::min(nodes, nodeBudget - spent) : nodes;
-      if (auto found = searchWithCapacity(buffers, ladder[k], attempt)) {
-        consider(found->offsets);
-        best.nodes += found->nodes;
-        spent += found->nodes;
-        if (best.height <= load)
-          best.provedOptimal = true;
-        return true;
+  SearchResult result;
+  result.lowerBound = lowerBound(buffers);
+  // The exact search needs every section's buffers and every overlapping
+  // pair; past these sizes the greedy plan is kept, and the note says so.
+  int64_t memberships = 0, pairs = 0;
+  {
+    std::vector<std::pair<int64_t, int>> events;
+    for (const Buffer &b : buffers)
+      if (b.size > 0 && b.lower < b.upper) {
+        events.push_back({b.lower, 1});
+        events.push_back({b.upper, -1});
       }
-      spent += attempt.maxNodes;
+    std::sort(events.begin(), events.end());
+    int64_t live = 0;
+    for (size_t k = 0; k < events.size(); ++k) {
+      if (events[k].second > 0)
+        pairs += live;
+      live += events[k].second;
+      if (k + 1 < events.size() && events[k + 1].first != events[k].first)
+        memberships += live;
     }
-    return false;
-  };
-  int64_t nodes = 100000;
-  for (int pass = 0; pass < 8 && !best.provedOptimal && budgetLeft(0.9);
-       ++pass, nodes *= 2)
-    for (size_t k = 0; k < ladder.size() && ladder[k] < best.height; ++k)
-      if (attemptRung(k, nodes))
-        break;
-  // Randomised first-fit orders with what remains.
-  std::mt19937 rng(12345);
-  std::vector<int> order(buffers.size());
-  std::iota(order.begin(), order.end(), 0);
-  for (int orders = 0;
-       !best.provedOptimal && buffers.size() <= 2000 &&
-       (options.deterministic ? orders < options.firstFitOrders
-                              : elapsed() < options.seconds * 0.95);
-       ++orders) {
-    std::shuffle(order.begin(), order.end(), rng);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return buffers[a].size > buffers[b].size;
-    });
-    // Swap a few neighbours to leave the pure size order.
-    for (size_t k = 0; k + 1 < order.size(); ++k)
-      if (rng() % 4 == 0)
-        std::swap(order[k], order[k + 1]);
-    consider(placeInOrder(buffers, order, /*bestFit=*/true));
-    if (best.height <= load)
-      best.provedOptimal = true;
   }
-  return best;
+  ExactOptions exact;
+  exact.guardSeconds = options.seconds;
+  // A node costs about one step per buffer; the budget is in such steps.
+  int64_t n = std::max<int64_t>(1, static_cast<int64_t>(buffers.size()));
+  exact.nodes = std::max<int64_t>(2 * n, options.work / n);
+  bool tooLarge =
+      memberships > options.maxMemberships || pairs > options.maxMemberships;
+  if (tooLarge || options.work == 0)
+    exact.nodes = 0;
+  HeightResult found = minimizeHeight(buffers, exact);
+  result.offsets = std::move(found.offsets);
+  result.height = found.height;
+  result.provenLowerBound = found.provenLowerBound;
+  result.provedOptimal = found.optimal();
+  result.nodes = found.nodes;
+  if (result.height > result.lowerBound) {
+    char gap[32];
+    std::snprintf(gap, sizeof(gap), "%.4f",
+                  static_cast<double>(result.height) / result.lowerBound);
+    std::string text = "the arena is " +
+                       std::to_string(result.height - result.lowerBound) +
+                       " bytes (" + gap + "x) above the lower bound: ";
+    if (result.provedOptimal)
+      text += "no packing is lower (proved by exhausting the search)";
+    else if (tooLarge)
+      text += "the exact search was skipped, the graph is too large (" +
+              std::to_string(memberships) + " section memberships, " +
+              std::to_string(pairs) + " overlapping pairs; limit " +
+              std::to_string(options.maxMemberships) + ")";
+    else if (options.work == 0)
+      text += "the exact search is off";
+    else
+      text += "the exact search spent its budget (" +
+              std::to_string(result.nodes) + " nodes)" +
+              (result.provenLowerBound > result.lowerBound
+                   ? ", proving no packing below " +
+                         std::to_string(result.provenLowerBound) + " bytes"
+                   : std::string()) +
+              (found.stoppedByClock ? ", stopped by its time guard" : "");
+    result.note = text;
+  }
+  return result;
 }
 
 SearchResult ckpt::planner::optimalOffsets(const std::vector<Buffer> &buffers) {

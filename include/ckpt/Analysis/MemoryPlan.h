@@ -38,9 +38,11 @@ struct PlannedTensor {
 
 struct PlanOptions {
   int64_t alignment = 64; ///< Every arena buffer starts and ends aligned.
-  double seconds = 1.0;   ///< Budget of the offset search (not deterministic).
-  /// Bound the offset search by work instead of the clock, so that one step
-  /// always gets one plan (the budget solver's check equals the final plan).
+  /// Wall-clock guard of the offset search when not deterministic.
+  double seconds = 1.0;
+  /// Bound the offset search by work alone (search nodes), so that one step
+  /// always gets one plan on any machine (the budget solver's check equals
+  /// the final plan); otherwise `seconds` guards it too.
   bool deterministic = true;
   bool useDistributedOptimizer = false;
   int64_t dataParallelSize = 1;
@@ -57,7 +59,9 @@ struct MemoryPlan {
   int64_t alignment = 64;
   int64_t arenaBytes = 0;      ///< Height of the offset assignment.
   int64_t lowerBoundBytes = 0; ///< Largest live total: the measured peak.
-  int64_t parameterCount = 0;  ///< Elements of all parameters.
+  /// When the arena is above the lower bound: by how much and why.
+  std::string arenaNote;
+  int64_t parameterCount = 0;          ///< Elements of all parameters.
   int64_t runtimePersistentBytes = 0;  ///< Parameters, inputs, gradients, loss.
   int64_t trainingPersistentBytes = 0; ///< Megatron: 18 (or 6 + 12/d) B/param.
   /// Live arena bytes at each step, per kind (the memory timeline), and the

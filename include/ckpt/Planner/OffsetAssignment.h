@@ -59,42 +59,57 @@ std::vector<int64_t> bestFitDecreasing(const std::vector<Buffer> &buffers);
 std::vector<int64_t> firstFitInOrder(const std::vector<Buffer> &buffers,
                                      const std::vector<int> &order);
 
+/// First fit by decreasing size (ties: longer life first, then index).
+std::vector<int64_t> firstFitDecreasing(const std::vector<Buffer> &buffers);
+
+/// Allocation in time order with best fit among free blocks, as a heap
+/// allocator would do it (O(n log n)).
+std::vector<int64_t> bestFitInTimeOrder(const std::vector<Buffer> &buffers);
+
+/// A greedy packing with its name and height.
+struct GreedyPacking {
+  std::string name;
+  std::vector<int64_t> offsets;
+  int64_t height = 0;
+};
+
+/// The greedy baselines the exact search starts from: best fit by size,
+/// first fit by decreasing size (both quadratic, so only up to
+/// kGreedyBySizeLimit buffers) and best fit in time order. The lowest
+/// first (earlier ones win ties).
+std::vector<GreedyPacking> greedyPackings(const std::vector<Buffer> &buffers);
+
 /// The largest instance planOffsets also places greedily by size (a
 /// quadratic pass); larger ones use only the O(n log n) heap simulation.
 constexpr size_t kGreedyBySizeLimit = 8000;
 
 struct SearchOptions {
-  double seconds = 1.0;  ///< Wall-clock budget.
-  int64_t maxNodes = -1; ///< Node budget (-1: none).
-  bool stopAtLowerBound = true;
-  bool byArea = false; ///< Search branching: by size × lifetime, not size.
-  /// planOffsets only: bound the improvement by work, not by the clock
-  /// (`seconds` is ignored), so that a plan depends on its buffers alone:
-  /// search nodes times the instance's time sections (a node's cost) up to
-  /// `totalWork`, and `firstFitOrders` shuffled first-fit orders.
-  bool deterministic = false;
-  int64_t totalWork = 40000000;
-  int firstFitOrders = 8;
+  /// Budget of the exact search in steps (search nodes × buffers, a node
+  /// costing about one step per buffer), so that the plan depends on the
+  /// buffers alone; 0 keeps the greedy plan.
+  int64_t work = 200000000;
+  /// Wall-clock guard in seconds, 0 for none (then the plan is the same on
+  /// any machine).
+  double seconds = 0;
+  /// Past this many section memberships (buffers × sections they live in)
+  /// or overlapping pairs, the search is skipped.
+  int64_t maxMemberships = 4000000;
 };
 
 struct SearchResult {
   std::vector<int64_t> offsets;
   int64_t height = 0;
-  bool provedOptimal = false; ///< The search finished, or hit LOAD.
+  int64_t lowerBound = 0;       ///< LOAD.
+  int64_t provenLowerBound = 0; ///< No plan is lower (>= LOAD).
+  bool provedOptimal = false;   ///< height == provenLowerBound.
   int64_t nodes = 0;
+  /// Empty at the lower bound; otherwise by how much the plan is above it
+  /// and why.
+  std::string note;
 };
 
-/// Branch and bound over canonical placements (each buffer on the lowest
-/// floor of the time sections it spans, lowest floor first), pruned by the
-/// sum of unplaced sizes per section. Returns a plan no higher than
-/// `capacity`, or nothing when none exists or the budget ran out.
-std::optional<SearchResult>
-searchWithCapacity(const std::vector<Buffer> &buffers, int64_t capacity,
-                   const SearchOptions &options);
-
-/// The planner: best fit by decreasing size, then improvement within the
-/// budget: first-fit repacking in other orders, and the search above at
-/// capacities from LOAD upward. Returns the lowest plan found.
+/// The planner: the best greedy packing, then, when it is above LOAD, the
+/// exact search of ExactPacking.h within the budget.
 SearchResult planOffsets(const std::vector<Buffer> &buffers,
                          const SearchOptions &options = {});
 

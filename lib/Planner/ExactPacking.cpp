@@ -1,0 +1,142 @@
+//===- ExactPacking.cpp - Offsets by exact search -------------------------===//
+
+#include "ckpt/Planner/ExactPacking.h"
+
+#include "CanonicalSearch.h"
+
+#include <algorithm>
+
+using namespace ckpt::planner;
+using namespace ckpt::planner::detail;
+
+namespace {
+
+Deadline deadlineOf(const ExactOptions &options) {
+  if (!(options.guardSeconds > 0))
+    return Deadline::max();
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+             std::chrono::duration<double>(options.guardSeconds));
+}
+
+/// One capacity: the tie-break orders take turns with node limits that
+/// double each round (an order that suits the instance usually finishes
+/// early), until one decides or `budget` nodes are spent.
+FitResult searchCapacity(const PackingInstance &instance, int64_t capacity,
+                         int64_t budget, Deadline deadline) {
+  FitResult result;
+  result.decidedBy = "search";
+  int64_t limit = std::max<int64_t>(
+      1000, 2 * static_cast<int64_t>(instance.buffers.size()));
+  const std::vector<TieBreak> turns = tieBreaks();
+  for (; result.nodes < budget; limit *= 2) {
+    for (size_t k = 0; k < turns.size(); ++k) {
+      int64_t left = budget - result.nodes;
+      if (left <= 0)
+        break;
+      int64_t allowed = std::min(
+          limit,
+          std::max<int64_t>(1, left / static_cast<int64_t>(turns.size() - k)));
+      SearchRun run =
+          searchCanonical(instance, capacity, turns[k], allowed, deadline);
+      result.nodes += run.nodes;
+      if (run.status == SearchStatus::Found) {
+        result.verdict = FitVerdict::Fits;
+        result.offsets = std::move(run.offsets);
+        return result;
+      }
+      if (run.status == SearchStatus::Exhausted) {
+        result.verdict = FitVerdict::NoFit;
+        return result;
+      }
+      if (run.status == SearchStatus::OutOfTime) {
+        result.stoppedByClock = true;
+        return result;
+      }
+    }
+  }
+  return result;
+}
+
+} // namespace
+
+FitResult ckpt::planner::fitInCapacity(const std::vector<Buffer> &buffers,
+                                       int64_t capacity,
+                                       const ExactOptions &options) {
+  FitResult result;
+  if (lowerBound(buffers) > capacity) {
+    result.verdict = FitVerdict::NoFit;
+    result.decidedBy = "LOAD";
+    return result;
+  }
+  for (GreedyPacking &greedy : greedyPackings(buffers))
+    if (greedy.height <= capacity) {
+      result.verdict = FitVerdict::Fits;
+      result.decidedBy = greedy.name;
+      result.offsets = std::move(greedy.offsets);
+      result.height = greedy.height;
+      return result;
+    }
+  PackingInstance instance = prepareInstance(buffers);
+  result =
+      searchCapacity(instance, capacity, options.nodes, deadlineOf(options));
+  if (result.verdict == FitVerdict::Fits)
+    result.height = planHeight(buffers, result.offsets);
+  return result;
+}
+
+HeightResult ckpt::planner::minimizeHeight(const std::vector<Buffer> &buffers,
+                                           const ExactOptions &options) {
+  HeightResult result;
+  result.load = result.provenLowerBound = lowerBound(buffers);
+  std::vector<GreedyPacking> greedy = greedyPackings(buffers);
+  result.greedy = greedy.front().name;
+  result.greedyHeight = result.height = greedy.front().height;
+  result.offsets = std::move(greedy.front().offsets);
+  if (result.height <= result.load || options.nodes <= 0)
+    return result;
+
+  PackingInstance instance = prepareInstance(buffers);
+  Deadline deadline = deadlineOf(options);
+  auto tryCapacity = [&](int64_t capacity, int64_t budget) {
+    budget = std::min(budget, options.nodes - result.nodes);
+    FitResult fit = searchCapacity(instance, capacity, budget, deadline);
+    result.nodes += fit.nodes;
+    result.stoppedByClock |= fit.stoppedByClock;
+    if (fit.verdict == FitVerdict::Fits) {
+      int64_t height = planHeight(buffers, fit.offsets);
+      if (height < result.height) {
+        result.height = height;
+        result.offsets = std::move(fit.offsets);
+      }
+    } else if (fit.verdict == FitVerdict::NoFit) {
+      result.provenLowerBound = std::max(result.provenLowerBound, capacity + 1);
+    }
+    return fit.verdict;
+  };
+  // LOAD first, with half the budget: hard instances are often packable at
+  // it, and the search prunes best at tight capacities.
+  const int64_t atLoad = std::max<int64_t>(1000, options.nodes / 2);
+  tryCapacity(result.load, atLoad);
+  // Then passes of bisection between the proved bound and the best packing.
+  // Small budgets first: capacities well above the optimum decide quickly
+  // and bring the best packing down; each later pass retries what was left
+  // undecided with four times the nodes.
+  int64_t perCapacity = std::max<int64_t>(1000, options.nodes / 64);
+  while (result.nodes < options.nodes && !result.optimal() &&
+         !result.stoppedByClock) {
+    int64_t lo = result.provenLowerBound, hi = result.height - 1;
+    // LOAD was tried with more nodes than this pass gives a capacity.
+    if (lo == result.load && perCapacity <= atLoad)
+      ++lo;
+    while (lo <= hi && result.nodes < options.nodes && !result.stoppedByClock) {
+      int64_t capacity = lo + (hi - lo) / 2;
+      if (tryCapacity(capacity, perCapacity) == FitVerdict::Fits)
+        hi = result.height - 1;
+      else
+        lo = capacity + 1;
+    }
+    perCapacity *= 4;
+  }
+  return result;
+}
