@@ -3,7 +3,6 @@
 #include "CanonicalSearch.h"
 
 #include <algorithm>
-#include <deque>
 #include <numeric>
 
 using namespace ckpt::planner;
@@ -94,7 +93,9 @@ struct Entry {
   int rank;
   int id;
   bool operator<(const Entry &other) const {
-    return offset != other.offset ? offset < other.offset : rank < other.rank;
+    if (offset != other.offset)
+      return offset < other.offset;
+    return rank != other.rank ? rank < other.rank : id < other.id;
   }
 };
 
@@ -103,6 +104,9 @@ struct Entry {
 struct Part {
   int lo = 0, hi = 0;
   std::vector<int> ids;
+  /// Its unplaced buffers in search order, kept current by placements and
+  /// restored exactly by their undoing.
+  std::vector<Entry> order;
 };
 
 class Search {
@@ -117,6 +121,7 @@ public:
     minOffset.assign(n, 0);
     floor.assign(in.numSections, 0);
     witness.assign(in.numSections, -1);
+    mark.assign(n, 0);
     total = in.sectionLoad;
     cuts.assign(std::max(0, in.numSections - 1), 0);
     for (int i = 0; i < n; ++i)
@@ -142,6 +147,10 @@ public:
     all.hi = in.numSections;
     all.ids.resize(in.buffers.size());
     std::iota(all.ids.begin(), all.ids.end(), 0);
+    rankPiece(all);
+    for (int id : all.ids)
+      all.order.push_back({0, rank[id], id});
+    std::sort(all.order.begin(), all.order.end());
     std::vector<int> bounds = {0};
     for (int b = 0; b + 1 < in.numSections; ++b)
       if (cuts[b] == 0)
@@ -172,7 +181,7 @@ private:
             bounds.begin() - 1;
         pieces[k].ids.push_back(id);
       }
-    for (const Part &piece : pieces) {
+    for (Part &piece : pieces) {
       if (piece.ids.empty())
         continue;
       // The piece ranks its buffers afresh; the enclosing search reads
@@ -181,50 +190,39 @@ private:
       for (int id : piece.ids)
         outerRanks.push_back(rank[id]);
       rankPiece(piece);
-      std::vector<Entry> &start = orderAt(depth);
-      start.clear();
-      for (int id : piece.ids)
-        start.push_back({minOffset[id], rank[id], id});
-      std::sort(start.begin(), start.end());
+      if (in.buffers.size() > kFreshCrowdLimit) {
+        // Fixed ranks: the part's order, filtered, is the piece's.
+        ++epoch;
+        for (int id : piece.ids)
+          mark[id] = epoch;
+        for (const Entry &e : part.order)
+          if (mark[e.id] == epoch)
+            piece.order.push_back(e);
+      } else {
+        for (int id : piece.ids)
+          piece.order.push_back({minOffset[id], rank[id], id});
+        std::sort(piece.order.begin(), piece.order.end());
+      }
       SearchStatus status =
-          dfs(piece, start, /*lastOffset=*/0, /*lastRank=*/-1, depth + 1);
+          dfs(piece, /*lastOffset=*/0, /*lastRank=*/-1, depth + 1);
       for (size_t k = 0; k < piece.ids.size(); ++k)
         rank[piece.ids[k]] = outerRanks[k];
       if (status != SearchStatus::Found)
         return status;
+      piece.order = {}; // solved: free it before the next piece
     }
     return SearchStatus::Found;
   }
 
-  SearchStatus dfs(const Part &part, const std::vector<Entry> &parentOrder,
-                   int64_t lastOffset, int lastRank, int depth) {
-    if (nodes >= maxNodes)
+  SearchStatus dfs(Part &part, int64_t lastOffset, int lastRank, int depth) {
+    if (nodes >= maxNodes || depth > kMaxDepth)
       return SearchStatus::OutOfNodes;
     ++nodes;
     if ((nodes & 255) == 0 && std::chrono::steady_clock::now() > deadline)
       return SearchStatus::OutOfTime;
-    // The parent's order without the placed buffer: those whose lowest
-    // offset did not change stay sorted; the raised ones are sorted apart
-    // and merged in.
-    std::vector<Entry> &order = orderAt(depth);
-    order.clear();
-    raised.clear();
-    for (const Entry &e : parentOrder) {
-      if (placed[e.id])
-        continue;
-      if (minOffset[e.id] == e.offset)
-        order.push_back(e);
-      else
-        raised.push_back({minOffset[e.id], e.rank, e.id});
-    }
-    if (order.empty() && raised.empty())
+    std::vector<Entry> &order = part.order;
+    if (order.empty())
       return SearchStatus::Found;
-    if (!raised.empty()) {
-      std::sort(raised.begin(), raised.end());
-      size_t kept = order.size();
-      order.insert(order.end(), raised.begin(), raised.end());
-      std::inplace_merge(order.begin(), order.begin() + kept, order.end());
-    }
     // Dominance: no buffer goes at or above the lowest top an unplaced
     // buffer can have; that buffer would fit below it, first.
     int64_t lowestTop = INT64_MAX;
@@ -232,14 +230,14 @@ private:
       lowestTop = std::min(lowestTop, e.offset + in.buffers[e.id].size);
 
     int64_t admitted = -1;
-    for (size_t k = 0; k < order.size(); ++k) {
+    // Canonical order: offsets never decrease, equal ones go by rank. The
+    // order is changed below and restored exactly, so the next candidate is
+    // found again by key.
+    size_t k = std::lower_bound(order.begin(), order.end(),
+                                Entry{lastOffset, lastRank, -1}) -
+               order.begin();
+    while (k < order.size() && order[k].offset < lowestTop) {
       const Entry e = order[k];
-      // Canonical order: offsets never decrease, equal ones go by rank.
-      if (e.offset < lastOffset ||
-          (e.offset == lastOffset && e.rank < lastRank))
-        continue;
-      if (e.offset >= lowestTop)
-        break;
       // What fails at this offset before any placement fails after every
       // placement at it or above (see admits): no candidate is left.
       if (e.offset != admitted) {
@@ -250,32 +248,58 @@ private:
       Trail saved = trailMark();
       bool hatless = true, overflow = false;
       std::vector<int> newCuts;
-      place(part, e.id, e.offset, hatless, overflow, newCuts);
+      place(part, e, hatless, overflow, newCuts);
       SearchStatus status = SearchStatus::Exhausted;
       if (!overflow && fitsAbove(part, e.offset, e.rank)) {
-        if (newCuts.empty()) {
-          status = dfs(part, order, e.offset, e.rank, depth + 1);
+        size_t takenFrom = takenOut.size();
+        orderAfterPlacing(part, e, saved);
+        if (!splitsWell(part, newCuts)) {
+          status = dfs(part, e.offset, e.rank, depth + 1);
         } else {
           std::vector<int> bounds = {part.lo};
           bounds.insert(bounds.end(), newCuts.begin(), newCuts.end());
           bounds.push_back(part.hi);
           status = solveParts(part, bounds, depth + 1);
         }
+        orderBeforePlacing(part, e, takenFrom);
       }
-      unplace(e.id, saved);
+      unplace(e, saved);
       if (status != SearchStatus::Exhausted)
         return status;
       // Nothing unplaced overlaps it: its subtree failed for reasons no
       // other choice here changes.
       if (hatless)
         break;
+      k = std::upper_bound(order.begin(), order.end(), e) - order.begin();
     }
     return SearchStatus::Exhausted;
+  }
+
+  /// Whether to solve the pieces apart after a placement opened `newCuts`.
+  /// On large parts only when no piece keeps most of the buffers: each
+  /// piece copies its buffers into its own order, and peeling off a few
+  /// at a time would copy the part once per placement.
+  bool splitsWell(const Part &part, const std::vector<int> &newCuts) const {
+    if (newCuts.empty())
+      return false;
+    if (part.order.size() <= kFreshCrowdLimit)
+      return true;
+    std::vector<size_t> sizes(newCuts.size() + 1, 0);
+    for (const Entry &e : part.order)
+      ++sizes[std::upper_bound(newCuts.begin(), newCuts.end(),
+                               in.span[e.id].first) -
+              newCuts.begin()];
+    return 4 * *std::max_element(sizes.begin(), sizes.end()) <=
+           3 * part.order.size();
   }
 
   /// Ranks the buffers of a new piece by the tie-break keys, with the
   /// crowding of its sections as it is now.
   static constexpr size_t kFreshCrowdLimit = 1000;
+  /// The search recurses once per placement (and once per split); past
+  /// this depth it gives up as if out of nodes, so that the stack stays
+  /// bounded (frames are small: the state lives in the members).
+  static constexpr int kMaxDepth = 60000;
 
   void rankPiece(const Part &piece) {
     // With the initial loads every key is fixed: the ranks of the whole
@@ -348,8 +372,10 @@ private:
   };
   Trail trailMark() const { return {raisedIds.size(), savedFloors.size()}; }
 
-  void place(const Part &part, int id, int64_t offset, bool &hatless,
+  void place(const Part &part, const Entry &entry, bool &hatless,
              bool &overflow, std::vector<int> &newCuts) {
+    const int id = entry.id;
+    const int64_t offset = entry.offset;
     const int64_t size = in.buffers[id].size;
     const int64_t top = offset + size;
     placed[id] = 1;
@@ -385,7 +411,78 @@ private:
         newCuts.push_back(b + 1);
   }
 
-  void unplace(int id, Trail saved) {
+  /// The order after `place`: without the placed buffer, the raised ones
+  /// moved. Only done before descending (most placements fail inference).
+  /// What it takes out goes to `takenOut`, still sorted, for the undo.
+  void orderAfterPlacing(Part &part, const Entry &entry, Trail saved) {
+    ++epoch;
+    mark[entry.id] = epoch;
+    for (size_t k = saved.minOffsets; k < raisedIds.size(); ++k)
+      mark[raisedIds[k]] = epoch;
+    // Every raised buffer now starts at the placed one's top: they go back
+    // in by rank.
+    moved.clear();
+    const int64_t top = entry.offset + in.buffers[entry.id].size;
+    std::vector<Entry> &order = part.order;
+    size_t kept = 0;
+    for (const Entry &e : order) {
+      if (mark[e.id] != epoch) {
+        order[kept++] = e;
+        continue;
+      }
+      takenOut.push_back(e);
+      if (e.id != entry.id)
+        moved.push_back({top, e.rank, e.id});
+    }
+    order.resize(kept);
+    sortByRank(moved);
+    mergeIn(order, moved.begin(), moved.end());
+  }
+
+  /// Undoes orderAfterPlacing, whose first entry out was `takenOut[from]`.
+  void orderBeforePlacing(Part &part, const Entry &entry, size_t from) {
+    ++epoch;
+    std::vector<Entry> &order = part.order;
+    for (size_t k = from; k < takenOut.size(); ++k)
+      mark[takenOut[k].id] = epoch;
+    size_t kept = 0;
+    for (const Entry &e : order)
+      if (mark[e.id] != epoch)
+        order[kept++] = e;
+    order.resize(kept);
+    mergeIn(order, takenOut.begin() + from, takenOut.end());
+    takenOut.resize(from);
+  }
+
+  /// Sorts entries of one offset by rank: a pass over the ranks when there
+  /// are many (ranks are below the number of buffers).
+  void sortByRank(std::vector<Entry> &entries) {
+    if (entries.size() < 256) {
+      std::sort(entries.begin(), entries.end());
+      return;
+    }
+    std::vector<int> &byRank = rankSlots;
+    byRank.assign(in.buffers.size(), -1);
+    for (const Entry &e : entries)
+      byRank[e.rank] = e.id;
+    int64_t offset = entries.front().offset;
+    entries.clear();
+    for (size_t r = 0; r < byRank.size(); ++r)
+      if (byRank[r] >= 0)
+        entries.push_back({offset, static_cast<int>(r), byRank[r]});
+  }
+
+  /// Merges sorted entries into the sorted order.
+  template <typename Iterator>
+  void mergeIn(std::vector<Entry> &order, Iterator first, Iterator last) {
+    merged.clear();
+    std::merge(order.begin(), order.end(), first, last,
+               std::back_inserter(merged));
+    order.swap(merged);
+  }
+
+  void unplace(const Entry &entry, Trail saved) {
+    const int id = entry.id;
     auto [first, last] = in.span[id];
     for (int b = first; b + 1 < last; ++b)
       ++cuts[b];
@@ -459,12 +556,6 @@ private:
     return true;
   }
 
-  std::vector<Entry> &orderAt(int depth) {
-    while (static_cast<int>(orders.size()) <= depth)
-      orders.emplace_back();
-    return orders[depth];
-  }
-
   const PackingInstance &in;
   int64_t capacity;
   const TieBreak &tieBreak;
@@ -487,8 +578,11 @@ private:
   std::vector<int> raisedIds;
   std::vector<int64_t> raisedFrom, savedFloors;
   std::vector<int> witness; ///< Per section: a buffer that started low.
-  std::deque<std::vector<Entry>> orders; ///< One per depth, reused.
-  std::vector<Entry> raised;
+  /// Scratch of the order's updates, and what they took out (a stack).
+  std::vector<Entry> moved, merged, takenOut;
+  std::vector<int> rankSlots;
+  std::vector<int64_t> mark; ///< Per buffer: marked in `epoch`.
+  int64_t epoch = 0;
 };
 
 } // namespace

@@ -133,6 +133,8 @@ std::string ckpt::activationReportToJson(const ActivationReport &report,
       json.attribute("peak_bytes", plan->lowerBoundBytes);
       json.attribute("arena_bytes", plan->arenaBytes);
       json.attribute("lower_bound_bytes", plan->lowerBoundBytes);
+      if (!plan->arenaNote.empty())
+        json.attribute("arena_note", plan->arenaNote);
       json.attribute("fragmentation", plan->fragmentation());
       json.attribute("parameter_count", plan->parameterCount);
       json.attribute("persistent_bytes", plan->trainingPersistentBytes);
@@ -160,6 +162,8 @@ void ckpt::printMemoryLines(const MemoryPlan &plan, llvm::raw_ostream &os) {
      << formatBytes(plan.arenaBytes) << " (" << plan.arenaBytes
      << " bytes, fragmentation "
      << llvm::formatv("{0:F4}", plan.fragmentation()) << ")\n";
+  if (!plan.arenaNote.empty())
+    os << "memory plan note: " << plan.arenaNote << "\n";
   os << "persistent: " << plan.parameterCount << " parameters, "
      << formatBytes(plan.trainingPersistentBytes)
      << " for weights, gradients and Adam state (Megatron's accounting); "

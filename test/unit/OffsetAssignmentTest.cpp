@@ -99,3 +99,27 @@ TEST(OffsetAssignmentTest, HeuristicAgainstExhaustiveOnRandomGraphs) {
 }
 
 } // namespace
+
+namespace {
+TEST(OffsetAssignmentTest, APlanAboveTheLowerBoundSaysWhy) {
+  // Greedy gives 9 on these (LOAD 8); without the search the note says the
+  // search is off, with it the plan is at LOAD and there is no note.
+  std::vector<Buffer> buffers = {
+      {2, 5, 2}, {1, 5, 2}, {2, 3, 2}, {4, 5, 3}, {1, 3, 2}};
+  SearchOptions off;
+  off.work = 0;
+  SearchResult greedy = planOffsets(buffers, off);
+  EXPECT_EQ(greedy.height, 9);
+  EXPECT_EQ(greedy.note, "the arena is 1 bytes (1.1250x) above the lower "
+                         "bound: the exact search is off");
+  EXPECT_EQ(planOffsets(buffers).note, "");
+  // LOAD 18, optimum 19: the note says the search proved it.
+  std::vector<Buffer> above = {{3, 6, 8}, {1, 3, 3}, {5, 9, 9}, {1, 5, 2},
+                               {0, 4, 5}, {0, 2, 8}, {2, 5, 2}, {0, 1, 5}};
+  SearchResult proved = planOffsets(above);
+  EXPECT_EQ(proved.height, 19);
+  EXPECT_TRUE(proved.provedOptimal);
+  EXPECT_NE(proved.note.find("no packing is lower (proved"), std::string::npos)
+      << proved.note;
+}
+} // namespace
