@@ -71,6 +71,9 @@ LogicalResult ckpt::checkPlanOptions(const PlanOptions &options, Location loc) {
               "seconds >= 0, got "
            << seconds.str();
   }
+  if (options.searchWork < 0)
+    return mlir::emitError(loc)
+           << "search-work must be >= 0 steps, got " << options.searchWork;
   if (options.dataParallelSize < 1)
     return mlir::emitError(loc) << "data-parallel-size must be >= 1, got "
                                 << options.dataParallelSize;
@@ -142,6 +145,7 @@ MemoryPlan ckpt::planMemory(const StepGraph &graph,
   planner::SearchOptions search;
   if (!options.deterministic)
     search.seconds = options.seconds;
+  search.work = options.searchWork;
   planner::SearchResult result =
       planner::planOffsets(buffersOf(plan.tensors), search);
   for (auto [tensor, offset] : llvm::zip(plan.tensors, result.offsets))
@@ -163,16 +167,18 @@ void ckpt::annotatePlan(const StepGraph &graph, const MemoryPlan &plan) {
       values.push_back(offsets[id]);
     node.op->setAttr("ckpt.offsets", builder.getDenseI64ArrayAttr(values));
   }
-  graph.step->setAttr(
-      "ckpt.memory",
-      builder.getDictionaryAttr({
-          builder.getNamedAttr("arena_bytes",
-                               builder.getI64IntegerAttr(plan.arenaBytes)),
-          builder.getNamedAttr("peak_bytes",
-                               builder.getI64IntegerAttr(plan.lowerBoundBytes)),
-          builder.getNamedAttr("alignment",
-                               builder.getI64IntegerAttr(plan.alignment)),
-      }));
+  SmallVector<NamedAttribute> memory = {
+      builder.getNamedAttr("arena_bytes",
+                           builder.getI64IntegerAttr(plan.arenaBytes)),
+      builder.getNamedAttr("peak_bytes",
+                           builder.getI64IntegerAttr(plan.lowerBoundBytes)),
+      builder.getNamedAttr("alignment",
+                           builder.getI64IntegerAttr(plan.alignment))};
+  // Why the arena is above the bound travels with the plan, for the report.
+  if (!plan.arenaNote.empty())
+    memory.push_back(builder.getNamedAttr(
+        "arena_note", builder.getStringAttr(plan.arenaNote)));
+  graph.step->setAttr("ckpt.memory", builder.getDictionaryAttr(memory));
 }
 
 std::optional<int64_t> ckpt::getPlanAlignment(func::FuncOp step) {
@@ -199,6 +205,8 @@ FailureOr<MemoryPlan> ckpt::readPlan(const StepGraph &graph,
   plan.steps = static_cast<int64_t>(graph.nodes.size());
   plan.alignment = alignment;
   plan.arenaBytes = arena.getInt();
+  if (auto note = memory.getAs<StringAttr>("arena_note"))
+    plan.arenaNote = note.str();
   std::vector<PlannedTensor> &tensors = plan.tensors;
   std::vector<int64_t> offsets;
   for (PlannedTensor &t : tensors) {

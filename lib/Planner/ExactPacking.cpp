@@ -34,9 +34,9 @@ FitResult searchCapacity(const PackingInstance &instance, int64_t capacity,
       int64_t left = budget - result.nodes;
       if (left <= 0)
         break;
-      int64_t allowed = std::min(
-          limit,
-          std::max<int64_t>(1, left / static_cast<int64_t>(turns.size() - k)));
+      // The whole limit, not a share of what is left: a descent needs a
+      // node per buffer, and a share too small for one decides nothing.
+      int64_t allowed = std::min(limit, left);
       SearchRun run =
           searchCanonical(instance, capacity, turns[k], allowed, deadline);
       result.nodes += run.nodes;
@@ -116,7 +116,11 @@ HeightResult ckpt::planner::minimizeHeight(const std::vector<Buffer> &buffers,
   };
   // LOAD first, with half the budget: hard instances are often packable at
   // it, and the search prunes best at tight capacities.
-  const int64_t atLoad = std::max<int64_t>(1000, options.nodes / 2);
+  // At least two descents' worth (a descent places every buffer once) when
+  // the budget has them.
+  const int64_t n = static_cast<int64_t>(buffers.size());
+  const int64_t atLoad = std::max(
+      {int64_t(1000), options.nodes / 2, std::min(options.nodes, 2 * n)});
   tryCapacity(result.load, atLoad);
   // Then passes of bisection between the proved bound and the best packing.
   // Small budgets first: capacities well above the optimum decide quickly

@@ -274,8 +274,10 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
   SearchResult result;
   result.lowerBound = lowerBound(buffers);
   // The exact search needs every section's buffers and every overlapping
-  // pair; past these sizes the greedy plan is kept, and the note says so.
-  int64_t memberships = 0, pairs = 0;
+  // pair, and one descent places every buffer at a cost of about one step
+  // per buffer and per section; the budget in steps must cover that and
+  // gives the rest to search nodes.
+  int64_t memberships = 0, pairs = 0, sections = 0;
   {
     std::vector<std::pair<int64_t, int>> events;
     for (const Buffer &b : buffers)
@@ -289,19 +291,20 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
       if (events[k].second > 0)
         pairs += live;
       live += events[k].second;
-      if (k + 1 < events.size() && events[k + 1].first != events[k].first)
+      if (k + 1 < events.size() && events[k + 1].first != events[k].first) {
         memberships += live;
+        ++sections;
+      }
     }
   }
+  const int64_t n = static_cast<int64_t>(buffers.size());
+  const int64_t perNode = std::max<int64_t>(1, n + sections);
+  const int64_t descent = memberships + pairs + n * perNode;
   ExactOptions exact;
   exact.guardSeconds = options.seconds;
-  // A node costs about one step per buffer; the budget is in such steps.
-  int64_t n = std::max<int64_t>(1, static_cast<int64_t>(buffers.size()));
-  exact.nodes = std::max<int64_t>(2 * n, options.work / n);
-  bool tooLarge =
-      memberships > options.maxMemberships || pairs > options.maxMemberships;
-  if (tooLarge || options.work == 0)
-    exact.nodes = 0;
+  exact.nodes = descent > options.work
+                    ? 0
+                    : (options.work - memberships - pairs) / perNode;
   HeightResult found = minimizeHeight(buffers, exact);
   result.offsets = std::move(found.offsets);
   result.height = found.height;
@@ -317,13 +320,12 @@ SearchResult ckpt::planner::planOffsets(const std::vector<Buffer> &buffers,
                        " bytes (" + gap + "x) above the lower bound: ";
     if (result.provedOptimal)
       text += "no packing is lower (proved by exhausting the search)";
-    else if (tooLarge)
-      text += "the exact search was skipped, the graph is too large (" +
-              std::to_string(memberships) + " section memberships, " +
-              std::to_string(pairs) + " overlapping pairs; limit " +
-              std::to_string(options.maxMemberships) + ")";
     else if (options.work == 0)
       text += "the exact search is off";
+    else if (exact.nodes == 0)
+      text += "one descent of the exact search would take about " +
+              std::to_string(descent) + " steps, over its budget of " +
+              std::to_string(options.work) + " (search-work=)";
     else
       text += "the exact search spent its budget (" +
               std::to_string(result.nodes) + " nodes)" +

@@ -40,6 +40,7 @@ struct CkptPlanMemoryPass
     options.alignment = alignment;
     options.seconds = seconds;
     options.deterministic = deterministic;
+    options.searchWork = searchWork;
     if (failed(checkPlanOptions(options, getOperation().getLoc())))
       return signalPassFailure();
     FailureOr<StepGraph> graph = StepGraph::build(step);

@@ -44,6 +44,9 @@ struct PlanOptions {
   /// always gets one plan on any machine (the budget solver's check equals
   /// the final plan); otherwise `seconds` guards it too.
   bool deterministic = true;
+  /// Steps the exact offset search may take (planner::SearchOptions::work);
+  /// 0 keeps the greedy plan.
+  int64_t searchWork = 20000000;
   bool useDistributedOptimizer = false;
   int64_t dataParallelSize = 1;
 };

@@ -84,16 +84,15 @@ std::vector<GreedyPacking> greedyPackings(const std::vector<Buffer> &buffers);
 constexpr size_t kGreedyBySizeLimit = 8000;
 
 struct SearchOptions {
-  /// Budget of the exact search in steps (search nodes × buffers, a node
-  /// costing about one step per buffer), so that the plan depends on the
-  /// buffers alone; 0 keeps the greedy plan.
-  int64_t work = 200000000;
+  /// Budget of the exact search in steps: setting it up costs a step per
+  /// section membership and per overlapping pair, and a search node about
+  /// one per buffer and per time section. When one full descent does not
+  /// fit, the search is skipped; 0 keeps the greedy plan. Counted, not
+  /// timed, so that the plan depends on the buffers alone.
+  int64_t work = 20000000;
   /// Wall-clock guard in seconds, 0 for none (then the plan is the same on
   /// any machine).
   double seconds = 0;
-  /// Past this many section memberships (buffers × sections they live in)
-  /// or overlapping pairs, the search is skipped.
-  int64_t maxMemberships = 4000000;
 };
 
 struct SearchResult {

@@ -206,8 +206,9 @@ def CkptPlanMemory : Pass<"ckpt-plan-memory", "mlir::ModuleOp"> {
   let description = [{
     Liveness of every tensor over the schedule (regions flattened, as the
     runtime runs them); an offset in one arena for every activation,
-    recomputed value and temporary (best fit by decreasing size, then
-    improvement); parameters, inputs, gradients and the loss live in the
+    recomputed value and temporary (the best greedy packing, then, when it
+    is above the lower bound, the exact search within `search-work` steps);
+    parameters, inputs, gradients and the loss live in the
     persistent region. Writes `ckpt.offsets` (per result, -1 outside the
     arena) on every op and `ckpt.memory = {arena_bytes, peak_bytes}` on the
     function, and checks the plan as --ckpt-verify-plan does.
@@ -223,6 +224,10 @@ def CkptPlanMemory : Pass<"ckpt-plan-memory", "mlir::ModuleOp"> {
            "Bound the offset search by work, not the clock, so that a step "
            "always gets the same plan (what the memory-budget solver "
            "checked)">,
+    Option<"searchWork", "search-work", "int64_t", "20000000",
+           "Steps the exact offset search may take when the greedy plan is "
+           "above the lower bound (0: greedy only); past it the report says "
+           "why the arena is above the bound">,
   ];
 }
 
