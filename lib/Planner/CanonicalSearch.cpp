@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <pthread.h>
 
 using namespace ckpt::planner;
 using namespace ckpt::planner::detail;
@@ -117,6 +118,7 @@ public:
         maxNodes(maxNodes), deadline(deadline) {
     const int n = static_cast<int>(in.buffers.size());
     rank.assign(n, 0);
+    maxDepth = 2 * n + 64;
     placed.assign(n, 0);
     minOffset.assign(n, 0);
     floor.assign(in.numSections, 0);
@@ -215,7 +217,7 @@ private:
   }
 
   SearchStatus dfs(Part &part, int64_t lastOffset, int lastRank, int depth) {
-    if (nodes >= maxNodes || depth > kMaxDepth)
+    if (nodes >= maxNodes || depth > maxDepth)
       return SearchStatus::OutOfNodes;
     ++nodes;
     if ((nodes & 255) == 0 && std::chrono::steady_clock::now() > deadline)
@@ -296,10 +298,6 @@ private:
   /// Ranks the buffers of a new piece by the tie-break keys, with the
   /// crowding of its sections as it is now.
   static constexpr size_t kFreshCrowdLimit = 1000;
-  /// The search recurses once per placement (and once per split); past
-  /// this depth it gives up as if out of nodes, so that the stack stays
-  /// bounded (frames are small: the state lives in the members).
-  static constexpr int kMaxDepth = 60000;
 
   void rankPiece(const Part &piece) {
     // With the initial loads every key is fixed: the ranks of the whole
@@ -564,6 +562,9 @@ private:
   std::vector<int64_t> scratch;
   int64_t maxNodes;
   Deadline deadline;
+  /// The search recurses once per placement and once per split, so never
+  /// deeper than this; searchCanonical sizes the stack for it.
+  int maxDepth = 0;
   std::vector<char> placed;
   std::vector<int64_t> minOffset;
   /// Per section: the top of its placed buffers and the total size of its
@@ -592,7 +593,33 @@ SearchRun ckpt::planner::detail::searchCanonical(
     int64_t maxNodes, Deadline deadline) {
   Search search(instance, capacity, tieBreak, maxNodes, deadline);
   SearchRun run;
-  run.status = search.run();
+  // The search recurses once per placement: deep on large instances, and
+  // deeper still in frames under AddressSanitizer. Those run on a thread
+  // whose stack is sized for it (reserved, not touched, until used).
+  const size_t depth = 2 * instance.buffers.size() + 64; // maxDepth
+  if (depth <= 4096) {
+    run.status = search.run();
+  } else {
+    struct Job {
+      Search *search;
+      SearchStatus status;
+    } job{&search, SearchStatus::OutOfNodes};
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstacksize(&attributes, (size_t(16) << 20) + depth * 4096);
+    pthread_t thread;
+    auto body = [](void *argument) -> void * {
+      Job *job = static_cast<Job *>(argument);
+      job->status = job->search->run();
+      return nullptr;
+    };
+    if (pthread_create(&thread, &attributes, body, &job) == 0)
+      pthread_join(thread, nullptr);
+    else
+      job.status = SearchStatus::OutOfNodes; // no thread: decide nothing
+    pthread_attr_destroy(&attributes);
+    run.status = job.status;
+  }
   run.nodes = search.nodes;
   if (run.status == SearchStatus::Found)
     run.offsets = std::move(search.solution);

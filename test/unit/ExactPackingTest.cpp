@@ -250,3 +250,22 @@ TEST(ExactPackingTest, HugeAreasDoNotOverflow) {
 }
 
 } // namespace
+
+namespace {
+// Found under AddressSanitizer: the search recurses once per placement, and
+// 20,000 buffers overflowed an 8 MiB stack. Deep descents run on a thread
+// with a stack sized for them.
+TEST(ExactPackingTest, DeepDescentsDoNotOverflowTheStack) {
+  TiledInstanceSpec spec;
+  spec.seed = 9;
+  spec.buffers = 6000;
+  TiledInstance tiled = generateTiledInstance(spec);
+  ExactOptions options;
+  options.nodes = 3 * 6000; // more than one full descent
+  FitResult fit = fitInCapacity(tiled.buffers, tiled.capacity, options);
+  EXPECT_NE(fit.verdict, FitVerdict::NoFit); // the tiling fits
+  EXPECT_GE(fit.nodes, 6000);
+  if (fit.verdict == FitVerdict::Fits)
+    EXPECT_EQ(checkPlan(tiled.buffers, fit.offsets), "");
+}
+} // namespace
