@@ -115,9 +115,9 @@ HeightResult ckpt::planner::minimizeHeight(const std::vector<Buffer> &buffers,
     return fit.verdict;
   };
   // LOAD first, with half the budget: hard instances are often packable at
-  // it, and the search prunes best at tight capacities.
-  // At least two descents' worth (a descent places every buffer once) when
-  // the budget has them.
+  // it, and the search prunes best at tight capacities. At least two
+  // descents' worth (a descent places every buffer once) when the budget has
+  // them.
   const int64_t n = static_cast<int64_t>(buffers.size());
   const int64_t atLoad = std::max(
       {int64_t(1000), options.nodes / 2, std::min(options.nodes, 2 * n)});
