@@ -3,9 +3,10 @@
 # each: without a capacity (the lowest height it proves) and with the
 # capacity the instances were made for (1048576). Every packing is checked
 # by scripts/check-dsa-plan.py. Prints Markdown tables with the min and
-# median wall time of the whole process (reading the file included). With MINIMALLOC=PATH (a MiniMalloc binary you built), its
-# run at the same capacity is interleaved with ours, for a ratio measured in
-# the same minutes on the same machine.
+# median wall time of the whole process (reading the file included). With
+# MINIMALLOC=PATH (a MiniMalloc binary you built), its three runs at the
+# same capacity follow ours on each instance, for a ratio measured in the
+# same minutes on the same machine.
 # usage: bench/dsa-challenging.sh [BIN_DIR]
 set -euo pipefail
 BIN=${1:-build/bin}
@@ -23,6 +24,16 @@ timed() { # FILE COMMAND...: appends the seconds the whole process took
   "$@"
   echo "$(date +%s.%N) - $start" | bc >> "$out"
 }
+ours() { # INPUT ARGS...: three checked runs of ckpt-dsa, times in $WORK/times
+  local input=$1
+  shift
+  : > "$WORK/times"
+  for run in 1 2 3; do
+    timed "$WORK/times" "$BIN/ckpt-dsa" "$input" "$@" -o "$WORK/out.csv" \
+      > "$WORK/log"
+    python3 "$CHECK" "$input" "$WORK/out.csv" > /dev/null
+  done
+}
 stats() { # min and median of the numbers on stdin
   sort -g | awk '{v[NR]=$1} END {printf "%.3f s | %.3f s", v[1], v[int((NR+1)/2)]}'
 }
@@ -32,13 +43,7 @@ echo
 echo "| instance | buffers | LOAD | height | height / LOAD | proved lower bound | nodes | time (min) | time (median) |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for name in A B C D E; do
-  input=$DATA/$name.$CAPACITY.csv
-  : > "$WORK/times"
-  for run in 1 2 3; do
-    timed "$WORK/times" "$BIN/ckpt-dsa" "$input" -o "$WORK/out.csv" \
-      > "$WORK/log"
-    python3 "$CHECK" "$input" "$WORK/out.csv" > /dev/null
-  done
+  ours "$DATA/$name.$CAPACITY.csv"
   printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
     "$(field buffers "$WORK/log")" "$(field LOAD "$WORK/log")" \
     "$(field height "$WORK/log")" "$(field height/LOAD "$WORK/log")" \
@@ -58,18 +63,16 @@ else
 fi
 for name in A B C D E; do
   input=$DATA/$name.$CAPACITY.csv
-  : > "$WORK/times"
+  ours "$input" --capacity=$CAPACITY
   : > "$WORK/peer"
-  for run in 1 2 3; do
-    timed "$WORK/times" "$BIN/ckpt-dsa" "$input" --capacity=$CAPACITY \
-      -o "$WORK/out.csv" > "$WORK/log"
-    python3 "$CHECK" "$input" "$WORK/out.csv" > /dev/null
-    if [ -n "${MINIMALLOC:-}" ]; then
+  # The peer's three runs come right after ours, on the same machine state.
+  if [ -n "${MINIMALLOC:-}" ]; then
+    for run in 1 2 3; do
       timed "$WORK/peer" "$MINIMALLOC" --capacity=$CAPACITY --input="$input" \
         --output="$WORK/peer.csv" > /dev/null 2>&1
       python3 "$CHECK" "$input" "$WORK/peer.csv" > /dev/null
-    fi
-  done
+    done
+  fi
   fits=$(field fits "$WORK/log")
   if [ -n "${MINIMALLOC:-}" ]; then
     ours=$(sort -g "$WORK/times" | sed -n 2p)

@@ -214,19 +214,6 @@ ckpt::planner::firstFitInOrder(const std::vector<Buffer> &buffers,
   return placeInOrder(buffers, order, /*bestFit=*/false);
 }
 
-std::vector<int64_t>
-ckpt::planner::bestFitDecreasing(const std::vector<Buffer> &buffers) {
-  std::vector<int> order(buffers.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    if (buffers[a].size != buffers[b].size)
-      return buffers[a].size > buffers[b].size;
-    return buffers[a].upper - buffers[a].lower >
-           buffers[b].upper - buffers[b].lower;
-  });
-  return placeInOrder(buffers, order, /*bestFit=*/true);
-}
-
 namespace {
 /// Buffers by decreasing size, longer lives first among equals.
 std::vector<int> bySizeDecreasing(const std::vector<Buffer> &buffers) {
@@ -241,6 +228,11 @@ std::vector<int> bySizeDecreasing(const std::vector<Buffer> &buffers) {
   return order;
 }
 } // namespace
+
+std::vector<int64_t>
+ckpt::planner::bestFitDecreasing(const std::vector<Buffer> &buffers) {
+  return placeInOrder(buffers, bySizeDecreasing(buffers), /*bestFit=*/true);
+}
 
 std::vector<int64_t>
 ckpt::planner::firstFitDecreasing(const std::vector<Buffer> &buffers) {
