@@ -38,6 +38,15 @@ public:
     if (t.storage == realType<Real>())
       return static_cast<const Real *>(t.data);
     auto &scratch = scratches.emplace_back(t.elements);
+    if (t.storage == DType::BF16) {
+      // The common 16-bit case, at memory speed: a shift per element.
+      const uint16_t *from = static_cast<const uint16_t *>(t.data);
+      Real *to = scratch.data();
+#pragma omp parallel for simd
+      for (int64_t i = 0; i < t.elements; ++i)
+        to[i] = static_cast<Real>(bf16ToFloat(from[i]));
+      return scratch.data();
+    }
     for (int64_t i = 0; i < t.elements; ++i)
       scratch[i] = static_cast<Real>(loadElement(t.data, t.storage, i));
     return scratch.data();
@@ -55,6 +64,15 @@ public:
   void finish() {
     for (auto [t, index] : pending) {
       auto &scratch = scratches[index];
+      if (t->storage == DType::BF16) {
+        // Rounded to nearest even through float, as storeElement does.
+        uint16_t *to = static_cast<uint16_t *>(t->data);
+        const Real *from = scratch.data();
+#pragma omp parallel for simd
+        for (int64_t i = 0; i < t->elements; ++i)
+          to[i] = floatToBF16(static_cast<float>(from[i]));
+        continue;
+      }
       for (int64_t i = 0; i < t->elements; ++i)
         storeElement(t->data, t->storage, i, scratch[i]);
     }
@@ -198,23 +216,52 @@ void flashAttentionGrad(const KernelCall &c, Operands<R> &o) {
                            static_cast<uint32_t>(c.inst->getI64("rng_stream")),
                            o.out(out[0]), o.out(out[1]), o.out(out[2]));
 }
+/// A product of two bf16 tensors in bf16 with f32 sums, into `c` (f32):
+/// false where it cannot (f64 precision, other storage, no native matmul),
+/// and the caller widens to f32 as for every other op.
+template <typename R>
+bool bf16Product(const TensorArg &a, const TensorArg &b, bool transA,
+                 bool transB, int64_t m, int64_t n, int64_t kk, R *c) {
+  if constexpr (!std::is_same_v<R, float>)
+    return false;
+  else {
+    if (a.storage != DType::BF16 || b.storage != DType::BF16)
+      return false;
+    return k::gemmBf16(transA, transB, m, n, kk,
+                       static_cast<const uint16_t *>(a.data), transA ? m : kk,
+                       static_cast<const uint16_t *>(b.data), transB ? kk : n,
+                       c, n);
+  }
+}
+
 template <typename R> void linear(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const R *bias = in.size() == 3 ? o.in(in[2]) : nullptr;
-  k::linear<R>(o.in(in[0]), o.in(in[1]), bias, rowsOf(in[0]), shape(in[1])[0],
-               shape(in[1])[1], o.out(c.outputs[0]));
+  int64_t rows = rowsOf(in[0]), out = shape(in[1])[0], inner = shape(in[1])[1];
+  R *y = o.out(c.outputs[0]);
+  if (bf16Product(in[0], in[1], false, true, rows, out, inner, y)) {
+    if (bias)
+      k::addBias<R>(y, bias, rows, out);
+    return;
+  }
+  k::linear<R>(o.in(in[0]), o.in(in[1]), bias, rows, out, inner, y);
 }
 template <typename R>
 void linearGradInput(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
-  k::linearGradInput<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[0]),
-                        shape(in[1])[0], shape(in[1])[1], o.out(c.outputs[0]));
+  int64_t rows = rowsOf(in[0]), out = shape(in[1])[0], inner = shape(in[1])[1];
+  R *gradX = o.out(c.outputs[0]);
+  if (bf16Product(in[0], in[1], false, false, rows, inner, out, gradX))
+    return;
+  k::linearGradInput<R>(o.in(in[0]), o.in(in[1]), rows, out, inner, gradX);
 }
 template <typename R>
 void linearGradWeight(const KernelCall &c, Operands<R> &o) {
-  const auto &in = c.inputs, &out = c.outputs;
-  k::linearGradWeight<R>(o.in(in[0]), o.in(in[1]), rowsOf(in[0]),
-                         shape(out[0])[0], shape(out[0])[1], o.out(out[0]));
+  const auto &in = c.inputs, &outs = c.outputs;
+  int64_t rows = rowsOf(in[0]), out = shape(outs[0])[0],
+          inner = shape(outs[0])[1];
+  R *gradW = o.out(outs[0]);
+  k::linearGradWeight<R>(o.in(in[0]), o.in(in[1]), rows, out, inner, gradW);
 }
 template <typename R> void biasGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;

@@ -232,15 +232,19 @@ void rope(const T *x, int64_t batchHeads, int64_t seq, int64_t dim,
 }
 
 template <typename T>
-void linear(const T *x, const T *weight, const T *bias, int64_t rows,
-            int64_t out, int64_t in, T *y) {
-  gemm<T>(false, true, rows, out, in, T(1), x, in, weight, in, T(0), y, out);
-  if (!bias)
-    return;
+void addBias(T *y, const T *bias, int64_t rows, int64_t out) {
 #pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < out; ++c)
       y[r * out + c] += bias[c];
+}
+
+template <typename T>
+void linear(const T *x, const T *weight, const T *bias, int64_t rows,
+            int64_t out, int64_t in, T *y) {
+  gemm<T>(false, true, rows, out, in, T(1), x, in, weight, in, T(0), y, out);
+  if (bias)
+    addBias(y, bias, rows, out);
 }
 
 template <typename T>
@@ -657,6 +661,7 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
   template void rope<T>(const T *, int64_t, int64_t, int64_t, int64_t, double, \
                         bool, T *);                                            \
   template void gluGrad<T>(const T *, const T *, int64_t, int64_t, bool, T *); \
+  template void addBias<T>(T *, const T *, int64_t, int64_t);                  \
   template void linear<T>(const T *, const T *, const T *, int64_t, int64_t,   \
                           int64_t, T *);                                       \
   template void linearGradInput<T>(const T *, const T *, int64_t, int64_t,     \

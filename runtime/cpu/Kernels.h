@@ -20,6 +20,18 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha,
           const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c,
           int64_t ldc);
 
+/// C[M,N] = op(A) · op(B), row-major, with A and B in bfloat16 and the
+/// products summed in f32 (oneDNN's matmul; AVX512_BF16 instructions where
+/// the CPU has them). Returns false, computing nothing, where oneDNN has no
+/// such matmul for this machine; the caller then widens to f32.
+bool gemmBf16(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+              const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+              float *c, int64_t ldc);
+
+/// y[r, :] += bias for every row.
+template <typename T>
+void addBias(T *y, const T *bias, int64_t rows, int64_t out);
+
 /// `position` and `gradPosition` may be null (no position table).
 template <typename T>
 void embedding(const int64_t *tokens, int64_t batch, int64_t seq,

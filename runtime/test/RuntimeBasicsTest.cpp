@@ -137,6 +137,38 @@ TEST(KernelTest, FloatGemmMatchesTheReferenceAndIgnoresWhereBuffersSit) {
   }
 }
 
+TEST(KernelTest, Bf16GemmSumsExactProductsInFloat) {
+  // bf16 × bf16 products are exact in f32, so oneDNN's bf16 matmul must
+  // match the f64 product of the same bf16 values to f32 summation error.
+  // On a CPU with AVX512_BF16 it must take the native path.
+  const int64_t m = 48, n = 40, k = 96;
+  auto a64 = randomVector(m * k, 21), b64 = randomVector(k * n, 22);
+  std::vector<uint16_t> a(a64.size()), b(b64.size());
+  std::vector<double> ad(a.size()), bd(b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = floatToBF16(static_cast<float>(a64[i]));
+    ad[i] = bf16ToFloat(a[i]);
+  }
+  for (size_t i = 0; i < b.size(); ++i) {
+    b[i] = floatToBF16(static_cast<float>(b64[i]));
+    bd[i] = bf16ToFloat(b[i]);
+  }
+  bool native = __builtin_cpu_supports("avx512bf16");
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      std::vector<float> c(m * n, -1.0f);
+      bool ran = kernels::gemmBf16(ta, tb, m, n, k, a.data(), ta ? m : k,
+                                   b.data(), tb ? k : n, c.data(), n);
+      if (native)
+        EXPECT_TRUE(ran) << "no native bf16 matmul on an AVX512_BF16 CPU";
+      if (!ran)
+        continue;
+      auto expected = naiveGemm(ta, tb, m, n, k, ad, bd);
+      for (int64_t i = 0; i < m * n; ++i)
+        EXPECT_NEAR(c[i], expected[i], 1e-5 * (1 + std::abs(expected[i])));
+    }
+}
+
 TEST(KernelTest, CausalSoftmaxMasksTheFuture) {
   const int64_t s = 4;
   auto x = randomVector(2 * s * s, 3);
