@@ -316,22 +316,15 @@ template <typename T>
 void dropout(const T *x, int64_t count, double probability, uint64_t seed,
              uint32_t stream, T *y, uint8_t *mask) {
   T scale = T(1) / (T(1) - T(probability));
-#pragma omp parallel for
-  for (int64_t i = 0; i < count; ++i) {
-    bool keep =
-        dropoutKeeps(seed, stream, static_cast<uint64_t>(i), probability);
-    mask[i] = keep ? 1 : 0;
-    y[i] = keep ? x[i] * scale : T(0);
-  }
+  dropoutKeepMask(seed, stream, 0, count, probability, mask);
+#pragma omp parallel for simd
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = mask[i] ? x[i] * scale : T(0);
 }
 
 void dropoutMask(int64_t count, double probability, uint64_t seed,
                  uint32_t stream, uint8_t *mask) {
-#pragma omp parallel for
-  for (int64_t i = 0; i < count; ++i)
-    mask[i] = dropoutKeeps(seed, stream, static_cast<uint64_t>(i), probability)
-                  ? 1
-                  : 0;
+  dropoutKeepMask(seed, stream, 0, count, probability, mask);
 }
 
 template <typename T>

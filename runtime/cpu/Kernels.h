@@ -28,6 +28,11 @@ bool gemmBf16(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
               const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
               float *c, int64_t ldc);
 
+/// keep[i] = dropoutKeeps(seed, stream, first + i, probability) for i in
+/// [0, count): many Philox counters per instruction, bit-identical.
+void dropoutKeepMask(uint64_t seed, uint32_t stream, uint64_t first,
+                     int64_t count, double probability, uint8_t *keep);
+
 /// y[r, :] += bias for every row.
 template <typename T>
 void addBias(T *y, const T *bias, int64_t rows, int64_t out);

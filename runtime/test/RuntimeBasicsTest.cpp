@@ -169,6 +169,20 @@ TEST(KernelTest, Bf16GemmSumsExactProductsInFloat) {
     }
 }
 
+TEST(KernelTest, VectorDropoutMaskEqualsTheScalarDraw) {
+  // Every element, across chunk and lane boundaries, with the counter's high
+  // word set, at probabilities whose thresholds are exact or not.
+  for (double p : {0.0, 0.1, 0.5, 1.0 / 3.0, 0.999999, 1.0})
+    for (uint64_t first : {uint64_t(0), uint64_t(4093), uint64_t(1) << 32}) {
+      const int64_t count = 9000;
+      std::vector<uint8_t> keep(count);
+      kernels::dropoutKeepMask(1234567, 7, first, count, p, keep.data());
+      for (int64_t i = 0; i < count; ++i)
+        ASSERT_EQ(keep[i], dropoutKeeps(1234567, 7, first + i, p) ? 1 : 0)
+            << "p " << p << " first " << first << " i " << i;
+    }
+}
+
 TEST(KernelTest, CausalSoftmaxMasksTheFuture) {
   const int64_t s = 4;
   auto x = randomVector(2 * s * s, 3);
