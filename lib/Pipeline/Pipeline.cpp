@@ -61,6 +61,7 @@ LogicalResult ckpt::buildCompilePipeline(
   CkptPlanMemoryOptions plan;
   plan.alignment = options.alignment;
   plan.seconds = options.planSeconds;
+  plan.searchWork = options.planSearchWork;
   pm.addPass(createCkptPlanMemory(plan));
   return success();
 }
@@ -107,9 +108,15 @@ struct CompilePipelineOptions
   Option<int64_t> alignment{*this, "alignment",
                             llvm::cl::desc("Alignment of arena buffers"),
                             llvm::cl::init(64)};
-  Option<double> planSeconds{*this, "plan-seconds",
-                             llvm::cl::desc("Budget of the offset search"),
-                             llvm::cl::init(1.0)};
+  Option<double> planSeconds{
+      *this, "plan-seconds",
+      llvm::cl::desc("Clock guard of the offset search when it is not "
+                     "deterministic"),
+      llvm::cl::init(1.0)};
+  Option<int64_t> planSearchWork{
+      *this, "plan-search-work",
+      llvm::cl::desc("Steps the exact offset search may take (0: greedy)"),
+      llvm::cl::init(20000000)};
 };
 } // namespace
 
@@ -143,6 +150,7 @@ FailureOr<CompileOptions> ckpt::parseCompileOptions(
   options.planMemory = pipeline.planMemory;
   options.alignment = pipeline.alignment;
   options.planSeconds = pipeline.planSeconds;
+  options.planSearchWork = pipeline.planSearchWork;
   return options;
 }
 
@@ -177,6 +185,7 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   PlanOptions plan;
   plan.alignment = options.alignment;
   plan.seconds = options.planSeconds;
+  plan.searchWork = options.planSearchWork;
   plan.useDistributedOptimizer = options.useDistributedOptimizer;
   plan.dataParallelSize = options.dataParallelSize;
   if (failed(checkPlanOptions(plan, module.getLoc())))

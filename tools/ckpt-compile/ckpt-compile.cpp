@@ -57,9 +57,14 @@ cl::opt<bool> noPlan("no-plan",
 cl::opt<int64_t> alignment("alignment",
                            cl::desc("Bytes every arena buffer is aligned to"),
                            cl::init(64), cl::cat(toolCategory));
-cl::opt<double> planSeconds("plan-seconds",
-                            cl::desc("Budget of the offset search"),
-                            cl::init(1.0), cl::cat(toolCategory));
+cl::opt<double> planSeconds(
+    "plan-seconds",
+    cl::desc("Clock guard of the offset search when it is not deterministic"),
+    cl::init(1.0), cl::cat(toolCategory));
+cl::opt<int64_t> planSearchWork(
+    "plan-search-work",
+    cl::desc("Steps the exact offset search may take (0: greedy only)"),
+    cl::init(20000000), cl::cat(toolCategory));
 cl::opt<bool> distributedOptimizer(
     "use-distributed-optimizer",
     cl::desc("Megatron's distributed optimizer in the persistent bytes"),
@@ -181,6 +186,7 @@ int main(int argc, char **argv) {
   options.planMemory = !noPlan;
   options.alignment = alignment;
   options.planSeconds = planSeconds;
+  options.planSearchWork = planSearchWork;
   options.useDistributedOptimizer = distributedOptimizer;
   options.dataParallelSize = dataParallelSize;
 

@@ -34,7 +34,9 @@ struct CompileOptions {
   RegionOps regionOps = RegionOps::Needed;
   bool planMemory = true;   ///< Schedule and plan the arena.
   int64_t alignment = 64;   ///< Of every arena buffer (power of 2).
-  double planSeconds = 1.0; ///< Budget of the offset search.
+  double planSeconds = 1.0; ///< Clock guard of a non-deterministic search.
+  /// Steps the exact offset search may take (PlanOptions::searchWork).
+  int64_t planSearchWork = 20000000;
   /// Megatron's persistent-memory accounting in the report.
   bool useDistributedOptimizer = false;
   int64_t dataParallelSize = 1;
