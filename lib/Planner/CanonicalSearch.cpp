@@ -594,10 +594,13 @@ SearchRun ckpt::planner::detail::searchCanonical(
   Search search(instance, capacity, tieBreak, maxNodes, deadline);
   SearchRun run;
   // The search recurses once per placement: deep on large instances, and
-  // deeper still in frames under AddressSanitizer. Those run on a thread
-  // whose stack is sized for it (reserved, not touched, until used).
+  // frames take a few KiB under AddressSanitizer (a 1,000-buffer plan of
+  // the budget solver overflowed 8 MiB). Past a few hundred levels it runs
+  // on a thread whose stack is sized for it (reserved, touched only as
+  // used).
   const size_t depth = 2 * instance.buffers.size() + 64; // maxDepth
-  if (depth <= 4096) {
+  constexpr size_t kBytesPerLevel = 16384;
+  if (depth <= 512) {
     run.status = search.run();
   } else {
     struct Job {
@@ -606,7 +609,8 @@ SearchRun ckpt::planner::detail::searchCanonical(
     } job{&search, SearchStatus::OutOfNodes};
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
-    pthread_attr_setstacksize(&attributes, (size_t(16) << 20) + depth * 4096);
+    pthread_attr_setstacksize(&attributes,
+                              (size_t(16) << 20) + depth * kBytesPerLevel);
     pthread_t thread;
     auto body = [](void *argument) -> void * {
       Job *job = static_cast<Job *>(argument);
