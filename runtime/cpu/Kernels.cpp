@@ -274,6 +274,9 @@ void biasGrad(const T *gradOut, int64_t rows, int64_t n, T *gradBias) {
 
 template <typename T>
 void gelu(const T *x, int64_t count, bool tanhApprox, T *y) {
+  if constexpr (std::is_same_v<T, float>)
+    if (tanhApprox)
+      return geluTanhFloat(x, count, y);
 #pragma omp parallel for
   for (int64_t i = 0; i < count; ++i) {
     T v = x[i];
@@ -289,6 +292,9 @@ void gelu(const T *x, int64_t count, bool tanhApprox, T *y) {
 template <typename T>
 void geluGrad(const T *x, const T *gradOut, int64_t count, bool tanhApprox,
               T *gradX) {
+  if constexpr (std::is_same_v<T, float>)
+    if (tanhApprox)
+      return geluTanhGradFloat(x, gradOut, count, gradX);
 #pragma omp parallel for
   for (int64_t i = 0; i < count; ++i) {
     T v = x[i], d;

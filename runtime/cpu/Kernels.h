@@ -33,6 +33,11 @@ bool gemmBf16(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 void dropoutKeepMask(uint64_t seed, uint32_t stream, uint64_t first,
                      int64_t count, double probability, uint8_t *keep);
 
+/// GeLU in its tanh form for f32, vectorised (Gelu.cpp), and its gradient.
+void geluTanhFloat(const float *x, int64_t count, float *y);
+void geluTanhGradFloat(const float *x, const float *gradOut, int64_t count,
+                       float *gradX);
+
 /// y[r, :] += bias for every row.
 template <typename T>
 void addBias(T *y, const T *bias, int64_t rows, int64_t out);
