@@ -11,7 +11,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../runtime/cpu/Kernels.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Program.h"
 

@@ -21,8 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (const DsaRow &row : instance.rows)
     buffers.push_back(row.buffer);
   SearchOptions options;
-  options.work = 64 * 2000; // about 2000 search nodes
-
+  options.work = 128000; // a few hundred search nodes at 64 buffers
   SearchResult result = planOffsets(buffers, options);
   if (!checkPlan(buffers, result.offsets).empty() ||
       result.height < lowerBound(buffers))

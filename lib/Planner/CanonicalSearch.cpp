@@ -71,7 +71,6 @@ ckpt::planner::detail::prepareInstance(const std::vector<Buffer> &buffers) {
       }
     live.resize(kept);
     live.push_back(id);
-    instance.overlapPairs += static_cast<int64_t>(kept);
   }
   return instance;
 }
@@ -189,11 +188,8 @@ private:
       // The piece ranks its buffers afresh; the enclosing search reads
       // their old ranks again once it returns.
       std::vector<int> outerRanks;
-      for (int id : piece.ids)
-        outerRanks.push_back(rank[id]);
-      rankPiece(piece);
-      if (in.buffers.size() > kFreshCrowdLimit) {
-        // Fixed ranks: the part's order, filtered, is the piece's.
+      if (fixedRanks()) {
+        // The part's order, filtered, is the piece's.
         ++epoch;
         for (int id : piece.ids)
           mark[id] = epoch;
@@ -202,12 +198,15 @@ private:
             piece.order.push_back(e);
       } else {
         for (int id : piece.ids)
+          outerRanks.push_back(rank[id]);
+        rankPiece(piece);
+        for (int id : piece.ids)
           piece.order.push_back({minOffset[id], rank[id], id});
         std::sort(piece.order.begin(), piece.order.end());
       }
       SearchStatus status =
           dfs(piece, /*lastOffset=*/0, /*lastRank=*/-1, depth + 1);
-      for (size_t k = 0; k < piece.ids.size(); ++k)
+      for (size_t k = 0; k < outerRanks.size(); ++k)
         rank[piece.ids[k]] = outerRanks[k];
       if (status != SearchStatus::Found)
         return status;
@@ -295,14 +294,19 @@ private:
            3 * part.order.size();
   }
 
-  /// Ranks the buffers of a new piece by the tie-break keys, with the
-  /// crowding of its sections as it is now.
+  /// Past this many buffers (training steps, which split into pieces after
+  /// nearly every placement) the ranks use the instance's initial loads,
+  /// fixed for the whole search, and large parts split only when it pays.
   static constexpr size_t kFreshCrowdLimit = 1000;
+  bool fixedRanks() const { return in.buffers.size() > kFreshCrowdLimit; }
 
+  /// Ranks the buffers of a new piece by the tie-break keys, with the
+  /// crowding of its sections as it is now (or, past kFreshCrowdLimit, as
+  /// it was at the start).
   void rankPiece(const Part &piece) {
     // With the initial loads every key is fixed: the ranks of the whole
     // instance already order any piece.
-    if (in.buffers.size() > kFreshCrowdLimit) {
+    if (fixedRanks()) {
       if (staticRank.empty()) {
         Part all;
         all.ids.resize(in.buffers.size());
@@ -314,10 +318,7 @@ private:
         rank[id] = staticRank[id];
       return;
     }
-    // The crowding as it is now costs a pass over every section of every
-    // buffer of the piece; past kFreshCrowdLimit buffers (training steps,
-    // which split into pieces after nearly every placement) the instance's
-    // initial loads stand in.
+    // A pass over every section of every buffer of the piece.
     std::vector<int64_t> &crowd = scratch;
     crowd.resize(in.buffers.size());
     for (int id : piece.ids) {

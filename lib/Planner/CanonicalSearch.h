@@ -43,7 +43,6 @@ struct PackingInstance {
   std::vector<int64_t> sectionLoad;       ///< Total size live in a section.
   std::vector<int64_t> crowd; ///< Per buffer: its most crowded section's load.
   int64_t load = 0;           ///< LOAD.
-  int64_t overlapPairs = 0;
 };
 
 /// Builds the instance; O(n log n + overlapping pairs + section members).

@@ -249,9 +249,6 @@ TEST(ExactPackingTest, HugeAreasDoNotOverflow) {
   EXPECT_TRUE(best.optimal());
 }
 
-} // namespace
-
-namespace {
 // Found under AddressSanitizer: the search recurses once per placement, and
 // 20,000 buffers overflowed an 8 MiB stack. Deep descents run on a thread
 // with a stack sized for them.
