@@ -19,9 +19,10 @@ PREFIX ?= /usr/local
 run: build
 	@scripts/run-example.sh $(BUILD_DIR) $(EXAMPLE)
 
+# Tests labelled `cuda` need a GPU: scripts/device-check.sh runs them.
 test: build
 	python3 $(LIT) -sv $(BUILD_DIR)/test
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE cuda
 	scripts/test-python.sh $(BUILD_DIR)
 
 build: configure

@@ -9,7 +9,8 @@ set(CKPT_INSTALLED_LIBRARIES
   CkptSupport CkptOpTable CkptPlanner CkptInterfaces CkptXF CkptCkpt
   CkptAnalysis CkptReport CkptTransforms CkptModelConfig CkptToolSupport
   CkptConfigImport CkptProgramExport CkptPipeline CkptCAPI CkptOptC
-  ckpt_runtime_core ckpt_runtime_cpu ckpt_runtime_reference ckpt_runtime)
+  ckpt_runtime_core ckpt_runtime_cpu ckpt_runtime_reference ckpt_runtime_cuda
+  ckpt_runtime)
 install(TARGETS ${CKPT_INSTALLED_LIBRARIES}
   EXPORT CkptOptTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

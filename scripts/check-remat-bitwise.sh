@@ -5,7 +5,8 @@
 # that every gradient file is bit-identical to the no-recompute run without
 # an arena (each tensor allocated on its own). Prints one line per policy
 # with the planned and measured peak; exits non-zero on any difference.
-# POLICIES, when given, replace the standard list.
+# POLICIES, when given, replace the standard list. CKPT_RUN_FLAGS, when set,
+# go to every ckpt-run (--backend=cuda runs the proof on the GPU).
 # usage: check-remat-bitwise.sh BIN_DIR CONFIG WORK_DIR [POLICY...]
 set -euo pipefail
 BIN=$1 CONFIG=$2 WORK=$3
@@ -20,8 +21,9 @@ run() { # name, remat option string, extra ckpt-run flags
   # shellcheck disable=SC2046
   "$BIN/ckpt-compile" "$CONFIG" -o "$WORK/$name.json" --quiet $(policy_flags "$2")
   rm -rf "$WORK/$name.grads"
+  # shellcheck disable=SC2086
   "$BIN/ckpt-run" "$WORK/$name.json" --seed=77 --dump-grads="$WORK/$name.grads" \
-    ${3:-} > "$WORK/$name.out"
+    ${CKPT_RUN_FLAGS:-} ${3:-} > "$WORK/$name.out"
 }
 peak() { sed -n 's/^arena: .*measured peak \([0-9]*\) bytes (planned \([0-9]*\)).*/\1 (planned \2)/p' "$WORK/$1.out"; }
 

@@ -11,6 +11,7 @@
 #include "MoeKernels.h"
 
 #include "ckpt/runtime/Executor.h"
+#include "ckpt/runtime/IndexChecks.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -92,11 +93,7 @@ private:
 
 void checkIndices(const std::vector<int64_t> &ids, int64_t limit,
                   const std::string &what) {
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= limit)
-      throw RuntimeError(what + " " + std::to_string(ids[i]) + " at position " +
-                         std::to_string(i) + " is outside [0, " +
-                         std::to_string(limit) + ")");
+  checkIndexRange(ids, 0, limit, what);
 }
 
 /// A kernel body for one compute type: reads the call through `ops`.
@@ -436,22 +433,7 @@ void storeIndices(const TensorArg &t, const std::vector<int64_t> &values) {
 /// kernels write each choice's row from its own thread.
 std::vector<int64_t> slotsOf(const TensorArg &t, int64_t rows) {
   std::vector<int64_t> slots = Operands<float>::indices(t);
-  std::vector<int64_t> owner(std::max<int64_t>(rows, 0), -1);
-  for (size_t i = 0; i < slots.size(); ++i) {
-    int64_t slot = slots[i];
-    if (slot < -1 || slot >= rows)
-      throw RuntimeError("slot " + std::to_string(slot) + " at position " +
-                         std::to_string(i) + " is outside [-1, " +
-                         std::to_string(rows) + ")");
-    if (slot < 0)
-      continue;
-    if (owner[slot] >= 0)
-      throw RuntimeError("slot " + std::to_string(slot) + " at position " +
-                         std::to_string(i) + " repeats position " +
-                         std::to_string(owner[slot]) +
-                         " (a row of an expert's buffer holds one choice)");
-    owner[slot] = static_cast<int64_t>(i);
-  }
+  checkSlots(slots, rows);
   return slots;
 }
 template <typename R> void moeRoute(const KernelCall &c, Operands<R> &o) {

@@ -4,6 +4,7 @@
 #include "ckpt/runtime/Executor.h"
 
 #include "../cpu/CpuBackend.h"
+#include "../cuda/CudaBackends.h"
 #include "../reference/ReferenceBackend.h"
 
 using namespace ckpt::rt;
@@ -27,12 +28,20 @@ void Backend::deallocate(void *ptr, size_t bytes) {
 namespace {
 struct BackendEntry {
   const char *name;
-  std::unique_ptr<Backend> (*create)();
+  std::unique_ptr<Backend> (*create)(std::string &error);
+  /// Needs a device this machine may not have (a GPU).
+  bool needsDevice;
 };
 /// Every backend of this build, in the order --help lists them.
 const BackendEntry kBackends[] = {
-    {"cpu", createCpuBackend},
-    {"reference", createReferenceBackend},
+    {"cpu", [](std::string &) { return createCpuBackend(); }, false},
+    {"reference", [](std::string &) { return createReferenceBackend(); },
+     false},
+    {"cuda-emulated", [](std::string &) { return createEmulatedCudaBackend(); },
+     false},
+#ifdef CKPT_HAVE_CUDA
+    {"cuda", createCudaBackend, true},
+#endif
 };
 } // namespace
 
@@ -40,6 +49,14 @@ std::vector<std::string> ckpt::rt::availableBackends() {
   std::vector<std::string> names;
   for (const BackendEntry &entry : kBackends)
     names.push_back(entry.name);
+  return names;
+}
+
+std::vector<std::string> ckpt::rt::hostBackends() {
+  std::vector<std::string> names;
+  for (const BackendEntry &entry : kBackends)
+    if (!entry.needsDevice)
+      names.push_back(entry.name);
   return names;
 }
 
@@ -57,7 +74,7 @@ std::unique_ptr<Backend> ckpt::rt::createBackend(const std::string &name,
                                                  std::string &error) {
   for (const BackendEntry &entry : kBackends)
     if (name == entry.name)
-      return entry.create();
+      return entry.create(error);
   error = checkBackendName(name);
   return nullptr;
 }

@@ -31,10 +31,17 @@ namespace {
 const char *kUsage =
     "usage: ckpt-run PROGRAM [options]\n"
     "  --version               print the version\n"
-    "  --backend=NAME          where to run: cpu (default), or reference "
-    "(plain f64\n"
+    "  --backend=NAME          where to run: cpu (default); reference (plain "
+    "f64\n"
     "                          loops of every op, to check a result by other "
-    "means)\n"
+    "means);\n"
+    "                          cuda (the GPU, in builds with nvcc); "
+    "cuda-emulated\n"
+    "                          (the CUDA backend's ops run on the host, to "
+    "test them)\n"
+    "  --communicator=NAME     collectives under mpirun: auto (default: NCCL "
+    "for\n"
+    "                          --backend=cuda, else MPI), mpi or nccl\n"
     "  --seed=N                dropout seed (default 1234)\n"
     "  --init-seed=N           seed of parameters, tokens and labels "
     "(default 42)\n"
@@ -60,6 +67,7 @@ const char *kUsage =
 struct Options {
   std::string program;
   std::string backend = "cpu";
+  std::string communicator = "auto";
   uint64_t seed = 1234;
   uint64_t initSeed = 42;
   std::string params, tokens, labels, dumpGrads, saveParams;
@@ -125,6 +133,11 @@ Options parseArguments(int argc, char **argv) {
       if (std::string error = checkBackendName(value); !error.empty())
         usageError(error);
       options.backend = value;
+    } else if (name == "--communicator") {
+      if (value != "auto" && value != "mpi" && value != "nccl")
+        usageError("--communicator takes auto, mpi or nccl, not '" + value +
+                   "'");
+      options.communicator = value;
     } else if (name == "--profile") {
       if (value.empty())
         usageError("--profile=FILE needs a file name");
@@ -306,6 +319,20 @@ int runMain(int argc, char **argv, Communicator &comm) {
     if (!backend)
       throw RuntimeError(error);
     backend->setThreads(options.threads);
+    // NCCL joins with the rank's GPU current: after the backend chose it.
+    std::unique_ptr<Communicator> nccl;
+    Communicator *collectives = &comm;
+    bool wantNccl = options.communicator == "nccl" ||
+                    (options.communicator == "auto" &&
+                     options.backend == "cuda" && comm.size() > 1);
+    if (wantNccl) {
+      if (options.backend != "cuda")
+        throw RuntimeError("--communicator=nccl needs --backend=cuda");
+      nccl = makeNcclCommunicator(error);
+      if (!nccl)
+        throw RuntimeError(error);
+      collectives = nccl.get();
+    }
     Program program = loadProgram(options.program);
     ExecutorOptions execOptions;
     execOptions.backend = backend.get();
@@ -313,7 +340,7 @@ int runMain(int argc, char **argv, Communicator &comm) {
     execOptions.precision = options.precision;
     execOptions.profile = options.profile;
     execOptions.useArena = !options.noArena;
-    execOptions.communicator = &comm;
+    execOptions.communicator = collectives;
     Executor executor(program, execOptions);
 
     if (options.params.empty()) {

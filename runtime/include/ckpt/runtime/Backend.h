@@ -2,8 +2,8 @@
 //
 // A backend owns device memory and the kernels of the op table's ops; the
 // executor plans nothing and computes nothing itself, it only asks a backend.
-// Each backend lives in its own folder (runtime/cpu, runtime/reference, and
-// later runtime/cuda) and proves itself with the conformance test
+// Each backend lives in its own folder (runtime/cpu, runtime/reference,
+// runtime/cuda) and proves itself with the conformance test
 // (runtime/test/BackendConformanceTest.cpp): every op of the table against
 // the reference backend's plain f64 loops.
 //
@@ -86,11 +86,15 @@ private:
   int64_t allocations_ = 0;
 };
 
-/// The backends of this build, by name: "cpu" and "reference".
+/// The backends of this build, by name: "cpu", "reference",
+/// "cuda-emulated" and, when built with nvcc, "cuda".
 std::vector<std::string> availableBackends();
+/// Those that run on any machine: all but the ones that need a GPU.
+std::vector<std::string> hostBackends();
 /// "" for a backend of this build, else an error naming those there are.
 std::string checkBackendName(const std::string &name);
-/// A new backend; null with `error` set for an unknown name.
+/// A new backend; null with `error` set for an unknown name or a backend
+/// that cannot start here (no GPU).
 std::unique_ptr<Backend> createBackend(const std::string &name,
                                        std::string &error);
 

@@ -1,9 +1,9 @@
 //===- Communicator.h - Collectives across ranks ----------------*- C++ -*-===//
 //
 // One interface for the collectives of tensor-parallel programs: MPI on the
-// CPU (ranks are processes under mpirun), NCCL on CUDA later. Buffers are the
-// compute type (float or double); pieces are contiguous, `count` elements
-// each.
+// CPU (ranks are processes under mpirun), NCCL on CUDA (one process per
+// GPU, bootstrapped through MPI). Buffers are the compute type (float or
+// double); pieces are contiguous, `count` elements each.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +22,9 @@ public:
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual std::string name() const = 0;
+  /// Whether the collectives take device buffers (NCCL); host
+  /// communicators get device data staged through host memory.
+  virtual bool deviceBuffers() const { return false; }
 
   /// In place: every rank ends with the sum over ranks.
   virtual void allReduceSum(float *data, int64_t count) = 0;
@@ -45,6 +48,11 @@ std::unique_ptr<Communicator> makeSingleProcessCommunicator();
 /// MPI's world communicator (MPI must be initialised), or null when the
 /// runtime was built without MPI.
 std::unique_ptr<Communicator> makeMpiCommunicator();
+
+/// An NCCL communicator over MPI's world, one rank per GPU (MPI must be
+/// initialised and the rank's CUDA device current); null with `error` set
+/// when the runtime was built without NCCL and MPI or NCCL fails.
+std::unique_ptr<Communicator> makeNcclCommunicator(std::string &error);
 
 } // namespace ckpt::rt
 

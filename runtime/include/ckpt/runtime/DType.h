@@ -4,6 +4,7 @@
 #define CKPT_RUNTIME_DTYPE_H
 
 #include "ckpt/OpTable/OpTable.h"
+#include "ckpt/runtime/HostDevice.h"
 
 #include <cstdint>
 #include <cstring>
@@ -29,30 +30,68 @@ inline size_t dtypeSize(DType dtype) {
 using ops::isFloat;
 
 /// bfloat16: the top half of an f32, rounded to nearest even.
-inline uint16_t floatToBF16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
+CKPT_HOST_DEVICE inline uint16_t floatToBF16(float value) {
+  uint32_t bits = floatBits(value);
   if ((bits & 0x7fffffffu) > 0x7f800000u) // NaN stays a quiet NaN.
     return static_cast<uint16_t>((bits >> 16) | 0x40);
   uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<uint16_t>((bits + rounding) >> 16);
 }
 
-inline float bf16ToFloat(uint16_t value) {
-  uint32_t bits = static_cast<uint32_t>(value) << 16;
-  float result;
-  std::memcpy(&result, &bits, 4);
-  return result;
+CKPT_HOST_DEVICE inline float bf16ToFloat(uint16_t value) {
+  return floatFromBits(static_cast<uint32_t>(value) << 16);
+}
+
+/// IEEE binary16, rounded to nearest even.
+CKPT_HOST_DEVICE inline uint16_t floatToF16(float value) {
+  uint32_t bits = floatBits(value);
+  uint32_t sign = (bits >> 16) & 0x8000u;
+  uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) // NaN
+    return static_cast<uint16_t>(sign | 0x7e00u);
+  if (magnitude >= 0x477ff000u) // Rounds to infinity (>= 65520).
+    return static_cast<uint16_t>(sign | 0x7c00u);
+  uint32_t exponent = magnitude >> 23;
+  if (exponent < 102) // Below 2^-25: rounds to zero.
+    return static_cast<uint16_t>(sign);
+  uint32_t mantissa = magnitude & 0x7fffffu;
+  if (exponent < 113) {
+    // Subnormal in f16: m·2^-24 with m the 24-bit significand shifted,
+    // rounded to nearest even (m = 0x400 is the smallest normal, encoded
+    // the same way).
+    uint32_t significand = mantissa | 0x800000u;
+    uint32_t shift = 126 - exponent; // 14..24
+    uint32_t result = significand >> shift;
+    uint32_t rest = significand & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (result & 1u)))
+      ++result;
+    return static_cast<uint16_t>(sign | result);
+  }
+  uint32_t result = ((exponent - 127 + 15) << 10) | (mantissa >> 13);
+  uint32_t rest = mantissa & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (result & 1u)))
+    ++result; // Carries into the exponent correctly.
+  return static_cast<uint16_t>(sign | result);
+}
+
+CKPT_HOST_DEVICE inline float f16ToFloat(uint16_t value) {
+  uint32_t sign = static_cast<uint32_t>(value & 0x8000u) << 16;
+  uint32_t exponent = (value >> 10) & 0x1fu;
+  uint32_t mantissa = value & 0x3ffu;
+  if (exponent == 0) {
+    float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
+    return sign ? -magnitude : magnitude; // 2^-24 per unit, exactly.
+  }
+  if (exponent == 31)
+    return floatFromBits(sign | 0x7f800000u | (mantissa << 13));
+  return floatFromBits(sign | ((exponent - 15 + 127) << 23) | (mantissa << 13));
 }
 
 /// Element `i` of `data` (of type `dtype`) as a double, and back (rounded
 /// to nearest even for 16-bit floats).
 double loadElement(const void *data, DType dtype, int64_t i);
 void storeElement(void *data, DType dtype, int64_t i, double value);
-
-/// IEEE binary16, rounded to nearest even.
-uint16_t floatToF16(float value);
-float f16ToFloat(uint16_t value);
 
 } // namespace ckpt::rt
 

@@ -11,6 +11,8 @@
 #ifndef CKPT_RUNTIME_PHILOX_H
 #define CKPT_RUNTIME_PHILOX_H
 
+#include "ckpt/runtime/HostDevice.h"
+
 #include <array>
 #include <cstdint>
 
@@ -19,7 +21,8 @@ namespace ckpt::rt {
 using PhiloxCounter = std::array<uint32_t, 4>;
 using PhiloxKey = std::array<uint32_t, 2>;
 
-inline PhiloxCounter philox4x32_10(PhiloxCounter counter, PhiloxKey key) {
+CKPT_HOST_DEVICE inline PhiloxCounter philox4x32_10(PhiloxCounter counter,
+                                                    PhiloxKey key) {
   constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
   constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
@@ -41,8 +44,8 @@ inline PhiloxCounter philox4x32_10(PhiloxCounter counter, PhiloxKey key) {
 enum class RngDomain : uint32_t { Dropout = 0, Init = 1, Inputs = 2 };
 
 /// 32 random bits for element `index` of `stream` in `domain`.
-inline uint32_t randomBits(uint64_t seed, RngDomain domain, uint32_t stream,
-                           uint64_t index) {
+CKPT_HOST_DEVICE inline uint32_t randomBits(uint64_t seed, RngDomain domain,
+                                            uint32_t stream, uint64_t index) {
   PhiloxCounter counter = {static_cast<uint32_t>(index),
                            static_cast<uint32_t>(index >> 32), stream,
                            static_cast<uint32_t>(domain)};
@@ -52,13 +55,13 @@ inline uint32_t randomBits(uint64_t seed, RngDomain domain, uint32_t stream,
 }
 
 /// A uniform number in [0, 1) with 24 random bits (exact in f32).
-inline float uniformFromBits(uint32_t bits) {
+CKPT_HOST_DEVICE inline float uniformFromBits(uint32_t bits) {
   return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f);
 }
 
 /// Whether dropout keeps element `index` of the op with `stream`.
-inline bool dropoutKeeps(uint64_t seed, uint32_t stream, uint64_t index,
-                         double probability) {
+CKPT_HOST_DEVICE inline bool dropoutKeeps(uint64_t seed, uint32_t stream,
+                                          uint64_t index, double probability) {
   return uniformFromBits(randomBits(seed, RngDomain::Dropout, stream, index)) >=
          probability;
 }

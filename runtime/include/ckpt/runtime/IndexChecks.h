@@ -1,0 +1,30 @@
+//===- IndexChecks.h - Integer operands from untrusted programs -*- C++ -*-===//
+//
+// Token ids, labels, expert ids and routing slots come from files: a value
+// out of range is an error with its position, never a read or write out of
+// bounds. Every backend but the reference (written apart on purpose) checks
+// with these, so their messages agree.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_RUNTIME_INDEXCHECKS_H
+#define CKPT_RUNTIME_INDEXCHECKS_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ckpt::rt {
+
+/// Throws RuntimeError "<what> V at position P is outside [low, high)" for
+/// the first value outside the range.
+void checkIndexRange(const std::vector<int64_t> &values, int64_t low,
+                     int64_t high, const std::string &what);
+
+/// A routing map's slots: each in [-1, rows) (-1 a dropped choice), no row
+/// given twice, so each choice's row can be written from its own thread.
+void checkSlots(const std::vector<int64_t> &slots, int64_t rows);
+
+} // namespace ckpt::rt
+
+#endif // CKPT_RUNTIME_INDEXCHECKS_H

@@ -1,0 +1,34 @@
+//===- IndexChecks.cpp - Integer operands from untrusted programs ---------===//
+
+#include "ckpt/runtime/IndexChecks.h"
+#include "ckpt/runtime/Executor.h"
+
+#include <algorithm>
+
+using namespace ckpt::rt;
+
+void ckpt::rt::checkIndexRange(const std::vector<int64_t> &values, int64_t low,
+                               int64_t high, const std::string &what) {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i] < low || values[i] >= high)
+      throw RuntimeError(what + " " + std::to_string(values[i]) +
+                         " at position " + std::to_string(i) + " is outside [" +
+                         std::to_string(low) + ", " + std::to_string(high) +
+                         ")");
+}
+
+void ckpt::rt::checkSlots(const std::vector<int64_t> &slots, int64_t rows) {
+  checkIndexRange(slots, -1, rows, "slot");
+  std::vector<int64_t> owner(std::max<int64_t>(rows, 0), -1);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    int64_t slot = slots[i];
+    if (slot < 0)
+      continue;
+    if (owner[slot] >= 0)
+      throw RuntimeError("slot " + std::to_string(slot) + " at position " +
+                         std::to_string(i) + " repeats position " +
+                         std::to_string(owner[slot]) +
+                         " (a row of an expert's buffer holds one choice)");
+    owner[slot] = static_cast<int64_t>(i);
+  }
+}

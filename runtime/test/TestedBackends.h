@@ -1,0 +1,34 @@
+//===- TestedBackends.h - The backends a test binary checks -----*- C++ -*-===//
+//
+// The runtime's tests check every backend that runs on any machine; the
+// same sources built as ckpt-cuda-tests (ctest label `cuda`, run where a GPU
+// is: scripts/device-check.sh) check the GPU. A machine without one never
+// runs that binary, so a missing GPU cannot pass for a passing test.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_RUNTIME_TEST_TESTEDBACKENDS_H
+#define CKPT_RUNTIME_TEST_TESTEDBACKENDS_H
+
+#include "ckpt/runtime/Backend.h"
+
+#include <string>
+#include <vector>
+
+inline std::vector<std::string> testedBackends() {
+#ifdef CKPT_GPU_TESTS
+  return {"cuda"};
+#else
+  return ckpt::rt::hostBackends();
+#endif
+}
+
+/// A backend's name as a test name (gtest takes letters, digits and _).
+inline std::string testNameOf(std::string name) {
+  for (char &c : name)
+    if (c == '-')
+      c = '_';
+  return name;
+}
+
+#endif // CKPT_RUNTIME_TEST_TESTEDBACKENDS_H
