@@ -14,6 +14,8 @@
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Program.h"
 
+#include "GemmCalls.h"
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -25,44 +27,8 @@
 using namespace ckpt::rt;
 
 namespace {
-struct Gemm {
-  bool transA, transB;
-  int64_t m, n, k, count;
-};
-
-/// The GEMM calls the CPU executor makes for one instruction.
-std::vector<Gemm> gemmsOf(const Program &program, const Instruction &inst) {
-  auto shape = [&](int id) { return program.tensors[id].shape; };
-  auto rows = [&](int id) {
-    return program.tensors[id].numElements() / shape(id).back();
-  };
-  const std::string &op = inst.op;
-  if (op == "linear") {
-    auto w = shape(inst.inputs[1]);
-    return {{false, true, rows(inst.inputs[0]), w[0], w[1], 1}};
-  }
-  if (op == "linear_grad_input") {
-    auto w = shape(inst.inputs[1]);
-    return {{false, false, rows(inst.inputs[0]), w[1], w[0], 1}};
-  }
-  if (op == "linear_grad_weight") {
-    auto w = shape(inst.outputs[0]);
-    return {{true, false, w[0], w[1], rows(inst.inputs[1]), 1}};
-  }
-  auto q = shape(inst.inputs[0]), o = shape(inst.inputs[1]);
-  int64_t batches = q[0] * q[1];
-  if (op == "attention_scores")
-    return {{false, true, q[2], o[2], q[3], batches}};
-  if (op == "attention_scores_grad")
-    return {{false, false, q[2], q[3], o[2], batches},
-            {true, false, o[2], q[3], q[2], batches}};
-  if (op == "attention_context")
-    return {{false, false, q[2], o[3], q[3], batches}};
-  if (op == "attention_context_grad")
-    return {{false, true, q[2], q[3], o[3], batches},
-            {true, false, q[3], o[3], q[2], batches}};
-  return {};
-}
+using ckpt::bench::Gemm;
+using ckpt::bench::gemmsOf;
 
 double seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)

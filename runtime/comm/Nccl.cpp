@@ -95,6 +95,12 @@ private:
 
 std::unique_ptr<Communicator>
 ckpt::rt::makeNcclCommunicator(std::string &error) {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  if (!initialised) {
+    error = "NCCL takes its ranks from MPI: start the job with mpirun";
+    return nullptr;
+  }
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -4,10 +4,12 @@
 #include "ckpt/runtime/Philox.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 using namespace ckpt;
 using namespace ckpt::rt;
@@ -81,6 +83,34 @@ DType Executor::storageType(int id) const {
   return dtype;
 }
 
+namespace {
+/// f(begin, end) over [0, n) in chunks on the machine's threads: parameter
+/// initialisation and conversion of billions of values (a GPT-3 layer) would
+/// take minutes on one. Each value depends only on its index, so the result
+/// does not depend on the thread count.
+template <typename F> void parallelChunks(int64_t n, F f) {
+  constexpr int64_t kChunk = 1 << 20;
+  int64_t chunks = (n + kChunk - 1) / kChunk;
+  int64_t workers = std::min<int64_t>(
+      chunks, std::max(1u, std::thread::hardware_concurrency()));
+  if (workers <= 1) {
+    f(int64_t(0), n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t c = next++; c < chunks; c = next++)
+      f(c * kChunk, std::min(n, (c + 1) * kChunk));
+  };
+  std::vector<std::thread> threads;
+  for (int64_t t = 1; t < workers; ++t)
+    threads.emplace_back(work);
+  work();
+  for (std::thread &t : threads)
+    t.join();
+}
+} // namespace
+
 void Executor::setTensor(int id, const std::vector<double> &values) {
   const TensorInfo &info = program_.tensors[id];
   if (static_cast<int64_t>(values.size()) != info.numElements())
@@ -89,8 +119,11 @@ void Executor::setTensor(int id, const std::vector<double> &values) {
                        std::to_string(values.size()));
   DType dtype = storageType(id);
   std::vector<unsigned char> host(storageBytes(id));
-  for (size_t i = 0; i < values.size(); ++i)
-    storeElement(host.data(), dtype, i, values[i]);
+  parallelChunks(static_cast<int64_t>(values.size()),
+                 [&](int64_t begin, int64_t end) {
+                   for (int64_t i = begin; i < end; ++i)
+                     storeElement(host.data(), dtype, i, values[i]);
+                 });
   Buffer &buffer = buffers_[id];
   if (!buffer.owned || buffer.bytes != host.size()) {
     if (buffer.owned)
@@ -141,10 +174,12 @@ void Executor::initParameters(uint64_t seed) {
     const TensorInfo &info = program_.tensors[params[p]];
     std::vector<double> values(info.numElements());
     bool isNormWeight = info.shape.size() == 1 && endsWith(info.name, "weight");
-    for (size_t i = 0; i < values.size(); ++i) {
-      double z = normal(seed, static_cast<uint32_t>(p), i);
-      values[i] = isNormWeight ? 1.0 + 0.1 * z : 0.02 * z;
-    }
+    parallelChunks(info.numElements(), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        double z = normal(seed, static_cast<uint32_t>(p), i);
+        values[i] = isNormWeight ? 1.0 + 0.1 * z : 0.02 * z;
+      }
+    });
     setTensor(params[p], values);
   }
 }

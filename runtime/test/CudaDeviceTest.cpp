@@ -10,6 +10,8 @@
 
 #include "ckpt/runtime/Executor.h"
 
+#include "TestedBackends.h"
+
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -42,7 +44,7 @@ TEST(CudaDeviceTest, TheStepTakesThePlannedMemoryFromTheDevice) {
   std::string error;
   std::unique_ptr<Backend> backend = createBackend("cuda", error);
   ASSERT_TRUE(backend) << error;
-  Program program = loadProgram(CKPT_TINY_PLANNED_PROGRAM);
+  Program program = loadProgram(testProgram(CKPT_TINY_PLANNED_PROGRAM));
   int64_t before = deviceBytesInUse();
   ExecutorOptions options;
   options.backend = backend.get();

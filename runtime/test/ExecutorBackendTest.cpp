@@ -27,7 +27,7 @@ std::unique_ptr<Backend> backendNamed(const std::string &name) {
 }
 
 TEST(ExecutorBackendTest, ASecondStepAllocatesNothing) {
-  Program program = loadProgram(CKPT_TINY_PLANNED_PROGRAM);
+  Program program = loadProgram(testProgram(CKPT_TINY_PLANNED_PROGRAM));
   ASSERT_GE(program.arenaBytes, 0);
   for (const std::string &name : testedBackends()) {
     std::unique_ptr<Backend> backend = backendNamed(name);
@@ -61,7 +61,7 @@ TEST(ExecutorBackendTest, UnknownBackendsAreErrors) {
 }
 
 TEST(ExecutorBackendTest, TheReferenceBackendRunsTheSameStep) {
-  Program program = loadProgram(CKPT_TINY_DROPOUT_PROGRAM);
+  Program program = loadProgram(testProgram(CKPT_TINY_DROPOUT_PROGRAM));
   std::vector<std::vector<double>> grads[2];
   double loss[2];
   const char *names[2] = {"cpu", "reference"};
@@ -146,7 +146,7 @@ TEST(ExecutorBackendTest, EveryBackendRunsTheBundledModelsAsTheCpuDoes) {
     if (name == "cpu")
       continue;
     for (const char *path : programs) {
-      Program program = loadProgram(path);
+      Program program = loadProgram(testProgram(path));
       std::string where = name + " on " + path;
       Step want = runStep(program, "cpu", Precision::F64);
       Step got = runStep(program, name, Precision::F64);

@@ -12,6 +12,7 @@
 
 #include "ckpt/runtime/Backend.h"
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,16 @@ inline std::string testNameOf(std::string name) {
     if (c == '-')
       c = '_';
   return name;
+}
+
+/// A test program's path: the build's, or the same file name under
+/// $CKPT_TEST_PROGRAM_DIR (the GPU tests run from a bundle on a machine
+/// without the build folder: scripts/device-check.sh).
+inline std::string testProgram(const std::string &built) {
+  const char *dir = std::getenv("CKPT_TEST_PROGRAM_DIR");
+  if (!dir || !*dir)
+    return built;
+  return std::string(dir) + "/" + built.substr(built.rfind('/') + 1);
 }
 
 #endif // CKPT_RUNTIME_TEST_TESTEDBACKENDS_H

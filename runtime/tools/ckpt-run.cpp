@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -290,13 +291,28 @@ std::string rankDir(const std::string &dir, const Communicator &comm) {
 
 int runMain(int argc, char **argv, Communicator &comm);
 
+/// Whether an MPI launcher (mpirun, mpiexec, srun) started this process.
+/// Without one the step runs alone and MPI is never initialised, so
+/// ckpt-run also runs where Open MPI's components are not installed (the
+/// binaries that travel to a GPU machine: scripts/device-bundle.sh).
+bool launchedByMpi() {
+  for (const char *name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(name))
+      return true;
+  return false;
+}
+
 int main(int argc, char **argv) {
+  std::unique_ptr<Communicator> comm;
 #ifdef CKPT_HAVE_MPI
-  MPI_Init(&argc, &argv);
-  std::unique_ptr<Communicator> comm = makeMpiCommunicator();
-#else
-  std::unique_ptr<Communicator> comm = makeSingleProcessCommunicator();
+  bool mpi = launchedByMpi();
+  if (mpi) {
+    MPI_Init(&argc, &argv);
+    comm = makeMpiCommunicator();
+  }
 #endif
+  if (!comm)
+    comm = makeSingleProcessCommunicator();
   int code = runMain(argc, argv, *comm);
   // A rank that failed alone would leave the others in a collective, and
   // itself in MPI_Finalize: end the whole job instead.
@@ -306,7 +322,8 @@ int main(int argc, char **argv) {
     comm->abort(code);
   }
 #ifdef CKPT_HAVE_MPI
-  MPI_Finalize();
+  if (mpi)
+    MPI_Finalize();
 #endif
   return code;
 }

@@ -1,0 +1,64 @@
+//===- GemmCalls.h - The GEMM calls of a program's step ---------*- C++ -*-===//
+//
+// The matrix multiplies each instruction of a program makes, as row-major
+// calls: what the GEMM-rate benchmarks replay straight into the libraries
+// (oneDNN for the CPU, cuBLAS for the GPU).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CKPT_BENCH_GEMMCALLS_H
+#define CKPT_BENCH_GEMMCALLS_H
+
+#include "ckpt/runtime/Program.h"
+
+#include <vector>
+
+namespace ckpt::bench {
+
+using rt::Instruction;
+using rt::Program;
+
+struct Gemm {
+  bool transA, transB;
+  int64_t m, n, k, count;
+};
+
+/// The GEMM calls of one instruction: `count` products of op(A) m×k by
+/// op(B) k×n (one per attention head).
+inline std::vector<Gemm> gemmsOf(const Program &program,
+                                 const Instruction &inst) {
+  auto shape = [&](int id) { return program.tensors[id].shape; };
+  auto rows = [&](int id) {
+    return program.tensors[id].numElements() / shape(id).back();
+  };
+  const std::string &op = inst.op;
+  if (op == "linear") {
+    auto w = shape(inst.inputs[1]);
+    return {{false, true, rows(inst.inputs[0]), w[0], w[1], 1}};
+  }
+  if (op == "linear_grad_input") {
+    auto w = shape(inst.inputs[1]);
+    return {{false, false, rows(inst.inputs[0]), w[1], w[0], 1}};
+  }
+  if (op == "linear_grad_weight") {
+    auto w = shape(inst.outputs[0]);
+    return {{true, false, w[0], w[1], rows(inst.inputs[1]), 1}};
+  }
+  auto q = shape(inst.inputs[0]), o = shape(inst.inputs[1]);
+  int64_t batches = q[0] * q[1];
+  if (op == "attention_scores")
+    return {{false, true, q[2], o[2], q[3], batches}};
+  if (op == "attention_scores_grad")
+    return {{false, false, q[2], q[3], o[2], batches},
+            {true, false, o[2], q[3], q[2], batches}};
+  if (op == "attention_context")
+    return {{false, false, q[2], o[3], q[3], batches}};
+  if (op == "attention_context_grad")
+    return {{false, true, q[2], q[3], o[3], batches},
+            {true, false, q[3], o[3], q[2], batches}};
+  return {};
+}
+
+} // namespace ckpt::bench
+
+#endif // CKPT_BENCH_GEMMCALLS_H
