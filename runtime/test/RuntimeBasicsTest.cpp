@@ -68,6 +68,40 @@ TEST(DTypeTest, F16KnownValues) {
   EXPECT_EQ(dtypeSize(DType::BF16), 2u);
 }
 
+// The conversion the CPU and the GPU share (DType.h): every half survives a
+// round trip, and floats at, just below and just above each midpoint
+// between neighbouring halves round to the nearer one, ties to even;
+// subnormals, the smallest values and the overflow threshold included.
+TEST(DTypeTest, F16RoundsEveryFloatToTheNearestHalf) {
+  for (uint32_t bits = 0; bits < 0x10000; ++bits) {
+    auto h = static_cast<uint16_t>(bits);
+    if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) // NaN
+      continue;
+    ASSERT_EQ(floatToF16(f16ToFloat(h)), h) << std::hex << bits;
+  }
+  for (uint16_t h = 0; h < 0x7bff; ++h) {
+    for (float sign : {1.0f, -1.0f}) {
+      uint16_t signBit = sign < 0 ? 0x8000 : 0;
+      float lo = sign * f16ToFloat(h), hi = sign * f16ToFloat(h + 1);
+      float mid = (lo + hi) / 2; // Exact: one bit more than a half has.
+      uint16_t even = (h & 1) ? h + 1 : h;
+      ASSERT_EQ(floatToF16(mid), even | signBit) << std::hex << h;
+      ASSERT_EQ(floatToF16(std::nextafter(mid, 0.0f)), h | signBit)
+          << std::hex << h;
+      ASSERT_EQ(floatToF16(std::nextafter(mid, sign * 1e9f)), (h + 1) | signBit)
+          << std::hex << h;
+    }
+  }
+  // Past the largest half, 65504, values round to infinity from 65520 on.
+  EXPECT_EQ(floatToF16(std::nextafter(65520.0f, 0.0f)), 0x7bff);
+  EXPECT_EQ(floatToF16(65520.0f), 0x7c00);
+  // Half the smallest subnormal is a tie that goes to zero (even).
+  EXPECT_EQ(floatToF16(std::ldexp(1.0f, -25)), 0x0000);
+  EXPECT_EQ(floatToF16(std::nextafter(std::ldexp(1.0f, -25), 1.0f)), 0x0001);
+  EXPECT_EQ(floatToF16(std::ldexp(1.0f, -40)), 0x0000);
+  EXPECT_EQ(floatToF16(-std::ldexp(1.0f, -40)), 0x8000);
+}
+
 /// Naive C = op(A) · op(B) for checking the BLAS wrapper.
 std::vector<double> naiveGemm(bool ta, bool tb, int m, int n, int k,
                               const std::vector<double> &a,
