@@ -69,31 +69,11 @@ int main(int argc, char **argv) {
   std::unique_ptr<Backend> backend = createBackend("cuda", error);
   if (!backend)
     fail(error);
-  double runtimeSeconds = 0;
-  int64_t flops = 0;
-  double stepSeconds = 0;
-  {
-    ExecutorOptions options;
-    options.profile = true;
-    options.backend = backend.get();
-    Executor executor(program, options);
-    executor.initParameters(1);
-    executor.initInputs(2);
-    StepResult best = executor.run();
-    for (int i = 1; i < repeat; ++i) {
-      StepResult again = executor.run();
-      if (again.seconds < best.seconds)
-        best = again;
-    }
-    stepSeconds = best.seconds;
-    for (size_t i = 0; i < program.instructions.size(); ++i) {
-      int64_t f = instructionCost(program, program.instructions[i]).matmulFlops;
-      if (f) {
-        runtimeSeconds += best.instructionSeconds[i];
-        flops += f;
-      }
-    }
-  }
+  ckpt::bench::ProfiledGemms runtime =
+      ckpt::bench::profileGemms(program, backend.get(), repeat);
+  double runtimeSeconds = runtime.gemmSeconds,
+         stepSeconds = runtime.stepSeconds;
+  int64_t flops = runtime.gemmFlops;
 
   // 2. cuBLAS alone on the same calls.
   DType type = gemmType(program);

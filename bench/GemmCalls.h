@@ -9,6 +9,7 @@
 #ifndef CKPT_BENCH_GEMMCALLS_H
 #define CKPT_BENCH_GEMMCALLS_H
 
+#include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Program.h"
 
 #include <vector>
@@ -57,6 +58,39 @@ inline std::vector<Gemm> gemmsOf(const Program &program,
     return {{false, true, q[2], q[3], o[3], batches},
             {true, false, q[3], o[3], q[2], batches}};
   return {};
+}
+
+/// The fastest of `repeat` profiled steps of `program` on `backend` (null:
+/// the CPU): its time, and the time and FLOPs of its matrix multiplies.
+struct ProfiledGemms {
+  double stepSeconds = 0, gemmSeconds = 0;
+  int64_t gemmFlops = 0;
+};
+inline ProfiledGemms profileGemms(const Program &program, rt::Backend *backend,
+                                  int repeat) {
+  rt::ExecutorOptions options;
+  options.profile = true;
+  options.backend = backend;
+  rt::Executor executor(program, options);
+  executor.initParameters(1);
+  executor.initInputs(2);
+  rt::StepResult best = executor.run();
+  for (int i = 1; i < repeat; ++i) {
+    rt::StepResult again = executor.run();
+    if (again.seconds < best.seconds)
+      best = again;
+  }
+  ProfiledGemms result;
+  result.stepSeconds = best.seconds;
+  for (size_t i = 0; i < program.instructions.size(); ++i) {
+    int64_t flops =
+        rt::instructionCost(program, program.instructions[i]).matmulFlops;
+    if (flops) {
+      result.gemmSeconds += best.instructionSeconds[i];
+      result.gemmFlops += flops;
+    }
+  }
+  return result;
 }
 
 } // namespace ckpt::bench

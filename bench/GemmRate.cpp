@@ -47,26 +47,10 @@ int main(int argc, char **argv) {
   Program program = loadProgram(argv[1]);
 
   // 1. The runtime: fastest profiled step.
-  ExecutorOptions options;
-  options.profile = true;
-  Executor executor(program, options);
-  executor.initParameters(1);
-  executor.initInputs(2);
-  StepResult best = executor.run();
-  for (int i = 1; i < repeat; ++i) {
-    StepResult again = executor.run();
-    if (again.seconds < best.seconds)
-      best = again;
-  }
-  double runtimeSeconds = 0;
-  int64_t flops = 0;
-  for (size_t i = 0; i < program.instructions.size(); ++i) {
-    int64_t f = instructionCost(program, program.instructions[i]).matmulFlops;
-    if (f) {
-      runtimeSeconds += best.instructionSeconds[i];
-      flops += f;
-    }
-  }
+  ckpt::bench::ProfiledGemms runtime =
+      ckpt::bench::profileGemms(program, nullptr, repeat);
+  double runtimeSeconds = runtime.gemmSeconds;
+  int64_t flops = runtime.gemmFlops;
 
   // 2. oneDNN alone on the same calls, each timed as the fastest of
   // `repeat` runs on warm buffers.
@@ -88,7 +72,7 @@ int main(int argc, char **argv) {
 
   std::printf("program: %s\n", argv[1]);
   std::printf("step time: %.1f ms, of which matrix multiplies %.1f ms\n",
-              best.seconds * 1e3, runtimeSeconds * 1e3);
+              runtime.stepSeconds * 1e3, runtimeSeconds * 1e3);
   std::printf("GEMM FLOPs per step: %lld\n", static_cast<long long>(flops));
   std::printf("runtime GEMM rate: %.2f GFLOP/s\n",
               flops / runtimeSeconds / 1e9);

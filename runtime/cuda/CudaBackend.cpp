@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaBackends.h"
-#include "DeviceContext.h"
+#include "DeviceBackend.h"
 
 #include "ckpt/runtime/Executor.h"
 
@@ -79,9 +79,10 @@ int localRank(int &localSize) {
 /// during the step.
 constexpr size_t kCublasWorkspace = 32u << 20;
 
-class CudaBackend : public Backend, public DeviceContext {
+class CudaBackend : public DeviceBackend {
 public:
-  explicit CudaBackend(int device) : device_(device) {
+  explicit CudaBackend(int device)
+      : DeviceBackend(cudaDeviceOps()), device_(device) {
     check(cudaSetDevice(device), "cudaSetDevice");
     check(cublasCreate(&handle_), "cublasCreate");
     check(cublasSetAtomicsMode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED),
@@ -95,7 +96,7 @@ public:
     cudaDeviceSynchronize();
     cublasDestroy(handle_);
     deallocate(workspace_, kCublasWorkspace);
-    deallocate(scratch_, scratchBytes_);
+    releaseScratch();
   }
 
   std::string name() const override { return "cuda"; }
@@ -109,20 +110,10 @@ public:
           "copy from the device");
   }
 
-  Kernel kernel(const ops::OpDef &def) const override {
-    auto it = cudaDeviceOps().find(def.name);
-    if (it == cudaDeviceOps().end())
-      return Kernel();
-    DeviceOp op = it->second;
-    auto *self = const_cast<CudaBackend *>(this);
-    return [op, self](const KernelCall &call) { op(call, *self); };
-  }
-
   void synchronize() override {
     check(cudaDeviceSynchronize(), "a kernel failed");
   }
 
-  // DeviceContext
   void gemm(const ColumnMajorGemm &g) override {
     cudaDataType_t type = cudaType(g.type);
     bool f64 = g.type == DType::F64;
@@ -141,23 +132,6 @@ public:
               CUBLAS_GEMM_DEFAULT),
           "cublasGemmStridedBatchedEx");
   }
-  void *scratch(size_t bytes) override {
-    if (bytes > scratchBytes_) {
-      check(cudaDeviceSynchronize(), "a kernel failed");
-      deallocate(scratch_, scratchBytes_);
-      scratch_ = nullptr;
-      scratchBytes_ = 0;
-      scratch_ = allocate(bytes);
-      scratchBytes_ = bytes;
-    }
-    return scratch_;
-  }
-  void toHost(void *host, const void *device, size_t bytes) override {
-    copyToHost(host, device, bytes);
-  }
-  void toDevice(void *device, const void *host, size_t bytes) override {
-    copyToDevice(device, host, bytes);
-  }
   bool hostMemory() const override { return false; }
 
 protected:
@@ -175,8 +149,6 @@ private:
   int device_;
   cublasHandle_t handle_ = nullptr;
   void *workspace_ = nullptr;
-  void *scratch_ = nullptr;
-  size_t scratchBytes_ = 0;
 };
 
 } // namespace

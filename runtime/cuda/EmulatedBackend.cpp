@@ -1,7 +1,7 @@
 //===- EmulatedBackend.cpp - The CUDA backend's ops on the host -----------===//
 
 #include "CudaBackends.h"
-#include "DeviceContext.h"
+#include "DeviceBackend.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -15,9 +15,10 @@ DeviceContext::~DeviceContext() = default;
 
 namespace {
 
-class EmulatedCudaBackend : public Backend, public DeviceContext {
+class EmulatedCudaBackend : public DeviceBackend {
 public:
-  ~EmulatedCudaBackend() override { deallocate(scratch_, scratchBytes_); }
+  EmulatedCudaBackend() : DeviceBackend(emulatedDeviceOps()) {}
+  ~EmulatedCudaBackend() override { releaseScratch(); }
 
   std::string name() const override { return "cuda-emulated"; }
 
@@ -28,31 +29,7 @@ public:
     std::memcpy(host, device, bytes);
   }
 
-  Kernel kernel(const ops::OpDef &def) const override {
-    auto it = emulatedDeviceOps().find(def.name);
-    if (it == emulatedDeviceOps().end())
-      return Kernel();
-    DeviceOp op = it->second;
-    auto *self = const_cast<EmulatedCudaBackend *>(this);
-    return [op, self](const KernelCall &call) { op(call, *self); };
-  }
-
-  // DeviceContext
   void gemm(const ColumnMajorGemm &gemm) override { emulatedGemm(gemm); }
-  void *scratch(size_t bytes) override {
-    if (bytes > scratchBytes_) {
-      deallocate(scratch_, scratchBytes_);
-      scratch_ = allocate(bytes);
-      scratchBytes_ = bytes;
-    }
-    return scratch_;
-  }
-  void toHost(void *host, const void *device, size_t bytes) override {
-    copyToHost(host, device, bytes);
-  }
-  void toDevice(void *device, const void *host, size_t bytes) override {
-    copyToDevice(device, host, bytes);
-  }
   bool hostMemory() const override { return true; }
 
 protected:
@@ -61,10 +38,6 @@ protected:
     return std::aligned_alloc(256, rounded);
   }
   void deallocateDevice(void *ptr, size_t) override { std::free(ptr); }
-
-private:
-  void *scratch_ = nullptr;
-  size_t scratchBytes_ = 0;
 };
 
 } // namespace

@@ -93,6 +93,61 @@ CKPT_HOST_DEVICE inline float f16ToFloat(uint16_t value) {
 double loadElement(const void *data, DType dtype, int64_t i);
 void storeElement(void *data, DType dtype, int64_t i, double value);
 
+/// The same in compute type R (float or double): one definition for the
+/// host and for the CUDA backend's kernels, which read and write every
+/// operand in its storage type through it.
+template <typename R>
+CKPT_HOST_DEVICE inline R loadAs(const void *data, DType dtype, int64_t i) {
+  switch (dtype) {
+  case DType::F32:
+    return static_cast<R>(static_cast<const float *>(data)[i]);
+  case DType::F64:
+    return static_cast<R>(static_cast<const double *>(data)[i]);
+  case DType::BF16:
+    return static_cast<R>(bf16ToFloat(static_cast<const uint16_t *>(data)[i]));
+  case DType::F16:
+    return static_cast<R>(f16ToFloat(static_cast<const uint16_t *>(data)[i]));
+  case DType::I32:
+    return static_cast<R>(static_cast<const int32_t *>(data)[i]);
+  case DType::I64:
+    return static_cast<R>(static_cast<const int64_t *>(data)[i]);
+  case DType::I1:
+    return static_cast<R>(static_cast<const uint8_t *>(data)[i]);
+  default: // Other: refused when the program is parsed.
+    return R(0);
+  }
+}
+
+template <typename R>
+CKPT_HOST_DEVICE inline void storeAs(void *data, DType dtype, int64_t i,
+                                     R value) {
+  switch (dtype) {
+  case DType::F32:
+    static_cast<float *>(data)[i] = static_cast<float>(value);
+    break;
+  case DType::F64:
+    static_cast<double *>(data)[i] = static_cast<double>(value);
+    break;
+  case DType::BF16:
+    static_cast<uint16_t *>(data)[i] = floatToBF16(static_cast<float>(value));
+    break;
+  case DType::F16:
+    static_cast<uint16_t *>(data)[i] = floatToF16(static_cast<float>(value));
+    break;
+  case DType::I32:
+    static_cast<int32_t *>(data)[i] = static_cast<int32_t>(value);
+    break;
+  case DType::I64:
+    static_cast<int64_t *>(data)[i] = static_cast<int64_t>(value);
+    break;
+  case DType::I1:
+    static_cast<uint8_t *>(data)[i] = value != R(0);
+    break;
+  default: // Other: refused when the program is parsed.
+    break;
+  }
+}
+
 } // namespace ckpt::rt
 
 #endif // CKPT_RUNTIME_DTYPE_H
