@@ -20,6 +20,8 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <type_traits>
 
 using namespace ckpt;
@@ -30,6 +32,50 @@ namespace {
 template <typename Real> constexpr DType realType() {
   return std::is_same_v<Real, double> ? DType::F64 : DType::F32;
 }
+
+/// Host scratch for converted operands, kept from one kernel to the next: a
+/// new vector would zero-fill and fault in its pages on every call (GPT-2's
+/// bf16 embedding table widens to 150 MB). Every kernel writes all of its
+/// outputs, so a buffer needs no clearing.
+template <typename Real> class ScratchPool {
+public:
+  static ScratchPool &instance() {
+    static ScratchPool pool;
+    return pool;
+  }
+  std::unique_ptr<Real[]> take(int64_t n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(n);
+    if (it == free_.end())
+      return std::unique_ptr<Real[]>(new Real[std::max<int64_t>(n, 1)]);
+    std::unique_ptr<Real[]> buffer = std::move(it->second);
+    free_.erase(it);
+    return buffer;
+  }
+  void give(int64_t n, std::unique_ptr<Real[]> buffer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.emplace(n, std::move(buffer));
+  }
+
+private:
+  std::mutex mutex_;
+  std::multimap<int64_t, std::unique_ptr<Real[]>> free_;
+};
+
+/// One operand's scratch, returned to the pool when the kernel is done.
+template <typename Real> struct Scratch {
+  explicit Scratch(int64_t n)
+      : size(n), buffer(ScratchPool<Real>::instance().take(n)) {}
+  ~Scratch() {
+    if (buffer)
+      ScratchPool<Real>::instance().give(size, std::move(buffer));
+  }
+  Scratch(Scratch &&) = default;
+  Real *data() { return buffer.get(); }
+  Real &operator[](int64_t i) { return buffer[i]; }
+  int64_t size;
+  std::unique_ptr<Real[]> buffer;
+};
 
 /// Gives kernels Real pointers: a tensor stored as Real is used in place;
 /// others (16-bit floats) are converted into scratch and back.
@@ -87,7 +133,7 @@ public:
   }
 
 private:
-  std::deque<std::vector<Real>> scratches;
+  std::deque<Scratch<Real>> scratches;
   std::vector<std::pair<const TensorArg *, size_t>> pending;
 };
 
@@ -128,15 +174,90 @@ template <typename R> void embedding(const KernelCall &c, Operands<R> &o) {
   const auto &t = shape(in[0]);
   std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
   checkIndices(tokens, shape(in[1])[0], "token id");
+  if (in[1].storage == DType::BF16) {
+    // Only the rows the tokens pick are widened, not the whole table
+    // (38.6M values in GPT-2): the same values as widening it all.
+    int64_t batch = t[0], seq = t[1], hidden = shape(in[1])[1];
+    const auto *word = static_cast<const uint16_t *>(in[1].data);
+    const R *position = in.size() > 2 ? o.in(in[2]) : nullptr;
+    R *y = o.out(out[0]);
+#pragma omp parallel for
+    for (int64_t i = 0; i < seq; ++i)
+      for (int64_t j = 0; j < batch; ++j) {
+        const uint16_t *w = word + tokens[j * seq + i] * hidden;
+        R *row = y + (i * batch + j) * hidden;
+        for (int64_t k = 0; k < hidden; ++k)
+          row[k] = position ? static_cast<R>(bf16ToFloat(w[k])) +
+                                  position[i * hidden + k]
+                            : static_cast<R>(bf16ToFloat(w[k]));
+      }
+    return;
+  }
   k::embedding<R>(tokens.data(), t[0], t[1], shape(in[1])[1], o.in(in[1]),
                   in.size() > 2 ? o.in(in[2]) : nullptr, o.out(out[0]));
 }
+/// The word gradient of a bf16 table: the rows no token picked are zero,
+/// the others sum their tokens' rows in float in the kernel's order
+/// (column by column, tokens in order) and are rounded once, so only
+/// those rows are widened and narrowed.
+template <typename R>
+void bf16WordGradient(const std::vector<int64_t> &tokens, int64_t batch,
+                      int64_t seq, int64_t hidden, int64_t vocab,
+                      const R *gradOut, uint16_t *gradWord) {
+  std::vector<int64_t> slotOf(vocab, -1), rows;
+  for (int64_t i = 0; i < seq; ++i)
+    for (int64_t j = 0; j < batch; ++j) {
+      int64_t token = tokens[j * seq + i];
+      if (slotOf[token] < 0) {
+        slotOf[token] = static_cast<int64_t>(rows.size());
+        rows.push_back(token);
+      }
+    }
+  int64_t touched = static_cast<int64_t>(rows.size());
+  Scratch<R> sums(touched * hidden);
+  R *acc = sums.data();
+  std::fill(acc, acc + touched * hidden, R(0));
+#pragma omp parallel for
+  for (int64_t col = 0; col < hidden; ++col)
+    for (int64_t i = 0; i < seq; ++i)
+      for (int64_t j = 0; j < batch; ++j)
+        acc[slotOf[tokens[j * seq + i]] * hidden + col] +=
+            gradOut[(i * batch + j) * hidden + col];
+#pragma omp parallel for
+  for (int64_t r = 0; r < vocab; ++r) {
+    uint16_t *row = gradWord + r * hidden;
+    if (slotOf[r] < 0) {
+      std::fill(row, row + hidden, uint16_t(0));
+      continue;
+    }
+    const R *sum = acc + slotOf[r] * hidden;
+    for (int64_t col = 0; col < hidden; ++col)
+      row[col] = floatToBF16(static_cast<float>(sum[col]));
+  }
+}
+
 template <typename R> void embeddingGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &t = shape(in[0]);
   std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
   checkIndices(tokens, shape(out[0])[0], "token id");
   bool positions = out.size() > 1;
+  if (out[0].storage == DType::BF16) {
+    int64_t batch = t[0], seq = t[1], hidden = shape(out[0])[1];
+    const R *dy = o.in(in[1]);
+    bf16WordGradient<R>(tokens, batch, seq, hidden, shape(out[0])[0], dy,
+                        static_cast<uint16_t *>(out[0].data));
+    if (positions) { // The kernel's sums, in its order.
+      R *dpos = o.out(out[1]);
+      std::fill(dpos, dpos + out[1].elements, R(0));
+#pragma omp parallel for
+      for (int64_t col = 0; col < hidden; ++col)
+        for (int64_t i = 0; i < seq; ++i)
+          for (int64_t j = 0; j < batch; ++j)
+            dpos[i * hidden + col] += dy[(i * batch + j) * hidden + col];
+    }
+    return;
+  }
   k::embeddingGrad<R>(tokens.data(), t[0], t[1], shape(out[0])[1],
                       shape(out[0])[0], positions ? shape(out[1])[0] : 0,
                       o.in(in[1]), o.out(out[0]),

@@ -1,6 +1,7 @@
 //===- RuntimeBasicsTest.cpp - Philox, dtypes, kernels, npy ---------------===//
 
 #include "../cpu/Kernels.h"
+#include "ckpt/runtime/Backend.h"
 #include "ckpt/runtime/DType.h"
 #include "ckpt/runtime/Npy.h"
 #include "ckpt/runtime/Philox.h"
@@ -100,6 +101,63 @@ TEST(DTypeTest, F16RoundsEveryFloatToTheNearestHalf) {
   EXPECT_EQ(floatToF16(std::nextafter(std::ldexp(1.0f, -25), 1.0f)), 0x0001);
   EXPECT_EQ(floatToF16(std::ldexp(1.0f, -40)), 0x0000);
   EXPECT_EQ(floatToF16(-std::ldexp(1.0f, -40)), 0x8000);
+}
+
+/// Runs `op` with bf16 floats on backend `name`; returns the outputs' bits.
+std::vector<std::vector<uint16_t>>
+runBf16(const std::string &name, const std::string &op,
+        const std::vector<std::vector<int64_t>> &shapes, size_t inputs,
+        const std::vector<int64_t> &tokens) {
+  std::string error;
+  std::unique_ptr<Backend> backend = createBackend(name, error);
+  EXPECT_TRUE(backend) << error;
+  Instruction inst;
+  inst.op = op;
+  std::unique_ptr<Communicator> comm = makeSingleProcessCommunicator();
+  KernelCall call;
+  call.inst = &inst;
+  call.comm = comm.get();
+  std::vector<std::vector<uint16_t>> data(shapes.size());
+  std::vector<int64_t> ids = tokens;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    int64_t n = 1;
+    for (int64_t d : shapes[i])
+      n *= d;
+    if (i == 0) {
+      call.inputs.push_back({ids.data(), DType::I64, &shapes[0], n});
+      continue;
+    }
+    data[i].resize(n);
+    for (uint16_t &x : data[i])
+      x = floatToBF16(uniform(rng));
+    TensorArg arg{data[i].data(), DType::BF16, &shapes[i], n};
+    (i < inputs ? call.inputs : call.outputs).push_back(arg);
+  }
+  backend->kernel (*ckpt::ops::lookupOp(op))(call);
+  return {data.begin() + inputs, data.end()};
+}
+
+// The CPU's bf16 embedding widens only the rows the tokens pick, and its
+// gradient sums only the rows they touch: the same bits as the CUDA op code
+// (run on the host), which sums every vocabulary row's tokens in token
+// order in float and rounds once. Tokens repeat, and some rows go unused.
+TEST(KernelTest, Bf16EmbeddingAndItsGradientMatchTheDeviceCode) {
+  std::vector<int64_t> tokens = {3, 1, 3, 0, 7, 3, 1, 5}; // [b=2, s=4]
+  std::vector<std::vector<int64_t>> forward = {
+      {2, 4}, {9, 6}, {4, 6}, {4, 2, 6}};
+  EXPECT_EQ(runBf16("cpu", "embedding", forward, 3, tokens),
+            runBf16("cuda-emulated", "embedding", forward, 3, tokens));
+  std::vector<std::vector<int64_t>> backward = {
+      {2, 4}, {4, 2, 6}, {9, 6}, {4, 6}};
+  std::vector<std::vector<uint16_t>> cpu =
+      runBf16("cpu", "embedding_grad", backward, 2, tokens);
+  EXPECT_EQ(cpu,
+            runBf16("cuda-emulated", "embedding_grad", backward, 2, tokens));
+  // Row 2 of the table is no token's: zero.
+  for (int k = 0; k < 6; ++k)
+    EXPECT_EQ(cpu[0][2 * 6 + k], 0);
 }
 
 /// Naive C = op(A) · op(B) for checking the BLAS wrapper.
