@@ -50,16 +50,23 @@ public:
       return std::unique_ptr<Real[]>(new Real[std::max<int64_t>(n, 1)]);
     std::unique_ptr<Real[]> buffer = std::move(it->second);
     free_.erase(it);
+    held_ -= n;
     return buffer;
   }
   void give(int64_t n, std::unique_ptr<Real[]> buffer) {
     std::lock_guard<std::mutex> lock(mutex_);
+    // A process that runs many programs keeps at most this much.
+    if ((held_ + n) * static_cast<int64_t>(sizeof(Real)) > kLimitBytes)
+      return;
+    held_ += n;
     free_.emplace(n, std::move(buffer));
   }
 
 private:
+  static constexpr int64_t kLimitBytes = int64_t(2) << 30;
   std::mutex mutex_;
   std::multimap<int64_t, std::unique_ptr<Real[]>> free_;
+  int64_t held_ = 0; ///< Elements in free_.
 };
 
 /// One operand's scratch, returned to the pool when the kernel is done.
