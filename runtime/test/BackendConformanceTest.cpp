@@ -107,6 +107,17 @@ std::vector<Case> cases() {
       {"linear_grad_input", {f({3, 2, 5}), f({5, 4})}, {f({3, 2, 4})}},
       {"linear_grad_weight", {f({3, 2, 5}), f({3, 2, 4})}, {f({5, 4})}},
       {"bias_grad", {f({3, 2, 5})}, {f({5})}},
+      // Enough rows that the CUDA op code sums columns in several chunks
+      // (32 rows or more each, the last one shorter).
+      {"bias_grad", {f({50, 2, 5})}, {f({5})}},
+      {"layer_norm_grad",
+       {f({25, 4, 7}), f({7}), f({25, 4, 7})},
+       {f({25, 4, 7}), f({7}), f({7})},
+       {{"epsilon", 1e-5}}},
+      {"rms_norm_grad",
+       {f({34, 3, 5}), f({5}), f({34, 3, 5})},
+       {f({34, 3, 5}), f({5})},
+       {{"epsilon", 1e-6}}},
       {"gelu", {f({2, 7})}, {f({2, 7})}},
       {"gelu",
        {f({2, 7})},
