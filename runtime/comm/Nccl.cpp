@@ -17,6 +17,7 @@
 
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 using namespace ckpt::rt;
 
@@ -69,6 +70,26 @@ public:
   void reduceScatter(const double *in, double *out, int64_t n) override {
     scatter(in, out, n);
   }
+  void send(const float *data, int64_t n, int peer) override {
+    sendTo(data, n, peer);
+  }
+  void send(const double *data, int64_t n, int peer) override {
+    sendTo(data, n, peer);
+  }
+  void recv(float *data, int64_t n, int peer) override {
+    recvFrom(data, n, peer);
+  }
+  void recv(double *data, int64_t n, int peer) override {
+    recvFrom(data, n, peer);
+  }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    ncclComm_t part;
+    check(ncclCommSplit(comm_, color, key, &part, nullptr), "split");
+    int rank = 0, size = 1;
+    check(ncclCommUserRank(part, &rank), "split");
+    check(ncclCommCount(part, &size), "split");
+    return std::make_unique<NcclCommunicator>(part, rank, size);
+  }
 
 private:
   template <typename T> void allReduce(T *data, int64_t n) {
@@ -84,6 +105,23 @@ private:
   template <typename T> void scatter(const T *in, T *out, int64_t n) {
     check(ncclReduceScatter(in, out, n, ncclType<T>(), ncclSum, comm_, nullptr),
           "reduce-scatter");
+    wait();
+  }
+
+  void checkPeer(int peer) const {
+    if (peer < 0 || peer >= size_ || peer == rank_)
+      throw std::runtime_error(
+          "rank " + std::to_string(rank_) + " cannot exchange with rank " +
+          std::to_string(peer) + " of " + std::to_string(size_));
+  }
+  template <typename T> void sendTo(const T *data, int64_t n, int peer) {
+    checkPeer(peer);
+    check(ncclSend(data, n, ncclType<T>(), peer, comm_, nullptr), "send");
+    wait();
+  }
+  template <typename T> void recvFrom(T *data, int64_t n, int peer) {
+    checkPeer(peer);
+    check(ncclRecv(data, n, ncclType<T>(), peer, comm_, nullptr), "receive");
     wait();
   }
 

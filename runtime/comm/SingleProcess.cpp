@@ -5,6 +5,8 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 using namespace ckpt::rt;
 
@@ -28,6 +30,21 @@ public:
   }
   void reduceScatter(const double *in, double *out, int64_t n) override {
     std::copy(in, in + n, out);
+  }
+  // One rank has no peer: a program that sends is built for more ranks,
+  // which the runtime refuses before it runs.
+  void send(const float *, int64_t, int peer) override { noPeer(peer); }
+  void send(const double *, int64_t, int peer) override { noPeer(peer); }
+  void recv(float *, int64_t, int peer) override { noPeer(peer); }
+  void recv(double *, int64_t, int peer) override { noPeer(peer); }
+  std::unique_ptr<Communicator> split(int, int) override {
+    return std::make_unique<SingleProcess>();
+  }
+
+private:
+  [[noreturn]] static void noPeer(int peer) {
+    throw std::runtime_error("a single process has no rank " +
+                             std::to_string(peer) + " to exchange with");
   }
 };
 } // namespace

@@ -37,6 +37,20 @@ public:
   virtual void reduceScatter(const float *in, float *out, int64_t count) = 0;
   virtual void reduceScatter(const double *in, double *out, int64_t count) = 0;
 
+  /// Point to point, for pipeline stages: `count` elements to or from rank
+  /// `peer` of this communicator. Each send meets one receive of the same
+  /// count, in order; a rank cannot send to itself.
+  virtual void send(const float *data, int64_t count, int peer) = 0;
+  virtual void send(const double *data, int64_t count, int peer) = 0;
+  virtual void recv(float *data, int64_t count, int peer) = 0;
+  virtual void recv(double *data, int64_t count, int peer) = 0;
+
+  /// The ranks that give the same `color`, ordered by `key` (as
+  /// MPI_Comm_split): the tensor-parallel group of one pipeline stage, or
+  /// the ranks of one tensor-parallel position across the stages. Every
+  /// rank of this communicator must call it.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+
   /// Ends every rank of the job with exit code `code` (MPI_Abort): one
   /// rank's failure must not leave the others waiting in a collective.
   [[noreturn]] virtual void abort(int code) = 0;
