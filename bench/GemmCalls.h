@@ -82,9 +82,9 @@ inline ProfiledGemms profileGemms(const Program &program, rt::Backend *backend,
   }
   ProfiledGemms result;
   result.stepSeconds = best.seconds;
-  for (size_t i = 0; i < program.instructions.size(); ++i) {
-    int64_t flops =
-        rt::instructionCost(program, program.instructions[i]).matmulFlops;
+  const Program &ran = executor.program(); // With its fused pairs.
+  for (size_t i = 0; i < ran.instructions.size(); ++i) {
+    int64_t flops = rt::instructionCost(ran, ran.instructions[i]).matmulFlops;
     if (flops) {
       result.gemmSeconds += best.instructionSeconds[i];
       result.gemmFlops += flops;

@@ -65,7 +65,9 @@ bool gluRule(R &r) {
 /// 4, exact GeLU 8, as gelu) and the product.
 int64_t gluPerElement(const OpInstance &op) { return isGeluGlu(op) ? 9 : 5; }
 
-bool linearRule(R &r) {
+} // namespace
+
+bool ckpt::ops::detail::linearRule(RuleContext &r) {
   Shape out;
   const Shape *bias = r.hasInput(2) ? &r.in(2) : nullptr;
   if (!r.sameElementType({R::In(0), R::In(1), R::Out(0), R::In(2)}) ||
@@ -75,11 +77,13 @@ bool linearRule(R &r) {
   return true;
 }
 
-OpCost linearCost(const OpInstance &op) {
+OpCost ckpt::ops::detail::linearCost(const OpInstance &op) {
   int64_t n = op.inputs[1].shape[0], k = op.inputs[1].shape[1];
   int64_t m = rows(op.inputs[0]);
   return {product({2, m, n, k}), op.inputs.size() == 3 ? product({m, n}) : 0};
 }
+
+namespace {
 
 bool geluRule(R &r) {
   if (!checkApproximate(r) || !r.sameElementType({R::In(0), R::Out(0)}))
@@ -113,8 +117,9 @@ bool addRule(R &r) {
   return true;
 }
 
-/// The probability and the generator stream of a dropout or its mask.
-bool checkDropoutAttrs(R &r) {
+} // namespace
+
+bool ckpt::ops::detail::checkDropoutAttrs(RuleContext &r) {
   if (!checkProbability(r))
     return false;
   int64_t stream = r.i64("rng_stream");
@@ -126,6 +131,8 @@ bool checkDropoutAttrs(R &r) {
                   std::to_string(stream));
   return true;
 }
+
+namespace {
 
 bool dropoutRule(R &r) {
   if (!checkDropoutAttrs(r))

@@ -17,6 +17,13 @@ void addForwardOps(std::vector<OpDef> &ops);
 void addGradientOps(std::vector<OpDef> &ops);
 void addCollectiveOps(std::vector<OpDef> &ops);
 void addMoeOps(std::vector<OpDef> &ops);
+void addFusedOps(std::vector<OpDef> &ops);
+
+/// Rules that fused entries reuse from the ones they combine.
+bool linearRule(RuleContext &r);
+OpCost linearCost(const OpInstance &op);
+/// The probability and the generator stream of a dropout or its mask.
+bool checkDropoutAttrs(RuleContext &r);
 
 /// Appends a gradient op: it keeps nothing for a backward of its own.
 void addGradientOp(std::vector<OpDef> &ops, std::string_view name,

@@ -129,6 +129,7 @@ const std::vector<OpDef> &ckpt::ops::allOps() {
     detail::addGradientOps(ops);
     detail::addMoeOps(ops);
     detail::addCollectiveOps(ops);
+    detail::addFusedOps(ops);
     return ops;
   }();
   return table;

@@ -428,6 +428,46 @@ template <typename R> void dropout(const KernelCall &c, Operands<R> &o) {
                 static_cast<uint32_t>(c.inst->getI64("rng_stream")),
                 o.out(c.outputs[0]), static_cast<uint8_t *>(c.outputs[1].data));
 }
+/// A fused op's pair run as its two ops, for storage types the one-pass
+/// kernels do not take; an argument without data is a temporary in
+/// `like`'s storage type, rounded as the pair stores it, so the bits are
+/// the pair's.
+template <typename R>
+void asPair(const KernelCall &c, const TensorArg &like,
+            void (*first)(const KernelCall &, Operands<R> &),
+            std::vector<TensorArg> firstOutputs,
+            void (*second)(const KernelCall &, Operands<R> &),
+            std::vector<TensorArg> secondInputs,
+            std::vector<TensorArg> secondOutputs) {
+  std::vector<unsigned char> bytes;
+  auto withTemporary = [&](std::vector<TensorArg> args) {
+    for (TensorArg &arg : args)
+      if (!arg.data) {
+        bytes.resize(like.elements * dtypeSize(like.storage));
+        arg = TensorArg{bytes.data(), like.storage, like.shape, like.elements};
+      }
+    return args;
+  };
+  KernelCall one = c, two = c;
+  one.outputs = withTemporary(std::move(firstOutputs));
+  two.inputs = withTemporary(std::move(secondInputs));
+  two.outputs = withTemporary(std::move(secondOutputs));
+  Operands<R> a;
+  first(one, a);
+  a.finish();
+  Operands<R> b;
+  second(two, b);
+  b.finish();
+}
+
+/// Whether every tensor is stored in the compute type R.
+template <typename R> bool allIn(std::initializer_list<const TensorArg *> ts) {
+  for (const TensorArg *t : ts)
+    if (t->storage != realType<R>())
+      return false;
+  return true;
+}
+
 template <typename R> void dropoutMask(const KernelCall &c, Operands<R> &) {
   k::dropoutMask(c.outputs[0].elements, c.inst->getF64("probability"), c.seed,
                  static_cast<uint32_t>(c.inst->getI64("rng_stream")),
@@ -437,6 +477,30 @@ template <typename R> void dropoutGrad(const KernelCall &c, Operands<R> &o) {
   k::dropoutGrad<R>(static_cast<const uint8_t *>(c.inputs[0].data),
                     o.in(c.inputs[1]), c.inputs[1].elements,
                     c.inst->getF64("probability"), o.out(c.outputs[0]));
+}
+/// dropout then add in one pass (Fusion.h); the residual is either operand
+/// of the add, which commutes exactly.
+template <typename R> void dropoutAdd(const KernelCall &c, Operands<R> &o) {
+  const TensorArg &x = c.inputs[0], &r = c.inputs[1], &y = c.outputs[0];
+  if (!allIn<R>({&x, &r, &y}))
+    return asPair<R>(c, x, dropout<R>, {TensorArg{}, c.outputs[1]}, add<R>,
+                     {r, TensorArg{}}, {y});
+  k::dropoutAdd<R>(o.in(x), o.in(r), x.elements, c.inst->getF64("probability"),
+                   c.seed, static_cast<uint32_t>(c.inst->getI64("rng_stream")),
+                   o.out(y), static_cast<uint8_t *>(c.outputs[1].data));
+}
+/// linear then gelu: the product, then bias and GeLU row by row.
+template <typename R> void linearGelu(const KernelCall &c, Operands<R> &o) {
+  const auto &in = c.inputs, &out = c.outputs;
+  if (!allIn<R>({&in[0], &in[1], &in[2], &out[0], &out[1]}))
+    return asPair<R>(c, out[0], linear<R>, {out[0]}, gelu<R>, {out[0]},
+                     {out[1]});
+  int64_t rows = rowsOf(in[0]), n = shape(in[1])[0], inner = shape(in[1])[1];
+  R *h = o.out(out[0]);
+  k::linear<R>(o.in(in[0]), o.in(in[1]), nullptr, rows, n, inner, h);
+  k::biasGelu<R>(h, o.in(in[2]), rows, n,
+                 c.inst->getString("approximate", "none") == "tanh",
+                 o.out(out[1]));
 }
 template <typename R> void splitHeads(const KernelCall &c, Operands<R> &o) {
   const auto &out = c.outputs;
@@ -679,6 +743,8 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("dropout", dropout),
       CKPT_KERNEL("dropout_grad", dropoutGrad),
       CKPT_KERNEL("dropout_mask", dropoutMask),
+      CKPT_KERNEL("dropout_add", dropoutAdd),
+      CKPT_KERNEL("linear_gelu", linearGelu),
       CKPT_KERNEL("split_heads", splitHeads),
       CKPT_KERNEL("split_heads_grad", splitHeadsGrad),
       CKPT_KERNEL("merge_heads", mergeHeads),

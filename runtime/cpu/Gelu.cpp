@@ -84,6 +84,18 @@ void geluTanhFloat(const float *x, int64_t count, float *y) {
     geluRange(x + start, std::min(kChunk, count - start), y + start);
 }
 
+void biasGeluTanhFloat(float *h, const float *bias, int64_t rows, int64_t n,
+                       float *g) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = h + r * n;
+#pragma omp simd
+    for (int64_t c = 0; c < n; ++c)
+      row[c] += bias[c];
+    geluRange(row, n, g + r * n);
+  }
+}
+
 void geluTanhGradFloat(const float *x, const float *gradOut, int64_t count,
                        float *gradX) {
 #pragma omp parallel for

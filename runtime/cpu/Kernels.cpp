@@ -272,21 +272,36 @@ void biasGrad(const T *gradOut, int64_t rows, int64_t n, T *gradBias) {
   }
 }
 
+/// GeLU of one value, as every scalar path computes it.
+template <typename T> inline T geluOf(T v, bool tanhApprox) {
+  if (tanhApprox)
+    return T(0.5) * v *
+           (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v)));
+  return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2)));
+}
+
 template <typename T>
 void gelu(const T *x, int64_t count, bool tanhApprox, T *y) {
   if constexpr (std::is_same_v<T, float>)
     if (tanhApprox)
       return geluTanhFloat(x, count, y);
 #pragma omp parallel for
-  for (int64_t i = 0; i < count; ++i) {
-    T v = x[i];
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = geluOf(x[i], tanhApprox);
+}
+
+template <typename T>
+void biasGelu(T *h, const T *bias, int64_t rows, int64_t n, bool tanhApprox,
+              T *g) {
+  if constexpr (std::is_same_v<T, float>)
     if (tanhApprox)
-      y[i] =
-          T(0.5) * v *
-          (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v)));
-    else
-      y[i] = T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2)));
-  }
+      return biasGeluTanhFloat(h, bias, rows, n, g);
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < n; ++c) {
+      h[r * n + c] += bias[c];
+      g[r * n + c] = geluOf(h[r * n + c], tanhApprox);
+    }
 }
 
 template <typename T>
@@ -331,6 +346,19 @@ void dropout(const T *x, int64_t count, double probability, uint64_t seed,
 void dropoutMask(int64_t count, double probability, uint64_t seed,
                  uint32_t stream, uint8_t *mask) {
   dropoutKeepMask(seed, stream, 0, count, probability, mask);
+}
+
+template <typename T>
+void dropoutAdd(const T *x, const T *residual, int64_t count,
+                double probability, uint64_t seed, uint32_t stream, T *y,
+                uint8_t *mask) {
+  T scale = T(1) / (T(1) - T(probability));
+  dropoutKeepMask(seed, stream, 0, count, probability, mask);
+  // The dropout's value plus the residual: addition commutes exactly, so
+  // the order of the add's operands does not matter. y may sit on x.
+#pragma omp parallel for simd
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = residual[i] + (mask[i] ? x[i] * scale : T(0));
 }
 
 template <typename T>
@@ -637,6 +665,9 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
 }
 
 #define CKPT_INSTANTIATE(T)                                                    \
+  template void biasGelu<T>(T *, const T *, int64_t, int64_t, bool, T *);      \
+  template void dropoutAdd<T>(const T *, const T *, int64_t, double, uint64_t, \
+                              uint32_t, T *, uint8_t *);                       \
   template void embedding<T>(const int64_t *, int64_t, int64_t, int64_t,       \
                              const T *, const T *, T *);                       \
   template void embeddingGrad<T>(const int64_t *, int64_t, int64_t, int64_t,   \

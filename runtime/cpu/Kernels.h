@@ -35,6 +35,10 @@ void dropoutKeepMask(uint64_t seed, uint32_t stream, uint64_t first,
 
 /// GeLU in its tanh form for f32, vectorised (Gelu.cpp), and its gradient.
 void geluTanhFloat(const float *x, int64_t count, float *y);
+/// h += bias row by row, then g = gelu(h) in the tanh form, one row at a
+/// time while it is in cache (h is [rows, n]).
+void biasGeluTanhFloat(float *h, const float *bias, int64_t rows, int64_t n,
+                       float *g);
 void geluTanhGradFloat(const float *x, const float *gradOut, int64_t count,
                        float *gradX);
 
@@ -108,12 +112,23 @@ void biasGrad(const T *gradOut, int64_t rows, int64_t n, T *gradBias);
 
 template <typename T>
 void gelu(const T *x, int64_t count, bool tanhApprox, T *y);
+/// h += bias, then g = gelu(h), row by row: one pass for what addBias and
+/// gelu do in two, with their bits.
+template <typename T>
+void biasGelu(T *h, const T *bias, int64_t rows, int64_t n, bool tanhApprox,
+              T *g);
 template <typename T>
 void geluGrad(const T *x, const T *gradOut, int64_t count, bool tanhApprox,
               T *gradX);
 
 template <typename T> void add(const T *a, const T *b, int64_t count, T *y);
 
+/// y = residual + dropout(x) and the mask, in one pass: the bits of
+/// dropout then add.
+template <typename T>
+void dropoutAdd(const T *x, const T *residual, int64_t count,
+                double probability, uint64_t seed, uint32_t stream, T *y,
+                uint8_t *mask);
 template <typename T>
 void dropout(const T *x, int64_t count, double probability, uint64_t seed,
              uint32_t stream, T *y, uint8_t *mask);

@@ -1,6 +1,7 @@
 //===- Executor.cpp - Runs a program on a backend -------------------------===//
 
 #include "ckpt/runtime/Executor.h"
+#include "ckpt/runtime/Fusion.h"
 #include "ckpt/runtime/Philox.h"
 
 #include <algorithm>
@@ -33,7 +34,8 @@ bool endsWith(const std::string &text, const std::string &suffix) {
 } // namespace
 
 Executor::Executor(const Program &program, ExecutorOptions options)
-    : program_(program), options_(options), buffers_(program.tensors.size()),
+    : program_(options.fuse ? fuseElementwise(program) : program),
+      options_(options), buffers_(program.tensors.size()),
       alive_(program.tensors.size(), false),
       lastUse_(program.tensors.size(), -1) {
   comm_ = options.communicator;
@@ -48,8 +50,8 @@ Executor::Executor(const Program &program, ExecutorOptions options)
     backend_ = ownedBackend_.get();
   }
   // Every instruction's kernel, looked up through the op table once.
-  for (size_t i = 0; i < program.instructions.size(); ++i) {
-    const Instruction &inst = program.instructions[i];
+  for (size_t i = 0; i < program_.instructions.size(); ++i) {
+    const Instruction &inst = program_.instructions[i];
     for (int id : inst.inputs)
       lastUse_[id] = static_cast<int>(i);
     const ops::OpDef *def = ops::lookupOp(inst.op);

@@ -357,6 +357,32 @@ void dropout(const KernelCall &c) {
   store(c.outputs[1], mask);
 }
 
+/// The fused pairs (Fusion.h), as the two ops they replace.
+void dropoutAdd(const KernelCall &c) {
+  Values x = load(c.inputs[0]), residual = load(c.inputs[1]);
+  double p = c.inst->getF64("probability");
+  auto stream = static_cast<uint32_t>(c.inst->getI64("rng_stream"));
+  Values mask(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    mask[i] = dropoutKeeps(c.seed, stream, i, p) ? 1.0 : 0.0;
+    // The dropout's result as the pair stores it, then the add.
+    x[i] = residual[i] +
+           roundTo<double>(mask[i] * x[i] / (1 - p), c.outputs[0].storage);
+  }
+  store(c.outputs[0], x);
+  store(c.outputs[1], mask);
+}
+
+void linearGelu(const KernelCall &c) {
+  KernelCall first = c;
+  first.outputs = {c.outputs[0]};
+  linear(first);
+  Values h = load(c.outputs[0]);
+  for (double &v : h)
+    v = geluAndSlope(v, tanhGelu(c)).first;
+  store(c.outputs[1], h);
+}
+
 void dropoutMask(const KernelCall &c) {
   double p = c.inst->getF64("probability");
   auto stream = static_cast<uint32_t>(c.inst->getI64("rng_stream"));
@@ -781,6 +807,8 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       {"dropout", dropout},
       {"dropout_grad", dropoutGrad},
       {"dropout_mask", dropoutMask},
+      {"dropout_add", dropoutAdd},
+      {"linear_gelu", linearGelu},
       {"split_heads", splitHeads},
       {"split_heads_grad", splitHeadsGrad},
       {"merge_heads", mergeHeads},

@@ -142,6 +142,18 @@ std::vector<Case> cases() {
        {mask({4, 5}), f({4, 5})},
        {f({4, 5})},
        {{"probability", 0.3}}},
+      // The fused pairs (Fusion.h).
+      {"dropout_add",
+       {f({4, 5}), f({4, 5})},
+       {f({4, 5}), mask({4, 5})},
+       {{"probability", 0.3}, {"rng_stream", int64_t(7)}}},
+      {"linear_gelu",
+       {f({3, 2, 4}), f({5, 4}), f({5})},
+       {f({3, 2, 5}), f({3, 2, 5})}},
+      {"linear_gelu",
+       {f({3, 2, 4}), f({5, 4}), f({5})},
+       {f({3, 2, 5}), f({3, 2, 5})},
+       {{"approximate", std::string("tanh")}}},
       {"split_heads",
        {f({3, 2, 12})},
        {f({2, 2, 3, 2}), f({2, 2, 3, 2}), f({2, 2, 3, 2})},
@@ -459,6 +471,79 @@ TEST_P(BackendConformanceTest, DropoutMaskIsTheDropoutsMask) {
         std::count(alone.outputs[0].begin(), alone.outputs[0].end(), 0.0) > 0);
     EXPECT_TRUE(
         std::count(alone.outputs[0].begin(), alone.outputs[0].end(), 1.0) > 0);
+  }
+}
+
+// A fused op gives the bits of the pair it replaces, the pair's
+// intermediate stored in its type: dropout then add (the residual on
+// either side of the add), and linear then gelu in both forms.
+TEST_P(BackendConformanceTest, FusedOpsGiveTheBitsOfTheirPairs) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> uniform(-2, 2);
+  auto values = [&](int64_t n) {
+    std::vector<double> v(n);
+    for (double &x : v)
+      x = bf16ToFloat(floatToBF16(static_cast<float>(uniform(rng))));
+    return v;
+  };
+  ops::AttrMap drop = {{"probability", 0.3}, {"rng_stream", int64_t(7)}};
+  for (DType storage : {DType::F32, DType::BF16, DType::F64}) {
+    Precision precision =
+        storage == DType::F64 ? Precision::F64 : Precision::Program;
+    std::string where = dtypeName(storage);
+    std::vector<double> x = values(20), r = values(20);
+    Outcome fused = run(*backend,
+                        {"dropout_add",
+                         {f({4, 5}), f({4, 5})},
+                         {f({4, 5}), mask({4, 5})},
+                         drop,
+                         1,
+                         {x, r}},
+                        storage, precision);
+    Outcome dropped =
+        run(*backend,
+            {"dropout", {f({4, 5})}, {f({4, 5}), mask({4, 5})}, drop, 1, {x}},
+            storage, precision);
+    for (bool residualFirst : {true, false}) {
+      std::vector<std::vector<double>> operands = {r, dropped.outputs[0]};
+      if (!residualFirst)
+        std::swap(operands[0], operands[1]);
+      Outcome added =
+          run(*backend,
+              {"add", {f({4, 5}), f({4, 5})}, {f({4, 5})}, {}, 1, operands},
+              storage, precision);
+      EXPECT_EQ(fused.outputs[0], added.outputs[0])
+          << "dropout_add in " << where;
+    }
+    EXPECT_EQ(fused.outputs[1], dropped.outputs[1]) << "mask in " << where;
+
+    std::vector<double> in = values(24), w = values(20), b = values(5);
+    for (const char *form : {"none", "tanh"}) {
+      ops::AttrMap approx = {{"approximate", std::string(form)}};
+      Outcome both = run(*backend,
+                         {"linear_gelu",
+                          {f({3, 2, 4}), f({5, 4}), f({5})},
+                          {f({3, 2, 5}), f({3, 2, 5})},
+                          approx,
+                          1,
+                          {in, w, b}},
+                         storage, precision);
+      Outcome h = run(*backend,
+                      {"linear",
+                       {f({3, 2, 4}), f({5, 4}), f({5})},
+                       {f({3, 2, 5})},
+                       {},
+                       1,
+                       {in, w, b}},
+                      storage, precision);
+      Outcome g = run(
+          *backend,
+          {"gelu", {f({3, 2, 5})}, {f({3, 2, 5})}, approx, 1, {h.outputs[0]}},
+          storage, precision);
+      EXPECT_EQ(both.outputs[0], h.outputs[0]) << "linear_gelu in " << where;
+      EXPECT_EQ(both.outputs[1], g.outputs[0])
+          << "linear_gelu (" << form << ") in " << where;
+    }
   }
 }
 

@@ -62,6 +62,10 @@ const char *kUsage =
     "and\n"
     "                          shape as JSON (the memory-budget solver's\n"
     "                          cost=profile:FILE)\n"
+    "  --no-fuse               run every instruction as written (by default\n"
+    "                          adjacent dropout+add and linear+gelu pairs run\n"
+    "                          as one pass each, with the same bits and plan;\n"
+    "                          --profile=FILE never fuses)\n"
     "  --no-arena              give every tensor its own allocation even when\n"
     "                          the program has a memory plan\n";
 
@@ -78,6 +82,7 @@ struct Options {
   bool profile = false;
   std::string profileFile; ///< Where --profile=FILE writes its JSON.
   bool noArena = false;
+  bool noFuse = false;
 };
 
 [[noreturn]] void usageError(const std::string &message) {
@@ -113,6 +118,10 @@ Options parseArguments(int argc, char **argv) {
     }
     if (arg == "--profile") {
       options.profile = true;
+      continue;
+    }
+    if (arg == "--no-fuse") {
+      options.noFuse = true;
       continue;
     }
     if (arg == "--no-arena") {
@@ -357,6 +366,8 @@ int runMain(int argc, char **argv, Communicator &comm) {
     execOptions.precision = options.precision;
     execOptions.profile = options.profile;
     execOptions.useArena = !options.noArena;
+    // The budget solver looks an op's time up by the op the IR has.
+    execOptions.fuse = !options.noFuse && options.profileFile.empty();
     execOptions.communicator = collectives;
     Executor executor(program, execOptions);
 
@@ -427,9 +438,9 @@ int runMain(int argc, char **argv, Communicator &comm) {
                   static_cast<long long>(program.plannedPeakBytes));
     }
     if (options.profile)
-      printProfile(program, best);
+      printProfile(executor.program(), best);
     if (!options.profileFile.empty() && comm.rank() == 0)
-      writeProfile(program, best, options.profileFile);
+      writeProfile(executor.program(), best, options.profileFile);
 
     if (!options.saveParams.empty()) {
       std::string dir = rankDir(options.saveParams, comm);

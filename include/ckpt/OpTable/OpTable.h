@@ -94,7 +94,10 @@ struct AttrSpec {
   std::optional<AttrValue> fallback;
 };
 
-enum class OpClass : uint8_t { Forward, Gradient, Collective };
+/// Fused: two ops of the table in one pass over memory, made from
+/// adjacent instructions by the runtime when it loads a program
+/// (runtime/lib/Fusion.cpp); never in the IR.
+enum class OpClass : uint8_t { Forward, Gradient, Collective, Fused };
 
 class RuleContext;
 

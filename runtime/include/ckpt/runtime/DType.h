@@ -118,6 +118,20 @@ CKPT_HOST_DEVICE inline R loadAs(const void *data, DType dtype, int64_t i) {
   }
 }
 
+/// `value` rounded to storage type `dtype` and widened back.
+template <typename R> CKPT_HOST_DEVICE inline R roundTo(R value, DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return static_cast<R>(static_cast<float>(value));
+  case DType::BF16:
+    return static_cast<R>(bf16ToFloat(floatToBF16(static_cast<float>(value))));
+  case DType::F16:
+    return static_cast<R>(f16ToFloat(floatToF16(static_cast<float>(value))));
+  default:
+    return value;
+  }
+}
+
 template <typename R>
 CKPT_HOST_DEVICE inline void storeAs(void *data, DType dtype, int64_t i,
                                      R value) {

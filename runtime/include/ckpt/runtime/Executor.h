@@ -41,6 +41,9 @@ struct ExecutorOptions {
   Communicator *communicator = nullptr;
   /// Where to run; null: a CPU backend of the executor's own.
   Backend *backend = nullptr;
+  /// Fuse adjacent element-wise pairs into one pass each (Fusion.h): the
+  /// same bits and the same planned memory, less traffic.
+  bool fuse = true;
 };
 
 struct MemoryStats {
@@ -74,6 +77,8 @@ public:
 
   Backend &backend() const { return *backend_; }
 
+  /// The program as it runs: the one given, with fused pairs
+  /// (ExecutorOptions::fuse); instruction indices (profiles) refer to it.
   const Program &program() const { return program_; }
   /// The storage type of a tensor (f64 for every float under Precision::F64).
   DType storageType(int id) const;
@@ -116,7 +121,7 @@ private:
   };
   bool inArena(int id) const;
 
-  const Program &program_;
+  Program program_;
   ExecutorOptions options_;
   std::unique_ptr<Communicator> ownedCommunicator_;
   Communicator *comm_ = nullptr;
