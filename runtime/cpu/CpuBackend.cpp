@@ -359,6 +359,36 @@ bool bf16Product(const TensorArg &a, const TensorArg &b, bool transA,
   }
 }
 
+/// The attention products of bf16 tensors, C_i = scale·op(A_i)·op(B_{i/rep})
+/// for `batches` heads (B shared by `rep` query heads), multiplied in bf16
+/// with f32 sums like bf16Product; false where the operands are not bf16
+/// or the CPU has no native kernel.
+template <typename R>
+bool bf16Batches(const TensorArg &a, const TensorArg &b, bool transA,
+                 bool transB, int64_t batches, int64_t rep, int64_t m,
+                 int64_t n, int64_t kk, double scale, R *c) {
+  if constexpr (!std::is_same_v<R, float>)
+    return false;
+  else {
+    if (a.storage != DType::BF16 || b.storage != DType::BF16)
+      return false;
+    const auto *x = static_cast<const uint16_t *>(a.data);
+    const auto *y = static_cast<const uint16_t *>(b.data);
+    for (int64_t i = 0; i < batches; ++i)
+      if (!k::gemmBf16(transA, transB, m, n, kk, x + i * m * kk,
+                       transA ? m : kk, y + i / rep * kk * n, transB ? kk : n,
+                       c + i * m * n, n))
+        return false; // The first call decides: all have one shape.
+    if (scale != 1.0) {
+      float s = static_cast<float>(scale);
+#pragma omp parallel for simd
+      for (int64_t i = 0; i < batches * m * n; ++i)
+        c[i] *= s;
+    }
+    return true;
+  }
+}
+
 template <typename R> void linear(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const R *bias = in.size() == 3 ? o.in(in[2]) : nullptr;
@@ -528,6 +558,10 @@ template <typename R>
 void attentionScores(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const auto &q = shape(in[0]);
+  if (bf16Batches(in[0], in[1], false, true, q[0] * q[1],
+                  q[1] / shape(in[1])[1], q[2], shape(in[1])[2], q[3],
+                  c.inst->getF64("scale"), o.out(c.outputs[0])))
+    return;
   k::attentionScores<R>(o.in(in[0]), o.in(in[1]), q[0] * q[1],
                         q[1] / shape(in[1])[1], q[2], shape(in[1])[2], q[3],
                         c.inst->getF64("scale"), o.out(c.outputs[0]));
@@ -536,6 +570,17 @@ template <typename R>
 void attentionScoresGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &q = shape(in[0]);
+  int64_t batches = q[0] * q[1], rep = q[1] / shape(in[1])[1];
+  int64_t sq = q[2], sk = shape(in[1])[2], d = q[3];
+  double scale = c.inst->getF64("scale");
+  // dQ = scale·dS·K and, without grouped heads (no sums across heads),
+  // dK = scale·dSᵀ·Q, in bf16.
+  if (rep == 1 && in[2].storage == DType::BF16 &&
+      bf16Batches(in[2], in[1], false, false, batches, 1, sq, d, sk, scale,
+                  o.out(out[0])) &&
+      bf16Batches(in[2], in[0], true, false, batches, 1, sk, d, sq, scale,
+                  o.out(out[1])))
+    return;
   k::attentionScoresGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), q[0] * q[1],
                             q[1] / shape(in[1])[1], q[2], shape(in[1])[2], q[3],
                             c.inst->getF64("scale"), o.out(out[0]),
@@ -556,6 +601,10 @@ template <typename R>
 void attentionContext(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs;
   const auto &p = shape(in[0]);
+  if (bf16Batches(in[0], in[1], false, false, p[0] * p[1],
+                  p[1] / shape(in[1])[1], p[2], shape(in[1])[3], p[3], 1.0,
+                  o.out(c.outputs[0])))
+    return;
   k::attentionContext<R>(o.in(in[0]), o.in(in[1]), p[0] * p[1],
                          p[1] / shape(in[1])[1], p[2], p[3], shape(in[1])[3],
                          o.out(c.outputs[0]));
@@ -564,6 +613,15 @@ template <typename R>
 void attentionContextGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &p = shape(in[0]);
+  int64_t batches = p[0] * p[1], rep = p[1] / shape(in[1])[1];
+  int64_t sq = p[2], sk = p[3], d = shape(in[1])[3];
+  // dP = dC·Vᵀ and, without grouped heads, dV = Pᵀ·dC, in bf16.
+  if (rep == 1 && in[2].storage == DType::BF16 &&
+      bf16Batches(in[2], in[1], false, true, batches, 1, sq, sk, d, 1.0,
+                  o.out(out[0])) &&
+      bf16Batches(in[0], in[2], true, false, batches, 1, sk, d, sq, 1.0,
+                  o.out(out[1])))
+    return;
   k::attentionContextGrad<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), p[0] * p[1],
                              p[1] / shape(in[1])[1], p[2], p[3],
                              shape(in[1])[3], o.out(out[0]), o.out(out[1]));
