@@ -71,6 +71,9 @@ inline ProfiledGemms profileGemms(const Program &program, rt::Backend *backend,
   rt::ExecutorOptions options;
   options.profile = true;
   options.backend = backend;
+  // Unfused, so that a GEMM instruction's time is the product's alone
+  // (linear_gelu would add its GeLU pass).
+  options.fuse = false;
   rt::Executor executor(program, options);
   executor.initParameters(1);
   executor.initInputs(2);
@@ -82,7 +85,7 @@ inline ProfiledGemms profileGemms(const Program &program, rt::Backend *backend,
   }
   ProfiledGemms result;
   result.stepSeconds = best.seconds;
-  const Program &ran = executor.program(); // With its fused pairs.
+  const Program &ran = executor.program();
   for (size_t i = 0; i < ran.instructions.size(); ++i) {
     int64_t flops = rt::instructionCost(ran, ran.instructions[i]).matmulFlops;
     if (flops) {
