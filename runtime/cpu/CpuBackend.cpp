@@ -341,28 +341,10 @@ void flashAttentionGrad(const KernelCall &c, Operands<R> &o) {
                            static_cast<uint32_t>(c.inst->getI64("rng_stream")),
                            o.out(out[0]), o.out(out[1]), o.out(out[2]));
 }
-/// A product of two bf16 tensors in bf16 with f32 sums, into `c` (f32):
-/// false where it cannot (f64 precision, other storage, no native matmul),
-/// and the caller widens to f32 as for every other op.
-template <typename R>
-bool bf16Product(const TensorArg &a, const TensorArg &b, bool transA,
-                 bool transB, int64_t m, int64_t n, int64_t kk, R *c) {
-  if constexpr (!std::is_same_v<R, float>)
-    return false;
-  else {
-    if (a.storage != DType::BF16 || b.storage != DType::BF16)
-      return false;
-    return k::gemmBf16(transA, transB, m, n, kk,
-                       static_cast<const uint16_t *>(a.data), transA ? m : kk,
-                       static_cast<const uint16_t *>(b.data), transB ? kk : n,
-                       c, n);
-  }
-}
-
-/// The attention products of bf16 tensors, C_i = scale·op(A_i)·op(B_{i/rep})
-/// for `batches` heads (B shared by `rep` query heads), multiplied in bf16
-/// with f32 sums like bf16Product; false where the operands are not bf16
-/// or the CPU has no native kernel.
+/// Products of bf16 tensors in bf16 with f32 sums (oneDNN's matmul),
+/// C_i = scale·op(A_i)·op(B_{i/rep}) for `batches` heads (B shared by `rep`
+/// query heads); false where the operands are not bf16 or the CPU has no
+/// native kernel.
 template <typename R>
 bool bf16Batches(const TensorArg &a, const TensorArg &b, bool transA,
                  bool transB, int64_t batches, int64_t rep, int64_t m,
@@ -387,6 +369,15 @@ bool bf16Batches(const TensorArg &a, const TensorArg &b, bool transA,
     }
     return true;
   }
+}
+
+/// One product of two bf16 tensors in bf16 with f32 sums, into `c` (f32);
+/// false where it cannot (f64 precision, other storage, no native matmul),
+/// and the caller widens to f32 as for every other op.
+template <typename R>
+bool bf16Product(const TensorArg &a, const TensorArg &b, bool transA,
+                 bool transB, int64_t m, int64_t n, int64_t kk, R *c) {
+  return bf16Batches(a, b, transA, transB, 1, 1, m, n, kk, 1.0, c);
 }
 
 template <typename R> void linear(const KernelCall &c, Operands<R> &o) {

@@ -81,8 +81,7 @@ constexpr size_t kCublasWorkspace = 32u << 20;
 
 class CudaBackend : public DeviceBackend {
 public:
-  explicit CudaBackend(int device)
-      : DeviceBackend(cudaDeviceOps()), device_(device) {
+  explicit CudaBackend(int device) : DeviceBackend(cudaDeviceOps()) {
     check(cudaSetDevice(device), "cudaSetDevice");
     check(cublasCreate(&handle_), "cublasCreate");
     check(cublasSetAtomicsMode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED),
@@ -146,7 +145,6 @@ protected:
   void deallocateDevice(void *ptr, size_t) override { cudaFree(ptr); }
 
 private:
-  int device_;
   cublasHandle_t handle_ = nullptr;
   void *workspace_ = nullptr;
 };

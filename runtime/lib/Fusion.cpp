@@ -22,27 +22,11 @@ struct Readers {
   }
 };
 
-/// Whether the executor frees `id` after its last reader (an activation or
-/// a temporary, not a program output).
+/// Whether the executor frees `id` after its last reader: activations and
+/// temporaries (gradients, the loss, parameters and inputs stay).
 bool freedAfterLastUse(const Program &program, int id) {
   TensorRole role = program.tensors[id].role;
-  if (role != TensorRole::Activation && role != TensorRole::Temporary)
-    return false;
-  for (const GradientOutput &g : program.gradients)
-    if (g.gradient == id)
-      return false;
-  return id != program.loss;
-}
-
-/// Whether `a` and `b` sit on the same bytes, or on none in common.
-bool sameOrApart(const Program &program, int a, int b) {
-  const TensorInfo &x = program.tensors[a], &y = program.tensors[b];
-  if (x.offset < 0 || y.offset < 0)
-    return true; // Not planned: each has its own allocation.
-  int64_t xEnd = x.offset + program.arenaSize(x),
-          yEnd = y.offset + program.arenaSize(y);
-  bool same = x.offset == y.offset && xEnd == yEnd;
-  return same || xEnd <= y.offset || yEnd <= x.offset;
+  return role == TensorRole::Activation || role == TensorRole::Temporary;
 }
 
 /// Whether `a` and `b` share no byte (tensors without a place in the arena
@@ -53,6 +37,14 @@ bool apart(const Program &program, int a, int b) {
     return true;
   return x.offset + program.arenaSize(x) <= y.offset ||
          y.offset + program.arenaSize(y) <= x.offset;
+}
+
+/// Whether `a` and `b` sit on exactly the same bytes, or on none in common.
+bool sameOrApart(const Program &program, int a, int b) {
+  const TensorInfo &x = program.tensors[a], &y = program.tensors[b];
+  bool same = x.offset >= 0 && x.offset == y.offset &&
+              program.arenaSize(x) == program.arenaSize(y);
+  return same || apart(program, a, b);
 }
 
 /// dropout(x) -> (d, mask) then add(.., d ..) -> y.
@@ -68,7 +60,7 @@ bool fuseDropoutAdd(const Program &program, const Readers &readers,
   int residual = lhs == d ? rhs : lhs;
   int i = readers.last[x];
   if (readers.count[d] != 1 || !freedAfterLastUse(program, d) ||
-      !freedAfterLastUse(program, x) || residual == x)
+      !freedAfterLastUse(program, x))
     return false;
   // x must be last read by the dropout: its index is where `drop` sits.
   if (i < 0 || &program.instructions[i] != &drop)

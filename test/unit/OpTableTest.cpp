@@ -282,6 +282,55 @@ TEST(OpTableTest, DropoutMakesAMaskAndChecksItsStream) {
             "probability must be in [0, 1), got 1");
 }
 
+// The fused pairs (runtime/lib/Fusion.cpp) check what their two ops check
+// and cost what they cost together.
+TEST(OpTableTest, FusedOpsCheckAndCostLikeTheirPairs) {
+  AttrMap drop = {{"probability", 0.1}, {"rng_stream", int64_t(3)}};
+  Inference added =
+      inferResults(op("dropout_add"), {{f32({4, 8}), f32({4, 8})}, {}, drop});
+  ASSERT_EQ(added.error, "");
+  EXPECT_EQ(added.outputs[0].shape, (Shape{4, 8}));
+  EXPECT_EQ(added.outputs[1].type, ElementType::I1);
+  EXPECT_EQ(infer("dropout_add", {f32({4, 8}), f32({8, 4})}, drop).second,
+            "input and residual must have one shape, got [4, 8] and [8, 4]");
+  EXPECT_EQ(infer("dropout_add", {f32({4}), f32({4})},
+                  {{"probability", 1.0}, {"rng_stream", int64_t(0)}})
+                .second,
+            "probability must be in [0, 1), got 1");
+  // Two per element for the dropout, one for the add.
+  OpInstance pair{{f32({4, 8}), f32({4, 8})},
+                  {f32({4, 8}), {{4, 8}, ElementType::I1}},
+                  drop};
+  EXPECT_EQ(costOf(op("dropout_add"), pair).otherFlops, 3 * 32);
+
+  AttrMap tanh = {{"approximate", std::string("tanh")}};
+  Inference both = inferResults(
+      op("linear_gelu"), {{f32({5, 32}), f32({96, 32}), f32({96})}, {}, tanh});
+  ASSERT_EQ(both.error, "");
+  EXPECT_EQ(both.outputs[0].shape, (Shape{5, 96}));
+  EXPECT_EQ(both.outputs[1].shape, (Shape{5, 96}));
+  EXPECT_EQ(infer("linear_gelu", {f32({5, 32}), f32({96, 32}), f32({32})}, tanh)
+                .second,
+            "bias must be [96] (out_features), got [32]");
+  EXPECT_NE(infer("linear_gelu", {f32({5, 32}), f32({96, 32}), f32({96})},
+                  {{"approximate", std::string("fast")}})
+                .second,
+            "");
+  // The bias is what the fusion folds into the GeLU pass: required.
+  EXPECT_NE(infer("linear_gelu", {f32({5, 32}), f32({96, 32})}, tanh).second,
+            "");
+  OpInstance fused{{f32({5, 32}), f32({96, 32}), f32({96})},
+                   {f32({5, 96}), f32({5, 96})},
+                   tanh};
+  OpCost cost = costOf(op("linear_gelu"), fused);
+  EXPECT_EQ(cost.matmulFlops, 2 * 5 * 96 * 32);
+  EXPECT_EQ(cost.otherFlops, 5 * 96 + 8 * 5 * 96); // Bias, then GeLU.
+  fused.outputs[1] = f32({5, 95});
+  EXPECT_EQ(verifyOp(op("linear_gelu"), fused),
+            "activation type 'tensor<5x95xf32>' must equal the result type "
+            "'tensor<5x96xf32>'");
+}
+
 TEST(OpTableTest, DropoutMaskTakesItsShapeFromItsResult) {
   AttrMap attrs = {{"probability", 0.1}, {"rng_stream", int64_t(3)}};
   // No operand: the shape cannot be inferred, only checked.
