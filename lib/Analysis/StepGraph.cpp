@@ -231,6 +231,10 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
       return failure();
   for (Value value : body.getTerminator()->getOperands())
     graph.results.push_back(graph.tensorOf(value));
+  // Every gradient names its parameter; a first result that does not is the
+  // loss.
+  graph.hasLoss = step.getNumResults() > 0 &&
+                  !step.getResultAttr(0, xf::XFDialect::kGradOfAttrName);
   builder.link();
 
   // Kept: the one definition. A forward value that a backward or recompute
@@ -245,6 +249,6 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
   for (auto [index, id] : llvm::enumerate(graph.results))
     if (id >= 0 && !graph.tensors[id].isArgument())
       graph.tensors[id].role =
-          index == 0 ? TensorRole::Loss : TensorRole::Gradient;
+          index == 0 && graph.hasLoss ? TensorRole::Loss : TensorRole::Gradient;
   return graph;
 }

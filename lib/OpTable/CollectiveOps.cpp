@@ -66,6 +66,21 @@ bool resized(R &r, bool gather) {
   return true;
 }
 
+bool stageRule(R &r) {
+  if (r.i64("stage") < 0)
+    return r.fail("stage must be >= 0, got " + std::to_string(r.i64("stage")));
+  return true;
+}
+
+/// A received tensor has the type it is declared with.
+bool receivedRule(R &r) {
+  const TensorDesc *result = r.given(0);
+  if (!result || !stageRule(r))
+    return false;
+  r.setOutput(0, result->shape, result->type);
+  return true;
+}
+
 bool gatherRule(R &r) { return resized(r, /*gather=*/true); }
 bool scatterRule(R &r) { return resized(r, /*gather=*/false); }
 } // namespace
@@ -103,4 +118,26 @@ void detail::addCollectiveOps(std::vector<OpDef> &ops) {
                return OpCost{0, elements(op.inputs[0])};
              });
   collective("shard", {group, size, dim}, scatterRule, none);
+
+  // Pipeline transfers: `stage` is the peer stage.
+  AttrSpec stage{"stage", AttrKind::Int, std::nullopt};
+  AttrSpec tag{"tag", AttrKind::Int, AttrValue(int64_t(0))};
+  ops.push_back({"send",
+                 OpClass::PointToPoint,
+                 {{"input"}},
+                 {},
+                 {stage, tag},
+                 stageRule,
+                 none,
+                 {},
+                 {}});
+  ops.push_back({"recv",
+                 OpClass::PointToPoint,
+                 {},
+                 {{"result"}},
+                 {stage, tag},
+                 receivedRule,
+                 none,
+                 {},
+                 {}});
 }

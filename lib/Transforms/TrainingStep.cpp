@@ -42,6 +42,8 @@ void tagBackward(Operation *backward, Operation *forward) {
     backward->setAttr(xf::XFDialect::kModuleAttrName, module);
   if (auto layer = forward->getAttr(xf::XFDialect::kLayerAttrName))
     backward->setAttr(xf::XFDialect::kLayerAttrName, layer);
+  if (auto chunk = forward->getAttr(CkptDialect::kChunkAttrName))
+    backward->setAttr(CkptDialect::kChunkAttrName, chunk);
   backward->setAttr(xf::XFDialect::kPhaseAttrName, b.getStringAttr("backward"));
 }
 
@@ -114,19 +116,30 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
   auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
   auto lossType =
       RankedTensorType::get({}, Float32Type::get(forward.getContext()));
-  if (!ret || ret.getNumOperands() != 1 ||
-      ret.getOperand(0).getType() != lossType)
+  // A pipeline stage without the head returns nothing: its backward starts
+  // from the gradients its sends receive.
+  bool hasLoss = ret && ret.getNumOperands() == 1;
+  bool sinks = llvm::any_of(body.without_terminator(), [](Operation &op) {
+    return op.getNumResults() == 0 && isa<DifferentiableOpInterface>(op);
+  });
+  if (!ret || ret.getNumOperands() > 1 ||
+      (hasLoss && ret.getOperand(0).getType() != lossType) ||
+      (!hasLoss && !sinks))
     return mlir::emitError(forward.getLoc())
            << "the forward function must return exactly "
               "one value, the loss, of type "
-           << lossType;
+           << lossType
+           << " (or nothing, as a pipeline stage without the head whose "
+              "sends start the backward)";
 
   // Signature: the same arguments; the loss and one gradient per parameter.
   SmallVector<unsigned> params;
   for (unsigned i = 0; i < forward.getNumArguments(); ++i)
     if (isParameter(forward, i))
       params.push_back(i);
-  SmallVector<Type> resultTypes = {lossType};
+  SmallVector<Type> resultTypes;
+  if (hasLoss)
+    resultTypes.push_back(lossType);
   for (unsigned i : params)
     resultTypes.push_back(forward.getArgument(i).getType());
 
@@ -138,9 +151,10 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
     step.setAllArgAttrs(argAttrs);
   // All result attributes at once: setting them one by one rebuilds the
   // whole array each time, quadratic in the number of parameters.
-  SmallVector<DictionaryAttr> resultAttrs = {
-      builder.getDictionaryAttr(builder.getNamedAttr(
-          xf::XFDialect::kRoleAttrName, builder.getStringAttr("loss")))};
+  SmallVector<DictionaryAttr> resultAttrs;
+  if (hasLoss)
+    resultAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr(
+        xf::XFDialect::kRoleAttrName, builder.getStringAttr("loss"))));
   for (unsigned param : params) {
     auto name = forward.getArgAttrOfType<StringAttr>(
         param, xf::XFDialect::kNameAttrName);
@@ -158,18 +172,22 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
   SmallVector<Operation *> forwardOps;
   for (Operation &op : body.without_terminator())
     forwardOps.push_back(builder.clone(op, mapping));
-  Value loss = mapping.lookup(ret.getOperand(0));
+  Value loss = hasLoss ? mapping.lookup(ret.getOperand(0)) : Value();
 
   // Backward, in reverse order. The loss's "gradient" is the loss itself: a
-  // marker that it is differentiated with upstream gradient 1.
+  // marker that it is differentiated with upstream gradient 1. An op without
+  // results (a send to the next stage) is differentiated unconditionally.
   llvm::DenseMap<Value, Value> grads;
-  grads[loss] = loss;
+  bool microBatched = module && module->hasAttr(CkptDialect::kPipelineAttrName);
+  if (loss)
+    grads[loss] = loss;
   builder.setInsertionPointToEnd(entry);
   for (Operation *op : llvm::reverse(forwardOps)) {
     SmallVector<Value> resultGrads;
     for (Value result : op->getResults())
       resultGrads.push_back(grads.lookup(result));
-    if (llvm::all_of(resultGrads, [](Value v) { return !v; }))
+    if (op->getNumResults() > 0 &&
+        llvm::all_of(resultGrads, [](Value v) { return !v; }))
       continue;
     FailureOr<SmallVector<Value>> operandGrads =
         differentiate(builder, op, resultGrads);
@@ -187,13 +205,19 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
         continue;
       }
       // A value with several users: sum the contributions in a fixed order.
+      // For a parameter, mark the sum: micro-batches accumulate each
+      // contribution on its own (as pipeline stages do) and sum them last.
       auto sum = builder.create<xf::AddOp>(op->getLoc(), slot, grad);
       tagBackward(sum, op);
+      if (microBatched && isa<BlockArgument>(operand))
+        sum->setAttr(CkptDialect::kGradSumAttrName, builder.getUnitAttr());
       slot = sum;
     }
   }
 
-  SmallVector<Value> results = {loss};
+  SmallVector<Value> results;
+  if (loss)
+    results.push_back(loss);
   for (unsigned param : params) {
     Value grad = grads.lookup(entry->getArgument(param));
     if (!grad) {

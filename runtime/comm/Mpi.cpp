@@ -11,6 +11,9 @@
 #include <mpi.h>
 
 #include <cstdlib>
+#include <limits>
+#include <list>
+#include <vector>
 
 #include <stdexcept>
 #include <string>
@@ -86,6 +89,26 @@ public:
   void recv(double *data, int64_t n, int peer) override {
     recvAs(data, n, MPI_DOUBLE, peer);
   }
+  void postSend(const void *data, int64_t bytes, int peer, int tag) override {
+    checkPeer(peer);
+    checkCount(bytes);
+    completeSends(/*wait=*/false);
+    auto &pending = sends_.emplace_back();
+    const auto *begin = static_cast<const unsigned char *>(data);
+    pending.bytes.assign(begin, begin + bytes);
+    check(MPI_Isend(pending.bytes.data(), static_cast<int>(bytes), MPI_BYTE,
+                    peer, transferTag(tag), comm_, &pending.request),
+          "send");
+  }
+  void recvBytes(void *data, int64_t bytes, int peer, int tag) override {
+    checkPeer(peer);
+    checkCount(bytes);
+    check(MPI_Recv(data, static_cast<int>(bytes), MPI_BYTE, peer,
+                   transferTag(tag), comm_, MPI_STATUS_IGNORE),
+          "receive");
+  }
+  void finishSends() override { completeSends(/*wait=*/true); }
+
   std::unique_ptr<Communicator> split(int color, int key) override {
     MPI_Comm part;
     check(MPI_Comm_split(comm_, color, key, &part), "split");
@@ -110,6 +133,44 @@ private:
           "receive");
   }
 
+  static void checkCount(int64_t bytes) {
+    if (bytes > std::numeric_limits<int>::max())
+      throw std::runtime_error("a pipeline transfer of " +
+                               std::to_string(bytes) +
+                               " bytes exceeds MPI's count limit");
+  }
+  /// Frees the copies of the sends that completed (all of them: waits).
+  void completeSends(bool wait) {
+    for (auto it = sends_.begin(); it != sends_.end();) {
+      int done = 0;
+      if (wait)
+        check(MPI_Wait(&it->request, MPI_STATUS_IGNORE), "send");
+      else
+        check(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "send");
+      if (wait || done)
+        it = sends_.erase(it);
+      else
+        ++it;
+    }
+  }
+
+  /// Apart from the typed sends' tag 0, within MPI's tag range.
+  static int transferTag(int tag) {
+    int *upper = nullptr, found = 0;
+    MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &upper, &found);
+    int limit = found && upper ? *upper : 32767;
+    if (tag < 0 || tag >= limit)
+      throw std::runtime_error("pipeline transfer tag " + std::to_string(tag) +
+                               " is outside MPI's range [0, " +
+                               std::to_string(limit) +
+                               "): fewer micro-batches or chunks");
+    return tag + 1;
+  }
+  struct PendingSend {
+    std::vector<unsigned char> bytes;
+    MPI_Request request = MPI_REQUEST_NULL;
+  };
+  std::list<PendingSend> sends_;
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
 };

@@ -31,6 +31,22 @@ bool endsWith(const std::string &text, const std::string &suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+/// Every micro-batch's inputs (a program built in memory may give only
+/// `tokens` and `labels`).
+std::vector<MicroBatchInputs> microBatches(const Program &program) {
+  if (!program.microBatchInputs.empty())
+    return program.microBatchInputs;
+  return {{program.tokens, program.labels}};
+}
+
+/// FNV-1a of a parameter's name: its initialisation stream in pipelines.
+uint32_t nameStream(const std::string &name) {
+  uint32_t hash = 2166136261u;
+  for (unsigned char c : name)
+    hash = (hash ^ c) * 16777619u;
+  return hash;
+}
+
 } // namespace
 
 Executor::Executor(const Program &program, ExecutorOptions options)
@@ -55,12 +71,43 @@ Executor::Executor(const Program &program, ExecutorOptions options)
     for (int id : inst.inputs)
       lastUse_[id] = static_cast<int>(i);
     const ops::OpDef *def = ops::lookupOp(inst.op);
-    Kernel kernel = def ? backend_->kernel(*def) : Kernel();
+    Kernel kernel;
+    if (def && def->opClass == ops::OpClass::PointToPoint)
+      kernel = transferKernel(*def);
+    else if (def)
+      kernel = backend_->kernel(*def);
     if (!kernel)
       throw RuntimeError("the " + backend_->name() +
                          " backend has no kernel for op '" + inst.op + "'");
     kernels_.push_back(std::move(kernel));
   }
+}
+
+/// A pipeline transfer is the same on every backend: the bytes pass
+/// through the host to the peer stage's rank of the pipeline communicator.
+Kernel Executor::transferKernel(const ops::OpDef &def) {
+  bool send = def.name == "send";
+  return [this, send](const KernelCall &c) {
+    Communicator *pipeline = options_.pipeline;
+    if (!pipeline || !program_.pipeline ||
+        pipeline->size() != program_.pipeline->stages)
+      throw RuntimeError(
+          "a pipeline stage's program runs with one rank per stage (start it "
+          "with mpirun -np stages x tensor-parallel size)");
+    int peer = static_cast<int>(c.inst->getI64("stage"));
+    int tag = static_cast<int>(c.inst->getI64("tag"));
+    const TensorArg &t = send ? c.inputs[0] : c.outputs[0];
+    size_t bytes = static_cast<size_t>(t.elements) * dtypeSize(t.storage);
+    std::vector<unsigned char> host(bytes);
+    if (send) {
+      backend_->synchronize();
+      backend_->copyToHost(host.data(), t.data, bytes);
+      pipeline->postSend(host.data(), static_cast<int64_t>(bytes), peer, tag);
+    } else {
+      pipeline->recvBytes(host.data(), static_cast<int64_t>(bytes), peer, tag);
+      backend_->copyToDevice(t.data, host.data(), bytes);
+    }
+  };
 }
 
 Executor::~Executor() {
@@ -176,9 +223,13 @@ void Executor::initParameters(uint64_t seed) {
     const TensorInfo &info = program_.tensors[params[p]];
     std::vector<double> values(info.numElements());
     bool isNormWeight = info.shape.size() == 1 && endsWith(info.name, "weight");
+    // A pipeline stage holds some of the parameters: key each by its name,
+    // so that every stage and the one-rank reference draw the same values.
+    uint32_t stream =
+        program_.pipeline ? nameStream(info.name) : static_cast<uint32_t>(p);
     parallelChunks(info.numElements(), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        double z = normal(seed, static_cast<uint32_t>(p), i);
+        double z = normal(seed, stream, i);
         values[i] = isNormWeight ? 1.0 + 0.1 * z : 0.02 * z;
       }
     });
@@ -189,19 +240,35 @@ void Executor::initParameters(uint64_t seed) {
 void Executor::initInputs(uint64_t seed) {
   // The vocabulary is the row count of the word embedding table, which the
   // validator tied to the embedding instruction.
+  // A pipeline stage without the embedding takes it from the logits.
   int64_t vocab = 0;
   for (const Instruction &inst : program_.instructions)
     if (inst.op == "embedding")
       vocab = program_.tensors[inst.inputs[1]].shape[0];
+    else if (inst.op == "cross_entropy" && vocab == 0)
+      vocab = program_.tensors[inst.inputs[0]].shape.back();
   if (vocab <= 0)
     throw RuntimeError("the program has no embedding to take the vocabulary "
                        "size from; give tokens and labels from files");
-  for (int id : {program_.tokens, program_.labels}) {
+  // Unpipelined programs key each input by its tensor id; pipelined ones by
+  // micro-batch (2j: tokens, 2j + 1: labels), so that every stage and the
+  // one-rank reference draw the same inputs.
+  std::vector<std::pair<int, uint32_t>> inputs;
+  std::vector<MicroBatchInputs> batches = microBatches(program_);
+  for (size_t j = 0; j < batches.size(); ++j) {
+    const MicroBatchInputs &in = batches[j];
+    for (auto [id, which] : {std::pair{in.tokens, 0}, {in.labels, 1}})
+      if (id >= 0)
+        inputs.push_back({id, program_.pipeline
+                                  ? static_cast<uint32_t>(2 * j + which)
+                                  : static_cast<uint32_t>(id)});
+  }
+  for (auto [id, stream] : inputs) {
     std::vector<double> values(program_.tensors[id].numElements());
     for (size_t i = 0; i < values.size(); ++i)
-      values[i] = static_cast<double>(
-          randomBits(seed, RngDomain::Inputs, static_cast<uint32_t>(id), i) %
-          static_cast<uint64_t>(vocab));
+      values[i] =
+          static_cast<double>(randomBits(seed, RngDomain::Inputs, stream, i) %
+                              static_cast<uint64_t>(vocab));
     setTensor(id, values);
   }
 }
@@ -241,10 +308,11 @@ StepResult Executor::run() {
     if (!alive_[id])
       throw RuntimeError("parameter '" + program_.tensors[id].name +
                          "' has no value");
-  for (int id : {program_.tokens, program_.labels})
-    if (!alive_[id])
-      throw RuntimeError("input '" + program_.tensors[id].name +
-                         "' has no value");
+  for (const MicroBatchInputs &in : microBatches(program_))
+    for (int id : {in.tokens, in.labels})
+      if (id >= 0 && !alive_[id])
+        throw RuntimeError("input '" + program_.tensors[id].name +
+                           "' has no value");
 
   // Outputs of an earlier run are dropped first.
   for (size_t id = 0; id < buffers_.size(); ++id) {
@@ -303,6 +371,8 @@ StepResult Executor::run() {
     for (int id : inst.outputs)
       releaseIfDead(id);
   }
+  if (options_.pipeline)
+    options_.pipeline->finishSends();
   backend_->synchronize();
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)

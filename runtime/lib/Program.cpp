@@ -255,14 +255,57 @@ Program ckpt::rt::parseProgram(const std::string &text) {
       fail("/memory_plan", "sizes must be >= 0 and the alignment positive");
   }
 
+  if (auto it = doc.find("pipeline"); it != doc.end()) {
+    PipelineInfo info;
+    info.stage = integer(field(*it, "stage", "/pipeline"), "/pipeline/stage");
+    info.stages =
+        integer(field(*it, "stages", "/pipeline"), "/pipeline/stages");
+    info.virtualStages = integer(field(*it, "virtual_stages", "/pipeline"),
+                                 "/pipeline/virtual_stages");
+    info.microBatches = integer(field(*it, "micro_batches", "/pipeline"),
+                                "/pipeline/micro_batches");
+    if (info.stages < 1 || info.virtualStages < 1 || info.microBatches < 1 ||
+        info.stage < 0 || info.stage >= info.stages)
+      fail("/pipeline", "needs 0 <= stage < stages and positive stages, "
+                        "virtual_stages and micro_batches");
+    program.pipeline = info;
+  }
+  // An input or the loss a pipeline stage does not have is -1.
+  auto optionalId = [&](const json &value, const std::string &path) {
+    if (program.pipeline && value.is_number_integer() &&
+        value.get<int64_t>() == -1)
+      return -1;
+    return tensorId(value, path, count);
+  };
   const json &inputs = field(doc, "inputs", "");
-  program.tokens =
-      tensorId(field(inputs, "tokens", "/inputs"), "/inputs/tokens", count);
-  program.labels =
-      tensorId(field(inputs, "labels", "/inputs"), "/inputs/labels", count);
+  if (program.pipeline) {
+    const json &batches = field(inputs, "micro_batches", "/inputs");
+    if (!batches.is_array() ||
+        static_cast<int64_t>(batches.size()) != program.pipeline->microBatches)
+      fail("/inputs/micro_batches",
+           "must be an array of one entry per micro-batch (" +
+               std::to_string(program.pipeline->microBatches) + ")");
+    for (size_t j = 0; j < batches.size(); ++j) {
+      std::string path = "/inputs/micro_batches/" + std::to_string(j);
+      MicroBatchInputs in;
+      in.tokens =
+          optionalId(field(batches[j], "tokens", path), path + "/tokens");
+      in.labels =
+          optionalId(field(batches[j], "labels", path), path + "/labels");
+      program.microBatchInputs.push_back(in);
+    }
+    program.tokens = program.microBatchInputs.front().tokens;
+    program.labels = program.microBatchInputs.front().labels;
+  } else {
+    program.tokens =
+        tensorId(field(inputs, "tokens", "/inputs"), "/inputs/tokens", count);
+    program.labels =
+        tensorId(field(inputs, "labels", "/inputs"), "/inputs/labels", count);
+    program.microBatchInputs = {{program.tokens, program.labels}};
+  }
   const json &outputs = field(doc, "outputs", "");
   program.loss =
-      tensorId(field(outputs, "loss", "/outputs"), "/outputs/loss", count);
+      optionalId(field(outputs, "loss", "/outputs"), "/outputs/loss");
   const json &grads = field(outputs, "gradients", "/outputs");
   if (!grads.is_array())
     fail("/outputs/gradients", "must be an array");
@@ -277,6 +320,54 @@ Program ckpt::rt::parseProgram(const std::string &text) {
   }
   validateProgram(program);
   return program;
+}
+
+std::vector<Program> ckpt::rt::parsePrograms(const std::string &text) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error &) {
+    return {parseProgram(text)}; // Reports the error with its position.
+  }
+  auto stages = doc.is_object() ? doc.find("stages") : doc.end();
+  if (!doc.is_object() || stages == doc.end())
+    return {parseProgram(text)};
+  if (!stages->is_array() || stages->empty())
+    throw ProgramError("/stages: must be a non-empty array of programs");
+  std::vector<Program> programs;
+  for (size_t i = 0; i < stages->size(); ++i) {
+    std::string path = "/stages/" + std::to_string(i);
+    try {
+      programs.push_back(parseProgram((*stages)[i].dump()));
+    } catch (const ProgramError &e) {
+      throw ProgramError(path + e.what());
+    }
+    const Program &p = programs.back();
+    if (!p.pipeline || p.pipeline->stage != static_cast<int64_t>(i) ||
+        p.pipeline->stages != static_cast<int64_t>(stages->size()))
+      throw ProgramError(path + ": must be pipeline stage " +
+                         std::to_string(i) + " of " +
+                         std::to_string(stages->size()));
+    if (p.pipeline->microBatches != programs.front().pipeline->microBatches ||
+        p.pipeline->virtualStages != programs.front().pipeline->virtualStages ||
+        p.tensorParallelSize != programs.front().tensorParallelSize)
+      throw ProgramError(path + ": its micro-batches, virtual stages and "
+                                "tensor-parallel size differ from stage 0's");
+  }
+  return programs;
+}
+
+std::vector<Program> ckpt::rt::loadPrograms(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ProgramError("cannot open program file '" + path + "'");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return parsePrograms(buffer.str());
+  } catch (const ProgramError &e) {
+    throw ProgramError(path + ": " + e.what());
+  }
 }
 
 Program ckpt::rt::loadProgram(const std::string &path) {
@@ -334,7 +425,19 @@ std::string ckpt::rt::serializeProgram(const Program &program) {
     entry["attrs"] = attrs;
     doc["instructions"].push_back(entry);
   }
-  doc["inputs"] = {{"tokens", program.tokens}, {"labels", program.labels}};
+  if (program.pipeline) {
+    const PipelineInfo &p = *program.pipeline;
+    doc["pipeline"] = {{"stage", p.stage},
+                       {"stages", p.stages},
+                       {"virtual_stages", p.virtualStages},
+                       {"micro_batches", p.microBatches}};
+    json batches = json::array();
+    for (const MicroBatchInputs &in : program.microBatchInputs)
+      batches.push_back({{"tokens", in.tokens}, {"labels", in.labels}});
+    doc["inputs"] = {{"micro_batches", batches}};
+  } else {
+    doc["inputs"] = {{"tokens", program.tokens}, {"labels", program.labels}};
+  }
   json grads = json::array();
   for (const GradientOutput &g : program.gradients)
     grads.push_back({{"parameter", g.parameter}, {"gradient", g.gradient}});

@@ -37,6 +37,19 @@ void checkInstruction(const Program &program, const Instruction &inst,
           ops::verifyOp(*def, describeInstruction(program, inst));
       !error.empty())
     fail(error);
+  if (def->opClass == ops::OpClass::PointToPoint) {
+    // A transfer meets a stage of the same pipeline, never its own.
+    int64_t peer = inst.getI64("stage");
+    if (!program.pipeline)
+      fail("a transfer between pipeline stages in a program that is no "
+           "pipeline stage (it has no \"pipeline\" entry)");
+    if (peer >= program.pipeline->stages || peer == program.pipeline->stage)
+      fail("stage " + std::to_string(peer) + " is not another stage of the " +
+           std::to_string(program.pipeline->stages) +
+           "-stage pipeline (this is stage " +
+           std::to_string(program.pipeline->stage) + ")");
+    return;
+  }
   if (def->opClass != ops::OpClass::Collective)
     return;
   int64_t size = inst.getI64("size");
@@ -180,9 +193,22 @@ void ckpt::rt::validateProgram(const Program &program) {
                          " is never written");
   };
   validatePlan(program);
-  expectRole(program.tokens, TensorRole::Input, "/inputs/tokens");
-  expectRole(program.labels, TensorRole::Input, "/inputs/labels");
-  expectRole(program.loss, TensorRole::Loss, "/outputs/loss");
+  if (program.pipeline) {
+    for (size_t j = 0; j < program.microBatchInputs.size(); ++j) {
+      std::string path = "/inputs/micro_batches/" + std::to_string(j);
+      const MicroBatchInputs &in = program.microBatchInputs[j];
+      if (in.tokens >= 0)
+        expectRole(in.tokens, TensorRole::Input, path + "/tokens");
+      if (in.labels >= 0)
+        expectRole(in.labels, TensorRole::Input, path + "/labels");
+    }
+    if (program.loss >= 0)
+      expectRole(program.loss, TensorRole::Loss, "/outputs/loss");
+  } else {
+    expectRole(program.tokens, TensorRole::Input, "/inputs/tokens");
+    expectRole(program.labels, TensorRole::Input, "/inputs/labels");
+    expectRole(program.loss, TensorRole::Loss, "/outputs/loss");
+  }
   for (const GradientOutput &g : program.gradients) {
     expectRole(g.parameter, TensorRole::Parameter, "/outputs/gradients");
     expectRole(g.gradient, TensorRole::Gradient, "/outputs/gradients");

@@ -405,17 +405,26 @@ protected:
   std::unique_ptr<Backend> backend, reference;
 };
 
+/// Pipeline transfers are no backend's kernels: the executor passes their
+/// bytes through the host the same way on every backend (Executor.cpp), and
+/// test/Runtime/pipeline.test runs them.
+bool isKernelOp(const ops::OpDef &def) {
+  return def.opClass != ops::OpClass::PointToPoint;
+}
+
 TEST_P(BackendConformanceTest, HasAKernelForEveryOpOfTheTable) {
   for (const ops::OpDef &def : ops::allOps())
-    EXPECT_TRUE(backend->kernel(def)) << def.name;
+    if (isKernelOp(def))
+      EXPECT_TRUE(backend->kernel(def)) << def.name;
 }
 
 TEST(BackendConformanceCases, EveryOpHasAValidCase) {
   std::vector<Case> all = cases();
   for (const ops::OpDef &def : ops::allOps())
-    EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const Case &c) {
-      return c.op == def.name;
-    })) << def.name;
+    EXPECT_TRUE(!isKernelOp(def) ||
+                std::any_of(all.begin(), all.end(),
+                            [&](const Case &c) { return c.op == def.name; }))
+        << def.name;
   for (const Case &c : all)
     EXPECT_EQ(
         ops::verifyOp(*ops::lookupOp(c.op), {c.inputs, c.outputs, c.attrs}), "")

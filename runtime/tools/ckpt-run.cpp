@@ -345,21 +345,47 @@ int runMain(int argc, char **argv, Communicator &comm) {
     if (!backend)
       throw RuntimeError(error);
     backend->setThreads(options.threads);
+    // A pipeline: one program per stage, stage i on ranks [i·t, (i+1)·t);
+    // the tensor-parallel group is a stage's ranks, the pipeline group one
+    // rank of each stage at the same tensor-parallel position.
+    std::vector<Program> stagePrograms = loadPrograms(options.program);
+    int64_t stages = static_cast<int64_t>(stagePrograms.size());
+    int64_t t = stagePrograms.front().tensorParallelSize;
+    std::unique_ptr<Communicator> stageGroup, pipelineGroup;
+    Communicator *tensorParallel = &comm;
+    int64_t stage = 0;
+    if (stages > 1) {
+      if (comm.size() != stages * t)
+        throw RuntimeError("the program has " + std::to_string(stages) +
+                           " pipeline stages of " + std::to_string(t) +
+                           " tensor-parallel ranks each: start it with "
+                           "mpirun -np " +
+                           std::to_string(stages * t) + " (runs on " +
+                           std::to_string(comm.size()) + ")");
+      stage = comm.rank() / t;
+      stageGroup = comm.split(static_cast<int>(stage), comm.rank());
+      pipelineGroup = comm.split(static_cast<int>(comm.rank() % t),
+                                 static_cast<int>(stage));
+      tensorParallel = stageGroup.get();
+    }
     // NCCL joins with the rank's GPU current: after the backend chose it.
     std::unique_ptr<Communicator> nccl;
-    Communicator *collectives = &comm;
+    Communicator *collectives = tensorParallel;
     bool wantNccl = options.communicator == "nccl" ||
                     (options.communicator == "auto" &&
                      options.backend == "cuda" && comm.size() > 1);
     if (wantNccl) {
       if (options.backend != "cuda")
         throw RuntimeError("--communicator=nccl needs --backend=cuda");
+      if (stages > 1)
+        throw RuntimeError("pipeline stages run over MPI: use "
+                           "--communicator=mpi");
       nccl = makeNcclCommunicator(error);
       if (!nccl)
         throw RuntimeError(error);
       collectives = nccl.get();
     }
-    Program program = loadProgram(options.program);
+    const Program &program = stagePrograms[stage];
     ExecutorOptions execOptions;
     execOptions.backend = backend.get();
     execOptions.seed = options.seed;
@@ -369,6 +395,7 @@ int runMain(int argc, char **argv, Communicator &comm) {
     // The budget solver looks an op's time up by the op the IR has.
     execOptions.fuse = !options.noFuse && options.profileFile.empty();
     execOptions.communicator = collectives;
+    execOptions.pipeline = pipelineGroup.get();
     Executor executor(program, execOptions);
 
     if (options.params.empty()) {
@@ -376,13 +403,16 @@ int runMain(int argc, char **argv, Communicator &comm) {
     } else {
       for (int id : program.parameters())
         loadInto(executor, id,
-                 rankDir(options.params, comm) + "/" +
+                 rankDir(options.params, *tensorParallel) + "/" +
                      fileName(program.tensors[id].name) + ".npy");
     }
     if (options.tokens.empty() != options.labels.empty())
       throw RuntimeError("give both --tokens and --labels, or neither");
     if (options.tokens.empty()) {
       executor.initInputs(options.initSeed);
+    } else if (program.pipeline) {
+      throw RuntimeError("a pipelined step draws its micro-batches' tokens "
+                         "and labels itself; --tokens and --labels give one");
     } else {
       loadInto(executor, program.tokens, options.tokens);
       loadInto(executor, program.labels, options.labels);
@@ -398,12 +428,26 @@ int runMain(int argc, char **argv, Communicator &comm) {
     double fastest = best.seconds;
 
     if (comm.size() > 1)
-      std::printf("rank %d of %d (%s)\n", comm.rank(), comm.size(),
-                  comm.name().c_str());
+      std::printf("rank %d of %d (%s)%s\n", comm.rank(), comm.size(),
+                  comm.name().c_str(),
+                  stages > 1 ? (", pipeline stage " + std::to_string(stage) +
+                                " of " + std::to_string(stages))
+                                   .c_str()
+                             : "");
     std::printf("program: %s (@%s, %zu instructions, %zu parameters)\n",
                 options.program.c_str(), program.function.c_str(),
                 program.instructions.size(), program.parameters().size());
-    std::printf("loss: %.9g\n", result.loss);
+    if (program.pipeline) {
+      // The loss is on the last stage: every rank prints it.
+      double loss = result.loss;
+      if (pipelineGroup)
+        pipelineGroup->allReduceSum(&loss, 1);
+      std::printf("loss: %.9g (mean of %lld micro-batches)\n",
+                  loss / static_cast<double>(program.pipeline->microBatches),
+                  static_cast<long long>(program.pipeline->microBatches));
+    } else {
+      std::printf("loss: %.9g\n", result.loss);
+    }
     std::printf("gradient norms:\n");
     for (const GradientOutput &g : program.gradients) {
       double sum = 0;
@@ -443,7 +487,7 @@ int runMain(int argc, char **argv, Communicator &comm) {
       writeProfile(executor.program(), best, options.profileFile);
 
     if (!options.saveParams.empty()) {
-      std::string dir = rankDir(options.saveParams, comm);
+      std::string dir = rankDir(options.saveParams, *tensorParallel);
       std::filesystem::create_directories(dir);
       for (int id : program.parameters())
         writeNpy(dir + "/" + fileName(program.tensors[id].name) + ".npy",
@@ -451,14 +495,24 @@ int runMain(int argc, char **argv, Communicator &comm) {
                  options.precision == Precision::F64);
     }
     if (!options.dumpGrads.empty()) {
-      std::string dumpDir = rankDir(options.dumpGrads, comm);
+      std::string dumpDir = rankDir(options.dumpGrads, *tensorParallel);
       std::filesystem::create_directories(dumpDir);
+      // A parameter two stages hold (the tied word embedding) has the same
+      // gradient on both: the first of them writes it.
+      auto heldEarlier = [&](const std::string &name) {
+        for (int64_t other = 0; other < stage; ++other)
+          for (int id : stagePrograms[other].parameters())
+            if (stagePrograms[other].tensors[id].name == name)
+              return true;
+        return false;
+      };
       for (const GradientOutput &g : program.gradients)
-        writeNpy(dumpDir + "/" + fileName(program.tensors[g.parameter].name) +
-                     ".npy",
-                 program.tensors[g.gradient].shape,
-                 executor.getTensor(g.gradient),
-                 options.precision == Precision::F64);
+        if (!heldEarlier(program.tensors[g.parameter].name))
+          writeNpy(dumpDir + "/" + fileName(program.tensors[g.parameter].name) +
+                       ".npy",
+                   program.tensors[g.gradient].shape,
+                   executor.getTensor(g.gradient),
+                   options.precision == Precision::F64);
       std::printf("gradients written to %s/\n", dumpDir.c_str());
     }
   } catch (const std::exception &e) {

@@ -82,6 +82,9 @@ public:
   std::vector<StepTensor> tensors; ///< Arguments first, then node outputs.
   std::vector<StepRegion> regions;
   std::vector<int> results; ///< The returned tensors; the loss first.
+  /// Whether results[0] is the loss (a pipeline stage without the head
+  /// returns only gradients).
+  bool hasLoss = true;
 
   /// The tensor a value stands for (through region arguments and results),
   /// or -1.

@@ -97,7 +97,13 @@ struct AttrSpec {
 /// Fused: two ops of the table in one pass over memory, made from
 /// adjacent instructions by the runtime when it loads a program
 /// (runtime/lib/Fusion.cpp); never in the IR.
-enum class OpClass : uint8_t { Forward, Gradient, Collective, Fused };
+enum class OpClass : uint8_t {
+  Forward,
+  Gradient,
+  Collective,
+  Fused,
+  PointToPoint
+};
 
 class RuleContext;
 

@@ -201,6 +201,30 @@ def CkptSchedule : Pass<"ckpt-schedule", "mlir::ModuleOp"> {
   ];
 }
 
+def CkptPipelineSchedule : Pass<"ckpt-pipeline-schedule", "mlir::ModuleOp"> {
+  let summary = "Run a pipeline stage's micro-batches in its schedule";
+  let description = [{
+    On a module with `ckpt.pipeline = {stage, stages, virtual_stages,
+    micro_batches}`: rewrites the training step of one micro-batch into the
+    stage's whole step, the forward and backward of each model chunk
+    (`ckpt.chunk`) copied once per micro-batch (`ckpt.micro_batch`) in the
+    order of the stage's schedule: 1F1B (warm-up of min(p - i - 1, m)
+    forwards, then one forward and one backward, then the cool-down), or
+    Megatron's interleaved schedule when v > 1. Each micro-batch has its own
+    tokens and labels and its own dropout streams (`rng_stream` + j·2^20).
+    Parameter gradients are accumulated over the micro-batches in order,
+    each contribution of a parameter used twice on its own (`ckpt.grad_sum`);
+    a word embedding shared with another stage (`ckpt.tied_stage`) then
+    adds that stage's gradient. The loss is the sum of the micro-batches'.
+    A module without `ckpt.pipeline` is left alone.
+  }];
+  let options = [
+    Option<"stepName", "step", "std::string", "\"train_step\"",
+           "Name of the training-step function">,
+  ];
+  let dependentDialects = ["::ckpt::CkptDialect"];
+}
+
 def CkptPlanMemory : Pass<"ckpt-plan-memory", "mlir::ModuleOp"> {
   let summary = "Plan every tensor of the training step into one arena";
   let description = [{

@@ -56,6 +56,38 @@ static LogicalResult verifyPolicyAttribute(Operation *op, Attribute value) {
   return success();
 }
 
+/// `ckpt.pipeline`: {stage, stages, virtual_stages, micro_batches}, each a
+/// count, the stage inside the pipeline.
+static LogicalResult verifyPipelineAttribute(Operation *op, Attribute value) {
+  auto pipeline = dyn_cast<DictionaryAttr>(value);
+  if (!pipeline || !isa<ModuleOp>(op))
+    return op->emitError()
+           << "'ckpt.pipeline' must be a dictionary on a module";
+  auto field = [&](StringRef key, int64_t least) -> FailureOr<int64_t> {
+    auto v = pipeline.getAs<IntegerAttr>(key);
+    if (!v || v.getInt() < least)
+      return op->emitError()
+             << "'ckpt.pipeline' needs an integer '" << key << "' >= " << least;
+    return v.getInt();
+  };
+  FailureOr<int64_t> stage = field("stage", 0), stages = field("stages", 1),
+                     chunks = field("virtual_stages", 1),
+                     micro = field("micro_batches", 1);
+  if (failed(stage) || failed(stages) || failed(chunks) || failed(micro))
+    return failure();
+  if (*stage >= *stages)
+    return op->emitError() << "'ckpt.pipeline' stage " << *stage
+                           << " is outside the " << *stages << " stages";
+  for (NamedAttribute entry : pipeline)
+    if (!llvm::is_contained(
+            {"stage", "stages", "virtual_stages", "micro_batches"},
+            entry.getName().getValue()))
+      return op->emitError()
+             << "'ckpt.pipeline' has an unknown field '" << entry.getName()
+             << "' (allowed: stage, stages, virtual_stages, micro_batches)";
+  return success();
+}
+
 LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
@@ -78,10 +110,26 @@ LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
   }
   if (name == kPolicyAttrName)
     return verifyPolicyAttribute(op, attr.getValue());
+  if (name == kPipelineAttrName)
+    return verifyPipelineAttribute(op, attr.getValue());
+  if (name == kChunkAttrName || name == kMicroBatchAttrName) {
+    auto index = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!index || index.getInt() < 0)
+      return op->emitError()
+             << "'" << name << "' must be a non-negative integer";
+    return success();
+  }
+  if (name == kGradSumAttrName) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be a unit attribute";
+    return success();
+  }
   if (name != kRematAttrName)
     return op->emitError() << "unknown ckpt attribute '" << name
                            << "'; ckpt defines " << kRematAttrName
-                           << ", ckpt.policy, ckpt.offsets and ckpt.memory";
+                           << ", ckpt.policy, ckpt.pipeline, ckpt.chunk, "
+                              "ckpt.micro_batch, ckpt.grad_sum, ckpt.offsets "
+                              "and ckpt.memory";
   auto value = dyn_cast<StringAttr>(attr.getValue());
   if (!value || (value.getValue() != "save" && value.getValue() != "recompute"))
     return op->emitError() << "'" << kRematAttrName
@@ -94,11 +142,29 @@ LogicalResult CkptDialect::verifyRegionArgAttribute(Operation *op,
                                                     unsigned regionIndex,
                                                     unsigned argIndex,
                                                     NamedAttribute attr) {
+  if (attr.getName().getValue() == kMicroBatchAttrName) {
+    auto index = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!index || index.getInt() < 0)
+      return op->emitError()
+             << "argument #" << argIndex << ": '" << kMicroBatchAttrName
+             << "' must be a micro-batch index (>= 0)";
+    return success();
+  }
+  if (attr.getName().getValue() == kTiedStageAttrName) {
+    auto stage = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!stage || stage.getInt() < 0)
+      return op->emitError()
+             << "argument #" << argIndex << ": '" << kTiedStageAttrName
+             << "' must be a pipeline stage (>= 0)";
+    return success();
+  }
   if (attr.getName().getValue() != kGradAllReduceAttrName)
     return op->emitError() << "argument #" << argIndex
                            << ": unknown ckpt argument attribute '"
                            << attr.getName().getValue() << "'; ckpt defines "
-                           << kGradAllReduceAttrName;
+                           << kGradAllReduceAttrName << ", "
+                           << kTiedStageAttrName << " and "
+                           << kMicroBatchAttrName;
   auto size = dyn_cast<IntegerAttr>(attr.getValue());
   if (!size || size.getInt() < 2)
     return op->emitError() << "argument #" << argIndex << ": '"

@@ -23,6 +23,22 @@ CKPT_DIFFERENTIABLE_OP_FROM_TABLE(AllReduceOp)
 CKPT_DIFFERENTIABLE_OP_FROM_TABLE(AllGatherOp)
 CKPT_DIFFERENTIABLE_OP_FROM_TABLE(ReduceScatterOp)
 CKPT_DIFFERENTIABLE_OP_FROM_TABLE(ShardOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(SendOp)
+CKPT_DIFFERENTIABLE_OP_FROM_TABLE(RecvOp)
+
+// A stage's output goes to the next stage; its gradient comes back from
+// there, and the gradient of a received input goes back where it came from.
+Grads SendOp::emitGradient(OpBuilder &b, ValueRange) {
+  Value grad = b.create<RecvOp>(getLoc(), getInput().getType(), getStageAttr(),
+                                getTagAttr());
+  return SmallVector<Value>{grad};
+}
+
+Grads RecvOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  if (grads[0])
+    b.create<SendOp>(getLoc(), grads[0], getStageAttr(), getTagAttr());
+  return SmallVector<Value>{};
+}
 
 Grads TpCopyOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])

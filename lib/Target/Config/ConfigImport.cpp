@@ -44,7 +44,8 @@ ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
     return nullptr;
 
   OwningOpRef<ModuleOp> module = buildGPTForwardGraph(
-      *parsed.config, context, FileLineColLoc::get(context, filename, 1, 1));
+      *parsed.config, context, FileLineColLoc::get(context, filename, 1, 1),
+      overrides.pipelineStage.value_or(0));
   if (failed(verify(*module)))
     return nullptr;
   return module;
@@ -70,6 +71,25 @@ struct OverrideFlags {
       llvm::cl::desc("Build the graph of one of t tensor-parallel ranks "
                      "(overrides tensor_model_parallel_size)"),
       llvm::cl::value_desc("t"), llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> pipelineParallel{
+      "pipeline-model-parallel-size",
+      llvm::cl::desc("Split the layers over p pipeline stages (overrides "
+                     "pipeline_model_parallel_size)"),
+      llvm::cl::value_desc("p"), llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> virtualPipeline{
+      "virtual-pipeline-model-parallel-size",
+      llvm::cl::desc("Model chunks per stage, for the interleaved schedule "
+                     "(overrides virtual_pipeline_model_parallel_size)"),
+      llvm::cl::value_desc("v"), llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> microBatches{
+      "num-microbatches",
+      llvm::cl::desc("Micro-batches per step, their gradients accumulated "
+                     "(overrides num_microbatches; default 1)"),
+      llvm::cl::value_desc("m"), llvm::cl::cat(category)};
+  llvm::cl::opt<std::string> pipelineStage{
+      "pipeline-stage",
+      llvm::cl::desc("The pipeline stage whose graph to build (default 0)"),
+      llvm::cl::value_desc("i"), llvm::cl::cat(category)};
   llvm::cl::opt<bool> sequenceParallel{
       "sequence-parallel",
       llvm::cl::desc("With tensor parallelism, shard layer norm, dropout and "
@@ -126,8 +146,25 @@ bool ckpt::readConfigOverrideFlags(llvm::StringRef tool,
   if (!readPositiveFlag(tool, flags.seqLength, overrides.seqLength) ||
       !readPositiveFlag(tool, flags.microBatchSize, overrides.microBatchSize) ||
       !readPositiveFlag(tool, flags.tensorParallel,
-                        overrides.tensorParallelSize))
+                        overrides.tensorParallelSize) ||
+      !readPositiveFlag(tool, flags.pipelineParallel,
+                        overrides.pipelineParallelSize) ||
+      !readPositiveFlag(tool, flags.virtualPipeline,
+                        overrides.virtualPipelineSize) ||
+      !readPositiveFlag(tool, flags.microBatches, overrides.numMicroBatches))
     return false;
+  if (flags.pipelineStage.getNumOccurrences()) {
+    int64_t stage = 0;
+    if (llvm::StringRef(flags.pipelineStage).getAsInteger(10, stage) ||
+        stage < 0) {
+      llvm::errs() << tool
+                   << ": for the --pipeline-stage option: must be a "
+                      "non-negative integer, got '"
+                   << flags.pipelineStage << "'\n";
+      return false;
+    }
+    overrides.pipelineStage = stage;
+  }
   if (flags.sequenceParallel.getNumOccurrences())
     overrides.sequenceParallel = flags.sequenceParallel;
   if (flags.dtype.getNumOccurrences()) {

@@ -9,6 +9,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/BitVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
@@ -24,8 +25,9 @@ namespace {
 /// are looked up by their Megatron-core name.
 class GPTGraphBuilder {
 public:
-  GPTGraphBuilder(const GPTConfig &config, MLIRContext *context, Location loc)
-      : config(config), builder(context), fileLoc(loc) {
+  GPTGraphBuilder(const GPTConfig &config, MLIRContext *context, Location loc,
+                  int64_t stage)
+      : config(config), builder(context), fileLoc(loc), stage(stage) {
     switch (config.dtype) {
     case config::DType::F32:
       elementType = builder.getF32Type();
@@ -57,20 +59,108 @@ public:
     builder.setInsertionPointToStart(entry);
     arguments = entry->getArguments();
 
-    Value hidden = emitEmbedding();
-    for (int64_t layer = 0; layer < config.numLayers; ++layer)
-      hidden = emitLayer(hidden, layer);
-    Value loss = emitHeadAndLoss(hidden);
+    if (config.pipelined())
+      module->getOperation()->setAttr(CkptDialect::kPipelineAttrName,
+                                      describePipeline());
+    Value loss = emitChunks();
     // The routers' load-balancing losses are terms of the step's loss.
     for (Value aux : auxLosses)
       loss = tag(builder.create<AddOp>(named("loss.aux"), loss, aux), "loss",
                  std::nullopt)
                  .getResult();
-    builder.create<func::ReturnOp>(fileLoc, loss);
+    if (loss) {
+      builder.create<func::ReturnOp>(fileLoc, loss);
+    } else {
+      builder.create<func::ReturnOp>(fileLoc);
+      func.setFunctionType(builder.getFunctionType(argTypes, {}));
+    }
+    if (config.pipelineParallelSize > 1)
+      keepStageArguments(func);
     return module;
   }
 
 private:
+  bool pipelined() const { return config.pipelineParallelSize > 1; }
+
+  /// Emits the model chunk by chunk (Megatron's order: chunk k on stage
+  /// k % p). The whole model is emitted so that every op keeps the name and
+  /// dropout stream it has in the unpipelined graph; the other stages'
+  /// chunks are erased afterwards, and a chunk of this stage starts from a
+  /// receive and ends in a send. Returns the loss, or null when the head is
+  /// on another stage.
+  Value emitChunks() {
+    int64_t p = config.pipelineParallelSize;
+    int64_t chunks = p * config.virtualPipelineSize;
+    Block *block = builder.getInsertionBlock();
+    SmallVector<Operation *> foreign;
+    Value hidden, loss;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      bool mine = chunk % p == stage;
+      Operation *before = block->empty() ? nullptr : &block->back();
+      if (chunk == 0)
+        hidden = emitEmbedding();
+      else if (mine && pipelined())
+        hidden =
+            builder.create<RecvOp>(named("pipeline.recv"), hidden.getType(),
+                                   builder.getI64IntegerAttr((chunk - 1) % p),
+                                   builder.getI64IntegerAttr(chunk - 1));
+      auto [begin, end] = config.chunkLayers(chunk);
+      for (int64_t layer = begin; layer < end; ++layer)
+        hidden = emitLayer(hidden, layer);
+      if (chunk == chunks - 1)
+        loss = emitHeadAndLoss(hidden);
+      else if (mine && pipelined())
+        builder.create<SendOp>(named("pipeline.send"), hidden,
+                               builder.getI64IntegerAttr((chunk + 1) % p),
+                               builder.getI64IntegerAttr(chunk));
+      for (Operation *op = before ? before->getNextNode() : &block->front(); op;
+           op = op->getNextNode()) {
+        if (!mine)
+          foreign.push_back(op);
+        else if (config.pipelined())
+          op->setAttr(CkptDialect::kChunkAttrName,
+                      builder.getI64IntegerAttr(chunk / p));
+      }
+    }
+    for (Operation *op : llvm::reverse(foreign))
+      op->erase();
+    return stage == (chunks - 1) % p ? loss : Value();
+  }
+
+  /// Drops the arguments this stage does not read (the tokens after the
+  /// first stage, the labels before the last, the other stages' layers'
+  /// parameters), and marks the word embedding that the first and last
+  /// stage both hold: their gradients are summed between them.
+  void keepStageArguments(func::FuncOp func) {
+    int64_t last = config.pipelineParallelSize - 1;
+    if (!config.untieEmbeddingsAndOutputWeights) {
+      auto it = paramIndex.find("embedding.word_embeddings.weight");
+      bool shared = (stage == 0 || stage == last) &&
+                    !func.getArgument(it->second).use_empty();
+      if (shared)
+        func.setArgAttr(it->second, CkptDialect::kTiedStageAttrName,
+                        builder.getI64IntegerAttr(stage == 0 ? last : 0));
+    }
+    llvm::BitVector unused(func.getNumArguments());
+    for (BlockArgument arg : func.getArguments())
+      if (arg.use_empty())
+        unused.set(arg.getArgNumber());
+    func.eraseArguments(unused);
+  }
+
+  /// {stage, stages, virtual_stages, micro_batches}.
+  DictionaryAttr describePipeline() {
+    NamedAttrList fields;
+    fields.append("stage", builder.getI64IntegerAttr(stage));
+    fields.append("stages",
+                  builder.getI64IntegerAttr(config.pipelineParallelSize));
+    fields.append("virtual_stages",
+                  builder.getI64IntegerAttr(config.virtualPipelineSize));
+    fields.append("micro_batches",
+                  builder.getI64IntegerAttr(config.numMicroBatches));
+    return fields.getDictionary(builder.getContext());
+  }
+
   //===--------------------------------------------------------------------===//
   // Arguments
   //===--------------------------------------------------------------------===//
@@ -714,6 +804,7 @@ private:
   const GPTConfig &config;
   OpBuilder builder;
   Location fileLoc;
+  int64_t stage; ///< The pipeline stage whose graph is built.
   Type elementType;
   SmallVector<Type> argTypes;
   SmallVector<DictionaryAttr> argAttrs;
@@ -727,6 +818,6 @@ private:
 
 OwningOpRef<ModuleOp> ckpt::buildGPTForwardGraph(const GPTConfig &config,
                                                  MLIRContext *context,
-                                                 Location loc) {
-  return GPTGraphBuilder(config, context, loc).build();
+                                                 Location loc, int64_t stage) {
+  return GPTGraphBuilder(config, context, loc, stage).build();
 }

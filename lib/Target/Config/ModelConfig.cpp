@@ -561,17 +561,6 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
   config.rotaryBase = rotaryBase.value_or(10000.0);
   config.rotaryPercent = rotaryPercent.value_or(1.0);
   readMegatronMoe(reader, config, bias.value_or(true));
-  // What changes memory and is not modelled yet is refused, never ignored:
-  // the whole model on one stage would be a wrong estimate with exit code 0.
-  for (const char *key :
-       {"pipeline_model_parallel_size", "virtual_pipeline_model_parallel_size"})
-    if (auto stages = reader.integer(key); stages && *stages > 1)
-      reader.error(key,
-                   std::string("pipeline parallelism is not supported yet: "
-                               "with ") +
-                       key + " = " + std::to_string(*stages) +
-                       " a rank holds a share of the layers and up to that "
-                       "many micro-batches of their activations (1F1B)");
   if (auto post = reader.boolean("apply_residual_connection_post_layernorm");
       post && *post)
     reader.error("apply_residual_connection_post_layernorm",
@@ -1052,6 +1041,119 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
   }
 }
 
+/// Pipeline parallelism with Megatron's names and rules: p stages of an
+/// even share of the layers (or the given first and last stage's), v model
+/// chunks per stage, m micro-batches (a multiple of p when interleaved).
+void checkPipeline(ConfigReader &reader, GPTConfig &config,
+                   const ConfigOverrides &overrides) {
+  auto read = [&](const char *key, const std::optional<int64_t> &override) {
+    std::optional<int64_t> value = reader.integer(key, 1);
+    requirePositive(reader, key, value);
+    if (override)
+      value = override;
+    return value && *value > 0 ? *value : 1;
+  };
+  int64_t p =
+      read("pipeline_model_parallel_size", overrides.pipelineParallelSize);
+  int64_t v = read("virtual_pipeline_model_parallel_size",
+                   overrides.virtualPipelineSize);
+  int64_t m = read("num_microbatches", overrides.numMicroBatches);
+  auto pKey = [&] {
+    return std::string(overrides.pipelineParallelSize
+                           ? "--pipeline-model-parallel-size"
+                           : "pipeline_model_parallel_size");
+  };
+  auto vKey = [&] {
+    return std::string(overrides.virtualPipelineSize
+                           ? "--virtual-pipeline-model-parallel-size"
+                           : "virtual_pipeline_model_parallel_size");
+  };
+  auto mKey = [&] {
+    return std::string(overrides.numMicroBatches ? "--num-microbatches"
+                                                 : "num_microbatches");
+  };
+  config.pipelineParallelSize = p;
+  config.virtualPipelineSize = v;
+  config.numMicroBatches = m;
+  if (overrides.pipelineStage && *overrides.pipelineStage >= p)
+    reader.error("--pipeline-stage",
+                 "--pipeline-stage must be in [0, " + std::to_string(p) +
+                     "), the pipeline's stages; got " +
+                     std::to_string(*overrides.pipelineStage));
+  for (const char *key : {"decoder_first_pipeline_num_layers",
+                          "num_layers_in_first_pipeline_stage"})
+    if (auto n = reader.integer(key)) {
+      requirePositive(reader, key, n);
+      config.firstStageLayers = *n;
+    }
+  for (const char *key : {"decoder_last_pipeline_num_layers",
+                          "num_layers_in_last_pipeline_stage"})
+    if (auto n = reader.integer(key)) {
+      requirePositive(reader, key, n);
+      config.lastStageLayers = *n;
+    }
+  int64_t layers = config.numLayers;
+  if (v > 1 && p == 1)
+    reader.error(vKey(), vKey() + " (" + std::to_string(v) +
+                             ") needs pipeline_model_parallel_size > 1");
+  if (v > 1 && m % p != 0)
+    reader.error(mKey(), "the interleaved schedule needs the number of "
+                         "micro-batches (" +
+                             std::to_string(m) +
+                             ") to be a multiple of the pipeline size (" +
+                             std::to_string(p) + ")");
+  if (p > 1 && config.moe() && config.moeAuxLossCoeff > 0.0)
+    reader.error("moe_aux_loss_coeff",
+                 "the load-balancing loss of a mixture of experts is not "
+                 "supported with pipeline parallelism yet (a stage without "
+                 "the head has no loss to add it to); set it to 0 or use "
+                 "pipeline_model_parallel_size = 1");
+  if (layers <= 0 || p == 1) {
+    if (p == 1 && (config.firstStageLayers || config.lastStageLayers))
+      reader.error("decoder_first_pipeline_num_layers",
+                   "the first and last stage's layers need "
+                   "pipeline_model_parallel_size > 1");
+    return;
+  }
+  if (p > layers) {
+    reader.error(pKey(), pKey() + " (" + std::to_string(p) +
+                             ") must not exceed the number of layers (" +
+                             std::to_string(layers) + ")");
+    return;
+  }
+  int64_t first = config.firstStageLayers.value_or(0);
+  int64_t last = config.lastStageLayers.value_or(0);
+  int64_t even =
+      p - (config.firstStageLayers ? 1 : 0) - (config.lastStageLayers ? 1 : 0);
+  if (config.firstStageLayers || config.lastStageLayers) {
+    if (v > 1) {
+      reader.error("decoder_first_pipeline_num_layers",
+                   "an uneven first or last stage cannot be combined with "
+                   "the interleaved schedule (virtual pipeline size " +
+                       std::to_string(v) + ")");
+      return;
+    }
+    int64_t rest = layers - first - last;
+    if (rest < 0 || (even == 0 && rest != 0) ||
+        (even > 0 && (rest <= 0 || rest % even != 0))) {
+      reader.error("decoder_first_pipeline_num_layers",
+                   "the layers left after the first and last stage (" +
+                       std::to_string(rest) +
+                       ") must split evenly over the other " +
+                       std::to_string(even) + " stages");
+      return;
+    }
+    return;
+  }
+  if (layers % (p * v) != 0)
+    reader.error(pKey(), "the number of layers (" + std::to_string(layers) +
+                             ") must be divisible by the pipeline size" +
+                             (v > 1 ? " times the virtual pipeline size (" +
+                                          std::to_string(p) + " x " +
+                                          std::to_string(v) + ")"
+                                    : " (" + std::to_string(p) + ")"));
+}
+
 void checkConsistency(ConfigReader &reader, GPTConfig &config,
                       const ConfigOverrides &overrides) {
   bool hf =
@@ -1091,6 +1193,7 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
     config.sequenceParallel = *overrides.sequenceParallel;
   if (overrides.attentionBackend)
     config.attentionBackend = *overrides.attentionBackend;
+  checkPipeline(reader, config, overrides);
 
   if (config.moe() && config.moeFfnHiddenSize == 0)
     config.moeFfnHiddenSize = config.ffnHiddenSize;
@@ -1200,6 +1303,33 @@ ConfigFormat detectFormat(const json &doc, ConfigReader &reader, bool &ok) {
 }
 
 } // namespace
+
+std::pair<int64_t, int64_t> GPTConfig::chunkLayers(int64_t chunk) const {
+  int64_t p = pipelineParallelSize, chunks = p * virtualPipelineSize;
+  if (chunks == 1)
+    return {0, numLayers};
+  if (!firstStageLayers && !lastStageLayers) {
+    int64_t size = numLayers / chunks;
+    return {chunk * size, (chunk + 1) * size};
+  }
+  // Uneven first or last stage (one chunk per stage): the others share the
+  // rest evenly.
+  int64_t first = firstStageLayers.value_or(0),
+          last = lastStageLayers.value_or(0);
+  int64_t even = p - (firstStageLayers ? 1 : 0) - (lastStageLayers ? 1 : 0);
+  int64_t size = even > 0 ? (numLayers - first - last) / even : 0;
+  auto layersOf = [&](int64_t stage) {
+    if (stage == 0 && firstStageLayers)
+      return first;
+    if (stage == p - 1 && lastStageLayers)
+      return last;
+    return size;
+  };
+  int64_t begin = 0;
+  for (int64_t stage = 0; stage < chunk; ++stage)
+    begin += layersOf(stage);
+  return {begin, begin + layersOf(chunk)};
+}
 
 int64_t GPTConfig::moeCapacity() const {
   // Saturated: the size checks report a model too large to plan.

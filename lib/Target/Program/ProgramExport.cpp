@@ -18,6 +18,8 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/JSON.h"
 
+#include <map>
+
 using namespace mlir;
 using namespace ckpt;
 
@@ -37,7 +39,13 @@ public:
 
   LogicalResult write(llvm::raw_ostream &os) {
     func::FuncOp func = graph.step;
-    if (graph.results.empty() || graph.results.front() < 0)
+    auto pipeline =
+        func->getParentOfType<ModuleOp>()
+            ? func->getParentOfType<ModuleOp>()->getAttrOfType<DictionaryAttr>(
+                  CkptDialect::kPipelineAttrName)
+            : DictionaryAttr();
+    if ((!pipeline || graph.hasLoss) &&
+        (graph.results.empty() || !graph.hasLoss || graph.results.front() < 0))
       return mlir::emitError(func.getLoc(),
                              "a training step returns the loss first");
     for (const StepNode &node : graph.nodes)
@@ -46,6 +54,8 @@ public:
             "cannot be lowered to a runtime program: only xf ops, ckpt "
             "collectives and ckpt.recompute regions run");
     int tokens = -1, labels = -1;
+    // A pipelined step's inputs by micro-batch.
+    std::map<int64_t, std::pair<int, int>> batches;
     for (BlockArgument arg : func.getArguments()) {
       auto role = func.getArgAttrOfType<StringAttr>(
           arg.getArgNumber(), xf::XFDialect::kRoleAttrName);
@@ -63,8 +73,29 @@ public:
         tokens = graph.tensorOf(arg);
       if (roleText == "labels")
         labels = graph.tensorOf(arg);
+      if (auto batch = func.getArgAttrOfType<IntegerAttr>(
+              arg.getArgNumber(), CkptDialect::kMicroBatchAttrName)) {
+        auto &entry = batches.try_emplace(batch.getInt(), std::pair{-1, -1})
+                          .first->second;
+        (roleText == "tokens" ? entry.first : entry.second) =
+            graph.tensorOf(arg);
+      }
     }
-    if (tokens < 0 || labels < 0)
+    if (pipeline) {
+      int64_t count = pipeline.getAs<IntegerAttr>("micro_batches").getInt();
+      // A middle stage reads no inputs: its micro-batches have none.
+      if (batches.empty() && (tokens >= 0 || labels >= 0))
+        return mlir::emitError(func.getLoc())
+               << "the pipelined step has not been unrolled into its "
+                  "micro-batches: run --ckpt-pipeline-schedule first";
+      if (batches.empty())
+        for (int64_t j = 0; j < count; ++j)
+          batches[j] = {-1, -1};
+      if (static_cast<int64_t>(batches.size()) != count)
+        return mlir::emitError(func.getLoc())
+               << "the pipelined step has inputs of " << batches.size()
+               << " micro-batches, expected " << count;
+    } else if (tokens < 0 || labels < 0)
       return mlir::emitError(func.getLoc(),
                              "the training step needs arguments with xf.role "
                              "= \"tokens\" and \"labels\"");
@@ -112,12 +143,28 @@ public:
           if (failed(writeInstruction(json, node)))
             status = failure();
       });
+      if (pipeline)
+        json.attributeObject("pipeline", [&] {
+          for (StringRef key :
+               {"stage", "stages", "virtual_stages", "micro_batches"})
+            json.attribute(key, pipeline.getAs<IntegerAttr>(key).getInt());
+        });
       json.attributeObject("inputs", [&] {
-        json.attribute("tokens", tokens);
-        json.attribute("labels", labels);
+        if (!pipeline) {
+          json.attribute("tokens", tokens);
+          json.attribute("labels", labels);
+          return;
+        }
+        json.attributeArray("micro_batches", [&] {
+          for (auto &[index, ids] : batches)
+            json.object([&, &ids = ids] {
+              json.attribute("tokens", ids.first);
+              json.attribute("labels", ids.second);
+            });
+        });
       });
       json.attributeObject("outputs", [&] {
-        json.attribute("loss", graph.results.front());
+        json.attribute("loss", graph.hasLoss ? graph.results.front() : -1);
         json.attributeArray("gradients", [&] {
           if (failed(writeGradients(json)))
             status = failure();
@@ -230,14 +277,15 @@ private:
       byName[names[id]] = id;
       inOrder.push_back(id);
     }
-    for (unsigned i = 1; i < graph.results.size(); ++i) {
+    unsigned first = graph.hasLoss ? 1 : 0;
+    for (unsigned i = first; i < graph.results.size(); ++i) {
       auto gradOf = func.getResultAttrOfType<StringAttr>(
           i, xf::XFDialect::kGradOfAttrName);
       int param = -1;
       if (gradOf && byName.count(gradOf.getValue()))
         param = byName[gradOf.getValue()];
-      else if (i - 1 < inOrder.size())
-        param = inOrder[i - 1];
+      else if (i - first < inOrder.size())
+        param = inOrder[i - first];
       int grad = graph.results[i];
       if (param < 0 || grad < 0 ||
           graph.tensors[grad].role != TensorRole::Gradient)

@@ -3,7 +3,7 @@
 // tensor-parallel gradient reduction) are verified wherever they appear.
 
 func.func @unknown_attr(%x: tensor<4xf32>) {
-  // expected-error @+1 {{unknown ckpt attribute 'ckpt.stage'; ckpt defines ckpt.remat, ckpt.policy, ckpt.offsets and ckpt.memory}}
+  // expected-error @+1 {{unknown ckpt attribute 'ckpt.stage'; ckpt defines ckpt.remat, ckpt.policy, ckpt.pipeline, ckpt.chunk, ckpt.micro_batch, ckpt.grad_sum, ckpt.offsets and ckpt.memory}}
   %0 = xf.gelu %x {ckpt.stage = 1 : i64} : tensor<4xf32>
   return
 }
@@ -39,7 +39,7 @@ func.func @grad_all_reduce_string(%x: tensor<4xf32>, %w: tensor<4xf32> {ckpt.gra
 
 // -----
 
-// expected-error @+1 {{argument #0: unknown ckpt argument attribute 'ckpt.shard'; ckpt defines ckpt.grad_all_reduce}}
+// expected-error @+1 {{argument #0: unknown ckpt argument attribute 'ckpt.shard'; ckpt defines ckpt.grad_all_reduce, ckpt.tied_stage and ckpt.micro_batch}}
 func.func @unknown_arg_attr(%w: tensor<4xf32> {ckpt.shard = 0 : i64}) {
   return
 }

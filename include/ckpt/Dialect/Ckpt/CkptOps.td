@@ -49,6 +49,24 @@ def Ckpt_Dialect : Dialect {
     /// shard) and the training step sums it over them.
     static constexpr ::llvm::StringLiteral kGradAllReduceAttrName =
         "ckpt.grad_all_reduce";
+    /// On a module: its pipeline stage and schedule, a dictionary
+    /// {stage, stages, virtual_stages, micro_batches} (pipelined configs).
+    static constexpr ::llvm::StringLiteral kPipelineAttrName = "ckpt.pipeline";
+    /// On an op of a pipelined graph: the stage's model chunk it belongs to
+    /// (0 .. virtual_stages - 1).
+    static constexpr ::llvm::StringLiteral kChunkAttrName = "ckpt.chunk";
+    /// On an op of the unrolled step: its micro-batch.
+    static constexpr ::llvm::StringLiteral kMicroBatchAttrName =
+        "ckpt.micro_batch";
+    /// On the sum of a parameter's gradient contributions (a parameter used
+    /// in several places): the micro-batch schedule accumulates each
+    /// contribution on its own and sums them once at the end.
+    static constexpr ::llvm::StringLiteral kGradSumAttrName = "ckpt.grad_sum";
+    /// On a parameter argument: another stage holds the same parameter (the
+    /// tied word embedding of the first and last stage); the step adds that
+    /// stage's accumulated gradient to its own.
+    static constexpr ::llvm::StringLiteral kTiedStageAttrName =
+        "ckpt.tied_stage";
   }];
 }
 
@@ -192,6 +210,59 @@ def Ckpt_ShardOp : Ckpt_CollectiveOp<"shard"> {
                        ConfinedAttr<I64Attr, [IntPositive]>:$size,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$dim);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Pipeline stages: point-to-point transfers between the ranks of two stages
+// (the same tensor-parallel position). They have effects, so no pass moves,
+// merges or drops them; each send meets the peer's receive of the same
+// type, in program order.
+//===----------------------------------------------------------------------===//
+
+class Ckpt_PointToPointOp<string mnemonic, list<Trait> traits = []>
+    : Ckpt_Op<mnemonic, !listconcat(traits, [
+        MemoryEffects<[MemRead, MemWrite]>,
+        DeclareOpInterfaceMethods<DifferentiableOpInterface>,
+        DeclareOpInterfaceMethods<CostOpInterface>])> {
+  let hasVerifier = 1;
+}
+
+def Ckpt_SendOp : Ckpt_PointToPointOp<"send"> {
+  let summary = "send a tensor to another pipeline stage";
+  let description = [{
+    Sends `input` to pipeline stage `stage` (Megatron's `send_forward` of a
+    stage's output, or `send_backward` of its input's gradient). The
+    backward receives the gradient of `input` from that stage. A send meets
+    the receive with the same `tag` (the model chunk boundary it crosses;
+    --ckpt-pipeline-schedule makes it unique per direction and
+    micro-batch), so that transfers in both directions between two stages
+    never meet the wrong receive.
+
+    ```mlir
+    ckpt.send %hidden {stage = 1 : i64} : tensor<16x2x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$stage,
+                       DefaultValuedAttr<I64Attr, "0">:$tag);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Ckpt_RecvOp : Ckpt_PointToPointOp<"recv"> {
+  let summary = "receive a tensor from another pipeline stage";
+  let description = [{
+    Receives the result from pipeline stage `stage` (`recv_forward` of the
+    previous stage's output, or `recv_backward` of a gradient). The backward
+    sends the result's gradient back to that stage.
+
+    ```mlir
+    %hidden = ckpt.recv {stage = 0 : i64} : tensor<16x2x64xf32>
+    ```
+  }];
+  let arguments = (ins ConfinedAttr<I64Attr, [IntNonNegative]>:$stage,
+                       DefaultValuedAttr<I64Attr, "0">:$tag);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
 }
 
 #endif // CKPT_DIALECT_CKPT_CKPTOPS_TD

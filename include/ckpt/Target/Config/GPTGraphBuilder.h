@@ -15,9 +15,17 @@ namespace ckpt {
 /// parameter name. Dropout ops with probability 0 are left out. `loc` is the
 /// location of the config file; ops get names on top of it. The context must
 /// have the xf and func dialects loaded.
+///
+/// With pipeline parallelism the function is pipeline stage `stage`'s part:
+/// its model chunks (tagged `ckpt.chunk`), each starting from `ckpt.recv`
+/// of the previous stage's output (or the embedding) and ending in
+/// `ckpt.send` to the next (or the head and loss; a function without the
+/// head returns nothing), and only the arguments it reads. Configs with
+/// several micro-batches carry `ckpt.pipeline` on the module.
 mlir::OwningOpRef<mlir::ModuleOp>
 buildGPTForwardGraph(const config::GPTConfig &config,
-                     mlir::MLIRContext *context, mlir::Location loc);
+                     mlir::MLIRContext *context, mlir::Location loc,
+                     int64_t stage = 0);
 
 } // namespace ckpt
 

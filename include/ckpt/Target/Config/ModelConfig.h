@@ -98,6 +98,22 @@ struct GPTConfig {
   int64_t tensorParallelSize = 1;
   bool sequenceParallel = false;
 
+  /// Pipeline parallelism: p stages, v model chunks per stage (the
+  /// interleaved schedule when v > 1), m micro-batches per step; the layers
+  /// of the first and last stage when they are not an even share.
+  int64_t pipelineParallelSize = 1;
+  int64_t virtualPipelineSize = 1;
+  int64_t numMicroBatches = 1;
+  std::optional<int64_t> firstStageLayers;
+  std::optional<int64_t> lastStageLayers;
+  /// Whether the step runs more than one micro-batch or stage.
+  bool pipelined() const {
+    return pipelineParallelSize > 1 || numMicroBatches > 1;
+  }
+  /// Layers [begin, end) of model chunk `chunk` (0 .. p·v-1, Megatron's
+  /// order: chunk k sits on stage k % p as its virtual chunk k / p).
+  std::pair<int64_t, int64_t> chunkLayers(int64_t chunk) const;
+
   /// Core attention: "unfused" (scores, softmax and context, the s²
   /// probabilities kept) or "flash" (one fused op that recomputes them).
   std::string attentionBackend = "unfused";
@@ -137,6 +153,11 @@ struct ConfigOverrides {
   std::optional<int64_t> tensorParallelSize;
   std::optional<bool> sequenceParallel;
   std::optional<std::string> attentionBackend; ///< "flash" or "unfused".
+  std::optional<int64_t> pipelineParallelSize;
+  std::optional<int64_t> virtualPipelineSize;
+  std::optional<int64_t> numMicroBatches;
+  /// Not a field: which pipeline stage's graph to build (default 0).
+  std::optional<int64_t> pipelineStage;
 };
 
 struct ConfigDiagnostic {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace ckpt::rt {
@@ -45,6 +46,17 @@ public:
   virtual void recv(float *data, int64_t count, int peer) = 0;
   virtual void recv(double *data, int64_t count, int peer) = 0;
 
+  /// Pipeline transfers of raw bytes (any element type). `postSend` copies
+  /// `data` and returns at once: the send completes in the background, so
+  /// two stages may both send before they receive, as 1F1B's steady state
+  /// does. `recvBytes` waits for the bytes. `finishSends` waits until every
+  /// posted send has been received. Communicators without point-to-point
+  /// transfers throw.
+  /// A send meets the peer's receive of the same `tag` (>= 0).
+  virtual void postSend(const void *data, int64_t bytes, int peer, int tag);
+  virtual void recvBytes(void *data, int64_t bytes, int peer, int tag);
+  virtual void finishSends() {}
+
   /// The ranks that give the same `color`, ordered by `key` (as
   /// MPI_Comm_split): the tensor-parallel group of one pipeline stage, or
   /// the ranks of one tensor-parallel position across the stages. Every
@@ -55,6 +67,15 @@ public:
   /// rank's failure must not leave the others waiting in a collective.
   [[noreturn]] virtual void abort(int code) = 0;
 };
+
+inline void Communicator::postSend(const void *, int64_t, int, int) {
+  throw std::runtime_error("the " + name() +
+                           " communicator has no pipeline transfers");
+}
+inline void Communicator::recvBytes(void *, int64_t, int, int) {
+  throw std::runtime_error("the " + name() +
+                           " communicator has no pipeline transfers");
+}
 
 /// One rank alone: every collective is a copy.
 std::unique_ptr<Communicator> makeSingleProcessCommunicator();

@@ -39,6 +39,10 @@ struct ExecutorOptions {
   bool useArena = true;
   /// The ranks of a tensor-parallel program; null: one process alone.
   Communicator *communicator = nullptr;
+  /// A pipeline stage's peers: rank i of this communicator runs stage i
+  /// (at the same tensor-parallel position). Needed by programs that send
+  /// or receive.
+  Communicator *pipeline = nullptr;
   /// Where to run; null: a CPU backend of the executor's own.
   Backend *backend = nullptr;
   /// Fuse adjacent element-wise pairs into one pass each (Fusion.h): the
@@ -114,6 +118,8 @@ private:
   KernelCall callOf(size_t index, double *loss);
 
   /// A tensor's device memory: its own allocation, or a place in the arena.
+  Kernel transferKernel(const ops::OpDef &def);
+
   struct Buffer {
     void *ptr = nullptr;
     size_t bytes = 0;

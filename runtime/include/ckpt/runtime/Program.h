@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -64,6 +65,21 @@ struct GradientOutput {
   int gradient = -1;
 };
 
+/// One micro-batch's inputs: tensor ids, or -1 where the stage reads none
+/// (the tokens after the first stage, the labels before the last).
+struct MicroBatchInputs {
+  int tokens = -1;
+  int labels = -1;
+};
+
+/// The pipeline stage a program is, and its schedule's size.
+struct PipelineInfo {
+  int64_t stage = 0;
+  int64_t stages = 1;
+  int64_t virtualStages = 1;
+  int64_t microBatches = 1;
+};
+
 struct Program {
   int version = kProgramVersion;
   std::string function;
@@ -73,9 +89,15 @@ struct Program {
   int64_t tensorParallelSize = 1;
   std::vector<TensorInfo> tensors;
   std::vector<Instruction> instructions;
+  /// Micro-batch 0's tokens and labels (-1 where a stage has none).
   int tokens = -1;
   int labels = -1;
+  /// The step's loss; -1 on a pipeline stage without the head.
   int loss = -1;
+  /// Set for a pipelined step (several micro-batches or stages): its stage,
+  /// and every micro-batch's inputs.
+  std::optional<PipelineInfo> pipeline;
+  std::vector<MicroBatchInputs> microBatchInputs;
   std::vector<GradientOutput> gradients;
 
   /// The memory plan, when the program has one (arenaBytes >= 0): the
@@ -101,6 +123,10 @@ public:
 /// Parses and validates a program; throws ProgramError.
 Program parseProgram(const std::string &text);
 Program loadProgram(const std::string &path);
+/// A program file, or a pipeline's file of one program per stage
+/// (`{"format", "version", "stages": [program, ...]}`), stage i at i.
+std::vector<Program> parsePrograms(const std::string &text);
+std::vector<Program> loadPrograms(const std::string &path);
 
 /// Checks ids, single assignment, definition before use, and every
 /// instruction's arity, dtypes and shapes; throws ProgramError.

@@ -1,0 +1,342 @@
+//===- PipelinePass.cpp - Unroll a stage's micro-batch schedule -----------===//
+//
+// The training step of one micro-batch becomes the stage's step: each
+// chunk's forward and backward copied per micro-batch, in the schedule's
+// order, gradients accumulated. The memory planner then sees the
+// activations of the micro-batches in flight overlap exactly as the
+// schedule makes them, and the runtime runs the program as it is.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/PipelineSchedule.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/MapVector.h"
+
+using namespace mlir;
+using namespace ckpt;
+
+namespace ckpt {
+#define GEN_PASS_DEF_CKPTPIPELINESCHEDULE
+#include "ckpt/Transforms/Passes.h.inc"
+} // namespace ckpt
+
+namespace {
+
+/// Dropout streams of micro-batch j: the op's stream + j·2^20, so that every
+/// micro-batch draws its own masks and a recompute redraws its own.
+constexpr int64_t kStreamsPerMicroBatch = int64_t(1) << 20;
+
+struct Pipeline {
+  int64_t stage, stages, chunks, microBatches;
+};
+
+FailureOr<Pipeline> readPipeline(ModuleOp module, DictionaryAttr attr) {
+  auto get = [&](StringRef key) { return attr.getAs<IntegerAttr>(key); };
+  if (!get("stage") || !get("stages") || !get("virtual_stages") ||
+      !get("micro_batches"))
+    return module.emitError("'ckpt.pipeline' needs stage, stages, "
+                            "virtual_stages and micro_batches");
+  Pipeline p{get("stage").getInt(), get("stages").getInt(),
+             get("virtual_stages").getInt(), get("micro_batches").getInt()};
+  if ((p.microBatches - 1) * kStreamsPerMicroBatch + kStreamsPerMicroBatch >
+      (int64_t(1) << 32))
+    return module.emitError()
+           << "at most " << ((int64_t(1) << 32) / kStreamsPerMicroBatch)
+           << " micro-batches: each draws its dropout masks from 2^20 "
+              "streams of the generator's 2^32; got "
+           << p.microBatches;
+  if (p.chunks > 1 && p.microBatches % p.stages != 0)
+    return module.emitError()
+           << "the interleaved schedule needs the micro-batches ("
+           << p.microBatches << ") to be a multiple of the stages (" << p.stages
+           << ")";
+  return p;
+}
+
+bool isBackward(Operation *op) {
+  if (isa<RecomputeOp>(op))
+    return true;
+  auto phase = op->getAttrOfType<StringAttr>(xf::XFDialect::kPhaseAttrName);
+  return phase && phase.getValue() != "forward";
+}
+
+/// The chunk an op belongs to: its tag, or for a region its body's.
+std::optional<int64_t> chunkOf(Operation *op) {
+  std::optional<int64_t> chunk;
+  op->walk([&](Operation *inner) {
+    if (auto attr =
+            inner->getAttrOfType<IntegerAttr>(CkptDialect::kChunkAttrName)) {
+      chunk = attr.getInt();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return chunk;
+}
+
+/// One parameter's gradient as the step made it: the contributions of its
+/// uses (summed by a chain of ckpt.grad_sum adds), then the collectives
+/// applied to the sum.
+struct GradientChain {
+  SmallVector<Value> contributions;
+  SmallVector<Operation *> after; ///< In the order they apply.
+};
+
+GradientChain traceGradient(Value grad,
+                            llvm::SmallPtrSetImpl<Operation *> &tail) {
+  GradientChain chain;
+  SmallVector<Operation *> reversed;
+  while (auto reduce = grad.getDefiningOp<AllReduceOp>()) {
+    if (!grad.hasOneUse())
+      break;
+    reversed.push_back(reduce);
+    grad = reduce.getInput();
+  }
+  chain.after.assign(reversed.rbegin(), reversed.rend());
+  std::function<void(Value)> flatten = [&](Value v) {
+    Operation *def = v.getDefiningOp();
+    if (def && def->hasAttr(CkptDialect::kGradSumAttrName) && v.hasOneUse()) {
+      tail.insert(def);
+      flatten(def->getOperand(0));
+      flatten(def->getOperand(1));
+      return;
+    }
+    chain.contributions.push_back(v);
+  };
+  flatten(grad);
+  for (Operation *op : chain.after)
+    tail.insert(op);
+  return chain;
+}
+
+LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
+  Block &body = step.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  MLIRContext *context = module.getContext();
+
+  // Arguments: per micro-batch the tokens and labels; the parameters once.
+  SmallVector<unsigned> inputs, params;
+  for (BlockArgument arg : step.getArguments()) {
+    auto role = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                  xf::XFDialect::kRoleAttrName);
+    bool input =
+        role && (role.getValue() == "tokens" || role.getValue() == "labels");
+    (input ? inputs : params).push_back(arg.getArgNumber());
+  }
+  bool hasLoss = false;
+  if (auto resultRole =
+          step.getResultAttrOfType<StringAttr>(0, xf::XFDialect::kRoleAttrName))
+    hasLoss = resultRole.getValue() == "loss";
+
+  // Each returned gradient: its contributions and the collectives after.
+  llvm::SmallPtrSet<Operation *, 16> tail;
+  SmallVector<GradientChain> chains;
+  for (unsigned r = hasLoss ? 1 : 0; r < ret.getNumOperands(); ++r)
+    chains.push_back(traceGradient(ret.getOperand(r), tail));
+
+  // Every other op: its phase and chunk.
+  struct Part {
+    SmallVector<Operation *> ops;
+  };
+  SmallVector<Part> forwardParts(p.chunks), backwardParts(p.chunks);
+  for (Operation &op : body.without_terminator()) {
+    if (tail.contains(&op))
+      continue;
+    std::optional<int64_t> chunk = chunkOf(&op);
+    if (!chunk && p.chunks == 1)
+      chunk = 0;
+    if (!chunk || *chunk < 0 || *chunk >= p.chunks)
+      return op.emitOpError()
+             << "has no model chunk (ckpt.chunk in [0, " << p.chunks
+             << ")) to place it in the pipeline schedule";
+    (isBackward(&op) ? backwardParts : forwardParts)[*chunk].ops.push_back(&op);
+  }
+
+  // The new step: tokens and labels per micro-batch, then the parameters.
+  SmallVector<Type> argTypes;
+  SmallVector<DictionaryAttr> argAttrs;
+  Builder b(context);
+  for (int64_t j = 0; j < p.microBatches; ++j)
+    for (unsigned i : inputs) {
+      argTypes.push_back(step.getArgument(i).getType());
+      NamedAttrList attrs(step.getArgAttrDict(i));
+      attrs.set(CkptDialect::kMicroBatchAttrName, b.getI64IntegerAttr(j));
+      argAttrs.push_back(attrs.getDictionary(context));
+    }
+  for (unsigned i : params) {
+    argTypes.push_back(step.getArgument(i).getType());
+    argAttrs.push_back(step.getArgAttrDict(i) ? step.getArgAttrDict(i)
+                                              : b.getDictionaryAttr({}));
+  }
+  OpBuilder builder(step);
+  auto unrolled = builder.create<func::FuncOp>(
+      step.getLoc(), step.getName(),
+      builder.getFunctionType(argTypes, step.getResultTypes()));
+  unrolled.setAllArgAttrs(argAttrs);
+  if (ArrayAttr resultAttrs = step.getAllResultAttrs())
+    unrolled.setAllResultAttrs(resultAttrs);
+  for (NamedAttribute attr : step->getDiscardableAttrs())
+    unrolled->setAttr(attr.getName(), attr.getValue());
+  Block *entry = unrolled.addEntryBlock();
+  builder.setInsertionPointToStart(entry);
+
+  SmallVector<IRMapping> maps(p.microBatches);
+  for (int64_t j = 0; j < p.microBatches; ++j) {
+    for (auto [k, i] : llvm::enumerate(inputs))
+      maps[j].map(step.getArgument(i),
+                  entry->getArgument(j * inputs.size() + k));
+    for (auto [k, i] : llvm::enumerate(params))
+      maps[j].map(step.getArgument(i),
+                  entry->getArgument(p.microBatches * inputs.size() + k));
+  }
+
+  // A transfer's tag: the chunk boundary it crosses, its direction and its
+  // micro-batch; the tied gradients' exchange takes tag 0.
+  auto transferTag = [&](int64_t boundary, bool backward, int64_t j) {
+    return 1 + (boundary * 2 + (backward ? 1 : 0)) * p.microBatches + j;
+  };
+  auto tagCopy = [&](Operation *copy, int64_t j) {
+    copy->setAttr(CkptDialect::kMicroBatchAttrName, b.getI64IntegerAttr(j));
+    if (isa<SendOp, RecvOp>(copy)) {
+      int64_t boundary = copy->getAttrOfType<IntegerAttr>("tag").getInt();
+      copy->setAttr("tag", b.getI64IntegerAttr(
+                               transferTag(boundary, isBackward(copy), j)));
+    }
+    copy->walk([&](Operation *inner) {
+      if (auto stream = inner->getAttrOfType<IntegerAttr>("rng_stream"))
+        inner->setAttr(
+            "rng_stream",
+            b.getI64IntegerAttr(stream.getInt() + j * kStreamsPerMicroBatch));
+    });
+  };
+  auto phaseBackward = [&](Operation *op) {
+    op->setAttr(xf::XFDialect::kPhaseAttrName, b.getStringAttr("backward"));
+  };
+
+  // Accumulators: one per contribution of each gradient.
+  SmallVector<SmallVector<Value>> sums(chains.size());
+  for (auto [c, chain] : llvm::enumerate(chains))
+    sums[c].resize(chain.contributions.size());
+  Value loss;
+  Value stepLoss = hasLoss ? ret.getOperand(0) : Value();
+
+  for (const pipeline::ScheduleStep &s :
+       pipeline::stageSchedule(p.stage, p.stages, p.chunks, p.microBatches)) {
+    int64_t j = s.microBatch;
+    const Part &part = (s.forward ? forwardParts : backwardParts)[s.chunk];
+    for (Operation *op : part.ops)
+      tagCopy(builder.clone(*op, maps[j]), j);
+    if (s.forward) {
+      if (stepLoss && maps[j].contains(stepLoss)) {
+        Value mine = maps[j].lookup(stepLoss);
+        if (!loss) {
+          loss = mine;
+        } else {
+          auto add = builder.create<xf::AddOp>(step.getLoc(), loss, mine);
+          add->setAttr(xf::XFDialect::kModuleAttrName, b.getStringAttr("loss"));
+          tagCopy(add, j);
+          loss = add;
+        }
+      }
+      continue;
+    }
+    // Gradient accumulation, in micro-batch order.
+    for (auto [c, chain] : llvm::enumerate(chains))
+      for (auto [k, contribution] : llvm::enumerate(chain.contributions)) {
+        if (!maps[j].contains(contribution))
+          continue;
+        Value mine = maps[j].lookup(contribution);
+        Value &sum = sums[c][k];
+        if (!sum) {
+          sum = mine;
+          continue;
+        }
+        auto add = builder.create<xf::AddOp>(step.getLoc(), sum, mine);
+        phaseBackward(add);
+        add->setAttr(CkptDialect::kChunkAttrName, b.getI64IntegerAttr(s.chunk));
+        tagCopy(add, j);
+        sum = add;
+      }
+  }
+
+  // Each gradient: its contributions summed, the other stage's share of a
+  // tied parameter added, the collectives applied.
+  SmallVector<Value> results;
+  if (hasLoss) {
+    if (!loss)
+      return step.emitError("the loss is not computed by any chunk");
+    results.push_back(loss);
+  }
+  for (auto [c, chain] : llvm::enumerate(chains)) {
+    Value grad;
+    for (Value sum : sums[c]) {
+      if (!sum)
+        return step.emitError("a parameter gradient is computed by no "
+                              "chunk's backward");
+      if (!grad) {
+        grad = sum;
+        continue;
+      }
+      auto add = builder.create<xf::AddOp>(step.getLoc(), grad, sum);
+      phaseBackward(add);
+      grad = add;
+    }
+    unsigned param = params[c];
+    if (auto tied = step.getArgAttrOfType<IntegerAttr>(
+            param, CkptDialect::kTiedStageAttrName)) {
+      // Both stages send, then receive: sends never wait for their receive.
+      auto send = builder.create<SendOp>(step.getLoc(), grad,
+                                         b.getI64IntegerAttr(tied.getInt()),
+                                         b.getI64IntegerAttr(0));
+      auto recv = builder.create<RecvOp>(step.getLoc(), grad.getType(),
+                                         b.getI64IntegerAttr(tied.getInt()),
+                                         b.getI64IntegerAttr(0));
+      auto add = builder.create<xf::AddOp>(step.getLoc(), grad, recv);
+      for (Operation *op :
+           {send.getOperation(), recv.getOperation(), add.getOperation()}) {
+        phaseBackward(op);
+        op->setAttr(xf::XFDialect::kModuleAttrName,
+                    b.getStringAttr("embedding"));
+      }
+      grad = add;
+    }
+    IRMapping after;
+    for (Operation *op : chain.after) {
+      after.map(op->getOperand(0), grad);
+      grad = builder.clone(*op, after)->getResult(0);
+    }
+    results.push_back(grad);
+  }
+  builder.create<func::ReturnOp>(ret.getLoc(), results);
+  step.erase();
+  return success();
+}
+
+struct CkptPipelineSchedulePass
+    : public ckpt::impl::CkptPipelineScheduleBase<CkptPipelineSchedulePass> {
+  using CkptPipelineScheduleBase::CkptPipelineScheduleBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto attr =
+        module->getAttrOfType<DictionaryAttr>(CkptDialect::kPipelineAttrName);
+    if (!attr)
+      return;
+    func::FuncOp step = lookupTrainingStep(module, stepName);
+    if (!step)
+      return signalPassFailure();
+    // Already unrolled: its inputs name their micro-batch.
+    for (unsigned i = 0; i < step.getNumArguments(); ++i)
+      if (step.getArgAttr(i, CkptDialect::kMicroBatchAttrName))
+        return;
+    FailureOr<Pipeline> pipeline = readPipeline(module, attr);
+    if (failed(pipeline) || failed(unroll(module, step, *pipeline)))
+      return signalPassFailure();
+  }
+};
+} // namespace
