@@ -219,6 +219,11 @@ private:
 };
 } // namespace
 
+bool ckpt::returnsLoss(func::FuncOp step) {
+  return step.getNumResults() > 0 &&
+         !step.getResultAttr(0, xf::XFDialect::kGradOfAttrName);
+}
+
 FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
   StepGraph graph;
   graph.step = step;
@@ -231,10 +236,7 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
       return failure();
   for (Value value : body.getTerminator()->getOperands())
     graph.results.push_back(graph.tensorOf(value));
-  // Every gradient names its parameter; a first result that does not is the
-  // loss.
-  graph.hasLoss = step.getNumResults() > 0 &&
-                  !step.getResultAttr(0, xf::XFDialect::kGradOfAttrName);
+  graph.hasLoss = returnsLoss(step);
   builder.link();
 
   // Kept: the one definition. A forward value that a backward or recompute

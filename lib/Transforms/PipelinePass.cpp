@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Transforms/Passes.h"
@@ -43,8 +44,7 @@ FailureOr<Pipeline> readPipeline(ModuleOp module, DictionaryAttr attr) {
                             "virtual_stages and micro_batches");
   Pipeline p{get("stage").getInt(), get("stages").getInt(),
              get("virtual_stages").getInt(), get("micro_batches").getInt()};
-  if ((p.microBatches - 1) * kStreamsPerMicroBatch + kStreamsPerMicroBatch >
-      (int64_t(1) << 32))
+  if (p.microBatches * kStreamsPerMicroBatch > (int64_t(1) << 32))
     return module.emitError()
            << "at most " << ((int64_t(1) << 32) / kStreamsPerMicroBatch)
            << " micro-batches: each draws its dropout masks from 2^20 "
@@ -128,10 +128,7 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
         role && (role.getValue() == "tokens" || role.getValue() == "labels");
     (input ? inputs : params).push_back(arg.getArgNumber());
   }
-  bool hasLoss = false;
-  if (auto resultRole =
-          step.getResultAttrOfType<StringAttr>(0, xf::XFDialect::kRoleAttrName))
-    hasLoss = resultRole.getValue() == "loss";
+  bool hasLoss = returnsLoss(step);
 
   // Each returned gradient: its contributions and the collectives after.
   llvm::SmallPtrSet<Operation *, 16> tail;
@@ -139,11 +136,11 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
   for (unsigned r = hasLoss ? 1 : 0; r < ret.getNumOperands(); ++r)
     chains.push_back(traceGradient(ret.getOperand(r), tail));
 
-  // Every other op: its phase and chunk.
-  struct Part {
-    SmallVector<Operation *> ops;
-  };
-  SmallVector<Part> forwardParts(p.chunks), backwardParts(p.chunks);
+  // Every other op: its phase and chunk, and so the schedule step that
+  // copies it.
+  SmallVector<SmallVector<Operation *>> forwardParts(p.chunks),
+      backwardParts(p.chunks);
+  llvm::DenseMap<Operation *, pipeline::ScheduleStep> stepOf;
   for (Operation &op : body.without_terminator()) {
     if (tail.contains(&op))
       continue;
@@ -154,8 +151,32 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
       return op.emitOpError()
              << "has no model chunk (ckpt.chunk in [0, " << p.chunks
              << ")) to place it in the pipeline schedule";
-    (isBackward(&op) ? backwardParts : forwardParts)[*chunk].ops.push_back(&op);
+    bool backward = isBackward(&op);
+    (backward ? backwardParts : forwardParts)[*chunk].push_back(&op);
+    stepOf[&op] = {!backward, *chunk, 0};
   }
+  // Micro-batch j's streams are offset by j·2^20: the step's own must be
+  // below that.
+  WalkResult streams = body.walk([&](Operation *op) {
+    auto stream = op->getAttrOfType<IntegerAttr>("rng_stream");
+    if (stream && stream.getInt() >= kStreamsPerMicroBatch) {
+      op->emitOpError() << "has rng_stream " << stream.getInt()
+                        << ": a pipelined step's dropout streams must be "
+                           "below 2^20 (micro-batch j draws from the "
+                           "streams + j·2^20)";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (streams.wasInterrupted())
+    return failure();
+
+  // Whether step `s` (of any micro-batch) computes `value`.
+  auto computedBy = [&](Value value, const pipeline::ScheduleStep &s) {
+    auto it = stepOf.find(value.getDefiningOp());
+    return it != stepOf.end() && it->second.forward == s.forward &&
+           it->second.chunk == s.chunk;
+  };
 
   // The new step: tokens and labels per micro-batch, then the parameters.
   SmallVector<Type> argTypes;
@@ -228,11 +249,10 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
   for (const pipeline::ScheduleStep &s :
        pipeline::stageSchedule(p.stage, p.stages, p.chunks, p.microBatches)) {
     int64_t j = s.microBatch;
-    const Part &part = (s.forward ? forwardParts : backwardParts)[s.chunk];
-    for (Operation *op : part.ops)
+    for (Operation *op : (s.forward ? forwardParts : backwardParts)[s.chunk])
       tagCopy(builder.clone(*op, maps[j]), j);
     if (s.forward) {
-      if (stepLoss && maps[j].contains(stepLoss)) {
+      if (stepLoss && computedBy(stepLoss, s)) {
         Value mine = maps[j].lookup(stepLoss);
         if (!loss) {
           loss = mine;
@@ -248,7 +268,7 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
     // Gradient accumulation, in micro-batch order.
     for (auto [c, chain] : llvm::enumerate(chains))
       for (auto [k, contribution] : llvm::enumerate(chain.contributions)) {
-        if (!maps[j].contains(contribution))
+        if (!computedBy(contribution, s))
           continue;
         Value mine = maps[j].lookup(contribution);
         Value &sum = sums[c][k];

@@ -238,9 +238,23 @@ void Executor::initParameters(uint64_t seed) {
 }
 
 void Executor::initInputs(uint64_t seed) {
-  // The vocabulary is the row count of the word embedding table, which the
-  // validator tied to the embedding instruction.
-  // A pipeline stage without the embedding takes it from the logits.
+  // Unpipelined programs key each input by its tensor id; pipelined ones by
+  // micro-batch (2j: tokens, 2j + 1: labels), so that every stage and the
+  // one-rank reference draw the same inputs.
+  std::vector<std::pair<int, uint32_t>> inputs;
+  std::vector<MicroBatchInputs> batches = microBatches(program_);
+  for (size_t j = 0; j < batches.size(); ++j)
+    for (auto [id, which] :
+         {std::pair{batches[j].tokens, 0}, {batches[j].labels, 1}})
+      if (id >= 0)
+        inputs.push_back({id, program_.pipeline
+                                  ? static_cast<uint32_t>(2 * j + which)
+                                  : static_cast<uint32_t>(id)});
+  if (inputs.empty())
+    return; // A middle pipeline stage reads none.
+  // The vocabulary: the rows of the word embedding table (which the
+  // validator tied to the embedding instruction) or, on a pipeline stage
+  // without the embedding, the logits' columns.
   int64_t vocab = 0;
   for (const Instruction &inst : program_.instructions)
     if (inst.op == "embedding")
@@ -250,19 +264,6 @@ void Executor::initInputs(uint64_t seed) {
   if (vocab <= 0)
     throw RuntimeError("the program has no embedding to take the vocabulary "
                        "size from; give tokens and labels from files");
-  // Unpipelined programs key each input by its tensor id; pipelined ones by
-  // micro-batch (2j: tokens, 2j + 1: labels), so that every stage and the
-  // one-rank reference draw the same inputs.
-  std::vector<std::pair<int, uint32_t>> inputs;
-  std::vector<MicroBatchInputs> batches = microBatches(program_);
-  for (size_t j = 0; j < batches.size(); ++j) {
-    const MicroBatchInputs &in = batches[j];
-    for (auto [id, which] : {std::pair{in.tokens, 0}, {in.labels, 1}})
-      if (id >= 0)
-        inputs.push_back({id, program_.pipeline
-                                  ? static_cast<uint32_t>(2 * j + which)
-                                  : static_cast<uint32_t>(id)});
-  }
   for (auto [id, stream] : inputs) {
     std::vector<double> values(program_.tensors[id].numElements());
     for (size_t i = 0; i < values.size(); ++i)

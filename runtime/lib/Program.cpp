@@ -120,12 +120,11 @@ std::vector<int> idList(const json &value, const std::string &path,
     ids.push_back(tensorId(value[i], path + "/" + std::to_string(i), count));
   return ids;
 }
-} // namespace
 
-Program ckpt::rt::parseProgram(const std::string &text) {
-  json doc;
+/// The JSON document of a program file; ProgramError when it is not JSON.
+json parseJson(const std::string &text) {
   try {
-    doc = json::parse(text);
+    return json::parse(text);
   } catch (const json::parse_error &e) {
     std::string what = e.what();
     size_t colon = what.find(": ");
@@ -142,11 +141,18 @@ Program ckpt::rt::parseProgram(const std::string &text) {
         (bracket == std::string::npos ? what : what.substr(bracket + 2)) +
         ": a number must fit a double)");
   }
+}
+
+/// One program from its document (a whole file, or one of a pipeline's
+/// stages).
+Program programFromJson(const json &doc) {
   Program program;
   if (!doc.is_object())
     fail("/", "a program must be a JSON object");
-  if (string(field(doc, "format", ""), "/format") != ops::kProgramFormatName)
-    fail("/format", std::string("must be \"") + ops::kProgramFormatName + "\"");
+  if (string(field(doc, "format", ""), "/format") !=
+      ckpt::ops::kProgramFormatName)
+    fail("/format",
+         std::string("must be \"") + ckpt::ops::kProgramFormatName + "\"");
   program.version =
       static_cast<int>(integer(field(doc, "version", ""), "/version"));
   if (program.version != kProgramVersion)
@@ -194,7 +200,7 @@ Program ckpt::rt::parseProgram(const std::string &text) {
                                 "i1)");
     info.dtype = *parsedDType;
     std::string role = string(field(entry, "role", path), path + "/role");
-    auto parsedRole = ops::parseTensorRole(role);
+    auto parsedRole = ckpt::ops::parseTensorRole(role);
     if (!parsedRole)
       fail(path + "/role", "unknown role \"" + role +
                                "\" (allowed: input, parameter, gradient, "
@@ -321,24 +327,24 @@ Program ckpt::rt::parseProgram(const std::string &text) {
   validateProgram(program);
   return program;
 }
+} // namespace
+
+Program ckpt::rt::parseProgram(const std::string &text) {
+  return programFromJson(parseJson(text));
+}
 
 std::vector<Program> ckpt::rt::parsePrograms(const std::string &text) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error &) {
-    return {parseProgram(text)}; // Reports the error with its position.
-  }
+  json doc = parseJson(text);
   auto stages = doc.is_object() ? doc.find("stages") : doc.end();
   if (!doc.is_object() || stages == doc.end())
-    return {parseProgram(text)};
+    return {programFromJson(doc)};
   if (!stages->is_array() || stages->empty())
     throw ProgramError("/stages: must be a non-empty array of programs");
   std::vector<Program> programs;
   for (size_t i = 0; i < stages->size(); ++i) {
     std::string path = "/stages/" + std::to_string(i);
     try {
-      programs.push_back(parseProgram((*stages)[i].dump()));
+      programs.push_back(programFromJson((*stages)[i]));
     } catch (const ProgramError &e) {
       throw ProgramError(path + e.what());
     }
@@ -357,30 +363,28 @@ std::vector<Program> ckpt::rt::parsePrograms(const std::string &text) {
   return programs;
 }
 
-std::vector<Program> ckpt::rt::loadPrograms(const std::string &path) {
+namespace {
+/// `parse` of the file's text; errors name the file.
+template <typename Parse> auto parseFile(const std::string &path, Parse parse) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw ProgramError("cannot open program file '" + path + "'");
   std::stringstream buffer;
   buffer << in.rdbuf();
   try {
-    return parsePrograms(buffer.str());
+    return parse(buffer.str());
   } catch (const ProgramError &e) {
     throw ProgramError(path + ": " + e.what());
   }
 }
+} // namespace
+
+std::vector<Program> ckpt::rt::loadPrograms(const std::string &path) {
+  return parseFile(path, parsePrograms);
+}
 
 Program ckpt::rt::loadProgram(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ProgramError("cannot open program file '" + path + "'");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  try {
-    return parseProgram(buffer.str());
-  } catch (const ProgramError &e) {
-    throw ProgramError(path + ": " + e.what());
-  }
+  return parseFile(path, parseProgram);
 }
 
 //===----------------------------------------------------------------------===//

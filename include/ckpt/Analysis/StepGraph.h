@@ -64,6 +64,11 @@ struct StepRegion {
   int64_t producedBytes = 0;      ///< Bytes of every value it computes.
 };
 
+/// Whether a training step's first result is its loss: every gradient names
+/// its parameter (xf.grad_of); a pipeline stage without the head returns
+/// gradients only.
+bool returnsLoss(mlir::func::FuncOp step);
+
 class StepGraph {
 public:
   StepGraph() = default;
