@@ -251,4 +251,101 @@ TEST(ProgramValidationTest, Outputs) {
   EXPECT_ERROR_CONTAINS(doc, "has another shape than the parameter");
 }
 
+/// `doc` as stage `stage` of `stages` with one micro-batch: the pipeline
+/// entry and the inputs by micro-batch.
+json asStage(json doc, int stage, int stages) {
+  doc["pipeline"] = {{"stage", stage},
+                     {"stages", stages},
+                     {"virtual_stages", 1},
+                     {"micro_batches", 1}};
+  json inputs = doc["inputs"];
+  doc["inputs"] = {{"micro_batches", json::array({inputs})}};
+  return doc;
+}
+
+/// Appends a send of the loss to `stage`.
+void appendSend(json &doc, int stage) {
+  doc["instructions"].push_back({{"op", "send"},
+                                 {"inputs", {doc["outputs"]["loss"]}},
+                                 {"outputs", json::array()},
+                                 {"attrs", {{"stage", stage}}}});
+}
+
+TEST(ProgramValidationTest, PipelineStages) {
+  json doc = asStage(validProgram(), 0, 2);
+  EXPECT_EQ(errorOf(doc), "");
+  appendSend(doc, 1);
+  EXPECT_EQ(errorOf(doc), "");
+  // A transfer needs a pipeline, and another stage of it.
+  json alone = validProgram();
+  appendSend(alone, 1);
+  EXPECT_ERROR_CONTAINS(alone, "a transfer between pipeline stages in a "
+                               "program that is no pipeline stage");
+  json self = asStage(validProgram(), 0, 2);
+  appendSend(self, 0);
+  EXPECT_ERROR_CONTAINS(self, "('send'): stage 0 is not another stage of the "
+                              "2-stage pipeline (this is stage 0)");
+  json outside = asStage(validProgram(), 0, 2);
+  appendSend(outside, 2);
+  EXPECT_ERROR_CONTAINS(outside, "stage 2 is not another stage");
+  // One input entry per micro-batch; a stage may lack the loss and inputs.
+  json count = asStage(validProgram(), 0, 2);
+  count["pipeline"]["micro_batches"] = 2;
+  EXPECT_ERROR_CONTAINS(count, "/inputs/micro_batches: must be an array of "
+                               "one entry per micro-batch (2)");
+  json headless = asStage(validProgram(), 0, 2);
+  headless["outputs"]["loss"] = -1;
+  headless["inputs"]["micro_batches"][0]["labels"] = -1;
+  EXPECT_EQ(errorOf(headless), "");
+  json unpipelined = validProgram();
+  unpipelined["outputs"]["loss"] = -1;
+  EXPECT_ERROR_CONTAINS(unpipelined, "/outputs/loss");
+  json badStage = asStage(validProgram(), 2, 2);
+  EXPECT_ERROR_CONTAINS(badStage, "/pipeline: needs 0 <= stage < stages");
+}
+
+/// The error message of parsing `text` as a file of stages, or "".
+std::string stagesErrorOf(const std::string &text) {
+  try {
+    parsePrograms(text);
+  } catch (const ProgramError &e) {
+    return e.what();
+  }
+  return "";
+}
+std::string stagesErrorOf(const json &doc) { return stagesErrorOf(doc.dump()); }
+
+TEST(ProgramValidationTest, AFileOfStagesHoldsStageIAtI) {
+  json stage0 = asStage(validProgram(), 0, 2),
+       stage1 = asStage(validProgram(), 1, 2);
+  json file = {{"stages", {stage0, stage1}}};
+  EXPECT_EQ(stagesErrorOf(file), "");
+  EXPECT_EQ(parsePrograms(file.dump()).size(), 2u);
+  // A single program is a file of one.
+  EXPECT_EQ(parsePrograms(validProgram().dump()).size(), 1u);
+  EXPECT_NE(stagesErrorOf({{"stages", {stage1, stage0}}})
+                .find("/stages/0: must be pipeline stage 0 of 2"),
+            std::string::npos);
+  EXPECT_NE(stagesErrorOf({{"stages", json::array()}})
+                .find("/stages: must be a non-empty array of programs"),
+            std::string::npos);
+  json other = stage1;
+  other["pipeline"]["micro_batches"] = 2;
+  other["inputs"]["micro_batches"].push_back(
+      other["inputs"]["micro_batches"][0]);
+  EXPECT_NE(stagesErrorOf({{"stages", {stage0, other}}})
+                .find("/stages/1: its micro-batches, virtual stages and "
+                      "tensor-parallel size differ from stage 0's"),
+            std::string::npos);
+  json broken = stage1;
+  broken["tensors"] = 3;
+  EXPECT_NE(stagesErrorOf({{"stages", {stage0, broken}}}).find("/stages/1/"),
+            std::string::npos)
+      << stagesErrorOf({{"stages", {stage0, broken}}});
+  // Not JSON: an error of the file, never a parser's exception.
+  EXPECT_NE(stagesErrorOf(std::string("{\"stages\": [1e999]}"))
+                .find("a number must fit a double"),
+            std::string::npos);
+}
+
 } // namespace

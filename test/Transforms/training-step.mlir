@@ -93,6 +93,39 @@ module {
 // -----
 
 module {
+  // expected-error @+1 {{(or nothing, as a pipeline stage without the head whose sends start the backward)}}
+  func.func @forward(%x: tensor<4xf32>) {
+    return
+  }
+}
+
+// -----
+
+// A pipeline stage without the head: its send to the next stage starts the
+// backward, which receives the gradient from there (same stage and tag), and
+// the gradient of what it received goes back; the step returns gradients
+// only.
+module {
+  func.func @forward(%w: tensor<4x4xf32> {xf.role = "parameter", xf.name = "w"}) {
+    %x = ckpt.recv {stage = 0 : i64, tag = 3 : i64} : tensor<2x1x4xf32>
+    %y = xf.linear %x, %w : (tensor<2x1x4xf32>, tensor<4x4xf32>) -> tensor<2x1x4xf32>
+    ckpt.send %y {stage = 2 : i64, tag = 4 : i64} : tensor<2x1x4xf32>
+    return
+  }
+}
+// CHECK-LABEL: func.func @train_step(%arg0: tensor<4x4xf32> {xf.name = "w", xf.role = "parameter"}) -> (tensor<4x4xf32> {xf.grad_of = "w"})
+// CHECK: %[[X:.*]] = ckpt.recv {stage = 0 : i64, tag = 3 : i64}
+// CHECK: %[[Y:.*]] = xf.linear %[[X]], %arg0
+// CHECK: ckpt.send %[[Y]] {stage = 2 : i64, tag = 4 : i64}
+// CHECK: %[[DY:.*]] = ckpt.recv {stage = 2 : i64, tag = 4 : i64, xf.phase = "backward"}
+// CHECK: %[[DX:.*]] = xf.linear_grad_input %[[DY]], %arg0
+// CHECK: %[[DW:.*]] = xf.linear_grad_weight %[[DY]], %[[X]]
+// CHECK: ckpt.send %[[DX]] {stage = 0 : i64, tag = 3 : i64, xf.phase = "backward"}
+// CHECK: return %[[DW]] : tensor<4x4xf32>
+
+// -----
+
+module {
   // expected-error @+1 {{parameter #1 ('unused') does not reach the loss, so it has no gradient}}
   func.func @forward(%logits: tensor<2x1x4xf32>, %unused: tensor<4xf32> {xf.role = "parameter", xf.name = "unused"},
                      %labels: tensor<1x2xi32> {xf.role = "labels"}) -> tensor<f32> {

@@ -83,7 +83,8 @@ static LogicalResult verifyPipelineAttribute(Operation *op, Attribute value) {
             {"stage", "stages", "virtual_stages", "micro_batches"},
             entry.getName().getValue()))
       return op->emitError()
-             << "'ckpt.pipeline' has an unknown field '" << entry.getName()
+             << "'ckpt.pipeline' has an unknown field '"
+             << entry.getName().getValue()
              << "' (allowed: stage, stages, virtual_stages, micro_batches)";
   return success();
 }

@@ -1097,11 +1097,9 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
     reader.error(vKey(), vKey() + " (" + std::to_string(v) +
                              ") needs pipeline_model_parallel_size > 1");
   if (v > 1 && m % p != 0)
-    reader.error(mKey(), "the interleaved schedule needs the number of "
-                         "micro-batches (" +
-                             std::to_string(m) +
-                             ") to be a multiple of the pipeline size (" +
-                             std::to_string(p) + ")");
+    reader.error(mKey(), "the interleaved schedule needs " + mKey() + " (" +
+                             std::to_string(m) + ") to be a multiple of " +
+                             pKey() + " (" + std::to_string(p) + ")");
   if (p > 1 && config.moe() && config.moeAuxLossCoeff > 0.0)
     reader.error("moe_aux_loss_coeff",
                  "the load-balancing loss of a mixture of experts is not "
@@ -1146,12 +1144,12 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
     return;
   }
   if (layers % (p * v) != 0)
-    reader.error(pKey(), "the number of layers (" + std::to_string(layers) +
-                             ") must be divisible by the pipeline size" +
-                             (v > 1 ? " times the virtual pipeline size (" +
-                                          std::to_string(p) + " x " +
-                                          std::to_string(v) + ")"
-                                    : " (" + std::to_string(p) + ")"));
+    reader.error(pKey(),
+                 "the number of layers (" + std::to_string(layers) +
+                     ") must be divisible by " + pKey() +
+                     (v > 1 ? " times " + vKey() + " (" + std::to_string(p) +
+                                  " x " + std::to_string(v) + ")"
+                            : " (" + std::to_string(p) + ")"));
 }
 
 void checkConsistency(ConfigReader &reader, GPTConfig &config,
