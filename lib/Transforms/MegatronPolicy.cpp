@@ -254,6 +254,8 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
       return failure();
     }
   }
+  // Full recompute counts layers from the first of the node's model chunk.
+  std::map<int64_t, LayerSpan> spans = layerSpans(graph);
   std::vector<PendingGroup> pending;
   std::map<std::string, size_t> byKey;
   std::map<int64_t, int> normsSeen; ///< Layer norms met so far, per layer.
@@ -265,14 +267,15 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
     // no preset group recomputes.
     PendingGroup group;
     group.layer = node.layer;
+    int64_t start = node.layer ? spans[chunkOf(node)].first : 0;
     if (node.layer && granularity == RecomputeGranularity::Full &&
         method == RecomputeMethod::Uniform) {
-      int64_t first = *node.layer / numLayers * numLayers;
+      int64_t first = start + (*node.layer - start) / numLayers * numLayers;
       group.layer = first;
       group.label = "layers " + std::to_string(first) + "-" +
                     std::to_string(first + numLayers - 1);
     } else if (node.layer && granularity == RecomputeGranularity::Full &&
-               *node.layer < numLayers) {
+               *node.layer - start < numLayers) {
       group.label = "layer " + std::to_string(*node.layer);
     } else if (node.layer && granularity == RecomputeGranularity::Selective &&
                llvm::any_of(selected, [&](RecomputeModule module) {

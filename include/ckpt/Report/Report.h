@@ -32,6 +32,36 @@ void printMemoryLines(const MemoryPlan &plan, llvm::raw_ostream &os);
 std::string activationReportToJson(const ActivationReport &report,
                                    const MemoryPlan *plan = nullptr);
 
+/// One pipeline stage's memory: its layers, the micro-batches it holds at
+/// once under its schedule, and its plan.
+struct PipelineStageMemory {
+  int64_t stage = 0;
+  std::vector<std::pair<int64_t, int64_t>> layers; ///< [begin, end) per chunk.
+  int64_t inFlight = 0;          ///< Model chunks' activations held at once.
+  int64_t keptPerMicroBatch = 0; ///< Saved activations of one micro-batch.
+  int64_t keptInFlight = 0;      ///< The most saved activations live at once.
+  int64_t peakBytes = 0;         ///< Planned peak (the lower bound).
+  int64_t arenaBytes = 0;
+  int64_t persistentBytes = 0; ///< Megatron's weights, gradients, Adam.
+  int64_t totalBytes() const { return arenaBytes + persistentBytes; }
+};
+
+struct PipelineMemory {
+  int64_t stages = 1, virtualStages = 1, microBatches = 1;
+  std::vector<PipelineStageMemory> perStage;
+  /// The stage that needs the most memory (arena and persistent state).
+  int64_t limitingStage() const;
+};
+
+/// The per-stage table and the line that names the limiting stage.
+void printPipelineTable(const PipelineMemory &pipeline, llvm::raw_ostream &os);
+
+/// {"schema": "ckpt-pipeline-report", "pipeline": {...}, "stages": [...]}:
+/// the per-stage figures, each stage with its own report (`stageReports`,
+/// activationReportToJson's text).
+std::string pipelineReportToJson(const PipelineMemory &pipeline,
+                                 const std::vector<std::string> &stageReports);
+
 /// An SVG picture of the memory timeline: live bytes per kind over the
 /// schedule, the peak marked.
 std::string renderTimelineSvg(const MemoryPlan &plan, const std::string &title);

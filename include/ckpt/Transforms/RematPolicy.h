@@ -15,6 +15,7 @@
 #include "ckpt/Transforms/RematPlan.h"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -130,8 +131,22 @@ bool recomputesTag(RecomputeModule module, llvm::StringRef tag);
 /// The modules a selective policy may name, in order.
 const std::vector<RecomputeModule> &getRecomputableModules();
 
-/// The number of transformer layers of a step: 1 + the largest layer tag of
-/// its forward nodes (0 without layers).
+/// The model chunk of a node: its `ckpt.chunk` tag (a pipeline stage's
+/// chunk), or 0.
+int64_t chunkOf(const StepNode &node);
+
+/// A model chunk's layers, as Megatron counts them for recompute_num_layers
+/// (each chunk of a pipeline stage is a TransformerBlock of its own): the
+/// first layer tag and how many follow it.
+struct LayerSpan {
+  int64_t first = 0;
+  int64_t count = 0;
+};
+/// The layer span of each model chunk of a step, by chunk.
+std::map<int64_t, LayerSpan> layerSpans(const StepGraph &graph);
+
+/// The number of transformer layers of a step's model chunk (the largest
+/// when a pipeline stage has several; 0 without layers).
 int64_t countLayers(const StepGraph &graph);
 
 /// Decides with `policy` on the graph of `step` and applies the plan;
