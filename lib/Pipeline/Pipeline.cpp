@@ -2,10 +2,12 @@
 
 #include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Report/Report.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Target/Program/ProgramExport.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/PipelineSchedule.h"
 
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
@@ -58,6 +60,7 @@ LogicalResult ckpt::buildCompilePipeline(
   if (!options.planMemory)
     return success();
   pm.addPass(createCkptSchedule());
+  pm.addPass(createCkptPipelineSchedule());
   CkptPlanMemoryOptions plan;
   plan.alignment = options.alignment;
   plan.seconds = options.planSeconds;
@@ -173,10 +176,13 @@ void ckpt::registerCompilePipeline() {
       });
 }
 
-FailureOr<CompileResult>
-ckpt::compileModelConfig(StringRef text, StringRef name,
-                         const config::ConfigOverrides &overrides,
-                         const CompileOptions &options, MLIRContext *context) {
+namespace {
+/// One graph (the model, or one pipeline stage) compiled: the report of one
+/// micro-batch's step; the plan and program of the stage's whole schedule.
+FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
+                                      const config::ConfigOverrides &overrides,
+                                      const CompileOptions &options,
+                                      MLIRContext *context) {
   CompileResult result;
   result.module = importModelConfig(text, name, overrides, context);
   if (!result.module)
@@ -211,7 +217,19 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   FailureOr<StepGraph> graph = StepGraph::build(step);
   if (failed(graph))
     return failure();
+  // What one micro-batch keeps; then, for a pipelined step, the schedule of
+  // all of them, which the plan and the program describe.
   result.report = analyzeActivations(*graph);
+  if (module->hasAttr(CkptDialect::kPipelineAttrName)) {
+    PassManager unroll(context);
+    unroll.addPass(createCkptPipelineSchedule());
+    if (failed(unroll.run(module)))
+      return failure();
+    step = lookupTrainingStep(module, "train_step");
+    graph = StepGraph::build(step);
+    if (failed(graph))
+      return failure();
+  }
   llvm::raw_string_ostream table(result.reportTable);
   printActivationTable(result.report, table);
   if (options.planMemory) {
@@ -228,5 +246,89 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   llvm::raw_string_ostream program(result.program);
   if (failed(exportProgram(module, "train_step", program)))
     return failure();
+  return result;
+}
+
+/// A stage's figures for the pipeline's table.
+PipelineStageMemory stageMemory(const config::GPTConfig &config, int64_t stage,
+                                const CompileResult &result) {
+  PipelineStageMemory memory;
+  memory.stage = stage;
+  int64_t p = config.pipelineParallelSize, v = config.virtualPipelineSize;
+  for (int64_t chunk = stage; chunk < p * v; chunk += p)
+    memory.layers.push_back(config.chunkLayers(chunk));
+  memory.inFlight = pipeline::maxInFlight(
+      pipeline::stageSchedule(stage, p, v, config.numMicroBatches));
+  memory.keptPerMicroBatch = result.report.keptBytes;
+  const MemoryPlan &plan = result.plan;
+  for (int64_t kept : plan.liveKept)
+    memory.keptInFlight = std::max(memory.keptInFlight, kept);
+  memory.peakBytes = plan.lowerBoundBytes;
+  memory.arenaBytes = plan.arenaBytes;
+  memory.persistentBytes = plan.trainingPersistentBytes;
+  return memory;
+}
+} // namespace
+
+FailureOr<CompileResult>
+ckpt::compileModelConfig(StringRef text, StringRef name,
+                         const config::ConfigOverrides &overrides,
+                         const CompileOptions &options, MLIRContext *context) {
+  // One stage asked for, or no pipeline: one graph. (A config that does not
+  // parse is reported by the import.)
+  config::ConfigParseResult parsed =
+      config::parseGPTConfig({text.data(), text.size()}, overrides);
+  if (!parsed.succeeded() || overrides.pipelineStage ||
+      parsed.config->pipelineParallelSize == 1)
+    return compileGraph(text, name, overrides, options, context);
+
+  // Every stage on its own; the program file holds them all, and the report
+  // tells them apart and names the stage that limits the job.
+  const config::GPTConfig &config = *parsed.config;
+  PipelineMemory pipeline;
+  pipeline.stages = config.pipelineParallelSize;
+  pipeline.virtualStages = config.virtualPipelineSize;
+  pipeline.microBatches = config.numMicroBatches;
+  std::vector<CompileResult> stages;
+  for (int64_t stage = 0; stage < pipeline.stages; ++stage) {
+    config::ConfigOverrides stageOverrides = overrides;
+    stageOverrides.pipelineStage = stage;
+    FailureOr<CompileResult> compiled =
+        compileGraph(text, name, stageOverrides, options, context);
+    if (failed(compiled))
+      return failure();
+    pipeline.perStage.push_back(stageMemory(config, stage, *compiled));
+    stages.push_back(std::move(*compiled));
+  }
+
+  CompileResult result;
+  int64_t limiting = options.planMemory ? pipeline.limitingStage() : 0;
+  std::vector<std::string> reports;
+  llvm::raw_string_ostream table(result.reportTable), program(result.program);
+  program << "{\"format\": \"" << ops::kProgramFormatName
+          << "\", \"version\": " << ops::kProgramFormatVersion
+          << ", \"stages\": [\n";
+  for (auto [stage, compiled] : llvm::enumerate(stages)) {
+    table << "== pipeline stage " << stage << " of " << pipeline.stages
+          << " ==\n"
+          << compiled.reportTable;
+    program << (stage ? ",\n" : "") << compiled.program;
+    reports.push_back(compiled.reportJson);
+  }
+  program << "]}\n";
+  if (options.planMemory)
+    printPipelineTable(pipeline, table);
+  result.reportJson = pipelineReportToJson(pipeline, reports);
+  result.pipeline = pipeline;
+  // The limiting stage's step, report, plan and picture stand for the job.
+  CompileResult &limit = stages[limiting];
+  result.module = std::move(limit.module);
+  result.report = std::move(limit.report);
+  result.plan = std::move(limit.plan);
+  if (!limit.timelineSvg.empty())
+    result.timelineSvg = renderTimelineSvg(
+        result.plan, "Memory over the schedule: pipeline stage " +
+                         std::to_string(limiting) + " of " +
+                         std::to_string(pipeline.stages) + ", @train_step");
   return result;
 }

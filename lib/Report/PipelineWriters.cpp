@@ -39,13 +39,13 @@ void ckpt::printPipelineTable(const PipelineMemory &pipeline,
   else
     os << " (1F1B)";
   os << ", " << pipeline.microBatches << " micro-batches\n";
-  os << llvm::formatv("{0,-6}{1,-12}{2,>10}{3,>18}{4,>16}{5,>14}{6,>14}{7,>14}"
+  os << llvm::formatv("{0,-6}{1,-12}{2,10}{3,18}{4,16}{5,14}{6,14}{7,14}"
                       "\n",
                       "stage", "layers", "in flight", "kept/micro-batch",
                       "kept at once", "peak", "arena", "persistent");
   for (const PipelineStageMemory &s : pipeline.perStage)
     os << llvm::formatv(
-        "{0,-6}{1,-12}{2,>10}{3,>18}{4,>16}{5,>14}{6,>14}{7,>14}\n", s.stage,
+        "{0,-6}{1,-12}{2,10}{3,18}{4,16}{5,14}{6,14}{7,14}\n", s.stage,
         layerRanges(s), s.inFlight, formatBytes(s.keptPerMicroBatch),
         formatBytes(s.keptInFlight), formatBytes(s.peakBytes),
         formatBytes(s.arenaBytes), formatBytes(s.persistentBytes));

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 using namespace mlir;
 using namespace ckpt;
 
@@ -59,6 +61,61 @@ TEST(PipelineTest, ErrorsAreDiagnosticsNeverAborts) {
   EXPECT_TRUE(failed(compileModelConfig("{\"num_layers\": 2", "broken.json", {},
                                         CompileOptions(), &context)));
   ASSERT_FALSE(messages.empty());
+}
+
+/// The stages of `config` compiled.
+PipelineMemory compileStages(const std::string &config,
+                             const config::ConfigOverrides &overrides) {
+  MLIRContext context;
+  FailureOr<CompileResult> result =
+      compileModelConfig(config, "gpt.json", overrides, {}, &context);
+  EXPECT_TRUE(succeeded(result));
+  return succeeded(result) ? result->pipeline : PipelineMemory();
+}
+
+TEST(PipelineTest, StagesHoldThePapersInFlightActivations) {
+  // Megatron's defaults (dropout 0.1): a layer keeps 34·s·b·h + 5·a·s²·b
+  // bytes in 16-bit (layer-norm statistics apart), and the first stage's
+  // embedding its dropout mask, s·b·h bytes.
+  for (auto [layers, p, v] : {std::tuple{4, 2, 1}, std::tuple{8, 4, 1},
+                              std::tuple{8, 2, 2}, std::tuple{12, 3, 2}}) {
+    int64_t s = 16, b = 2, h = 32, a = 4;
+    std::string config =
+        R"({"num_layers": )" + std::to_string(layers) +
+        R"(, "hidden_size": 32, "num_attention_heads": 4, "seq_length": 16,
+            "micro_batch_size": 2, "padded_vocab_size": 128,
+            "params_dtype": "bf16"})";
+    config::ConfigOverrides overrides;
+    overrides.pipelineParallelSize = p;
+    overrides.virtualPipelineSize = v;
+    overrides.numMicroBatches = 2 * p;
+    PipelineMemory pipeline = compileStages(config, overrides);
+    ASSERT_EQ(static_cast<int64_t>(pipeline.perStage.size()), p);
+    int64_t perLayer = 34 * s * b * h + 5 * a * s * s * b, mask = s * b * h;
+    const PipelineStageMemory &first = pipeline.perStage.front();
+    EXPECT_EQ(first.keptPerMicroBatch, layers / p * perLayer + mask);
+    if (v == 1) {
+      // 1F1B: p micro-batches of the stage's L/p layers, L layers' worth.
+      EXPECT_EQ(first.keptInFlight, p * (layers / p * perLayer + mask))
+          << "L=" << layers << " p=" << p;
+    } else {
+      // Interleaved: (1 + (p-1)/(p·v))·L layers' worth, p·v + p - 1 chunks
+      // of L/(p·v) layers; the chunks that start the model add their mask.
+      int64_t chunks = p * v + p - 1;
+      int64_t layerBytes = chunks * (layers / (p * v)) * perLayer;
+      int64_t masks = first.keptInFlight - layerBytes;
+      EXPECT_EQ(masks % mask, 0) << "L=" << layers << " p=" << p;
+      EXPECT_GE(masks / mask, 1);
+      EXPECT_LE(masks / mask, chunks);
+    }
+    // The last stage under 1F1B holds one micro-batch: its layers and the
+    // head.
+    const PipelineStageMemory &last = pipeline.perStage.back();
+    if (v == 1)
+      EXPECT_EQ(last.keptInFlight, last.keptPerMicroBatch);
+    EXPECT_GT(last.keptPerMicroBatch, layers / p * perLayer);
+    EXPECT_EQ(pipeline.limitingStage(), 0);
+  }
 }
 
 } // namespace

@@ -13,6 +13,7 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Report/Report.h"
 #include "ckpt/Target/Config/ModelConfig.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
@@ -61,16 +62,23 @@ mlir::FailureOr<CompileOptions> parseCompileOptions(
 void registerCompilePipeline();
 
 struct CompileResult {
-  mlir::OwningOpRef<mlir::ModuleOp> module; ///< The planned training step.
-  ActivationReport report;
+  /// The planned training step (of a pipeline, the limiting stage's).
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  ActivationReport report; ///< One micro-batch's step.
   MemoryPlan plan;         ///< Empty without planMemory.
+  /// A pipeline's stages (empty without one): each one's memory.
+  PipelineMemory pipeline;
   std::string program;     ///< The program file (JSON) for ckpt-run.
   std::string reportTable; ///< The readable report and memory lines.
   std::string reportJson;  ///< docs/report.md's schema.
   std::string timelineSvg; ///< The memory timeline; empty without a plan.
 };
 
-/// Compiles the model config in `text` (named `name` in diagnostics).
+/// Compiles the model config in `text` (named `name` in diagnostics). With
+/// pipeline parallelism (and no `pipelineStage` override) every stage is
+/// compiled: the program file holds them all (`{"stages": [...]}`), the
+/// table has a section per stage and the per-stage summary, and the report
+/// JSON is a `ckpt-pipeline-report`.
 /// Every problem is reported as a diagnostic of `context` (attach a handler
 /// to collect them) and makes the result a failure; nothing aborts.
 mlir::FailureOr<CompileResult>
