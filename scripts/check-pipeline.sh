@@ -5,24 +5,31 @@
 # the same m micro-batches in the same order; every rank's measured peak
 # equals its plan (ckpt-run fails otherwise).
 #
-# usage: check-pipeline.sh BIN CONFIG OUT P V M [REMAT-OPTIONS]
+# usage: check-pipeline.sh BIN CONFIG OUT P V M [REMAT-OPTIONS [T [IMPORT-FLAGS...]]]
+# With T > 1 every stage is T tensor-parallel ranks (and the reference runs
+# on T ranks); IMPORT-FLAGS go to the import (--sequence-parallel).
 set -euo pipefail
-bin=$1 config=$2 out=$3 p=$4 v=$5 m=$6 remat=${7:-}
+bin=$1 config=$2 out=$3 p=$4 v=$5 m=$6 remat=${7:-} t=${8:-1}
+shift $(($# < 8 ? $# : 8))
+flags=(--tensor-model-parallel-size="$t" "$@")
 mkdir -p "$out"
 mpi=(env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
      mpirun --oversubscribe)
 compile() { # OUTPUT IMPORT-FLAGS...
   local program=$1
   shift
-  "$bin/ckpt-translate" --import-config "$config" --num-microbatches="$m" "$@" |
+  "$bin/ckpt-translate" --import-config "$config" --num-microbatches="$m" \
+    "${flags[@]}" "$@" |
     "$bin/ckpt-opt" --xf-training-step --ckpt-remat="$remat" --ckpt-schedule \
       --ckpt-pipeline-schedule --ckpt-plan-memory |
     "$bin/ckpt-translate" --mlir-to-program -o "$program"
 }
 
 compile "$out/reference.json" --pipeline-model-parallel-size=1
-"$bin/ckpt-run" "$out/reference.json" --dump-grads="$out/reference" |
-  grep '^loss' | sed 's/^/reference: /'
+reference=("$bin/ckpt-run")
+[ "$t" -gt 1 ] && reference=("${mpi[@]}" -np "$t" "$bin/ckpt-run")
+"${reference[@]}" "$out/reference.json" --dump-grads="$out/reference" |
+  grep '^loss' | sort -u | sed 's/^/reference: /'
 
 stages=()
 for ((i = 0; i < p; i++)); do
@@ -36,20 +43,23 @@ programs = [json.load(open(f)) for f in sys.argv[2:]]
 json.dump({"format": programs[0]["format"], "version": programs[0]["version"],
            "stages": programs}, open(sys.argv[1], "w"))
 PY
-"${mpi[@]}" -np "$p" "$bin/ckpt-run" "$out/pipeline.json" \
+"${mpi[@]}" -np $((p * t)) "$bin/ckpt-run" "$out/pipeline.json" \
   --dump-grads="$out/pipeline" >"$out/pipeline.log"
 grep '^loss' "$out/pipeline.log" | sort -u | sed "s/^/$p stages: /"
 echo "ranks whose measured arena and peak equal the plan: $(grep -c 'arena: .*planned' "$out/pipeline.log" | tr -d ' ')"
 
 count=0 differ=0
-for file in "$out/reference"/*.npy; do
+for file in $(cd "$out/reference" && find . -name '*.npy' | sort); do
   count=$((count + 1))
-  cmp -s "$file" "$out/pipeline/$(basename "$file")" || {
+  cmp -s "$out/reference/$file" "$out/pipeline/$file" || {
     differ=$((differ + 1))
-    echo "DIFFERENT: $(basename "$file")"
+    echo "DIFFERENT: $file"
   }
 done
-[ "$(ls "$out/pipeline" | wc -l)" -eq "$count" ] || echo "DIFFERENT: file count"
+[ "$(cd "$out/pipeline" && find . -name '*.npy' | wc -l)" -eq "$count" ] ||
+  echo "DIFFERENT: file count"
 if [ "$differ" -eq 0 ]; then
-  echo "identical ($count gradients): p=$p v=$v m=$m ${remat:-no recompute}"
+  tp=""
+  [ "$t" -gt 1 ] && tp=" t=$t"
+  echo "identical ($count gradients): p=$p v=$v m=$m$tp ${remat:-no recompute}"
 fi
