@@ -23,17 +23,15 @@ int64_t roundUp(int64_t bytes, int64_t alignment) {
   return (bytes + alignment - 1) / alignment * alignment;
 }
 
-/// Lifetimes of every arena tensor: each node output that the step does not
-/// return, live from the node that writes it to the last node that reads it.
+/// Lifetimes of every arena tensor: each activation and temporary (not the
+/// loss and gradients), live from the node that writes it to the last node
+/// that reads it.
 std::vector<PlannedTensor> computeLiveness(const StepGraph &graph,
                                            int64_t alignment) {
-  std::vector<bool> returned(graph.tensors.size(), false);
-  for (int id : graph.results)
-    if (id >= 0)
-      returned[id] = true;
   std::vector<PlannedTensor> planned;
   for (auto [id, tensor] : llvm::enumerate(graph.tensors)) {
-    if (tensor.isArgument() || returned[id])
+    if (tensor.isArgument() || (tensor.role != TensorRole::Activation &&
+                                tensor.role != TensorRole::Temporary))
       continue;
     PlannedTensor t;
     t.value = tensor.value;

@@ -252,5 +252,12 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
     if (id >= 0 && !graph.tensors[id].isArgument())
       graph.tensors[id].role =
           index == 0 && graph.hasLoss ? TensorRole::Loss : TensorRole::Gradient;
+  // A micro-batch schedule's accumulation: the running sum is the
+  // parameter's gradient buffer (Megatron's main_grad), not an activation.
+  for (const StepNode &node : graph.nodes)
+    if (node.op->hasAttr(CkptDialect::kGradAccumulateAttrName))
+      for (int id : {node.inputs.front(), node.outputs.front()})
+        if (!graph.tensors[id].isArgument())
+          graph.tensors[id].role = TensorRole::Gradient;
   return graph;
 }

@@ -140,7 +140,6 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
   // copies it.
   SmallVector<SmallVector<Operation *>> forwardParts(p.chunks),
       backwardParts(p.chunks);
-  llvm::DenseMap<Operation *, pipeline::ScheduleStep> stepOf;
   for (Operation &op : body.without_terminator()) {
     if (tail.contains(&op))
       continue;
@@ -151,9 +150,7 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
       return op.emitOpError()
              << "has no model chunk (ckpt.chunk in [0, " << p.chunks
              << ")) to place it in the pipeline schedule";
-    bool backward = isBackward(&op);
-    (backward ? backwardParts : forwardParts)[*chunk].push_back(&op);
-    stepOf[&op] = {!backward, *chunk, 0};
+    (isBackward(&op) ? backwardParts : forwardParts)[*chunk].push_back(&op);
   }
   // Micro-batch j's streams are offset by j·2^20: the step's own must be
   // below that.
@@ -170,13 +167,6 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
   });
   if (streams.wasInterrupted())
     return failure();
-
-  // Whether step `s` (of any micro-batch) computes `value`.
-  auto computedBy = [&](Value value, const pipeline::ScheduleStep &s) {
-    auto it = stepOf.find(value.getDefiningOp());
-    return it != stepOf.end() && it->second.forward == s.forward &&
-           it->second.chunk == s.chunk;
-  };
 
   // The new step: tokens and labels per micro-batch, then the parameters.
   SmallVector<Type> argTypes;
@@ -246,42 +236,50 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
   Value loss;
   Value stepLoss = hasLoss ? ret.getOperand(0) : Value();
 
+  // Where each contribution of a gradient is kept.
+  llvm::DenseMap<Value, std::pair<size_t, size_t>> contributionSlot;
+  for (auto [c, chain] : llvm::enumerate(chains))
+    for (auto [k, contribution] : llvm::enumerate(chain.contributions))
+      contributionSlot[contribution] = {c, k};
+
   for (const pipeline::ScheduleStep &s :
        pipeline::stageSchedule(p.stage, p.stages, p.chunks, p.microBatches)) {
     int64_t j = s.microBatch;
-    for (Operation *op : (s.forward ? forwardParts : backwardParts)[s.chunk])
+    for (Operation *op : (s.forward ? forwardParts : backwardParts)[s.chunk]) {
       tagCopy(builder.clone(*op, maps[j]), j);
-    if (s.forward) {
-      if (stepLoss && computedBy(stepLoss, s)) {
-        Value mine = maps[j].lookup(stepLoss);
-        if (!loss) {
+      for (Value result : op->getResults()) {
+        Value mine = maps[j].lookup(result);
+        if (result == stepLoss) {
+          // The step's loss: the micro-batches' sum.
+          if (loss) {
+            auto add = builder.create<xf::AddOp>(step.getLoc(), loss, mine);
+            add->setAttr(xf::XFDialect::kModuleAttrName,
+                         b.getStringAttr("loss"));
+            tagCopy(add, j);
+            mine = add;
+          }
           loss = mine;
-        } else {
-          auto add = builder.create<xf::AddOp>(step.getLoc(), loss, mine);
-          add->setAttr(xf::XFDialect::kModuleAttrName, b.getStringAttr("loss"));
+          continue;
+        }
+        // A gradient contribution is accumulated as soon as it is made, in
+        // micro-batch order, into the parameter's gradient
+        // (ckpt.grad_accumulate: the buffer that Megatron's main_grad is).
+        auto slot = contributionSlot.find(result);
+        if (slot == contributionSlot.end())
+          continue;
+        Value &sum = sums[slot->second.first][slot->second.second];
+        if (sum) {
+          auto add = builder.create<xf::AddOp>(step.getLoc(), sum, mine);
+          phaseBackward(add);
+          add->setAttr(CkptDialect::kChunkAttrName,
+                       b.getI64IntegerAttr(s.chunk));
+          add->setAttr(CkptDialect::kGradAccumulateAttrName, b.getUnitAttr());
           tagCopy(add, j);
-          loss = add;
+          mine = add;
         }
+        sum = mine;
       }
-      continue;
     }
-    // Gradient accumulation, in micro-batch order.
-    for (auto [c, chain] : llvm::enumerate(chains))
-      for (auto [k, contribution] : llvm::enumerate(chain.contributions)) {
-        if (!computedBy(contribution, s))
-          continue;
-        Value mine = maps[j].lookup(contribution);
-        Value &sum = sums[c][k];
-        if (!sum) {
-          sum = mine;
-          continue;
-        }
-        auto add = builder.create<xf::AddOp>(step.getLoc(), sum, mine);
-        phaseBackward(add);
-        add->setAttr(CkptDialect::kChunkAttrName, b.getI64IntegerAttr(s.chunk));
-        tagCopy(add, j);
-        sum = add;
-      }
   }
 
   // Each gradient: its contributions summed, the other stage's share of a

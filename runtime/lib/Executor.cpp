@@ -53,6 +53,7 @@ Executor::Executor(const Program &program, ExecutorOptions options)
     : program_(options.fuse ? fuseElementwise(program) : program),
       options_(options), buffers_(program.tensors.size()),
       alive_(program.tensors.size(), false),
+      gradientOutput_(program.tensors.size(), false),
       lastUse_(program.tensors.size(), -1) {
   comm_ = options.communicator;
   if (!comm_) {
@@ -65,6 +66,8 @@ Executor::Executor(const Program &program, ExecutorOptions options)
     ownedBackend_ = createBackend("cpu", error);
     backend_ = ownedBackend_.get();
   }
+  for (const GradientOutput &g : program_.gradients)
+    gradientOutput_[g.gradient] = true;
   // Every instruction's kernel, looked up through the op table once.
   for (size_t i = 0; i < program_.instructions.size(); ++i) {
     const Instruction &inst = program_.instructions[i];
@@ -357,14 +360,19 @@ StepResult Executor::run() {
               .count());
     }
     // Free what is dead: inputs after their last use, outputs never read.
+    // (A gradient that is no output is a running sum of a micro-batch
+    // schedule's accumulation, done with once the next sum is made.)
     auto releaseIfDead = [&](int id) {
       TensorRole role = program_.tensors[id].role;
-      if (role != TensorRole::Activation && role != TensorRole::Temporary)
+      bool arenaRole =
+          role == TensorRole::Activation || role == TensorRole::Temporary;
+      if (!arenaRole && (role != TensorRole::Gradient || gradientOutput_[id]))
         return;
       if (!alive_[id] || lastUse_[id] > static_cast<int>(i))
         return;
       live -= buffers_[id].bytes;
-      arenaLive -= program_.arenaSize(program_.tensors[id]);
+      if (arenaRole)
+        arenaLive -= program_.arenaSize(program_.tensors[id]);
       release(id);
     };
     for (int id : inst.inputs)

@@ -120,7 +120,7 @@ LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
              << "'" << name << "' must be a non-negative integer";
     return success();
   }
-  if (name == kGradSumAttrName) {
+  if (name == kGradSumAttrName || name == kGradAccumulateAttrName) {
     if (!isa<UnitAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a unit attribute";
     return success();
@@ -129,8 +129,9 @@ LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
     return op->emitError() << "unknown ckpt attribute '" << name
                            << "'; ckpt defines " << kRematAttrName
                            << ", ckpt.policy, ckpt.pipeline, ckpt.chunk, "
-                              "ckpt.micro_batch, ckpt.grad_sum, ckpt.offsets "
-                              "and ckpt.memory";
+                              "ckpt.micro_batch, ckpt.grad_sum, "
+                              "ckpt.grad_accumulate, ckpt.offsets and "
+                              "ckpt.memory";
   auto value = dyn_cast<StringAttr>(attr.getValue());
   if (!value || (value.getValue() != "save" && value.getValue() != "recompute"))
     return op->emitError() << "'" << kRematAttrName

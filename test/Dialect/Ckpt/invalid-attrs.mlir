@@ -5,7 +5,7 @@
 // verified wherever they appear.
 
 func.func @unknown_attr(%x: tensor<4xf32>) {
-  // expected-error @+1 {{unknown ckpt attribute 'ckpt.stage'; ckpt defines ckpt.remat, ckpt.policy, ckpt.pipeline, ckpt.chunk, ckpt.micro_batch, ckpt.grad_sum, ckpt.offsets and ckpt.memory}}
+  // expected-error @+1 {{unknown ckpt attribute 'ckpt.stage'; ckpt defines ckpt.remat, ckpt.policy, ckpt.pipeline, ckpt.chunk, ckpt.micro_batch, ckpt.grad_sum, ckpt.grad_accumulate, ckpt.offsets and ckpt.memory}}
   %0 = xf.gelu %x {ckpt.stage = 1 : i64} : tensor<4xf32>
   return
 }
@@ -126,5 +126,13 @@ func.func @send_negative_stage(%x: tensor<4xf32>) {
 func.func @recv_unranked() {
   // expected-error @+1 {{must be ranked tensor of any type values}}
   %0 = "ckpt.recv"() {stage = 1 : i64} : () -> tensor<*xf32>
+  return
+}
+
+// -----
+
+func.func @grad_accumulate_not_unit(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'ckpt.grad_accumulate' must be a unit attribute}}
+  %0 = xf.add %x, %x {ckpt.grad_accumulate = "yes"} : tensor<4xf32>
   return
 }

@@ -62,6 +62,11 @@ def Ckpt_Dialect : Dialect {
     /// in several places): the micro-batch schedule accumulates each
     /// contribution on its own and sums them once at the end.
     static constexpr ::llvm::StringLiteral kGradSumAttrName = "ckpt.grad_sum";
+    /// On an add of the micro-batch schedule: it accumulates a parameter's
+    /// gradient (its first operand and its result are that gradient's
+    /// buffer, persistent as Megatron's main_grad, not arena memory).
+    static constexpr ::llvm::StringLiteral kGradAccumulateAttrName =
+        "ckpt.grad_accumulate";
     /// On a parameter argument: another stage holds the same parameter (the
     /// tied word embedding of the first and last stage); the step adds that
     /// stage's accumulated gradient to its own.

@@ -138,6 +138,8 @@ private:
   void *arena_ = nullptr;
   size_t arenaSize_ = 0;
   std::vector<bool> alive_;
+  std::vector<bool>
+      gradientOutput_; ///< By tensor: a gradient the step returns.
   std::vector<int> lastUse_;
   /// Freed buffers by size, reused by later steps: without it every step
   /// would allocate its memory from the device again.
