@@ -220,7 +220,7 @@ FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
   // What one micro-batch keeps; then, for a pipelined step, the schedule of
   // all of them, which the plan and the program describe.
   result.report = analyzeActivations(*graph);
-  if (module->hasAttr(CkptDialect::kPipelineAttrName)) {
+  if (getPipelineShape(module)) {
     PassManager unroll(context);
     unroll.addPass(createCkptPipelineSchedule());
     if (failed(unroll.run(module)))

@@ -32,30 +32,21 @@ namespace {
 /// micro-batch draws its own masks and a recompute redraws its own.
 constexpr int64_t kStreamsPerMicroBatch = int64_t(1) << 20;
 
-struct Pipeline {
-  int64_t stage, stages, chunks, microBatches;
-};
-
-FailureOr<Pipeline> readPipeline(ModuleOp module, DictionaryAttr attr) {
-  auto get = [&](StringRef key) { return attr.getAs<IntegerAttr>(key); };
-  if (!get("stage") || !get("stages") || !get("virtual_stages") ||
-      !get("micro_batches"))
-    return module.emitError("'ckpt.pipeline' needs stage, stages, "
-                            "virtual_stages and micro_batches");
-  Pipeline p{get("stage").getInt(), get("stages").getInt(),
-             get("virtual_stages").getInt(), get("micro_batches").getInt()};
+/// Checks what the verifier cannot: room for every micro-batch's streams,
+/// and the interleaved schedule's multiple.
+LogicalResult checkPipeline(ModuleOp module, const PipelineShape &p) {
   if (p.microBatches * kStreamsPerMicroBatch > (int64_t(1) << 32))
     return module.emitError()
            << "at most " << ((int64_t(1) << 32) / kStreamsPerMicroBatch)
            << " micro-batches: each draws its dropout masks from 2^20 "
               "streams of the generator's 2^32; got "
            << p.microBatches;
-  if (p.chunks > 1 && p.microBatches % p.stages != 0)
+  if (p.virtualStages > 1 && p.microBatches % p.stages != 0)
     return module.emitError()
            << "the interleaved schedule needs the micro-batches ("
            << p.microBatches << ") to be a multiple of the stages (" << p.stages
            << ")";
-  return p;
+  return success();
 }
 
 bool isBackward(Operation *op) {
@@ -114,7 +105,8 @@ GradientChain traceGradient(Value grad,
   return chain;
 }
 
-LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
+LogicalResult unroll(ModuleOp module, func::FuncOp step,
+                     const PipelineShape &p) {
   Block &body = step.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   MLIRContext *context = module.getContext();
@@ -138,17 +130,17 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
 
   // Every other op: its phase and chunk, and so the schedule step that
   // copies it.
-  SmallVector<SmallVector<Operation *>> forwardParts(p.chunks),
-      backwardParts(p.chunks);
+  SmallVector<SmallVector<Operation *>> forwardParts(p.virtualStages),
+      backwardParts(p.virtualStages);
   for (Operation &op : body.without_terminator()) {
     if (tail.contains(&op))
       continue;
     std::optional<int64_t> chunk = chunkOf(&op);
-    if (!chunk && p.chunks == 1)
+    if (!chunk && p.virtualStages == 1)
       chunk = 0;
-    if (!chunk || *chunk < 0 || *chunk >= p.chunks)
+    if (!chunk || *chunk < 0 || *chunk >= p.virtualStages)
       return op.emitOpError()
-             << "has no model chunk (ckpt.chunk in [0, " << p.chunks
+             << "has no model chunk (ckpt.chunk in [0, " << p.virtualStages
              << ")) to place it in the pipeline schedule";
     (isBackward(&op) ? backwardParts : forwardParts)[*chunk].push_back(&op);
   }
@@ -242,8 +234,8 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step, const Pipeline &p) {
     for (auto [k, contribution] : llvm::enumerate(chain.contributions))
       contributionSlot[contribution] = {c, k};
 
-  for (const pipeline::ScheduleStep &s :
-       pipeline::stageSchedule(p.stage, p.stages, p.chunks, p.microBatches)) {
+  for (const pipeline::ScheduleStep &s : pipeline::stageSchedule(
+           p.stage, p.stages, p.virtualStages, p.microBatches)) {
     int64_t j = s.microBatch;
     for (Operation *op : (s.forward ? forwardParts : backwardParts)[s.chunk]) {
       tagCopy(builder.clone(*op, maps[j]), j);
@@ -341,9 +333,8 @@ struct CkptPipelineSchedulePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto attr =
-        module->getAttrOfType<DictionaryAttr>(CkptDialect::kPipelineAttrName);
-    if (!attr)
+    std::optional<PipelineShape> pipeline = getPipelineShape(module);
+    if (!pipeline)
       return;
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
@@ -352,8 +343,8 @@ struct CkptPipelineSchedulePass
     for (unsigned i = 0; i < step.getNumArguments(); ++i)
       if (step.getArgAttr(i, CkptDialect::kMicroBatchAttrName))
         return;
-    FailureOr<Pipeline> pipeline = readPipeline(module, attr);
-    if (failed(pipeline) || failed(unroll(module, step, *pipeline)))
+    if (failed(checkPipeline(module, *pipeline)) ||
+        failed(unroll(module, step, *pipeline)))
       return signalPassFailure();
   }
 };

@@ -178,7 +178,7 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
   // marker that it is differentiated with upstream gradient 1. An op without
   // results (a send to the next stage) is differentiated unconditionally.
   llvm::DenseMap<Value, Value> grads;
-  bool microBatched = module && module->hasAttr(CkptDialect::kPipelineAttrName);
+  bool microBatched = module && getPipelineShape(module);
   if (loss)
     grads[loss] = loss;
   builder.setInsertionPointToEnd(entry);

@@ -23,6 +23,19 @@ StringRef ckpt::getRematAnnotation(Operation *op) {
   return {};
 }
 
+std::optional<PipelineShape> ckpt::getPipelineShape(Operation *module) {
+  auto attr =
+      module->getAttrOfType<DictionaryAttr>(CkptDialect::kPipelineAttrName);
+  if (!attr)
+    return std::nullopt;
+  auto get = [&](StringRef key, int64_t fallback) {
+    auto value = attr.getAs<IntegerAttr>(key);
+    return value ? value.getInt() : fallback;
+  };
+  return PipelineShape{get("stage", 0), get("stages", 1),
+                       get("virtual_stages", 1), get("micro_batches", 1)};
+}
+
 /// `ckpt.policy`: a dictionary of Megatron's recompute fields, each of its
 /// kind (the policy's own rules are checked when it is applied).
 static LogicalResult verifyPolicyAttribute(Operation *op, Attribute value) {

@@ -39,13 +39,11 @@ public:
 
   LogicalResult write(llvm::raw_ostream &os) {
     func::FuncOp func = graph.step;
-    auto pipeline =
-        func->getParentOfType<ModuleOp>()
-            ? func->getParentOfType<ModuleOp>()->getAttrOfType<DictionaryAttr>(
-                  CkptDialect::kPipelineAttrName)
-            : DictionaryAttr();
-    if ((!pipeline || graph.hasLoss) &&
-        (graph.results.empty() || !graph.hasLoss || graph.results.front() < 0))
+    ModuleOp module = func->getParentOfType<ModuleOp>();
+    std::optional<PipelineShape> pipeline =
+        module ? getPipelineShape(module) : std::nullopt;
+    // Only a pipeline stage without the head returns no loss.
+    if (!pipeline && (!graph.hasLoss || graph.results.front() < 0))
       return mlir::emitError(func.getLoc(),
                              "a training step returns the loss first");
     for (const StepNode &node : graph.nodes)
@@ -82,7 +80,7 @@ public:
       }
     }
     if (pipeline) {
-      int64_t count = pipeline.getAs<IntegerAttr>("micro_batches").getInt();
+      int64_t count = pipeline->microBatches;
       // A middle stage reads no inputs: its micro-batches have none.
       if (batches.empty() && (tokens >= 0 || labels >= 0))
         return mlir::emitError(func.getLoc())
@@ -145,9 +143,10 @@ public:
       });
       if (pipeline)
         json.attributeObject("pipeline", [&] {
-          for (StringRef key :
-               {"stage", "stages", "virtual_stages", "micro_batches"})
-            json.attribute(key, pipeline.getAs<IntegerAttr>(key).getInt());
+          json.attribute("stage", pipeline->stage);
+          json.attribute("stages", pipeline->stages);
+          json.attribute("virtual_stages", pipeline->virtualStages);
+          json.attribute("micro_batches", pipeline->microBatches);
         });
       json.attributeObject("inputs", [&] {
         if (!pipeline) {

@@ -17,9 +17,22 @@
 #define GET_OP_CLASSES
 #include "ckpt/Dialect/Ckpt/CkptOps.h.inc"
 
+#include <optional>
+
 namespace ckpt {
 /// The op's `ckpt.remat` ("save" or "recompute"), or "" without one.
 llvm::StringRef getRematAnnotation(mlir::Operation *op);
+
+/// A module's `ckpt.pipeline`: its stage and the schedule's size.
+struct PipelineShape {
+  int64_t stage = 0;
+  int64_t stages = 1;
+  int64_t virtualStages = 1;
+  int64_t microBatches = 1;
+};
+/// The `ckpt.pipeline` of `module` (verified by the dialect), or nullopt
+/// for a step of one micro-batch on one stage.
+std::optional<PipelineShape> getPipelineShape(mlir::Operation *module);
 } // namespace ckpt
 
 #endif // CKPT_DIALECT_CKPT_CKPTDIALECT_H
