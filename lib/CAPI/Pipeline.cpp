@@ -80,6 +80,12 @@ bool parseOverrides(llvm::StringRef text, ckpt::config::ConfigOverrides &out,
       ok = integer(out.microBatchSize);
     else if (key == "tensor-model-parallel-size")
       ok = integer(out.tensorParallelSize);
+    else if (key == "pipeline-model-parallel-size")
+      ok = integer(out.pipelineParallelSize);
+    else if (key == "virtual-pipeline-model-parallel-size")
+      ok = integer(out.virtualPipelineSize);
+    else if (key == "num-microbatches")
+      ok = integer(out.numMicroBatches);
     else if (key == "sequence-parallel")
       ok = (value == "true" || value == "false") &&
            (out.sequenceParallel = value == "true", true);
@@ -92,6 +98,8 @@ bool parseOverrides(llvm::StringRef text, ckpt::config::ConfigOverrides &out,
       error = "overrides: unknown key '" + key.str() +
               "' (allowed: seq-length, micro-batch-size, "
               "tensor-model-parallel-size, sequence-parallel, "
+              "pipeline-model-parallel-size, "
+              "virtual-pipeline-model-parallel-size, num-microbatches, "
               "attention-backend, dtype)";
       return false;
     }

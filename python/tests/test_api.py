@@ -33,6 +33,28 @@ def test_overrides():
     assert report["model"]["tensor_model_parallel_size"] == "2"
 
 
+def test_pipeline_stages():
+    # 2 stages of one layer, 4 micro-batches under 1F1B: stage 0 holds two
+    # micro-batches' activations at once, stage 1 one; stage 0 limits.
+    staged = ckpt_opt.compile(GPT, pipeline_model_parallel_size=2,
+                              num_microbatches=4)
+    assert staged.report["schema"] == "ckpt-pipeline-report"
+    first, last = staged.report["stages"]
+    assert first["in_flight"] == 2 and last["in_flight"] == 1
+    assert first["kept_bytes_at_once"] == 2 * first["kept_bytes_per_micro_batch"]
+    assert staged.report["pipeline"]["limiting_stage"] == 0
+    assert '"stages": [' in staged.program
+    # The same from the config's own fields.
+    fields = TransformerConfig(num_layers=2, hidden_size=H,
+                               num_attention_heads=A, seq_length=S,
+                               micro_batch_size=B, padded_vocab_size=128,
+                               bf16=True, pipeline_model_parallel_size=2,
+                               num_microbatches=4)
+    assert ckpt_opt.compile(fields).report["stages"] == staged.report["stages"]
+    with pytest.raises(CkptError, match="must not exceed the number of layers"):
+        ckpt_opt.compile(GPT, pipeline_model_parallel_size=3)
+
+
 def test_compare_policies():
     comparison = ckpt_opt.compare_policies(GPT)
     strategies = {p["strategy"]: p for p in comparison["policies"]}

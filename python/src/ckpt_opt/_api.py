@@ -61,6 +61,9 @@ class TransformerConfig:
         "moe_ffn_hidden_size", "moe_shared_expert_intermediate_size",
         "moe_expert_capacity_factor", "moe_aux_loss_coeff",
         "moe_router_load_balancing_type", "moe_token_drop_policy",
+        "pipeline_model_parallel_size", "virtual_pipeline_model_parallel_size",
+        "num_microbatches", "decoder_first_pipeline_num_layers",
+        "decoder_last_pipeline_num_layers",
     )
 
     def __init__(self, **fields: Any):
@@ -184,7 +187,11 @@ def compile(config: ConfigLike, policy: PolicyLike = None,
     ``{"memory_budget": "40GiB"}``), the option text of ckpt-opt's
     ``--ckpt-compile``, or None for the config's own recompute fields.
     ``overrides``: seq_length, micro_batch_size, tensor_model_parallel_size,
-    sequence_parallel, attention_backend, dtype.
+    sequence_parallel, pipeline_model_parallel_size,
+    virtual_pipeline_model_parallel_size, num_microbatches,
+    attention_backend, dtype. With pipeline stages the report is a
+    ``ckpt-pipeline-report`` (every stage's memory and report) and the
+    program holds every stage, for ``mpirun -np p·t ckpt-run``.
     Raises CkptError with the located messages when anything is refused.
     """
     text, name = _config_text(config)
