@@ -88,12 +88,10 @@ ckpt::pipelineReportToJson(const PipelineMemory &pipeline,
           json.attribute("peak_bytes", s.peakBytes);
           json.attribute("arena_bytes", s.arenaBytes);
           json.attribute("persistent_bytes", s.persistentBytes);
-          llvm::Expected<llvm::json::Value> report =
-              llvm::json::parse(stageReports[s.stage]);
-          if (report)
-            json.attribute("report", std::move(*report));
-          else
-            llvm::consumeError(report.takeError());
+          // The stage's report as written, not parsed again.
+          json.attributeBegin("report");
+          json.rawValue(llvm::StringRef(stageReports[s.stage]).trim());
+          json.attributeEnd();
         });
     });
   });

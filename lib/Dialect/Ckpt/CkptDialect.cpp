@@ -157,35 +157,30 @@ LogicalResult CkptDialect::verifyRegionArgAttribute(Operation *op,
                                                     unsigned regionIndex,
                                                     unsigned argIndex,
                                                     NamedAttribute attr) {
-  if (attr.getName().getValue() == kMicroBatchAttrName) {
-    auto index = dyn_cast<IntegerAttr>(attr.getValue());
-    if (!index || index.getInt() < 0)
-      return op->emitError()
-             << "argument #" << argIndex << ": '" << kMicroBatchAttrName
-             << "' must be a micro-batch index (>= 0)";
+  // Every argument attribute is an integer with a least value.
+  struct Rule {
+    StringRef name;
+    int64_t least;
+    const char *what;
+  };
+  StringRef name = attr.getName().getValue();
+  for (const Rule &rule :
+       {Rule{kGradAllReduceAttrName, 2, "the tensor-parallel size (>= 2)"},
+        Rule{kTiedStageAttrName, 0, "a pipeline stage (>= 0)"},
+        Rule{kMicroBatchAttrName, 0, "a micro-batch index (>= 0)"}}) {
+    if (name != rule.name)
+      continue;
+    auto value = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!value || value.getInt() < rule.least)
+      return op->emitError() << "argument #" << argIndex << ": '" << name
+                             << "' must be " << rule.what;
     return success();
   }
-  if (attr.getName().getValue() == kTiedStageAttrName) {
-    auto stage = dyn_cast<IntegerAttr>(attr.getValue());
-    if (!stage || stage.getInt() < 0)
-      return op->emitError()
-             << "argument #" << argIndex << ": '" << kTiedStageAttrName
-             << "' must be a pipeline stage (>= 0)";
-    return success();
-  }
-  if (attr.getName().getValue() != kGradAllReduceAttrName)
-    return op->emitError() << "argument #" << argIndex
-                           << ": unknown ckpt argument attribute '"
-                           << attr.getName().getValue() << "'; ckpt defines "
-                           << kGradAllReduceAttrName << ", "
-                           << kTiedStageAttrName << " and "
-                           << kMicroBatchAttrName;
-  auto size = dyn_cast<IntegerAttr>(attr.getValue());
-  if (!size || size.getInt() < 2)
-    return op->emitError() << "argument #" << argIndex << ": '"
-                           << kGradAllReduceAttrName
-                           << "' must be the tensor-parallel size (>= 2)";
-  return success();
+  return op->emitError() << "argument #" << argIndex
+                         << ": unknown ckpt argument attribute '" << name
+                         << "'; ckpt defines " << kGradAllReduceAttrName
+                         << ", " << kTiedStageAttrName << " and "
+                         << kMicroBatchAttrName;
 }
 
 void RecomputeOp::build(OpBuilder &builder, OperationState &state,
