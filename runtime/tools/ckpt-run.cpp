@@ -486,26 +486,27 @@ int runMain(int argc, char **argv, Communicator &comm) {
     if (!options.profileFile.empty() && comm.rank() == 0)
       writeProfile(executor.program(), best, options.profileFile);
 
+    // A parameter two stages hold (the tied word embedding) has the same
+    // value and gradient on both: the first of them writes it.
+    auto heldEarlier = [&](const std::string &name) {
+      for (int64_t other = 0; other < stage; ++other)
+        for (int id : stagePrograms[other].parameters())
+          if (stagePrograms[other].tensors[id].name == name)
+            return true;
+      return false;
+    };
     if (!options.saveParams.empty()) {
       std::string dir = rankDir(options.saveParams, *tensorParallel);
       std::filesystem::create_directories(dir);
       for (int id : program.parameters())
-        writeNpy(dir + "/" + fileName(program.tensors[id].name) + ".npy",
-                 program.tensors[id].shape, executor.getTensor(id),
-                 options.precision == Precision::F64);
+        if (!heldEarlier(program.tensors[id].name))
+          writeNpy(dir + "/" + fileName(program.tensors[id].name) + ".npy",
+                   program.tensors[id].shape, executor.getTensor(id),
+                   options.precision == Precision::F64);
     }
     if (!options.dumpGrads.empty()) {
       std::string dumpDir = rankDir(options.dumpGrads, *tensorParallel);
       std::filesystem::create_directories(dumpDir);
-      // A parameter two stages hold (the tied word embedding) has the same
-      // gradient on both: the first of them writes it.
-      auto heldEarlier = [&](const std::string &name) {
-        for (int64_t other = 0; other < stage; ++other)
-          for (int id : stagePrograms[other].parameters())
-            if (stagePrograms[other].tensors[id].name == name)
-              return true;
-        return false;
-      };
       for (const GradientOutput &g : program.gradients)
         if (!heldEarlier(program.tensors[g.parameter].name))
           writeNpy(dumpDir + "/" + fileName(program.tensors[g.parameter].name) +

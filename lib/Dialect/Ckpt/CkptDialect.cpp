@@ -178,8 +178,8 @@ LogicalResult CkptDialect::verifyRegionArgAttribute(Operation *op,
   }
   return op->emitError() << "argument #" << argIndex
                          << ": unknown ckpt argument attribute '" << name
-                         << "'; ckpt defines " << kGradAllReduceAttrName
-                         << ", " << kTiedStageAttrName << " and "
+                         << "'; ckpt defines " << kGradAllReduceAttrName << ", "
+                         << kTiedStageAttrName << " and "
                          << kMicroBatchAttrName;
 }
 
