@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Program.h"
 
 #include <gtest/gtest.h>
@@ -346,6 +347,24 @@ TEST(ProgramValidationTest, AFileOfStagesHoldsStageIAtI) {
   EXPECT_NE(stagesErrorOf(std::string("{\"stages\": [1e999]}"))
                 .find("a number must fit a double"),
             std::string::npos);
+}
+
+TEST(ProgramValidationTest, ATransferNeedsOneRankPerStage) {
+  // A stage's program run alone: the send has no peer, and says how to
+  // start the job instead of hanging.
+  json doc = asStage(validProgram(), 0, 2);
+  appendSend(doc, 1);
+  Executor executor(parseProgram(doc.dump()));
+  executor.initParameters(1);
+  executor.initInputs(1);
+  try {
+    executor.run();
+    FAIL() << "the send ran without a pipeline";
+  } catch (const RuntimeError &e) {
+    EXPECT_NE(std::string(e.what()).find("runs with one rank per stage"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 } // namespace

@@ -74,13 +74,14 @@ public:
       builder.create<func::ReturnOp>(fileLoc);
       func.setFunctionType(builder.getFunctionType(argTypes, {}));
     }
-    if (config.pipelineParallelSize > 1)
+    if (staged())
       keepStageArguments(func);
     return module;
   }
 
 private:
-  bool pipelined() const { return config.pipelineParallelSize > 1; }
+  /// Whether the graph is one of several pipeline stages.
+  bool staged() const { return config.pipelineParallelSize > 1; }
 
   /// Emits the model chunk by chunk (Megatron's order: chunk k on stage
   /// k % p). The whole model is emitted so that every op keeps the name and
@@ -99,7 +100,7 @@ private:
       Operation *before = block->empty() ? nullptr : &block->back();
       if (chunk == 0)
         hidden = emitEmbedding();
-      else if (mine && pipelined())
+      else if (mine && staged())
         hidden =
             builder.create<RecvOp>(named("pipeline.recv"), hidden.getType(),
                                    builder.getI64IntegerAttr((chunk - 1) % p),
@@ -109,7 +110,7 @@ private:
         hidden = emitLayer(hidden, layer);
       if (chunk == chunks - 1)
         loss = emitHeadAndLoss(hidden);
-      else if (mine && pipelined())
+      else if (mine && staged())
         builder.create<SendOp>(named("pipeline.send"), hidden,
                                builder.getI64IntegerAttr((chunk + 1) % p),
                                builder.getI64IntegerAttr(chunk));
