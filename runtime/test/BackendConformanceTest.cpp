@@ -414,8 +414,9 @@ bool isKernelOp(const ops::OpDef &def) {
 
 TEST_P(BackendConformanceTest, HasAKernelForEveryOpOfTheTable) {
   for (const ops::OpDef &def : ops::allOps())
-    if (isKernelOp(def))
+    if (isKernelOp(def)) {
       EXPECT_TRUE(backend->kernel(def)) << def.name;
+    }
 }
 
 TEST(BackendConformanceCases, EveryOpHasAValidCase) {

@@ -111,8 +111,9 @@ TEST(PipelineTest, StagesHoldThePapersInFlightActivations) {
     // The last stage under 1F1B holds one micro-batch: its layers and the
     // head.
     const PipelineStageMemory &last = pipeline.perStage.back();
-    if (v == 1)
+    if (v == 1) {
       EXPECT_EQ(last.keptInFlight, last.keptPerMicroBatch);
+    }
     EXPECT_GT(last.keptPerMicroBatch, layers / p * perLayer);
     EXPECT_EQ(pipeline.limitingStage(), 0);
   }
