@@ -105,11 +105,10 @@ GradientChain traceGradient(Value grad,
   return chain;
 }
 
-LogicalResult unroll(ModuleOp module, func::FuncOp step,
-                     const PipelineShape &p) {
+LogicalResult unroll(func::FuncOp step, const PipelineShape &p) {
   Block &body = step.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  MLIRContext *context = module.getContext();
+  MLIRContext *context = step.getContext();
 
   // Arguments: per micro-batch the tokens and labels; the parameters once.
   SmallVector<unsigned> inputs, params;
@@ -127,6 +126,12 @@ LogicalResult unroll(ModuleOp module, func::FuncOp step,
   SmallVector<GradientChain> chains;
   for (unsigned r = hasLoss ? 1 : 0; r < ret.getNumOperands(); ++r)
     chains.push_back(traceGradient(ret.getOperand(r), tail));
+  // The training step returns one gradient per parameter, in order.
+  if (chains.size() != params.size())
+    return step.emitError()
+           << "the step returns " << chains.size() << " gradients for "
+           << params.size()
+           << " parameters (arguments other than the tokens and labels)";
 
   // Every other op: its phase and chunk, and so the schedule step that
   // copies it.
@@ -344,7 +349,7 @@ struct CkptPipelineSchedulePass
       if (step.getArgAttr(i, CkptDialect::kMicroBatchAttrName))
         return;
     if (failed(checkPipeline(module, *pipeline)) ||
-        failed(unroll(module, step, *pipeline)))
+        failed(unroll(step, *pipeline)))
       return signalPassFailure();
   }
 };

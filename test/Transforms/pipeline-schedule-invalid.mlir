@@ -41,3 +41,13 @@ module attributes {ckpt.pipeline = {stage = 0 : i64, stages = 1 : i64, virtual_s
     return %0 : tensor<4xf32>
   }
 }
+
+// -----
+
+module attributes {ckpt.pipeline = {stage = 0 : i64, stages = 1 : i64, virtual_stages = 1 : i64, micro_batches = 2 : i64}} {
+  // expected-error @+1 {{the step returns 1 gradients for 2 parameters (arguments other than the tokens and labels)}}
+  func.func @train_step(%w: tensor<4xf32> {xf.role = "parameter", xf.name = "w"}, %v: tensor<4xf32> {xf.role = "parameter", xf.name = "v"}) -> (tensor<4xf32> {xf.grad_of = "w"}) {
+    %0 = xf.gelu %w {xf.phase = "backward"} : tensor<4xf32>
+    return %0 : tensor<4xf32>
+  }
+}
