@@ -266,6 +266,9 @@ PipelineStageMemory stageMemory(const config::GPTConfig &config, int64_t stage,
   memory.peakBytes = plan.lowerBoundBytes;
   memory.arenaBytes = plan.arenaBytes;
   memory.persistentBytes = plan.trainingPersistentBytes;
+  memory.recomputeFlops = result.report.recompute.total();
+  memory.stepFlops =
+      result.report.forward.total() + result.report.backward.total();
   return memory;
 }
 } // namespace

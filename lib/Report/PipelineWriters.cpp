@@ -40,20 +40,26 @@ void ckpt::printPipelineTable(const PipelineMemory &pipeline,
     os << " (1F1B)";
   os << ", " << pipeline.microBatches << " micro-batches\n";
   os << llvm::formatv("{0,-6}{1,-12}{2,10}{3,18}{4,16}{5,14}{6,14}{7,14}"
-                      "\n",
+                      "{8,11}\n",
                       "stage", "layers", "in flight", "kept/micro-batch",
-                      "kept at once", "peak", "arena", "persistent");
+                      "kept at once", "peak", "arena", "persistent",
+                      "recompute");
   for (const PipelineStageMemory &s : pipeline.perStage)
     os << llvm::formatv(
-        "{0,-6}{1,-12}{2,10}{3,18}{4,16}{5,14}{6,14}{7,14}\n", s.stage,
-        layerRanges(s), s.inFlight, formatBytes(s.keptPerMicroBatch),
+        "{0,-6}{1,-12}{2,10}{3,18}{4,16}{5,14}{6,14}{7,14}{8,10:F2}%\n",
+        s.stage, layerRanges(s), s.inFlight, formatBytes(s.keptPerMicroBatch),
         formatBytes(s.keptInFlight), formatBytes(s.peakBytes),
-        formatBytes(s.arenaBytes), formatBytes(s.persistentBytes));
+        formatBytes(s.arenaBytes), formatBytes(s.persistentBytes),
+        s.stepFlops ? 100.0 * static_cast<double>(s.recomputeFlops) /
+                          static_cast<double>(s.stepFlops)
+                    : 0.0);
   const PipelineStageMemory &limit =
       pipeline.perStage[pipeline.limitingStage()];
   os << "the job is limited by stage " << limit.stage << ": "
      << formatBytes(limit.totalBytes()) << " (" << limit.totalBytes()
-     << " bytes: arena and persistent state)\n";
+     << " bytes: arena and persistent state)\n"
+     << "(recompute: the recompute FLOPs over the forward + backward FLOPs "
+        "of a micro-batch)\n";
 }
 
 std::string
@@ -88,6 +94,8 @@ ckpt::pipelineReportToJson(const PipelineMemory &pipeline,
           json.attribute("peak_bytes", s.peakBytes);
           json.attribute("arena_bytes", s.arenaBytes);
           json.attribute("persistent_bytes", s.persistentBytes);
+          json.attribute("recompute_flops_per_micro_batch", s.recomputeFlops);
+          json.attribute("step_flops_per_micro_batch", s.stepFlops);
           // The stage's report as written, not parsed again.
           json.attributeBegin("report");
           json.rawValue(llvm::StringRef(stageReports[s.stage]).trim());

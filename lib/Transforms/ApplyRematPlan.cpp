@@ -239,16 +239,15 @@ Operation *copyIntoRegion(OpBuilder &builder, Operation *op, bool maskOnly,
     auto mask = builder.create<xf::DropoutMaskOp>(
         op->getLoc(), dropout.getMask().getType(), dropout.getProbability(),
         dropout.getRngStream());
-    for (StringRef name :
-         {xf::XFDialect::kModuleAttrName, xf::XFDialect::kLayerAttrName})
-      if (Attribute tag = op->getAttr(name))
-        mask->setAttr(name, tag);
+    // Its tags (module, layer, pipeline chunk) are the dropout's.
+    for (NamedAttribute tag : op->getDiscardableAttrs())
+      mask->setAttr(tag.getName(), tag.getValue());
     mapping.map(dropout.getMask(), mask.getMask());
     copy = mask;
   } else {
     copy = builder.clone(*op, mapping);
-    copy->removeAttr(CkptDialect::kRematAttrName);
   }
+  copy->removeAttr(CkptDialect::kRematAttrName);
   copy->setAttr(xf::XFDialect::kPhaseAttrName,
                 builder.getStringAttr("recompute"));
   return copy;

@@ -14,6 +14,8 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Support/AtomicOutput.h"
+#include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/PipelineSchedule.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -40,9 +42,6 @@ ckpt::plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
   FailureOr<StepGraph> planned = StepGraph::build(step);
   if (failed(planned))
     return failure();
-  MemoryPlan memory = planMemory(*planned, options);
-  if (persistent)
-    *persistent = memory.trainingPersistentBytes;
   if (recomputeCost) {
     *recomputeCost = 0;
     for (auto [index, node] : llvm::enumerate(planned->nodes))
@@ -53,6 +52,18 @@ ckpt::plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
         *recomputeCost += one;
       }
   }
+  // A stage's arena is its schedule's: the micro-batches in flight overlap.
+  if (getPipelineShape(*copy)) {
+    StringRef name = graph.step.getName();
+    if (failed(unrollPipelineSchedule(*copy, name)))
+      return failure();
+    planned = StepGraph::build(copy->lookupSymbol<func::FuncOp>(name));
+    if (failed(planned))
+      return failure();
+  }
+  MemoryPlan memory = planMemory(*planned, options);
+  if (persistent)
+    *persistent = memory.trainingPersistentBytes;
   return memory.arenaBytes;
 }
 
@@ -86,12 +97,20 @@ PeakEstimate ckpt::calibratePeakEstimate(const StepGraph &graph,
   return calibration;
 }
 
+namespace {
+
+/// cheapestWithin, with other micro-batches in flight or not (a template
+/// so the deep models' case, without, pays nothing for them).
+template <bool inFlight>
 std::optional<std::vector<LayerPick>>
-ckpt::cheapestWithin(const std::vector<LayerModel> &models,
-                     const PeakEstimate &calibration, int64_t cap,
-                     const std::vector<LayerModel> &chains) {
+cheapestLayerPicks(const std::vector<LayerModel> &models,
+                   const PeakEstimate &calibration, int64_t cap,
+                   const std::vector<LayerModel> &chains) {
+  // A state: the kept bytes of the layers so far (`below`), the largest
+  // peak of their backwards without the other micro-batches in flight
+  // (`need`), and the cost.
   struct State {
-    int64_t below, cost;
+    int64_t below, need, cost;
     int parentLevel, parent;
     const LayerModel *model;
     uint32_t choice;
@@ -110,38 +129,63 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
       continue;
     endingAt[it->second + chain.span - 1].push_back({it->second, &chain});
   }
-  // States are bucketed by their kept bytes, 1/2048 of the cap wide, the
-  // cheapest kept per bucket (which bounds the work on deep models; the
-  // feasibility of every state is still checked exactly).
+  // Without other micro-batches in flight each layer's peak is checked when
+  // the layer is chosen and `need` plays no part. With them, every peak
+  // grows with the final kept bytes T, known only at the end: `need`
+  // carries the largest, checked against what the others hold once T is
+  // known (and against what they hold at least, T >= below, as it grows).
+  // States are bucketed by their kept bytes (and need), 1/2048 of the cap
+  // wide, the cheapest kept per bucket (which bounds the work on deep
+  // models; the feasibility of every state is still checked exactly).
   int64_t width = std::max<int64_t>(1, cap / 2048);
-  size_t buckets = static_cast<size_t>(cap / width) + 2;
-  std::vector<State> table(buckets);
-  std::vector<char> used(buckets);
+  auto bucketOf = [&](int64_t bytes) {
+    return static_cast<size_t>(std::max<int64_t>(bytes, 0) / width);
+  };
+  size_t buckets = bucketOf(cap) + 2;
+  size_t needBuckets = inFlight ? buckets : 1;
   // levels[p]: the states after the first p layers.
-  std::vector<std::vector<State>> levels = {{{0, 0, -1, -1, nullptr, 0}}};
+  std::vector<std::vector<State>> levels = {{{0, 0, 0, -1, -1, nullptr, 0}}};
+  // The cheapest offer per bucket: a table by kept bytes when need plays
+  // no part (every offer costs O(1), deep models offer many), else a list
+  // sorted by both afterwards.
+  std::vector<State> table(inFlight ? 0 : buckets);
+  std::vector<char> used(table.size());
+  std::vector<State> offered;
+  auto cheaper = [](const State &a, const State &b) {
+    return a.cost < b.cost || (a.cost == b.cost && a.below < b.below);
+  };
+  std::vector<int64_t> cheapestUpTo(needBuckets + 1);
   for (size_t layer = 0; layer < models.size(); ++layer) {
+    offered.clear();
     std::fill(used.begin(), used.end(), 0);
     auto offer = [&](size_t level, const LayerModel &model, int64_t segment) {
       for (auto [index, state] : llvm::enumerate(levels[level]))
         for (auto [choice, point] : llvm::enumerate(model.frontier)) {
           int64_t below = state.below + point.keptBytes;
-          // Kept bytes only grow: a state past the head's limit is dead.
-          if (segment + state.below + point.internalPeak > cap ||
-              calibration.head + below > cap)
+          int64_t need = segment + state.below + point.internalPeak;
+          // Kept bytes only grow: a state past a limit is dead.
+          int64_t others = 0;
+          if constexpr (inFlight) {
+            need = std::max(need, state.need);
+            others = calibration.othersInFlight(below);
+          }
+          if (need + others > cap || calibration.head + below + others > cap)
             continue;
-          size_t bucket =
-              static_cast<size_t>(std::max<int64_t>(below, 0) / width);
           State next{below,
+                     inFlight ? need : 0,
                      state.cost + point.cost,
                      static_cast<int>(level),
                      static_cast<int>(index),
                      &model,
                      static_cast<uint32_t>(choice)};
-          State &slot = table[bucket];
-          if (!used[bucket] || std::tie(next.cost, next.below) <
-                                   std::tie(slot.cost, slot.below)) {
-            slot = next;
-            used[bucket] = 1;
+          if constexpr (inFlight) {
+            offered.push_back(next);
+          } else {
+            size_t bucket = bucketOf(below);
+            if (!used[bucket] || cheaper(next, table[bucket])) {
+              table[bucket] = next;
+              used[bucket] = 1;
+            }
           }
         }
     };
@@ -154,18 +198,48 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
         segment = std::max(segment, calibration.segment[l]);
       offer(first, *chain, segment);
     }
-    // Only states no other beats on both kept bytes and cost.
+    // With need: the cheapest per bucket of both, then only states no
+    // other beats on kept bytes, need and cost at once: in bucket order, a
+    // state is kept when it is cheaper than every kept one with no more need (a
+    // prefix minimum over the need buckets, as a Fenwick tree).
     std::vector<State> pruned;
-    for (size_t bucket = 0; bucket < buckets; ++bucket)
-      if (used[bucket] &&
-          (pruned.empty() || table[bucket].cost < pruned.back().cost))
-        pruned.push_back(table[bucket]);
+    if constexpr (!inFlight) {
+      // Only states no other beats on both kept bytes and cost.
+      for (size_t bucket = 0; bucket < table.size(); ++bucket)
+        if (used[bucket] &&
+            (pruned.empty() || table[bucket].cost < pruned.back().cost))
+          pruned.push_back(table[bucket]);
+      levels.push_back(std::move(pruned));
+      continue;
+    }
+    llvm::sort(offered, [&](const State &a, const State &b) {
+      return std::make_tuple(bucketOf(a.below), bucketOf(a.need), a.cost,
+                             a.below, a.need) <
+             std::make_tuple(bucketOf(b.below), bucketOf(b.need), b.cost,
+                             b.below, b.need);
+    });
+    std::fill(cheapestUpTo.begin(), cheapestUpTo.end(), INT64_MAX);
+    for (size_t i = 0; i < offered.size(); ++i) {
+      const State &state = offered[i];
+      size_t needBucket = bucketOf(state.need);
+      if (i > 0 && bucketOf(offered[i - 1].below) == bucketOf(state.below) &&
+          bucketOf(offered[i - 1].need) == needBucket)
+        continue; // Not the cheapest of its bucket.
+      int64_t cheapest = INT64_MAX;
+      for (size_t at = needBucket + 1; at > 0; at -= at & (~at + 1))
+        cheapest = std::min(cheapest, cheapestUpTo[at]);
+      if (cheapest <= state.cost)
+        continue;
+      pruned.push_back(state);
+      for (size_t at = needBucket + 1; at <= needBuckets; at += at & (~at + 1))
+        cheapestUpTo[at] = std::min(cheapestUpTo[at], state.cost);
+    }
     levels.push_back(std::move(pruned));
   }
+  // Every state that reached the end was checked with its final T.
   const State *best = nullptr;
   for (const State &state : levels.back())
-    if (calibration.head + state.below <= cap &&
-        (!best || state.cost < best->cost))
+    if (!best || state.cost < best->cost)
       best = &state;
   if (!best)
     return std::nullopt;
@@ -176,6 +250,17 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
         {state->model, state->model->frontier[state->choice].discard});
   std::reverse(picks.begin(), picks.end());
   return picks;
+}
+
+} // namespace
+
+std::optional<std::vector<LayerPick>>
+ckpt::cheapestWithin(const std::vector<LayerModel> &models,
+                     const PeakEstimate &calibration, int64_t cap,
+                     const std::vector<LayerModel> &chains) {
+  if (calibration.inFlightChunks > calibration.chunks)
+    return cheapestLayerPicks<true>(models, calibration, cap, chains);
+  return cheapestLayerPicks<false>(models, calibration, cap, chains);
 }
 
 namespace {
@@ -225,6 +310,8 @@ public:
         buildChainModels(graph, models, kMaxChainSpan, options.alignment, cost);
     keepAllPlan = planMemory(graph, options);
     calibration = calibratePeakEstimate(graph, models, keepAllPlan);
+    keepAllArena = keepAllPlan.arenaBytes;
+    keepAllPersistent = keepAllPlan.trainingPersistentBytes;
     // Ops outside the layers annotated ckpt.remat = "recompute" are
     // recomputed in every plan, as the presets do.
     for (auto [index, node] : llvm::enumerate(graph.nodes))
@@ -239,6 +326,33 @@ public:
     annotated = !fixed.empty() || llvm::any_of(models, [](const LayerModel &m) {
       return m.mustDiscard != 0;
     });
+    // A pipeline stage: the estimate charges its micro-batches in flight,
+    // and its own arena and state are the unrolled step's, keeping all but
+    // what must be recomputed.
+    auto module = graph.step->getParentOfType<ModuleOp>();
+    if (std::optional<PipelineShape> stage = getPipelineShape(module)) {
+      calibration.chunks = stage->virtualStages;
+      calibration.inFlightChunks = pipeline::maxInFlight(
+          pipeline::stageSchedule(stage->stage, stage->stages,
+                                  stage->virtualStages, stage->microBatches));
+      std::vector<LayerPick> keepAll;
+      for (const LayerModel &model : models)
+        keepAll.push_back({&model, model.frontier.front().discard});
+      std::string what;
+      FailureOr<int64_t> arena =
+          plannedArenaBytes(graph, planFromPicks(keepAll, what), options,
+                            &keepAllPersistent, nullptr, cost);
+      if (failed(arena)) {
+        error = "the stage's step, keeping all it may, cannot be planned";
+        return failure();
+      }
+      keepAllArena = *arena;
+      where = "on pipeline stage " + std::to_string(stage->stage) + " of " +
+              std::to_string(stage->stages) + ", whose arena holds " +
+              std::to_string(calibration.inFlightChunks) +
+              (stage->virtualStages > 1 ? " model chunks" : " micro-batches") +
+              " at once, ";
+    }
     bool distributable = tensorParallel > 1 && !sequenceParallel;
     for (MegatronPolicy preset : standardMegatronPolicies(
              countLayers(graph), distributable, model && model.isMoe())) {
@@ -258,15 +372,19 @@ public:
     return success();
   }
 
-  const MemoryPlan &keepAll() const { return keepAllPlan; }
+  /// The planned arena and persistent bytes of the step that keeps all.
+  int64_t keepAllArenaBytes() const { return keepAllArena; }
+  /// "on pipeline stage i of p, ... " for a stage's errors, else empty.
+  const std::string &stageText() const { return where; }
+  int64_t keepAllPersistentBytes() const { return keepAllPersistent; }
   const std::vector<Candidate> &presetCandidates() const { return presets; }
 
   /// The cheapest candidate whose planned arena is within `cap`.
   std::optional<Candidate> solve(int64_t cap) {
     if (cap < 0)
       return std::nullopt;
-    if (!annotated && keepAllPlan.arenaBytes <= cap)
-      return Candidate{RematPlan(), keepAllPlan.arenaBytes, 0, "keep all"};
+    if (!annotated && keepAllArena <= cap)
+      return Candidate{RematPlan(), keepAllArena, 0, "keep all"};
     std::optional<Candidate> best;
     auto consider = [&](const Candidate &candidate) {
       if (candidate.arena <= cap && (!best || candidate.cost < best->cost))
@@ -303,7 +421,7 @@ public:
       if (!picks) {
         // Nothing under this cap, nothing over one yet: the estimate is
         // pessimistic here; the keep-all arena bounds the search.
-        if (estimateCap >= keepAllPlan.arenaBytes)
+        if (estimateCap >= keepAllArena)
           break;
         difference = std::max<int64_t>(tolerance, cap / 16);
       }
@@ -323,7 +441,7 @@ public:
 
   /// The lowest planned peak the estimate or a preset reaches.
   Candidate lowest() {
-    int64_t lo = 0, hi = keepAllPlan.arenaBytes;
+    int64_t lo = 0, hi = keepAllArena;
     while (lo < hi) {
       int64_t mid = lo + (hi - lo) / 2;
       if (cheapestWithin(models, calibration, mid, chains))
@@ -350,6 +468,15 @@ private:
   }
 
   Candidate fromPicks(const std::vector<LayerPick> &picks) {
+    std::string what;
+    RematPlan plan = planFromPicks(picks, what);
+    return judge(std::move(plan), what);
+  }
+
+  /// The plan of `picks` with the annotated ops outside the layers, and
+  /// how an error or the frontier names it.
+  RematPlan planFromPicks(const std::vector<LayerPick> &picks,
+                          std::string &what) const {
     int discarded = 0, candidates = 0;
     int64_t chained = 0, chainCount = 0;
     for (const LayerPick &pick : picks) {
@@ -371,7 +498,7 @@ private:
                    return a.nodes.front() < b.nodes.front();
                  });
     }
-    std::string what;
+    what.clear();
     if (chained < static_cast<int64_t>(models.size()))
       what = "discarding " + std::to_string(discarded) + " of the " +
              std::to_string(candidates) + " values the backward reads in " +
@@ -384,7 +511,7 @@ private:
     if (shards > 1)
       what += ", region inputs distributed over " + std::to_string(shards) +
               " ranks";
-    return judge(std::move(plan), what);
+    return plan;
   }
 
   const StepGraph &graph;
@@ -394,7 +521,9 @@ private:
   int64_t shards = 1; ///< Ranks the region inputs are distributed over.
   std::vector<LayerModel> models;
   std::vector<LayerModel> chains; ///< Of 2 to kMaxChainSpan layers.
-  MemoryPlan keepAllPlan;
+  MemoryPlan keepAllPlan;         ///< One micro-batch's, which calibrates.
+  int64_t keepAllArena = 0, keepAllPersistent = 0;
+  std::string where;
   PeakEstimate calibration;
   std::vector<Candidate> presets;
   std::vector<RecomputeGroup> fixed; ///< Annotated ops outside the layers.
@@ -420,7 +549,7 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
   if (failed(solver.init(error)))
     return failure();
   int64_t cap = memoryBudget >= 0 ? memoryBudget : INT64_MAX;
-  int64_t persistent = solver.keepAll().trainingPersistentBytes;
+  int64_t persistent = solver.keepAllPersistentBytes();
   if (deviceMemory >= 0)
     cap = std::min(cap, deviceMemory - persistent);
   if (std::optional<Candidate> best = solver.solve(cap))
@@ -435,7 +564,8 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                 "accounting)"
           : "memory-budget of " + std::to_string(cap) + " bytes";
   error =
-      what + ", below the smallest planned peak the solver reaches, " +
+      solver.stageText() + what +
+      ", below the smallest planned peak the solver reaches, " +
       std::to_string(lowest.arena) + " bytes (" + formatBytes(lowest.arena) +
       "), " +
       (lowest.preset ? "with Megatron's " + lowest.what : "by " + lowest.what) +
@@ -454,7 +584,7 @@ ckpt::budgetFrontier(const StepGraph &graph, const PlanOptions &options,
     return failure();
   std::vector<FrontierPoint> frontier;
   int64_t low = solver.lowest().arena;
-  int64_t high = solver.keepAll().arenaBytes;
+  int64_t high = solver.keepAllArenaBytes();
   points = std::max(points, 2);
   for (int i = 0; i < points; ++i) {
     int64_t budget = low + (high - low) * i / (points - 1);

@@ -337,20 +337,25 @@ struct CkptPipelineSchedulePass
   using CkptPipelineScheduleBase::CkptPipelineScheduleBase;
 
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    std::optional<PipelineShape> pipeline = getPipelineShape(module);
-    if (!pipeline)
-      return;
-    func::FuncOp step = lookupTrainingStep(module, stepName);
-    if (!step)
-      return signalPassFailure();
-    // Already unrolled: its inputs name their micro-batch.
-    for (unsigned i = 0; i < step.getNumArguments(); ++i)
-      if (step.getArgAttr(i, CkptDialect::kMicroBatchAttrName))
-        return;
-    if (failed(checkPipeline(module, *pipeline)) ||
-        failed(unroll(step, *pipeline)))
-      return signalPassFailure();
+    if (failed(unrollPipelineSchedule(getOperation(), stepName)))
+      signalPassFailure();
   }
 };
 } // namespace
+
+LogicalResult ckpt::unrollPipelineSchedule(ModuleOp module,
+                                           StringRef stepName) {
+  std::optional<PipelineShape> pipeline = getPipelineShape(module);
+  if (!pipeline)
+    return success();
+  func::FuncOp step = lookupTrainingStep(module, stepName);
+  if (!step)
+    return failure();
+  // Already unrolled: its inputs name their micro-batch.
+  for (unsigned i = 0; i < step.getNumArguments(); ++i)
+    if (step.getArgAttr(i, CkptDialect::kMicroBatchAttrName))
+      return success();
+  if (failed(checkPipeline(module, *pipeline)))
+    return failure();
+  return unroll(step, *pipeline);
+}

@@ -79,17 +79,6 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
              "reads; it cannot be combined with region-ops=all";
       return signalPassFailure();
     }
-    // The solver plans one micro-batch; a pipeline stage holds several.
-    std::optional<PipelineShape> pipeline = getPipelineShape(getOperation());
-    if (name == "budget" && pipeline && pipeline->stages > 1) {
-      mlir::emitError(getOperation().getLoc())
-          << "a memory budget is not supported with pipeline parallelism "
-             "yet: the budget solver plans one micro-batch's activations, "
-             "while a stage holds up to "
-          << pipeline->stages
-          << " micro-batches at once; choose a Megatron policy";
-      return signalPassFailure();
-    }
     std::string error;
     std::unique_ptr<RematPolicy> policy =
         createRematPolicy(name, options, error);

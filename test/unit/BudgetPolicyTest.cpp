@@ -13,27 +13,16 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Transforms/BudgetPolicy.h"
-#include "ckpt/Analysis/ActivationAnalysis.h"
-#include "ckpt/Dialect/Ckpt/CkptDialect.h"
-#include "ckpt/Dialect/XF/XFDialect.h"
+#include "BudgetSolverFixture.h"
 #include "ckpt/Support/ByteSize.h"
-#include "ckpt/Target/Config/ConfigImport.h"
-#include "ckpt/Transforms/Passes.h"
 
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
 
-#include <gtest/gtest.h>
-
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 using namespace mlir;
 using namespace ckpt;
+using namespace ckpt::test;
 
 namespace {
 
@@ -52,114 +41,6 @@ TEST(ByteSizeTest, UnitsAndErrors) {
     EXPECT_NE(error.find("is not a byte count"), std::string::npos) << bad;
   }
 }
-
-/// What a plan costs and needs when applied as the pass applies it.
-struct Outcome {
-  int64_t cost = 0, arena = 0;
-};
-
-class BudgetPolicyTest : public ::testing::Test {
-protected:
-  BudgetPolicyTest() {
-    context.loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
-  }
-
-  const StepGraph &build(const std::string &config) {
-    module = importModelConfig(config, "gpt.json", {}, &context);
-    EXPECT_TRUE(module);
-    auto forward = module->lookupSymbol<func::FuncOp>("forward");
-    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
-    EXPECT_TRUE(succeeded(step));
-    FailureOr<StepGraph> built = StepGraph::build(*step);
-    EXPECT_TRUE(succeeded(built));
-    graph = std::move(*built);
-    return graph;
-  }
-
-  /// The report of the step with `plan` applied to a copy (the step as it
-  /// is when the plan makes no region).
-  ActivationReport reportAfter(const RematPlan &plan) {
-    OwningOpRef<ModuleOp> copy = module->clone();
-    auto step = copy->lookupSymbol<func::FuncOp>("train_step");
-    FailureOr<StepGraph> copyGraph = StepGraph::build(step);
-    EXPECT_TRUE(succeeded(copyGraph));
-    FailureOr<RematResult> result = applyRematPlan(*copyGraph, plan);
-    EXPECT_TRUE(succeeded(result));
-    if (failed(result))
-      return ActivationReport();
-    return analyzeActivations(result->graph ? *result->graph : *copyGraph);
-  }
-
-  Outcome outcomeOf(const RematPlan &plan) {
-    OwningOpRef<ModuleOp> copy = module->clone();
-    auto step = copy->lookupSymbol<func::FuncOp>("train_step");
-    FailureOr<StepGraph> copyGraph = StepGraph::build(step);
-    EXPECT_TRUE(succeeded(copyGraph));
-    EXPECT_TRUE(succeeded(applyRematPlan(*copyGraph, plan)));
-    scheduleRecomputeRegions(step);
-    FailureOr<StepGraph> planned = StepGraph::build(step);
-    EXPECT_TRUE(succeeded(planned));
-    return {analyzeActivations(*planned).recompute.total(),
-            planMemory(*planned).arenaBytes};
-  }
-
-  Outcome solve(int64_t budget) {
-    BudgetPolicy policy;
-    policy.memoryBudget = budget;
-    std::string error;
-    FailureOr<RematPlan> plan = policy.decide(graph, error);
-    EXPECT_TRUE(succeeded(plan)) << error;
-    return succeeded(plan) ? outcomeOf(*plan) : Outcome{-1, -1};
-  }
-
-  /// At `steps` + 1 budgets from the lowest to the highest arena of `all`
-  /// (every plan of a reference search), the solver fits and costs no more
-  /// than the reference's cheapest plan that fits (1% slack).
-  void expectMatches(const std::vector<Outcome> &all, int steps) {
-    int64_t lowest = INT64_MAX, highest = 0;
-    for (const Outcome &o : all) {
-      lowest = std::min(lowest, o.arena);
-      highest = std::max(highest, o.arena);
-    }
-    ASSERT_LT(lowest, highest);
-    for (int step = 0; step <= steps; ++step) {
-      int64_t budget = lowest + (highest - lowest) * step / steps;
-      int64_t best = INT64_MAX;
-      for (const Outcome &o : all)
-        if (o.arena <= budget)
-          best = std::min(best, o.cost);
-      Outcome got = solve(budget);
-      EXPECT_LE(got.arena, budget) << budget;
-      EXPECT_LE(got.cost, best + best / 100) << budget;
-    }
-  }
-
-  /// Every `stride`-th choice of `layer`'s frontier (and the last) costs
-  /// and keeps what the rewrite of its plan recomputes and keeps (exact
-  /// bytes, alignment 1).
-  void expectFrontierIsWhatTheRewriteRuns(const LayerModel &layer,
-                                          size_t stride = 1) {
-    int64_t keptAll = evaluateLayerChoice(graph, layer, 0, 1).keptBytes;
-    int64_t baseKept = analyzeActivations(graph).keptBytes;
-    for (size_t i = 0; i < layer.frontier.size(); ++i) {
-      if (i % stride != 0 && i + 1 != layer.frontier.size())
-        continue;
-      const LayerChoice &choice = layer.frontier[i];
-      ActivationReport report =
-          reportAfter(makeLayerPlan(graph, {layer}, {choice.discard}));
-      EXPECT_EQ(report.recompute.total(), choice.cost) << choice.discard;
-      EXPECT_EQ(
-          baseKept - report.keptBytes,
-          keptAll -
-              evaluateLayerChoice(graph, layer, choice.discard, 1).keptBytes)
-          << choice.discard;
-    }
-  }
-
-  MLIRContext context;
-  OwningOpRef<ModuleOp> module;
-  StepGraph graph;
-};
 
 constexpr const char *kTwoLayers =
     R"({"num_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
@@ -286,139 +167,13 @@ TEST_F(BudgetPolicyTest, BetweenTwoPresetsCostsLessThanTheCheaperThatFits) {
   EXPECT_GE(checked, 4);
 }
 
-/// The exact optimum of the estimate at `cap` by CBC over per-layer choices
-/// (x) and chains (y): its cost, or none when CBC finds it infeasible.
-std::optional<int64_t> solveWithCbc(const std::vector<LayerModel> &models,
-                                    const std::vector<LayerModel> &chains,
-                                    const PeakEstimate &estimate, int64_t cap,
-                                    int64_t bigM, const std::string &dir) {
-  std::string lp = dir + "/chain.lp", out = dir + "/chain.sol";
-  std::ofstream file(lp);
-  auto var = [](size_t layer, size_t choice) {
-    return "x_" + std::to_string(layer) + "_" + std::to_string(choice);
-  };
-  auto chainVar = [](size_t chain) { return "y_" + std::to_string(chain); };
-  auto first = [&](const LayerModel &chain) {
-    return static_cast<size_t>(chain.layer - models.front().layer);
-  };
-  auto last = [&](const LayerModel &chain) {
-    return first(chain) + static_cast<size_t>(chain.span) - 1;
-  };
-  // The kept bytes of the layers below `l` (choices and chains).
-  auto keptBelow = [&](size_t l) {
-    for (size_t below = 0; below < l; ++below)
-      for (auto [c, choice] : llvm::enumerate(models[below].frontier))
-        file << " + " << choice.keptBytes << " " << var(below, c);
-    for (auto [c, chain] : llvm::enumerate(chains))
-      if (last(chain) < l)
-        file << " + " << chain.frontier.front().keptBytes << " " << chainVar(c);
-  };
-  file << "Minimize\n obj:";
-  for (auto [l, model] : llvm::enumerate(models))
-    for (auto [c, choice] : llvm::enumerate(model.frontier))
-      file << " + " << choice.cost << " " << var(l, c);
-  for (auto [c, chain] : llvm::enumerate(chains))
-    file << " + " << chain.frontier.front().cost << " " << chainVar(c);
-  file << "\nSubject To\n";
-  for (auto [l, model] : llvm::enumerate(models)) {
-    // One choice per layer, or one chain over it.
-    file << " one_" << l << ":";
-    for (size_t c = 0; c < model.frontier.size(); ++c)
-      file << " + " << var(l, c);
-    for (auto [c, chain] : llvm::enumerate(chains))
-      if (first(chain) <= l && l <= last(chain))
-        file << " + " << chainVar(c);
-    file << " = 1\n";
-    // Layer l's backward: the layers below keep their bytes.
-    file << " peak_" << l << ":";
-    keptBelow(l);
-    for (auto [c, choice] : llvm::enumerate(model.frontier))
-      file << " + " << choice.internalPeak << " " << var(l, c);
-    file << " <= " << cap - estimate.segment[l] << "\n";
-  }
-  // A chosen chain's backward, under its largest segment (big-M when not
-  // chosen).
-  for (auto [c, chain] : llvm::enumerate(chains)) {
-    int64_t segment = INT64_MIN;
-    for (size_t l = first(chain); l <= last(chain); ++l)
-      segment = std::max(segment, estimate.segment[l]);
-    file << " chain_" << c << ":";
-    keptBelow(first(chain));
-    file << " + " << chain.frontier.front().internalPeak + bigM << " "
-         << chainVar(c) << " <= " << cap - segment + bigM << "\n";
-  }
-  file << " head:";
-  keptBelow(models.size());
-  file << " <= " << cap - estimate.head << "\nBinary\n";
-  for (auto [l, model] : llvm::enumerate(models))
-    for (size_t c = 0; c < model.frontier.size(); ++c)
-      file << " " << var(l, c) << "\n";
-  for (size_t c = 0; c < chains.size(); ++c)
-    file << " " << chainVar(c) << "\n";
-  file << "End\n";
-  file.close();
-  std::string command =
-      "cbc " + lp + " solve solu " + out + " > " + dir + "/cbc.log 2>&1";
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  std::ifstream solution(out);
-  std::string status;
-  std::getline(solution, status);
-  if (status.find("Infeasible") != std::string::npos)
-    return std::nullopt;
-  EXPECT_NE(status.find("Optimal"), std::string::npos) << status;
-  // "Optimal - objective value 123.0"
-  std::istringstream words(status.substr(status.find("value") + 5));
-  double objective = 0;
-  words >> objective;
-  return static_cast<int64_t>(std::llround(objective));
-}
-
 TEST_F(BudgetPolicyTest, DynamicProgramMatchesAnExactMilp) {
-  ASSERT_EQ(std::system("command -v cbc > /dev/null"), 0)
-      << "CBC is missing: run scripts/install-deps.sh (package coinor-cbc)";
   build(R"({"num_layers": 4, "hidden_size": 32, "num_attention_heads": 4,
             "seq_length": 16, "micro_batch_size": 2, "padded_vocab_size": 128,
             "hidden_dropout": 0.1, "attention_dropout": 0.1})");
-  std::string error;
-  FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error);
-  ASSERT_TRUE(succeeded(models)) << error;
-  std::vector<LayerModel> chains = buildChainModels(graph, *models, 4);
-  ASSERT_EQ(chains.size(), 6u); // 3 of 2 layers, 2 of 3, 1 of 4.
   MemoryPlan keepAll = planMemory(graph);
-  PeakEstimate estimate = calibratePeakEstimate(graph, *models, keepAll);
-
-  llvm::SmallString<128> dir;
-  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("budget-milp", dir));
-  auto costOf = [&](const std::vector<LayerPick> &picks) {
-    int64_t cost = 0;
-    for (const LayerPick &pick : picks)
-      cost += evaluateLayerChoice(graph, *pick.model, pick.discard).cost;
-    return cost;
-  };
-  // Per-layer choices alone, then with the chains.
-  for (const std::vector<LayerModel> *withChains :
-       {&std::as_const(chains),
-        static_cast<const std::vector<LayerModel> *>(nullptr)}) {
-    const std::vector<LayerModel> none;
-    const std::vector<LayerModel> &offered = withChains ? *withChains : none;
-    int solved = 0;
-    for (int step = 0; step <= 12; ++step) {
-      int64_t cap = keepAll.arenaBytes * 2 / 5 + keepAll.arenaBytes * step / 20;
-      std::optional<int64_t> exact =
-          solveWithCbc(*models, offered, estimate, cap,
-                       4 * keepAll.arenaBytes + cap, dir.str().str());
-      std::optional<std::vector<LayerPick>> dp =
-          cheapestWithin(*models, estimate, cap, offered);
-      ASSERT_EQ(exact.has_value(), dp.has_value()) << "cap " << cap;
-      if (!exact)
-        continue;
-      EXPECT_GE(costOf(*dp), *exact) << "cap " << cap;
-      EXPECT_LE(costOf(*dp), *exact + *exact / 100) << "cap " << cap;
-      ++solved;
-    }
-    EXPECT_GE(solved, 6);
-  }
-  llvm::sys::fs::remove_directories(dir);
+  // 3 chains of 2 layers, 2 of 3, 1 of 4.
+  expectDynamicProgramMatchesMilp(PeakEstimate(), keepAll.arenaBytes, 6);
 }
 
 constexpr const char *kDeep =

@@ -43,6 +43,8 @@ struct PipelineStageMemory {
   int64_t peakBytes = 0;         ///< Planned peak (the lower bound).
   int64_t arenaBytes = 0;
   int64_t persistentBytes = 0; ///< Megatron's weights, gradients, Adam.
+  /// One micro-batch's recompute FLOPs, and its forward + backward's.
+  int64_t recomputeFlops = 0, stepFlops = 0;
   int64_t totalBytes() const { return arenaBytes + persistentBytes; }
 };
 

@@ -143,10 +143,22 @@ RematPlan makeLayerPlan(const StepGraph &graph,
 /// is segment[l] + the kept bytes of the layers below l + layer l's own
 /// backward peak (for a chain: the largest segment of its layers + the kept
 /// bytes below the chain + the chain's backward peak); outside the layers'
-/// backward it is head + the kept bytes of every layer.
+/// backward it is head + the kept bytes of every layer. On a pipeline stage
+/// the other micro-batches in flight add their kept bytes to every term.
 struct PeakEstimate {
   std::vector<int64_t> segment;
   int64_t head = 0;
+  /// At a stage's peak its micro-batches in flight hold `inFlightChunks`
+  /// model chunks, each 1/`chunks` of the step's layers (v chunks a
+  /// micro-batch when interleaved): besides the micro-batch the terms above
+  /// follow, (inFlightChunks - chunks) / chunks copies of its kept bytes.
+  /// 1 / 1 for a step of one micro-batch at a time.
+  int64_t inFlightChunks = 1, chunks = 1;
+
+  /// What the other micro-batches in flight hold when one keeps `kept`.
+  int64_t othersInFlight(int64_t kept) const {
+    return kept * (inFlightChunks - chunks) / chunks;
+  }
 };
 
 /// The estimate's constants, from the timeline of the plan that keeps all.
@@ -158,7 +170,10 @@ PeakEstimate calibratePeakEstimate(const StepGraph &graph,
 /// it (`chains`), whose estimated peak stays within `cap`, as picks in
 /// layer order; none when no choice does. Dynamic programming over the
 /// layer chain on the kept bytes of the layers so far, states bucketed at
-/// 1/2048 of the cap (the cheapest per bucket).
+/// 1/2048 of the cap (the cheapest per bucket). With other micro-batches
+/// in flight every term grows with the total kept bytes T, known at the
+/// end: the states also carry the largest backward peak so far, bucketed
+/// alike, and are checked against T as it grows.
 std::optional<std::vector<LayerPick>>
 cheapestWithin(const std::vector<LayerModel> &models,
                const PeakEstimate &estimate, int64_t cap,
@@ -166,9 +181,12 @@ cheapestWithin(const std::vector<LayerModel> &models,
 
 /// The planned arena of the graph's step under `plan`, applied to a copy
 /// with regions that re-run only what the backward reads, scheduled and
-/// planned as --ckpt-schedule and --ckpt-plan-memory do. Also the report's
-/// persistent bytes (Megatron's accounting) and the recompute cost of the
-/// rewritten step (its recompute ops under `cost`), when asked for.
+/// planned as --ckpt-schedule and --ckpt-plan-memory do; a pipeline stage's
+/// step is unrolled into its micro-batches first, as
+/// --ckpt-pipeline-schedule does, so the arena is the stage's. Also the
+/// report's persistent bytes (Megatron's accounting) and the recompute cost
+/// of one micro-batch's step (its recompute ops under `cost`), when asked
+/// for.
 mlir::FailureOr<int64_t>
 plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
                   const PlanOptions &options, int64_t *persistent = nullptr,

@@ -34,6 +34,14 @@ mlir::FailureOr<StepGraph> buildStepWithoutRegions(mlir::ModuleOp module,
                                                    mlir::func::FuncOp step,
                                                    llvm::StringRef what);
 
+/// Unrolls the training step `stepName` of a pipeline stage (a module with
+/// `ckpt.pipeline`) into its micro-batches in the stage's schedule, as
+/// --ckpt-pipeline-schedule does: the step is replaced by one of the same
+/// name. Nothing to do without `ckpt.pipeline` or once unrolled; fails with
+/// a diagnostic on a shape the schedule cannot run.
+mlir::LogicalResult unrollPipelineSchedule(mlir::ModuleOp module,
+                                           llvm::StringRef stepName);
+
 #define GEN_PASS_REGISTRATION
 #include "ckpt/Transforms/Passes.h.inc"
 
