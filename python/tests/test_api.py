@@ -55,6 +55,23 @@ def test_pipeline_stages():
         ckpt_opt.compile(GPT, pipeline_model_parallel_size=3)
 
 
+def test_pipeline_stages_under_a_budget():
+    # Each stage gets the cheapest plan whose own arena fits: stage 0, which
+    # holds two micro-batches, recomputes more than stage 1.
+    keep_all = ckpt_opt.compile(GPT, pipeline_model_parallel_size=2,
+                                num_microbatches=4).report["stages"]
+    budget = keep_all[0]["arena_bytes"] * 3 // 4
+    stages = ckpt_opt.plan(GPT, memory_budget=str(budget),
+                           pipeline_model_parallel_size=2,
+                           num_microbatches=4).report["stages"]
+    assert all(s["arena_bytes"] <= budget for s in stages)
+    assert (stages[0]["recompute_flops_per_micro_batch"] >
+            stages[1]["recompute_flops_per_micro_batch"])
+    with pytest.raises(CkptError, match="on pipeline stage 0 of 2"):
+        ckpt_opt.plan(GPT, memory_budget="1000",
+                      pipeline_model_parallel_size=2, num_microbatches=4)
+
+
 def test_compare_policies():
     comparison = ckpt_opt.compare_policies(GPT)
     strategies = {p["strategy"]: p for p in comparison["policies"]}
