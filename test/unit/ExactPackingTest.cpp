@@ -262,7 +262,8 @@ TEST(ExactPackingTest, DeepDescentsDoNotOverflowTheStack) {
   FitResult fit = fitInCapacity(tiled.buffers, tiled.capacity, options);
   EXPECT_NE(fit.verdict, FitVerdict::NoFit); // the tiling fits
   EXPECT_GE(fit.nodes, 6000);
-  if (fit.verdict == FitVerdict::Fits)
+  if (fit.verdict == FitVerdict::Fits) {
     EXPECT_EQ(checkPlan(tiled.buffers, fit.offsets), "");
+  }
 }
 } // namespace
