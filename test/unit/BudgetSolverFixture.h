@@ -144,6 +144,21 @@ protected:
     }
   }
 
+  /// With each of Megatron's standard presets for `layers` layers, its
+  /// planned arena as the budget: the solver's plan fits and costs no more.
+  void expectNeverAboveAPresetAtItsPeak(int64_t layers) {
+    for (const MegatronPolicy &preset :
+         standardMegatronPolicies(layers, false)) {
+      std::string error;
+      FailureOr<RematPlan> plan = preset.decide(graph, error);
+      ASSERT_TRUE(succeeded(plan)) << error;
+      Outcome megatron = outcomeOf(*plan);
+      Outcome got = solve(megatron.arena);
+      EXPECT_LE(got.arena, megatron.arena) << preset.describe();
+      EXPECT_LE(got.cost, megatron.cost) << preset.describe();
+    }
+  }
+
   /// At caps from 2/5 of `highest` up to it, the layer-chain program finds
   /// a plan exactly when CBC does, and costs at most 1% more, per-layer
   /// choices alone and with the chains (`chainCount` of up to 4 layers).
