@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 using namespace mlir;
@@ -47,11 +48,37 @@ std::vector<PlannedTensor> computeLiveness(const StepGraph &graph,
   return planned;
 }
 
-std::vector<planner::Buffer> buffersOf(const std::vector<PlannedTensor> &ts) {
+/// The integer tag `name` of `op` or of the op around it, or -1.
+int64_t tagOf(Operation *op, StringRef name) {
+  for (; op; op = op->getParentOp())
+    if (auto tag = op->getAttrOfType<IntegerAttr>(name))
+      return tag.getInt();
+  return -1;
+}
+
+/// The planner's buffers. In an unrolled pipeline stage the activations
+/// each micro-batch's model chunk keeps for its backward form a group, so
+/// that the slotted packing can lay the micro-batches in flight side by
+/// side.
+std::vector<planner::Buffer> buffersOf(const StepGraph &graph,
+                                       const std::vector<PlannedTensor> &ts) {
   std::vector<planner::Buffer> buffers;
   buffers.reserve(ts.size());
-  for (const PlannedTensor &t : ts)
+  std::map<std::pair<int64_t, int64_t>, int> groups;
+  for (const PlannedTensor &t : ts) {
     buffers.push_back({t.start, t.end, t.bytes});
+    if (t.kind != TensorKind::Kept)
+      continue;
+    Operation *producer = graph.nodes[t.start].op;
+    int64_t microBatch = tagOf(producer, CkptDialect::kMicroBatchAttrName);
+    if (microBatch < 0)
+      continue;
+    auto key = std::make_pair(
+        microBatch,
+        std::max<int64_t>(0, tagOf(producer, CkptDialect::kChunkAttrName)));
+    buffers.back().group =
+        groups.try_emplace(key, static_cast<int>(groups.size())).first->second;
+  }
   return buffers;
 }
 } // namespace
@@ -83,7 +110,7 @@ namespace {
 /// timeline and the persistent bytes.
 void summarizePlan(const StepGraph &graph, const PlanOptions &options,
                    MemoryPlan &plan) {
-  plan.lowerBoundBytes = planner::lowerBound(buffersOf(plan.tensors));
+  plan.lowerBoundBytes = planner::lowerBound(buffersOf(graph, plan.tensors));
 
   // The timeline, by difference arrays.
   auto series = [&](TensorKind kind) {
@@ -145,7 +172,7 @@ MemoryPlan ckpt::planMemory(const StepGraph &graph,
     search.seconds = options.seconds;
   search.work = options.searchWork;
   planner::SearchResult result =
-      planner::planOffsets(buffersOf(plan.tensors), search);
+      planner::planOffsets(buffersOf(graph, plan.tensors), search);
   for (auto [tensor, offset] : llvm::zip(plan.tensors, result.offsets))
     tensor.offset = offset;
   plan.arenaBytes = result.height;
@@ -222,7 +249,7 @@ FailureOr<MemoryPlan> ckpt::readPlan(const StepGraph &graph,
              << arena.getInt() << " bytes";
     offsets.push_back(t.offset);
   }
-  auto conflict = planner::findConflict(buffersOf(tensors), offsets);
+  auto conflict = planner::findConflict(buffersOf(graph, tensors), offsets);
   if (!conflict) {
     summarizePlan(graph, options, plan);
     return plan;

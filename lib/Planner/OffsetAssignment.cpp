@@ -135,6 +135,86 @@ std::vector<int64_t> placeInOrder(const std::vector<Buffer> &buffers,
 } // namespace
 
 std::vector<int64_t>
+ckpt::planner::slottedPacking(const std::vector<Buffer> &buffers) {
+  // Each group as a unit: its members in the order they start, its span of
+  // time and its total size.
+  struct Unit {
+    int64_t lower = INT64_MAX, upper = INT64_MIN, size = 0;
+    std::vector<int> members;
+  };
+  std::map<int, Unit> byGroup;
+  for (size_t id = 0; id < buffers.size(); ++id) {
+    const Buffer &b = buffers[id];
+    if (b.group < 0)
+      continue;
+    Unit &unit = byGroup[b.group];
+    unit.lower = std::min(unit.lower, b.lower);
+    unit.upper = std::max(unit.upper, b.upper);
+    unit.size += b.size;
+    unit.members.push_back(static_cast<int>(id));
+  }
+  if (byGroup.empty())
+    return {};
+  std::vector<Unit *> units;
+  for (auto &[group, unit] : byGroup) {
+    std::stable_sort(
+        unit.members.begin(), unit.members.end(),
+        [&](int a, int b) { return buffers[a].lower < buffers[b].lower; });
+    units.push_back(&unit);
+  }
+  std::stable_sort(
+      units.begin(), units.end(),
+      [](const Unit *a, const Unit *b) { return a->lower < b->lower; });
+  // Interval colouring in start order: a unit takes the lowest slot no live
+  // unit holds.
+  std::vector<int64_t> slotSize, slotFree; // slotFree: when it frees
+  std::vector<int> slotOf(units.size());
+  for (size_t u = 0; u < units.size(); ++u) {
+    size_t slot = 0;
+    while (slot < slotFree.size() && slotFree[slot] > units[u]->lower)
+      ++slot;
+    if (slot == slotFree.size()) {
+      slotFree.push_back(0);
+      slotSize.push_back(0);
+    }
+    slotFree[slot] = units[u]->upper;
+    slotSize[slot] = std::max(slotSize[slot], units[u]->size);
+    slotOf[u] = static_cast<int>(slot);
+  }
+  std::vector<int64_t> base(slotSize.size(), 0);
+  for (size_t slot = 1; slot < slotSize.size(); ++slot)
+    base[slot] = base[slot - 1] + slotSize[slot - 1];
+  std::vector<int64_t> offsets(buffers.size(), 0);
+  std::vector<int> placed;
+  placed.reserve(buffers.size());
+  for (size_t u = 0; u < units.size(); ++u) {
+    int64_t cursor = base[slotOf[u]];
+    for (int id : units[u]->members) {
+      offsets[id] = cursor;
+      cursor += buffers[id].size;
+      placed.push_back(id);
+    }
+  }
+  // The rest around them, first fit by decreasing size: a large temporary
+  // (a replicated embedding's gradient) takes the slot a finished
+  // micro-batch left before small ones split it.
+  std::vector<int> rest;
+  for (size_t id = 0; id < buffers.size(); ++id)
+    if (buffers[id].group < 0)
+      rest.push_back(static_cast<int>(id));
+  std::stable_sort(rest.begin(), rest.end(), [&](int a, int b) {
+    if (buffers[a].size != buffers[b].size)
+      return buffers[a].size > buffers[b].size;
+    return buffers[a].lower < buffers[b].lower;
+  });
+  for (int id : rest) {
+    offsets[id] = findOffset(buffers, offsets, placed, id, /*bestFit=*/false);
+    placed.push_back(id);
+  }
+  return offsets;
+}
+
+std::vector<int64_t>
 ckpt::planner::bestFitInTimeOrder(const std::vector<Buffer> &buffers) {
   std::vector<int> order(buffers.size());
   std::iota(order.begin(), order.end(), 0);
@@ -254,6 +334,9 @@ ckpt::planner::greedyPackings(const std::vector<Buffer> &buffers) {
     add("first fit by size", firstFitDecreasing(buffers));
   }
   add("best fit in time order", bestFitInTimeOrder(buffers));
+  if (std::any_of(buffers.begin(), buffers.end(),
+                  [](const Buffer &b) { return b.group >= 0; }))
+    add("slotted", slottedPacking(buffers));
   std::stable_sort(packings.begin(), packings.end(),
                    [](const GreedyPacking &a, const GreedyPacking &b) {
                      return a.height < b.height;

@@ -23,6 +23,10 @@ struct Buffer {
   int64_t lower = 0; ///< First step the buffer is live.
   int64_t upper = 0; ///< One past the last step.
   int64_t size = 0;  ///< Bytes.
+  /// Buffers of one group (in a pipeline stage, the activations one
+  /// micro-batch's model chunk saves for its backward) may be laid out
+  /// together by slottedPacking; -1 for none. It changes no answer.
+  int group = -1;
 };
 
 /// Whether two buffers are live at some common time.
@@ -66,6 +70,16 @@ std::vector<int64_t> firstFitDecreasing(const std::vector<Buffer> &buffers);
 /// allocator would do it (O(n log n)).
 std::vector<int64_t> bestFitInTimeOrder(const std::vector<Buffer> &buffers);
 
+/// The groups' layout of a pipeline stage: each group's buffers stacked in
+/// the order they start, the groups in slots that groups live at the same
+/// time never share (interval colouring: as many slots as groups are ever
+/// live at once), then every other buffer, largest first, at the lowest
+/// gap around them (quadratic, like first fit by size). The micro-batches
+/// of a steady state then reuse one another's places instead of
+/// fragmenting the arena as time-ordered best fit does. Empty without
+/// groups.
+std::vector<int64_t> slottedPacking(const std::vector<Buffer> &buffers);
+
 /// A greedy packing with its name and height.
 struct GreedyPacking {
   std::string name;
@@ -75,8 +89,9 @@ struct GreedyPacking {
 
 /// The greedy baselines the exact search starts from: best fit by size,
 /// first fit by decreasing size (both quadratic, so only up to
-/// kGreedyBySizeLimit buffers) and best fit in time order. The lowest
-/// first (earlier ones win ties).
+/// kGreedyBySizeLimit buffers), best fit in time order and, when some
+/// buffer has a group, the slotted packings. The lowest first (earlier ones
+/// win ties).
 std::vector<GreedyPacking> greedyPackings(const std::vector<Buffer> &buffers);
 
 /// The largest instance planOffsets also places greedily by size (a
