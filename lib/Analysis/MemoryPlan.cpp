@@ -140,8 +140,22 @@ void summarizePlan(const StepGraph &graph, const PlanOptions &options,
       continue;
     const StepTensor &tensor = graph.tensors[id];
     plan.runtimePersistentBytes += tensor.bytes;
-    if (!tensor.isArgument())
-      produced[tensor.producer] += tensor.bytes;
+    if (tensor.isArgument())
+      continue;
+    // A gradient accumulated over micro-batches (or reduced after) has its
+    // buffer from the first contribution on: back through the ops whose
+    // first operand is the gradient already.
+    int first = id;
+    while (true) {
+      const StepNode &producer = graph.nodes[graph.tensors[first].producer];
+      if (producer.inputs.empty())
+        break;
+      const StepTensor &before = graph.tensors[producer.inputs.front()];
+      if (before.isArgument() || before.role != TensorRole::Gradient)
+        break;
+      first = producer.inputs.front();
+    }
+    produced[graph.tensors[first].producer] += tensor.bytes;
   }
   plan.liveGradients.assign(plan.steps, 0);
   for (int64_t i = 0, running = 0; i < plan.steps; ++i)

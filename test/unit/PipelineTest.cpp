@@ -1,6 +1,8 @@
 //===- PipelineTest.cpp - The library pipeline from C++ -------------------===//
 
 #include "ckpt/Pipeline/Pipeline.h"
+#include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -71,6 +73,45 @@ PipelineMemory compileStages(const std::string &config,
       compileModelConfig(config, "gpt.json", overrides, {}, &context);
   EXPECT_TRUE(succeeded(result));
   return succeeded(result) ? result->pipeline : PipelineMemory();
+}
+
+TEST(PipelineTest, AccumulatedGradientsAreLiveFromTheFirstContribution) {
+  // The last of 2 stages, 4 micro-batches: each parameter's gradient buffer
+  // (the running sum) exists from its contribution in micro-batch 0's
+  // backward, so every buffer is live before micro-batch 3's backward.
+  MLIRContext context;
+  config::ConfigOverrides overrides;
+  overrides.pipelineParallelSize = 2;
+  overrides.numMicroBatches = 4;
+  overrides.pipelineStage = 1;
+  constexpr const char *kFourLayers =
+      R"({"num_layers": 4, "hidden_size": 32, "num_attention_heads": 4,
+          "seq_length": 16, "micro_batch_size": 2, "padded_vocab_size": 128})";
+  FailureOr<CompileResult> result = compileModelConfig(
+      kFourLayers, "gpt.json", overrides, CompileOptions(), &context);
+  ASSERT_TRUE(succeeded(result));
+  auto step = result->module->lookupSymbol<func::FuncOp>("train_step");
+  ASSERT_TRUE(step);
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  ASSERT_TRUE(succeeded(graph));
+  const std::vector<int64_t> &live = result->plan.liveGradients;
+  ASSERT_EQ(live.size(), graph->nodes.size());
+  int64_t lastBackward = -1, firstBackward = -1;
+  for (auto [index, node] : llvm::enumerate(graph->nodes)) {
+    auto microBatch =
+        node.op->getAttrOfType<IntegerAttr>(CkptDialect::kMicroBatchAttrName);
+    if (!microBatch || node.phase == Phase::Forward)
+      continue;
+    if (firstBackward < 0)
+      firstBackward = static_cast<int64_t>(index);
+    if (microBatch.getInt() == 3 && lastBackward < 0)
+      lastBackward = static_cast<int64_t>(index);
+  }
+  ASSERT_GT(firstBackward, 0);
+  ASSERT_GT(lastBackward, firstBackward);
+  EXPECT_GT(live.back(), 0);
+  EXPECT_EQ(live[lastBackward], live.back());
+  EXPECT_EQ(live[firstBackward - 1], 0); // None before the first backward.
 }
 
 TEST(PipelineTest, StagesHoldThePapersInFlightActivations) {

@@ -184,9 +184,13 @@ private:
              << "cannot lower a value of type " << value.getType()
              << ": the runtime runs statically shaped tensors "
                 "of f32, f64, bf16, f16, i1, i32 or i64";
-    std::string name = base;
-    for (int n = 1; !usedNames.insert(name).second; ++n)
-      name = base + "_" + std::to_string(n);
+    // The first free of base, base_1, base_2, ...: names are never freed,
+    // so the search resumes where the last one for this base stopped (a
+    // pipeline stage repeats every name once per micro-batch).
+    int &n = suffixOf[base];
+    std::string name = n == 0 ? base : base + "_" + std::to_string(n);
+    while (!usedNames.insert(name).second)
+      name = base + "_" + std::to_string(++n);
     names.push_back(name);
     return success();
   }
@@ -301,6 +305,7 @@ private:
   const StepGraph &graph;
   std::vector<std::string> names; ///< By tensor id.
   llvm::StringSet<> usedNames;
+  llvm::StringMap<int> suffixOf; ///< The last suffix tried, per base name.
 };
 
 } // namespace
