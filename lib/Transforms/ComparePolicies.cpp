@@ -6,6 +6,7 @@
 #include "ckpt/Report/Report.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/RematPlan.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "llvm/Support/raw_ostream.h"
@@ -60,7 +61,21 @@ struct CkptComparePoliciesPass
         for (RecomputeModule module : policy.selectiveModules())
           row.modules.push_back(toString(module));
       row.report = analyzeActivations(rewritten);
-      row.plan = planMemory(rewritten, options);
+      if (!getPipelineShape(module)) {
+        row.plan = planMemory(rewritten, options);
+        rows.push_back(std::move(row));
+        continue;
+      }
+      // A pipeline stage's memory is its schedule's, as ckpt-compile and
+      // the budget solver plan it: the micro-batches in flight overlap.
+      scheduleRecomputeRegions(copyStep);
+      if (failed(unrollPipelineSchedule(*copy, stepName)))
+        return signalPassFailure();
+      FailureOr<StepGraph> unrolled =
+          StepGraph::build(copy->lookupSymbol<func::FuncOp>(stepName));
+      if (failed(unrolled))
+        return signalPassFailure();
+      row.plan = planMemory(*unrolled, options);
       rows.push_back(std::move(row));
     }
     if (table) {
