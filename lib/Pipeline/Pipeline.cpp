@@ -9,6 +9,7 @@
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/PipelineSchedule.h"
 
+#include "mlir/IR/Threading.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -292,17 +293,27 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   pipeline.stages = config.pipelineParallelSize;
   pipeline.virtualStages = config.virtualPipelineSize;
   pipeline.microBatches = config.numMicroBatches;
-  std::vector<CompileResult> stages;
-  for (int64_t stage = 0; stage < pipeline.stages; ++stage) {
+  std::vector<CompileResult> stages(pipeline.stages);
+  auto compileStage = [&](size_t stage) -> LogicalResult {
     config::ConfigOverrides stageOverrides = overrides;
-    stageOverrides.pipelineStage = stage;
+    stageOverrides.pipelineStage = static_cast<int64_t>(stage);
     FailureOr<CompileResult> compiled =
         compileGraph(text, name, stageOverrides, options, context);
     if (failed(compiled))
       return failure();
-    pipeline.perStage.push_back(stageMemory(config, stage, *compiled));
-    stages.push_back(std::move(*compiled));
-  }
+    stages[stage] = std::move(*compiled);
+    return success();
+  };
+  // Stage 0 first, which loads every dialect the stages use (loading is
+  // not thread-safe); then the others on the context's threads. Each stage
+  // is compiled alone, so the results do not depend on the threads, and
+  // the diagnostics come in stage order.
+  if (failed(compileStage(0)) ||
+      failed(failableParallelForEachN(context, 1, stages.size(), compileStage)))
+    return failure();
+  for (auto [stage, compiled] : llvm::enumerate(stages))
+    pipeline.perStage.push_back(
+        stageMemory(config, static_cast<int64_t>(stage), compiled));
 
   CompileResult result;
   int64_t limiting = options.planMemory ? pipeline.limitingStage() : 0;

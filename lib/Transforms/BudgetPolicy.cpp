@@ -350,7 +350,10 @@ public:
       where = "on pipeline stage " + std::to_string(stage->stage) + " of " +
               std::to_string(stage->stages) + ", whose arena holds " +
               std::to_string(calibration.inFlightChunks) +
-              (stage->virtualStages > 1 ? " model chunks" : " micro-batches") +
+              (stage->virtualStages > 1 ? " model chunk" : " micro-batch") +
+              (calibration.inFlightChunks == 1 ? ""
+               : stage->virtualStages > 1      ? "s"
+                                               : "es") +
               " at once, ";
     }
     bool distributable = tensorParallel > 1 && !sequenceParallel;

@@ -22,7 +22,10 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ThreadPool.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <optional>
 
 using namespace mlir;
 using namespace ckpt;
@@ -48,6 +51,14 @@ cl::opt<std::string> mlirFile("emit-mlir",
                               cl::desc("Write the planned training step's IR "
                                        "here"),
                               cl::value_desc("file"), cl::cat(toolCategory));
+cl::opt<unsigned> jobs(
+    "jobs",
+    cl::desc("Pipeline stages compiled side by side, on as many threads (0: "
+             "one per core; 1: one stage at a time). The output does not "
+             "depend on it"),
+    cl::value_desc("n"), cl::init(0), cl::cat(toolCategory));
+cl::alias jobsShort("j", cl::desc("Alias for --jobs"), cl::aliasopt(jobs),
+                    cl::cat(toolCategory));
 cl::opt<bool> quiet("quiet", cl::desc("Print no report on stdout"),
                     cl::cat(toolCategory));
 cl::opt<bool> noPlan("no-plan",
@@ -190,7 +201,15 @@ int main(int argc, char **argv) {
   options.useDistributedOptimizer = distributedOptimizer;
   options.dataParallelSize = dataParallelSize;
 
-  MLIRContext context;
+  // Stages compile on the context's threads: one per core, or as many as
+  // asked (none beside the main one with --jobs=1).
+  MLIRContext context(MLIRContext::Threading::DISABLED);
+  std::optional<llvm::DefaultThreadPool> pool;
+  if (jobs != 1) {
+    pool.emplace(jobs == 0 ? llvm::hardware_concurrency()
+                           : llvm::hardware_concurrency(jobs));
+    context.setThreadPool(*pool);
+  }
   llvm::SourceMgr sourceMgr;
   llvm::StringRef text = (*buffer)->getBuffer();
   sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
