@@ -14,7 +14,9 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 
+#include <algorithm>
 #include <memory>
+#include <stdexcept>
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -69,7 +71,16 @@ nb::object toArray(std::vector<double> values,
 }
 
 nb::dict runStep(const std::string &programText, uint64_t seed, bool f64) {
-  ckpt::rt::Program program = ckpt::rt::parseProgram(programText);
+  std::vector<ckpt::rt::Program> stages = ckpt::rt::parsePrograms(programText);
+  if (stages.size() != 1)
+    throw std::runtime_error(
+        "the program holds " + std::to_string(stages.size()) +
+        " pipeline stages, which run one per MPI rank: write it to a file and "
+        "start mpirun -np " +
+        std::to_string(stages.size() *
+                       std::max<int64_t>(1, stages[0].tensorParallelSize)) +
+        " ckpt-run FILE; run_step runs a program of one stage");
+  ckpt::rt::Program program = std::move(stages.front());
   ckpt::rt::ExecutorOptions options;
   options.seed = seed;
   if (f64)

@@ -53,6 +53,10 @@ def test_pipeline_stages():
     assert ckpt_opt.compile(fields).report["stages"] == staged.report["stages"]
     with pytest.raises(CkptError, match="must not exceed the number of layers"):
         ckpt_opt.compile(GPT, pipeline_model_parallel_size=3)
+    # The stages run one per MPI rank; run_step says how.
+    with pytest.raises(CkptError, match="holds 2 pipeline stages, which run "
+                       "one per MPI rank: .* mpirun -np 2 ckpt-run FILE"):
+        ckpt_opt.run_step(staged)
 
 
 def test_pipeline_stages_under_a_budget():
