@@ -831,6 +831,7 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
 class CpuBackend : public Backend {
 public:
   std::string name() const override { return "cpu"; }
+  bool hostAddressable() const override { return true; }
 
   void copyToDevice(void *device, const void *host, size_t bytes) override {
     std::copy_n(static_cast<const unsigned char *>(host), bytes,

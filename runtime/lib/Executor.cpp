@@ -86,8 +86,9 @@ Executor::Executor(const Program &program, ExecutorOptions options)
   }
 }
 
-/// A pipeline transfer is the same on every backend: the bytes pass
-/// through the host to the peer stage's rank of the pipeline communicator.
+/// A pipeline transfer goes to the peer stage's rank of the pipeline
+/// communicator: from the tensor itself where the host can address the
+/// backend's memory, else through a host buffer.
 Kernel Executor::transferKernel(const ops::OpDef &def) {
   bool send = def.name == "send";
   return [this, send](const KernelCall &c) {
@@ -101,6 +102,14 @@ Kernel Executor::transferKernel(const ops::OpDef &def) {
     int tag = static_cast<int>(c.inst->getI64("tag"));
     const TensorArg &t = send ? c.inputs[0] : c.outputs[0];
     size_t bytes = static_cast<size_t>(t.elements) * dtypeSize(t.storage);
+    if (backend_->hostAddressable()) {
+      backend_->synchronize();
+      if (send)
+        pipeline->postSend(t.data, static_cast<int64_t>(bytes), peer, tag);
+      else
+        pipeline->recvBytes(t.data, static_cast<int64_t>(bytes), peer, tag);
+      return;
+    }
     std::vector<unsigned char> host(bytes);
     if (send) {
       backend_->synchronize();

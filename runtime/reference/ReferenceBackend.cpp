@@ -833,6 +833,7 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
 class ReferenceBackend : public Backend {
 public:
   std::string name() const override { return "reference"; }
+  bool hostAddressable() const override { return true; }
   void copyToDevice(void *device, const void *host, size_t bytes) override {
     std::memcpy(device, host, bytes);
   }

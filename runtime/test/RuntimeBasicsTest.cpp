@@ -251,8 +251,9 @@ TEST(KernelTest, Bf16GemmSumsExactProductsInFloat) {
       std::vector<float> c(m * n, -1.0f);
       bool ran = kernels::gemmBf16(ta, tb, m, n, k, a.data(), ta ? m : k,
                                    b.data(), tb ? k : n, c.data(), n);
-      if (native)
+      if (native) {
         EXPECT_TRUE(ran) << "no native bf16 matmul on an AVX512_BF16 CPU";
+      }
       if (!ran)
         continue;
       auto expected = naiveGemm(ta, tb, m, n, k, ad, bd);

@@ -67,6 +67,9 @@ public:
 
   virtual void copyToDevice(void *device, const void *host, size_t bytes) = 0;
   virtual void copyToHost(void *host, const void *device, size_t bytes) = 0;
+  /// Whether its memory is the host's, so that the host may read and write
+  /// it directly (no copy through a host buffer).
+  virtual bool hostAddressable() const { return false; }
 
   /// The kernel of op `def` (an entry of the op table), or an empty
   /// function when this backend has none.
