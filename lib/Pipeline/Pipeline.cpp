@@ -222,14 +222,10 @@ FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
   // all of them, which the plan and the program describe.
   result.report = analyzeActivations(*graph);
   if (getPipelineShape(module)) {
-    PassManager unroll(context);
-    unroll.addPass(createCkptPipelineSchedule());
-    if (failed(unroll.run(module)))
-      return failure();
-    step = lookupTrainingStep(module, "train_step");
-    graph = StepGraph::build(step);
+    graph = unrolledStepGraph(module, "train_step");
     if (failed(graph))
       return failure();
+    step = graph->step;
   }
   llvm::raw_string_ostream table(result.reportTable);
   printActivationTable(result.report, table);

@@ -188,14 +188,21 @@ int64_t findOffset(const std::vector<Buffer> &buffers,
   return best >= 0 ? best : cursor;
 }
 
-std::vector<int64_t> placeInOrder(const std::vector<Buffer> &buffers,
-                                  const std::vector<int> &order, bool bestFit) {
-  std::vector<int64_t> offsets(buffers.size(), 0);
-  PlacedByTime placed(buffers);
+/// Places `order`'s buffers one by one around those already `placed`.
+void placeAround(const std::vector<Buffer> &buffers,
+                 const std::vector<int> &order, bool bestFit,
+                 std::vector<int64_t> &offsets, PlacedByTime &placed) {
   for (int id : order) {
     offsets[id] = findOffset(buffers, offsets, placed, id, bestFit);
     placed.add(id);
   }
+}
+
+std::vector<int64_t> placeInOrder(const std::vector<Buffer> &buffers,
+                                  const std::vector<int> &order, bool bestFit) {
+  std::vector<int64_t> offsets(buffers.size(), 0);
+  PlacedByTime placed(buffers);
+  placeAround(buffers, order, bestFit, offsets, placed);
   return offsets;
 }
 
@@ -273,10 +280,7 @@ ckpt::planner::slottedPacking(const std::vector<Buffer> &buffers) {
       return buffers[a].size > buffers[b].size;
     return buffers[a].lower < buffers[b].lower;
   });
-  for (int id : rest) {
-    offsets[id] = findOffset(buffers, offsets, placed, id, /*bestFit=*/false);
-    placed.add(id);
-  }
+  placeAround(buffers, rest, /*bestFit=*/false, offsets, placed);
   return offsets;
 }
 

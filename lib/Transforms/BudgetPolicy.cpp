@@ -54,10 +54,7 @@ ckpt::plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
   }
   // A stage's arena is its schedule's: the micro-batches in flight overlap.
   if (getPipelineShape(*copy)) {
-    StringRef name = graph.step.getName();
-    if (failed(unrollPipelineSchedule(*copy, name)))
-      return failure();
-    planned = StepGraph::build(copy->lookupSymbol<func::FuncOp>(name));
+    planned = unrolledStepGraph(*copy, graph.step.getName());
     if (failed(planned))
       return failure();
   }
@@ -212,12 +209,14 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
       levels.push_back(std::move(pruned));
       continue;
     }
-    llvm::sort(offered, [&](const State &a, const State &b) {
-      return std::make_tuple(bucketOf(a.below), bucketOf(a.need), a.cost,
-                             a.below, a.need) <
-             std::make_tuple(bucketOf(b.below), bucketOf(b.need), b.cost,
-                             b.below, b.need);
-    });
+    // Stable: among equal states the first offered stays, as in the table.
+    std::stable_sort(
+        offered.begin(), offered.end(), [&](const State &a, const State &b) {
+          return std::make_tuple(bucketOf(a.below), bucketOf(a.need), a.cost,
+                                 a.below, a.need) <
+                 std::make_tuple(bucketOf(b.below), bucketOf(b.need), b.cost,
+                                 b.below, b.need);
+        });
     std::fill(cheapestUpTo.begin(), cheapestUpTo.end(), INT64_MAX);
     for (size_t i = 0; i < offered.size(); ++i) {
       const State &state = offered[i];

@@ -69,10 +69,7 @@ struct CkptComparePoliciesPass
       // A pipeline stage's memory is its schedule's, as ckpt-compile and
       // the budget solver plan it: the micro-batches in flight overlap.
       scheduleRecomputeRegions(copyStep);
-      if (failed(unrollPipelineSchedule(*copy, stepName)))
-        return signalPassFailure();
-      FailureOr<StepGraph> unrolled =
-          StepGraph::build(copy->lookupSymbol<func::FuncOp>(stepName));
+      FailureOr<StepGraph> unrolled = unrolledStepGraph(*copy, stepName);
       if (failed(unrolled))
         return signalPassFailure();
       row.plan = planMemory(*unrolled, options);

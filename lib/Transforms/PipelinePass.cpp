@@ -359,3 +359,13 @@ LogicalResult ckpt::unrollPipelineSchedule(ModuleOp module,
     return failure();
   return unroll(step, *pipeline);
 }
+
+FailureOr<StepGraph> ckpt::unrolledStepGraph(ModuleOp module,
+                                             StringRef stepName) {
+  if (failed(unrollPipelineSchedule(module, stepName)))
+    return failure();
+  func::FuncOp step = lookupTrainingStep(module, stepName);
+  if (!step)
+    return failure();
+  return StepGraph::build(step);
+}

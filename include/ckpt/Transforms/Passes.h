@@ -41,6 +41,10 @@ mlir::FailureOr<StepGraph> buildStepWithoutRegions(mlir::ModuleOp module,
 /// a diagnostic on a shape the schedule cannot run.
 mlir::LogicalResult unrollPipelineSchedule(mlir::ModuleOp module,
                                            llvm::StringRef stepName);
+/// The graph of the step `stepName` once unrolled (the stage's whole
+/// schedule, as the planner sees it).
+mlir::FailureOr<StepGraph> unrolledStepGraph(mlir::ModuleOp module,
+                                             llvm::StringRef stepName);
 
 #define GEN_PASS_REGISTRATION
 #include "ckpt/Transforms/Passes.h.inc"
