@@ -6,7 +6,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(CKPT_INSTALLED_LIBRARIES
-  CkptSupport CkptOpTable CkptPlanner CkptInterfaces CkptXF CkptCkpt
+  CkptOutput CkptSupport CkptOpTable CkptPlanner CkptInterfaces CkptXF CkptCkpt
   CkptAnalysis CkptReport CkptTransforms CkptModelConfig CkptToolSupport
   CkptConfigImport CkptProgramExport CkptPipeline CkptCAPI CkptOptC
   ckpt_runtime_core ckpt_runtime_cpu ckpt_runtime_reference ckpt_runtime_cuda
@@ -35,9 +35,18 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ckpt-c
 
 install(TARGETS ckpt-opt ckpt-translate ckpt-compile ckpt-dsa ckpt-run
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+set(CKPT_INSTALLS_PLUGIN FALSE)
 if(TARGET CkptPlugin)
   install(TARGETS CkptPlugin LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  set(CKPT_INSTALLS_PLUGIN TRUE)
 endif()
+
+# Installed tools find Debian's shared MLIR and LLVM where the build found
+# them: add_llvm_executable's $ORIGIN/../lib alone holds no libMLIR.so.
+foreach(tool IN ITEMS ckpt-opt ckpt-translate ckpt-compile)
+  set_property(TARGET ${tool} APPEND PROPERTY INSTALL_RPATH
+    "${LLVM_LIBRARY_DIR}")
+endforeach()
 
 # The runtime found MPI in its own folder's scope: ask its target.
 get_target_property(runtime_links ckpt_runtime_core INTERFACE_LINK_LIBRARIES)

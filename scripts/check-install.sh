@@ -29,5 +29,37 @@ if grep -q -- "-I$SRC/include\|-I$SRC/runtime/include" "$WORK/build/build.ninja"
   echo "the consumer's build reads the source tree's headers" >&2
   exit 1
 fi
+# Every exported folder and file lies in the prefix (CKPT_OPT_MLIR_DIR is
+# Debian's MLIR, where the build found it) and exists.
+prefix=$(cd "$WORK/prefix" && pwd)
+while IFS='=' read -r name value; do
+  [ -n "$name" ] || continue
+  # No plugin in a sanitizer build (it could not load into mlir-opt).
+  [ "$name" = CKPT_OPT_PLUGIN ] && [ -z "$value" ] && continue
+  if [ "$name" != CKPT_OPT_MLIR_DIR ] && [[ "$value" != "$prefix"/* ]]; then
+    echo "$name=$value is not under the prefix $prefix" >&2
+    exit 1
+  fi
+  [ -e "$value" ] || { echo "$name=$value does not exist" >&2; exit 1; }
+done < "$WORK/build/ckpt-opt-variables.txt"
+echo "variables: $(grep -c . "$WORK/build/ckpt-opt-variables.txt") checked"
 "$WORK/build/consumer" "$CONFIG"
 "$WORK/build/c-consumer" "$CONFIG"
+
+# The installed tools start and run the whole flow from the prefix alone.
+bin=$(sed -n 's/^CKPT_OPT_BIN_DIR=//p' "$WORK/build/ckpt-opt-variables.txt")
+"$bin/ckpt-translate" --import-config "$CONFIG" -o "$WORK/graph.mlir"
+"$bin/ckpt-opt" --xf-training-step "$WORK/graph.mlir" -o "$WORK/step.mlir"
+"$bin/ckpt-compile" "$CONFIG" -o "$WORK/program.json" --quiet
+"$bin/ckpt-run" "$WORK/program.json" --threads=1 > "$WORK/run.log"
+printf 'id,lower,upper,size\na,0,2,64\nb,1,3,32\n' > "$WORK/buffers.csv"
+"$bin/ckpt-dsa" "$WORK/buffers.csv" -o "$WORK/offsets.csv" > /dev/null
+echo "tools: $(grep -c '@train_step' "$WORK/step.mlir") step, $(wc -l < "$WORK/offsets.csv") offset lines, $(grep -c 'loss' "$WORK/run.log") loss line"
+plugin=$(sed -n 's/^CKPT_OPT_PLUGIN=//p' "$WORK/build/ckpt-opt-variables.txt")
+if [ -n "$plugin" ]; then
+  /usr/lib/llvm-19/bin/mlir-opt --load-dialect-plugin="$plugin" \
+    --load-pass-plugin="$plugin" "$WORK/graph.mlir" --pass-pipeline="builtin.module(xf-training-step)" > /dev/null
+  echo "plugin: loaded"
+else
+  echo "plugin: none in this build"
+fi

@@ -26,9 +26,12 @@ compile() { # OUTPUT IMPORT-FLAGS...
 }
 
 compile "$out/reference.json" --pipeline-model-parallel-size=1
+# One thread in every process: the kernels' bits are fixed for a fixed
+# thread count (DESIGN.md, Runtime), and mpirun binds each rank to a core,
+# so the one-process reference must not use all cores.
 reference=("$bin/ckpt-run")
 [ "$t" -gt 1 ] && reference=("${mpi[@]}" -np "$t" "$bin/ckpt-run")
-"${reference[@]}" "$out/reference.json" --dump-grads="$out/reference" |
+"${reference[@]}" "$out/reference.json" --threads=1 --dump-grads="$out/reference" |
   grep '^loss' | sort -u | sed 's/^/reference: /'
 
 stages=()
@@ -43,7 +46,7 @@ programs = [json.load(open(f)) for f in sys.argv[2:]]
 json.dump({"format": programs[0]["format"], "version": programs[0]["version"],
            "stages": programs}, open(sys.argv[1], "w"))
 PY
-"${mpi[@]}" -np $((p * t)) "$bin/ckpt-run" "$out/pipeline.json" \
+"${mpi[@]}" -np $((p * t)) "$bin/ckpt-run" "$out/pipeline.json" --threads=1 \
   --dump-grads="$out/pipeline" >"$out/pipeline.log"
 grep '^loss' "$out/pipeline.log" | sort -u | sed "s/^/$p stages: /"
 echo "ranks whose measured arena and peak equal the plan: $(grep -c 'arena: .*planned' "$out/pipeline.log" | tr -d ' ')"

@@ -35,7 +35,9 @@ build() { # target, sources...
   [ -x "$OUT/$name-fuzzer" ] && [ -z "${REBUILD:-}" ] && return
   "${CXX[@]}" "$@" -o "$OUT/$name-fuzzer"
 }
-optable=(lib/OpTable/*.cpp)
+# The sources of a target, from fuzz/targets.txt (the normal build links
+# the same lists, so they stay complete).
+sources() { sed -n "s/^$1: //p" fuzz/targets.txt; }
 
 for target in "${targets[@]}"; do
   corpus="$OUT/$target/corpus"
@@ -44,19 +46,19 @@ for target in "${targets[@]}"; do
   asan_options=""
   case $target in
   config)
-    build config fuzz/ConfigFuzzer.cpp lib/Target/Config/ModelConfig.cpp
+    # shellcheck disable=SC2046
+    build config $(sources config)
     cp examples/*.json examples/gpt2-small/config.json test/Transforms/Inputs/*.json \
       test/runtime/Inputs/*.json "$corpus/" 2>/dev/null || true
     max_len=4096 ;;
   program)
-    build program fuzz/ProgramFuzzer.cpp runtime/lib/Program.cpp \
-      runtime/lib/Validate.cpp runtime/lib/DType.cpp "${optable[@]}" \
-      lib/Planner/OffsetAssignment.cpp
+    # shellcheck disable=SC2046
+    build program $(sources program)
     cp build/test/programs/*.json "$corpus/" 2>/dev/null || true
     max_len=300000 ;;
   dsa)
-    build dsa fuzz/DsaFuzzer.cpp lib/Planner/DsaCsv.cpp \
-      lib/Planner/OffsetAssignment.cpp
+    # shellcheck disable=SC2046
+    build dsa $(sources dsa)
     cp bench/data/dsa-challenging/*.csv "$corpus/"
     max_len=8192 ;;
   mlir)

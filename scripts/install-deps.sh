@@ -7,7 +7,7 @@ PACKAGES=(
   cmake ninja-build g++ make python3 python3-dev python3-venv clang-format
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-openmp-dev libdnnl-dev libopenmpi-dev openmpi-bin zlib1g-dev libzstd-dev libedit-dev libcurl4-openssl-dev
+  libopenblas-openmp-dev libdnnl-dev ocl-icd-opencl-dev libopenmpi-dev openmpi-bin zlib1g-dev libzstd-dev libedit-dev libcurl4-openssl-dev
   coinor-cbc
 )
 

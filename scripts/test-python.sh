@@ -16,6 +16,8 @@ cmake --install "$BUILD" --prefix "$PREFIX" > "$BUILD/python-install.log"
   --config-settings=cmake.define.CMAKE_PREFIX_PATH="$PREFIX" \
   --config-settings=build-dir="$BUILD/python-build"
 cd "$SRC"
+# The runtime's own tool, to compare run_step with (test_api.py).
+export CKPT_RUN="$BUILD/bin/ckpt-run"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests \
   --doctest-glob='python.md' docs/python.md --doctest-modules \
   "$VENV"/lib/python3*/site-packages/ckpt_opt/__init__.py \

@@ -26,10 +26,13 @@ config.substitutions.append(("%python", sys.executable))
 # host.
 if config.ckpt_sanitize not in ("ON", "1", "TRUE", "YES"):
     config.available_features.add("mlir-opt-plugin")
+# Tests that drop to an unprivileged user (setpriv) need to start as root.
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    config.available_features.add("root")
 config.substitutions.append(("%upstream-mlir-opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
 config.substitutions.append(("%ckpt-plugin", os.path.join(config.ckpt_obj_root, "lib", "CkptPlugin.so")))
 
 tool_dirs = [config.ckpt_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa", "ckpt-compile", "ckpt-capi-test"], tool_dirs)
+llvm_config.add_tool_substitutions(["ckpt-opt", "ckpt-translate", "ckpt-run", "ckpt-dsa", "ckpt-compile", "ckpt-capi-test", "ckpt-fuzz-replay-config", "ckpt-fuzz-replay-program", "ckpt-fuzz-replay-dsa"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ckpt_tools_dir, append_path=True)

@@ -86,6 +86,8 @@ bool parseOverrides(llvm::StringRef text, ckpt::config::ConfigOverrides &out,
       ok = integer(out.virtualPipelineSize);
     else if (key == "num-microbatches")
       ok = integer(out.numMicroBatches);
+    else if (key == "pipeline-stage")
+      ok = integer(out.pipelineStage);
     else if (key == "sequence-parallel")
       ok = (value == "true" || value == "false") &&
            (out.sequenceParallel = value == "true", true);
@@ -100,7 +102,7 @@ bool parseOverrides(llvm::StringRef text, ckpt::config::ConfigOverrides &out,
               "tensor-model-parallel-size, sequence-parallel, "
               "pipeline-model-parallel-size, "
               "virtual-pipeline-model-parallel-size, num-microbatches, "
-              "attention-backend, dtype)";
+              "pipeline-stage, attention-backend, dtype)";
       return false;
     }
     if (!ok) {

@@ -60,6 +60,46 @@ FitResult searchCapacity(const PackingInstance &instance, int64_t capacity,
 
 } // namespace
 
+int64_t ckpt::planner::searchEntries(const std::vector<Buffer> &buffers) {
+  std::vector<int64_t> lowers, uppers, times;
+  for (const Buffer &b : buffers)
+    if (b.size > 0 && b.lower < b.upper) {
+      lowers.push_back(b.lower);
+      uppers.push_back(b.upper);
+      times.push_back(b.lower);
+      times.push_back(b.upper);
+    }
+  std::sort(lowers.begin(), lowers.end());
+  std::sort(uppers.begin(), uppers.end());
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  // A buffer overlaps each one started before it (in start order) that is
+  // still live at its start: those started, less those ended by then.
+  int64_t pairs = 0;
+  for (size_t i = 0; i < lowers.size(); ++i)
+    pairs += static_cast<int64_t>(i) -
+             (std::upper_bound(uppers.begin(), uppers.end(), lowers[i]) -
+              uppers.begin());
+  auto section = [&](int64_t time) {
+    return std::lower_bound(times.begin(), times.end(), time) - times.begin();
+  };
+  int64_t members = 0;
+  for (const Buffer &b : buffers)
+    if (b.size > 0 && b.lower < b.upper)
+      members += section(b.upper) - section(b.lower);
+  return 2 * pairs + members;
+}
+
+std::string ckpt::planner::searchRefusal(const std::vector<Buffer> &buffers) {
+  int64_t entries = searchEntries(buffers);
+  if (entries <= kMaxSearchEntries)
+    return "";
+  return "the instance is too large for the exact search: " +
+         std::to_string(entries) +
+         " overlap and section entries, more than the " +
+         std::to_string(kMaxSearchEntries) + " it holds";
+}
+
 FitResult ckpt::planner::fitInCapacity(const std::vector<Buffer> &buffers,
                                        int64_t capacity,
                                        const ExactOptions &options) {
@@ -77,6 +117,10 @@ FitResult ckpt::planner::fitInCapacity(const std::vector<Buffer> &buffers,
       result.height = greedy.height;
       return result;
     }
+  if (std::string why = searchRefusal(buffers); !why.empty()) {
+    result.skipped = why;
+    return result;
+  }
   PackingInstance instance = prepareInstance(buffers);
   result =
       searchCapacity(instance, capacity, options.nodes, deadlineOf(options));
@@ -95,6 +139,10 @@ HeightResult ckpt::planner::minimizeHeight(const std::vector<Buffer> &buffers,
   result.offsets = std::move(greedy.front().offsets);
   if (result.height <= result.load || options.nodes <= 0)
     return result;
+  if (std::string why = searchRefusal(buffers); !why.empty()) {
+    result.skipped = why;
+    return result;
+  }
 
   PackingInstance instance = prepareInstance(buffers);
   Deadline deadline = deadlineOf(options);

@@ -23,14 +23,27 @@ mlir::LogicalResult ckpt::printLongLineDiagnostic(mlir::Diagnostic &diag,
   for (unsigned line = 1; line < loc.getLine() && !rest.empty(); ++line)
     rest = rest.split('\n').second;
   llvm::StringRef sourceLine = rest.split('\n').first;
-  if (sourceLine.size() <= kLongLine)
-    return mlir::failure();
+  size_t column = loc.getColumn() ? loc.getColumn() - 1 : 0;
   const char *kind =
       diag.getSeverity() == mlir::DiagnosticSeverity::Error     ? "error"
       : diag.getSeverity() == mlir::DiagnosticSeverity::Warning ? "warning"
       : diag.getSeverity() == mlir::DiagnosticSeverity::Note    ? "note"
                                                                 : "remark";
-  size_t column = loc.getColumn() ? loc.getColumn() - 1 : 0;
+  // A pass's verdict on the whole module (an impossible budget, a report
+  // that cannot be written) is located at the module, whose header line
+  // (its model attributes) says nothing about it: no excerpt.
+  if (column < sourceLine.size() &&
+      sourceLine.substr(column).starts_with("module")) {
+    llvm::errs() << loc.getFilename().getValue() << ":" << loc.getLine() << ":"
+                 << loc.getColumn() << ": " << kind << ": " << diag.str()
+                 << "\n";
+    for (mlir::Diagnostic &note : diag.getNotes())
+      if (failed(printLongLineDiagnostic(note, text)))
+        llvm::errs() << note.getLocation() << ": note: " << note.str() << "\n";
+    return mlir::success();
+  }
+  if (sourceLine.size() <= kLongLine)
+    return mlir::failure();
   size_t from = column > 40 ? column - 40 : 0;
   llvm::StringRef excerpt = sourceLine.substr(from, 80);
   // The message may quote the long text too (an unknown op's name).

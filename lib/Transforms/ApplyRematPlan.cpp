@@ -125,7 +125,10 @@ RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
         return graph.nodes[reader].phase == Phase::Forward &&
                !members.contains(reader);
       });
-      if (output && !discardOutputs)
+      // A group's output stays kept, unless the op is annotated to be
+      // recomputed: the annotation wins ("recompute" whatever the policy).
+      if (output && !discardOutputs &&
+          getRematAnnotation(node.op) != "recompute")
         continue;
       group.discarded.push_back(id);
     }

@@ -471,6 +471,22 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
       // The layer's output stays kept: it bounds every region to its layer
       // (docs/policies.md).
       llvm::StringRef annotation = getRematAnnotation(n.op);
+      if (annotation == "recompute")
+        for (int id : n.outputs)
+          if (graph.tensors[id].kept &&
+              llvm::any_of(graph.tensors[id].readers, [&](int reader) {
+                const StepNode &r = graph.nodes[reader];
+                return r.phase == Phase::Forward && r.layer != n.layer;
+              })) {
+            error = "memory-budget: '" + n.op->getName().getStringRef().str() +
+                    "' of layer " + std::to_string(layer) + " (" +
+                    n.module.str() +
+                    ") is annotated ckpt.remat = \"recompute\", but it is "
+                    "the layer's output, which the solver keeps (it bounds "
+                    "every recompute region to its layer); drop the "
+                    "annotation, or use a recompute preset";
+            return failure();
+          }
       for (int id : n.outputs)
         if (graph.tensors[id].kept &&
             llvm::none_of(graph.tensors[id].readers, [&](int reader) {

@@ -554,6 +554,19 @@ FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
   int64_t persistent = solver.keepAllPersistentBytes();
   if (deviceMemory >= 0)
     cap = std::min(cap, deviceMemory - persistent);
+  if (deviceMemory >= 0 && cap < 0) {
+    // Nothing is left for the arena: say so, not "leaves -N bytes".
+    Candidate lowest = solver.lowest();
+    error = solver.stageText() + "device-memory of " +
+            std::to_string(deviceMemory) + " bytes (" +
+            formatBytes(deviceMemory) + ") does not hold the " +
+            std::to_string(persistent) + " bytes (" + formatBytes(persistent) +
+            ") of weights, gradients and optimizer state alone (Megatron's "
+            "accounting); the smallest plan needs at least " +
+            std::to_string(persistent + lowest.arena) + " bytes (" +
+            formatBytes(persistent + lowest.arena) + ")";
+    return failure();
+  }
   if (std::optional<Candidate> best = solver.solve(cap))
     return std::move(best->plan);
   Candidate lowest = solver.lowest();

@@ -179,6 +179,10 @@ std::vector<RecomputeModule> MegatronPolicy::selectiveModules() const {
 std::string MegatronPolicy::validate(int64_t layers) const {
   if (granularity != RecomputeGranularity::Full)
     return "";
+  if (layers < 1)
+    return "full recompute needs layers to checkpoint, and this step has "
+           "none (a pipeline stage of the embedding or head alone?): use "
+           "recompute-granularity=none or selective here";
   if (numLayers < 1 || numLayers > layers)
     return "recompute-num-layers must be in [1, " + std::to_string(layers) +
            "] (the model has " + std::to_string(layers) +

@@ -70,7 +70,10 @@ nb::object toArray(std::vector<double> values,
                                                  dims.data(), owner));
 }
 
-nb::dict runStep(const std::string &programText, uint64_t seed, bool f64) {
+/// One step as ckpt-run takes it: `seed` keys the dropout masks (--seed),
+/// `initSeed` draws the parameters, tokens and labels (--init-seed).
+nb::dict runStep(const std::string &programText, uint64_t seed,
+                 uint64_t initSeed, bool f64) {
   std::vector<ckpt::rt::Program> stages = ckpt::rt::parsePrograms(programText);
   if (stages.size() != 1)
     throw std::runtime_error(
@@ -86,8 +89,8 @@ nb::dict runStep(const std::string &programText, uint64_t seed, bool f64) {
   if (f64)
     options.precision = ckpt::rt::Precision::F64;
   ckpt::rt::Executor executor(program, options);
-  executor.initParameters(seed);
-  executor.initInputs(seed);
+  executor.initParameters(initSeed);
+  executor.initInputs(initSeed);
   ckpt::rt::StepResult step = executor.run();
   nb::dict gradients;
   for (const ckpt::rt::GradientOutput &g : program.gradients)
@@ -112,5 +115,5 @@ NB_MODULE(_native, m) {
   m.def("compile", &compile, "config"_a, "name"_a, "policy"_a, "overrides"_a);
   m.def("run_passes", &runPasses, "config"_a, "name"_a, "passes"_a,
         "overrides"_a);
-  m.def("run_step", &runStep, "program"_a, "seed"_a, "f64"_a);
+  m.def("run_step", &runStep, "program"_a, "seed"_a, "init_seed"_a, "f64"_a);
 }

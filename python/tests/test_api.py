@@ -1,6 +1,7 @@
 """Reports, comparisons, plans, the frontier, steps and errors."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -136,6 +137,72 @@ def test_errors_are_located():
         ckpt_opt.run_step("{not a program")
 
 
+def test_run_step_has_ckpt_runs_seeds_and_defaults(tmp_path):
+    # seed is the dropout seed and init_seed draws the parameters and
+    # inputs, with ckpt-run's defaults: the same program gives ckpt-run's
+    # loss (it once took one seed for both, 1234 for the parameters too).
+    import subprocess
+    compiled = ckpt_opt.compile(GPT)
+    path = tmp_path / "step.json"
+    path.write_text(compiled.program)
+    run = os.environ.get("CKPT_RUN", os.path.join(
+        os.path.dirname(__file__), "..", "..", "build", "bin", "ckpt-run"))
+    out = subprocess.run([run, str(path), "--threads=1"], check=True,
+                         capture_output=True, text=True).stdout
+    loss = float(next(line for line in out.splitlines()
+                      if line.startswith("loss:")).split()[1])
+    assert ckpt_opt.run_step(compiled).loss == pytest.approx(loss, rel=1e-6)
+    other = ckpt_opt.run_step(compiled, seed=99)
+    assert other.loss != pytest.approx(loss, rel=1e-9)
+    assert ckpt_opt.run_step(compiled, init_seed=99).loss != \
+        pytest.approx(loss, rel=1e-9)
+
+
+def test_overrides_are_checked_as_on_the_command_line():
+    # The importer checks every front end's overrides: these once succeeded
+    # from Python and the C API (0 and -3 became 1).
+    for key, value, flag in (
+            ("num_microbatches", 0, "--num-microbatches"),
+            ("pipeline_model_parallel_size", 0,
+             "--pipeline-model-parallel-size"),
+            ("virtual_pipeline_model_parallel_size", -3,
+             "--virtual-pipeline-model-parallel-size")):
+        with pytest.raises(CkptError, match=f"{flag} must be a positive "
+                                            f"integer, got {value}"):
+            ckpt_opt.compile(GPT, **{key: value})
+    with pytest.raises(CkptError, match="--pipeline-stage must be a stage "
+                                         "number, 0 or more; got -1"):
+        ckpt_opt.compile(GPT, pipeline_model_parallel_size=2,
+                         num_microbatches=2, pipeline_stage=-1)
+    # A value of the wrong type is refused, not printed into option text
+    # ([1] was a budget of one byte).
+    with pytest.raises(TypeError, match="memory_budget must be a byte count"):
+        ckpt_opt.plan(GPT, memory_budget=[1])
+    with pytest.raises(TypeError, match="override num_microbatches must be "
+                                        "int, got 2.5"):
+        ckpt_opt.compile(GPT, num_microbatches=2.5)
+    assert ckpt_opt.plan(GPT, memory_budget=10**9).report["kept_activation_bytes"] > 0
+
+
+def test_importer_warnings_reach_python():
+    # A misspelt field changes kept bytes silently unless its warning
+    # reaches the caller: every entry point issues it as a CkptWarning.
+    typo = dict(GPT._fields, hiden_dropout=0.0)
+    for call in (lambda: ckpt_opt.report(typo),
+                 lambda: ckpt_opt.compare_policies(typo),
+                 lambda: ckpt_opt.pareto(typo, points=2)):
+        with pytest.warns(ckpt_opt.CkptWarning,
+                          match="unknown field 'hiden_dropout'"):
+            call()
+
+
+def test_binary_config_is_a_ckpt_error(tmp_path):
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(CkptError, match="not a config: a JSON text"):
+        ckpt_opt.report(str(path))
+
+
 def test_plots_are_png(tmp_path):
     compiled = ckpt_opt.compile(GPT, {"recompute_granularity": "selective"})
     memory = tmp_path / "memory.png"
@@ -149,3 +216,13 @@ def test_plots_are_png(tmp_path):
     unplanned = ckpt_opt.compile(GPT, "plan-memory=false")
     with pytest.raises(ValueError, match="no timeline"):
         ckpt_opt.plot_memory(unplanned, tmp_path / "none.png")
+
+
+def test_plots_without_matplotlib_name_the_extra(tmp_path, monkeypatch):
+    # A None entry in sys.modules makes `import matplotlib` fail, as on a
+    # machine where `pip install ckpt-opt` brought no plotting library.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    compiled = ckpt_opt.compile(GPT, {"recompute_granularity": "selective"})
+    with pytest.raises(ImportError, match=r"pip install 'ckpt-opt\[plot\]'"):
+        ckpt_opt.plot_memory(compiled, tmp_path / "memory.png")
+    assert not (tmp_path / "memory.png").exists()

@@ -10,6 +10,7 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <list>
@@ -17,6 +18,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 using namespace ckpt::rt;
 
@@ -103,9 +105,12 @@ public:
   void recvBytes(void *data, int64_t bytes, int peer, int tag) override {
     checkPeer(peer);
     checkCount(bytes);
-    check(MPI_Recv(data, static_cast<int>(bytes), MPI_BYTE, peer,
-                   transferTag(tag), comm_, MPI_STATUS_IGNORE),
+    MPI_Request request;
+    check(MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, peer,
+                    transferTag(tag), comm_, &request),
           "receive");
+    waitWithDeadline(request, "the receive from rank " + std::to_string(peer) +
+                                  " with tag " + std::to_string(tag));
   }
   void finishSends() override { completeSends(/*wait=*/true); }
 
@@ -144,13 +149,47 @@ private:
     for (auto it = sends_.begin(); it != sends_.end();) {
       int done = 0;
       if (wait)
-        check(MPI_Wait(&it->request, MPI_STATUS_IGNORE), "send");
+        waitWithDeadline(it->request, "a send to the next stage");
       else
         check(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "send");
       if (wait || done)
         it = sends_.erase(it);
       else
         ++it;
+    }
+  }
+
+  /// Waits for `request` until the transfer deadline: a peer that never
+  /// sends (or receives) ends the job with a message instead of a hang.
+  /// CKPT_TRANSFER_TIMEOUT (seconds, default 600) sets the deadline.
+  void waitWithDeadline(MPI_Request &request, const std::string &what) {
+    double limit = 600;
+    if (const char *text = std::getenv("CKPT_TRANSFER_TIMEOUT")) {
+      char *end = nullptr;
+      double value = std::strtod(text, &end);
+      if (end != text && value > 0)
+        limit = value;
+    }
+    double start = MPI_Wtime();
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "transfer");
+      if (done)
+        return;
+      double waited = MPI_Wtime() - start;
+      if (waited > limit) {
+        MPI_Cancel(&request);
+        throw std::runtime_error(
+            "rank " + std::to_string(rank_) + " waited " +
+            std::to_string(static_cast<int>(waited)) + " s for " + what +
+            ", which its peer never matched (a program whose stages do not "
+            "pair their transfers?); CKPT_TRANSFER_TIMEOUT=SECONDS waits "
+            "longer");
+      }
+      // Spin briefly (transfers between steps arrive in microseconds),
+      // then yield the core.
+      if (polls > 1000)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
 

@@ -13,6 +13,8 @@
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,17 +24,46 @@
 
 namespace ckpt::rt::kernels {
 
+namespace {
+/// Rows and columns of the output tile one sgemm call computes.
+constexpr int64_t kTileRows = 128;
+constexpr int64_t kTileColumns = 256;
+} // namespace
+
+// oneDNN's sgemm splits a product over the threads it is given, and where
+// it splits K (its AVX2 kernels do) the sums, and so the bits, change with
+// the thread count. The output is cut into fixed tiles instead, each summed
+// whole by one single-threaded call (oneDNN runs one thread inside a
+// parallel region): the same bits for any thread count, and every K-sum in
+// one order.
 template <>
 void gemm<float>(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                  float alpha, const float *a, int64_t lda, const float *b,
                  int64_t ldb, float beta, float *c, int64_t ldc) {
-  dnnl_status_t status = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m,
-                                    n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  if (status != dnnl_success)
+  int64_t rowTiles = (m + kTileRows - 1) / kTileRows;
+  int64_t columnTiles = (n + kTileColumns - 1) / kTileColumns;
+  int64_t tiles = rowTiles * columnTiles;
+  std::atomic<int> failed{static_cast<int>(dnnl_success)};
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    int64_t i0 = tile / columnTiles * kTileRows;
+    int64_t j0 = tile % columnTiles * kTileColumns;
+    int64_t rows = std::min(kTileRows, m - i0);
+    int64_t columns = std::min(kTileColumns, n - j0);
+    // Row i of op(A) and column j of op(B), as stored (row-major).
+    const float *aTile = transA ? a + i0 : a + i0 * lda;
+    const float *bTile = transB ? b + j0 * ldb : b + j0;
+    dnnl_status_t status =
+        dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', rows, columns, k,
+                   alpha, aTile, lda, bTile, ldb, beta, c + i0 * ldc + j0, ldc);
+    if (status != dnnl_success)
+      failed.store(static_cast<int>(status));
+  }
+  if (failed.load() != static_cast<int>(dnnl_success))
     throw std::runtime_error("oneDNN sgemm failed (status " +
-                             std::to_string(static_cast<int>(status)) +
-                             ") on " + std::to_string(m) + "x" +
-                             std::to_string(n) + "x" + std::to_string(k));
+                             std::to_string(failed.load()) + ") on " +
+                             std::to_string(m) + "x" + std::to_string(n) + "x" +
+                             std::to_string(k));
 }
 
 template <>

@@ -1,6 +1,7 @@
 //===- Npy.cpp - NumPy .npy files -----------------------------------------===//
 
 #include "ckpt/runtime/Npy.h"
+#include "ckpt/Output/OutputFiles.h"
 #include "ckpt/runtime/Executor.h"
 
 #include <cstdio>
@@ -124,30 +125,25 @@ void ckpt::rt::writeNpy(const std::string &path,
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
 
-  std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out)
-      fail(path, "cannot create");
-    out.write("\x93NUMPY\x01\x00", 8);
-    uint16_t length = static_cast<uint16_t>(header.size());
-    char lengthBytes[2] = {static_cast<char>(length & 0xff),
-                           static_cast<char>(length >> 8)};
-    out.write(lengthBytes, 2);
-    out << header;
-    for (double value : values) {
-      if (f64) {
-        out.write(reinterpret_cast<const char *>(&value), 8);
-      } else {
-        float v = static_cast<float>(value);
-        out.write(reinterpret_cast<const char *>(&v), 4);
-      }
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  uint16_t length = static_cast<uint16_t>(header.size());
+  bytes += static_cast<char>(length & 0xff);
+  bytes += static_cast<char>(length >> 8);
+  bytes += header;
+  size_t width = f64 ? 8 : 4;
+  size_t start = bytes.size();
+  bytes.resize(start + values.size() * width);
+  char *out = bytes.data() + start;
+  for (double value : values) {
+    if (f64) {
+      std::memcpy(out, &value, 8);
+    } else {
+      float v = static_cast<float>(value);
+      std::memcpy(out, &v, 4);
     }
-    if (!out)
-      fail(path, "write failed");
+    out += width;
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    fail(path, "cannot rename the temporary file into place");
-  }
+  std::string error;
+  if (!ckpt::output::writeFile(path, bytes, error))
+    throw RuntimeError(error);
 }

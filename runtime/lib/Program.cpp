@@ -6,8 +6,10 @@
 
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 using namespace ckpt::rt;
 using json = nlohmann::json;
@@ -329,6 +331,62 @@ Program programFromJson(const json &doc) {
 }
 } // namespace
 
+namespace {
+/// Every send of one stage meets a receive of its peer with the same tag,
+/// shape and element type, as often: an unpaired transfer would wait
+/// forever at run time.
+void checkTransferPairs(const std::vector<Program> &stages) {
+  struct Side {
+    int64_t count = 0;
+    std::vector<int64_t> shape;
+    DType dtype = DType::F32;
+    size_t instruction = 0;
+  };
+  // (from stage, to stage, tag) -> the sends and the receives.
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::pair<Side, Side>> pairs;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    const Program &program = stages[s];
+    for (size_t i = 0; i < program.instructions.size(); ++i) {
+      const Instruction &inst = program.instructions[i];
+      bool send = inst.op == "send";
+      if (!send && inst.op != "recv")
+        continue;
+      int64_t peer = inst.getI64("stage"), tag = inst.getI64("tag");
+      int64_t self = static_cast<int64_t>(s);
+      auto &[sends, recvs] = pairs[send ? std::make_tuple(self, peer, tag)
+                                        : std::make_tuple(peer, self, tag)];
+      Side &side = send ? sends : recvs;
+      const TensorInfo &tensor =
+          program.tensors[send ? inst.inputs[0] : inst.outputs[0]];
+      if (side.count++ == 0) {
+        side.shape = tensor.shape;
+        side.dtype = tensor.dtype;
+        side.instruction = i;
+      }
+    }
+  }
+  for (const auto &[key, sides] : pairs) {
+    auto [from, to, tag] = key;
+    const auto &[sends, recvs] = sides;
+    std::string what = "the transfer from stage " + std::to_string(from) +
+                       " to stage " + std::to_string(to) + " with tag " +
+                       std::to_string(tag);
+    if (sends.count != recvs.count)
+      throw ProgramError(
+          "/stages: " + what + " is sent " + std::to_string(sends.count) +
+          " times (stage " + std::to_string(from) + ") and received " +
+          std::to_string(recvs.count) + " times (stage " + std::to_string(to) +
+          "); every send needs its receive, or the run waits forever");
+    if (sends.shape != recvs.shape || sends.dtype != recvs.dtype)
+      throw ProgramError(
+          "/stages/" + std::to_string(to) + "/instructions/" +
+          std::to_string(recvs.instruction) + ": " + what +
+          " sends a tensor of another shape or element type than it "
+          "receives");
+  }
+}
+} // namespace
+
 Program ckpt::rt::parseProgram(const std::string &text) {
   return programFromJson(parseJson(text));
 }
@@ -360,6 +418,7 @@ std::vector<Program> ckpt::rt::parsePrograms(const std::string &text) {
       throw ProgramError(path + ": its micro-batches, virtual stages and "
                                 "tensor-parallel size differ from stage 0's");
   }
+  checkTransferPairs(programs);
   return programs;
 }
 

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 
 using namespace ckpt::rt;
@@ -227,6 +228,35 @@ TEST(KernelTest, FloatGemmMatchesTheReferenceAndIgnoresWhereBuffersSit) {
         }
       }
   }
+}
+
+TEST(KernelTest, FloatGemmGivesTheSameBitsForAnyThreadCount) {
+  // The output is cut into fixed tiles, each summed by one thread, so the
+  // thread count never changes a sum's order (oneDNN's own split of K on
+  // AVX2 machines did). Shapes of several tiles, and a weight gradient's
+  // long K.
+  std::string error;
+  std::unique_ptr<Backend> cpu = createBackend("cpu", error);
+  ASSERT_TRUE(cpu) << error;
+  int threads = cpu->threads();
+  for (auto [m, n, k] :
+       {std::tuple<int64_t, int64_t, int64_t>{300, 700, 513}, {96, 64, 4096}}) {
+    auto a64 = randomVector(m * k, 31), b64 = randomVector(k * n, 32);
+    std::vector<float> a(a64.begin(), a64.end()), b(b64.begin(), b64.end());
+    for (bool ta : {false, true}) {
+      std::vector<std::vector<float>> results;
+      for (int count : {1, 2, 3}) {
+        cpu->setThreads(count);
+        std::vector<float> c(m * n, 0.5f);
+        kernels::gemm<float>(ta, true, m, n, k, 1.0f, a.data(), ta ? m : k,
+                             b.data(), k, 1.0f, c.data(), n);
+        results.push_back(std::move(c));
+      }
+      EXPECT_EQ(results[0], results[1]) << m << "x" << n << "x" << k;
+      EXPECT_EQ(results[0], results[2]) << m << "x" << n << "x" << k;
+    }
+  }
+  cpu->setThreads(threads);
 }
 
 TEST(KernelTest, Bf16GemmSumsExactProductsInFloat) {

@@ -10,8 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Output/OutputFiles.h"
 #include "ckpt/Pipeline/Pipeline.h"
-#include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Support/Version.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Tools/LongLineDiagnostics.h"
@@ -39,7 +39,8 @@ cl::opt<std::string> configFile(cl::Positional, cl::Required,
                                 cl::desc("<model config (JSON)>"),
                                 cl::cat(toolCategory));
 cl::opt<std::string> outputFile("o", cl::Required,
-                                cl::desc("Write the program (JSON) here"),
+                                cl::desc("Write the program (JSON) here (- "
+                                         "for standard output)"),
                                 cl::value_desc("file"), cl::cat(toolCategory));
 cl::opt<std::string> reportFile("report",
                                 cl::desc("Write the report (JSON) here"),
@@ -132,12 +133,13 @@ cl::opt<std::string> regionOps(
              "Megatron-LM re-executes it)"),
     cl::init("needed"), cl::cat(policyCategory));
 
-/// Writes `text` to `path` in one piece; reports a failure.
-bool write(llvm::StringRef path, llvm::StringRef text) {
+/// Stages `text` for `path` (when given) in `outputs`; reports a failure.
+bool stage(output::OutputSet &outputs, const std::string &path,
+           llvm::StringRef text) {
   if (path.empty())
     return true;
-  std::string error = writeFileAtomically(path, text);
-  if (error.empty())
+  std::string error;
+  if (outputs.add(path, std::string_view(text.data(), text.size()), error))
     return true;
   llvm::errs() << "ckpt-compile: " << error << "\n";
   return false;
@@ -226,11 +228,23 @@ int main(int argc, char **argv) {
     llvm::raw_string_ostream os(ir);
     result->module->print(os);
   }
-  if (!write(outputFile, result->program) ||
-      !write(reportFile, result->reportJson) ||
-      !write(svgFile, result->timelineSvg) || !write(mlirFile, ir))
+  // Every output or none: a report that cannot be written leaves the
+  // program file as it was.
+  output::OutputSet outputs;
+  if (!stage(outputs, outputFile, result->program) ||
+      !stage(outputs, reportFile, result->reportJson) ||
+      !stage(outputs, svgFile, result->timelineSvg) ||
+      !stage(outputs, mlirFile, ir))
     return 1;
-  if (!quiet)
+  std::string error;
+  if (!outputs.commit(error)) {
+    llvm::errs() << "ckpt-compile: " << error << "\n";
+    return 1;
+  }
+  // An output on standard output is not mixed with the report table.
+  bool outputOnStdout = outputFile == "-" || reportFile == "-" ||
+                        svgFile == "-" || mlirFile == "-";
+  if (!quiet && !outputOnStdout)
     llvm::outs() << result->reportTable;
   return 0;
 }

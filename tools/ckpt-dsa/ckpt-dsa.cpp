@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Output/OutputFiles.h"
 #include "ckpt/Planner/DsaCsv.h"
 #include "ckpt/Planner/ExactPacking.h"
 #include "ckpt/Planner/OffsetAssignment.h"
@@ -53,25 +54,15 @@ int64_t integerOption(const std::string &arg, size_t prefix, int64_t least) {
 
 void writePlan(const std::string &output, const std::vector<DsaRow> &rows,
                const std::vector<int64_t> &offsets) {
-  std::string temporary = output + ".tmp";
-  {
-    std::ofstream out(temporary);
-    if (!out)
-      fail("cannot write '" + output + "'");
-    out << "id,lower,upper,size,offset\n";
-    for (size_t i = 0; i < rows.size(); ++i)
-      out << rows[i].id << "," << rows[i].buffer.lower << ","
-          << rows[i].buffer.upper << "," << rows[i].buffer.size << ","
-          << offsets[i] << "\n";
-    if (!out) {
-      std::remove(temporary.c_str());
-      fail("cannot write '" + output + "'");
-    }
-  }
-  if (std::rename(temporary.c_str(), output.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    fail("cannot write '" + output + "'");
-  }
+  std::ostringstream out;
+  out << "id,lower,upper,size,offset\n";
+  for (size_t i = 0; i < rows.size(); ++i)
+    out << rows[i].id << "," << rows[i].buffer.lower << ","
+        << rows[i].buffer.upper << "," << rows[i].buffer.size << ","
+        << offsets[i] << "\n";
+  std::string error;
+  if (!ckpt::output::writeFile(output, out.str(), error))
+    fail(error);
 }
 
 const char *kHelp =
@@ -95,16 +86,34 @@ const char *kHelp =
     "         lower bound it proves (LOAD, or higher when it exhausts a\n"
     "         capacity).\n"
     "-o FILE  write the same rows with an 'offset' column (only when a\n"
-    "         packing was found)\n"
+    "         packing was found); -o - writes them to standard output\n"
+    "         and the summary to standard error\n"
     "--nodes=N    search nodes for the run (default 2000000); the result\n"
     "             depends on the buffers and N alone, not on the machine.\n"
     "--seconds=S  wall-clock guard (default none); when it fires the output\n"
     "             says so, and the result depends on the machine's speed.\n"
     "--version    print the version\n";
 
+int run(int argc, char **argv);
 } // namespace
 
 int main(int argc, char **argv) {
+  // Out of memory is an error with the input's name, not an abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    std::string input;
+    for (int i = 1; i < argc && input.empty(); ++i)
+      if (argv[i][0] != '-' && (i == 1 || std::string(argv[i - 1]) != "-o"))
+        input = argv[i];
+    fail("'" + input +
+         "': out of memory: the instance needs more memory than this "
+         "machine has");
+  }
+}
+
+namespace {
+int run(int argc, char **argv) {
   std::string input, output;
   ExactOptions options;
   int64_t capacity = -1;
@@ -166,28 +175,33 @@ int main(int argc, char **argv) {
       fail("internal error, invalid plan: " + problem);
   };
 
+  // With -o - the plan is standard output; the summary moves to stderr.
+  FILE *summary = output == "-" ? stderr : stdout;
   if (capacity >= 0) {
     FitResult fit = fitInCapacity(buffers, capacity, options);
     double elapsed = seconds();
-    std::printf("buffers: %zu\ncapacity: %lld\nLOAD: %lld\n", buffers.size(),
-                static_cast<long long>(capacity), static_cast<long long>(load));
+    std::fprintf(summary, "buffers: %zu\ncapacity: %lld\nLOAD: %lld\n",
+                 buffers.size(), static_cast<long long>(capacity),
+                 static_cast<long long>(load));
     if (fit.verdict == FitVerdict::Fits) {
       verified(fit.offsets);
-      std::printf("fits: yes (%s)\nheight: %lld\n", fit.decidedBy.c_str(),
-                  static_cast<long long>(fit.height));
+      std::fprintf(summary, "fits: yes (%s)\nheight: %lld\n",
+                   fit.decidedBy.c_str(), static_cast<long long>(fit.height));
     } else if (fit.verdict == FitVerdict::NoFit) {
-      std::printf("fits: no (%s)\n",
-                  fit.decidedBy == "LOAD"
-                      ? "LOAD is above the capacity"
-                      : "proved: the search exhausted every canonical packing");
+      std::fprintf(
+          summary, "fits: no (%s)\n",
+          fit.decidedBy == "LOAD"
+              ? "LOAD is above the capacity"
+              : "proved: the search exhausted every canonical packing");
     } else {
-      std::printf("fits: unknown (%s after %lld nodes)\n",
-                  fit.stoppedByClock ? "the --seconds guard fired"
-                                     : "the node budget ran out",
-                  static_cast<long long>(fit.nodes));
+      std::fprintf(summary, "fits: unknown (%s after %lld nodes)\n",
+                   !fit.skipped.empty() ? fit.skipped.c_str()
+                   : fit.stoppedByClock ? "the --seconds guard fired"
+                                        : "the node budget ran out",
+                   static_cast<long long>(fit.nodes));
     }
-    std::printf("nodes: %lld\ntime: %.3f s\n",
-                static_cast<long long>(fit.nodes), elapsed);
+    std::fprintf(summary, "nodes: %lld\ntime: %.3f s\n",
+                 static_cast<long long>(fit.nodes), elapsed);
     if (fit.verdict == FitVerdict::Fits && !output.empty())
       writePlan(output, rows, fit.offsets);
     return fit.verdict == FitVerdict::Fits    ? 0
@@ -198,20 +212,24 @@ int main(int argc, char **argv) {
   HeightResult result = minimizeHeight(buffers, options);
   double elapsed = seconds();
   verified(result.offsets);
-  std::printf("buffers: %zu\nheight: %lld\nLOAD: %lld\nheight/LOAD: %.4f\n"
-              "proved lower bound: %lld\nstatus: %s\n"
-              "greedy start: %lld (%s)\nnodes: %lld\ntime: %.3f s\n",
-              buffers.size(), static_cast<long long>(result.height),
-              static_cast<long long>(load),
-              load ? static_cast<double>(result.height) / load : 1.0,
-              static_cast<long long>(result.provenLowerBound),
-              result.optimal()        ? "optimal"
-              : result.stoppedByClock ? "not proved optimal (--seconds fired)"
-                                      : "not proved optimal (node budget)",
-              static_cast<long long>(result.greedyHeight),
-              result.greedy.c_str(), static_cast<long long>(result.nodes),
-              elapsed);
+  std::string status =
+      result.optimal()          ? "optimal"
+      : !result.skipped.empty() ? "not proved optimal (" + result.skipped + ")"
+      : result.stoppedByClock   ? "not proved optimal (--seconds fired)"
+                                : "not proved optimal (node budget)";
+  std::fprintf(summary,
+               "buffers: %zu\nheight: %lld\nLOAD: %lld\nheight/LOAD: %.4f\n"
+               "proved lower bound: %lld\nstatus: %s\n"
+               "greedy start: %lld (%s)\nnodes: %lld\ntime: %.3f s\n",
+               buffers.size(), static_cast<long long>(result.height),
+               static_cast<long long>(load),
+               load ? static_cast<double>(result.height) / load : 1.0,
+               static_cast<long long>(result.provenLowerBound), status.c_str(),
+               static_cast<long long>(result.greedyHeight),
+               result.greedy.c_str(), static_cast<long long>(result.nodes),
+               elapsed);
   if (!output.empty())
     writePlan(output, rows, result.offsets);
   return 0;
 }
+} // namespace

@@ -28,6 +28,18 @@ struct ExactOptions {
   double guardSeconds = 0;
 };
 
+/// The most entries (overlapping pairs, twice, plus the buffers' section
+/// memberships) the exact search holds: about 400 MB with its indices. A
+/// larger instance keeps its greedy packing, and the result says why.
+constexpr int64_t kMaxSearchEntries = 50000000;
+
+/// The entries the exact search would hold for `buffers`, counted in
+/// O(n log n) without building them.
+int64_t searchEntries(const std::vector<Buffer> &buffers);
+
+/// Why the exact search was not run on `buffers` (too large), or "".
+std::string searchRefusal(const std::vector<Buffer> &buffers);
+
 enum class FitVerdict {
   Fits,    ///< A packing within the capacity (in `offsets`).
   NoFit,   ///< Proved: the search explored every canonical packing.
@@ -43,6 +55,8 @@ struct FitResult {
   /// that fit ("best fit by size", ...) or "search".
   std::string decidedBy;
   bool stoppedByClock = false;
+  /// Why no search ran (searchRefusal), or "".
+  std::string skipped;
 };
 
 /// Decides whether the buffers pack within `capacity` bytes.
@@ -58,6 +72,8 @@ struct HeightResult {
   std::string greedy; ///< The best greedy packing, the search's start.
   int64_t greedyHeight = 0;
   bool stoppedByClock = false;
+  /// Why no search ran (searchRefusal), or "".
+  std::string skipped;
   bool optimal() const { return height == provenLowerBound; }
 };
 

@@ -2,8 +2,9 @@
 //
 // MLIR's tool drivers open the `-o` file before they run, so a failed run
 // would destroy a file that was already there. These helpers point the
-// driver at a temporary file beside the target and rename it over the target
-// only when the driver succeeds.
+// driver at a staged output (ckpt/Output/OutputFiles.h: a temporary renamed
+// over a regular file, a device or FIFO written in place, "-" standard
+// output) and move it into place only when the driver succeeds.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,15 +19,15 @@
 namespace ckpt {
 
 /// Runs `driver` with `argv`, where a `-o FILE` / `-o=FILE` / `--o...`
-/// argument naming a file (not "-") is redirected to a temporary file in the
-/// same directory. When `driver` returns 0 the temporary replaces FILE;
-/// otherwise it is removed and FILE is left as it was. Returns the driver's
-/// exit code (1 if the temporary cannot be created or renamed).
+/// argument naming a file (not "-") is redirected to a staged output. Every
+/// writeFileAtomically() during the run joins the same set. When `driver`
+/// returns 0 the set is committed; otherwise no output changes. Returns the
+/// driver's exit code (1 if an output cannot be staged or committed).
 int runWithAtomicOutput(int argc, char **argv,
                         llvm::function_ref<int(int, char **)> driver);
 
-/// Writes `contents` to `path` through a temporary file in the same folder
-/// and a rename, so `path` is either untouched or complete. Returns an error
+/// Writes `contents` to `path` (see ckpt/Output/OutputFiles.h), or stages it
+/// in the running tool's outputs (runWithAtomicOutput). Returns an error
 /// message, or an empty string on success.
 std::string writeFileAtomically(llvm::StringRef path, llvm::StringRef contents);
 

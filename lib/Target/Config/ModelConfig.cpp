@@ -203,8 +203,15 @@ public:
     used.insert(keys.begin(), keys.end());
   }
 
+  /// Ends the reading at a refusal that makes the rest meaningless: no
+  /// later check, and no field is reported unknown.
+  void stop() { stopped = true; }
+  bool isStopped() const { return stopped; }
+
   /// Warns about every field that nothing read.
   void warnUnknown(ConfigFormat format) {
+    if (stopped)
+      return;
     for (auto it = doc.begin(); it != doc.end(); ++it)
       if (!used.count(it.key()))
         warning(it.key(), "unknown field '" + it.key() +
@@ -254,6 +261,7 @@ private:
   const json &doc;
   std::vector<ConfigDiagnostic> &diags;
   std::set<std::string> used;
+  bool stopped = false;
 };
 
 /// Requires a positive value for a size field.
@@ -628,7 +636,12 @@ void readMegatronMoe(ConfigReader &reader, GPTConfig &config, bool bias) {
     return;
   }
   config.numMoeExperts = *experts;
-  if (topk && (*topk < 1 || *topk > *experts))
+  if (topk && *experts == 0)
+    reader.error("moe_router_topk",
+                 "moe_router_topk routes tokens to experts, and "
+                 "num_moe_experts is 0 (a dense MLP): drop moe_router_topk, "
+                 "or give num_moe_experts > 0");
+  else if (topk && (*topk < 1 || *topk > *experts))
     reader.error("moe_router_topk",
                  "moe_router_topk must be in [1, " + std::to_string(*experts) +
                      "] (num_moe_experts), got " + std::to_string(*topk));
@@ -705,7 +718,7 @@ void readMixtralExperts(ConfigReader &reader, GPTConfig &config) {
   auto experts = reader.integer("num_local_experts", 8);
   auto topk = reader.integer("num_experts_per_tok", 2);
   requirePositive(reader, "num_local_experts", experts);
-  if (experts && topk && (*topk < 1 || *topk > *experts))
+  if (experts && *experts > 0 && topk && (*topk < 1 || *topk > *experts))
     reader.error("num_experts_per_tok", "num_experts_per_tok must be in [1, " +
                                             std::to_string(*experts) +
                                             "] (num_local_experts), got " +
@@ -860,10 +873,15 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
     if (*type == "llama" || *type == "mistral" || *type == "qwen2" ||
         *type == "mixtral")
       return readHuggingFaceLlama(reader, config, *type);
-    if (*type != "gpt2")
+    if (*type != "gpt2") {
+      // One message: another family's fields are neither missing GPT-2
+      // fields nor unknown ones.
       reader.error("model_type", "model_type must be gpt2, llama, mistral, "
                                  "qwen2 or mixtral, got \"" +
                                      *type + "\"");
+      reader.stop();
+      return;
+    }
   }
   auto layers = required(reader, "n_layer", fmt);
   auto hidden = required(reader, "n_embd", fmt);
@@ -980,7 +998,8 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
   };
   int64_t e = dtypeBytes(c.dtype), s = c.seqLength, b = c.microBatchSize,
           h = c.hiddenSize, a = c.numAttentionHeads, f = c.ffnHiddenSize,
-          v = c.vocabSize, L = c.numLayers;
+          v = c.vocabSize, L = c.numLayers,
+          m = std::max<int64_t>(c.numMicroBatches, 1);
   struct Check {
     const std::string &key;
     const char *what;
@@ -1001,8 +1020,17 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
        product({c.numMoeExperts, 2, c.moeFfnHiddenSize, h, e})},
       {expertsKey, "the expert buffers [E, capacity, ffn]",
        product({c.numMoeExperts, 2, c.moeCapacity(), c.moeFfnHiddenSize, e})},
+      // The step's FLOPs over all its micro-batches, with room (x4) for
+      // the sums the reports take (forward + backward + recompute, the
+      // elementwise work): the layers, the output layer and the experts.
       {layersKey, "the step's FLOPs",
-       product({L, 3 * 24, b, s, h, h}) + product({L, 3 * 4, b, s, s, h})},
+       product({4, m, L, 3 * 24, b, s, h, h}) +
+           product({4, m, L, 3 * 4, b, s, s, h})},
+      {vocabKey, "the output layer's FLOPs over the step",
+       product({4, m, 3 * 2, b, s, h, v})},
+      {expertsKey, "the experts' FLOPs over the step",
+       product({4, m, L, 3 * 6, c.numMoeExperts, c.moeCapacity(),
+                c.moeFfnHiddenSize, h})},
   };
   for (const Check &check : checks)
     if (check.value > limit) {
@@ -1046,18 +1074,30 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
 /// chunks per stage, m micro-batches (a multiple of p when interleaved).
 void checkPipeline(ConfigReader &reader, GPTConfig &config,
                    const ConfigOverrides &overrides) {
-  auto read = [&](const char *key, const std::optional<int64_t> &override) {
+  // An override is checked here, not only by the command line's parser:
+  // the C API and Python reach this with whatever they were given.
+  auto read = [&](const char *key, const char *flag,
+                  const std::optional<int64_t> &override) {
     std::optional<int64_t> value = reader.integer(key, 1);
     requirePositive(reader, key, value);
-    if (override)
+    if (override) {
       value = override;
+      requirePositive(reader, flag, value);
+    }
     return value && *value > 0 ? *value : 1;
   };
   int64_t p =
-      read("pipeline_model_parallel_size", overrides.pipelineParallelSize);
+      read("pipeline_model_parallel_size", "--pipeline-model-parallel-size",
+           overrides.pipelineParallelSize);
   int64_t v = read("virtual_pipeline_model_parallel_size",
+                   "--virtual-pipeline-model-parallel-size",
                    overrides.virtualPipelineSize);
-  int64_t m = read("num_microbatches", overrides.numMicroBatches);
+  int64_t m =
+      read("num_microbatches", "--num-microbatches", overrides.numMicroBatches);
+  if (overrides.pipelineStage && *overrides.pipelineStage < 0)
+    reader.error("--pipeline-stage",
+                 "--pipeline-stage must be a stage number, 0 or more; got " +
+                     std::to_string(*overrides.pipelineStage));
   auto pKey = [&] {
     return std::string(overrides.pipelineParallelSize
                            ? "--pipeline-model-parallel-size"
@@ -1080,18 +1120,29 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
                  "--pipeline-stage must be in [0, " + std::to_string(p) +
                      "), the pipeline's stages; got " +
                      std::to_string(*overrides.pipelineStage));
-  for (const char *key : {"decoder_first_pipeline_num_layers",
-                          "num_layers_in_first_pipeline_stage"})
-    if (auto n = reader.integer(key)) {
-      requirePositive(reader, key, n);
-      config.firstStageLayers = *n;
-    }
-  for (const char *key : {"decoder_last_pipeline_num_layers",
-                          "num_layers_in_last_pipeline_stage"})
-    if (auto n = reader.integer(key)) {
-      requirePositive(reader, key, n);
-      config.lastStageLayers = *n;
-    }
+  // Megatron's two spellings of an uneven stage; given together, they must
+  // agree (which one would win is nowhere written down).
+  auto stageLayers = [&](const char *megatronKey, const char *otherKey,
+                         std::optional<int64_t> &field) {
+    std::optional<int64_t> first = reader.integer(megatronKey);
+    std::optional<int64_t> second = reader.integer(otherKey);
+    if (first)
+      requirePositive(reader, megatronKey, first);
+    if (second)
+      requirePositive(reader, otherKey, second);
+    if (first && second && *first != *second)
+      reader.error(otherKey, std::string(otherKey) + " (" +
+                                 std::to_string(*second) + ") and " +
+                                 megatronKey + " (" + std::to_string(*first) +
+                                 ") name the same layer count; give one, or "
+                                 "both equal");
+    if (first || second)
+      field = first ? *first : *second;
+  };
+  stageLayers("decoder_first_pipeline_num_layers",
+              "num_layers_in_first_pipeline_stage", config.firstStageLayers);
+  stageLayers("decoder_last_pipeline_num_layers",
+              "num_layers_in_last_pipeline_stage", config.lastStageLayers);
   int64_t layers = config.numLayers;
   if (v > 1 && p == 1)
     reader.error(vKey(), vKey() + " (" + std::to_string(v) +
@@ -1132,8 +1183,27 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
       return;
     }
     int64_t rest = layers - first - last;
-    if (rest < 0 || (even == 0 && rest != 0) ||
-        (even > 0 && (rest <= 0 || rest % even != 0))) {
+    std::string firstLast = std::to_string(first) + " + " +
+                            std::to_string(last) + " = " +
+                            std::to_string(first + last);
+    if (even == 0 && rest != 0) {
+      reader.error("decoder_first_pipeline_num_layers",
+                   "with " + std::to_string(p) +
+                       " stages the first and last are all of them: their " +
+                       firstLast + " layers must be the model's " +
+                       std::to_string(layers));
+      return;
+    }
+    if (even > 0 && rest <= 0) {
+      reader.error(
+          "decoder_first_pipeline_num_layers",
+          "the first and last stage take " + firstLast + " layers, leaving " +
+              "none of the " + std::to_string(layers) + " for the other " +
+              std::to_string(even) + (even == 1 ? " stage" : " stages") +
+              "; each stage needs at least one layer");
+      return;
+    }
+    if (even > 0 && rest % even != 0) {
       reader.error("decoder_first_pipeline_num_layers",
                    "the layers left after the first and last stage (" +
                        std::to_string(rest) +
@@ -1398,7 +1468,8 @@ ckpt::config::parseGPTConfig(std::string_view text,
       readMegatron(topReader, config);
     else
       readHuggingFace(topReader, config);
-    checkConsistency(topReader, config, overrides);
+    if (!topReader.isStopped())
+      checkConsistency(topReader, config, overrides);
     topReader.warnUnknown(config.format);
     if (!topReader.hasErrors())
       result.config = config;

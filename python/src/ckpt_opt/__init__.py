@@ -16,6 +16,7 @@ See docs/python.md for the whole API.
 
 from ._api import (
     CkptError,
+    CkptWarning,
     Compiled,
     StepOutput,
     TransformerConfig,
@@ -31,6 +32,7 @@ from ._plots import plot_memory, plot_policies
 
 __all__ = [
     "CkptError",
+    "CkptWarning",
     "Compiled",
     "StepOutput",
     "TransformerConfig",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -24,6 +26,18 @@ class CkptError(Exception):
     def __init__(self, messages: str):
         super().__init__(messages.strip() or "ckpt-opt failed")
         self.messages = messages
+
+
+class CkptWarning(UserWarning):
+    """A warning of the importer or a pass (an unknown config field, a
+    policy that does nothing), issued through Python's ``warnings``."""
+
+
+def _warn(messages: str) -> None:
+    """Issues every ``warning:`` line of ``messages`` as a CkptWarning."""
+    for line in messages.splitlines():
+        if "warning:" in line:
+            warnings.warn(line.strip(), CkptWarning, stacklevel=3)
 
 
 class TransformerConfig:
@@ -133,8 +147,15 @@ def _config_text(config: ConfigLike) -> Tuple[str, str]:
     if isinstance(config, Mapping):
         return json.dumps(dict(config)), "config.json"
     path = os.fspath(config)
-    with open(path, encoding="utf-8") as f:
-        return f.read(), path
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8"), path
+    except UnicodeDecodeError as error:
+        raise CkptError(
+            f"{path}: error: not a config: a JSON text (UTF-8) is expected, "
+            f"but byte {error.start} is {data[error.start:error.start + 1]!r}"
+        ) from None
 
 
 def _policy_text(policy: PolicyLike) -> str:
@@ -146,12 +167,41 @@ def _policy_text(policy: PolicyLike) -> str:
         return policy
     words = []
     for key, value in policy.items():
-        if isinstance(value, bool):
+        if key in ("memory_budget", "device_memory"):
+            value = _byte_size(key, value)
+        elif isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (list, tuple)):
+            if key != "recompute_modules":
+                raise TypeError(f"policy {key}: a list is allowed only for "
+                                f"recompute_modules, got {value!r}")
             value = ",".join(str(v) for v in value)
         words.append(f"{key.replace('_', '-')}={value}")
     return " ".join(words)
+
+
+def _byte_size(key: str, value: Any) -> str:
+    """A byte count as the options take it: an int, or text such as
+    "40GiB"; anything else (a list, a float, a bool) is refused, not
+    printed into the option text."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"{key} must be a byte count (an int, or text such as "
+                    f"'40GiB'), got {value!r}")
+
+
+#: The overrides every front end takes (ckpt-compile's flags, the C API's
+#: words) and the Python type of each; their values are checked by the
+#: importer, as for the command line.
+_OVERRIDES: Dict[str, type] = {
+    "seq_length": int, "micro_batch_size": int,
+    "tensor_model_parallel_size": int, "sequence_parallel": bool,
+    "pipeline_model_parallel_size": int,
+    "virtual_pipeline_model_parallel_size": int, "num_microbatches": int,
+    "pipeline_stage": int, "attention_backend": str, "dtype": str,
+}
 
 
 def _overrides_text(overrides: Mapping[str, Any]) -> str:
@@ -159,6 +209,18 @@ def _overrides_text(overrides: Mapping[str, Any]) -> str:
     for key, value in overrides.items():
         if value is None:
             continue
+        ok = True
+        kind = _OVERRIDES.get(key)
+        if kind is None:
+            pass  # the native parser names the allowed keys
+        elif kind is int:
+            ok = (isinstance(value, numbers.Integral)
+                  and not isinstance(value, bool))
+        else:
+            ok = isinstance(value, kind)
+        if kind is not None and not ok:
+            raise TypeError(f"override {key} must be {kind.__name__}, got "
+                            f"{value!r}")
         if isinstance(value, bool):
             value = "true" if value else "false"
         words.append(f"{key.replace('_', '-')}={value}")
@@ -199,6 +261,7 @@ def compile(config: ConfigLike, policy: PolicyLike = None,
                           _overrides_text(overrides))
     if not out["succeeded"]:
         raise CkptError(out["messages"])
+    _warn(out["messages"])
     return Compiled(report=json.loads(out["report_json"]),
                     table=out["report_table"], program=out["program"],
                     timeline_svg=out["timeline_svg"], module=out["module"],
@@ -233,6 +296,7 @@ def _passes_json(config: ConfigLike, pass_text: str,
                                  _overrides_text(overrides))
         if not out["succeeded"]:
             raise CkptError(out["messages"])
+        _warn(out["messages"])
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 
@@ -274,15 +338,18 @@ class StepOutput:
 
 
 def run_step(program: Union[Compiled, str], seed: int = 1234,
-             f64: bool = False) -> StepOutput:
+             f64: bool = False, init_seed: int = 42) -> StepOutput:
     """Runs one step of a program (a Compiled result or the program's JSON
-    text) on the CPU: parameters and inputs drawn from ``seed``, gradients
-    returned as float64 NumPy arrays by parameter name. With a memory plan
-    the step runs from the planned arena, and the measured peak equals the
-    planned one. ``f64`` computes in double precision."""
+    text) on the CPU, as ``ckpt-run`` does with the same names and
+    defaults: ``seed`` keys the dropout masks (``--seed``, 1234),
+    ``init_seed`` draws the parameters, tokens and labels (``--init-seed``,
+    42), so the default loss is ckpt-run's. Gradients come back as float64
+    NumPy arrays by parameter name. With a memory plan the step runs from
+    the planned arena, and the measured peak equals the planned one.
+    ``f64`` computes in double precision."""
     text = program.program if isinstance(program, Compiled) else program
     try:
-        out = _native.run_step(text, int(seed), bool(f64))
+        out = _native.run_step(text, int(seed), int(init_seed), bool(f64))
     except RuntimeError as error:
         raise CkptError(str(error)) from None
     return StepOutput(loss=out["loss"], gradients=dict(out["gradients"]),

@@ -9,7 +9,13 @@ from ._api import Compiled
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError(
+            "ckpt_opt's plots need matplotlib, which the package installs "
+            "only as its 'plot' extra: pip install 'ckpt-opt[plot]' (or "
+            "pip install matplotlib)") from error
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
