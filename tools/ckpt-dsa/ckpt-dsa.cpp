@@ -92,7 +92,11 @@ const char *kHelp =
     "             depends on the buffers and N alone, not on the machine.\n"
     "--seconds=S  wall-clock guard (default none); when it fires the output\n"
     "             says so, and the result depends on the machine's speed.\n"
-    "--version    print the version\n";
+    "--version    print the version\n"
+    "\n"
+    "Limit: the exact search holds up to 5e7 overlap and section entries\n"
+    "(counted first, in n log n); a larger instance keeps its greedy\n"
+    "packing, and the status says so.\n";
 
 int run(int argc, char **argv);
 } // namespace
