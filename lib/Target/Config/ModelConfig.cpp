@@ -736,16 +736,89 @@ void readMixtralExperts(ConfigReader &reader, GPTConfig &config) {
   config.moeAuxLossCoeff = withLoss.value_or(false) ? coeff.value_or(0) : 0.0;
 }
 
-/// Hugging Face's torch_dtype, f32 when absent.
+/// Hugging Face's parameter type: `dtype` as transformers 5 writes it,
+/// `torch_dtype` as earlier versions did (both read; given together, they
+/// must agree); f32 when absent.
 DType readTorchDtype(ConfigReader &reader) {
-  if (auto name = reader.string("torch_dtype")) {
-    if (auto parsed = parseDType(*name))
-      return *parsed;
-    reader.error("torch_dtype", "torch_dtype must be float32, bfloat16 or "
-                                "float16, got \"" +
-                                    *name + "\"");
+  std::optional<DType> found;
+  std::string foundKey, foundName;
+  for (const char *key : {"dtype", "torch_dtype"}) {
+    auto name = reader.string(key);
+    if (!name)
+      continue;
+    std::optional<DType> parsed = parseDType(*name);
+    if (!parsed) {
+      reader.error(key, std::string(key) +
+                            " must be float32, bfloat16 or float16, got \"" +
+                            *name + "\"");
+      continue;
+    }
+    if (found && *found != *parsed)
+      reader.error(key, std::string(key) + " (\"" + *name + "\") and " +
+                            foundKey + " (\"" + foundName +
+                            "\") disagree: transformers 5 writes dtype, "
+                            "earlier versions torch_dtype; give one");
+    if (!found) {
+      found = parsed;
+      foundKey = key;
+      foundName = *name;
+    }
   }
-  return DType::F32;
+  return found.value_or(DType::F32);
+}
+
+/// The rotary base of a LLaMA-family config: `rope_theta`, or transformers
+/// 5's `rope_parameters` {rope_type, rope_theta, ...}. Only the default
+/// rotary embedding is modelled; a scaling type changes the frequencies.
+std::optional<double> readRopeTheta(ConfigReader &reader) {
+  std::optional<double> theta = reader.number("rope_theta");
+  if (!reader.has("rope_parameters")) {
+    reader.ignore({"rope_parameters"});
+    return theta;
+  }
+  const json &params = reader.value("rope_parameters");
+  reader.markUsed("rope_parameters");
+  if (!params.is_object()) {
+    reader.error("rope_parameters", "rope_parameters must be an object "
+                                    "({\"rope_type\": ..., \"rope_theta\": "
+                                    "...}), got " +
+                                        std::string(params.type_name()));
+    return theta;
+  }
+  // A scaling type is one refusal: its other fields belong to it.
+  if (auto type = params.find("rope_type");
+      type != params.end() &&
+      (!type->is_string() || type->get<std::string>() != "default")) {
+    reader.error("rope_parameters",
+                 "rope_parameters.rope_type " + type->dump() +
+                     " changes the rotary frequencies and is not modelled; "
+                     "only \"default\" is");
+    return theta;
+  }
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    const std::string &key = it.key();
+    if (key == "rope_type") {
+      continue;
+    } else if (key == "rope_theta") {
+      if (!it->is_number()) {
+        reader.error("rope_parameters",
+                     "rope_parameters.rope_theta must be a number");
+        continue;
+      }
+      double value = it->get<double>();
+      if (theta && *theta != value)
+        reader.error("rope_parameters",
+                     "rope_parameters.rope_theta (" + it->dump() +
+                         ") and rope_theta disagree; give one");
+      theta = value;
+    } else {
+      reader.error("rope_parameters",
+                   "rope_parameters." + key +
+                       " is not read by the importer (with rope_type "
+                       "\"default\" only rope_theta is)");
+    }
+  }
+  return theta;
 }
 
 /// Hugging Face's LLaMA family (llama, mistral, qwen2; mixtral is refused
@@ -786,7 +859,9 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
   auto eps = reader.number("rms_norm_eps", 1e-6);
   if (eps && !(*eps > 0.0))
     reader.error("rms_norm_eps", "rms_norm_eps must be > 0");
-  auto theta = reader.number("rope_theta", 10000.0);
+  std::optional<double> theta = readRopeTheta(reader);
+  if (!theta)
+    theta = 10000.0;
   if (theta && !(*theta > 0.0))
     reader.error("rope_theta", "rope_theta must be > 0");
   if (reader.has("rope_scaling"))
