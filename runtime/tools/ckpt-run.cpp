@@ -309,22 +309,25 @@ bool launchedByMpi() {
   return false;
 }
 
-/// GNU OpenMP reads OMP_WAIT_POLICY once, as it loads, and by default
-/// keeps idle threads spinning: on a loaded machine the threads of one
-/// parallel region then wait on each other's time slices, and a step of
-/// milliseconds takes seconds. ckpt-run waits passively unless the
-/// environment chooses (OMP_WAIT_POLICY=active), which takes setting the
-/// variable and starting again.
-void waitPassivelyUnlessChosen(char **argv) {
-  if (std::getenv("OMP_WAIT_POLICY"))
+/// GNU OpenMP reads its wait settings once, as it loads, and by default
+/// keeps an idle thread spinning for 300,000 rounds: on a loaded machine
+/// the threads of one parallel region then wait on each other's time
+/// slices, and a first step of milliseconds takes seconds. Sleeping at once
+/// (OMP_WAIT_POLICY=passive) costs a wake-up per region instead: 15 times
+/// the steady step of a small model on an idle machine. ckpt-run spins
+/// 10,000 rounds (tens of microseconds) and then sleeps, unless the
+/// environment chooses (OMP_WAIT_POLICY or GOMP_SPINCOUNT); setting it
+/// takes starting again (docs/benchmarks.md, "Idle threads").
+void boundSpinningUnlessChosen(char **argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT"))
     return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
+  setenv("GOMP_SPINCOUNT", "10000", 1);
   execv("/proc/self/exe", argv);
-  // Could not start again: run as started, spinning.
+  // Could not start again: run as started.
 }
 
 int main(int argc, char **argv) {
-  waitPassivelyUnlessChosen(argv);
+  boundSpinningUnlessChosen(argv);
   std::unique_ptr<Communicator> comm;
 #ifdef CKPT_HAVE_MPI
   bool mpi = launchedByMpi();
