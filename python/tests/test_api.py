@@ -226,3 +226,19 @@ def test_plots_without_matplotlib_name_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'ckpt-opt\[plot\]'"):
         ckpt_opt.plot_memory(compiled, tmp_path / "memory.png")
     assert not (tmp_path / "memory.png").exists()
+
+
+def test_openmp_waits_as_ckpt_run_does():
+    # The native module loads GNU OpenMP once: ckpt_opt sets ckpt-run's
+    # bounded spin before that, unless the environment chose a policy.
+    import subprocess
+    code = "import os, ckpt_opt; print(os.environ.get('GOMP_SPINCOUNT'))"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert out == "10000"
+    env["OMP_WAIT_POLICY"] = "active"
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert out == "None"

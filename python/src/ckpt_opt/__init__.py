@@ -14,7 +14,15 @@ recomputes, and every byte of the step's memory, from a model config:
 See docs/python.md for the whole API.
 """
 
-from ._api import (
+import os as _os
+
+# GNU OpenMP reads its wait settings once, as the native module loads it:
+# the bounded spin that ckpt-run uses, unless the environment chooses
+# (docs/runtime.md, "Idle threads").
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+from ._api import (  # noqa: E402
     CkptError,
     CkptWarning,
     Compiled,
