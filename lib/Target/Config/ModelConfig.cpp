@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <unistd.h>
@@ -136,6 +137,9 @@ public:
       return d.kind == ConfigDiagnostic::Kind::Error;
     });
   }
+
+  /// Whether the key is in the document at all, null included.
+  bool present(const std::string &key) { return doc.find(key) != doc.end(); }
 
   bool has(const std::string &key) {
     auto it = doc.find(key);
@@ -821,6 +825,27 @@ std::optional<double> readRopeTheta(ConfigReader &reader) {
   return theta;
 }
 
+/// What transformers' config class of a LLaMA-family model_type gives a
+/// field the config.json leaves out (LlamaConfig, MistralConfig,
+/// Qwen2Config, MixtralConfig, transformers 5).
+struct HuggingFaceDefaults {
+  int64_t vocab, hidden, intermediate, layers, heads;
+  int64_t kvHeads; ///< 0: one per query head.
+  int64_t positions;
+  double rmsNormEps, ropeTheta;
+  int64_t slidingWindow; ///< 0: none.
+};
+
+const HuggingFaceDefaults &huggingFaceDefaults(const std::string &type) {
+  static const std::map<std::string, HuggingFaceDefaults> table = {
+      {"llama", {32000, 4096, 11008, 32, 32, 0, 2048, 1e-6, 1e4, 0}},
+      {"mistral", {32000, 4096, 14336, 32, 32, 8, 131072, 1e-6, 1e4, 4096}},
+      {"qwen2", {151936, 4096, 22016, 32, 32, 0, 32768, 1e-6, 1e4, 0}},
+      {"mixtral", {32000, 4096, 14336, 32, 32, 8, 131072, 1e-5, 1e6, 0}},
+  };
+  return table.at(type);
+}
+
 /// Hugging Face's LLaMA family (llama, mistral, qwen2; mixtral is refused
 /// until mixture-of-experts layers land): RMSNorm, SwiGLU, rotary
 /// embeddings, grouped-query attention, no biases but Qwen2's QKV bias.
@@ -829,13 +854,17 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
   const ConfigFormat fmt = ConfigFormat::HuggingFace;
   reader.ignore(kHuggingFaceIgnored);
   reader.ignore({"pretraining_tp", "model_type"});
-  auto layers = required(reader, "num_hidden_layers", fmt);
-  auto hidden = required(reader, "hidden_size", fmt);
-  auto heads = required(reader, "num_attention_heads", fmt);
-  auto ffn = required(reader, "intermediate_size", fmt);
-  auto vocab = required(reader, "vocab_size", fmt);
-  auto positions = required(reader, "max_position_embeddings", fmt);
-  auto kvHeads = reader.integer("num_key_value_heads", heads);
+  // A missing field takes the default of transformers' config class for
+  // the model_type (python/tests/test_transformers_defaults.py checks them).
+  const HuggingFaceDefaults &d = huggingFaceDefaults(type);
+  auto layers = reader.integer("num_hidden_layers", d.layers);
+  auto hidden = reader.integer("hidden_size", d.hidden);
+  auto heads = reader.integer("num_attention_heads", d.heads);
+  auto ffn = reader.integer("intermediate_size", d.intermediate);
+  auto vocab = reader.integer("vocab_size", d.vocab);
+  auto positions = reader.integer("max_position_embeddings", d.positions);
+  auto kvHeads =
+      reader.integer("num_key_value_heads", d.kvHeads ? d.kvHeads : heads);
   for (auto &[key, value] : {std::pair<std::string, std::optional<int64_t>>{
                                  "num_hidden_layers", layers},
                              {"hidden_size", hidden},
@@ -856,12 +885,12 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
                              "num_attention_heads = " +
                                  std::to_string(*hidden / *heads) + ", got " +
                                  std::to_string(*headDim));
-  auto eps = reader.number("rms_norm_eps", 1e-6);
+  auto eps = reader.number("rms_norm_eps", d.rmsNormEps);
   if (eps && !(*eps > 0.0))
     reader.error("rms_norm_eps", "rms_norm_eps must be > 0");
   std::optional<double> theta = readRopeTheta(reader);
   if (!theta)
-    theta = 10000.0;
+    theta = d.ropeTheta;
   if (theta && !(*theta > 0.0))
     reader.error("rope_theta", "rope_theta must be > 0");
   if (reader.has("rope_scaling"))
@@ -892,11 +921,14 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
   if (reader.has("sliding_window")) {
     window = reader.integer("sliding_window");
     requirePositive(reader, "sliding_window", window);
-    if (!windowed)
-      window.reset();
   } else {
+    // Absent: the class default (Mistral's 4096); null: no window.
+    if (!reader.present("sliding_window") && d.slidingWindow)
+      window = d.slidingWindow;
     reader.ignore({"sliding_window"});
   }
+  if (!windowed)
+    window.reset();
   if (type == "mixtral")
     readMixtralExperts(reader, config);
   DType dtype = readTorchDtype(reader);
@@ -958,15 +990,14 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
       return;
     }
   }
-  auto layers = required(reader, "n_layer", fmt);
-  auto hidden = required(reader, "n_embd", fmt);
-  auto heads = required(reader, "n_head", fmt);
-  auto vocab = required(reader, "vocab_size", fmt);
+  // A missing field takes GPT2Config's default, as transformers reads it
+  // (python/tests/test_transformers_defaults.py checks them).
+  auto layers = reader.integer("n_layer", 12);
+  auto hidden = reader.integer("n_embd", 768);
+  auto heads = reader.integer("n_head", 12);
+  auto vocab = reader.integer("vocab_size", 50257);
   auto ctx = reader.integer("n_ctx");
-  auto positions = reader.integer("n_positions", ctx);
-  if (!positions && !reader.has("n_positions") && !reader.has("n_ctx"))
-    reader.error("", "missing required field 'n_positions' (Hugging Face "
-                     "GPT-2 config.json)");
+  auto positions = reader.integer("n_positions", ctx ? ctx : 1024);
   auto inner = reader.integer("n_inner");
   for (auto &[key, value] :
        {std::pair<std::string, std::optional<int64_t>>{"n_layer", layers},
