@@ -10,6 +10,23 @@ WORK=$1 CONFIG=$2 USER_KIND=$3
 rm -rf "$WORK"
 mkdir -p "$WORK"
 chmod 755 "$WORK"
+if [ "$USER_KIND" = nobody ]; then
+  # nobody may not reach the build tree (a clone under /root): the tools
+  # (linked statically but for Debian's libraries), the config and the work
+  # folder go to a folder of /tmp that everyone can read.
+  WORK=$(mktemp -d /tmp/ckpt-output-targets.XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT
+  chmod 755 "$WORK"
+  mkdir "$WORK/bin"
+  for tool in ckpt-translate ckpt-opt ckpt-compile ckpt-dsa ckpt-run; do
+    cp "$(command -v "$tool")" "$WORK/bin/"
+  done
+  chmod -R a+rX "$WORK/bin"
+  PATH="$WORK/bin:$PATH"
+  cp "$CONFIG" "$WORK/config.json"
+  CONFIG="$WORK/config.json"
+  chmod 644 "$CONFIG"
+fi
 
 as_user() { # USER COMMAND...: runs COMMAND as nobody, or as it is
   local user=$1
