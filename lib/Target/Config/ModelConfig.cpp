@@ -893,6 +893,8 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
     theta = d.ropeTheta;
   if (theta && !(*theta > 0.0))
     reader.error("rope_theta", "rope_theta must be > 0");
+  // Read (so never "unknown ... ignored" beside the refusal).
+  reader.markUsed("rope_scaling");
   if (reader.has("rope_scaling"))
     reader.error("rope_scaling",
                  "rope_scaling changes the rotary frequencies and is not "
