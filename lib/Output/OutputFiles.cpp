@@ -160,11 +160,8 @@ bool ckpt::output::resolveTarget(const std::string &path, Target &target,
 
 OutputSet::~OutputSet() { discard(); }
 
-bool OutputSet::stageLocked(const std::string &path, bool withFile,
-                            Entry *&entry, std::string &error) {
-  Target target;
-  if (!resolveTarget(path, target, error))
-    return false;
+bool OutputSet::stageLocked(const std::string &path, const Target &target,
+                            bool withFile, Entry *&entry, std::string &error) {
   std::string temporary;
   if (target.kind == TargetKind::Replace) {
     if (!createTemporary(target.path + ".tmp-XXXXXX", modeFor(target.path),
@@ -216,7 +213,7 @@ bool OutputSet::stage(const std::string &path, std::string &file,
     return true;
   }
   Entry *entry = nullptr;
-  if (!stageLocked(path, /*withFile=*/true, entry, error))
+  if (!stageLocked(path, target, /*withFile=*/true, entry, error))
     return false;
   file = entry->temporary;
   return true;
@@ -225,8 +222,10 @@ bool OutputSet::stage(const std::string &path, std::string &file,
 bool OutputSet::add(const std::string &path, std::string_view contents,
                     std::string &error) {
   std::lock_guard<std::mutex> lock(mutex);
+  Target target;
   Entry *entry = nullptr;
-  if (!stageLocked(path, /*withFile=*/false, entry, error))
+  if (!resolveTarget(path, target, error) ||
+      !stageLocked(path, target, /*withFile=*/false, entry, error))
     return false;
   if (entry->temporary.empty()) {
     entry->contents.assign(contents.data(), contents.size());

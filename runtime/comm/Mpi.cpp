@@ -149,7 +149,7 @@ private:
     for (auto it = sends_.begin(); it != sends_.end();) {
       int done = 0;
       if (wait)
-        waitWithDeadline(it->request, "a send to the next stage");
+        waitWithDeadline(it->request, "a send to another stage");
       else
         check(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "send");
       if (wait || done)

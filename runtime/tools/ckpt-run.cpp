@@ -313,9 +313,9 @@ bool launchedByMpi() {
 /// keeps an idle thread spinning for 300,000 rounds: on a loaded machine
 /// the threads of one parallel region then wait on each other's time
 /// slices, and a first step of milliseconds takes seconds. Sleeping at once
-/// (OMP_WAIT_POLICY=passive) costs a wake-up per region instead: 15 times
+/// (OMP_WAIT_POLICY=passive) costs a wake-up per region instead: about 20 times
 /// the steady step of a small model on an idle machine. ckpt-run spins
-/// 10,000 rounds (tens of microseconds) and then sleeps, unless the
+/// 10,000 rounds and then sleeps, unless the
 /// environment chooses (OMP_WAIT_POLICY or GOMP_SPINCOUNT); setting it
 /// takes starting again (docs/benchmarks.md, "Idle threads").
 void boundSpinningUnlessChosen(char **argv) {

@@ -12,6 +12,18 @@ module {
 
 // -----
 
+// A step without transformer layers (a stage of the embedding or head
+// alone) has nothing to checkpoint: said as such, not "must be in [1, 0]".
+// expected-error @+1 {{full recompute needs layers to checkpoint, and this step has none (a pipeline stage of the embedding or head alone?): use recompute-granularity=none or selective here}}
+module {
+  func.func @train_step(%x: tensor<4xf32>) -> tensor<4xf32> {
+    %g = xf.gelu %x {xf.module = "mlp"} : tensor<4xf32>
+    return %g : tensor<4xf32>
+  }
+}
+
+// -----
+
 // expected-error @+1 {{no training step @train_step; run --xf-training-step first}}
 module {
   func.func @forward(%x: tensor<4xf32>) -> tensor<4xf32> {

@@ -98,6 +98,9 @@ const char *kHelp =
     "(counted first, in n log n); a larger instance keeps its greedy\n"
     "packing, and the status says so.\n";
 
+/// The input file, once the command line named it (for messages).
+std::string input;
+
 int run(int argc, char **argv);
 } // namespace
 
@@ -106,10 +109,6 @@ int main(int argc, char **argv) {
   try {
     return run(argc, argv);
   } catch (const std::bad_alloc &) {
-    std::string input;
-    for (int i = 1; i < argc && input.empty(); ++i)
-      if (argv[i][0] != '-' && (i == 1 || std::string(argv[i - 1]) != "-o"))
-        input = argv[i];
     fail("'" + input +
          "': out of memory: the instance needs more memory than this "
          "machine has");
@@ -118,7 +117,7 @@ int main(int argc, char **argv) {
 
 namespace {
 int run(int argc, char **argv) {
-  std::string input, output;
+  std::string output;
   ExactOptions options;
   int64_t capacity = -1;
   for (int i = 1; i < argc; ++i) {

@@ -76,8 +76,10 @@ private:
     std::string temporary; ///< empty: `contents` holds the bytes
     std::string contents;
   };
-  bool stageLocked(const std::string &path, bool withFile, Entry *&entry,
-                   std::string &error);
+  /// Makes the entry of `path`, resolved to `target` (not stdout when
+  /// `withFile`): its temporary, or a buffer for `contents`.
+  bool stageLocked(const std::string &path, const Target &target, bool withFile,
+                   Entry *&entry, std::string &error);
   std::vector<Entry> entries;
   std::mutex mutex;
 };

@@ -29,7 +29,7 @@ struct ExactOptions {
 };
 
 /// The most entries (overlapping pairs, twice, plus the buffers' section
-/// memberships) the exact search holds: about 400 MB with its indices. A
+/// memberships) the exact search holds (4 bytes each, beside its indices). A
 /// larger instance keeps its greedy packing, and the result says why.
 constexpr int64_t kMaxSearchEntries = 50000000;
 

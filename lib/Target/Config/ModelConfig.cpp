@@ -640,12 +640,7 @@ void readMegatronMoe(ConfigReader &reader, GPTConfig &config, bool bias) {
     return;
   }
   config.numMoeExperts = *experts;
-  if (topk && *experts == 0)
-    reader.error("moe_router_topk",
-                 "moe_router_topk routes tokens to experts, and "
-                 "num_moe_experts is 0 (a dense MLP): drop moe_router_topk, "
-                 "or give num_moe_experts > 0");
-  else if (topk && (*topk < 1 || *topk > *experts))
+  if (topk && (*topk < 1 || *topk > *experts))
     reader.error("moe_router_topk",
                  "moe_router_topk must be in [1, " + std::to_string(*experts) +
                      "] (num_moe_experts), got " + std::to_string(*topk));
