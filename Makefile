@@ -14,7 +14,7 @@ SANITIZE_DIR ?= build-sanitize
 
 PREFIX ?= /usr/local
 
-.PHONY: run test test-sanitize build deps configure docs format check-format bench clean install
+.PHONY: run test test-sanitize build deps configure docs format check-format bench clean install compare-transformers
 
 run: build
 	@scripts/run-example.sh $(BUILD_DIR) $(EXAMPLE)
@@ -62,6 +62,11 @@ check-format:
 
 bench: build
 	$(BUILD_DIR)/bin/ckpt-import-bench
+
+# Every gradient against transformers' models in f64 (installs torch and
+# transformers into their own venv; not part of `make test`).
+compare-transformers: build
+	scripts/compare-transformers.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

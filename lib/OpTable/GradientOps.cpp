@@ -335,9 +335,7 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
            [](const OpInstance &op) {
              return elementwise(isGeluGlu(op) ? 14 : 8, op.inputs[1]);
            });
-  gradient("rope_grad", {{"grad_output"}}, {{"grad"}},
-           {{"base", AttrKind::Float, AttrValue(10000.0)},
-            {"rotary_dim", AttrKind::Int, std::nullopt}},
+  gradient("rope_grad", {{"grad_output"}}, {{"grad"}}, ropeAttrSpecs(),
            ropeGradRule, ropeCost);
   // The recomputed scores, then dV, dP, dQ and dK: five products, against
   // the unfused backward's four.

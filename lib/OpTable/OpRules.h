@@ -10,6 +10,7 @@
 #define CKPT_OPTABLE_OPRULES_H
 
 #include "ckpt/OpTable/OpTable.h"
+#include "ckpt/OpTable/Rope.h"
 
 namespace ckpt::ops::detail {
 

@@ -257,15 +257,8 @@ bool detail::rmsNormShape(RuleContext &r, const Shape &input,
 bool detail::checkRope(RuleContext &r, const Shape &input) {
   if (!r.rank(input, 4, "input", "[b, a, s, d]"))
     return false;
-  int64_t dim = r.i64("rotary_dim");
-  if (dim <= 0 || dim % 2 != 0 || dim > input[3])
-    return r.fail("rotary_dim must be even and in (0, " +
-                  std::to_string(input[3]) + "] (the head dimension), got " +
-                  std::to_string(dim));
-  double base = r.f64("base");
-  if (!(base > 0.0))
-    return r.fail("base must be > 0, got " + formatNumber(base));
-  return true;
+  std::string error = checkRopeSpec(readRopeSpec(r.attrs()), input[3]);
+  return error.empty() || r.fail(error);
 }
 
 bool detail::flashAttentionShape(RuleContext &r, const Shape &query,

@@ -10,6 +10,7 @@
 #include "Kernels.h"
 #include "MoeKernels.h"
 
+#include "ckpt/OpTable/Rope.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/IndexChecks.h"
 
@@ -309,8 +310,10 @@ template <typename R> void gluGrad(const KernelCall &c, Operands<R> &o) {
 template <typename R>
 void ropeCall(const KernelCall &c, Operands<R> &o, bool inverse) {
   const auto &x = shape(c.inputs[0]); // [b, a, s, d]
-  k::rope<R>(o.in(c.inputs[0]), x[0] * x[1], x[2], x[3],
-             c.inst->getI64("rotary_dim"), c.inst->getF64("base"), inverse,
+  ops::RopeSpec spec = ops::readRopeSpec(c.inst->attrs);
+  std::vector<double> frequencies = ops::ropeInverseFrequencies(spec);
+  k::rope<R>(o.in(c.inputs[0]), x[0] * x[1], x[2], x[3], spec.rotaryDim,
+             frequencies.data(), spec.attentionFactor, inverse,
              o.out(c.outputs[0]));
 }
 template <typename R> void rope(const KernelCall &c, Operands<R> &o) {

@@ -203,17 +203,17 @@ void gluGrad(const T *x, const T *gradOut, int64_t rows, int64_t f, bool gelu,
 
 template <typename T>
 void rope(const T *x, int64_t batchHeads, int64_t seq, int64_t dim,
-          int64_t rotaryDim, double base, bool inverse, T *y) {
+          int64_t rotaryDim, const double *frequencies, double magnitude,
+          bool inverse, T *y) {
   // The angles, in double whatever T is: one table for every head.
   int64_t half = rotaryDim / 2;
   std::vector<double> cosines(seq * half), sines(seq * half);
   for (int64_t j = 0; j < seq; ++j)
     for (int64_t i = 0; i < half; ++i) {
-      double angle = static_cast<double>(j) *
-                     std::pow(base, -2.0 * static_cast<double>(i) /
-                                        static_cast<double>(rotaryDim));
-      cosines[j * half + i] = std::cos(angle);
-      sines[j * half + i] = inverse ? -std::sin(angle) : std::sin(angle);
+      double angle = static_cast<double>(j) * frequencies[i];
+      cosines[j * half + i] = magnitude * std::cos(angle);
+      double sine = magnitude * std::sin(angle);
+      sines[j * half + i] = inverse ? -sine : sine;
     }
 #pragma omp parallel for
   for (int64_t row = 0; row < batchHeads * seq; ++row) {
@@ -688,8 +688,8 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
       const T *, const T *, const T *, const T *, const T *, const T *,        \
       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, bool,      \
       double, uint64_t, uint32_t, T *, T *, T *);                              \
-  template void rope<T>(const T *, int64_t, int64_t, int64_t, int64_t, double, \
-                        bool, T *);                                            \
+  template void rope<T>(const T *, int64_t, int64_t, int64_t, int64_t,         \
+                        const double *, double, bool, T *);                    \
   template void gluGrad<T>(const T *, const T *, int64_t, int64_t, bool, T *); \
   template void addBias<T>(T *, const T *, int64_t, int64_t);                  \
   template void linear<T>(const T *, const T *, const T *, int64_t, int64_t,   \

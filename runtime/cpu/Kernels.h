@@ -93,10 +93,12 @@ void flashAttentionGrad(const T *q, const T *k, const T *v, const T *out,
                         T *gradQ, T *gradK, T *gradV);
 
 /// x [b·a, s, d]: channel pairs (i, i + r/2), i < r/2 = rotaryDim/2, of
-/// position j turn by j·base^(-2i/r) (back by it when `inverse`).
+/// position j turn by j·frequencies[i] (back by it when `inverse`), cos and
+/// sin times `magnitude` (ckpt/OpTable/Rope.h).
 template <typename T>
 void rope(const T *x, int64_t batchHeads, int64_t seq, int64_t dim,
-          int64_t rotaryDim, double base, bool inverse, T *y);
+          int64_t rotaryDim, const double *frequencies, double magnitude,
+          bool inverse, T *y);
 
 template <typename T>
 void linear(const T *x, const T *weight, const T *bias, int64_t rows,

@@ -10,6 +10,7 @@
 #include "DeviceTensor.h"
 #include "Launch.h"
 
+#include "ckpt/OpTable/Rope.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/IndexChecks.h"
 #include "ckpt/runtime/Philox.h"
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace ckpt::rt::device {

@@ -13,12 +13,14 @@
 #include "DeviceTensor.h"
 #include "Launch.h"
 
+#include "ckpt/OpTable/Rope.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/IndexChecks.h"
 #include "ckpt/runtime/Philox.h"
 
 #include <algorithm>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace ckpt::rt::device {

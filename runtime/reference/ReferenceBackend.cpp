@@ -12,6 +12,7 @@
 #include "ReferenceMoe.h"
 
 #include "ReferenceValues.h"
+#include "ckpt/OpTable/Rope.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Philox.h"
 
@@ -219,21 +220,23 @@ void gluGrad(const KernelCall &c) {
 }
 
 /// Each pair (x_i, x_{i+r/2}) of position j as the complex number
-/// x_i + i·x_{i+r/2}, multiplied by e^{±iθ}, θ = j·base^(-2i/r).
+/// x_i + i·x_{i+r/2}, multiplied by m·e^{±iθ}, θ = j·frequency_i (the
+/// frequencies and magnitude m of ckpt/OpTable/Rope.h).
 void rotate(const KernelCall &c, double sign) {
   Values x = load(c.inputs[0]);
   const std::vector<int64_t> &shape = dims(c.inputs[0]); // [b, a, s, d]
   int64_t rows = shape[0] * shape[1], s = shape[2], d = shape[3];
-  int64_t r = c.inst->getI64("rotary_dim");
-  double base = c.inst->getF64("base");
+  ops::RopeSpec spec = ops::readRopeSpec(c.inst->attrs);
+  std::vector<double> frequencies = ops::ropeInverseFrequencies(spec);
+  int64_t r = spec.rotaryDim;
   Values y = x;
   for (int64_t row = 0; row < rows; ++row)
     for (int64_t j = 0; j < s; ++j)
       for (int64_t i = 0; i < r / 2; ++i) {
-        double theta = j / std::pow(base, 2.0 * i / r);
+        double theta = static_cast<double>(j) * frequencies[i];
         std::complex<double> z(x[(row * s + j) * d + i],
                                x[(row * s + j) * d + i + r / 2]);
-        z *= std::polar(1.0, sign * theta);
+        z *= std::polar(spec.attentionFactor, sign * theta);
         y[(row * s + j) * d + i] = z.real();
         y[(row * s + j) * d + i + r / 2] = z.imag();
       }

@@ -353,6 +353,13 @@ TEST(ModelGradientTest, HuggingFaceQwen2MatchesFiniteDifferences) {
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
 }
 
+TEST(ModelGradientTest, Llama31ScaledRopeMatchesFiniteDifferences) {
+  // Llama 3.1's llama3 rotary scaling (all three frequency bands at
+  // original length 4), attention biases without MLP biases.
+  Fixture f(CKPT_TINY_LLAMA31_PROGRAM);
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
 TEST(ModelGradientTest, MixtureOfExpertsMatchesFiniteDifferences) {
   // 4 experts, top-2, capacity factor 1 (some choices dropped), a shared
   // expert, the balancing loss as a term of the loss, dropout on a fixed

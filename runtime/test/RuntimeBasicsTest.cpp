@@ -483,44 +483,53 @@ TEST(KernelTest, GluGradientsMatchFiniteDifferences) {
 
 TEST(KernelTest, RopeRotatesPairsByPositionAndItsGradientTurnsBack) {
   const int64_t heads = 2, seq = 5, dim = 8, rotary = 4;
-  auto x = randomVector(heads * seq * dim, 21);
-  std::vector<double> y(x.size()), back(x.size());
-  kernels::rope<double>(x.data(), heads, seq, dim, rotary, 100.0, false,
-                        y.data());
-  // Position 0 is unchanged; at position 1 channel pair (0, 2) turns by 1
-  // radian and pair (1, 3) by 100^(-1/2); channels 4-7 pass through.
-  for (int64_t i = 0; i < dim; ++i)
-    EXPECT_DOUBLE_EQ(y[i], x[i]);
-  const double *x1 = &x[dim], *y1 = &y[dim];
-  EXPECT_NEAR(y1[0], x1[0] * std::cos(1.0) - x1[2] * std::sin(1.0), 1e-15);
-  EXPECT_NEAR(y1[2], x1[2] * std::cos(1.0) + x1[0] * std::sin(1.0), 1e-15);
-  EXPECT_NEAR(y1[1], x1[1] * std::cos(0.1) - x1[3] * std::sin(0.1), 1e-15);
-  for (int64_t i = rotary; i < dim; ++i)
-    EXPECT_DOUBLE_EQ(y1[i], x1[i]);
-  // A rotation: the gradient (its transpose) is its inverse.
-  kernels::rope<double>(y.data(), heads, seq, dim, rotary, 100.0, true,
-                        back.data());
-  for (size_t i = 0; i < x.size(); ++i)
-    EXPECT_NEAR(back[i], x[i], 1e-14);
-  // And against finite differences of sum(probe ⊙ rope(x)).
-  auto probe = randomVector(x.size(), 22);
-  std::vector<double> grad(x.size());
-  kernels::rope<double>(probe.data(), heads, seq, dim, rotary, 100.0, true,
-                        grad.data());
-  auto objective = [&](const std::vector<double> &xs) {
-    std::vector<double> ys(xs.size());
-    kernels::rope<double>(xs.data(), heads, seq, dim, rotary, 100.0, false,
-                          ys.data());
-    double total = 0;
-    for (size_t i = 0; i < ys.size(); ++i)
-      total += ys[i] * probe[i];
-    return total;
-  };
-  for (size_t i = 0; i < x.size(); i += 7) {
-    auto plus = x, minus = x;
-    plus[i] += 1e-6;
-    minus[i] -= 1e-6;
-    EXPECT_NEAR(grad[i], (objective(plus) - objective(minus)) / 2e-6, 1e-8);
+  // base 100: pair 0 turns by 1 radian per position, pair 1 by 100^(-1/2).
+  const double frequencies[] = {1.0, 0.1};
+  // 1: a rotation; 1.5: YaRN's magnitude scales cos and sin.
+  for (double m : {1.0, 1.5}) {
+    auto x = randomVector(heads * seq * dim, 21);
+    std::vector<double> y(x.size()), back(x.size());
+    kernels::rope<double>(x.data(), heads, seq, dim, rotary, frequencies, m,
+                          false, y.data());
+    // Position 0 is only scaled; channels 4-7 pass through.
+    for (int64_t i = 0; i < dim; ++i)
+      EXPECT_DOUBLE_EQ(y[i], i < rotary ? m * x[i] : x[i]);
+    const double *x1 = &x[dim], *y1 = &y[dim];
+    EXPECT_NEAR(y1[0], m * (x1[0] * std::cos(1.0) - x1[2] * std::sin(1.0)),
+                1e-15);
+    EXPECT_NEAR(y1[2], m * (x1[2] * std::cos(1.0) + x1[0] * std::sin(1.0)),
+                1e-15);
+    EXPECT_NEAR(y1[1], m * (x1[1] * std::cos(0.1) - x1[3] * std::sin(0.1)),
+                1e-15);
+    for (int64_t i = rotary; i < dim; ++i)
+      EXPECT_DOUBLE_EQ(y1[i], x1[i]);
+    // The gradient is the transpose, m times the inverse rotation.
+    kernels::rope<double>(y.data(), heads, seq, dim, rotary, frequencies, m,
+                          true, back.data());
+    for (size_t i = 0; i < x.size(); ++i)
+      EXPECT_NEAR(back[i], (int64_t(i) % dim < rotary ? m * m : 1.0) * x[i],
+                  1e-14);
+    // And against finite differences of sum(probe ⊙ rope(x)).
+    auto probe = randomVector(x.size(), 22);
+    std::vector<double> grad(x.size());
+    kernels::rope<double>(probe.data(), heads, seq, dim, rotary, frequencies, m,
+                          true, grad.data());
+    auto objective = [&](const std::vector<double> &xs) {
+      std::vector<double> ys(xs.size());
+      kernels::rope<double>(xs.data(), heads, seq, dim, rotary, frequencies, m,
+                            false, ys.data());
+      double total = 0;
+      for (size_t i = 0; i < ys.size(); ++i)
+        total += ys[i] * probe[i];
+      return total;
+    };
+    for (size_t i = 0; i < x.size(); i += 7) {
+      auto plus = x, minus = x;
+      plus[i] += 1e-6;
+      minus[i] -= 1e-6;
+      EXPECT_NEAR(grad[i], (objective(plus) - objective(minus)) / 2e-6, 1e-8)
+          << "magnitude " << m << " element " << i;
+    }
   }
 }
 

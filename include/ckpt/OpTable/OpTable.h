@@ -200,6 +200,8 @@ public:
                   std::string_view what);
 
   const TensorDesc &input(unsigned i) const { return op_.inputs[i]; }
+  /// The attributes as given (absent ones are not filled in).
+  const AttrMap &attrs() const { return op_.attrs; }
   const std::string &error() const { return error_; }
   std::vector<std::optional<TensorDesc>> &outputs() { return outputs_; }
   bool inferring() const { return !haveOutputs_; }

@@ -76,9 +76,15 @@ Grads GluOp::emitGradient(OpBuilder &b, ValueRange grads) {
 Grads RopeOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value()};
-  Value dx = b.create<RopeGradOp>(getLoc(), getInput().getType(), grads[0],
-                                  getBaseAttr(), getRotaryDimAttr());
-  return SmallVector<Value>{dx};
+  // The same rotation, turned back: every attribute of the op but the
+  // xf.* tags the gradient pass sets itself.
+  SmallVector<NamedAttribute> rotation;
+  for (NamedAttribute attr : (*this)->getAttrs())
+    if (!attr.getName().getValue().starts_with("xf."))
+      rotation.push_back(attr);
+  auto dx = b.create<RopeGradOp>(getLoc(), TypeRange{getInput().getType()},
+                                 ValueRange{grads[0]}, rotation);
+  return SmallVector<Value>{dx.getResult()};
 }
 
 Grads FlashAttentionOp::emitGradient(OpBuilder &b, ValueRange grads) {

@@ -261,10 +261,9 @@ private:
       }
       // A gated unit's fc1 makes each rank's gate and up halves at once.
       int64_t fc1 = config.gatedLinearUnit ? 2 * f / t : f / t;
-      addLinearParameters(prefix + "mlp.linear_fc1", fc1, h,
-                          config.addBiasLinear);
+      addLinearParameters(prefix + "mlp.linear_fc1", fc1, h, config.mlpBias());
       addLinearParameters(prefix + "mlp.linear_fc2", h, f / t,
-                          config.addBiasLinear);
+                          config.mlpBias());
       markSequenceParallelGrad(prefix + "mlp.linear_fc2.bias");
     }
     addNormParameters("decoder.final_layernorm");
@@ -288,6 +287,40 @@ private:
       addLinearParameters(prefix + "shared_experts.linear_fc2", h, shared / t,
                           false);
     }
+  }
+
+  /// The attributes of xf.rope: base and rotary_dim, and the scaling ones
+  /// that differ from their defaults (an unscaled rotation prints as
+  /// before).
+  SmallVector<NamedAttribute> ropeAttributes(const ops::RopeSpec &rope) {
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr("base", builder.getF64FloatAttr(rope.base)),
+        builder.getNamedAttr("rotary_dim",
+                             builder.getI64IntegerAttr(rope.rotaryDim))};
+    const ops::RopeSpec plain;
+    if (rope.scaling == plain.scaling)
+      return attrs;
+    attrs.push_back(
+        builder.getNamedAttr("scaling", builder.getStringAttr(rope.scaling)));
+    auto real = [&](StringRef name, double value, double fallback) {
+      if (value != fallback)
+        attrs.push_back(
+            builder.getNamedAttr(name, builder.getF64FloatAttr(value)));
+    };
+    real("factor", rope.factor, plain.factor);
+    real("low_freq_factor", rope.lowFreqFactor, plain.lowFreqFactor);
+    real("high_freq_factor", rope.highFreqFactor, plain.highFreqFactor);
+    if (rope.originalMaxPosition != plain.originalMaxPosition)
+      attrs.push_back(builder.getNamedAttr(
+          "original_max_position",
+          builder.getI64IntegerAttr(rope.originalMaxPosition)));
+    real("beta_fast", rope.betaFast, plain.betaFast);
+    real("beta_slow", rope.betaSlow, plain.betaSlow);
+    if (rope.truncate != plain.truncate)
+      attrs.push_back(
+          builder.getNamedAttr("truncate", builder.getBoolAttr(rope.truncate)));
+    real("attention_factor", rope.attentionFactor, plain.attentionFactor);
+    return attrs;
   }
 
   Value param(const std::string &name) {
@@ -515,11 +548,12 @@ private:
     if (rotary()) {
       // Rotary embeddings of the queries and keys, before core attention
       // (whose checkpoint starts from the rotated values, as in Megatron).
+      ops::RopeSpec rope = config.rope();
       auto rotate = [&](Value heads, const char *what) {
-        auto op = builder.create<RopeOp>(
-            named(prefix + "rotary_pos_emb." + what), heads,
-            builder.getF64FloatAttr(config.rotaryBase),
-            builder.getI64IntegerAttr(config.rotaryDim()));
+        auto op =
+            builder.create<RopeOp>(named(prefix + "rotary_pos_emb." + what),
+                                   TypeRange{heads.getType()},
+                                   ValueRange{heads}, ropeAttributes(rope));
         return tag(op, "qkv", layer).getResult();
       };
       query = rotate(query, "query");

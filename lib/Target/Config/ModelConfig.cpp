@@ -73,6 +73,28 @@ std::pair<unsigned, unsigned> ckpt::config::lineAndColumn(std::string_view text,
   return {line, column};
 }
 
+ckpt::ops::RopeSpec GPTConfig::rope() const {
+  ops::RopeSpec spec = ropeScaling;
+  spec.base = rotaryBase;
+  spec.rotaryDim = rotaryDim();
+  if (spec.scaling == "dynamic") {
+    // transformers' dynamic NTK scaling: the default rotation up to
+    // max_position_embeddings, a larger base past it
+    // (_compute_dynamic_ntk_parameters).
+    spec.scaling = "default";
+    if (seqLength > maxPositionEmbeddings && spec.rotaryDim > 2) {
+      double d = static_cast<double>(spec.rotaryDim);
+      spec.base *= std::pow(spec.factor * static_cast<double>(seqLength) /
+                                    static_cast<double>(maxPositionEmbeddings) -
+                                (spec.factor - 1.0),
+                            d / (d - 2.0));
+    }
+    spec.factor = 1.0;
+    spec.originalMaxPosition = 0;
+  }
+  return spec;
+}
+
 namespace {
 
 /// Fields that describe training, data or fused kernels: they do not change
@@ -572,6 +594,29 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
     reader.error("rotary_percent", "rotary_percent must be in (0, 1]");
   config.rotaryBase = rotaryBase.value_or(10000.0);
   config.rotaryPercent = rotaryPercent.value_or(1.0);
+  // Llama 3.1's scaling as Megatron-Core applies it (rope_scaling, or the
+  // argument use_rope_scaling): factor rope_scaling_factor, low and high
+  // frequency factors 1 and 4 over an original 8192 positions.
+  std::optional<bool> scaled;
+  std::string scaledKey;
+  for (const char *key : {"rope_scaling", "use_rope_scaling"})
+    if (auto value = reader.boolean(key); value && !scaled) {
+      scaled = value;
+      scaledKey = key;
+    }
+  auto scalingFactor = reader.number("rope_scaling_factor", 8.0);
+  if (scalingFactor && !(*scalingFactor >= 1.0))
+    reader.error("rope_scaling_factor", "rope_scaling_factor must be >= 1");
+  if (scaled && *scaled) {
+    if (config.positionEmbeddingType != "rope")
+      reader.error(scaledKey, scaledKey + " needs position_embedding_type "
+                                          "= \"rope\"");
+    config.ropeScaling.scaling = "llama3";
+    config.ropeScaling.factor = scalingFactor.value_or(8.0);
+    config.ropeScaling.lowFreqFactor = 1.0;
+    config.ropeScaling.highFreqFactor = 4.0;
+    config.ropeScaling.originalMaxPosition = 8192;
+  }
   readMegatronMoe(reader, config, bias.value_or(true));
   if (auto post = reader.boolean("apply_residual_connection_post_layernorm");
       post && *post)
@@ -766,56 +811,152 @@ DType readTorchDtype(ConfigReader &reader) {
   return found.value_or(DType::F32);
 }
 
-/// The rotary base of a LLaMA-family config: `rope_theta`, or transformers
-/// 5's `rope_parameters` {rope_type, rope_theta, ...}. Only the default
-/// rotary embedding is modelled; a scaling type changes the frequencies.
-std::optional<double> readRopeTheta(ConfigReader &reader) {
-  std::optional<double> theta = reader.number("rope_theta");
-  if (!reader.has("rope_parameters")) {
-    reader.ignore({"rope_parameters"});
-    return theta;
-  }
-  const json &params = reader.value("rope_parameters");
-  reader.markUsed("rope_parameters");
-  if (!params.is_object()) {
-    reader.error("rope_parameters", "rope_parameters must be an object "
-                                    "({\"rope_type\": ..., \"rope_theta\": "
-                                    "...}), got " +
-                                        std::string(params.type_name()));
-    return theta;
-  }
-  // A scaling type is one refusal: its other fields belong to it.
-  if (auto type = params.find("rope_type");
-      type != params.end() &&
-      (!type->is_string() || type->get<std::string>() != "default")) {
-    reader.error("rope_parameters",
-                 "rope_parameters.rope_type " + type->dump() +
-                     " changes the rotary frequencies and is not modelled; "
-                     "only \"default\" is");
-    return theta;
-  }
+/// One rotary-embedding object of a LLaMA-family config: transformers 5's
+/// `rope_parameters` or the older `rope_scaling`, as transformers'
+/// standardize_rope_params and modeling_rope_utils read them. Sets the
+/// scaling of `config`; returns the rope_theta it gives, if any.
+std::optional<double> readRopeObject(ConfigReader &reader,
+                                     const std::string &field,
+                                     int64_t maxPositions, GPTConfig &config) {
+  const json &params = reader.value(field);
+  auto fail = [&](const std::string &message) {
+    reader.error(field, field + message);
+    return std::nullopt;
+  };
+  if (!params.is_object())
+    return fail(" must be an object ({\"rope_type\": ..., \"factor\": ...}) "
+                "or null, got " +
+                std::string(params.type_name()));
+  auto number = [&](const char *key) -> std::optional<double> {
+    auto it = params.find(key);
+    if (it == params.end() || it->is_null())
+      return std::nullopt;
+    if (!it->is_number()) {
+      reader.error(field,
+                   field + "." + key + " must be a number, got " + it->dump());
+      return std::nullopt;
+    }
+    return it->get<double>();
+  };
+  // rope_type, or "type" as configs before transformers 4.45 wrote it.
+  std::string type = "default";
+  for (const char *key : {"rope_type", "type"})
+    if (auto it = params.find(key); it != params.end()) {
+      if (!it->is_string())
+        return fail(std::string(".") + key + " must be a string, got " +
+                    it->dump());
+      type = it->get<std::string>();
+      break;
+    }
+  static const std::map<std::string, std::set<std::string>> kFields = {
+      {"default", {}},
+      {"linear", {"factor"}},
+      {"dynamic", {"factor", "original_max_position_embeddings"}},
+      {"llama3",
+       {"factor", "low_freq_factor", "high_freq_factor",
+        "original_max_position_embeddings"}},
+      {"yarn",
+       {"factor", "original_max_position_embeddings", "attention_factor",
+        "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "truncate"}},
+  };
+  auto known = kFields.find(type);
+  if (known == kFields.end())
+    return fail(".rope_type \"" + type +
+                "\" is not modelled; default, linear, dynamic, llama3 and "
+                "yarn are");
+  bool ok = true;
   for (auto it = params.begin(); it != params.end(); ++it) {
     const std::string &key = it.key();
-    if (key == "rope_type") {
+    if (key == "rope_type" || key == "type" || key == "rope_theta" ||
+        known->second.count(key))
       continue;
-    } else if (key == "rope_theta") {
-      if (!it->is_number()) {
-        reader.error("rope_parameters",
-                     "rope_parameters.rope_theta must be a number");
-        continue;
-      }
-      double value = it->get<double>();
-      if (theta && *theta != value)
-        reader.error("rope_parameters",
-                     "rope_parameters.rope_theta (" + it->dump() +
-                         ") and rope_theta disagree; give one");
-      theta = value;
-    } else {
-      reader.error("rope_parameters",
-                   "rope_parameters." + key +
-                       " is not read by the importer (with rope_type "
-                       "\"default\" only rope_theta is)");
+    // partial_rotary_factor, longrope's factors, ...: refused, not ignored.
+    reader.error(field, field + "." + key + " is not read with rope_type \"" +
+                            type + "\" (it changes the rotation); remove it");
+    ok = false;
+  }
+  std::optional<double> theta = number("rope_theta");
+  if (!ok || type == "default")
+    return theta;
+
+  ckpt::ops::RopeSpec &spec = config.ropeScaling;
+  std::optional<double> factor = number("factor");
+  std::optional<double> original = number("original_max_position_embeddings");
+  if (type == "yarn" && !factor && original && *original > 0)
+    factor = static_cast<double>(maxPositions) / *original;
+  if (!factor)
+    return fail(".factor is required with rope_type \"" + type + "\"");
+  if (!(*factor >= 1.0))
+    return fail(".factor must be >= 1, got " + std::to_string(*factor));
+  spec.factor = *factor;
+  // transformers takes max_position_embeddings for a missing original.
+  double originalLength =
+      original ? *original : static_cast<double>(maxPositions);
+  if (!(originalLength >= 1.0) || originalLength != std::floor(originalLength))
+    return fail(".original_max_position_embeddings must be a positive "
+                "integer");
+  spec.originalMaxPosition = static_cast<int64_t>(originalLength);
+  spec.scaling = type;
+  if (type == "llama3") {
+    auto low = number("low_freq_factor"), high = number("high_freq_factor");
+    if (!low || !high || !(*low > 0.0) || !(*high > *low))
+      return fail(" needs 0 < low_freq_factor < high_freq_factor with "
+                  "rope_type \"llama3\"");
+    spec.lowFreqFactor = *low;
+    spec.highFreqFactor = *high;
+  } else if (type == "yarn") {
+    // transformers' defaults: beta 32 and 1 (for null or 0 as well).
+    auto fast = number("beta_fast"), slow = number("beta_slow");
+    spec.betaFast = fast && *fast ? *fast : 32.0;
+    spec.betaSlow = slow && *slow ? *slow : 1.0;
+    if (auto it = params.find("truncate"); it != params.end()) {
+      if (!it->is_boolean())
+        return fail(".truncate must be true or false");
+      spec.truncate = it->get<bool>();
     }
+    // YaRN's magnitude, 0.1·m·ln(factor) + 1 (yarn_get_mscale).
+    auto magnitude = [&](double m) {
+      return spec.factor <= 1.0 ? 1.0 : 0.1 * m * std::log(spec.factor) + 1.0;
+    };
+    auto mscale = number("mscale"), mscaleAll = number("mscale_all_dim");
+    if (auto given = number("attention_factor"))
+      spec.attentionFactor = *given;
+    else if (mscale && *mscale && mscaleAll && *mscaleAll)
+      spec.attentionFactor = magnitude(*mscale) / magnitude(*mscaleAll);
+    else
+      spec.attentionFactor = magnitude(1.0);
+    if (!(spec.attentionFactor > 0.0))
+      return fail(".attention_factor must be > 0");
+  }
+  return theta;
+}
+
+/// The rotary embedding of a LLaMA-family config: `rope_theta` and
+/// `rope_scaling`, or transformers 5's `rope_parameters` {rope_type,
+/// rope_theta, ...}. Returns the rotary base it gives, if any.
+std::optional<double> readRope(ConfigReader &reader, int64_t maxPositions,
+                               GPTConfig &config) {
+  std::optional<double> theta = reader.number("rope_theta");
+  const char *given = nullptr;
+  for (const char *field : {"rope_parameters", "rope_scaling"}) {
+    reader.markUsed(field);
+    if (!reader.has(field))
+      continue;
+    if (given) {
+      reader.error(field, std::string(field) + " and " + given +
+                              " both describe the rotary embedding; give "
+                              "one (transformers 5 writes rope_parameters)");
+      continue;
+    }
+    given = field;
+    std::optional<double> inner =
+        readRopeObject(reader, field, maxPositions, config);
+    if (inner && theta && *inner != *theta)
+      reader.error(field, std::string(field) + ".rope_theta (" +
+                              std::to_string(*inner) +
+                              ") and rope_theta disagree; give one");
+    if (inner)
+      theta = inner;
   }
   return theta;
 }
@@ -883,32 +1024,27 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
   auto eps = reader.number("rms_norm_eps", d.rmsNormEps);
   if (eps && !(*eps > 0.0))
     reader.error("rms_norm_eps", "rms_norm_eps must be > 0");
-  std::optional<double> theta = readRopeTheta(reader);
+  std::optional<double> theta =
+      readRope(reader, positions.value_or(d.positions), config);
   if (!theta)
     theta = d.ropeTheta;
   if (theta && !(*theta > 0.0))
     reader.error("rope_theta", "rope_theta must be > 0");
-  // Read (so never "unknown ... ignored" beside the refusal).
-  reader.markUsed("rope_scaling");
-  if (reader.has("rope_scaling"))
-    reader.error("rope_scaling",
-                 "rope_scaling changes the rotary frequencies and is not "
-                 "modelled; it must be null");
-  else
-    reader.ignore({"rope_scaling"});
   auto attention = reader.number("attention_dropout", 0.0);
   requireProbability(reader, "attention_dropout", attention);
   if (auto act = reader.string("hidden_act"); act && *act != "silu")
     reader.error("hidden_act",
                  "hidden_act must be \"silu\" (SwiGLU), got \"" + *act + "\"");
   // Biases: LLaMA's attention_bias covers Q, K, V and the output
-  // projection; Qwen2 always biases Q, K and V, nothing else.
-  auto attentionBias = reader.boolean("attention_bias", false);
-  auto mlpBias = reader.boolean("mlp_bias", false);
-  if (attentionBias && mlpBias && *attentionBias != *mlpBias)
-    reader.error("mlp_bias", "attention_bias and mlp_bias must agree (one "
-                             "add_bias_linear for every linear layer)");
+  // projection, mlp_bias gate, up and down, each on its own; Qwen2 always
+  // biases Q, K and V, nothing else.
   bool qwen = type == "qwen2";
+  // Only LlamaConfig has these fields; elsewhere they are unknown.
+  std::optional<bool> attentionBias, mlpBias;
+  if (type == "llama") {
+    attentionBias = reader.boolean("attention_bias", false);
+    mlpBias = reader.boolean("mlp_bias", false);
+  }
   // Sliding-window attention (Mistral, Qwen2) is full causal attention when
   // the sequence fits in the window; longer sequences are refused.
   std::optional<int64_t> window;
@@ -960,6 +1096,7 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
   config.untieEmbeddingsAndOutputWeights = !tie.value_or(false);
   config.addBiasLinear = !qwen && attentionBias.value_or(false);
   config.addQkvBias = qwen || attentionBias.value_or(false);
+  config.addMlpBias = !qwen && mlpBias.value_or(false);
   config.normalization = "RMSNorm";
   config.gatedLinearUnit = true;
   config.activation = "silu";

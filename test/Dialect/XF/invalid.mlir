@@ -565,6 +565,54 @@ func.func @rope_base(%q: tensor<2x4x16x8xf32>) {
 
 // -----
 
+func.func @rope_scaling_kind(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{scaling must be default, linear, llama3 or yarn, got "longrope"}}
+  %0 = xf.rope %q {rotary_dim = 8 : i64, scaling = "longrope"} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_llama3_original(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{llama3 scaling needs original_max_position > 0}}
+  %0 = xf.rope %q {factor = 8.0 : f64, rotary_dim = 8 : i64, scaling = "llama3"} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_llama3_bands(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{llama3 scaling needs 0 < low_freq_factor < high_freq_factor, got 4 and 1}}
+  %0 = xf.rope %q {factor = 8.0 : f64, low_freq_factor = 4.0 : f64, high_freq_factor = 1.0 : f64, original_max_position = 64 : i64, rotary_dim = 8 : i64, scaling = "llama3"} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_grad_factor(%g: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{factor must be > 0, got -2}}
+  %0 = xf.rope_grad %g {factor = -2.0 : f64, rotary_dim = 8 : i64, scaling = "linear"} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_magnitude(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{attention_factor must be > 0, got 0}}
+  %0 = xf.rope %q {attention_factor = 0.0 : f64, factor = 2.0 : f64, original_max_position = 64 : i64, rotary_dim = 8 : i64, scaling = "yarn"} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_type(%q: tensor<2x4x16x8xf32>) {
+  // expected-error @+1 {{attribute 'scaling' failed to satisfy constraint: string attribute}}
+  %0 = xf.rope %q {rotary_dim = 8 : i64, scaling = 3 : i64} : tensor<2x4x16x8xf32>
+  return
+}
+
+// -----
+
 func.func @rope_rank(%q: tensor<16x8xf32>) {
   // expected-error @+1 {{input must have rank 4 ([b, a, s, d]), got rank 2 [16, 8]}}
   %0 = xf.rope %q {rotary_dim = 8 : i64} : tensor<16x8xf32>

@@ -133,6 +133,9 @@ func.func @rope_and_token_embedding(%t: tensor<2x16xi32>, %w: tensor<128x32xf32>
   %1 = xf.rope %q {rotary_dim = 4 : i64} : tensor<2x4x16x8xf32>
   // CHECK: xf.rope_grad %{{.*}} {base = 5.000000e+05 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
   %2 = xf.rope_grad %1 {base = 5.0e+05 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
+  // Llama 3.1's scaling round-trips; defaults are not printed.
+  // CHECK: xf.rope %{{.*}} {factor = 8.000000e+00 : f64, original_max_position = 16 : i64, rotary_dim = 8 : i64, scaling = "llama3"} : tensor<2x4x16x8xf32>
+  %s = xf.rope %q {factor = 8.0 : f64, low_freq_factor = 1.0 : f64, original_max_position = 16 : i64, rotary_dim = 8 : i64, scaling = "llama3"} : tensor<2x4x16x8xf32>
   return %0, %2 : tensor<16x2x32xf32>, tensor<2x4x16x8xf32>
 }
 

@@ -250,6 +250,20 @@ def XF_SplitHeadsOp : XF_PureOp<"split_heads"> {
   }];
 }
 
+// The rotation of xf.rope and xf.rope_grad (include/ckpt/OpTable/Rope.h).
+defvar XF_RopeAttributes = (ins
+    DefaultValuedAttr<F64Attr, "10000.0">:$base,
+    I64Attr:$rotary_dim,
+    DefaultValuedAttr<StrAttr, "\"default\"">:$scaling,
+    DefaultValuedAttr<F64Attr, "1.0">:$factor,
+    DefaultValuedAttr<F64Attr, "1.0">:$low_freq_factor,
+    DefaultValuedAttr<F64Attr, "4.0">:$high_freq_factor,
+    DefaultValuedAttr<I64Attr, "0">:$original_max_position,
+    DefaultValuedAttr<F64Attr, "32.0">:$beta_fast,
+    DefaultValuedAttr<F64Attr, "1.0">:$beta_slow,
+    DefaultValuedAttr<BoolAttr, "true">:$truncate,
+    DefaultValuedAttr<F64Attr, "1.0">:$attention_factor);
+
 def XF_RopeOp : XF_PureOp<"rope", [SameOperandsAndResultType]> {
   let summary = "rotary position embedding of query or key heads";
   let description = [{
@@ -260,13 +274,24 @@ def XF_RopeOp : XF_PureOp<"rope", [SameOperandsAndResultType]> {
     channels pass through (`rotary_percent < 1`). The backward turns the
     gradient back and keeps nothing.
 
+    `scaling` changes the frequencies as Hugging Face's scaled rotary
+    embeddings do (transformers' `modeling_rope_utils`): `"linear"` divides
+    each by `factor`; `"llama3"` (Llama 3.1 to 3.3) divides those whose
+    wavelength exceeds `original_max_position / low_freq_factor`, keeps
+    those below `original_max_position / high_freq_factor` and blends
+    between; `"yarn"` ramps from kept to divided over the pairs that turn
+    between `beta_fast` and `beta_slow` times in `original_max_position`
+    (`truncate`: whole pairs bound the ramp). `attention_factor` multiplies
+    cos and sin (YaRN's magnitude). The importer writes `"dynamic"` as the
+    default rotation: it changes nothing at the training length.
+
     ```mlir
     %q2 = xf.rope %q {base = 1.0e+04 : f64, rotary_dim = 8 : i64} : tensor<2x4x16x8xf32>
+    %k2 = xf.rope %k {base = 5.0e+05 : f64, rotary_dim = 8 : i64, scaling = "llama3",
+                      factor = 8.0 : f64, original_max_position = 8192 : i64} : tensor<2x4x16x8xf32>
     ```
   }];
-  let arguments = (ins XF_FloatTensor:$input,
-                       DefaultValuedAttr<F64Attr, "10000.0">:$base,
-                       I64Attr:$rotary_dim);
+  let arguments = !con((ins XF_FloatTensor:$input), XF_RopeAttributes);
   let results = (outs XF_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
@@ -485,9 +510,7 @@ def XF_GluGradOp : XF_GradOp<"glu_grad"> {
 
 def XF_RopeGradOp : XF_GradOp<"rope_grad", [SameOperandsAndResultType]> {
   let summary = "input gradient of a rotary embedding: the inverse rotation";
-  let arguments = (ins XF_FloatTensor:$grad_output,
-                       DefaultValuedAttr<F64Attr, "10000.0">:$base,
-                       I64Attr:$rotary_dim);
+  let arguments = !con((ins XF_FloatTensor:$grad_output), XF_RopeAttributes);
   let results = (outs XF_FloatTensor:$grad);
   let assemblyFormat = "$grad_output attr-dict `:` type($grad)";
 }

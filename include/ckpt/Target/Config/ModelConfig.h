@@ -10,6 +10,8 @@
 #ifndef CKPT_TARGET_CONFIG_MODELCONFIG_H
 #define CKPT_TARGET_CONFIG_MODELCONFIG_H
 
+#include "ckpt/OpTable/Rope.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -71,6 +73,10 @@ struct GPTConfig {
   /// as addBiasLinear.
   std::optional<bool> addQkvBias;
   bool qkvBias() const { return addQkvBias.value_or(addBiasLinear); }
+  /// Whether the MLP's fc1 and fc2 have biases (LLaMA's mlp_bias, apart
+  /// from attention_bias); none: as addBiasLinear.
+  std::optional<bool> addMlpBias;
+  bool mlpBias() const { return addMlpBias.value_or(addBiasLinear); }
   /// Sliding-window attention's window (Mistral), or 0 for none; accepted
   /// only when the sequence fits in it, where it is full causal attention.
   int64_t slidingWindow = 0;
@@ -86,6 +92,12 @@ struct GPTConfig {
   std::string positionEmbeddingType = "learned_absolute";
   double rotaryBase = 10000.0;
   double rotaryPercent = 1.0; ///< Share of each head's channels rotated.
+  /// Scaled rotary frequencies (its scaling fields; base and rotary_dim
+  /// are rotaryBase and rotaryDim()). "dynamic" is Hugging Face's dynamic
+  /// NTK scaling, which rope() resolves for the sequence length.
+  ops::RopeSpec ropeScaling;
+  /// The attributes of the graph's xf.rope ops.
+  ops::RopeSpec rope() const;
   /// Channels of each head that rotary embeddings turn (even).
   int64_t rotaryDim() const {
     return static_cast<int64_t>(static_cast<double>(headDim()) *
