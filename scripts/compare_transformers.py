@@ -69,6 +69,8 @@ CASES = {
         "original_max_position_embeddings": 4}),
     "mistral": {**BASE, "model_type": "mistral", "sliding_window": 16},
     "qwen2": {**BASE, "model_type": "qwen2", "tie_word_embeddings": True},
+    # Labels of -100 at every third position (tokens_and_labels).
+    "llama-ignored-labels": llama(),
     # The balancing loss off: Hugging Face's pooled loss is #29, item 5.
     "mixtral": {**BASE, "model_type": "mixtral", "num_local_experts": 4,
                 "num_experts_per_tok": 2, "rope_theta": 1e6},
@@ -97,11 +99,14 @@ def run_ckpt(bin_dir, config, work):
     return loss, load("params"), load("grads")
 
 
-def tokens_and_labels(config, seed=11):
+def tokens_and_labels(name, config, seed=11):
     rng = np.random.default_rng(seed)
     s, v = config["max_position_embeddings"], config["vocab_size"]
-    return (rng.integers(0, v, size=(1, s), dtype=np.int32),
-            rng.integers(0, v, size=(1, s), dtype=np.int32))
+    tokens = rng.integers(0, v, size=(1, s), dtype=np.int32)
+    labels = rng.integers(0, v, size=(1, s), dtype=np.int32)
+    if "ignored" in name:
+        labels[:, ::3] = -100
+    return tokens, labels
 
 
 def split_qkv(w, heads, groups, d):
@@ -231,7 +236,7 @@ def run_transformers(config, params, tokens, labels):
 def compare(bin_dir, work, name, config):
     case = work / name
     case.mkdir(parents=True, exist_ok=True)
-    tokens, labels = tokens_and_labels(config)
+    tokens, labels = tokens_and_labels(name, config)
     np.save(case / "tokens.npy", tokens)
     np.save(case / "labels.npy", labels)
     loss, params, grads = run_ckpt(bin_dir, config, case)

@@ -69,9 +69,11 @@ bool attentionContextShape(RuleContext &r, const Shape &probs,
                            const Shape &value, Shape &out);
 /// [b, a, s, d] -> [s, b, a * d].
 bool mergeHeadsShape(RuleContext &r, const Shape &input, Shape &out);
-/// logits [s, b, v], labels [b, s] -> [].
+/// logits [s, b, v], labels [b, s] -> []; micro_batches >= 1.
 bool crossEntropyShape(RuleContext &r, const Shape &logits,
                        const Shape &labels);
+/// ignore_index (-100) and micro_batches (1) of the loss and its gradient.
+std::vector<AttrSpec> lossAttrs();
 /// A causal softmax needs square trailing dimensions.
 bool softmaxShape(RuleContext &r, const Shape &input, bool causal);
 

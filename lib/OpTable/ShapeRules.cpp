@@ -160,7 +160,14 @@ bool detail::crossEntropyShape(RuleContext &r, const Shape &logits,
     return r.fail("labels must be [" + std::to_string(logits[1]) + ", " +
                   std::to_string(logits[0]) + "] ([b, s] for logits " +
                   formatShape(logits) + "), got " + formatShape(labels));
+  if (int64_t m = r.i64("micro_batches"); m < 1)
+    return r.fail("micro_batches must be >= 1, got " + std::to_string(m));
   return true;
+}
+
+std::vector<AttrSpec> detail::lossAttrs() {
+  return {{"ignore_index", AttrKind::Int, AttrValue(int64_t(-100))},
+          {"micro_batches", AttrKind::Int, AttrValue(int64_t(1))}};
 }
 
 bool detail::softmaxShape(RuleContext &r, const Shape &input, bool causal) {

@@ -13,6 +13,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <algorithm>
 #include <memory>
@@ -72,8 +73,61 @@ nb::object toArray(std::vector<double> values,
 
 /// One step as ckpt-run takes it: `seed` keys the dropout masks (--seed),
 /// `initSeed` draws the parameters, tokens and labels (--init-seed).
+/// One input of the step given from Python: its values, flattened, and
+/// its shape (an empty shape: not given).
+struct GivenInput {
+  std::vector<double> values;
+  std::vector<int64_t> shape;
+};
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text;
+  for (int64_t d : shape)
+    text += (text.empty() ? "" : ", ") + std::to_string(d);
+  return "(" + text + ")";
+}
+
+void checkShape(const ckpt::rt::TensorInfo &info, const GivenInput &given,
+                const char *what) {
+  if (given.shape != info.shape)
+    throw std::invalid_argument(std::string(what) + " must have shape " +
+                                shapeText(info.shape) + ", got " +
+                                shapeText(given.shape));
+}
+
+/// Sets tokens and labels, and Megatron's loss mask as labels of the loss's
+/// ignore_index where it is 0 (as ckpt-run --loss-mask).
+void setInputs(ckpt::rt::Executor &executor, const GivenInput &tokens,
+               const GivenInput &labels, const GivenInput &mask) {
+  const ckpt::rt::Program &program = executor.program();
+  if (!tokens.shape.empty()) {
+    checkShape(program.tensors[program.tokens], tokens, "tokens");
+    checkShape(program.tensors[program.labels], labels, "labels");
+    executor.setTensor(program.tokens, tokens.values);
+    executor.setTensor(program.labels, labels.values);
+  }
+  if (mask.shape.empty())
+    return;
+  checkShape(program.tensors[program.labels], mask, "loss_mask");
+  int64_t ignore = -100;
+  for (const ckpt::rt::Instruction &inst : program.instructions)
+    if (inst.op == "cross_entropy" && inst.attrs.count("ignore_index"))
+      ignore = inst.getI64("ignore_index");
+  std::vector<double> values = executor.getTensor(program.labels);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (mask.values[i] != 0.0 && mask.values[i] != 1.0)
+      throw std::invalid_argument("loss_mask values must be 0 or 1, got " +
+                                  std::to_string(mask.values[i]) +
+                                  " at position " + std::to_string(i));
+    if (mask.values[i] == 0.0)
+      values[i] = static_cast<double>(ignore);
+  }
+  executor.setTensor(program.labels, values);
+}
+
 nb::dict runStep(const std::string &programText, uint64_t seed,
-                 uint64_t initSeed, bool f64) {
+                 uint64_t initSeed, bool f64, GivenInput tokens,
+                 GivenInput labels, GivenInput mask) {
   std::vector<ckpt::rt::Program> stages = ckpt::rt::parsePrograms(programText);
   if (stages.size() != 1)
     throw std::runtime_error(
@@ -91,6 +145,11 @@ nb::dict runStep(const std::string &programText, uint64_t seed,
   ckpt::rt::Executor executor(program, options);
   executor.initParameters(initSeed);
   executor.initInputs(initSeed);
+  if ((!tokens.shape.empty() || !mask.shape.empty()) && program.pipeline)
+    throw std::invalid_argument(
+        "a pipelined step draws its micro-batches' tokens and labels itself; "
+        "tokens, labels and loss_mask give one");
+  setInputs(executor, tokens, labels, mask);
   ckpt::rt::StepResult step = executor.run();
   nb::dict gradients;
   for (const ckpt::rt::GradientOutput &g : program.gradients)
@@ -115,5 +174,18 @@ NB_MODULE(_native, m) {
   m.def("compile", &compile, "config"_a, "name"_a, "policy"_a, "overrides"_a);
   m.def("run_passes", &runPasses, "config"_a, "name"_a, "passes"_a,
         "overrides"_a);
-  m.def("run_step", &runStep, "program"_a, "seed"_a, "init_seed"_a, "f64"_a);
+  m.def(
+      "run_step",
+      [](const std::string &program, uint64_t seed, uint64_t initSeed, bool f64,
+         std::vector<double> tokens, std::vector<int64_t> tokensShape,
+         std::vector<double> labels, std::vector<int64_t> labelsShape,
+         std::vector<double> mask, std::vector<int64_t> maskShape) {
+        return runStep(program, seed, initSeed, f64,
+                       {std::move(tokens), std::move(tokensShape)},
+                       {std::move(labels), std::move(labelsShape)},
+                       {std::move(mask), std::move(maskShape)});
+      },
+      "program"_a, "seed"_a, "init_seed"_a, "f64"_a, "tokens"_a,
+      "tokens_shape"_a, "labels"_a, "labels_shape"_a, "loss_mask"_a,
+      "loss_mask_shape"_a);
 }

@@ -122,6 +122,42 @@ def test_run_step_in_f64_from_program_text():
     assert np.isfinite(step.loss) and step.loss > 0
 
 
+def test_run_step_labels_of_minus_100_and_the_loss_mask_agree():
+    # Hugging Face marks a position out with -100, Megatron with a loss mask
+    # of 0: one loss (the mean over the positions that count), one gradient.
+    compiled = ckpt_opt.compile(GPT)
+    b, s = 2, GPT.seq_length
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(0, 128, size=(b, s))
+    labels = rng.integers(0, 128, size=(b, s))
+    mask = np.ones((b, s))
+    mask[:, : s // 2] = 0
+    marked = np.where(mask == 0, -100, labels)
+    whole = ckpt_opt.run_step(compiled, tokens=tokens, labels=labels, f64=True)
+    by_mask = ckpt_opt.run_step(compiled, tokens=tokens, labels=labels,
+                                loss_mask=mask, f64=True)
+    by_label = ckpt_opt.run_step(compiled, tokens=tokens, labels=marked,
+                                 f64=True)
+    assert by_mask.loss == by_label.loss != whole.loss
+    for name, grad in by_mask.gradients.items():
+        assert np.array_equal(grad, by_label.gradients[name]), name
+    nothing = ckpt_opt.run_step(compiled, tokens=tokens, labels=labels,
+                                loss_mask=np.zeros((b, s)))
+    assert nothing.loss == 0.0
+    assert not any(g.any() for g in nothing.gradients.values())
+    with pytest.raises(ValueError, match="tokens and labels together"):
+        ckpt_opt.run_step(compiled, tokens=tokens)
+    with pytest.raises(CkptError, match=r"labels must have shape \(2, 16\)"):
+        ckpt_opt.run_step(compiled, tokens=tokens, labels=labels[:, :3])
+    with pytest.raises(TypeError, match="labels must hold integers"):
+        ckpt_opt.run_step(compiled, tokens=tokens, labels=labels * 0.5)
+    with pytest.raises(CkptError, match="label -7 at position 0"):
+        ckpt_opt.run_step(compiled, tokens=tokens,
+                          labels=np.full((b, s), -7))
+    with pytest.raises(CkptError, match="loss_mask values must be 0 or 1"):
+        ckpt_opt.run_step(compiled, loss_mask=np.full((b, s), 0.5))
+
+
 def test_errors_are_located():
     bad = dict(GPT._fields, num_layers=-2)
     with pytest.raises(CkptError) as error:

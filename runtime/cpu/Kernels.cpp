@@ -620,11 +620,14 @@ void softmaxGrad(const T *y, const T *gradOut, int64_t rows, int64_t n,
 
 template <typename T>
 double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
-                    int64_t batch, int64_t vocab) {
-  std::vector<double> perToken(seq * batch);
+                    int64_t batch, int64_t vocab, int64_t ignoreIndex,
+                    int64_t counted, int64_t microBatches) {
+  std::vector<double> perToken(seq * batch, 0.0);
 #pragma omp parallel for
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t j = 0; j < batch; ++j) {
+      if (labels[j * seq + i] == ignoreIndex)
+        continue;
       const T *row = logits + (i * batch + j) * vocab;
       T max = row[0];
       for (int64_t c = 1; c < vocab; ++c)
@@ -638,18 +641,25 @@ double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
   double total = 0;
   for (double value : perToken)
     total += value;
-  return total / static_cast<double>(seq * batch);
+  if (counted == 0)
+    return 0.0;
+  return total / static_cast<double>(counted * microBatches);
 }
 
 template <typename T>
 void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
-                      int64_t batch, int64_t vocab, T *gradLogits) {
-  T inverseCount = T(1) / T(seq * batch);
+                      int64_t batch, int64_t vocab, int64_t ignoreIndex,
+                      int64_t counted, int64_t microBatches, T *gradLogits) {
+  T inverseCount = T(1) / T(std::max<int64_t>(counted, 1) * microBatches);
 #pragma omp parallel for
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t j = 0; j < batch; ++j) {
       const T *row = logits + (i * batch + j) * vocab;
       T *grad = gradLogits + (i * batch + j) * vocab;
+      if (labels[j * seq + i] == ignoreIndex) {
+        std::fill(grad, grad + vocab, T(0));
+        continue;
+      }
       T max = row[0];
       for (int64_t c = 1; c < vocab; ++c)
         max = std::max(max, row[c]);
@@ -727,9 +737,11 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
   template void softmax<T>(const T *, int64_t, int64_t, int64_t, T *);         \
   template void softmaxGrad<T>(const T *, const T *, int64_t, int64_t, T *);   \
   template double crossEntropy<T>(const T *, const int64_t *, int64_t,         \
-                                  int64_t, int64_t);                           \
+                                  int64_t, int64_t, int64_t, int64_t,          \
+                                  int64_t);                                    \
   template void crossEntropyGrad<T>(const T *, const int64_t *, int64_t,       \
-                                    int64_t, int64_t, T *);
+                                    int64_t, int64_t, int64_t, int64_t,        \
+                                    int64_t, T *);
 
 CKPT_INSTANTIATE(float)
 CKPT_INSTANTIATE(double)

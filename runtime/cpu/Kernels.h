@@ -184,13 +184,18 @@ template <typename T>
 void softmaxGrad(const T *y, const T *gradOut, int64_t rows, int64_t n,
                  T *gradX);
 
-/// Mean cross-entropy of logits [s, b, v] against labels [b, s].
+/// Cross-entropy of logits [s, b, v] against labels [b, s]: the mean over
+/// the `counted` positions whose label is not `ignoreIndex`, divided by
+/// `microBatches` (0 when none counts). The gradient is 0 on the ignored
+/// rows.
 template <typename T>
 double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
-                    int64_t batch, int64_t vocab);
+                    int64_t batch, int64_t vocab, int64_t ignoreIndex,
+                    int64_t counted, int64_t microBatches);
 template <typename T>
 void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
-                      int64_t batch, int64_t vocab, T *gradLogits);
+                      int64_t batch, int64_t vocab, int64_t ignoreIndex,
+                      int64_t counted, int64_t microBatches, T *gradLogits);
 
 } // namespace ckpt::rt::kernels
 

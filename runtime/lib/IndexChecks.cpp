@@ -17,6 +17,23 @@ void ckpt::rt::checkIndexRange(const std::vector<int64_t> &values, int64_t low,
                          ")");
 }
 
+int64_t ckpt::rt::checkLabels(const std::vector<int64_t> &labels, int64_t vocab,
+                              int64_t ignoreIndex) {
+  int64_t counted = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] == ignoreIndex)
+      continue;
+    if (labels[i] < 0 || labels[i] >= vocab)
+      throw RuntimeError("label " + std::to_string(labels[i]) +
+                         " at position " + std::to_string(i) +
+                         " is outside [0, " + std::to_string(vocab) +
+                         ") and is not the ignore_index (" +
+                         std::to_string(ignoreIndex) + ")");
+    ++counted;
+  }
+  return counted;
+}
+
 void ckpt::rt::checkSlots(const std::vector<int64_t> &slots, int64_t rows) {
   checkIndexRange(slots, -1, rows, "slot");
   std::vector<int64_t> owner(std::max<int64_t>(rows, 0), -1);

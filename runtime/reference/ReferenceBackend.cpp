@@ -722,19 +722,50 @@ double logSumExp(const Values &x, int64_t r, int64_t n) {
   return max + std::log(sum);
 }
 
-/// The mean over tokens of -log softmax(logits)[label]; logits [s, b, v].
+/// The labels that count (not ignore_index) and the loss's divisor: the
+/// counted positions times the micro-batches.
+struct Counted {
+  int64_t ignore;
+  std::vector<bool> counts;
+  double divisor;
+};
+Counted countLabels(const KernelCall &c, const Values &labels, int64_t v) {
+  int64_t ignore = c.inst->attrs.count("ignore_index")
+                       ? c.inst->getI64("ignore_index")
+                       : -100;
+  int64_t m = c.inst->attrs.count("micro_batches")
+                  ? c.inst->getI64("micro_batches")
+                  : 1;
+  Counted out{ignore, std::vector<bool>(labels.size()), 0.0};
+  int64_t n = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (static_cast<int64_t>(labels[i]) == ignore)
+      continue;
+    index(labels[i], v, "label", static_cast<int64_t>(i));
+    out.counts[i] = true;
+    ++n;
+  }
+  out.divisor = static_cast<double>(n) * static_cast<double>(m);
+  return out;
+}
+
+/// The mean over the counted tokens of -log softmax(logits)[label], over
+/// the micro-batches; logits [s, b, v].
 void crossEntropy(const KernelCall &c) {
   Values logits = load(c.inputs[0]), labels = load(c.inputs[1]);
   const auto &l = dims(c.inputs[0]);
   int64_t s = l[0], b = l[1], v = l[2];
+  Counted counted = countLabels(c, labels, v);
   double total = 0;
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
       int64_t r = i * b + j;
-      int64_t label = index(labels[j * s + i], v, "label", j * s + i);
+      if (!counted.counts[j * s + i])
+        continue;
+      auto label = static_cast<int64_t>(labels[j * s + i]);
       total += logSumExp(logits, r, v) - logits[r * v + label];
     }
-  double loss = total / static_cast<double>(s * b);
+  double loss = counted.divisor > 0 ? total / counted.divisor : 0.0;
   store(c.outputs[0], {loss});
   if (c.loss)
     *c.loss += loss;
@@ -744,16 +775,19 @@ void crossEntropyGrad(const KernelCall &c) {
   Values logits = load(c.inputs[0]), labels = load(c.inputs[1]);
   const auto &l = dims(c.inputs[0]);
   int64_t s = l[0], b = l[1], v = l[2];
-  Values grad(logits.size());
+  Counted counted = countLabels(c, labels, v);
+  Values grad(logits.size(), 0.0);
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
       int64_t r = i * b + j;
-      int64_t label = index(labels[j * s + i], v, "label", j * s + i);
+      if (!counted.counts[j * s + i])
+        continue;
+      auto label = static_cast<int64_t>(labels[j * s + i]);
       double lse = logSumExp(logits, r, v);
       for (int64_t k = 0; k < v; ++k)
         grad[r * v + k] =
             (std::exp(logits[r * v + k] - lse) - (k == label ? 1.0 : 0.0)) /
-            static_cast<double>(s * b);
+            counted.divisor;
     }
   store(c.outputs[0], grad);
 }

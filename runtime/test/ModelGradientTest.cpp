@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 
 using namespace ckpt::rt;
@@ -259,13 +260,17 @@ double referenceLoss(const Program &program, const Executor &executor,
 
 /// Worst relative error of the gradients against central differences over a
 /// spread of elements of every parameter.
-double worstFiniteDifferenceError(const Program &program, uint64_t seed) {
+double worstFiniteDifferenceError(
+    const Program &program, uint64_t seed,
+    const std::function<void(Executor &)> &prepare = {}) {
   ExecutorOptions options;
   options.seed = seed;
   options.precision = Precision::F64;
   Executor executor(program, options);
   executor.initParameters(42);
   executor.initInputs(42);
+  if (prepare)
+    prepare(executor);
   executor.run();
   std::map<int, std::vector<double>> grads;
   for (const GradientOutput &g : program.gradients)
@@ -358,6 +363,65 @@ TEST(ModelGradientTest, Llama31ScaledRopeMatchesFiniteDifferences) {
   // original length 4), attention biases without MLP biases.
   Fixture f(CKPT_TINY_LLAMA31_PROGRAM);
   EXPECT_LT(worstFiniteDifferenceError(f.program, 1234), 1e-5);
+}
+
+TEST(ModelGradientTest, IgnoredLabelsDropOutOfTheLossAndItsGradient) {
+  // Every third label -100 (Hugging Face's mark): the loss is the mean over
+  // the others, and its gradient matches finite differences of that loss.
+  Fixture f(CKPT_TINY_LLAMA31_PROGRAM);
+  auto ignoreSome = [&](Executor &executor) {
+    std::vector<double> labels = executor.getTensor(f.program.labels);
+    for (size_t i = 0; i < labels.size(); i += 3)
+      labels[i] = -100;
+    executor.setTensor(f.program.labels, labels);
+  };
+  EXPECT_LT(worstFiniteDifferenceError(f.program, 1234, ignoreSome), 1e-5);
+  // Against a plain sum over the counted positions' terms: changing an
+  // ignored position's label to any class leaves the loss unchanged only
+  // if it is ignored; the mean is over the counted ones.
+  ExecutorOptions options;
+  options.precision = Precision::F64;
+  Executor executor(f.program, options);
+  executor.initParameters(42);
+  executor.initInputs(42);
+  double all = executor.run().loss;
+  ignoreSome(executor);
+  double counted = executor.run().loss;
+  EXPECT_NE(all, counted);
+  std::vector<double> labels = executor.getTensor(f.program.labels);
+  for (double &label : labels)
+    label = -100;
+  executor.setTensor(f.program.labels, labels);
+  EXPECT_EQ(executor.run().loss, 0.0); // nothing counts
+}
+
+TEST(ModelGradientTest, MicroBatchesAverageAsMegatronDoes) {
+  // Two identical micro-batches: their mean is one micro-batch, so the
+  // gradients equal the one-micro-batch step's bit for bit (halving and
+  // doubling are exact). They were twice as large when the step summed.
+  Fixture one(CKPT_HF_LLAMA_PROGRAM), two(CKPT_HF_LLAMA_M2_PROGRAM);
+  ASSERT_EQ(two.program.microBatchInputs.size(), 2u);
+  ExecutorOptions options;
+  Executor a(one.program, options), b(two.program, options);
+  a.initParameters(5);
+  a.initInputs(6);
+  for (int id : one.program.parameters())
+    b.setTensor(two.byName.at(one.program.tensors[id].name), a.getTensor(id));
+  for (const MicroBatchInputs &in : two.program.microBatchInputs) {
+    b.setTensor(in.tokens, a.getTensor(one.program.tokens));
+    b.setTensor(in.labels, a.getTensor(one.program.labels));
+  }
+  double lossOne = a.run().loss, lossTwo = b.run().loss;
+  EXPECT_EQ(lossOne, lossTwo);
+  for (const GradientOutput &g : one.program.gradients) {
+    const std::string &name = one.program.tensors[g.parameter].name;
+    int gradientTwo = -1;
+    for (const GradientOutput &h : two.program.gradients)
+      if (two.program.tensors[h.parameter].name == name)
+        gradientTwo = h.gradient;
+    ASSERT_GE(gradientTwo, 0) << name;
+    EXPECT_EQ(a.getTensor(g.gradient), b.getTensor(gradientTwo)) << name;
+  }
 }
 
 TEST(ModelGradientTest, MixtureOfExpertsMatchesFiniteDifferences) {

@@ -533,6 +533,49 @@ TEST(KernelTest, RopeRotatesPairsByPositionAndItsGradientTurnsBack) {
   }
 }
 
+TEST(KernelTest, CrossEntropyCountsTheLabelsThatCountOverTheMicroBatches) {
+  // logits [s = 3, b = 2, v = 4]; labels [b, s] with two positions of -100.
+  const int64_t s = 3, b = 2, v = 4;
+  auto logits = randomVector(s * b * v, 41);
+  const int64_t labels[] = {1, -100, 3, 0, 2, -100};
+  auto term = [&](int64_t i, int64_t j) {
+    const double *row = &logits[(i * b + j) * v];
+    double sum = 0;
+    for (int64_t c = 0; c < v; ++c)
+      sum += std::exp(row[c]);
+    return std::log(sum) - row[labels[j * s + i]];
+  };
+  // The mean over the 4 counted positions, over 2 micro-batches.
+  double expected = (term(0, 0) + term(2, 0) + term(0, 1) + term(1, 1)) / 8;
+  EXPECT_NEAR(
+      kernels::crossEntropy<double>(logits.data(), labels, s, b, v, -100, 4, 2),
+      expected, 1e-15);
+  // Nothing counts: 0, not 0/0.
+  const int64_t none[] = {-100, -100, -100, -100, -100, -100};
+  EXPECT_EQ(
+      kernels::crossEntropy<double>(logits.data(), none, s, b, v, -100, 0, 1),
+      0.0);
+  // The gradient: 0 on the ignored rows, finite differences elsewhere.
+  std::vector<double> grad(logits.size());
+  kernels::crossEntropyGrad<double>(logits.data(), labels, s, b, v, -100, 4, 2,
+                                    grad.data());
+  for (int64_t c = 0; c < v; ++c) {
+    EXPECT_EQ(grad[(1 * b + 0) * v + c], 0.0); // position 1 of sequence 0
+    EXPECT_EQ(grad[(2 * b + 1) * v + c], 0.0); // position 2 of sequence 1
+  }
+  for (size_t e = 0; e < logits.size(); ++e) {
+    auto plus = logits, minus = logits;
+    plus[e] += 1e-6;
+    minus[e] -= 1e-6;
+    double numeric = (kernels::crossEntropy<double>(plus.data(), labels, s, b,
+                                                    v, -100, 4, 2) -
+                      kernels::crossEntropy<double>(minus.data(), labels, s, b,
+                                                    v, -100, 4, 2)) /
+                     2e-6;
+    EXPECT_NEAR(grad[e], numeric, 1e-9) << "logit " << e;
+  }
+}
+
 TEST(KernelTest, FlashAttentionIsTheUnfusedChainAndMatchesFiniteDifferences) {
   // 4 query heads in 2 groups, causal, with dropout: the fused forward
   // equals scores -> softmax -> dropout -> context with repeated heads, and

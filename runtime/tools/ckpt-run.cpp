@@ -51,7 +51,10 @@ const char *kUsage =
     "(default 42)\n"
     "  --params=DIR            load parameters from DIR/<name>.npy\n"
     "  --tokens=FILE.npy       token ids [b, s]\n"
-    "  --labels=FILE.npy       labels [b, s]\n"
+    "  --labels=FILE.npy       labels [b, s] (-100: the position does not "
+    "count)\n"
+    "  --loss-mask=FILE.npy    Megatron's loss mask [b, s]: 1 counts, 0 does "
+    "not\n"
     "  --precision=program|f64 compute in the program's types (default) or "
     "f64\n"
     "  --dump-grads=DIR        write every gradient to DIR/<name>.npy\n"
@@ -80,7 +83,7 @@ struct Options {
   std::string communicator = "auto";
   uint64_t seed = 1234;
   uint64_t initSeed = 42;
-  std::string params, tokens, labels, dumpGrads, saveParams;
+  std::string params, tokens, labels, lossMask, dumpGrads, saveParams;
   Precision precision = Precision::Program;
   int repeat = 1;
   int threads = 0;
@@ -168,6 +171,8 @@ Options parseArguments(int argc, char **argv) {
       options.tokens = value;
     } else if (name == "--labels") {
       options.labels = value;
+    } else if (name == "--loss-mask") {
+      options.lossMask = value;
     } else if (name == "--dump-grads") {
       options.dumpGrads = value;
     } else if (name == "--save-params") {
@@ -193,19 +198,47 @@ Options parseArguments(int argc, char **argv) {
 }
 
 /// Loads a tensor from a .npy file, checking its shape against the program.
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text;
+  for (int64_t d : shape)
+    text += (text.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + text + "]";
+}
+
 void loadInto(Executor &executor, int id, const std::string &path) {
   const TensorInfo &info = executor.program().tensors[id];
   NpyArray array = readNpy(path);
-  if (array.shape != info.shape) {
-    std::string expected, got;
-    for (int64_t d : info.shape)
-      expected += (expected.empty() ? "" : ", ") + std::to_string(d);
-    for (int64_t d : array.shape)
-      got += (got.empty() ? "" : ", ") + std::to_string(d);
-    throw RuntimeError(path + ": '" + info.name + "' must have shape [" +
-                       expected + "], the file has [" + got + "]");
-  }
+  if (array.shape != info.shape)
+    throw RuntimeError(path + ": '" + info.name + "' must have shape " +
+                       shapeText(info.shape) + ", the file has " +
+                       shapeText(array.shape));
   executor.setTensor(id, array.values);
+}
+
+/// Megatron's loss mask as labels: a position whose mask is 0 gets the
+/// loss's ignore_index, so it counts in neither the loss nor its mean.
+void applyLossMask(Executor &executor, const std::string &path) {
+  const Program &program = executor.program();
+  int64_t ignore = -100;
+  for (const Instruction &inst : program.instructions)
+    if (inst.op == "cross_entropy" && inst.attrs.count("ignore_index"))
+      ignore = inst.getI64("ignore_index");
+  const TensorInfo &info = program.tensors[program.labels];
+  NpyArray mask = readNpy(path);
+  if (mask.shape != info.shape)
+    throw RuntimeError(path + ": the loss mask must have the labels' shape " +
+                       shapeText(info.shape) + ", the file has " +
+                       shapeText(mask.shape));
+  std::vector<double> labels = executor.getTensor(program.labels);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (mask.values[i] != 0.0 && mask.values[i] != 1.0)
+      throw RuntimeError(path + ": loss mask values must be 0 or 1, got " +
+                         std::to_string(mask.values[i]) + " at position " +
+                         std::to_string(i));
+    if (mask.values[i] == 0.0)
+      labels[i] = static_cast<double>(ignore);
+  }
+  executor.setTensor(program.labels, labels);
 }
 
 /// Time per op kind, and the GEMM rate of the step.
@@ -440,6 +473,12 @@ int runMain(int argc, char **argv, Communicator &comm) {
       loadInto(executor, program.tokens, options.tokens);
       loadInto(executor, program.labels, options.labels);
     }
+    if (!options.lossMask.empty()) {
+      if (program.pipeline)
+        throw RuntimeError("a pipelined step draws its micro-batches' labels "
+                           "itself; --loss-mask masks one");
+      applyLossMask(executor, options.lossMask);
+    }
 
     // The first step pays for one-time work (threads starting, GEMM
     // primitives chosen and created); the steady step is the fastest of
@@ -468,8 +507,8 @@ int runMain(int argc, char **argv, Communicator &comm) {
       double loss = result.loss;
       if (pipelineGroup)
         pipelineGroup->allReduceSum(&loss, 1);
-      std::printf("loss: %.9g (mean of %lld micro-batches)\n",
-                  loss / static_cast<double>(program.pipeline->microBatches),
+      // Each micro-batch's loss is already over the micro-batches.
+      std::printf("loss: %.9g (mean of %lld micro-batches)\n", loss,
                   static_cast<long long>(program.pipeline->microBatches));
     } else {
       std::printf("loss: %.9g\n", result.loss);

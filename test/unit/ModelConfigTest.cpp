@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <set>
+#include <sstream>
+
 using namespace ckpt::config;
 
 namespace {
@@ -329,3 +333,26 @@ TEST(ConfigTest, ExtremeNumbersAreErrorsNotCrashes) {
 }
 
 } // namespace
+
+TEST(ModelConfigTest, HarmlessFieldsAreTheDocumentedOnes) {
+  // docs/models.md lists the Hugging Face fields accepted unread; the list
+  // and the importer's set are the same names.
+  std::ifstream file(std::string(CKPT_DOCS_DIR) + "/models.md");
+  ASSERT_TRUE(file) << "docs/models.md";
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string doc = text.str();
+  size_t start = doc.find("<!-- harmless-fields");
+  ASSERT_NE(start, std::string::npos);
+  start = doc.find("accepted without being read:", start);
+  ASSERT_NE(start, std::string::npos);
+  size_t end = doc.find("\n\n", start);
+  std::set<std::string> documented;
+  for (size_t open = doc.find('`', start); open < end;
+       open = doc.find('`', open + 1)) {
+    size_t close = doc.find('`', open + 1);
+    documented.insert(doc.substr(open + 1, close - open - 1));
+    open = close;
+  }
+  EXPECT_EQ(documented, ckpt::config::huggingFaceHarmlessFields());
+}

@@ -206,7 +206,8 @@ Grads MergeHeadsOp::emitGradient(OpBuilder &b, ValueRange grads) {
 Grads CrossEntropyOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>{Value(), Value()};
-  Value dlogits = b.create<CrossEntropyGradOp>(getLoc(), getLogits().getType(),
-                                               getLogits(), getLabels());
+  Value dlogits = b.create<CrossEntropyGradOp>(
+      getLoc(), getLogits().getType(), getLogits(), getLabels(),
+      getIgnoreIndexAttr(), getMicroBatchesAttr());
   return SmallVector<Value>{dlogits, Value()};
 }

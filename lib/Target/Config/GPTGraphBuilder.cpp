@@ -679,9 +679,14 @@ private:
                          builder.getStringAttr(config.moeTokenDropPolicy)),
                      "moe", layer);
     if (config.moeAuxLossCoeff > 0.0) {
+      // Its weight in the step's loss: the coefficient over the
+      // micro-batches, as Megatron scales the aux loss's gradient by
+      // 1 / num_microbatches.
+      double weight =
+          config.moeAuxLossCoeff / static_cast<double>(config.numMicroBatches);
       auto aux = builder.create<MoeAuxLossOp>(
           named(prefix + "router.aux_loss"), lossType(), logits.getResult(),
-          route.getExperts(), builder.getF64FloatAttr(config.moeAuxLossCoeff));
+          route.getExperts(), builder.getF64FloatAttr(weight));
       auxLosses.push_back(tag(aux, "moe", layer).getResult());
     }
     SmallVector<NamedAttribute> bufferAttrs = {
@@ -779,9 +784,16 @@ private:
         tag(builder.create<LinearOp>(named("output_layer"), logitsType, normed,
                                      weight, Value()),
             "head", std::nullopt);
+    // The step's loss is the mean of its micro-batches' (Megatron divides
+    // each by num_microbatches).
+    SmallVector<NamedAttribute> lossAttrs;
+    if (config.numMicroBatches > 1)
+      lossAttrs.push_back(builder.getNamedAttr(
+          "micro_batches", builder.getI64IntegerAttr(config.numMicroBatches)));
     auto loss =
-        tag(builder.create<CrossEntropyOp>(named("loss"), lossType(),
-                                           logits.getResult(), arguments[1]),
+        tag(builder.create<CrossEntropyOp>(
+                named("loss"), TypeRange{lossType()},
+                ValueRange{logits.getResult(), arguments[1]}, lossAttrs),
             "loss", std::nullopt);
     return loss.getResult();
   }

@@ -135,12 +135,69 @@ const std::set<std::string> kMegatronIgnored = {"init_method_std",
                                                 "use_distributed_optimizer",
                                                 "fp32_residual_connection"};
 
+/// Hugging Face fields known to change neither the memory, the compute nor
+/// the values of a training step of these models (PretrainedConfig's
+/// bookkeeping, token ids, inference and generation settings, heads other
+/// than the causal LM's; docs/models.md lists them). Any other field the
+/// readers do not read is an error.
 const std::set<std::string> kHuggingFaceIgnored = {
-    "architectures",          "bos_token_id",         "eos_token_id",
-    "initializer_range",      "summary_activation",   "summary_first_dropout",
-    "summary_proj_to_labels", "summary_type",         "summary_use_proj",
-    "task_specific_params",   "transformers_version", "use_cache",
-    "_name_or_path",          "output_past",          "pad_token_id"};
+    "_name_or_path",
+    "architectures",
+    "transformers_version",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "sep_token_id",
+    "decoder_start_token_id",
+    "initializer_range",
+    "use_cache",
+    "output_past",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "torchscript",
+    "use_bfloat16",
+    "tf_legacy_loss",
+    "id2label",
+    "label2id",
+    "problem_type",
+    "finetuning_task",
+    "task_specific_params",
+    "tokenizer_class",
+    "prefix",
+    "chunk_size_feed_forward",
+    "pretraining_tp",
+    "summary_activation",
+    "summary_first_dropout",
+    "summary_proj_to_labels",
+    "summary_type",
+    "summary_use_proj",
+    "max_length",
+    "min_length",
+    "do_sample",
+    "early_stopping",
+    "num_beams",
+    "num_beam_groups",
+    "diversity_penalty",
+    "temperature",
+    "top_k",
+    "top_p",
+    "typical_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size",
+    "bad_words_ids",
+    "num_return_sequences",
+    "output_scores",
+    "return_dict_in_generate",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "remove_invalid_values",
+    "exponential_decay_length_penalty",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+};
 
 class ConfigReader {
 public:
@@ -234,15 +291,25 @@ public:
   void stop() { stopped = true; }
   bool isStopped() const { return stopped; }
 
-  /// Warns about every field that nothing read.
-  void warnUnknown(ConfigFormat format) {
+  /// Reports every field that nothing read: an error in a Hugging Face
+  /// config (its fields are a closed set: read, or known to change
+  /// nothing), a warning in a Megatron one.
+  void reportUnknown(ConfigFormat format) {
     if (stopped)
       return;
-    for (auto it = doc.begin(); it != doc.end(); ++it)
-      if (!used.count(it.key()))
+    for (auto it = doc.begin(); it != doc.end(); ++it) {
+      if (used.count(it.key()))
+        continue;
+      if (format == ConfigFormat::HuggingFace)
+        error(it.key(), "unknown field '" + it.key() +
+                            "': not a Hugging Face field that the importer "
+                            "reads, nor one known to change nothing "
+                            "(docs/models.md lists both)");
+      else
         warning(it.key(), "unknown field '" + it.key() +
                               "' is ignored (not a " + formatName(format) +
                               " field that the importer reads)");
+    }
   }
 
   static std::string describe(const json &value) {
@@ -780,6 +847,35 @@ void readMixtralExperts(ConfigReader &reader, GPTConfig &config) {
   config.moeAuxLossCoeff = withLoss.value_or(false) ? coeff.value_or(0) : 0.0;
 }
 
+} // namespace
+
+const std::set<std::string> &ckpt::config::huggingFaceHarmlessFields() {
+  return kHuggingFaceIgnored;
+}
+
+namespace {
+
+/// PretrainedConfig fields that would make another model: accepted at the
+/// value that changes nothing.
+void readHuggingFaceCommon(ConfigReader &reader) {
+  for (const char *key :
+       {"is_encoder_decoder", "is_decoder", "add_cross_attention"})
+    if (auto value = reader.boolean(key); value && *value)
+      reader.error(key, std::string(key) +
+                            " = true makes an encoder-decoder or "
+                            "cross-attention model; only decoder-only "
+                            "models are read (false)");
+  reader.markUsed("cross_attention_hidden_size");
+  reader.markUsed("pruned_heads");
+  if (reader.has("pruned_heads")) {
+    const auto &pruned = reader.value("pruned_heads");
+    if (!pruned.is_object() || !pruned.empty())
+      reader.error("pruned_heads",
+                   "pruned attention heads are not modelled; pruned_heads "
+                   "must be {}");
+  }
+}
+
 /// Hugging Face's parameter type: `dtype` as transformers 5 writes it,
 /// `torch_dtype` as earlier versions did (both read; given together, they
 /// must agree); f32 when absent.
@@ -1062,6 +1158,33 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
   }
   if (!windowed)
     window.reset();
+  // Qwen2's layer_types (transformers 5): the window applies to the
+  // sliding_attention layers only; with none of them, nowhere.
+  if (qwen && reader.has("layer_types")) {
+    const json &types = reader.value("layer_types");
+    reader.markUsed("layer_types");
+    bool valid = types.is_array();
+    bool sliding = false;
+    for (const json &kind : valid ? types : json::array()) {
+      if (kind == "sliding_attention")
+        sliding = true;
+      else if (kind != "full_attention")
+        valid = false;
+    }
+    if (valid && layers && types.size() != static_cast<size_t>(*layers))
+      reader.error("layer_types", "layer_types must name each of the " +
+                                      std::to_string(*layers) +
+                                      " layers, got " +
+                                      std::to_string(types.size()));
+    else if (!valid)
+      reader.error("layer_types",
+                   "layer_types must be a list of \"full_attention\" and "
+                   "\"sliding_attention\"");
+    else if (!sliding)
+      window.reset();
+  } else if (qwen) {
+    reader.ignore({"layer_types"});
+  }
   if (type == "mixtral")
     readMixtralExperts(reader, config);
   DType dtype = readTorchDtype(reader);
@@ -1112,8 +1235,10 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
   reader.ignore(kHuggingFaceIgnored);
   if (auto type = reader.string("model_type")) {
     if (*type == "llama" || *type == "mistral" || *type == "qwen2" ||
-        *type == "mixtral")
+        *type == "mixtral") {
+      readHuggingFaceCommon(reader);
       return readHuggingFaceLlama(reader, config, *type);
+    }
     if (*type != "gpt2") {
       // One message: another family's fields are neither missing GPT-2
       // fields nor unknown ones.
@@ -1124,6 +1249,7 @@ void readHuggingFace(ConfigReader &reader, GPTConfig &config) {
       return;
     }
   }
+  readHuggingFaceCommon(reader);
   // A missing field takes GPT2Config's default, as transformers reads it
   // (python/tests/test_transformers_defaults.py checks them).
   auto layers = reader.integer("n_layer", 12);
@@ -1710,7 +1836,7 @@ ckpt::config::parseGPTConfig(std::string_view text,
       readHuggingFace(topReader, config);
     if (!topReader.isStopped())
       checkConsistency(topReader, config, overrides);
-    topReader.warnUnknown(config.format);
+    topReader.reportUnknown(config.format);
     if (!topReader.hasErrors())
       result.config = config;
   } catch (const std::exception &e) {

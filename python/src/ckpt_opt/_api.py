@@ -338,20 +338,47 @@ class StepOutput:
     arena: bool = field(default=False)
 
 
+def _step_input(name: str, value: Any, integer: bool) -> Tuple[list, list]:
+    """A [b, s] input as the native call takes it: flat values, shape."""
+    if value is None:
+        return [], []
+    array = np.asarray(value)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a [b, s] array, got shape "
+                         f"{array.shape}")
+    if integer and not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got {array.dtype}")
+    if not integer and not (np.issubdtype(array.dtype, np.number)
+                            or array.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers, got {array.dtype}")
+    return array.astype(np.float64).ravel().tolist(), list(array.shape)
+
+
 def run_step(program: Union[Compiled, str], seed: int = 1234,
-             f64: bool = False, init_seed: int = 42) -> StepOutput:
+             f64: bool = False, init_seed: int = 42, tokens: Any = None,
+             labels: Any = None, loss_mask: Any = None) -> StepOutput:
     """Runs one step of a program (a Compiled result or the program's JSON
     text) on the CPU, as ``ckpt-run`` does with the same names and
     defaults: ``seed`` keys the dropout masks (``--seed``, 1234),
     ``init_seed`` draws the parameters, tokens and labels (``--init-seed``,
-    42), so the default loss is ckpt-run's. Gradients come back as float64
-    NumPy arrays by parameter name. With a memory plan the step runs from
-    the planned arena, and the measured peak equals the planned one.
-    ``f64`` computes in double precision."""
+    42), so the default loss is ckpt-run's. ``tokens`` and ``labels``
+    ([b, s] integer arrays, given together) replace the drawn ones; a label
+    of -100 does not count (Hugging Face's mark), nor does a position whose
+    ``loss_mask`` is 0 (Megatron's mask); the loss is the mean over the
+    positions that count. Gradients come back as float64 NumPy arrays by
+    parameter name. With a memory plan the step runs from the planned
+    arena, and the measured peak equals the planned one. ``f64`` computes
+    in double precision."""
     text = program.program if isinstance(program, Compiled) else program
+    if (tokens is None) != (labels is None):
+        raise ValueError("give tokens and labels together, or neither")
+    given = (_step_input("tokens", tokens, True)
+             + _step_input("labels", labels, True)
+             + _step_input("loss_mask", loss_mask, False))
     try:
-        out = _native.run_step(text, int(seed), int(init_seed), bool(f64))
-    except RuntimeError as error:
+        out = _native.run_step(text, int(seed), int(init_seed), bool(f64),
+                               *given)
+    except (RuntimeError, ValueError) as error:
         raise CkptError(str(error)) from None
     return StepOutput(loss=out["loss"], gradients=dict(out["gradients"]),
                       seconds=out["seconds"],

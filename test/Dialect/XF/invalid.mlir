@@ -485,6 +485,22 @@ func.func @loss_labels(%l: tensor<16x2x128xf32>, %y: tensor<16x2xi32>) {
 
 // -----
 
+func.func @cross_entropy_micro_batches(%l: tensor<16x2x128xf32>, %y: tensor<2x16xi32>) {
+  // expected-error @+1 {{micro_batches must be >= 1, got 0}}
+  %0 = xf.cross_entropy %l, %y {micro_batches = 0 : i64} : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @cross_entropy_grad_ignore_index(%l: tensor<16x2x128xf32>, %y: tensor<2x16xi32>) {
+  // expected-error @+1 {{attribute 'ignore_index' failed to satisfy constraint: 64-bit signless integer attribute}}
+  %0 = xf.cross_entropy_grad %l, %y {ignore_index = "none"} : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<16x2x128xf32>
+  return
+}
+
+// -----
+
 func.func @loss_result_type(%l: tensor<16x2x128xbf16>, %y: tensor<2x16xi32>) {
   // expected-error @+1 {{result #0 must be 0-d tensor of f32}}
   %0 = xf.cross_entropy %l, %y : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> tensor<bf16>

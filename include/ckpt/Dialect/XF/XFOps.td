@@ -383,14 +383,25 @@ def XF_MergeHeadsOp : XF_PureOp<"merge_heads"> {
 // Loss
 //===----------------------------------------------------------------------===//
 
+// What counts in the loss: the label that marks a position out (Hugging
+// Face's -100; Megatron's loss mask of 0), and the micro-batches whose
+// losses the step averages (Megatron divides each by num_microbatches).
+defvar XF_LossAttributes = (ins
+    DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
+    DefaultValuedAttr<I64Attr, "1">:$micro_batches);
+
 def XF_CrossEntropyOp : XF_PureOp<"cross_entropy"> {
   let summary = "mean token-level cross-entropy of logits against labels";
   let description = [{
     `logits` is `[s, b, v]`, `labels` is `[b, s]` (integer class ids in
-    `[0, v)`). Returns the mean over all `s · b` tokens of
-    `logsumexp(logits) - logits[label]`, computed in `f32`, as a 0-d tensor.
+    `[0, v)`, or `ignore_index` for a position that does not count). Returns
+    the mean over the `n` counted tokens of `logsumexp(logits) -
+    logits[label]`, divided by `micro_batches` (the step's loss is the mean
+    of its micro-batches' losses, as in Megatron), computed in `f32`, as a
+    0-d tensor; 0 when no token counts.
   }];
-  let arguments = (ins XF_FloatTensor:$logits, XF_IndexTensor:$labels);
+  let arguments = !con((ins XF_FloatTensor:$logits, XF_IndexTensor:$labels),
+                       XF_LossAttributes);
   let results = (outs XF_LossTensor:$result);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)
@@ -409,10 +420,12 @@ class XF_GradOp<string mnemonic, list<Trait> traits = []>
 def XF_CrossEntropyGradOp : XF_GradOp<"cross_entropy_grad"> {
   let summary = "gradient of the mean cross-entropy with respect to logits";
   let description = [{
-    `(softmax(logits) - onehot(labels)) / (s · b)`: the gradient of the mean
-    loss for an upstream gradient of 1 (the loss is the step's output).
+    `(softmax(logits) - onehot(labels)) / (n · micro_batches)` on the `n`
+    counted positions, 0 on those labelled `ignore_index`: the gradient of
+    the loss for an upstream gradient of 1 (the loss is the step's output).
   }];
-  let arguments = (ins XF_FloatTensor:$logits, XF_IndexTensor:$labels);
+  let arguments = !con((ins XF_FloatTensor:$logits, XF_IndexTensor:$labels),
+                       XF_LossAttributes);
   let results = (outs XF_FloatTensor:$grad);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)

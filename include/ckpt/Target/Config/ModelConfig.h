@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -196,6 +197,11 @@ struct ConfigParseResult {
 /// Parses and validates `text`. Never throws; every problem is a diagnostic.
 ConfigParseResult parseGPTConfig(std::string_view text,
                                  const ConfigOverrides &overrides = {});
+
+/// The Hugging Face fields known to change neither memory, compute nor
+/// values (accepted unread; docs/models.md lists them). Any other field a
+/// Hugging Face config holds is read, or an error.
+const std::set<std::string> &huggingFaceHarmlessFields();
 
 /// 1-based line and column of byte `offset` in `text`.
 std::pair<unsigned, unsigned> lineAndColumn(std::string_view text,

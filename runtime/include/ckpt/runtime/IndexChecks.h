@@ -21,6 +21,11 @@ namespace ckpt::rt {
 void checkIndexRange(const std::vector<int64_t> &values, int64_t low,
                      int64_t high, const std::string &what);
 
+/// Labels of a loss: each in [0, vocab) or `ignoreIndex` (a position that
+/// does not count). Returns how many count.
+int64_t checkLabels(const std::vector<int64_t> &labels, int64_t vocab,
+                    int64_t ignoreIndex);
+
 /// A routing map's slots: each in [-1, rows) (-1 a dropped choice), no row
 /// given twice, so each choice's row can be written from its own thread.
 void checkSlots(const std::vector<int64_t> &slots, int64_t rows);
