@@ -71,9 +71,13 @@ CASES = {
     "qwen2": {**BASE, "model_type": "qwen2", "tie_word_embeddings": True},
     # Labels of -100 at every third position (tokens_and_labels).
     "llama-ignored-labels": llama(),
-    # The balancing loss off: Hugging Face's pooled loss is #29, item 5.
     "mixtral": {**BASE, "model_type": "mixtral", "num_local_experts": 4,
                 "num_experts_per_tok": 2, "rope_theta": 1e6},
+    # transformers' load_balancing_loss_func, pooled over the layers.
+    "mixtral-balancing-loss": {
+        **BASE, "model_type": "mixtral", "num_local_experts": 4,
+        "num_experts_per_tok": 2, "rope_theta": 1e6,
+        "output_router_logits": True, "router_aux_loss_coef": 0.5},
 }
 
 
@@ -214,10 +218,14 @@ def run_transformers(config, params, tokens, labels):
     torch.float = torch.float32 = torch.float64
     torch.Tensor.float = lambda self, *args, **kwargs: self.double()
     try:
-        logits = model(input_ids=torch.from_numpy(tokens).long()).logits
+        out = model(input_ids=torch.from_numpy(tokens).long())
+        logits = out.logits
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             torch.from_numpy(labels).long().reshape(-1))
+        if getattr(out, "aux_loss", None) is not None:
+            # As MixtralForCausalLM adds it to a loss of labels.
+            loss = loss + cfg.router_aux_loss_coef * out.aux_loss
         loss.backward()
     finally:
         torch.float, torch.float32, torch.Tensor.float = saved

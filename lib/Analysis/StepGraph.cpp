@@ -3,6 +3,7 @@
 #include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
 
 #include <array>
@@ -254,10 +255,16 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
           index == 0 && graph.hasLoss ? TensorRole::Loss : TensorRole::Gradient;
   // A micro-batch schedule's accumulation: the running sum is the
   // parameter's gradient buffer (Megatron's main_grad), not an activation.
+  // An add's first operand is the sum so far; a conversion's operand is a
+  // contribution (widened into a new f32 sum), a temporary.
   for (const StepNode &node : graph.nodes)
-    if (node.op->hasAttr(CkptDialect::kGradAccumulateAttrName))
-      for (int id : {node.inputs.front(), node.outputs.front()})
+    if (node.op->hasAttr(CkptDialect::kGradAccumulateAttrName)) {
+      SmallVector<int, 2> sums = {node.outputs.front()};
+      if (!isa<xf::ConvertOp>(node.op))
+        sums.push_back(node.inputs.front());
+      for (int id : sums)
         if (!graph.tensors[id].isArgument())
           graph.tensors[id].role = TensorRole::Gradient;
+    }
   return graph;
 }

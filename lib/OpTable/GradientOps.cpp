@@ -32,6 +32,29 @@ bool crossEntropyGradRule(R &r) {
   return true;
 }
 
+bool convertRule(R &r) {
+  const TensorDesc *result = r.given(0);
+  if (!result)
+    return false;
+  if (result->shape != r.in(0))
+    return r.fail("result has shape " + formatShape(result->shape) +
+                  " but must be " + formatShape(r.in(0)) +
+                  " (the input's: a conversion keeps the shape)");
+  r.setOutput(0, r.in(0), result->type);
+  return true;
+}
+
+bool accumulateRule(R &r) {
+  if (r.in(1) != r.in(0))
+    return r.fail("contribution has shape " + formatShape(r.in(1)) +
+                  " but must be " + formatShape(r.in(0)) + " (the sum's)");
+  if (const TensorDesc *result = r.peek(0))
+    if (!r.expectType(*result, r.input(0), "result"))
+      return false;
+  r.setOutput(0, r.in(0), r.inType(0));
+  return true;
+}
+
 bool linearGradInputRule(R &r) {
   const TensorDesc *grad = r.given(0);
   if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
@@ -311,6 +334,11 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
            [](const OpInstance &op) { return elementwise(5, op.inputs[0]); });
   gradient("linear_grad_input", {{"grad_output"}, {"weight"}}, {{"grad"}}, {},
            linearGradInputRule, linearGradInputCost);
+  // A gradient's f32 running sum (pipelined steps of bf16 or f16 models).
+  gradient("convert", {{"input"}}, {{"result"}}, {}, convertRule, none);
+  gradient("accumulate", {{"sum"}, {"contribution"}}, {{"result"}}, {},
+           accumulateRule,
+           [](const OpInstance &op) { return elementwise(1, op.outputs[0]); });
   gradient("linear_grad_weight", {{"grad_output"}, {"input"}}, {{"grad"}}, {},
            linearGradWeightRule, linearGradWeightCost);
   gradient("bias_grad", {{"grad_output"}}, {{"grad"}}, {}, biasGradRule,

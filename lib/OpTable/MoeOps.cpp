@@ -89,18 +89,41 @@ bool checkCoeff(R &r) {
   return true;
 }
 
+/// The optional pooled counts of the balancing loss: [num_experts] in f32.
+bool checkCounts(R &r) {
+  if (!r.hasInput(2))
+    return true;
+  int64_t experts = r.in(0)[2];
+  if (r.in(2) != Shape{experts} || r.inType(2) != ElementType::F32)
+    return r.fail("counts must be [" + std::to_string(experts) +
+                  "] (one per expert) in f32, got " +
+                  formatTensorType(r.input(2)));
+  return true;
+}
+
 bool moeAuxLossRule(R &r) {
   if (!checkLogits(r, r.in(0)) ||
-      !checkRouting(r, r.in(1), r.in(0), "experts") || !checkCoeff(r))
+      !checkRouting(r, r.in(1), r.in(0), "experts") || !checkCoeff(r) ||
+      !checkCounts(r))
     return false;
   r.setOutput(0, {}, ElementType::F32);
+  return true;
+}
+
+bool moeExpertCountsRule(R &r) {
+  if (!r.rank(r.in(0), 3, "experts", "[s, b, top_k]"))
+    return false;
+  int64_t experts = r.i64("num_experts");
+  if (experts < 1)
+    return r.fail("num_experts must be >= 1, got " + std::to_string(experts));
+  r.setOutput(0, {experts}, ElementType::F32);
   return true;
 }
 
 bool moeAuxLossGradRule(R &r) {
   if (!checkLogits(r, r.in(0)) ||
       !checkRouting(r, r.in(1), r.in(0), "experts") || !checkCoeff(r) ||
-      !r.sameElementType({R::In(0), R::Out(0)}))
+      !checkCounts(r) || !r.sameElementType({R::In(0), R::Out(0)}))
     return false;
   r.setOutput(0, r.in(0), r.inType(0));
   return true;
@@ -264,14 +287,26 @@ void detail::addMoeOps(std::vector<OpDef> &ops) {
                  {0},
                  {1}});
   std::vector<AttrSpec> coeff = {{"coeff", AttrKind::Float, std::nullopt}};
-  ops.push_back({"moe_aux_loss",
+  ops.push_back(
+      {"moe_aux_loss",
+       OpClass::Forward,
+       {{"logits"}, {"experts", kIndex}, {"counts", TensorKind::Float, true}},
+       {{"result", TensorKind::Loss}},
+       coeff,
+       moeAuxLossRule,
+       moeAuxLossCost,
+       {0, 1, 2},
+       {}});
+  ops.push_back({"moe_expert_counts",
                  OpClass::Forward,
-                 {{"logits"}, {"experts", kIndex}},
-                 {{"result", TensorKind::Loss}},
-                 coeff,
-                 moeAuxLossRule,
-                 moeAuxLossCost,
-                 {0, 1},
+                 {{"experts", kIndex}},
+                 {{"result"}},
+                 {{"num_experts", AttrKind::Int, std::nullopt}},
+                 moeExpertCountsRule,
+                 [](const OpInstance &op) {
+                   return OpCost{0, elements(op.inputs[0])};
+                 },
+                 {},
                  {}});
   std::vector<AttrSpec> bufferAttrs = {
       {"num_experts", AttrKind::Int, std::nullopt},
@@ -312,8 +347,10 @@ void detail::addMoeOps(std::vector<OpDef> &ops) {
            moeRouteGradRule, [](const OpInstance &op) {
              return OpCost{0, product({8, elements(op.inputs[2])})};
            });
-  gradient("moe_aux_loss_grad", {{"logits"}, {"experts", kIndex}}, {{"grad"}},
-           coeff, moeAuxLossGradRule, moeAuxLossCost);
+  gradient(
+      "moe_aux_loss_grad",
+      {{"logits"}, {"experts", kIndex}, {"counts", TensorKind::Float, true}},
+      {{"grad"}}, coeff, moeAuxLossGradRule, moeAuxLossCost);
   gradient("moe_dispatch_grad", {{"slots", kIndex}, {"grad_output"}},
            {{"grad"}}, {}, moeDispatchGradRule, moeDispatchGradCost);
   gradient("expert_linear_grad_input", {{"grad_output"}, {"weight"}},

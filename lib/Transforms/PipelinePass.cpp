@@ -265,14 +265,28 @@ LogicalResult unroll(func::FuncOp step, const PipelineShape &p) {
         if (slot == contributionSlot.end())
           continue;
         Value &sum = sums[slot->second.first][slot->second.second];
-        if (sum) {
-          auto add = builder.create<xf::AddOp>(step.getLoc(), sum, mine);
-          phaseBackward(add);
-          add->setAttr(CkptDialect::kChunkAttrName,
-                       b.getI64IntegerAttr(s.chunk));
-          add->setAttr(CkptDialect::kGradAccumulateAttrName, b.getUnitAttr());
-          tagCopy(add, j);
-          mine = add;
+        // A bf16 or f16 gradient accumulates in f32 (Megatron's main_grad,
+        // accumulate_allreduce_grads_in_fp32): its first contribution
+        // widened, the others added into it.
+        auto type = cast<RankedTensorType>(mine.getType());
+        bool widen = !type.getElementType().isF32();
+        Operation *accumulate = nullptr;
+        if (sum && widen)
+          accumulate =
+              builder.create<xf::AccumulateOp>(step.getLoc(), sum, mine);
+        else if (sum)
+          accumulate = builder.create<xf::AddOp>(step.getLoc(), sum, mine);
+        else if (widen)
+          accumulate = builder.create<xf::ConvertOp>(
+              step.getLoc(), type.clone(builder.getF32Type()), mine);
+        if (accumulate) {
+          phaseBackward(accumulate);
+          accumulate->setAttr(CkptDialect::kChunkAttrName,
+                              b.getI64IntegerAttr(s.chunk));
+          accumulate->setAttr(CkptDialect::kGradAccumulateAttrName,
+                              b.getUnitAttr());
+          tagCopy(accumulate, j);
+          mine = accumulate->getResult(0);
         }
         sum = mine;
       }
@@ -323,11 +337,19 @@ LogicalResult unroll(func::FuncOp step, const PipelineShape &p) {
     IRMapping after;
     for (Operation *op : chain.after) {
       after.map(op->getOperand(0), grad);
-      grad = builder.clone(*op, after)->getResult(0);
+      // An all-reduce keeps its operand's type, f32 for a widened sum.
+      Operation *copy = builder.clone(*op, after);
+      copy->getResult(0).setType(grad.getType());
+      grad = copy->getResult(0);
     }
     results.push_back(grad);
   }
   builder.create<func::ReturnOp>(ret.getLoc(), results);
+  // The gradients of bf16 and f16 parameters are f32.
+  SmallVector<Type> resultTypes;
+  for (Value result : results)
+    resultTypes.push_back(result.getType());
+  unrolled.setFunctionType(builder.getFunctionType(argTypes, resultTypes));
   step.erase();
   return success();
 }

@@ -446,6 +446,12 @@ template <typename R> void add(const KernelCall &c, Operands<R> &o) {
   }
   k::add<R>(o.in(a), o.in(b), a.elements, o.out(y));
 }
+/// A copy in the compute type: the operands convert from and to their
+/// storage types.
+template <typename R> void convert(const KernelCall &c, Operands<R> &o) {
+  const R *x = o.in(c.inputs[0]);
+  std::copy(x, x + c.inputs[0].elements, o.out(c.outputs[0]));
+}
 template <typename R> void dropout(const KernelCall &c, Operands<R> &o) {
   k::dropout<R>(o.in(c.inputs[0]), c.inputs[0].elements,
                 c.inst->getF64("probability"), c.seed,
@@ -719,13 +725,17 @@ template <typename R> void moeRouteGrad(const KernelCall &c, Operands<R> &o) {
                      l[0] * l[1], l[2], shape(c.inputs[1])[2],
                      o.out(c.outputs[0]));
 }
+/// The pooled counts of a balancing loss, or null (Megatron's per layer).
+template <typename R> const R *countsOf(const KernelCall &c, Operands<R> &o) {
+  return c.inputs.size() > 2 ? o.in(c.inputs[2]) : nullptr;
+}
 template <typename R> void moeAuxLoss(const KernelCall &c, Operands<R> &o) {
   const auto &l = shape(c.inputs[0]);
   std::vector<int64_t> experts = Operands<R>::indices(c.inputs[1]);
   checkIndices(experts, l[2], "expert");
-  double loss =
-      k::moeAuxLoss<R>(o.in(c.inputs[0]), experts.data(), l[0] * l[1], l[2],
-                       shape(c.inputs[1])[2], c.inst->getF64("coeff"));
+  double loss = k::moeAuxLoss<R>(
+      o.in(c.inputs[0]), experts.data(), countsOf(c, o), l[0] * l[1], l[2],
+      shape(c.inputs[1])[2], c.inst->getF64("coeff"));
   storeElement(c.outputs[0].data, c.outputs[0].storage, 0, loss);
   if (c.loss)
     *c.loss += loss;
@@ -734,9 +744,19 @@ template <typename R> void moeAuxLossGrad(const KernelCall &c, Operands<R> &o) {
   const auto &l = shape(c.inputs[0]);
   std::vector<int64_t> experts = Operands<R>::indices(c.inputs[1]);
   checkIndices(experts, l[2], "expert");
-  k::moeAuxLossGrad<R>(o.in(c.inputs[0]), experts.data(), l[0] * l[1], l[2],
-                       shape(c.inputs[1])[2], c.inst->getF64("coeff"),
-                       o.out(c.outputs[0]));
+  k::moeAuxLossGrad<R>(o.in(c.inputs[0]), experts.data(), countsOf(c, o),
+                       l[0] * l[1], l[2], shape(c.inputs[1])[2],
+                       c.inst->getF64("coeff"), o.out(c.outputs[0]));
+}
+template <typename R>
+void moeExpertCounts(const KernelCall &c, Operands<R> &o) {
+  std::vector<int64_t> experts = Operands<R>::indices(c.inputs[0]);
+  int64_t n = c.outputs[0].elements;
+  checkIndices(experts, n, "expert");
+  R *counts = o.out(c.outputs[0]);
+  std::fill(counts, counts + n, R(0));
+  for (int64_t e : experts)
+    counts[e] += R(1);
 }
 template <typename R> void moeDispatch(const KernelCall &c, Operands<R> &o) {
   const auto &x = shape(c.inputs[0]), &buffer = shape(c.outputs[0]);
@@ -808,6 +828,9 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("gelu", gelu),
       CKPT_KERNEL("gelu_grad", geluGrad),
       CKPT_KERNEL("add", add),
+      // The running sum's type is the output's: the generic add widens.
+      CKPT_KERNEL("accumulate", add),
+      CKPT_KERNEL("convert", convert),
       CKPT_KERNEL("dropout", dropout),
       CKPT_KERNEL("dropout_grad", dropoutGrad),
       CKPT_KERNEL("dropout_mask", dropoutMask),
@@ -835,6 +858,7 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       CKPT_KERNEL("moe_route_grad", moeRouteGrad),
       CKPT_KERNEL("moe_aux_loss", moeAuxLoss),
       CKPT_KERNEL("moe_aux_loss_grad", moeAuxLossGrad),
+      CKPT_KERNEL("moe_expert_counts", moeExpertCounts),
       CKPT_KERNEL("moe_dispatch", moeDispatch),
       CKPT_KERNEL("moe_dispatch_grad", moeDispatchGrad),
       CKPT_KERNEL("moe_combine", moeCombine),

@@ -30,11 +30,18 @@ template <typename L> void fullSoftmax(const L *row, int64_t n, double *probs) {
     probs[e] /= sum;
 }
 
-/// g_e = coeff · E · c_e / (k · T²): the loss's gradient per probability.
-std::vector<double> balanceWeights(const int64_t *experts, int64_t tokens,
-                                   int64_t numExperts, int64_t k,
-                                   double coeff) {
+/// g_e = coeff · E · c_e / (k · T²): the loss's gradient per probability;
+/// with pooled counts, coeff · counts_e.
+template <typename T>
+std::vector<double> balanceWeights(const int64_t *experts, const T *counts,
+                                   int64_t tokens, int64_t numExperts,
+                                   int64_t k, double coeff) {
   std::vector<double> g(numExperts, 0.0);
+  if (counts) {
+    for (int64_t e = 0; e < numExperts; ++e)
+      g[e] = coeff * static_cast<double>(counts[e]);
+    return g;
+  }
   for (int64_t i = 0; i < tokens * k; ++i)
     g[experts[i]] += 1.0;
   double scale = coeff * static_cast<double>(numExperts) /
@@ -115,9 +122,10 @@ void moeRouteGrad(const T *logits, const int64_t *experts, const T *gradWeights,
 }
 
 template <typename T>
-double moeAuxLoss(const T *logits, const int64_t *experts, int64_t tokens,
-                  int64_t numExperts, int64_t k, double coeff) {
-  std::vector<double> g = balanceWeights(experts, tokens, numExperts, k, coeff);
+double moeAuxLoss(const T *logits, const int64_t *experts, const T *counts,
+                  int64_t tokens, int64_t numExperts, int64_t k, double coeff) {
+  std::vector<double> g =
+      balanceWeights(experts, counts, tokens, numExperts, k, coeff);
   std::vector<double> p(numExperts);
   double loss = 0;
   for (int64_t t = 0; t < tokens; ++t) {
@@ -129,10 +137,11 @@ double moeAuxLoss(const T *logits, const int64_t *experts, int64_t tokens,
 }
 
 template <typename T>
-void moeAuxLossGrad(const T *logits, const int64_t *experts, int64_t tokens,
-                    int64_t numExperts, int64_t k, double coeff,
+void moeAuxLossGrad(const T *logits, const int64_t *experts, const T *counts,
+                    int64_t tokens, int64_t numExperts, int64_t k, double coeff,
                     T *gradLogits) {
-  std::vector<double> g = balanceWeights(experts, tokens, numExperts, k, coeff);
+  std::vector<double> g =
+      balanceWeights(experts, counts, tokens, numExperts, k, coeff);
 #pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
     std::vector<double> p(numExperts);
@@ -241,10 +250,10 @@ void expertLinearGradWeight(const T *gradOut, const T *x, int64_t experts,
 #define CKPT_INSTANTIATE_MOE(T)                                                \
   template void moeRouteGrad<T>(const T *, const int64_t *, const T *,         \
                                 int64_t, int64_t, int64_t, T *);               \
-  template double moeAuxLoss<T>(const T *, const int64_t *, int64_t, int64_t,  \
-                                int64_t, double);                              \
-  template void moeAuxLossGrad<T>(const T *, const int64_t *, int64_t,         \
-                                  int64_t, int64_t, double, T *);              \
+  template double moeAuxLoss<T>(const T *, const int64_t *, const T *,         \
+                                int64_t, int64_t, int64_t, double);            \
+  template void moeAuxLossGrad<T>(const T *, const int64_t *, const T *,       \
+                                  int64_t, int64_t, int64_t, double, T *);     \
   template void moeDispatch<T>(const T *, const int64_t *, int64_t, int64_t,   \
                                int64_t, int64_t, T *);                         \
   template void moeDispatchGrad<T>(const int64_t *, const T *, int64_t,        \

@@ -35,11 +35,12 @@ void moeRouteGrad(const T *logits, const int64_t *experts, const T *gradWeights,
 
 /// The load-balancing loss and its logit gradient (upstream gradient 1).
 template <typename T>
-double moeAuxLoss(const T *logits, const int64_t *experts, int64_t tokens,
-                  int64_t numExperts, int64_t k, double coeff);
+double moeAuxLoss(const T *logits, const int64_t *experts, const T *counts,
+                  int64_t tokens, int64_t numExperts, int64_t k, double coeff);
 template <typename T>
-void moeAuxLossGrad(const T *logits, const int64_t *experts, int64_t tokens,
-                    int64_t numExperts, int64_t k, double coeff, T *gradLogits);
+void moeAuxLossGrad(const T *logits, const int64_t *experts, const T *counts,
+                    int64_t tokens, int64_t numExperts, int64_t k, double coeff,
+                    T *gradLogits);
 
 /// x [tokens, h] into buffer [rows, h] by `slots` [tokens, k].
 template <typename T>

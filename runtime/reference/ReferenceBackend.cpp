@@ -338,6 +338,8 @@ void add(const KernelCall &c) {
   store(c.outputs[0], a);
 }
 
+void convert(const KernelCall &c) { store(c.outputs[0], load(c.inputs[0])); }
+
 void biasAdd(const KernelCall &c) {
   Values x = load(c.inputs[0]), bias = load(c.inputs[1]);
   auto [rows, n] = matrix(c.inputs[0]);
@@ -840,6 +842,8 @@ const std::map<std::string, Kernel, std::less<>> &kernelTable() {
       {"gelu", gelu},
       {"gelu_grad", geluGrad},
       {"add", add},
+      {"accumulate", add},
+      {"convert", convert},
       {"bias_add", biasAdd},
       {"dropout", dropout},
       {"dropout_grad", dropoutGrad},

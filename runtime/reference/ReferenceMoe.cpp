@@ -145,9 +145,24 @@ void balance(const KernelCall &c, Values &probs, Values &g) {
   }
   g.assign(n, 0.0);
   double coeff = c.inst->getF64("coeff");
+  if (c.inputs.size() > 2) {
+    // transformers' pooled loss: the counts of every layer's choices.
+    Values counts = load(c.inputs[2]);
+    for (int64_t e = 0; e < n; ++e)
+      g[e] = coeff * counts[e];
+    return;
+  }
   for (int64_t e : experts)
     g[e] += coeff * static_cast<double>(n) /
             (static_cast<double>(k) * static_cast<double>(tokens) * tokens);
+}
+
+void moeExpertCounts(const KernelCall &c) {
+  int64_t n = c.outputs[0].elements;
+  Values counts(n, 0.0);
+  for (int64_t e : ids(c.inputs[0], 0, n, "expert"))
+    counts[e] += 1.0;
+  store(c.outputs[0], counts);
 }
 
 void moeAuxLoss(const KernelCall &c) {
@@ -291,6 +306,7 @@ ckpt::rt::referenceMoeKernels() {
       {"moe_route_grad", moeRouteGrad},
       {"moe_aux_loss", moeAuxLoss},
       {"moe_aux_loss_grad", moeAuxLossGrad},
+      {"moe_expert_counts", moeExpertCounts},
       {"moe_dispatch", moeDispatch},
       {"moe_dispatch_grad", moeDispatchGrad},
       {"moe_combine", moeCombine},

@@ -82,8 +82,8 @@ struct Layer {
     std::vector<double> out(tokens * f);
     moeCombine<double>(hidden.data(), r.weights.data(), r.slots.data(), tokens,
                        k, f, out.data());
-    double total = moeAuxLoss<double>(logits.data(), r.experts.data(), tokens,
-                                      experts, k, coeff);
+    double total = moeAuxLoss<double>(logits.data(), r.experts.data(), nullptr,
+                                      tokens, experts, k, coeff);
     for (size_t i = 0; i < out.size(); ++i)
       total += out[i] * probe[i % probe.size()];
     return total;
@@ -123,7 +123,7 @@ TEST(MoeKernelTest, LayerGradientsMatchFiniteDifferences) {
   std::vector<double> dlogits(logits.size()), daux(logits.size());
   moeRouteGrad<double>(logits.data(), r.experts.data(), dweights.data(),
                        layer.tokens, layer.experts, k, dlogits.data());
-  moeAuxLossGrad<double>(logits.data(), r.experts.data(), layer.tokens,
+  moeAuxLossGrad<double>(logits.data(), r.experts.data(), nullptr, layer.tokens,
                          layer.experts, k, layer.coeff, daux.data());
 
   const double eps = 1e-6;

@@ -18,6 +18,12 @@ void LinearGradInputOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 void LinearGradWeightOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGrad(), "dw");
 }
+void ConvertOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "gsum");
+}
+void AccumulateOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "gsum");
+}
 void BiasGradOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getGrad(), "db");
 }

@@ -30,8 +30,16 @@ Grads MoeAuxLossOp::emitGradient(OpBuilder &b, ValueRange grads) {
     return SmallVector<Value>{Value(), Value()};
   Value dlogits =
       b.create<MoeAuxLossGradOp>(getLoc(), getLogits().getType(), getLogits(),
-                                 getExperts(), getCoeffAttr());
-  return SmallVector<Value>{dlogits, Value()};
+                                 getExperts(), getCounts(), getCoeffAttr());
+  // The counts of choices carry no gradient, like the choices.
+  SmallVector<Value> operandGrads = {dlogits, Value()};
+  if (getCounts())
+    operandGrads.push_back(Value());
+  return operandGrads;
+}
+
+Grads MoeExpertCountsOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  return SmallVector<Value>{Value()};
 }
 
 Grads MoeDispatchOp::emitGradient(OpBuilder &b, ValueRange grads) {
@@ -73,6 +81,9 @@ void MoeRouteOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 }
 void MoeAuxLossOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "aux_loss");
+}
+void MoeExpertCountsOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
+  setName(getResult(), "counts");
 }
 void MoeDispatchOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "dispatched");

@@ -58,7 +58,12 @@ void AddOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   bool backward = phase && phase.getValue() == "backward";
   auto module = (*this)->getAttrOfType<StringAttr>("xf.module");
   bool loss = module && module.getValue() == "loss";
-  setName(getResult(), backward ? "dsum" : loss ? "total_loss" : "residual");
+  // A loss-side sum of a vector: the pooled counts of the routers.
+  bool vector = cast<ShapedType>(getType()).getRank() > 0;
+  setName(getResult(), backward         ? "dsum"
+                       : loss && vector ? "pooled_counts"
+                       : loss           ? "total_loss"
+                                        : "residual");
 }
 void DropoutOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "dropout");

@@ -63,6 +63,7 @@ public:
       module->getOperation()->setAttr(CkptDialect::kPipelineAttrName,
                                       describePipeline());
     Value loss = emitChunks();
+    emitPooledBalancingLoss();
     // The routers' load-balancing losses are terms of the step's loss.
     for (Value aux : auxLosses)
       loss = tag(builder.create<AddOp>(named("loss.aux"), loss, aux), "loss",
@@ -684,10 +685,21 @@ private:
       // 1 / num_microbatches.
       double weight =
           config.moeAuxLossCoeff / static_cast<double>(config.numMicroBatches);
-      auto aux = builder.create<MoeAuxLossOp>(
-          named(prefix + "router.aux_loss"), lossType(), logits.getResult(),
-          route.getExperts(), builder.getF64FloatAttr(weight));
-      auxLosses.push_back(tag(aux, "moe", layer).getResult());
+      if (config.moeAuxLossPooled) {
+        // transformers pools the choices of every layer: this layer's
+        // counts now, its term once all layers have routed.
+        auto counts = builder.create<MoeExpertCountsOp>(
+            named(prefix + "router.counts"),
+            RankedTensorType::get({e}, builder.getF32Type()),
+            route.getExperts(), builder.getI64IntegerAttr(e));
+        pooledRouters.push_back({logits.getResult(), route.getExperts(),
+                                 tag(counts, "moe", layer).getResult()});
+      } else {
+        auto aux = builder.create<MoeAuxLossOp>(
+            named(prefix + "router.aux_loss"), lossType(), logits.getResult(),
+            route.getExperts(), Value(), builder.getF64FloatAttr(weight));
+        auxLosses.push_back(tag(aux, "moe", layer).getResult());
+      }
     }
     SmallVector<NamedAttribute> bufferAttrs = {
         builder.getNamedAttr("num_experts", builder.getI64IntegerAttr(e)),
@@ -859,6 +871,40 @@ private:
   Block::BlockArgListType arguments;
   int64_t nextRngStream = 0;
   SmallVector<Value> auxLosses; ///< One per MoE layer with a balancing loss.
+  /// A layer's router under transformers' pooled balancing loss.
+  struct PooledRouter {
+    Value logits, experts, counts;
+  };
+  SmallVector<PooledRouter> pooledRouters;
+
+  /// transformers' load_balancing_loss_func over L layers of T = s·b
+  /// tokens: coeff · E · Σ_e F_e · P_e with F_e the share of all layers'
+  /// choices naming e and P_e the mean of all layers' softmax. With C the
+  /// pooled counts that is Σ_l coeff · E / (L·T)² · Σ_e C_e · Σ_t p_l,t,e:
+  /// one term per layer, weighted by the counts of every layer.
+  void emitPooledBalancingLoss() {
+    if (pooledRouters.empty())
+      return;
+    Value counts = pooledRouters.front().counts;
+    for (const PooledRouter &router : ArrayRef(pooledRouters).drop_front())
+      counts = tag(builder.create<AddOp>(named("loss.aux.counts"), counts,
+                                         router.counts),
+                   "loss", std::nullopt)
+                   .getResult();
+    double rows = static_cast<double>(pooledRouters.size()) *
+                  static_cast<double>(config.seqLength) *
+                  static_cast<double>(config.microBatchSize);
+    double weight = config.moeAuxLossCoeff *
+                    static_cast<double>(config.numMoeExperts) /
+                    (rows * rows * static_cast<double>(config.numMicroBatches));
+    for (const PooledRouter &router : pooledRouters)
+      auxLosses.push_back(
+          tag(builder.create<MoeAuxLossOp>(
+                  named("loss.aux"), lossType(), router.logits, router.experts,
+                  counts, builder.getF64FloatAttr(weight)),
+              "loss", std::nullopt)
+              .getResult());
+  }
 };
 
 } // namespace

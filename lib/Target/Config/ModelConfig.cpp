@@ -845,6 +845,7 @@ void readMixtralExperts(ConfigReader &reader, GPTConfig &config) {
   config.numMoeExperts = experts.value_or(8);
   config.moeRouterTopk = topk.value_or(2);
   config.moeAuxLossCoeff = withLoss.value_or(false) ? coeff.value_or(0) : 0.0;
+  config.moeAuxLossPooled = true;
 }
 
 } // namespace

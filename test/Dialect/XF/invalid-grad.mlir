@@ -142,3 +142,27 @@ func.func @glu_grad_shape(%x: tensor<4x8xf32>, %dy: tensor<4x8xf32>) {
   %0 = xf.glu_grad %x, %dy : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
   return
 }
+
+// -----
+
+func.func @convert_shape(%g: tensor<4x8xbf16>) {
+  // expected-error @+1 {{result has shape [8, 4] but must be [4, 8] (the input's: a conversion keeps the shape)}}
+  %0 = xf.convert %g : tensor<4x8xbf16> -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @accumulate_shape(%s: tensor<4x8xf32>, %g: tensor<8x4xbf16>) {
+  // expected-error @+1 {{contribution has shape [8, 4] but must be [4, 8] (the sum's)}}
+  %0 = xf.accumulate %s, %g : tensor<4x8xf32>, tensor<8x4xbf16>
+  return
+}
+
+// -----
+
+func.func @accumulate_result(%s: tensor<4x8xf32>, %g: tensor<4x8xbf16>) {
+  // expected-error @+1 {{all of {sum, result} have same type}}
+  %0 = "xf.accumulate"(%s, %g) : (tensor<4x8xf32>, tensor<4x8xbf16>) -> tensor<4x8xbf16>
+  return
+}

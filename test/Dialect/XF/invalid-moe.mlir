@@ -63,6 +63,22 @@ func.func @combine_weights_slots_differ(%o: tensor<3x4x8xf32>, %w: tensor<4x2x2x
 
 // -----
 
+func.func @aux_loss_counts(%l: tensor<4x2x3xf32>, %e: tensor<4x2x2xi32>, %c: tensor<4xf32>) {
+  // expected-error @+1 {{counts must be [3] (one per expert) in f32, got 'tensor<4xf32>'}}
+  %a = xf.moe_aux_loss %l, %e, %c {coeff = 0.5} : (tensor<4x2x3xf32>, tensor<4x2x2xi32>, tensor<4xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @expert_counts(%e: tensor<4x2x2xi32>) {
+  // expected-error @+1 {{num_experts must be >= 1, got 0}}
+  %c = xf.moe_expert_counts %e {num_experts = 0} : (tensor<4x2x2xi32>) -> tensor<0xf32>
+  return
+}
+
+// -----
+
 func.func @aux_loss_negative_coeff(%l: tensor<4x2x3xf32>, %e: tensor<4x2x2xi32>) {
   // expected-error @+1 {{coeff must be in [0, 1e6], got -0.5}}
   %a = xf.moe_aux_loss %l, %e {coeff = -0.5} : (tensor<4x2x3xf32>, tensor<4x2x2xi32>) -> tensor<f32>

@@ -150,6 +150,12 @@ func.func @moe(%x: tensor<4x2x8xf32>, %router: tensor<3x8xf32>,
       : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x2xi32>)
   // CHECK: %aux_loss = xf.moe_aux_loss
   %aux = xf.moe_aux_loss %logits, %e {coeff = 0.01} : (tensor<4x2x3xf32>, tensor<4x2x2xi32>) -> tensor<f32>
+  // transformers' pooled loss: the counts of the choices, then a term
+  // weighted by them.
+  // CHECK: %counts = xf.moe_expert_counts %{{.*}} {num_experts = 3 : i64} : (tensor<4x2x2xi32>) -> tensor<3xf32>
+  %c = xf.moe_expert_counts %e {num_experts = 3} : (tensor<4x2x2xi32>) -> tensor<3xf32>
+  // CHECK: xf.moe_aux_loss %{{.*}}, %{{.*}}, %counts {coeff = 1.000000e-02 : f64} : (tensor<4x2x3xf32>, tensor<4x2x2xi32>, tensor<3xf32>) -> tensor<f32>
+  %pooled = xf.moe_aux_loss %logits, %e, %c {coeff = 0.01} : (tensor<4x2x3xf32>, tensor<4x2x2xi32>, tensor<3xf32>) -> tensor<f32>
   // CHECK: %dispatched = xf.moe_dispatch
   %d = xf.moe_dispatch %x, %s {num_experts = 3, capacity = 6}
       : (tensor<4x2x8xf32>, tensor<4x2x2xi32>) -> tensor<3x6x8xf32>
@@ -161,4 +167,15 @@ func.func @moe(%x: tensor<4x2x8xf32>, %router: tensor<3x8xf32>,
   %y = xf.moe_combine %o, %w, %s
       : (tensor<3x6x8xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>) -> tensor<4x2x8xf32>
   return %y, %aux : tensor<4x2x8xf32>, tensor<f32>
+}
+
+// A bf16 gradient's f32 running sum: the first contribution widened, the
+// next added into it.
+// CHECK-LABEL: func.func @gradient_sum
+func.func @gradient_sum(%g0: tensor<4x8xbf16>, %g1: tensor<4x8xbf16>) -> tensor<4x8xf32> {
+  // CHECK: %[[S:.*]] = xf.convert %{{.*}} : tensor<4x8xbf16> -> tensor<4x8xf32>
+  %s = xf.convert %g0 : tensor<4x8xbf16> -> tensor<4x8xf32>
+  // CHECK: xf.accumulate %[[S]], %{{.*}} : tensor<4x8xf32>, tensor<4x8xbf16>
+  %t = xf.accumulate %s, %g1 : tensor<4x8xf32>, tensor<4x8xbf16>
+  return %t : tensor<4x8xf32>
 }

@@ -49,12 +49,32 @@ def XF_MoeAuxLossOp : XF_PureOp<"moe_aux_loss"> {
     sum over tokens of the softmax over all `E` logits: Megatron's
     `switch_load_balancing_loss_func`. A 0-d f32 term of the step's loss;
     only `P` carries a gradient. The backward keeps `logits` and `experts`.
+
+    With `counts` (`[E]`, f32) the weight of `P_e` is `coeff · counts_e`
+    instead: one layer's term of transformers' `load_balancing_loss_func`,
+    which pools the choices of every layer (`counts` their sum, from
+    `xf.moe_expert_counts`).
   }];
   let arguments = (ins XF_FloatTensor:$logits, XF_IndexTensor:$experts,
-                       F64Attr:$coeff);
+                       Optional<XF_FloatTensor>:$counts, F64Attr:$coeff);
   let results = (outs XF_LossTensor:$result);
   let assemblyFormat = [{
-    $logits `,` $experts attr-dict `:` functional-type(operands, results)
+    $logits `,` $experts (`,` $counts^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def XF_MoeExpertCountsOp : XF_PureOp<"moe_expert_counts"> {
+  let summary = "how many choices of `experts` name each expert";
+  let description = [{
+    `result[e]` (f32, `[num_experts]`) counts the entries of `experts`
+    (`[s, b, k]`) equal to `e`: a layer's share of the pooled counts of
+    transformers' balancing loss. Integer choices carry no gradient.
+  }];
+  let arguments = (ins XF_IndexTensor:$experts, I64Attr:$num_experts);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $experts attr-dict `:` functional-type(operands, results)
   }];
 }
 
@@ -125,13 +145,15 @@ def XF_MoeAuxLossGradOp : XF_GradOp<"moe_aux_loss_grad"> {
   let description = [{
     For an upstream gradient of 1 (the loss is a term of the step's):
     `p_t,e · (g_e - Σ_e' p_t,e' · g_e')` with `p` the softmax over all
-    experts and `g_e = coeff · E · c_e / (k · T²)`.
+    experts and `g_e = coeff · E · c_e / (k · T²)`, or `coeff · counts_e`
+    with `counts`.
   }];
   let arguments = (ins XF_FloatTensor:$logits, XF_IndexTensor:$experts,
-                       F64Attr:$coeff);
+                       Optional<XF_FloatTensor>:$counts, F64Attr:$coeff);
   let results = (outs XF_FloatTensor:$grad);
   let assemblyFormat = [{
-    $logits `,` $experts attr-dict `:` functional-type(operands, results)
+    $logits `,` $experts (`,` $counts^)? attr-dict `:`
+    functional-type(operands, results)
   }];
 }
 

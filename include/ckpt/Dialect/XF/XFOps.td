@@ -528,6 +528,38 @@ def XF_RopeGradOp : XF_GradOp<"rope_grad", [SameOperandsAndResultType]> {
   let assemblyFormat = "$grad_output attr-dict `:` type($grad)";
 }
 
+def XF_ConvertOp : XF_GradOp<"convert"> {
+  let summary = "the same values in another float type";
+  let description = [{
+    Each element of `input` rounded to the result's element type (to
+    nearest even), the shape unchanged. A pipelined step widens a bf16 or
+    f16 parameter's first gradient contribution into its f32 running sum
+    this way (Megatron's `main_grad`).
+  }];
+  let arguments = (ins XF_FloatTensor:$input);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def XF_AccumulateOp : XF_GradOp<"accumulate",
+    [AllTypesMatch<["sum", "result"]>]> {
+  let summary = "a gradient contribution added into its running sum";
+  let description = [{
+    `sum + contribution` in `sum`'s element type, `contribution` of the same
+    shape in any float type (widened first): a pipelined step's
+    accumulation of a bf16 or f16 gradient into its f32 buffer, as
+    Megatron's `main_grad.add_(grad)` with
+    `accumulate_allreduce_grads_in_fp32`.
+  }];
+  let arguments = (ins XF_FloatTensor:$sum, XF_FloatTensor:$contribution);
+  let results = (outs XF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $sum `,` $contribution attr-dict `:` type($sum) `,` type($contribution)
+  }];
+}
+
 def XF_FlashAttentionGradOp : XF_GradOp<"flash_attention_grad"> {
   let summary = "gradients of fused attention, recomputing the scores";
   let description = [{

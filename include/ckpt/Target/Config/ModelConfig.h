@@ -144,7 +144,11 @@ struct GPTConfig {
   int64_t moeSharedExpertIntermediateSize = 0;
   /// None: dropless routing, planned for its worst case.
   std::optional<double> moeExpertCapacityFactor;
-  double moeAuxLossCoeff = 0.0;             ///< 0: no load-balancing loss.
+  double moeAuxLossCoeff = 0.0; ///< 0: no load-balancing loss.
+  /// The balancing loss pooled over the layers as transformers'
+  /// load_balancing_loss_func computes it (a Hugging Face config), or per
+  /// layer as Megatron's (false).
+  bool moeAuxLossPooled = false;
   std::string moeTokenDropPolicy = "probs"; ///< "probs" or "position".
   bool moe() const { return numMoeExperts > 0; }
   /// Rows of each expert's buffer: ceil(s·b·k / E · factor) as Megatron's
