@@ -109,20 +109,11 @@ void setInputs(ckpt::rt::Executor &executor, const GivenInput &tokens,
   if (mask.shape.empty())
     return;
   checkShape(program.tensors[program.labels], mask, "loss_mask");
-  int64_t ignore = -100;
-  for (const ckpt::rt::Instruction &inst : program.instructions)
-    if (inst.op == "cross_entropy" && inst.attrs.count("ignore_index"))
-      ignore = inst.getI64("ignore_index");
-  std::vector<double> values = executor.getTensor(program.labels);
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (mask.values[i] != 0.0 && mask.values[i] != 1.0)
-      throw std::invalid_argument("loss_mask values must be 0 or 1, got " +
-                                  std::to_string(mask.values[i]) +
-                                  " at position " + std::to_string(i));
-    if (mask.values[i] == 0.0)
-      values[i] = static_cast<double>(ignore);
+  try {
+    executor.maskLabels(mask.values);
+  } catch (const std::exception &error) {
+    throw std::invalid_argument(std::string("loss_mask: ") + error.what());
   }
-  executor.setTensor(program.labels, values);
 }
 
 nb::dict runStep(const std::string &programText, uint64_t seed,

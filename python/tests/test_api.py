@@ -154,7 +154,7 @@ def test_run_step_labels_of_minus_100_and_the_loss_mask_agree():
     with pytest.raises(CkptError, match="label -7 at position 0"):
         ckpt_opt.run_step(compiled, tokens=tokens,
                           labels=np.full((b, s), -7))
-    with pytest.raises(CkptError, match="loss_mask values must be 0 or 1"):
+    with pytest.raises(CkptError, match="loss mask values must be 0 or 1"):
         ckpt_opt.run_step(compiled, loss_mask=np.full((b, s), 0.5))
 
 

@@ -197,6 +197,29 @@ void Executor::setTensor(int id, const std::vector<double> &values) {
   alive_[id] = true;
 }
 
+void Executor::maskLabels(const std::vector<double> &mask) {
+  if (program_.pipeline)
+    throw RuntimeError("a pipelined step draws its micro-batches' labels "
+                       "itself; a loss mask masks one");
+  int64_t ignore = -100;
+  for (const Instruction &inst : program_.instructions)
+    if (inst.op == "cross_entropy" && inst.attrs.count("ignore_index"))
+      ignore = inst.getI64("ignore_index");
+  std::vector<double> labels = getTensor(program_.labels);
+  if (mask.size() != labels.size())
+    throw RuntimeError("the loss mask has " + std::to_string(mask.size()) +
+                       " values, the labels " + std::to_string(labels.size()));
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (mask[i] != 0.0 && mask[i] != 1.0)
+      throw RuntimeError("loss mask values must be 0 or 1, got " +
+                         std::to_string(mask[i]) + " at position " +
+                         std::to_string(i));
+    if (mask[i] == 0.0)
+      labels[i] = static_cast<double>(ignore);
+  }
+  setTensor(program_.labels, labels);
+}
+
 std::vector<double> Executor::getTensor(int id) const {
   if (!alive_[id])
     throw RuntimeError("tensor '" + program_.tensors[id].name +

@@ -215,30 +215,20 @@ void loadInto(Executor &executor, int id, const std::string &path) {
   executor.setTensor(id, array.values);
 }
 
-/// Megatron's loss mask as labels: a position whose mask is 0 gets the
-/// loss's ignore_index, so it counts in neither the loss nor its mean.
+/// Megatron's loss mask from a file of the labels' shape.
 void applyLossMask(Executor &executor, const std::string &path) {
   const Program &program = executor.program();
-  int64_t ignore = -100;
-  for (const Instruction &inst : program.instructions)
-    if (inst.op == "cross_entropy" && inst.attrs.count("ignore_index"))
-      ignore = inst.getI64("ignore_index");
   const TensorInfo &info = program.tensors[program.labels];
   NpyArray mask = readNpy(path);
   if (mask.shape != info.shape)
     throw RuntimeError(path + ": the loss mask must have the labels' shape " +
                        shapeText(info.shape) + ", the file has " +
                        shapeText(mask.shape));
-  std::vector<double> labels = executor.getTensor(program.labels);
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (mask.values[i] != 0.0 && mask.values[i] != 1.0)
-      throw RuntimeError(path + ": loss mask values must be 0 or 1, got " +
-                         std::to_string(mask.values[i]) + " at position " +
-                         std::to_string(i));
-    if (mask.values[i] == 0.0)
-      labels[i] = static_cast<double>(ignore);
+  try {
+    executor.maskLabels(mask.values);
+  } catch (const RuntimeError &error) {
+    throw RuntimeError(path + ": " + error.what());
   }
-  executor.setTensor(program.labels, labels);
 }
 
 /// Time per op kind, and the GEMM rate of the step.

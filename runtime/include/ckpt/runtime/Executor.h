@@ -98,6 +98,12 @@ public:
   void setTensor(int id, const std::vector<double> &values);
   /// Reads any defined tensor as doubles.
   std::vector<double> getTensor(int id) const;
+  /// Megatron's loss mask ([b, s] of 0 and 1, flattened) on the labels: a
+  /// position whose mask is 0 gets the loss's ignore_index, so it counts in
+  /// neither the loss nor its mean. Throws RuntimeError for another size,
+  /// a value other than 0 and 1, or a pipelined step (whose micro-batches'
+  /// labels are drawn).
+  void maskLabels(const std::vector<double> &mask);
   /// The raw bytes of a defined tensor.
   std::vector<unsigned char> rawTensor(int id) const;
   /// Whether runs place activations and temporaries in the planned arena.
