@@ -1518,12 +1518,18 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
     reader.error(mKey(), "the interleaved schedule needs " + mKey() + " (" +
                              std::to_string(m) + ") to be a multiple of " +
                              pKey() + " (" + std::to_string(p) + ")");
-  if (p > 1 && config.moe() && config.moeAuxLossCoeff > 0.0)
-    reader.error("moe_aux_loss_coeff",
-                 "the load-balancing loss of a mixture of experts is not "
-                 "supported with pipeline parallelism yet (a stage without "
-                 "the head has no loss to add it to); set it to 0 or use "
-                 "pipeline_model_parallel_size = 1");
+  if (p > 1 && config.moe() && config.moeAuxLossCoeff > 0.0) {
+    // Named in the config's own spelling: Mixtral's switch is
+    // output_router_logits.
+    bool hf = config.format == ConfigFormat::HuggingFace;
+    std::string field = hf ? "output_router_logits" : "moe_aux_loss_coeff";
+    reader.error(field, "the load-balancing loss of a mixture of experts is "
+                        "not supported with pipeline parallelism yet (a "
+                        "stage without the head has no loss to add it to); "
+                        "set " +
+                            field + (hf ? " to false" : " to 0") + " or use " +
+                            pKey() + " = 1");
+  }
   if (layers <= 0 || p == 1) {
     if (p == 1 && (config.firstStageLayers || config.lastStageLayers))
       reader.error("decoder_first_pipeline_num_layers",
