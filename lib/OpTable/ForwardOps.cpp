@@ -429,7 +429,7 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
        OpClass::Forward,
        {{"logits"}, {"labels", kIndex}},
        {{"result", TensorKind::Loss}},
-       lossAttrs(),
+       lossAttrSpecs(),
        crossEntropyRule,
        [](const OpInstance &op) { return elementwise(5, op.inputs[0]); },
        {0, 1},

@@ -330,7 +330,7 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
                   std::move(attrs), rule, cost);
   };
   gradient("cross_entropy_grad", {{"logits"}, {"labels", kIndex}}, {{"grad"}},
-           lossAttrs(), crossEntropyGradRule,
+           lossAttrSpecs(), crossEntropyGradRule,
            [](const OpInstance &op) { return elementwise(5, op.inputs[0]); });
   gradient("linear_grad_input", {{"grad_output"}, {"weight"}}, {{"grad"}}, {},
            linearGradInputRule, linearGradInputCost);

@@ -9,6 +9,7 @@
 #ifndef CKPT_OPTABLE_OPRULES_H
 #define CKPT_OPTABLE_OPRULES_H
 
+#include "ckpt/OpTable/LossSpec.h"
 #include "ckpt/OpTable/OpTable.h"
 #include "ckpt/OpTable/Rope.h"
 
@@ -72,8 +73,6 @@ bool mergeHeadsShape(RuleContext &r, const Shape &input, Shape &out);
 /// logits [s, b, v], labels [b, s] -> []; micro_batches >= 1.
 bool crossEntropyShape(RuleContext &r, const Shape &logits,
                        const Shape &labels);
-/// ignore_index (-100) and micro_batches (1) of the loss and its gradient.
-std::vector<AttrSpec> lossAttrs();
 /// A causal softmax needs square trailing dimensions.
 bool softmaxShape(RuleContext &r, const Shape &input, bool causal);
 

@@ -165,9 +165,22 @@ bool detail::crossEntropyShape(RuleContext &r, const Shape &logits,
   return true;
 }
 
-std::vector<AttrSpec> detail::lossAttrs() {
-  return {{"ignore_index", AttrKind::Int, AttrValue(int64_t(-100))},
-          {"micro_batches", AttrKind::Int, AttrValue(int64_t(1))}};
+std::vector<AttrSpec> ckpt::ops::lossAttrSpecs() {
+  const LossSpec defaults;
+  return {{"ignore_index", AttrKind::Int, AttrValue(defaults.ignoreIndex)},
+          {"micro_batches", AttrKind::Int, AttrValue(defaults.microBatches)}};
+}
+
+LossSpec ckpt::ops::readLossSpec(const AttrMap &attrs) {
+  LossSpec spec;
+  auto read = [&](const char *name, int64_t &value) {
+    if (auto it = attrs.find(name); it != attrs.end())
+      if (auto *i = std::get_if<int64_t>(&it->second))
+        value = *i;
+  };
+  read("ignore_index", spec.ignoreIndex);
+  read("micro_batches", spec.microBatches);
+  return spec;
 }
 
 bool detail::softmaxShape(RuleContext &r, const Shape &input, bool causal) {

@@ -10,6 +10,7 @@
 #include "Kernels.h"
 #include "MoeKernels.h"
 
+#include "ckpt/OpTable/LossSpec.h"
 #include "ckpt/OpTable/Rope.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/IndexChecks.h"
@@ -655,22 +656,10 @@ template <typename R> void shard(const KernelCall &c, Operands<R> &o) {
   const R *x = o.in(c.inputs[0]) + c.comm->rank() * piece;
   std::copy(x, x + piece, o.out(c.outputs[0]));
 }
-/// The loss attributes of cross_entropy and its gradient.
-struct LossAttrs {
-  int64_t ignoreIndex, microBatches;
-};
-LossAttrs lossAttrs(const KernelCall &c) {
-  const ops::AttrMap &attrs = c.inst->attrs;
-  auto get = [&](const char *name, int64_t fallback) {
-    auto it = attrs.find(name);
-    return it == attrs.end() ? fallback : std::get<int64_t>(it->second);
-  };
-  return {get("ignore_index", -100), get("micro_batches", 1)};
-}
 template <typename R> void crossEntropy(const KernelCall &c, Operands<R> &o) {
   const auto &l = shape(c.inputs[0]);
   std::vector<int64_t> labels = Operands<R>::indices(c.inputs[1]);
-  LossAttrs a = lossAttrs(c);
+  ops::LossSpec a = ops::readLossSpec(c.inst->attrs);
   int64_t counted = checkLabels(labels, l[2], a.ignoreIndex);
   double loss =
       k::crossEntropy<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2],
@@ -683,7 +672,7 @@ template <typename R>
 void crossEntropyGrad(const KernelCall &c, Operands<R> &o) {
   const auto &l = shape(c.inputs[0]);
   std::vector<int64_t> labels = Operands<R>::indices(c.inputs[1]);
-  LossAttrs a = lossAttrs(c);
+  ops::LossSpec a = ops::readLossSpec(c.inst->attrs);
   int64_t counted = checkLabels(labels, l[2], a.ignoreIndex);
   k::crossEntropyGrad<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2],
                          a.ignoreIndex, counted, a.microBatches,

@@ -13,6 +13,7 @@
 #include "DeviceTensor.h"
 #include "Launch.h"
 
+#include "ckpt/OpTable/LossSpec.h"
 #include "ckpt/OpTable/Rope.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/IndexChecks.h"

@@ -1,6 +1,7 @@
 //===- Executor.cpp - Runs a program on a backend -------------------------===//
 
 #include "ckpt/runtime/Executor.h"
+#include "ckpt/OpTable/LossSpec.h"
 #include "ckpt/runtime/Fusion.h"
 #include "ckpt/runtime/Philox.h"
 
@@ -201,10 +202,10 @@ void Executor::maskLabels(const std::vector<double> &mask) {
   if (program_.pipeline)
     throw RuntimeError("a pipelined step draws its micro-batches' labels "
                        "itself; a loss mask masks one");
-  int64_t ignore = -100;
+  int64_t ignore = ops::LossSpec().ignoreIndex;
   for (const Instruction &inst : program_.instructions)
-    if (inst.op == "cross_entropy" && inst.attrs.count("ignore_index"))
-      ignore = inst.getI64("ignore_index");
+    if (inst.op == "cross_entropy")
+      ignore = ops::readLossSpec(inst.attrs).ignoreIndex;
   std::vector<double> labels = getTensor(program_.labels);
   if (mask.size() != labels.size())
     throw RuntimeError("the loss mask has " + std::to_string(mask.size()) +

@@ -12,6 +12,7 @@
 #include "ReferenceMoe.h"
 
 #include "ReferenceValues.h"
+#include "ckpt/OpTable/LossSpec.h"
 #include "ckpt/OpTable/Rope.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Philox.h"
@@ -732,12 +733,8 @@ struct Counted {
   double divisor;
 };
 Counted countLabels(const KernelCall &c, const Values &labels, int64_t v) {
-  int64_t ignore = c.inst->attrs.count("ignore_index")
-                       ? c.inst->getI64("ignore_index")
-                       : -100;
-  int64_t m = c.inst->attrs.count("micro_batches")
-                  ? c.inst->getI64("micro_batches")
-                  : 1;
+  ops::LossSpec loss = ops::readLossSpec(c.inst->attrs);
+  int64_t ignore = loss.ignoreIndex, m = loss.microBatches;
   Counted out{ignore, std::vector<bool>(labels.size()), 0.0};
   int64_t n = 0;
   for (size_t i = 0; i < labels.size(); ++i) {

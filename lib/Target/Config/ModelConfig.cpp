@@ -1086,7 +1086,7 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
                           const std::string &type) {
   const ConfigFormat fmt = ConfigFormat::HuggingFace;
   reader.ignore(kHuggingFaceIgnored);
-  reader.ignore({"pretraining_tp", "model_type"});
+  reader.ignore({"model_type"});
   // A missing field takes the default of transformers' config class for
   // the model_type (python/tests/test_transformers_defaults.py checks them).
   const HuggingFaceDefaults &d = huggingFaceDefaults(type);
