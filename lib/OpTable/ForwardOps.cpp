@@ -184,7 +184,7 @@ bool flashAttentionRule(R &r) {
   if (!r.sameElementType({R::In(0), R::In(1), R::In(2), R::Out(0)}) ||
       !flashAttentionShape(r, q, r.in(1), r.in(2)))
     return false;
-  r.setOutput(0, q, r.inType(0));
+  r.setOutput(0, flashAttentionResultShape(r, q), r.inType(0));
   r.setOutput(1, {q[0], q[1], q[2]}, ElementType::F32);
   return true;
 }

@@ -197,9 +197,13 @@ bool ropeGradRule(R &r) {
 bool flashAttentionGradRule(R &r) {
   const TensorDesc &query = r.input(0), &key = r.input(1), &value = r.input(2);
   if (!r.sameElementType({R::In(0), R::In(1), R::In(2), R::In(3), R::In(5)}) ||
-      !flashAttentionShape(r, query.shape, key.shape, value.shape) ||
-      !r.expectType(r.input(3), query, "result") ||
-      !r.expectType(r.input(5), query, "grad_output") ||
+      !flashAttentionShape(r, query.shape, key.shape, value.shape))
+    return false;
+  // The forward's result (and so its gradient): [b, a, s, d], or [s, b, a·d]
+  // with merge_heads.
+  TensorDesc result{flashAttentionResultShape(r, query.shape), query.type};
+  if (!r.expectType(r.input(3), result, "result") ||
+      !r.expectType(r.input(5), result, "grad_output") ||
       !r.expectType(
           r.input(4),
           {{query.shape[0], query.shape[1], query.shape[2]}, ElementType::F32},

@@ -105,6 +105,10 @@ OpCost ropeCost(const OpInstance &op);
 /// divides a; equal lengths when causal), scale and dropout probability.
 bool flashAttentionShape(RuleContext &r, const Shape &query, const Shape &key,
                          const Shape &value);
+/// Fused attention's result: the query's [b, a, s, d], or with merge_heads
+/// [s, b, a·d], Megatron's layout of the context that the output projection
+/// reads as a view (Transformer Engine's sbhd), so no copy is kept beside it.
+Shape flashAttentionResultShape(const RuleContext &r, const Shape &query);
 /// A rotary embedding's input [b, a, s, d], rotary_dim (even, in (0, d])
 /// and base (> 0).
 bool checkRope(RuleContext &r, const Shape &input);

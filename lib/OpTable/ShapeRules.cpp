@@ -301,7 +301,15 @@ std::vector<AttrSpec> detail::flashAttentionAttrs() {
   return {{"scale", AttrKind::Float, std::nullopt},
           {"causal", AttrKind::Bool, AttrValue(true)},
           {"probability", AttrKind::Float, AttrValue(0.0)},
-          {"rng_stream", AttrKind::Int, AttrValue(int64_t(0))}};
+          {"rng_stream", AttrKind::Int, AttrValue(int64_t(0))},
+          {"merge_heads", AttrKind::Bool, AttrValue(false)}};
+}
+
+Shape detail::flashAttentionResultShape(const RuleContext &r,
+                                        const Shape &query) {
+  if (r.flag("merge_heads"))
+    return {query[2], query[0], query[1] * query[3]};
+  return query;
 }
 
 OpCost detail::flashAttentionCost(const OpInstance &op, int64_t products,

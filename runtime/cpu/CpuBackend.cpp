@@ -326,12 +326,12 @@ template <typename R> void ropeGrad(const KernelCall &c, Operands<R> &o) {
 template <typename R> void flashAttention(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &q = shape(in[0]), &kv = shape(in[1]);
-  k::flashAttention<R>(o.in(in[0]), o.in(in[1]), o.in(in[2]), q[0], q[1], kv[1],
-                       q[2], kv[2], q[3], c.inst->getF64("scale"),
-                       c.inst->getBool("causal"), c.inst->getF64("probability"),
-                       c.seed,
-                       static_cast<uint32_t>(c.inst->getI64("rng_stream")),
-                       o.out(out[0]), o.out(out[1]));
+  k::flashAttention<R>(
+      o.in(in[0]), o.in(in[1]), o.in(in[2]), q[0], q[1], kv[1], q[2], kv[2],
+      q[3], c.inst->getF64("scale"), c.inst->getBool("causal"),
+      c.inst->getF64("probability"), c.seed,
+      static_cast<uint32_t>(c.inst->getI64("rng_stream")),
+      c.inst->getBool("merge_heads"), o.out(out[0]), o.out(out[1]));
 }
 template <typename R>
 void flashAttentionGrad(const KernelCall &c, Operands<R> &o) {
@@ -343,7 +343,8 @@ void flashAttentionGrad(const KernelCall &c, Operands<R> &o) {
                            c.inst->getBool("causal"),
                            c.inst->getF64("probability"), c.seed,
                            static_cast<uint32_t>(c.inst->getI64("rng_stream")),
-                           o.out(out[0]), o.out(out[1]), o.out(out[2]));
+                           c.inst->getBool("merge_heads"), o.out(out[0]),
+                           o.out(out[1]), o.out(out[2]));
 }
 /// Products of bf16 tensors in bf16 with f32 sums (oneDNN's matmul),
 /// C_i = scale·op(A_i)·op(B_{i/rep}) for `batches` heads (B shared by `rep`

@@ -484,11 +484,22 @@ void attentionContextGrad(const T *probs, const T *v, const T *gradContext,
 // dropoutKeeps draws it at index row·sk + j, as xf.dropout would for the
 // [b, a, sq, sk] probabilities.
 
+/// Where query row (b·a + h)·sq + r of the result starts: row·d, or in
+/// the merged [sq, b, a·d] layout ((r·batch + b)·a + h)·d.
+static int64_t resultOffset(int64_t row, int64_t batch, int64_t heads,
+                            int64_t sq, int64_t dim, bool merged) {
+  if (!merged)
+    return row * dim;
+  int64_t r = row % sq, h = row / sq % heads, b = row / sq / heads;
+  return ((r * batch + b) * heads + h) * dim;
+}
+
 template <typename T>
 void flashAttention(const T *q, const T *k, const T *v, int64_t batch,
                     int64_t heads, int64_t groups, int64_t sq, int64_t sk,
                     int64_t dim, double scale, bool causal, double probability,
-                    uint64_t seed, uint32_t stream, T *out, T *lse) {
+                    uint64_t seed, uint32_t stream, bool merged, T *out,
+                    T *lse) {
   int64_t rep = heads / groups;
   T keepScale = T(1) / (T(1) - T(probability));
 #pragma omp parallel for
@@ -512,7 +523,7 @@ void flashAttention(const T *q, const T *k, const T *v, int64_t batch,
       sum += std::exp(p[j] - max);
     T logSum = max + std::log(sum);
     lse[row] = logSum;
-    T *o = out + row * dim;
+    T *o = out + resultOffset(row, batch, heads, sq, dim, merged);
     std::fill(o, o + dim, T(0));
     for (int64_t j = 0; j < visible; ++j) {
       T pj = std::exp(p[j] - logSum);
@@ -533,7 +544,7 @@ void flashAttentionGrad(const T *q, const T *k, const T *v, const T *out,
                         int64_t heads, int64_t groups, int64_t sq, int64_t sk,
                         int64_t dim, double scale, bool causal,
                         double probability, uint64_t seed, uint32_t stream,
-                        T *gradQ, T *gradK, T *gradV) {
+                        bool merged, T *gradQ, T *gradK, T *gradV) {
   int64_t rep = heads / groups;
   T keepScale = T(1) / (T(1) - T(probability));
   // One thread per key/value head: it sums its group's query heads in order.
@@ -547,8 +558,8 @@ void flashAttentionGrad(const T *q, const T *k, const T *v, const T *out,
     for (int64_t h = g * rep; h < (g + 1) * rep; ++h)
       for (int64_t r = 0; r < sq; ++r) {
         int64_t row = (b * heads + h) * sq + r;
-        const T *qi = q + row * dim, *oi = out + row * dim,
-                *doi = gradOut + row * dim;
+        int64_t at = resultOffset(row, batch, heads, sq, dim, merged);
+        const T *qi = q + row * dim, *oi = out + at, *doi = gradOut + at;
         T *dq = gradQ + row * dim;
         std::fill(dq, dq + dim, T(0));
         T delta = 0; // rowsum(dO ⊙ O)
@@ -691,13 +702,14 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
   template void rmsNormGrad<T>(const T *, const T *, const T *, int64_t,       \
                                int64_t, double, T *, T *);                     \
   template void glu<T>(const T *, int64_t, int64_t, bool, T *);                \
-  template void flashAttention<T>(                                             \
-      const T *, const T *, const T *, int64_t, int64_t, int64_t, int64_t,     \
-      int64_t, int64_t, double, bool, double, uint64_t, uint32_t, T *, T *);   \
+  template void flashAttention<T>(const T *, const T *, const T *, int64_t,    \
+                                  int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                  double, bool, double, uint64_t, uint32_t,    \
+                                  bool, T *, T *);                             \
   template void flashAttentionGrad<T>(                                         \
       const T *, const T *, const T *, const T *, const T *, const T *,        \
       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, bool,      \
-      double, uint64_t, uint32_t, T *, T *, T *);                              \
+      double, uint64_t, uint32_t, bool, T *, T *, T *);                        \
   template void rope<T>(const T *, int64_t, int64_t, int64_t, int64_t,         \
                         const double *, double, bool, T *);                    \
   template void gluGrad<T>(const T *, const T *, int64_t, int64_t, bool, T *); \

@@ -78,19 +78,21 @@ void gluGrad(const T *x, const T *gradOut, int64_t rows, int64_t f, bool gelu,
              T *gradX);
 
 /// Fused attention: q [b, a, sq, d], k and v [b, g, sk, d] -> out [b, a,
-/// sq, d] and each row's log-sum-exp; its gradient recomputes the scores.
+/// sq, d] ([sq, b, a·d] when `merged`) and each row's log-sum-exp; its
+/// gradient recomputes the scores (out and gradOut in out's layout).
 template <typename T>
 void flashAttention(const T *q, const T *k, const T *v, int64_t batch,
                     int64_t heads, int64_t groups, int64_t sq, int64_t sk,
                     int64_t dim, double scale, bool causal, double probability,
-                    uint64_t seed, uint32_t stream, T *out, T *lse);
+                    uint64_t seed, uint32_t stream, bool merged, T *out,
+                    T *lse);
 template <typename T>
 void flashAttentionGrad(const T *q, const T *k, const T *v, const T *out,
                         const T *lse, const T *gradOut, int64_t batch,
                         int64_t heads, int64_t groups, int64_t sq, int64_t sk,
                         int64_t dim, double scale, bool causal,
                         double probability, uint64_t seed, uint32_t stream,
-                        T *gradQ, T *gradK, T *gradV);
+                        bool merged, T *gradQ, T *gradK, T *gradV);
 
 /// x [b·a, s, d]: channel pairs (i, i + r/2), i < r/2 = rotaryDim/2, of
 /// position j turn by j·frequencies[i] (back by it when `inverse`), cos and

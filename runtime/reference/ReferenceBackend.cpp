@@ -471,24 +471,29 @@ void splitHeadsGrad(const KernelCall &c) {
 }
 /// [b, a, s, d] element (i, j, k, e) sits at ((i·b + j)·a + k)·d + e in
 /// the merged [s, b, a·d].
-void mergeHeads(const KernelCall &c) {
-  Values x = load(c.inputs[0]);
-  Heads h = headsOf(c.inputs[0]);
+/// [b, a, s, d] -> [s, b, a·d], and back.
+Values mergedHeads(const Values &x, const Heads &h) {
   Values y(x.size());
   forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
     y[((i * h.b + j) * h.a + k) * h.d + e] = x[h.split(i, j, k, e)];
   });
-  store(c.outputs[0], y);
+  return y;
+}
+Values splitMergedHeads(const Values &y, const Heads &h) {
+  Values x(y.size());
+  forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
+    x[h.split(i, j, k, e)] = y[((i * h.b + j) * h.a + k) * h.d + e];
+  });
+  return x;
+}
+
+void mergeHeads(const KernelCall &c) {
+  store(c.outputs[0], mergedHeads(load(c.inputs[0]), headsOf(c.inputs[0])));
 }
 
 void mergeHeadsGrad(const KernelCall &c) {
-  Values dy = load(c.inputs[0]);
-  Heads h = headsOf(c.outputs[0]);
-  Values dx(dy.size());
-  forEachHead(h, [&](int64_t i, int64_t j, int64_t k, int64_t e) {
-    dx[h.split(i, j, k, e)] = dy[((i * h.b + j) * h.a + k) * h.d + e];
-  });
-  store(c.outputs[0], dx);
+  store(c.outputs[0],
+        splitMergedHeads(load(c.inputs[0]), headsOf(c.outputs[0])));
 }
 
 /// The batched product C[n] = alpha · op(A[n]) · op(B[n]) over the leading
@@ -625,8 +630,11 @@ void flashAttention(const KernelCall &c) {
          value = repeatHeads(load(c.inputs[2]), dims(c.inputs[2]), q[1]);
   AttentionMatrices m = attentionMatrices(c, query, key);
   int64_t sk = dims(c.inputs[1])[2];
-  store(c.outputs[0], batchedProduct(m.dropped, value, q[0] * q[1], q[2], q[3],
-                                     sk, false, false, 1.0));
+  Values context = batchedProduct(m.dropped, value, q[0] * q[1], q[2], q[3], sk,
+                                  false, false, 1.0);
+  if (c.inst->getBool("merge_heads"))
+    context = mergedHeads(context, headsOf(c.inputs[0]));
+  store(c.outputs[0], context);
   store(c.outputs[1], m.rowLse);
 }
 
@@ -646,6 +654,11 @@ void flashAttentionGrad(const KernelCall &c) {
          value = repeatHeads(load(c.inputs[2]), dims(c.inputs[2]), q[1]),
          out = load(c.inputs[3]), lse = load(c.inputs[4]),
          dout = load(c.inputs[5]);
+  if (c.inst->getBool("merge_heads")) {
+    // The result and its gradient in [s, b, a·d]: back to the heads'.
+    out = splitMergedHeads(out, headsOf(c.inputs[0]));
+    dout = splitMergedHeads(dout, headsOf(c.inputs[0]));
+  }
   AttentionMatrices m = attentionMatrices(c, query, key);
   // P from the given statistics (the forward's, in a real step).
   bool causal = c.inst->getBool("causal");

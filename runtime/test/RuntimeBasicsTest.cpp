@@ -576,11 +576,15 @@ TEST(KernelTest, CrossEntropyCountsTheLabelsThatCountOverTheMicroBatches) {
   }
 }
 
-TEST(KernelTest, FlashAttentionIsTheUnfusedChainAndMatchesFiniteDifferences) {
+class FlashKernelTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FlashKernelTest, IsTheUnfusedChainAndMatchesFiniteDifferences) {
   // 4 query heads in 2 groups, causal, with dropout: the fused forward
-  // equals scores -> softmax -> dropout -> context with repeated heads, and
-  // its gradient (from the forward's result and log-sum-exp) matches
-  // central differences.
+  // equals scores -> softmax -> dropout -> context with repeated heads
+  // (merged into [s, b, a·d] when the parameter says so), and its gradient
+  // (from the forward's result and log-sum-exp) matches central
+  // differences.
+  const bool merged = GetParam();
   const int64_t b = 2, a = 4, g = 2, s = 5, d = 3;
   const double scale = 0.7, p = 0.25;
   const uint64_t seed = 11;
@@ -593,7 +597,7 @@ TEST(KernelTest, FlashAttentionIsTheUnfusedChainAndMatchesFiniteDifferences) {
                      const std::vector<double> &vs, std::vector<double> *lse) {
     std::vector<double> out(b * a * s * d), l(b * a * s);
     kernels::flashAttention<double>(qs.data(), ks.data(), vs.data(), b, a, g, s,
-                                    s, d, scale, true, p, seed, stream,
+                                    s, d, scale, true, p, seed, stream, merged,
                                     out.data(), l.data());
     if (lse)
       *lse = l;
@@ -603,7 +607,7 @@ TEST(KernelTest, FlashAttentionIsTheUnfusedChainAndMatchesFiniteDifferences) {
   std::vector<double> out = forward(q, k, v, &lse);
   // The unfused chain.
   std::vector<double> scores(b * a * s * s), probs(scores.size()),
-      dropped(scores.size()), context(out.size());
+      dropped(scores.size()), context(out.size()), expected(out.size());
   std::vector<uint8_t> mask(scores.size());
   kernels::attentionScores<double>(q.data(), k.data(), b * a, a / g, s, s, d,
                                    scale, scores.data());
@@ -612,13 +616,17 @@ TEST(KernelTest, FlashAttentionIsTheUnfusedChainAndMatchesFiniteDifferences) {
                            dropped.data(), mask.data());
   kernels::attentionContext<double>(dropped.data(), v.data(), b * a, a / g, s,
                                     s, d, context.data());
+  if (merged)
+    kernels::mergeHeads<double>(context.data(), b, a, s, d, expected.data());
+  else
+    expected = context;
   for (size_t i = 0; i < out.size(); ++i)
-    EXPECT_NEAR(out[i], context[i], 1e-14) << i;
+    EXPECT_NEAR(out[i], expected[i], 1e-14) << i;
 
   std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
   kernels::flashAttentionGrad<double>(q.data(), k.data(), v.data(), out.data(),
                                       lse.data(), probe.data(), b, a, g, s, s,
-                                      d, scale, true, p, seed, stream,
+                                      d, scale, true, p, seed, stream, merged,
                                       dq.data(), dk.data(), dv.data());
   auto objective = [&](const std::vector<double> &qs,
                        const std::vector<double> &ks,
@@ -644,6 +652,8 @@ TEST(KernelTest, FlashAttentionIsTheUnfusedChainAndMatchesFiniteDifferences) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Layouts, FlashKernelTest, ::testing::Bool());
 
 TEST(KernelTest, SplitAndMergeHeadsUseMegatronLayout) {
   // s = 1, b = 1, a = 2, d = 2: qkv = [q0 q0 k0 k0 v0 v0 q1 q1 k1 k1 v1 v1].

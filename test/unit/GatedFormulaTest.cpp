@@ -57,9 +57,12 @@ protected:
         ", \"add_bias_linear\": " + (bias ? "true" : "false") +
         ", \"tensor_model_parallel_size\": " + std::to_string(c.t) +
         ", \"sequence_parallel\": " + (sequenceParallel ? "true" : "false") +
-        ", \"attention_backend\": \"" + backend + "\"}";
+        ", \"attention_backend\": \"" + backend + "\"" + extraFields + "}";
     return test::stepReport(context, config, policy, module);
   }
+
+  /// More config fields (", \"name\": value ...").
+  std::string extraFields;
 
   /// The derivation above, for activations `e` bytes wide.
   int64_t expected(int64_t e, bool sequenceParallel) const {
@@ -126,11 +129,13 @@ TEST_P(GatedFormulaTest, SelectiveAndFullRecompute) {
   }
 }
 
-// Flash attention keeps Q, K, V, its result (sbh) and each row's
-// log-sum-exp (f32, 4asb bytes), never the s² probabilities or the
-// attention-dropout mask (drawn again in the backward):
-//   10sbh + (6sbh + 4sbgd + 6sbf + 4asb)/t bytes in 16-bit,
-//   (16sbh + 4sbgd + 6sbf + 4asb)/t with sequence parallelism.
+// Flash attention keeps Q, K, V, its result (sbh, in [s, b, h]: the
+// projection reads it as a view, as in Megatron, so it is kept once) and
+// each row's log-sum-exp (f32, 4asb bytes), never the s² probabilities or
+// the attention-dropout mask (drawn again in the backward):
+//   10sbh + (4sbh + 4sbgd + 6sbf + 4asb)/t bytes in 16-bit,
+//   (14sbh + 4sbgd + 6sbf + 4asb)/t with sequence parallelism,
+//   12sbh + 4sbgd + 6sbf + 4asb for LLaMA (no dropout) on one rank.
 TEST_P(GatedFormulaTest, FlashAttentionKeepsNoSquareTerm) {
   const Case &c = GetParam();
   const int64_t sbh = c.s * c.b * c.h, sbf = c.s * c.b * c.f,
@@ -142,7 +147,7 @@ TEST_P(GatedFormulaTest, FlashAttentionKeepsNoSquareTerm) {
     for (auto [dtype, e] :
          {std::pair("bfloat16", 2), std::pair("float32", 4)}) {
       int64_t replicated = e * 4 * sbh + 2 * sbh;
-      int64_t split = e * (3 * sbh + 2 * sbgd + 3 * sbf) + 4 * asb;
+      int64_t split = e * (2 * sbh + 2 * sbgd + 3 * sbf) + 4 * asb;
       int64_t expected = sp ? (replicated + split) / t : replicated + split / t;
       ActivationReport report =
           analyze(sp, dtype, false, MegatronPolicy(), "flash");
@@ -150,11 +155,31 @@ TEST_P(GatedFormulaTest, FlashAttentionKeepsNoSquareTerm) {
           << dtype << (sp ? " sp" : "");
       if (e == 2) {
         EXPECT_EQ(report.perLayer[0].keptBytes,
-                  sp ? (16 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t
-                     : 10 * sbh + (6 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t);
+                  sp ? (14 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t
+                     : 10 * sbh + (4 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t);
       }
     }
   }
+}
+
+// Without dropout (Hugging Face's LLaMA configs) the masks go: a layer
+// keeps 8sbh + (4sbh + 4sbgd + 6sbf + 4asb)/t, 12sbh + 4sbgd + 6sbf + 4asb
+// on one rank (LLaMA-3-8B at s = 8192: 1,141,899,264 bytes).
+TEST_P(GatedFormulaTest, FlashAttentionWithoutDropout) {
+  const Case &c = GetParam();
+  const int64_t sbh = c.s * c.b * c.h, sbf = c.s * c.b * c.f,
+                sbgd = c.s * c.b * c.g * (c.h / c.a), asb = c.a * c.s * c.b,
+                t = c.t;
+  extraFields = ", \"hidden_dropout\": 0.0, \"attention_dropout\": 0.0";
+  EXPECT_EQ(analyze(false, "bfloat16", false, MegatronPolicy(), "flash")
+                .perLayer[0]
+                .keptBytes,
+            8 * sbh + (4 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t);
+  if (t == 1)
+    EXPECT_EQ(analyze(false, "bfloat16", false, MegatronPolicy(), "flash")
+                  .perLayer[0]
+                  .keptBytes,
+              12 * sbh + 4 * sbgd + 6 * sbf + 4 * asb);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GatedFormulaTest,

@@ -7,7 +7,8 @@
 // wide, indices i32, masks one byte; docs/models.md derives it):
 //   replicated   norm inputs 2sbh, QKV input sbh, router input sbh (e each),
 //                the projection and MLP dropout masks sbh each
-//   split by t   flash: Q and its result and the projection input 3sbh,
+//   split by t   flash: Q and its result 2sbh (the result in [s, b, h] is
+//                the projection's input: one value, Megatron's view),
 //                K and V 2sbgd (e each), the log-sum-exp 4asb;
 //                the shared expert's GLU and fc2 inputs 3·T·fs·e
 //   experts      logits T·E, gate weights T·k (e each), chosen experts and
@@ -102,7 +103,7 @@ protected:
                   asb = c.a * c.s * c.b, t = c.t, tokens = c.s * c.b;
     int64_t replicated = e * 4 * sbh + 2 * sbh;
     int64_t split =
-        e * (3 * sbh + 2 * sbgd) + 4 * asb + 3 * tokens * c.shared * e;
+        e * (2 * sbh + 2 * sbgd) + 4 * asb + 3 * tokens * c.shared * e;
     if (sp)
       return (replicated + split) / t + experts(e);
     int64_t copy = t > 1 && c.shared > 0 ? sbh * e : 0;

@@ -94,8 +94,8 @@ Grads FlashAttentionOp::emitGradient(OpBuilder &b, ValueRange grads) {
   auto op = b.create<FlashAttentionGradOp>(
       getLoc(), getQuery().getType(), getKey().getType(), getValue().getType(),
       getQuery(), getKey(), getValue(), getResult(), getLse(), grads[0],
-      getScaleAttr(), getCausalAttr(), getProbabilityAttr(),
-      getRngStreamAttr());
+      getScaleAttr(), getCausalAttr(), getProbabilityAttr(), getRngStreamAttr(),
+      getMergeHeadsAttr());
   return SmallVector<Value>{op.getGradQuery(), op.getGradKey(),
                             op.getGradValue()};
 }

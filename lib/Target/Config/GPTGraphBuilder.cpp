@@ -561,27 +561,33 @@ private:
       key = rotate(key, "key");
     }
     double scale = 1.0 / std::sqrt(static_cast<double>(config.headDim()));
-    Value context;
-    if (config.attentionBackend == "flash")
-      context = emitFlashAttention(query, key, split.getValue(), scale, layer,
-                                   prefix);
-    else
-      context = emitUnfusedAttention(query, key, split.getValue(), scale, layer,
-                                     prefix);
-    auto mergedType = inferred("merge_heads", context);
-    auto merged =
-        tag(builder.create<MergeHeadsOp>(named(prefix + "core_attention"),
-                                         mergedType, context),
-            "core_attn", layer);
+    Value merged;
+    if (config.attentionBackend == "flash") {
+      merged = emitFlashAttention(query, key, split.getValue(), scale, layer,
+                                  prefix);
+    } else {
+      // The unfused context is [b, a, s, d]; Megatron copies it into
+      // [s, b, h] (a contiguous permute), as xf.merge_heads does.
+      Value context = emitUnfusedAttention(query, key, split.getValue(), scale,
+                                           layer, prefix);
+      merged = tag(builder.create<MergeHeadsOp>(
+                       named(prefix + "core_attention"),
+                       inferred("merge_heads", context), context),
+                   "core_attn", layer)
+                   .getResult();
+    }
     return emitRowParallelLinear(merged, prefix + "linear_proj", "attn_proj",
                                  layer);
   }
 
-  /// One fused op; the attention dropout is drawn inside it.
+  /// One fused op; the attention dropout is drawn inside it. Its result is
+  /// already [s, b, h] (merge_heads): the projection reads Transformer
+  /// Engine's sbhd context as a view, so the layer keeps it once.
   Value emitFlashAttention(Value query, Value key, Value value, double scale,
                            int64_t layer, const std::string &prefix) {
     SmallVector<NamedAttribute> attrs = {
-        builder.getNamedAttr("scale", builder.getF64FloatAttr(scale))};
+        builder.getNamedAttr("scale", builder.getF64FloatAttr(scale)),
+        builder.getNamedAttr("merge_heads", builder.getBoolAttr(true))};
     std::string error;
     auto types =
         inferResultTypes("flash_attention", {query, key, value}, attrs, error);
@@ -592,7 +598,8 @@ private:
         named(prefix + "core_attention"), (*types)[0], (*types)[1], query, key,
         value, builder.getF64FloatAttr(scale), builder.getBoolAttr(true),
         builder.getF64FloatAttr(p),
-        builder.getI64IntegerAttr(p > 0.0 ? nextRngStream++ : 0));
+        builder.getI64IntegerAttr(p > 0.0 ? nextRngStream++ : 0),
+        builder.getBoolAttr(true));
     return tag(op, "core_attn", layer).getResult();
   }
 

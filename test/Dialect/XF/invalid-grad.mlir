@@ -166,3 +166,13 @@ func.func @accumulate_result(%s: tensor<4x8xf32>, %g: tensor<4x8xbf16>) {
   %0 = "xf.accumulate"(%s, %g) : (tensor<4x8xf32>, tensor<4x8xbf16>) -> tensor<4x8xbf16>
   return
 }
+
+// -----
+
+// The gradient reads the forward's merged result and its gradient in
+// [s, b, a·d].
+func.func @flash_grad_merged(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>, %o: tensor<2x4x16x8xf32>, %l: tensor<2x4x16xf32>) {
+  // expected-error @+1 {{result must have type 'tensor<16x2x32xf32>', got 'tensor<2x4x16x8xf32>'}}
+  %dq, %dk, %dv = xf.flash_attention_grad %q, %k, %k, %o, %l, %o {scale = 0.35 : f64, merge_heads = true} : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16xf32>, tensor<2x4x16x8xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>)
+  return
+}

@@ -666,3 +666,12 @@ func.func @flash_groups(%q: tensor<2x4x16x8xf32>, %k: tensor<2x3x16x8xf32>) {
   %o, %l = xf.flash_attention %q, %k, %k {scale = 0.35 : f64} : (tensor<2x4x16x8xf32>, tensor<2x3x16x8xf32>, tensor<2x3x16x8xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x4x16xf32>)
   return
 }
+
+// -----
+
+// With merge_heads the result is [s, b, a·d], not the query's shape.
+func.func @flash_merged_result(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>) {
+  // expected-error @+1 {{result #0 has shape [2, 4, 16, 8] but the operands give [16, 2, 32]}}
+  %o, %l = xf.flash_attention %q, %k, %k {scale = 0.35 : f64, merge_heads = true} : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x4x16xf32>)
+  return
+}

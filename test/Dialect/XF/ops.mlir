@@ -88,6 +88,19 @@ func.func @attention(%qkv: tensor<16x2x96xf32>) -> tensor<16x2x32xf32> {
   return %m : tensor<16x2x32xf32>
 }
 
+// Flash attention writing Megatron's [s, b, h] context, and its gradient.
+// CHECK-LABEL: func.func @flash_merged
+func.func @flash_merged(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>,
+                        %dy: tensor<16x2x32xf32>) -> tensor<2x4x16x8xf32> {
+  // CHECK: %context, %lse = xf.flash_attention %{{.*}}, %{{.*}}, %{{.*}} {merge_heads = true, scale = 3.500000e-01 : f64} : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>) -> (tensor<16x2x32xf32>, tensor<2x4x16xf32>)
+  %o, %l = xf.flash_attention %q, %k, %k {scale = 0.35 : f64, merge_heads = true}
+      : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>) -> (tensor<16x2x32xf32>, tensor<2x4x16xf32>)
+  // CHECK: xf.flash_attention_grad {{.*}} {merge_heads = true, scale = 3.500000e-01 : f64} : ({{.*}}, tensor<16x2x32xf32>, tensor<2x4x16xf32>, tensor<16x2x32xf32>) ->
+  %dq, %dk, %dv = xf.flash_attention_grad %q, %k, %k, %o, %l, %dy {scale = 0.35 : f64, merge_heads = true}
+      : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>, tensor<16x2x32xf32>, tensor<2x4x16xf32>, tensor<16x2x32xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>)
+  return %dq : tensor<2x4x16x8xf32>
+}
+
 // A non-causal softmax accepts any rank and rectangular scores.
 // CHECK-LABEL: func.func @softmax_plain
 func.func @softmax_plain(%x: tensor<3x5xf32>) -> tensor<3x5xf32> {

@@ -307,7 +307,10 @@ def XF_FlashAttentionOp : XF_PureOp<"flash_attention"> {
     mask `xf.dropout` would draw for a `[b, a, s, s]` tensor on stream
     `rng_stream`. The backward keeps Q, K, V, the result and `lse`, and
     recomputes the scores inside `xf.flash_attention_grad` (the cost model
-    counts that product).
+    counts that product). With `merge_heads` the result is `[s, b, a·d]`,
+    the layout Megatron's output projection reads as a view of Transformer
+    Engine's `sbhd` context: no `xf.merge_heads` copy follows, and the
+    projection's weight gradient and the attention gradient keep one value.
 
     ```mlir
     %o, %lse = xf.flash_attention %q, %k, %v {scale = 0.35355339059327373 : f64}
@@ -319,7 +322,8 @@ def XF_FlashAttentionOp : XF_PureOp<"flash_attention"> {
                        XF_FloatTensor:$value, F64Attr:$scale,
                        DefaultValuedAttr<BoolAttr, "true">:$causal,
                        DefaultValuedAttr<F64Attr, "0.0">:$probability,
-                       DefaultValuedAttr<I64Attr, "0">:$rng_stream);
+                       DefaultValuedAttr<I64Attr, "0">:$rng_stream,
+                       DefaultValuedAttr<BoolAttr, "false">:$merge_heads);
   let results = (outs XF_FloatTensor:$result, XF_FloatTensor:$lse);
   let assemblyFormat = [{
     $query `,` $key `,` $value attr-dict `:` functional-type(operands, results)
@@ -567,7 +571,8 @@ def XF_FlashAttentionGradOp : XF_GradOp<"flash_attention_grad"> {
     each row's probabilities are rebuilt as `exp(scale · q kᵀ - lse)` (and
     the same dropout mask), then `dV = Pᵀ dO`, `dS = P ⊙ (dO Vᵀ - rowsum(dO ⊙
     O))`, `dQ = scale · dS K`, `dK = scale · dSᵀ Q`; a group's key and value
-    gradients sum its heads in order.
+    gradients sum its heads in order. `merge_heads` is the forward's: the
+    result and its gradient are then `[s, b, a·d]`.
   }];
   let arguments = (ins XF_FloatTensor:$query, XF_FloatTensor:$key,
                        XF_FloatTensor:$value, XF_FloatTensor:$result,
@@ -575,7 +580,8 @@ def XF_FlashAttentionGradOp : XF_GradOp<"flash_attention_grad"> {
                        F64Attr:$scale,
                        DefaultValuedAttr<BoolAttr, "true">:$causal,
                        DefaultValuedAttr<F64Attr, "0.0">:$probability,
-                       DefaultValuedAttr<I64Attr, "0">:$rng_stream);
+                       DefaultValuedAttr<I64Attr, "0">:$rng_stream,
+                       DefaultValuedAttr<BoolAttr, "false">:$merge_heads);
   let results = (outs XF_FloatTensor:$grad_query, XF_FloatTensor:$grad_key,
                       XF_FloatTensor:$grad_value);
   let assemblyFormat = [{
