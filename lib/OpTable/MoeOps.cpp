@@ -1,11 +1,14 @@
 //===- MoeOps.cpp - Table entries of the mixture-of-experts ops -----------===//
 //
-// A mixture-of-experts layer with a static capacity: the router's top-k
-// choice and each choice's slot in a per-expert buffer of `capacity` rows
-// (moe_route), the load-balancing loss (moe_aux_loss), the copy of each
-// token into its slots (moe_dispatch), the experts as batched products
+// A mixture-of-experts layer: the router's top-k choice and each choice's
+// slot (moe_route), the load-balancing loss (moe_aux_loss), the copy of each
+// token into its slots (moe_dispatch), the experts' products
 // (expert_linear), and the weighted sum back into token order
-// (moe_combine). Every shape is static; a slot of -1 is a dropped choice.
+// (moe_combine). With a capacity C the buffer is [E, C, h] and a slot of -1
+// is a dropped choice; dropless (capacity 0) it is grouped: [s·b·k, h],
+// every choice a row, the rows of each expert together in expert order (the
+// permuted tokens of Megatron's grouped GEMM), its groups found from the
+// routing map `experts`. Every shape is static.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +25,14 @@ constexpr TensorKind kIndex = TensorKind::Index;
 ElementType indexType(R &r, unsigned output) {
   const TensorDesc *given = r.peek(output);
   return given ? given->type : ElementType::I32;
+}
+
+/// The choices of a routing map [s, b, k]: s·b·k.
+int64_t choices(const Shape &routing) {
+  int64_t n = 1;
+  for (int64_t d : routing)
+    n *= d;
+  return n;
 }
 
 /// logits [s, b, E]: the router's scores, one per expert.
@@ -50,8 +61,9 @@ bool moeRouteRule(R &r) {
   if (k < 1 || k > experts)
     return r.fail("top_k must be in [1, " + std::to_string(experts) +
                   "] (the number of experts), got " + std::to_string(k));
-  if (c < 1)
-    return r.fail("capacity must be >= 1 (rows per expert), got " +
+  if (c < 0)
+    return r.fail("capacity must be >= 1 (rows per expert) or 0 (dropless, "
+                  "a grouped buffer), got " +
                   std::to_string(c));
   const std::string &policy = r.str("drop_policy");
   if (policy != "probs" && policy != "position")
@@ -141,22 +153,43 @@ bool moeDispatchRule(R &r) {
       !r.sameElementType({R::In(0), R::Out(0)}))
     return false;
   int64_t experts = r.i64("num_experts"), c = r.i64("capacity");
-  if (experts < 1 || c < 1)
-    return r.fail("num_experts and capacity must be >= 1, got " +
+  if (experts < 1 || c < 0)
+    return r.fail("num_experts must be >= 1 and capacity >= 0 (0: dropless), "
+                  "got " +
                   std::to_string(experts) + " and " + std::to_string(c));
-  r.setOutput(0, {experts, c, input[2]}, r.inType(0));
+  const Shape &slots = r.in(1);
+  if (c == 0)
+    r.setOutput(0, {choices(slots), input[2]}, r.inType(0));
+  else
+    r.setOutput(0, {experts, c, input[2]}, r.inType(0));
   return true;
+}
+
+/// An expert buffer: [E, C, h], or grouped [s·b·k, h] for the routing map
+/// `slots` [s, b, k] (one row per choice).
+bool checkBuffer(R &r, const Shape &buffer, const Shape &slots,
+                 std::string_view what) {
+  if (buffer.size() == 2) {
+    if (buffer[0] != choices(slots))
+      return r.fail(std::string(what) + " " + formatShape(buffer) +
+                    " is grouped ([s·b·top_k, h]) but the slots " +
+                    formatShape(slots) + " route " +
+                    std::to_string(choices(slots)) + " choices");
+    return true;
+  }
+  return r.rank(buffer, 3, what,
+                "[num_experts, capacity, h] or grouped [s·b·top_k, h]");
 }
 
 /// grad_output [E, C, h] back into token order [s, b, h] (given).
 bool moeDispatchGradRule(R &r) {
   const TensorDesc *grad = r.given(0);
   if (!grad || !r.sameElementType({R::In(1), R::Out(0)}) ||
-      !r.rank(r.in(1), 3, "grad_output", "[num_experts, capacity, h]") ||
       !r.rank(grad->shape, 3, "result", "[s, b, h]") ||
-      !checkRouting(r, r.in(0), grad->shape, "slots"))
+      !checkRouting(r, r.in(0), grad->shape, "slots") ||
+      !checkBuffer(r, r.in(1), r.in(0), "grad_output"))
     return false;
-  if (grad->shape[2] != r.in(1)[2])
+  if (grad->shape[2] != r.in(1).back())
     return r.fail("result " + formatShape(grad->shape) +
                   " must have the hidden size of grad_output " +
                   formatShape(r.in(1)));
@@ -167,18 +200,19 @@ bool moeDispatchGradRule(R &r) {
 /// One add per routed row and hidden unit.
 OpCost moeDispatchGradCost(const OpInstance &op) {
   const Shape &slots = op.inputs[0].shape;
-  return {0, product({slots[0], slots[1], slots[2], op.inputs[1].shape[2]})};
+  return {0,
+          product({slots[0], slots[1], slots[2], op.inputs[1].shape.back()})};
 }
 
-/// expert_output [E, C, h], weights and slots [s, b, k]: the checks shared
-/// by the combine and its gradient.
+/// expert_output [E, C, h] or grouped [s·b·k, h], weights and slots
+/// [s, b, k]: the checks shared by the combine and its gradient.
 bool checkCombine(R &r, const Shape &expertOutput, const Shape &weights,
                   const Shape &slots) {
-  if (!r.rank(expertOutput, 3, "expert_output", "[num_experts, capacity, h]") ||
-      !r.rank(weights, 3, "weights", "[s, b, top_k]"))
+  if (!r.rank(weights, 3, "weights", "[s, b, top_k]"))
     return false;
   return checkRouting(r, slots, weights, "slots") &&
-         r.expectShape(slots, weights, "slots");
+         r.expectShape(slots, weights, "slots") &&
+         checkBuffer(r, expertOutput, slots, "expert_output");
 }
 
 bool moeCombineRule(R &r) {
@@ -186,14 +220,15 @@ bool moeCombineRule(R &r) {
   if (!r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
       !checkCombine(r, out, weights, r.in(2)))
     return false;
-  r.setOutput(0, {weights[0], weights[1], out[2]}, r.inType(0));
+  r.setOutput(0, {weights[0], weights[1], out.back()}, r.inType(0));
   return true;
 }
 
 /// A multiply-add per routed row and hidden unit.
 OpCost moeCombineCost(const OpInstance &op, int64_t perElement) {
   const Shape &w = op.inputs[1].shape;
-  return {0, product({perElement, w[0], w[1], w[2], op.inputs[0].shape[2]})};
+  return {0,
+          product({perElement, w[0], w[1], w[2], op.inputs[0].shape.back()})};
 }
 
 bool moeCombineGradRule(R &r) {
@@ -201,25 +236,47 @@ bool moeCombineGradRule(R &r) {
   if (!r.sameElementType(
           {R::In(0), R::In(1), R::In(3), R::Out(0), R::Out(1)}) ||
       !checkCombine(r, out, weights, r.in(2)) ||
-      !r.expectShape(r.in(3), {weights[0], weights[1], out[2]}, "grad_output"))
+      !r.expectShape(r.in(3), {weights[0], weights[1], out.back()},
+                     "grad_output"))
     return false;
   r.setOutput(0, out, r.inType(0));
   r.setOutput(1, weights, r.inType(0));
   return true;
 }
 
-/// input [E, C, in], weight [E, out, in] -> [E, C, out].
+/// input [E, C, in], weight [E, out, in] -> [E, C, out]; or grouped, input
+/// [s·b·k, in] with the routing map `experts` [s, b, k] (operand
+/// `expertsOperand`) -> [s·b·k, out].
 bool expertLinearShape(R &r, const Shape &input, const Shape &weight,
-                       Shape &out) {
-  if (!r.rank(input, 3, "input", "[num_experts, capacity, in_features]") ||
-      !r.rank(weight, 3, "weight", "[num_experts, out_features, in_features]"))
+                       unsigned expertsOperand, Shape &out) {
+  bool grouped = r.hasInput(expertsOperand);
+  if (grouped ? !r.rank(input, 2, "input",
+                        "[s·b·top_k, in_features], grouped by expert")
+              : !r.rank(input, 3, "input",
+                        "[num_experts, capacity, in_features]; a grouped "
+                        "[s·b·top_k, in_features] needs the experts operand"))
     return false;
-  if (weight[0] != input[0] || weight[2] != input[2])
-    return r.fail("weight " + formatShape(weight) +
-                  " must be [num_experts, out_features, in_features] with " +
-                  std::to_string(input[0]) + " experts and " +
-                  std::to_string(input[2]) +
-                  " in_features (the input's), got " + formatShape(weight));
+  if (!r.rank(weight, 3, "weight", "[num_experts, out_features, in_features]"))
+    return false;
+  if ((!grouped && weight[0] != input[0]) || weight[2] != input.back())
+    return r.fail(
+        "weight " + formatShape(weight) +
+        " must be [num_experts, out_features, in_features] with " +
+        (grouped ? std::string() : std::to_string(input[0]) + " experts and ") +
+        std::to_string(input.back()) + " in_features (the input's), got " +
+        formatShape(weight));
+  if (grouped) {
+    const Shape &experts = r.in(expertsOperand);
+    if (!r.rank(experts, 3, "experts", "[s, b, top_k]"))
+      return false;
+    if (choices(experts) != input[0])
+      return r.fail("experts " + formatShape(experts) + " route " +
+                    std::to_string(choices(experts)) +
+                    " choices but the grouped input has " +
+                    std::to_string(input[0]) + " rows");
+    out = {input[0], weight[1]};
+    return true;
+  }
   out = {input[0], input[1], weight[1]};
   return true;
 }
@@ -227,15 +284,17 @@ bool expertLinearShape(R &r, const Shape &input, const Shape &weight,
 bool expertLinearRule(R &r) {
   Shape out;
   if (!r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
-      !expertLinearShape(r, r.in(0), r.in(1), out))
+      !expertLinearShape(r, r.in(0), r.in(1), 2, out))
     return false;
   r.setOutput(0, out, r.inType(0));
   return true;
 }
 
-/// 2·C·in·out per expert, for each of the forward and the two gradients.
-OpCost expertLinearProduct(const Shape &weight, int64_t capacity) {
-  return {product({2, weight[0], capacity, weight[1], weight[2]}), 0};
+/// 2·in·out per buffer row (E·C rows, or grouped s·b·k), for each of the
+/// forward and the two gradients.
+OpCost expertLinearProduct(const Shape &weight, const Shape &buffer) {
+  int64_t rows = buffer.size() == 2 ? buffer[0] : buffer[0] * buffer[1];
+  return {product({2, rows, weight[1], weight[2]}), 0};
 }
 
 bool expertLinearGradInputRule(R &r) {
@@ -243,7 +302,7 @@ bool expertLinearGradInputRule(R &r) {
   if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
     return false;
   Shape out;
-  if (!expertLinearShape(r, grad->shape, r.in(1), out) ||
+  if (!expertLinearShape(r, grad->shape, r.in(1), 2, out) ||
       !r.expectShape(r.in(0), out, "grad_output"))
     return false;
   r.setOutput(0, grad->shape, grad->type);
@@ -255,7 +314,7 @@ bool expertLinearGradWeightRule(R &r) {
   if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
     return false;
   Shape out;
-  if (!expertLinearShape(r, r.in(1), grad->shape, out) ||
+  if (!expertLinearShape(r, r.in(1), grad->shape, 2, out) ||
       !r.expectShape(r.in(0), out, "grad_output"))
     return false;
   r.setOutput(0, grad->shape, grad->type);
@@ -322,15 +381,15 @@ void detail::addMoeOps(std::vector<OpDef> &ops) {
                  {}});
   ops.push_back({"expert_linear",
                  OpClass::Forward,
-                 {{"input"}, {"weight"}},
+                 {{"input"}, {"weight"}, {"experts", kIndex, true}},
                  {{"result"}},
                  {},
                  expertLinearRule,
                  [](const OpInstance &op) {
                    return expertLinearProduct(op.inputs[1].shape,
-                                              op.inputs[0].shape[1]);
+                                              op.inputs[0].shape);
                  },
-                 {0, 1},
+                 {0, 1, 2},
                  {}});
   ops.push_back({"moe_combine",
                  OpClass::Forward,
@@ -353,16 +412,17 @@ void detail::addMoeOps(std::vector<OpDef> &ops) {
       {{"grad"}}, coeff, moeAuxLossGradRule, moeAuxLossCost);
   gradient("moe_dispatch_grad", {{"slots", kIndex}, {"grad_output"}},
            {{"grad"}}, {}, moeDispatchGradRule, moeDispatchGradCost);
-  gradient("expert_linear_grad_input", {{"grad_output"}, {"weight"}},
-           {{"grad"}}, {}, expertLinearGradInputRule, [](const OpInstance &op) {
-             return expertLinearProduct(op.inputs[1].shape,
-                                        op.inputs[0].shape[1]);
+  gradient("expert_linear_grad_input",
+           {{"grad_output"}, {"weight"}, {"experts", kIndex, true}}, {{"grad"}},
+           {}, expertLinearGradInputRule, [](const OpInstance &op) {
+             return expertLinearProduct(op.inputs[1].shape, op.inputs[0].shape);
            });
-  gradient(
-      "expert_linear_grad_weight", {{"grad_output"}, {"input"}}, {{"grad"}}, {},
-      expertLinearGradWeightRule, [](const OpInstance &op) {
-        return expertLinearProduct(op.outputs[0].shape, op.inputs[0].shape[1]);
-      });
+  gradient("expert_linear_grad_weight",
+           {{"grad_output"}, {"input"}, {"experts", kIndex, true}}, {{"grad"}},
+           {}, expertLinearGradWeightRule, [](const OpInstance &op) {
+             return expertLinearProduct(op.outputs[0].shape,
+                                        op.inputs[0].shape);
+           });
   gradient("moe_combine_grad",
            {{"expert_output"}, {"weights"}, {"slots", kIndex}, {"grad_output"}},
            {{"grad_expert_output"}, {"grad_weights"}}, {}, moeCombineGradRule,

@@ -7,6 +7,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include <cstdlib>
+
 using namespace mlir;
 using namespace ckpt;
 
@@ -25,11 +27,17 @@ void ckpt::printActivationTable(const ActivationReport &report,
         return value;
     return "";
   };
-  if (field("moe_expert_capacity_factor") == "dropless")
-    os << "note: dropless routing has data-dependent shapes; each expert's "
-          "buffer is planned and run for the worst case, every token of the "
-          "micro-batch routed to it (moe_capacity = "
-       << field("moe_capacity") << " rows)\n";
+  if (field("moe_expert_capacity_factor") == "dropless") {
+    // moe_capacity is s·b when dropless: the most one expert can take.
+    long long rows = std::atoll(field("moe_capacity").c_str()) *
+                     std::atoll(field("moe_router_topk").c_str());
+    os << "note: dropless routing: the experts share one grouped buffer of "
+          "s·b·k = "
+       << rows
+       << " rows (a row per choice, sorted by expert, as Megatron permutes "
+          "tokens for its grouped GEMM); how many each expert takes is "
+          "decided at run time\n";
+  }
   // Columns: every module that appears in some layer, in model order.
   SmallVector<std::string> columns;
   for (llvm::StringLiteral name : xf::getKnownModuleNames())

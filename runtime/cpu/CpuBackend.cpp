@@ -748,50 +748,74 @@ void moeExpertCounts(const KernelCall &c, Operands<R> &o) {
   for (int64_t e : experts)
     counts[e] += R(1);
 }
+/// The rows of an expert buffer, [E, C, h] or grouped [s·b·k, h].
+int64_t bufferRows(const TensorArg &buffer) {
+  return buffer.elements / shape(buffer).back();
+}
 template <typename R> void moeDispatch(const KernelCall &c, Operands<R> &o) {
-  const auto &x = shape(c.inputs[0]), &buffer = shape(c.outputs[0]);
-  int64_t rows = buffer[0] * buffer[1];
+  const auto &x = shape(c.inputs[0]);
+  int64_t rows = bufferRows(c.outputs[0]);
   std::vector<int64_t> slots = slotsOf(c.inputs[1], rows);
   k::moeDispatch<R>(o.in(c.inputs[0]), slots.data(), x[0] * x[1],
                     shape(c.inputs[1])[2], x[2], rows, o.out(c.outputs[0]));
 }
 template <typename R>
 void moeDispatchGrad(const KernelCall &c, Operands<R> &o) {
-  const auto &buffer = shape(c.inputs[1]), &s = shape(c.inputs[0]);
-  std::vector<int64_t> slots = slotsOf(c.inputs[0], buffer[0] * buffer[1]);
+  const auto &s = shape(c.inputs[0]);
+  std::vector<int64_t> slots = slotsOf(c.inputs[0], bufferRows(c.inputs[1]));
   k::moeDispatchGrad<R>(slots.data(), o.in(c.inputs[1]), s[0] * s[1], s[2],
-                        buffer[2], o.out(c.outputs[0]));
+                        shape(c.inputs[1]).back(), o.out(c.outputs[0]));
 }
 template <typename R> void moeCombine(const KernelCall &c, Operands<R> &o) {
-  const auto &buffer = shape(c.inputs[0]), &w = shape(c.inputs[1]);
-  std::vector<int64_t> slots = slotsOf(c.inputs[2], buffer[0] * buffer[1]);
+  const auto &w = shape(c.inputs[1]);
+  std::vector<int64_t> slots = slotsOf(c.inputs[2], bufferRows(c.inputs[0]));
   k::moeCombine<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), slots.data(),
-                   w[0] * w[1], w[2], buffer[2], o.out(c.outputs[0]));
+                   w[0] * w[1], w[2], shape(c.inputs[0]).back(),
+                   o.out(c.outputs[0]));
 }
 template <typename R> void moeCombineGrad(const KernelCall &c, Operands<R> &o) {
-  const auto &buffer = shape(c.inputs[0]), &w = shape(c.inputs[1]);
-  int64_t rows = buffer[0] * buffer[1];
+  const auto &w = shape(c.inputs[1]);
+  int64_t rows = bufferRows(c.inputs[0]);
   std::vector<int64_t> slots = slotsOf(c.inputs[2], rows);
   k::moeCombineGrad<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), slots.data(),
-                       o.in(c.inputs[3]), w[0] * w[1], w[2], buffer[2], rows,
-                       o.out(c.outputs[0]), o.out(c.outputs[1]));
+                       o.in(c.inputs[3]), w[0] * w[1], w[2],
+                       shape(c.inputs[0]).back(), rows, o.out(c.outputs[0]),
+                       o.out(c.outputs[1]));
+}
+/// Where each expert's rows of the buffer (operand `buffer`) start: e·C for
+/// [E, C, n], or the groups the routing map (operand 2) gives a grouped
+/// [s·b·k, n].
+std::vector<int64_t> expertRowStarts(const KernelCall &c, unsigned buffer,
+                                     int64_t experts) {
+  if (c.inputs.size() > 2)
+    return groupedRowStarts(Operands<float>::indices(c.inputs[2]), experts);
+  int64_t capacity = shape(c.inputs[buffer])[1];
+  std::vector<int64_t> starts(experts + 1);
+  for (int64_t e = 0; e <= experts; ++e)
+    starts[e] = e * capacity;
+  return starts;
 }
 template <typename R> void expertLinear(const KernelCall &c, Operands<R> &o) {
-  const auto &x = shape(c.inputs[0]), &w = shape(c.inputs[1]);
-  k::expertLinear<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), w[0], x[1], w[1],
-                     w[2], o.out(c.outputs[0]));
+  const auto &w = shape(c.inputs[1]);
+  std::vector<int64_t> starts = expertRowStarts(c, 0, w[0]);
+  k::expertLinear<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), starts.data(), w[0],
+                     w[1], w[2], o.out(c.outputs[0]));
 }
 template <typename R>
 void expertLinearGradInput(const KernelCall &c, Operands<R> &o) {
-  const auto &dy = shape(c.inputs[0]), &w = shape(c.inputs[1]);
-  k::expertLinearGradInput<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), w[0], dy[1],
-                              w[1], w[2], o.out(c.outputs[0]));
+  const auto &w = shape(c.inputs[1]);
+  std::vector<int64_t> starts = expertRowStarts(c, 0, w[0]);
+  k::expertLinearGradInput<R>(o.in(c.inputs[0]), o.in(c.inputs[1]),
+                              starts.data(), w[0], w[1], w[2],
+                              o.out(c.outputs[0]));
 }
 template <typename R>
 void expertLinearGradWeight(const KernelCall &c, Operands<R> &o) {
-  const auto &dy = shape(c.inputs[0]), &w = shape(c.outputs[0]);
-  k::expertLinearGradWeight<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), w[0],
-                               dy[1], w[1], w[2], o.out(c.outputs[0]));
+  const auto &w = shape(c.outputs[0]);
+  std::vector<int64_t> starts = expertRowStarts(c, 0, w[0]);
+  k::expertLinearGradWeight<R>(o.in(c.inputs[0]), o.in(c.inputs[1]),
+                               starts.data(), w[0], w[1], w[2],
+                               o.out(c.outputs[0]));
 }
 
 #define CKPT_KERNEL(NAME, FN)                                                  \

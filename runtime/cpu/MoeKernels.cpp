@@ -3,6 +3,8 @@
 #include "MoeKernels.h"
 #include "Kernels.h"
 
+#include "ckpt/runtime/IndexChecks.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -74,7 +76,9 @@ Routing routeTokens(const std::vector<double> &logits, int64_t tokens,
   }
   // Capacity: which choices keep a row of their expert's buffer.
   std::vector<char> kept(tokens * k, 0);
-  if (dropByProbs) {
+  if (capacity == 0) {
+    std::fill(kept.begin(), kept.end(), 1); // Dropless.
+  } else if (dropByProbs) {
     std::vector<std::vector<int64_t>> byExpert(experts);
     for (int64_t i = 0; i < tokens * k; ++i)
       byExpert[r.experts[i]].push_back(i);
@@ -90,8 +94,14 @@ Routing routeTokens(const std::vector<double> &logits, int64_t tokens,
     for (int64_t i = 0; i < tokens * k; ++i)
       kept[i] = taken[r.experts[i]]++ < capacity;
   }
-  // Kept choices are numbered in token order within their expert.
+  // Kept choices are numbered in token order within their expert, from
+  // the expert's first row: e·capacity, or dropless (capacity 0) after the
+  // choices of the experts before it.
   std::vector<int64_t> next(experts, 0);
+  if (capacity == 0) {
+    std::vector<int64_t> starts = groupedRowStarts(r.experts, experts);
+    next.assign(starts.begin(), starts.end() - 1);
+  }
   for (int64_t i = 0; i < tokens * k; ++i)
     if (kept[i]) {
       int64_t e = r.experts[i];
@@ -220,31 +230,41 @@ void moeCombineGrad(const T *expertOut, const T *weights, const int64_t *slots,
 }
 
 template <typename T>
-void expertLinear(const T *x, const T *weight, int64_t experts,
-                  int64_t capacity, int64_t out, int64_t in, T *y) {
-  for (int64_t e = 0; e < experts; ++e)
-    gemm<T>(false, true, capacity, out, in, T(1), x + e * capacity * in, in,
-            weight + e * out * in, in, T(0), y + e * capacity * out, out);
+void expertLinear(const T *x, const T *weight, const int64_t *starts,
+                  int64_t experts, int64_t out, int64_t in, T *y) {
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t rows = starts[e + 1] - starts[e];
+    if (rows > 0)
+      gemm<T>(false, true, rows, out, in, T(1), x + starts[e] * in, in,
+              weight + e * out * in, in, T(0), y + starts[e] * out, out);
+  }
 }
 
 template <typename T>
-void expertLinearGradInput(const T *gradOut, const T *weight, int64_t experts,
-                           int64_t capacity, int64_t out, int64_t in,
-                           T *gradX) {
-  for (int64_t e = 0; e < experts; ++e)
-    gemm<T>(false, false, capacity, in, out, T(1), gradOut + e * capacity * out,
-            out, weight + e * out * in, in, T(0), gradX + e * capacity * in,
-            in);
+void expertLinearGradInput(const T *gradOut, const T *weight,
+                           const int64_t *starts, int64_t experts, int64_t out,
+                           int64_t in, T *gradX) {
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t rows = starts[e + 1] - starts[e];
+    if (rows > 0)
+      gemm<T>(false, false, rows, in, out, T(1), gradOut + starts[e] * out, out,
+              weight + e * out * in, in, T(0), gradX + starts[e] * in, in);
+  }
 }
 
 template <typename T>
-void expertLinearGradWeight(const T *gradOut, const T *x, int64_t experts,
-                            int64_t capacity, int64_t out, int64_t in,
+void expertLinearGradWeight(const T *gradOut, const T *x, const int64_t *starts,
+                            int64_t experts, int64_t out, int64_t in,
                             T *gradWeight) {
-  for (int64_t e = 0; e < experts; ++e)
-    gemm<T>(true, false, out, in, capacity, T(1), gradOut + e * capacity * out,
-            out, x + e * capacity * in, in, T(0), gradWeight + e * out * in,
-            in);
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t rows = starts[e + 1] - starts[e];
+    T *dw = gradWeight + e * out * in;
+    if (rows == 0)
+      std::fill(dw, dw + out * in, T(0));
+    else
+      gemm<T>(true, false, out, in, rows, T(1), gradOut + starts[e] * out, out,
+              x + starts[e] * in, in, T(0), dw, in);
+  }
 }
 
 #define CKPT_INSTANTIATE_MOE(T)                                                \
@@ -263,12 +283,12 @@ void expertLinearGradWeight(const T *gradOut, const T *x, int64_t experts,
   template void moeCombineGrad<T>(const T *, const T *, const int64_t *,       \
                                   const T *, int64_t, int64_t, int64_t,        \
                                   int64_t, T *, T *);                          \
-  template void expertLinear<T>(const T *, const T *, int64_t, int64_t,        \
-                                int64_t, int64_t, T *);                        \
-  template void expertLinearGradInput<T>(const T *, const T *, int64_t,        \
-                                         int64_t, int64_t, int64_t, T *);      \
-  template void expertLinearGradWeight<T>(const T *, const T *, int64_t,       \
-                                          int64_t, int64_t, int64_t, T *);
+  template void expertLinear<T>(const T *, const T *, const int64_t *,         \
+                                int64_t, int64_t, int64_t, T *);               \
+  template void expertLinearGradInput<T>(                                      \
+      const T *, const T *, const int64_t *, int64_t, int64_t, int64_t, T *);  \
+  template void expertLinearGradWeight<T>(                                     \
+      const T *, const T *, const int64_t *, int64_t, int64_t, int64_t, T *);
 
 CKPT_INSTANTIATE_MOE(float)
 CKPT_INSTANTIATE_MOE(double)

@@ -18,7 +18,8 @@ namespace ckpt::rt::kernels {
 
 /// The router's decision for `tokens` rows of `experts` logits: each row's
 /// top `k` experts (descending, ties to the lower index), their softmax
-/// weights, and each choice's slot (e·capacity + c, or -1 when dropped).
+/// weights, and each choice's slot (e·capacity + c, or -1 when dropped; with
+/// capacity 0 every choice's row of the grouped buffer).
 struct Routing {
   std::vector<double> weights;
   std::vector<int64_t> experts;
@@ -58,16 +59,19 @@ void moeCombineGrad(const T *expertOut, const T *weights, const int64_t *slots,
                     const T *gradY, int64_t tokens, int64_t k, int64_t h,
                     int64_t rows, T *gradExpertOut, T *gradWeights);
 
-/// Per expert e: y_e [C, out] = x_e [C, in] · w_e [out, in]ᵀ.
+/// Per expert e: y_e = x_e · w_eᵀ over its rows [starts[e], starts[e+1])
+/// of the buffer (e·C.. for per-expert buffers of C rows, or the groups of a
+/// grouped buffer); an expert without rows has a zero weight gradient.
 template <typename T>
-void expertLinear(const T *x, const T *weight, int64_t experts,
-                  int64_t capacity, int64_t out, int64_t in, T *y);
+void expertLinear(const T *x, const T *weight, const int64_t *starts,
+                  int64_t experts, int64_t out, int64_t in, T *y);
 template <typename T>
-void expertLinearGradInput(const T *gradOut, const T *weight, int64_t experts,
-                           int64_t capacity, int64_t out, int64_t in, T *gradX);
+void expertLinearGradInput(const T *gradOut, const T *weight,
+                           const int64_t *starts, int64_t experts, int64_t out,
+                           int64_t in, T *gradX);
 template <typename T>
-void expertLinearGradWeight(const T *gradOut, const T *x, int64_t experts,
-                            int64_t capacity, int64_t out, int64_t in,
+void expertLinearGradWeight(const T *gradOut, const T *x, const int64_t *starts,
+                            int64_t experts, int64_t out, int64_t in,
                             T *gradWeight);
 
 } // namespace ckpt::rt::kernels

@@ -49,3 +49,15 @@ void ckpt::rt::checkSlots(const std::vector<int64_t> &slots, int64_t rows) {
     owner[slot] = static_cast<int64_t>(i);
   }
 }
+
+std::vector<int64_t>
+ckpt::rt::groupedRowStarts(const std::vector<int64_t> &experts,
+                           int64_t numExperts) {
+  checkIndexRange(experts, 0, numExperts, "expert");
+  std::vector<int64_t> starts(numExperts + 1, 0);
+  for (int64_t e : experts)
+    ++starts[e + 1];
+  for (int64_t e = 0; e < numExperts; ++e)
+    starts[e + 1] += starts[e];
+  return starts;
+}

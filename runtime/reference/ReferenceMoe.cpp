@@ -12,6 +12,7 @@
 #include "ReferenceValues.h"
 #include "ckpt/runtime/Executor.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace ckpt;
@@ -88,11 +89,23 @@ void moeRoute(const KernelCall &c) {
     for (int64_t j = 0; j < k; ++j)
       weights[t * k + j] = w[j];
   }
+  // Dropless (capacity 0): choice i's row of the grouped buffer is the
+  // number of choices of lower experts, plus those of its own expert
+  // before it in token order.
+  Values slots(tokens * k, -1.0);
+  if (capacity == 0) {
+    for (int64_t i = 0; i < tokens * k; ++i) {
+      int64_t row = 0;
+      for (int64_t other = 0; other < tokens * k; ++other)
+        row += experts[other] < experts[i] ||
+               (experts[other] == experts[i] && other < i);
+      slots[i] = static_cast<double>(row);
+    }
+  }
   // A choice keeps its slot when fewer than `capacity` choices of its
   // expert come before it: in token order, or by weight (ties by order).
-  Values slots(tokens * k, -1.0);
   std::vector<int64_t> filled(n, 0);
-  for (int64_t i = 0; i < tokens * k; ++i) {
+  for (int64_t i = 0; capacity > 0 && i < tokens * k; ++i) {
     int64_t e = experts[i], ahead = 0;
     for (int64_t other = 0; other < tokens * k; ++other) {
       if (other == i || experts[other] != e)
@@ -196,8 +209,7 @@ void moeAuxLossGrad(const KernelCall &c) {
 
 void moeDispatch(const KernelCall &c) {
   Values x = load(c.inputs[0]);
-  const auto &buffer = dims(c.outputs[0]);
-  int64_t rows = buffer[0] * buffer[1], h = buffer[2];
+  int64_t h = dims(c.outputs[0]).back(), rows = c.outputs[0].elements / h;
   std::vector<int64_t> slots = slotsOf(c.inputs[1], rows);
   int64_t k = dims(c.inputs[1])[2];
   Values y(rows * h, 0.0);
@@ -210,8 +222,7 @@ void moeDispatch(const KernelCall &c) {
 
 void moeDispatchGrad(const KernelCall &c) {
   Values dy = load(c.inputs[1]);
-  const auto &buffer = dims(c.inputs[1]);
-  int64_t rows = buffer[0] * buffer[1], h = buffer[2];
+  int64_t h = dims(c.inputs[1]).back(), rows = c.inputs[1].elements / h;
   std::vector<int64_t> slots = slotsOf(c.inputs[0], rows);
   int64_t k = dims(c.inputs[0])[2];
   Values dx(c.outputs[0].elements, 0.0);
@@ -224,8 +235,7 @@ void moeDispatchGrad(const KernelCall &c) {
 
 void moeCombine(const KernelCall &c) {
   Values out = load(c.inputs[0]), w = load(c.inputs[1]);
-  const auto &buffer = dims(c.inputs[0]);
-  int64_t rows = buffer[0] * buffer[1], h = buffer[2];
+  int64_t h = dims(c.inputs[0]).back(), rows = c.inputs[0].elements / h;
   std::vector<int64_t> slots = slotsOf(c.inputs[2], rows);
   int64_t k = dims(c.inputs[1])[2];
   Values y(c.outputs[0].elements, 0.0);
@@ -238,8 +248,7 @@ void moeCombine(const KernelCall &c) {
 
 void moeCombineGrad(const KernelCall &c) {
   Values out = load(c.inputs[0]), w = load(c.inputs[1]), dy = load(c.inputs[3]);
-  const auto &buffer = dims(c.inputs[0]);
-  int64_t rows = buffer[0] * buffer[1], h = buffer[2];
+  int64_t h = dims(c.inputs[0]).back(), rows = c.inputs[0].elements / h;
   std::vector<int64_t> slots = slotsOf(c.inputs[2], rows);
   int64_t k = dims(c.inputs[1])[2];
   Values dout(out.size(), 0.0), dw(w.size(), 0.0);
@@ -253,47 +262,63 @@ void moeCombineGrad(const KernelCall &c) {
   store(c.outputs[1], dw);
 }
 
-/// y[e, r, o] = Σ_i x[e, r, i] · w[e, o, i], for the forward and, with the
-/// roles exchanged, both gradients.
+/// The expert of each row of a buffer: row r of [E, C, n] is expert r / C;
+/// a grouped [s·b·k, n] holds the choices sorted by expert, so its row r is
+/// the r-th smallest entry of the routing map (operand 2).
+std::vector<int64_t> rowExperts(const KernelCall &c, int64_t numExperts) {
+  const auto &buffer = dims(c.inputs[0]);
+  if (c.inputs.size() < 3) {
+    std::vector<int64_t> experts(buffer[0] * buffer[1]);
+    for (size_t r = 0; r < experts.size(); ++r)
+      experts[r] = static_cast<int64_t>(r) / buffer[1];
+    return experts;
+  }
+  std::vector<int64_t> experts = ids(c.inputs[2], 0, numExperts, "expert");
+  std::sort(experts.begin(), experts.end());
+  return experts;
+}
+
+/// y[r, o] = Σ_i x[r, i] · w[e(r), o, i] over the buffer's rows r, for the
+/// forward and, with the roles exchanged, both gradients.
 void expertLinear(const KernelCall &c) {
   Values x = load(c.inputs[0]), w = load(c.inputs[1]);
   const auto &wd = dims(c.inputs[1]);
-  int64_t experts = wd[0], out = wd[1], in = wd[2], rows = dims(c.inputs[0])[1];
-  Values y(experts * rows * out, 0.0);
-  for (int64_t e = 0; e < experts; ++e)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t o = 0; o < out; ++o)
-        for (int64_t i = 0; i < in; ++i)
-          y[(e * rows + r) * out + o] +=
-              x[(e * rows + r) * in + i] * w[(e * out + o) * in + i];
+  int64_t out = wd[1], in = wd[2];
+  std::vector<int64_t> experts = rowExperts(c, wd[0]);
+  int64_t rows = static_cast<int64_t>(experts.size());
+  Values y(rows * out, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        y[r * out + o] += x[r * in + i] * w[(experts[r] * out + o) * in + i];
   store(c.outputs[0], y);
 }
 
 void expertLinearGradInput(const KernelCall &c) {
   Values dy = load(c.inputs[0]), w = load(c.inputs[1]);
   const auto &wd = dims(c.inputs[1]);
-  int64_t experts = wd[0], out = wd[1], in = wd[2], rows = dims(c.inputs[0])[1];
-  Values dx(experts * rows * in, 0.0);
-  for (int64_t e = 0; e < experts; ++e)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t o = 0; o < out; ++o)
-        for (int64_t i = 0; i < in; ++i)
-          dx[(e * rows + r) * in + i] +=
-              dy[(e * rows + r) * out + o] * w[(e * out + o) * in + i];
+  int64_t out = wd[1], in = wd[2];
+  std::vector<int64_t> experts = rowExperts(c, wd[0]);
+  int64_t rows = static_cast<int64_t>(experts.size());
+  Values dx(rows * in, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        dx[r * in + i] += dy[r * out + o] * w[(experts[r] * out + o) * in + i];
   store(c.outputs[0], dx);
 }
 
 void expertLinearGradWeight(const KernelCall &c) {
   Values dy = load(c.inputs[0]), x = load(c.inputs[1]);
   const auto &wd = dims(c.outputs[0]);
-  int64_t experts = wd[0], out = wd[1], in = wd[2], rows = dims(c.inputs[0])[1];
-  Values dw(experts * out * in, 0.0);
-  for (int64_t e = 0; e < experts; ++e)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t o = 0; o < out; ++o)
-        for (int64_t i = 0; i < in; ++i)
-          dw[(e * out + o) * in + i] +=
-              dy[(e * rows + r) * out + o] * x[(e * rows + r) * in + i];
+  int64_t out = wd[1], in = wd[2];
+  std::vector<int64_t> experts = rowExperts(c, wd[0]);
+  int64_t rows = static_cast<int64_t>(experts.size());
+  Values dw(wd[0] * out * in, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        dw[(experts[r] * out + o) * in + i] += dy[r * out + o] * x[r * in + i];
   store(c.outputs[0], dw);
 }
 

@@ -50,6 +50,13 @@ const std::vector<double> kExperts = {0, 1, 2, 3, 1, 0, 3, 2, 0, 2, 1, 3};
 /// to compare.
 const std::vector<double> kUnevenExperts = {0, 1, 2, 3, 1, 0, 3, 0, 0, 2, 1, 2};
 const std::vector<double> kSlots = {0, 2, 4, 6, 3, 1, 7, -1, -1, -1, -1, -1};
+/// Dropless: a grouped buffer of the 12 choices sorted by expert, expert
+/// 0's five (rows 0-4), expert 1's three (5-7), expert 2's four (8-11)
+/// and none of expert 3, each expert's in token order.
+const std::vector<double> kGroupedExperts = {0, 1, 2, 0, 1, 0,
+                                             2, 1, 0, 2, 0, 2};
+const std::vector<double> kGroupedSlots = {0, 5, 8, 1,  6, 2,
+                                           9, 7, 3, 10, 4, 11};
 
 /// Small cases, with odd sizes, for every op of the table.
 std::vector<Case> cases() {
@@ -363,6 +370,54 @@ std::vector<Case> cases() {
        {},
        1,
        {{}, {}, kSlots}},
+      // Dropless: every choice a row of the grouped buffer.
+      {"moe_route",
+       {f({3, 2, 4})},
+       {f({3, 2, 2}), idx({3, 2, 2}), idx({3, 2, 2})},
+       {{"top_k", int64_t(2)}, {"capacity", int64_t(0)}}},
+      {"moe_dispatch",
+       {f({3, 2, 5}), idx({3, 2, 2})},
+       {f({12, 5})},
+       {{"num_experts", int64_t(4)}, {"capacity", int64_t(0)}},
+       1,
+       {{}, kGroupedSlots}},
+      {"moe_dispatch_grad",
+       {idx({3, 2, 2}), f({12, 5})},
+       {f({3, 2, 5})},
+       {},
+       1,
+       {kGroupedSlots}},
+      {"moe_combine",
+       {f({12, 5}), f({3, 2, 2}), idx({3, 2, 2})},
+       {f({3, 2, 5})},
+       {},
+       1,
+       {{}, {}, kGroupedSlots}},
+      {"moe_combine_grad",
+       {f({12, 5}), f({3, 2, 2}), idx({3, 2, 2}), f({3, 2, 5})},
+       {f({12, 5}), f({3, 2, 2})},
+       {},
+       1,
+       {{}, {}, kGroupedSlots}},
+      {"expert_linear",
+       {f({12, 5}), f({4, 6, 5}), idx({3, 2, 2})},
+       {f({12, 6})},
+       {},
+       1,
+       {{}, {}, kGroupedExperts}},
+      {"expert_linear_grad_input",
+       {f({12, 6}), f({4, 6, 5}), idx({3, 2, 2})},
+       {f({12, 5})},
+       {},
+       1,
+       {{}, {}, kGroupedExperts}},
+      // Expert 3 has no rows: its gradient is zero.
+      {"expert_linear_grad_weight",
+       {f({12, 6}), f({12, 5}), idx({3, 2, 2})},
+       {f({4, 6, 5})},
+       {},
+       1,
+       {{}, {}, kGroupedExperts}},
       {"expert_linear", {f({3, 4, 5}), f({3, 6, 5})}, {f({3, 4, 6})}},
       {"expert_linear_grad_input",
        {f({3, 4, 6}), f({3, 6, 5})},

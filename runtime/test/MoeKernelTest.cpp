@@ -3,6 +3,8 @@
 
 #include "../cpu/MoeKernels.h"
 
+#include "ckpt/runtime/IndexChecks.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -61,23 +63,50 @@ TEST(MoeRoutingTest, DroplessCapacityDropsNothing) {
     EXPECT_GE(slot, 0);
 }
 
+TEST(MoeRoutingTest, DroplessGroupsTheChoicesByExpertByHand) {
+  // Capacity 0: one row per choice, expert 0's three (tokens 0, 1, 3) in
+  // rows 0-2, expert 1's one (token 2) in row 3, expert 2's four in rows
+  // 4-7, each expert's in token order.
+  Routing r = routeTokens(kLogits, 4, 3, 2, /*capacity=*/0, true);
+  EXPECT_EQ(r.slots, (std::vector<int64_t>{0, 4, 1, 5, 3, 6, 2, 7}));
+  EXPECT_EQ(groupedRowStarts(r.experts, 3), (std::vector<int64_t>{0, 3, 4, 8}));
+  // A routing map naming no expert 3 of 4 leaves it an empty group.
+  EXPECT_EQ(groupedRowStarts({0, 2, 2, 0}, 4),
+            (std::vector<int64_t>{0, 2, 2, 4, 4}));
+  EXPECT_THROW(groupedRowStarts({0, 4}, 4), std::exception);
+}
+
 /// The layer as one function of the logits, the input and the expert
 /// weights: route (fixed), dispatch, expert linear, combine, plus the
-/// aux loss; probed by a random direction of the output.
+/// aux loss; probed by a random direction of the output. Per-expert
+/// buffers of `capacity` rows, or grouped (capacity 0).
 struct Layer {
   int64_t tokens = 6, experts = 3, k = 2, capacity = 3, h = 4, f = 5;
   double coeff = 0.3;
   std::vector<double> probe = randomVector(6 * 4, 9);
 
+  int64_t rows() const {
+    return capacity == 0 ? tokens * k : experts * capacity;
+  }
+  std::vector<int64_t> starts(const Routing &r) const {
+    if (capacity == 0)
+      return groupedRowStarts(r.experts, experts);
+    std::vector<int64_t> starts(experts + 1);
+    for (int64_t e = 0; e <= experts; ++e)
+      starts[e] = e * capacity;
+    return starts;
+  }
+
   double objective(const std::vector<double> &logits,
                    const std::vector<double> &x,
                    const std::vector<double> &w) const {
     Routing r = routeTokens(logits, tokens, experts, k, capacity, true);
-    int64_t rows = experts * capacity;
+    int64_t rows = this->rows();
     std::vector<double> buffer(rows * h), hidden(rows * f), y(tokens * f);
     moeDispatch<double>(x.data(), r.slots.data(), tokens, k, h, rows,
                         buffer.data());
-    expertLinear<double>(buffer.data(), w.data(), experts, capacity, f, h,
+    std::vector<int64_t> starts = this->starts(r);
+    expertLinear<double>(buffer.data(), w.data(), starts.data(), experts, f, h,
                          hidden.data());
     std::vector<double> out(tokens * f);
     moeCombine<double>(hidden.data(), r.weights.data(), r.slots.data(), tokens,
@@ -90,34 +119,39 @@ struct Layer {
   }
 };
 
-TEST(MoeKernelTest, LayerGradientsMatchFiniteDifferences) {
+class MoeKernelTest : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(MoeKernelTest, LayerGradientsMatchFiniteDifferences) {
   Layer layer;
+  layer.capacity = GetParam();
   layer.probe = randomVector(layer.tokens * layer.f, 9);
   auto logits = randomVector(layer.tokens * layer.experts, 1);
   auto x = randomVector(layer.tokens * layer.h, 2);
   auto w = randomVector(layer.experts * layer.f * layer.h, 3);
-  int64_t rows = layer.experts * layer.capacity, k = layer.k;
+  int64_t rows = layer.rows(), k = layer.k;
   Routing r =
       routeTokens(logits, layer.tokens, layer.experts, k, layer.capacity, true);
-  // With 12 choices and 9 rows, some choices are dropped.
-  EXPECT_TRUE(std::count(r.slots.begin(), r.slots.end(), -1) > 0);
+  // With 12 choices and 9 rows, some choices are dropped; grouped, none.
+  EXPECT_EQ(std::count(r.slots.begin(), r.slots.end(), -1) > 0,
+            layer.capacity > 0);
+  std::vector<int64_t> starts = layer.starts(r);
 
   // Backward, as the training step chains the gradient kernels.
   std::vector<double> buffer(rows * layer.h), hidden(rows * layer.f);
   moeDispatch<double>(x.data(), r.slots.data(), layer.tokens, k, layer.h, rows,
                       buffer.data());
-  expertLinear<double>(buffer.data(), w.data(), layer.experts, layer.capacity,
+  expertLinear<double>(buffer.data(), w.data(), starts.data(), layer.experts,
                        layer.f, layer.h, hidden.data());
   std::vector<double> dhidden(rows * layer.f), dweights(layer.tokens * k);
   moeCombineGrad<double>(hidden.data(), r.weights.data(), r.slots.data(),
                          layer.probe.data(), layer.tokens, k, layer.f, rows,
                          dhidden.data(), dweights.data());
   std::vector<double> dbuffer(rows * layer.h), dw(w.size()), dx(x.size());
-  expertLinearGradInput<double>(dhidden.data(), w.data(), layer.experts,
-                                layer.capacity, layer.f, layer.h,
+  expertLinearGradInput<double>(dhidden.data(), w.data(), starts.data(),
+                                layer.experts, layer.f, layer.h,
                                 dbuffer.data());
-  expertLinearGradWeight<double>(dhidden.data(), buffer.data(), layer.experts,
-                                 layer.capacity, layer.f, layer.h, dw.data());
+  expertLinearGradWeight<double>(dhidden.data(), buffer.data(), starts.data(),
+                                 layer.experts, layer.f, layer.h, dw.data());
   moeDispatchGrad<double>(r.slots.data(), dbuffer.data(), layer.tokens, k,
                           layer.h, dx.data());
   std::vector<double> dlogits(logits.size()), daux(logits.size());
@@ -148,5 +182,12 @@ TEST(MoeKernelTest, LayerGradientsMatchFiniteDifferences) {
   check(x, dx, "input", evaluate);
   check(w, dw, "expert weight", evaluate);
 }
+
+INSTANTIATE_TEST_SUITE_P(Buffers, MoeKernelTest,
+                         ::testing::Values(int64_t(3), int64_t(0)),
+                         [](const auto &info) {
+                           return info.param == 0 ? std::string("Grouped")
+                                                  : std::string("Capacity");
+                         });
 
 } // namespace

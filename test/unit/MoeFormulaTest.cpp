@@ -13,8 +13,9 @@
 //                the shared expert's GLU and fc2 inputs 3·T·fs·e
 //   experts      logits T·E, gate weights T·k (e each), chosen experts and
 //   (whole on    slots T·k each (4 bytes), the dispatched buffer and the
-//   every rank)  expert outputs E·C·h each, the GLU input E·C·2f and its
-//                output E·C·f (e each)
+//   every rank)  expert outputs R·h each, the GLU input R·2f and its
+//                output R·f (e each), for R = E·C buffer rows, or dropless
+//                R = T·k (a grouped buffer, a row per choice)
 // With sequence parallelism the replicated terms divide by t too; without
 // it, t > 1 and a shared expert, the shared expert reads the
 // tensor-parallel copy of the norm output (sbh·e more). Checked on several
@@ -87,10 +88,17 @@ protected:
     return std::min(std::max<int64_t>(rows, 1), tokens);
   }
 
+  /// Rows of the expert buffer: E·C, or dropless a grouped T·k (one per
+  /// choice, Megatron's permuted tokens), not E·T.
+  int64_t bufferRows() const {
+    const Case &c = GetParam();
+    return c.factor <= 0 ? c.s * c.b * c.k : c.experts * capacity();
+  }
+
   /// What the experts keep, whole on every rank.
   int64_t experts(int64_t e) const {
     const Case &c = GetParam();
-    int64_t tokens = c.s * c.b, rows = c.experts * capacity();
+    int64_t tokens = c.s * c.b, rows = bufferRows();
     return e * (tokens * c.experts + tokens * c.k +
                 rows * (2 * c.h + 3 * c.f)) +
            8 * tokens * c.k;
@@ -144,7 +152,7 @@ TEST_P(MoeFormulaTest, MoeRecomputeModules) {
     p.modules = {module};
     return p;
   };
-  const int64_t e = 2, rows = c.experts * capacity(), tokens = c.s * c.b;
+  const int64_t e = 2, rows = bufferRows(), tokens = c.s * c.b;
   int64_t none = expected(e, false);
   EXPECT_EQ(analyze(false, "bfloat16", selective(RecomputeModule::MoeAct))
                 .perLayer[0]

@@ -51,13 +51,15 @@ Grads MoeDispatchOp::emitGradient(OpBuilder &b, ValueRange grads) {
 }
 
 Grads ExpertLinearOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  // The routing map (grouped buffers) is an index: no gradient.
+  SmallVector<Value> result(getNumOperands(), Value());
   if (!grads[0])
-    return SmallVector<Value>{Value(), Value()};
-  Value dx = b.create<ExpertLinearGradInputOp>(getLoc(), getInput().getType(),
-                                               grads[0], getWeight());
-  Value dw = b.create<ExpertLinearGradWeightOp>(getLoc(), getWeight().getType(),
-                                                grads[0], getInput());
-  return SmallVector<Value>{dx, dw};
+    return result;
+  result[0] = b.create<ExpertLinearGradInputOp>(
+      getLoc(), getInput().getType(), grads[0], getWeight(), getExperts());
+  result[1] = b.create<ExpertLinearGradWeightOp>(
+      getLoc(), getWeight().getType(), grads[0], getInput(), getExperts());
+  return result;
 }
 
 Grads MoeCombineOp::emitGradient(OpBuilder &b, ValueRange grads) {

@@ -667,7 +667,12 @@ private:
                                      inferred("linear", {tokens, router}),
                                      tokens, router, Value()),
             "moe", layer);
-    int64_t capacity = config.moeCapacity(), e = config.numMoeExperts;
+    // Dropless routing (no capacity factor) fills a grouped buffer of a row
+    // per choice, as Megatron permutes tokens for its grouped GEMM; a
+    // capacity factor gives every expert its own rows.
+    bool grouped = !config.moeExpertCapacityFactor;
+    int64_t capacity = grouped ? 0 : config.moeCapacity(),
+            e = config.numMoeExperts;
     SmallVector<NamedAttribute> routeAttrs = {
         builder.getNamedAttr("top_k",
                              builder.getI64IntegerAttr(config.moeRouterTopk)),
@@ -720,9 +725,13 @@ private:
         "moe", layer);
     auto expertLinear = [&](Value x, const std::string &name) {
       Value weight = param(prefix + "experts." + name + ".weight");
+      Value experts = grouped ? route.getExperts() : Value();
+      SmallVector<Value> operands = {x, weight};
+      if (experts)
+        operands.push_back(experts);
       auto op = builder.create<ExpertLinearOp>(
           named(prefix + "experts." + name),
-          inferred("expert_linear", {x, weight}), x, weight);
+          inferred("expert_linear", operands), x, weight, experts);
       return tag(op, "moe", layer).getResult();
     };
     Value fc1 = expertLinear(dispatched.getResult(), "linear_fc1");

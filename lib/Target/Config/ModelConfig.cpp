@@ -1385,8 +1385,8 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
        product({L, 40, s, b, h, e}) + product({L, 6, a, s, s, b, e})},
       {expertsKey, "the expert weights [E, ffn, h]",
        product({c.numMoeExperts, 2, c.moeFfnHiddenSize, h, e})},
-      {expertsKey, "the expert buffers [E, capacity, ffn]",
-       product({c.numMoeExperts, 2, c.moeCapacity(), c.moeFfnHiddenSize, e})},
+      {expertsKey, "the expert buffers [rows, ffn]",
+       product({2, c.moeBufferRows(), c.moeFfnHiddenSize, e})},
       // The step's FLOPs over all its micro-batches, with room (x4) for
       // the sums the reports take (forward + backward + recompute, the
       // elementwise work): the layers, the output layer and the experts.
@@ -1396,8 +1396,7 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
       {vocabKey, "the output layer's FLOPs over the step",
        product({4, m, 3 * 2, b, s, h, v})},
       {expertsKey, "the experts' FLOPs over the step",
-       product({4, m, L, 3 * 6, c.numMoeExperts, c.moeCapacity(),
-                c.moeFfnHiddenSize, h})},
+       product({4, m, L, 3 * 6, c.moeBufferRows(), c.moeFfnHiddenSize, h})},
   };
   for (const Check &check : checks)
     if (check.value > limit) {
@@ -1788,6 +1787,16 @@ int64_t GPTConfig::moeCapacity() const {
   if (!(rows < static_cast<double>(tokens)))
     return tokens;
   return std::max<int64_t>(static_cast<int64_t>(rows), 1);
+}
+
+int64_t GPTConfig::moeBufferRows() const {
+  const int64_t limit = std::numeric_limits<int64_t>::max();
+  auto times = [&](int64_t x, int64_t y) {
+    return x > 0 && y > limit / x ? limit : x * y;
+  };
+  if (!moeExpertCapacityFactor)
+    return times(times(seqLength, microBatchSize), moeRouterTopk);
+  return times(numMoeExperts, moeCapacity());
 }
 
 ConfigParseResult

@@ -10,9 +10,9 @@ func.func @route_top_k_too_large(%l: tensor<4x2x3xf32>) {
 
 // -----
 
-func.func @route_zero_capacity(%l: tensor<4x2x3xf32>) {
-  // expected-error @+1 {{capacity must be >= 1 (rows per expert), got 0}}
-  %w, %e, %s = xf.moe_route %l {top_k = 2, capacity = 0}
+func.func @route_negative_capacity(%l: tensor<4x2x3xf32>) {
+  // expected-error @+1 {{capacity must be >= 1 (rows per expert) or 0 (dropless, a grouped buffer), got -1}}
+  %w, %e, %s = xf.moe_route %l {top_k = 2, capacity = -1}
       : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x2xi32>)
   return
 }
@@ -124,5 +124,48 @@ func.func @combine_grad_output_shape(%o: tensor<3x4x8xf32>, %w: tensor<4x2x2xf32
   // expected-error @+1 {{grad_output has shape [4, 2, 6] but must be [4, 2, 8]}}
   %a, %b = xf.moe_combine_grad %o, %w, %s, %dy
       : (tensor<3x4x8xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x6xf32>) -> (tensor<3x4x8xf32>, tensor<4x2x2xf32>)
+  return
+}
+
+// -----
+
+// Dropless (capacity 0): one grouped row per choice, s·b·k = 16.
+func.func @dispatch_grouped_rows(%x: tensor<4x2x8xf32>, %s: tensor<4x2x2xi32>) {
+  // expected-error @+1 {{result #0 has shape [12, 8] but the operands give [16, 8]}}
+  %d = xf.moe_dispatch %x, %s {num_experts = 3, capacity = 0}
+      : (tensor<4x2x8xf32>, tensor<4x2x2xi32>) -> tensor<12x8xf32>
+  return
+}
+
+// -----
+
+func.func @expert_grouped_needs_experts(%x: tensor<16x8xf32>, %w: tensor<3x16x8xf32>) {
+  // expected-error @+1 {{input must have rank 3 ([num_experts, capacity, in_features]; a grouped [s·b·top_k, in_features] needs the experts operand), got rank 2 [16, 8]}}
+  %y = xf.expert_linear %x, %w : (tensor<16x8xf32>, tensor<3x16x8xf32>) -> tensor<16x16xf32>
+  return
+}
+
+// -----
+
+func.func @expert_grouped_rows(%x: tensor<12x8xf32>, %w: tensor<3x16x8xf32>, %e: tensor<4x2x2xi32>) {
+  // expected-error @+1 {{experts [4, 2, 2] route 16 choices but the grouped input has 12 rows}}
+  %y = xf.expert_linear %x, %w, %e : (tensor<12x8xf32>, tensor<3x16x8xf32>, tensor<4x2x2xi32>) -> tensor<12x16xf32>
+  return
+}
+
+// -----
+
+func.func @combine_grouped_rows(%o: tensor<12x8xf32>, %w: tensor<4x2x2xf32>, %s: tensor<4x2x2xi32>) {
+  // expected-error @+1 {{expert_output [12, 8] is grouped ([s·b·top_k, h]) but the slots [4, 2, 2] route 16 choices}}
+  %y = xf.moe_combine %o, %w, %s
+      : (tensor<12x8xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>) -> tensor<4x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @expert_grad_weight_grouped(%dy: tensor<16x12xf32>, %x: tensor<16x8xf32>, %e: tensor<4x2x2xi32>) {
+  // expected-error @+1 {{grad_output has shape [16, 12] but must be [16, 16]}}
+  %d = xf.expert_linear_grad_weight %dy, %x, %e : (tensor<16x12xf32>, tensor<16x8xf32>, tensor<4x2x2xi32>) -> tensor<3x16x8xf32>
   return
 }

@@ -182,6 +182,30 @@ func.func @moe(%x: tensor<4x2x8xf32>, %router: tensor<3x8xf32>,
   return %y, %aux : tensor<4x2x8xf32>, tensor<f32>
 }
 
+// Dropless: a grouped buffer of s·b·k rows, the experts' products over
+// their groups of it, and their gradients.
+// CHECK-LABEL: func.func @moe_grouped
+func.func @moe_grouped(%x: tensor<4x2x8xf32>, %logits: tensor<4x2x3xf32>,
+                       %w1: tensor<3x12x8xf32>, %dy: tensor<16x12xf32>)
+    -> (tensor<16x8xf32>, tensor<3x12x8xf32>) {
+  // CHECK: xf.moe_route %{{.*}} {capacity = 0 : i64, top_k = 2 : i64}
+  %w, %e, %s = xf.moe_route %logits {top_k = 2, capacity = 0}
+      : (tensor<4x2x3xf32>) -> (tensor<4x2x2xf32>, tensor<4x2x2xi32>, tensor<4x2x2xi32>)
+  // CHECK: xf.moe_dispatch {{.*}} -> tensor<16x8xf32>
+  %d = xf.moe_dispatch %x, %s {num_experts = 3, capacity = 0}
+      : (tensor<4x2x8xf32>, tensor<4x2x2xi32>) -> tensor<16x8xf32>
+  // CHECK: xf.expert_linear %{{.*}}, %{{.*}}, %{{.*}} : (tensor<16x8xf32>, tensor<3x12x8xf32>, tensor<4x2x2xi32>) -> tensor<16x12xf32>
+  %h = xf.expert_linear %d, %w1, %e : (tensor<16x8xf32>, tensor<3x12x8xf32>, tensor<4x2x2xi32>) -> tensor<16x12xf32>
+  // CHECK: xf.expert_linear_grad_input %{{.*}}, %{{.*}}, %{{.*}} : (tensor<16x12xf32>, tensor<3x12x8xf32>, tensor<4x2x2xi32>) -> tensor<16x8xf32>
+  %dx = xf.expert_linear_grad_input %dy, %w1, %e : (tensor<16x12xf32>, tensor<3x12x8xf32>, tensor<4x2x2xi32>) -> tensor<16x8xf32>
+  // CHECK: xf.expert_linear_grad_weight %{{.*}}, %{{.*}}, %{{.*}} : (tensor<16x12xf32>, tensor<16x8xf32>, tensor<4x2x2xi32>) -> tensor<3x12x8xf32>
+  %dw = xf.expert_linear_grad_weight %dy, %d, %e : (tensor<16x12xf32>, tensor<16x8xf32>, tensor<4x2x2xi32>) -> tensor<3x12x8xf32>
+  // CHECK: xf.moe_combine {{.*}} : (tensor<16x12xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>) -> tensor<4x2x12xf32>
+  %y = xf.moe_combine %h, %w, %s
+      : (tensor<16x12xf32>, tensor<4x2x2xf32>, tensor<4x2x2xi32>) -> tensor<4x2x12xf32>
+  return %dx, %dw : tensor<16x8xf32>, tensor<3x12x8xf32>
+}
+
 // A bf16 gradient's f32 running sum: the first contribution widened, the
 // next added into it.
 // CHECK-LABEL: func.func @gradient_sum

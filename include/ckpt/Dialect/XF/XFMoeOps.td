@@ -1,8 +1,8 @@
 //===- XFMoeOps.td - Mixture-of-experts ops of the xf dialect -*- tablegen -*-===//
 //
-// A mixture-of-experts MLP with a static capacity: every shape is known at
-// compile time, so the planner places the per-expert buffers like any other
-// tensor. Included by XFOps.td.
+// A mixture-of-experts MLP with static shapes: per-expert buffers of a
+// capacity, or (dropless) one grouped buffer of a row per choice, so the
+// planner places them like any other tensor. Included by XFOps.td.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,8 +26,15 @@ def XF_MoeRouteOp : XF_PureOp<"moe_route"> {
     (Megatron's default) those with the largest weights (ties to the lower
     token, then the lower choice), numbered in token order. Routing is
     decided in double precision from the stored logits, so every backend
-    and precision routes alike. With `capacity = s·b` nothing is dropped
-    (dropless routing planned for its worst case).
+    and precision routes alike.
+
+    With `capacity = 0` (dropless, Megatron's default without
+    `moe_expert_capacity_factor`) nothing is dropped and the buffer is
+    grouped: `s·b·k` rows, one per choice, expert `e`'s rows together after
+    those of experts `0..e-1`, each expert's in token order (the permuted
+    tokens of Megatron's grouped GEMM). `slots[t, j]` is then the row of the
+    choice in that buffer; how many rows each expert has is read from
+    `experts` at run time.
 
     The backward keeps `logits` and `experts`.
   }];
@@ -83,9 +90,11 @@ def XF_MoeDispatchOp : XF_PureOp<"moe_dispatch"> {
   let description = [{
     `result` `[E, capacity, h]` has row `slots[t, j]` equal to token `t` of
     `input` (`[s, b, h]`) for every kept choice, and zeros in the rows no
-    token fills. The backward keeps only `slots`. At run time a slot outside
-    `[-1, E·capacity)`, or a row named by two choices, is an error (here and
-    in `xf.moe_combine` and the gradients).
+    token fills. With `capacity = 0` it is the grouped `[s·b·k, h]` of
+    dropless routing (`xf.moe_route`), every row filled. The backward keeps
+    only `slots`. At run time a slot outside `[-1, rows)`, or a row named by
+    two choices, is an error (here and in `xf.moe_combine` and the
+    gradients).
   }];
   let arguments = (ins XF_FloatTensor:$input, XF_IndexTensor:$slots,
                        I64Attr:$num_experts, I64Attr:$capacity);
@@ -99,20 +108,26 @@ def XF_ExpertLinearOp : XF_PureOp<"expert_linear"> {
   let summary = "one linear per expert over its buffer: X_e · W_eᵀ";
   let description = [{
     `input` `[E, C, in]` and `weight` `[E, out, in]` (expert `e`'s matrix
-    in Megatron's `[out, in]` layout) give `[E, C, out]`. The backward
-    keeps `input` and reads `weight`.
+    in Megatron's `[out, in]` layout) give `[E, C, out]`. Grouped, `input`
+    is `[s·b·k, in]` with the routing map `experts` `[s, b, k]`: expert
+    `e`'s rows are the next `count(experts == e)` rows (Megatron's grouped
+    GEMM over its permuted tokens), and the result is `[s·b·k, out]`. The
+    backward keeps `input` (and `experts`) and reads `weight`.
   }];
-  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$weight);
+  let arguments = (ins XF_FloatTensor:$input, XF_FloatTensor:$weight,
+                       Optional<XF_IndexTensor>:$experts);
   let results = (outs XF_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight attr-dict `:` functional-type(operands, results)
+    $input `,` $weight (`,` $experts^)? attr-dict `:`
+    functional-type(operands, results)
   }];
 }
 
 def XF_MoeCombineOp : XF_PureOp<"moe_combine"> {
   let summary = "weighted sum of each token's expert outputs";
   let description = [{
-    `result[t] = Σ_j weights[t, j] · expert_output[slots[t, j]]` over the
+    `result[t] = Σ_j weights[t, j] · expert_output[slots[t, j]]` (rows of
+    `[E, C, h]` or of a grouped `[s·b·k, h]`) over the
     kept choices in order `j = 0, 1, ...` (a dropped choice adds nothing),
     `[s, b, h]`. The backward keeps all three operands.
   }];
@@ -168,19 +183,27 @@ def XF_MoeDispatchGradOp : XF_GradOp<"moe_dispatch_grad"> {
 
 def XF_ExpertLinearGradInputOp : XF_GradOp<"expert_linear_grad_input"> {
   let summary = "input gradient of the expert linears: dY_e · W_e";
-  let arguments = (ins XF_FloatTensor:$grad_output, XF_FloatTensor:$weight);
+  let arguments = (ins XF_FloatTensor:$grad_output, XF_FloatTensor:$weight,
+                       Optional<XF_IndexTensor>:$experts);
   let results = (outs XF_FloatTensor:$grad);
   let assemblyFormat = [{
-    $grad_output `,` $weight attr-dict `:` functional-type(operands, results)
+    $grad_output `,` $weight (`,` $experts^)? attr-dict `:`
+    functional-type(operands, results)
   }];
 }
 
 def XF_ExpertLinearGradWeightOp : XF_GradOp<"expert_linear_grad_weight"> {
   let summary = "weight gradient of the expert linears: dY_eᵀ · X_e";
-  let arguments = (ins XF_FloatTensor:$grad_output, XF_FloatTensor:$input);
+  let description = [{
+    Grouped (with `experts`), an expert that no choice names has a zero
+    gradient.
+  }];
+  let arguments = (ins XF_FloatTensor:$grad_output, XF_FloatTensor:$input,
+                       Optional<XF_IndexTensor>:$experts);
   let results = (outs XF_FloatTensor:$grad);
   let assemblyFormat = [{
-    $grad_output `,` $input attr-dict `:` functional-type(operands, results)
+    $grad_output `,` $input (`,` $experts^)? attr-dict `:`
+    functional-type(operands, results)
   }];
 }
 

@@ -155,6 +155,9 @@ struct GPTConfig {
   /// get_capacity (at most s·b, the most one expert can receive), or s·b
   /// when dropless (every token routed to the same expert).
   int64_t moeCapacity() const;
+  /// Rows of the expert buffer: E·capacity, or s·b·k dropless (a grouped
+  /// buffer of one row per choice, Megatron's permuted tokens).
+  int64_t moeBufferRows() const;
 
   int64_t headDim() const { return hiddenSize / numAttentionHeads; }
   int64_t queryGroups() const {

@@ -30,6 +30,13 @@ int64_t checkLabels(const std::vector<int64_t> &labels, int64_t vocab,
 /// given twice, so each choice's row can be written from its own thread.
 void checkSlots(const std::vector<int64_t> &slots, int64_t rows);
 
+/// Where each expert's rows start in a grouped buffer (dropless routing:
+/// one row per choice, the rows of expert e after those of experts < e):
+/// numExperts + 1 offsets, from the routing map `experts` (each checked in
+/// [0, numExperts)).
+std::vector<int64_t> groupedRowStarts(const std::vector<int64_t> &experts,
+                                      int64_t numExperts);
+
 } // namespace ckpt::rt
 
 #endif // CKPT_RUNTIME_INDEXCHECKS_H
