@@ -797,10 +797,12 @@ private:
         emitLayerNorm(hidden, "decoder.final_layernorm", std::nullopt);
     if (config.sequenceParallel && tensorParallel()) {
       // The head is replicated here (Megatron splits the vocabulary): every
-      // rank's gradient is whole, so the backward splits it.
+      // rank's gradient is whole, so the backward splits it. As Megatron's
+      // column-parallel output layer, the backward gathers the input again
+      // from this rank's shard rather than keeping it whole (2sbh/t).
       Operation *gather =
           emitSequenceGather(normed, "decoder.final_layernorm.gather",
-                             /*partialGrad=*/false, /*recompute=*/false);
+                             /*partialGrad=*/false, /*recompute=*/true);
       setTag(gather, "head", std::nullopt);
       normed = gather->getResult(0);
     }
