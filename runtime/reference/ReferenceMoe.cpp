@@ -278,19 +278,28 @@ std::vector<int64_t> rowExperts(const KernelCall &c, int64_t numExperts) {
   return experts;
 }
 
+/// Calls f(r, o, i, e) for every row r of the buffer (operand 0), output
+/// column o and input column i of expert e = e(r)'s [out, in] matrix.
+template <typename F>
+void forEachExpertProduct(const KernelCall &c, const std::vector<int64_t> &w,
+                          F f) {
+  std::vector<int64_t> experts = rowExperts(c, w[0]);
+  for (size_t r = 0; r < experts.size(); ++r)
+    for (int64_t o = 0; o < w[1]; ++o)
+      for (int64_t i = 0; i < w[2]; ++i)
+        f(static_cast<int64_t>(r), o, i, experts[r]);
+}
+
 /// y[r, o] = Σ_i x[r, i] · w[e(r), o, i] over the buffer's rows r, for the
 /// forward and, with the roles exchanged, both gradients.
 void expertLinear(const KernelCall &c) {
   Values x = load(c.inputs[0]), w = load(c.inputs[1]);
   const auto &wd = dims(c.inputs[1]);
   int64_t out = wd[1], in = wd[2];
-  std::vector<int64_t> experts = rowExperts(c, wd[0]);
-  int64_t rows = static_cast<int64_t>(experts.size());
-  Values y(rows * out, 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t i = 0; i < in; ++i)
-        y[r * out + o] += x[r * in + i] * w[(experts[r] * out + o) * in + i];
+  Values y(x.size() / in * out, 0.0);
+  forEachExpertProduct(c, wd, [&](int64_t r, int64_t o, int64_t i, int64_t e) {
+    y[r * out + o] += x[r * in + i] * w[(e * out + o) * in + i];
+  });
   store(c.outputs[0], y);
 }
 
@@ -298,13 +307,10 @@ void expertLinearGradInput(const KernelCall &c) {
   Values dy = load(c.inputs[0]), w = load(c.inputs[1]);
   const auto &wd = dims(c.inputs[1]);
   int64_t out = wd[1], in = wd[2];
-  std::vector<int64_t> experts = rowExperts(c, wd[0]);
-  int64_t rows = static_cast<int64_t>(experts.size());
-  Values dx(rows * in, 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t i = 0; i < in; ++i)
-        dx[r * in + i] += dy[r * out + o] * w[(experts[r] * out + o) * in + i];
+  Values dx(dy.size() / out * in, 0.0);
+  forEachExpertProduct(c, wd, [&](int64_t r, int64_t o, int64_t i, int64_t e) {
+    dx[r * in + i] += dy[r * out + o] * w[(e * out + o) * in + i];
+  });
   store(c.outputs[0], dx);
 }
 
@@ -312,13 +318,10 @@ void expertLinearGradWeight(const KernelCall &c) {
   Values dy = load(c.inputs[0]), x = load(c.inputs[1]);
   const auto &wd = dims(c.outputs[0]);
   int64_t out = wd[1], in = wd[2];
-  std::vector<int64_t> experts = rowExperts(c, wd[0]);
-  int64_t rows = static_cast<int64_t>(experts.size());
   Values dw(wd[0] * out * in, 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t i = 0; i < in; ++i)
-        dw[(experts[r] * out + o) * in + i] += dy[r * out + o] * x[r * in + i];
+  forEachExpertProduct(c, wd, [&](int64_t r, int64_t o, int64_t i, int64_t e) {
+    dw[(e * out + o) * in + i] += dy[r * out + o] * x[r * in + i];
+  });
   store(c.outputs[0], dw);
 }
 
