@@ -5,6 +5,7 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Planner/OffsetAssignment.h"
 #include "ckpt/Support/AtomicOutput.h"
 
@@ -20,10 +21,6 @@ using namespace mlir;
 using namespace ckpt;
 
 namespace {
-int64_t roundUp(int64_t bytes, int64_t alignment) {
-  return (bytes + alignment - 1) / alignment * alignment;
-}
-
 /// Lifetimes of every arena tensor: each activation and temporary (not the
 /// loss and gradients), live from the node that writes it to the last node
 /// that reads it.
@@ -37,7 +34,7 @@ std::vector<PlannedTensor> computeLiveness(const StepGraph &graph,
     PlannedTensor t;
     t.value = tensor.value;
     t.tensor = static_cast<int>(id);
-    t.bytes = roundUp(tensor.bytes, alignment);
+    t.bytes = ops::alignedBytes(tensor.bytes, alignment);
     t.start = tensor.producer;
     t.end = tensor.readers.empty() ? t.start + 1 : tensor.readers.back() + 1;
     t.kind = tensor.phase == Phase::Recompute ? TensorKind::Recomputed

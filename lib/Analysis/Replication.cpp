@@ -29,3 +29,10 @@ llvm::DenseSet<Value> ckpt::replicatedValues(func::FuncOp step) {
   }
   return replicated;
 }
+
+bool ckpt::isDistributable(Value value, int64_t t,
+                           const llvm::DenseSet<Value> &replicated) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  return value.getDefiningOp() && replicated.contains(value) && type &&
+         type.getRank() > 0 && type.getDimSize(0) % t == 0;
+}

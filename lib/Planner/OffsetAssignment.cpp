@@ -358,12 +358,6 @@ ckpt::planner::bestFitInTimeOrder(const std::vector<Buffer> &buffers) {
   return offsets;
 }
 
-std::vector<int64_t>
-ckpt::planner::firstFitInOrder(const std::vector<Buffer> &buffers,
-                               const std::vector<int> &order) {
-  return placeInOrder(buffers, order, /*bestFit=*/false);
-}
-
 namespace {
 /// Buffers by decreasing size, longer lives first among equals.
 std::vector<int> bySizeDecreasing(const std::vector<Buffer> &buffers) {

@@ -28,15 +28,6 @@ using namespace ckpt;
 
 namespace {
 
-/// The inputs distributeInputs shards: activations that every rank holds
-/// whole (`replicated`) and whose first dimension splits into t pieces.
-bool isDistributable(Value input, int64_t t,
-                     const llvm::DenseSet<Value> &replicated) {
-  auto type = dyn_cast<RankedTensorType>(input.getType());
-  return input.getDefiningOp() && replicated.contains(input) && type &&
-         type.getRank() > 0 && type.getDimSize(0) % t == 0;
-}
-
 /// Megatron's distribute_saved_activations: each activation a full-recompute
 /// region starts from is sharded along its first dimension right after it
 /// is made (each rank keeps 1/t; one shard however many regions read it),

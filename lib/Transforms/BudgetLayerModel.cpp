@@ -11,6 +11,7 @@
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -24,21 +25,6 @@ using namespace ckpt;
 namespace {
 
 constexpr size_t kMaxCandidates = 24;
-
-int64_t roundUp(int64_t bytes, int64_t alignment) {
-  return (bytes + alignment - 1) / alignment * alignment;
-}
-
-/// Whether distributed saved activations shard `tensor` over `t` ranks, as
-/// applyRematPlan does: an activation (made by an op) that every rank holds
-/// whole and whose first dimension splits into t pieces.
-bool isShardable(const StepTensor &tensor, int64_t t,
-                 const llvm::DenseSet<Value> &replicated) {
-  auto type = dyn_cast<RankedTensorType>(tensor.value.getType());
-  return t > 1 && tensor.value.getDefiningOp() &&
-         replicated.contains(tensor.value) && type && type.getRank() > 0 &&
-         type.getDimSize(0) % t == 0;
-}
 
 /// One layer (or chain) compiled to small arrays, for evaluating many
 /// subsets: what a choice costs (the ops its regions re-run), what it keeps,
@@ -61,8 +47,8 @@ public:
       replicated = replicatedValues(graph.step);
     auto shardOf = [&](int id) {
       const StepTensor &tensor = graph.tensors[id];
-      return isShardable(tensor, t, replicated)
-                 ? roundUp(tensor.bytes / t, alignment)
+      return t > 1 && isDistributable(tensor.value, t, replicated)
+                 ? ops::alignedBytes(tensor.bytes / t, alignment)
                  : 0;
     };
     llvm::DenseMap<int, int> localOf; // Tensor id -> local value.
@@ -73,7 +59,7 @@ public:
     for (int node : model.nodes)
       for (int id : graph.nodes[node].outputs) {
         localOf[id] = static_cast<int>(values.size());
-        values.push_back({roundUp(graph.tensors[id].bytes, alignment),
+        values.push_back({ops::alignedBytes(graph.tensors[id].bytes, alignment),
                           shardOf(id), -1, runOf[node]});
       }
     // The layer's backward, in schedule order.
@@ -107,7 +93,7 @@ public:
     for (int node : model.nodes)
       for (int id : graph.nodes[node].outputs)
         if (graph.tensors[id].kept && values[localOf.lookup(id)].bit < 0)
-          allKept += roundUp(graph.tensors[id].bytes, alignment);
+          allKept += ops::alignedBytes(graph.tensors[id].bytes, alignment);
     llvm::DenseSet<int> returned(graph.results.begin(), graph.results.end());
     for (auto [node, position] : positionOf)
       for (int id : graph.nodes[node].outputs) {
@@ -116,7 +102,7 @@ public:
         const StepTensor &tensor = graph.tensors[id];
         int end = tensor.readers.empty() ? position : span(tensor).second;
         temporaries.push_back({position, std::max(end, position),
-                               roundUp(tensor.bytes, alignment)});
+                               ops::alignedBytes(tensor.bytes, alignment)});
       }
     llvm::DenseMap<int, int> outsideOf; // Tensor id -> outside value.
     for (auto [run, nodes] : llvm::enumerate(model.runs)) {
@@ -139,7 +125,8 @@ public:
               outsideOf.try_emplace(id, static_cast<int>(outsideBytes.size()));
           if (inserted)
             outsideBytes.push_back(
-                {roundUp(graph.tensors[id].bytes, alignment), shardOf(id)});
+                {ops::alignedBytes(graph.tensors[id].bytes, alignment),
+                 shardOf(id)});
           op.outside.push_back(outside->second);
         }
         if (isa<xf::DropoutOp>(n.op)) {

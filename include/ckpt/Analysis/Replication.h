@@ -24,6 +24,13 @@ namespace ckpt {
 /// operands are.
 llvm::DenseSet<mlir::Value> replicatedValues(mlir::func::FuncOp step);
 
+/// Whether distributed saved activations can shard `value` over `t` ranks:
+/// an activation (made by an op) that every rank holds whole (in
+/// `replicated`) and whose first dimension splits into t pieces. The
+/// rewrite and the budget solver's layer model ask the same question.
+bool isDistributable(mlir::Value value, int64_t t,
+                     const llvm::DenseSet<mlir::Value> &replicated);
+
 } // namespace ckpt
 
 #endif // CKPT_ANALYSIS_REPLICATION_H

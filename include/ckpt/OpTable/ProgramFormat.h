@@ -36,6 +36,12 @@ enum class TensorRole : uint8_t {
 const char *tensorRoleName(TensorRole role);
 std::optional<TensorRole> parseTensorRole(std::string_view name);
 
+/// An arena buffer's size: `bytes` rounded up to the plan's `alignment`
+/// (the planner places and the runtime measures buffers of this size).
+constexpr int64_t alignedBytes(int64_t bytes, int64_t alignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
 /// The name of the profile files `ckpt-run --profile=FILE` writes and the
 /// memory-budget solver reads (`cost=profile:FILE`).
 constexpr const char *kProfileFormatName = "ckpt-profile";

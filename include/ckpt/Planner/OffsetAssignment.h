@@ -58,11 +58,6 @@ findConflict(const std::vector<Buffer> &buffers,
 /// arena planner.
 std::vector<int64_t> bestFitDecreasing(const std::vector<Buffer> &buffers);
 
-/// Places buffers in the given order, each at the lowest offset where it
-/// fits (first fit).
-std::vector<int64_t> firstFitInOrder(const std::vector<Buffer> &buffers,
-                                     const std::vector<int> &order);
-
 /// First fit by decreasing size (ties: longer life first, then index).
 std::vector<int64_t> firstFitDecreasing(const std::vector<Buffer> &buffers);
 

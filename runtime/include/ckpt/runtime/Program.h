@@ -107,7 +107,7 @@ struct Program {
   int64_t plannedPeakBytes = -1;
   int64_t alignment = 1;
   int64_t arenaSize(const TensorInfo &t) const {
-    return (t.bytes() + alignment - 1) / alignment * alignment;
+    return ops::alignedBytes(t.bytes(), alignment);
   }
 
   std::vector<int> parameters() const; ///< Tensor ids, in order.
