@@ -288,15 +288,11 @@ public:
       : graph(graph), options(options), cost(cost), distribute(distribute) {}
 
   LogicalResult init(std::string &error) {
-    xf::ModelAttr model = xf::getModel(graph.step);
-    int64_t tensorParallel = model ? model.getTensorModelParallelSize() : 1;
-    bool sequenceParallel = model && model.isSequenceParallel();
-    if (distribute && (tensorParallel <= 1 || sequenceParallel)) {
-      error = tensorParallel <= 1
-                  ? "distribute-saved-activations needs a tensor-parallel "
-                    "graph (tensor_model_parallel_size > 1)"
-                  : "distribute-saved-activations cannot be combined with "
-                    "sequence parallelism";
+    int64_t tensorParallel = 1;
+    std::string distributeError =
+        distributeSavedActivationsError(graph, tensorParallel);
+    if (distribute && !distributeError.empty()) {
+      error = distributeError;
       return failure();
     }
     shards = distribute ? tensorParallel : 1;
@@ -355,7 +351,8 @@ public:
                                                : "es") +
               " at once, ";
     }
-    bool distributable = tensorParallel > 1 && !sequenceParallel;
+    xf::ModelAttr model = xf::getModel(graph.step);
+    bool distributable = distributeError.empty();
     for (MegatronPolicy preset : standardMegatronPolicies(
              countLayers(graph), distributable, model && model.isMoe())) {
       // Distributed: the full presets in their distributed form.

@@ -215,25 +215,30 @@ struct PendingGroup {
 };
 } // namespace
 
+std::string ckpt::distributeSavedActivationsError(const StepGraph &graph,
+                                                  int64_t &ranks) {
+  xf::ModelAttr model = xf::getModel(graph.step);
+  ranks = model ? model.getTensorModelParallelSize() : 1;
+  if (ranks <= 1)
+    return "distribute-saved-activations needs a tensor-parallel graph "
+           "(tensor_model_parallel_size > 1)";
+  if (model.isSequenceParallel())
+    return "distribute-saved-activations cannot be combined with sequence "
+           "parallelism";
+  return "";
+}
+
 FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
                                             std::string &error) const {
   error = validate(countLayers(graph));
   if (!error.empty())
     return failure();
-  // Distributed saved activations need the tensor-parallel size of the
-  // graph, and exclude sequence parallelism (as in Megatron).
-  xf::ModelAttr model = xf::getModel(graph.step);
-  int64_t tensorParallel = model ? model.getTensorModelParallelSize() : 1;
-  bool sequenceParallel = model && model.isSequenceParallel();
-  if (distributeSavedActivations) {
-    if (tensorParallel <= 1)
-      error = "distribute-saved-activations needs a tensor-parallel graph "
-              "(tensor_model_parallel_size > 1)";
-    else if (sequenceParallel)
-      error = "distribute-saved-activations cannot be combined with sequence "
-              "parallelism";
-    if (!error.empty())
-      return failure();
+  int64_t tensorParallel = 1;
+  std::string distributeError =
+      distributeSavedActivationsError(graph, tensorParallel);
+  if (distributeSavedActivations && !distributeError.empty()) {
+    error = distributeError;
+    return failure();
   }
 
   std::vector<RecomputeModule> selected = selectiveModules();

@@ -124,6 +124,12 @@ public:
 std::vector<MegatronPolicy>
 standardMegatronPolicies(int64_t layers, bool distributable, bool moe = false);
 
+/// Why distributed saved activations cannot shard `graph`'s region inputs
+/// (no tensor parallelism, or sequence parallelism, as Megatron refuses
+/// them), or "" when they can; the tensor-parallel size in `ranks`.
+std::string distributeSavedActivationsError(const StepGraph &graph,
+                                            int64_t &ranks);
+
 /// Whether recomputing `module` recomputes the ops tagged `tag` (moe
 /// covers its experts' activation, moe_act).
 bool recomputesTag(RecomputeModule module, llvm::StringRef tag);
