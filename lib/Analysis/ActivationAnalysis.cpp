@@ -6,6 +6,8 @@
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
+#include "ckpt/OpTable/OpTable.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -154,21 +156,21 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
     report.kept.push_back(std::move(kept));
   }
 
-  // Layer-norm statistics: mean and inverse deviation, f32, per row, for
-  // every norm the backward differentiates and that is not recomputed
-  // (a recompute marks it ckpt.remat = "recompute"; it then recomputes its
-  // statistics too).
-  // RMS norm keeps its inverse root mean square alone.
+  // Norm statistics (the op table's statisticsPerRow, f32 per row: a layer
+  // norm's mean and inverse deviation, an RMS norm's inverse root mean
+  // square), for every norm the backward differentiates and that is not
+  // recomputed (a recompute marks it ckpt.remat = "recompute"; it then
+  // recomputes its statistics too).
   for (const StepNode &node : graph.nodes) {
-    if (!isa<xf::LayerNormOp, xf::RmsNormOp>(node.op) ||
-        node.phase != Phase::Forward)
+    const ops::OpDef *def = lookupOpDef(node.op);
+    if (!def || def->statisticsPerRow == 0 || node.phase != Phase::Forward)
       continue;
     if (getRematAnnotation(node.op) == "recompute" ||
         !graph.isReadOutsideForward(node.inputs[0]))
       continue;
     auto type = cast<RankedTensorType>(node.op->getOperand(0).getType());
     int64_t rows = type.getNumElements() / type.getShape().back();
-    int64_t bytes = (isa<xf::LayerNormOp>(node.op) ? 2 : 1) * rows * 4;
+    int64_t bytes = def->statisticsPerRow * rows * 4;
     report.layerNormStatisticsBytes += bytes;
     if (node.layer)
       layerEntry(layers, *node.layer).layerNormStatisticsBytes += bytes;

@@ -276,7 +276,8 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
        layerNormRule,
        [](const OpInstance &op) { return elementwise(8, op.inputs[0]); },
        {0, 1},
-       {}});
+       {},
+       /*statisticsPerRow=*/2});
   ops.push_back(
       {"rms_norm",
        OpClass::Forward,
@@ -286,7 +287,8 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
        rmsNormRule,
        [](const OpInstance &op) { return elementwise(4, op.inputs[0]); },
        {0, 1},
-       {}});
+       {},
+       /*statisticsPerRow=*/1});
   ops.push_back({"glu",
                  OpClass::Forward,
                  {{"input"}},

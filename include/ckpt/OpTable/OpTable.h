@@ -125,6 +125,11 @@ struct OpDef {
   /// exactly what the backward keeps (DifferentiableOpInterface reads these).
   std::vector<unsigned> savedInputs;
   std::vector<unsigned> savedOutputs;
+  /// f32 values per row of its first input (rows: all dimensions but the
+  /// last) that the op's kernel keeps for its backward beside what it saves:
+  /// a layer norm's mean and inverse deviation (2), an RMS norm's inverse
+  /// root mean square (1). The report counts them apart.
+  int64_t statisticsPerRow = 0;
 
   bool backwardNeedsInput(unsigned index) const;
   bool backwardNeedsOutput(unsigned index) const;
