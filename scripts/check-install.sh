@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the build into a fresh prefix and builds the out-of-tree consumer
-# of test/install/consumer against it with find_package(CkptOpt), then runs
+# of test/Install/Inputs/consumer against it with find_package(CkptOpt), then runs
 # it on CONFIG. Prints the consumer's output; exits non-zero on any failure.
 # usage: check-install.sh BUILD_DIR WORK_DIR CONFIG
 set -euo pipefail
@@ -19,7 +19,7 @@ flags=""
 if grep -q '^CKPT_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
   flags="-fsanitize=address,undefined -fno-sanitize=vptr"
 fi
-cmake -S "$SRC/test/install/consumer" -B "$WORK/build" -G Ninja \
+cmake -S "$SRC/test/Install/Inputs/consumer" -B "$WORK/build" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$compiler" \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
   -DCMAKE_PREFIX_PATH="$WORK/prefix" > "$WORK/configure.log"

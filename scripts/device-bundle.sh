@@ -36,7 +36,7 @@ tar -chJf "$BUNDLE/lib/debian-libs.tar.xz" -T "$BUNDLE/lib/list" 2> /dev/null
 # The bitwise proof's programs: the tiny 4-layer GPT without recompute (run
 # without an arena) and under each policy (from its arena).
 policy_flags() { local kv; for kv in $1; do printf -- '--%s\n' "$kv"; done; }
-TINY=$ROOT/test/runtime/Inputs/tiny-gpt-4layer.json
+TINY=$ROOT/test/Runtime/Inputs/tiny-gpt-4layer.json
 "$BIN/ckpt-compile" "$TINY" -o "$BUNDLE/remat/none.json" --quiet
 i=0
 while IFS= read -r policy; do

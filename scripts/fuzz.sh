@@ -49,7 +49,7 @@ for target in "${targets[@]}"; do
     # shellcheck disable=SC2046
     build config $(sources config)
     cp examples/*.json examples/gpt2-small/config.json test/Transforms/Inputs/*.json \
-      test/runtime/Inputs/*.json "$corpus/" 2>/dev/null || true
+      test/Runtime/Inputs/*.json "$corpus/" 2>/dev/null || true
     max_len=4096 ;;
   program)
     # shellcheck disable=SC2046
