@@ -27,12 +27,10 @@ ElementType indexType(R &r, unsigned output) {
   return given ? given->type : ElementType::I32;
 }
 
-/// The choices of a routing map [s, b, k]: s·b·k.
+/// The choices of a routing map [s, b, k]: s·b·k (-1 past int64, which no
+/// buffer matches).
 int64_t choices(const Shape &routing) {
-  int64_t n = 1;
-  for (int64_t d : routing)
-    n *= d;
-  return n;
+  return numElements(routing).value_or(-1);
 }
 
 /// logits [s, b, E]: the router's scores, one per expert.
@@ -245,11 +243,12 @@ bool moeCombineGradRule(R &r) {
 }
 
 /// input [E, C, in], weight [E, out, in] -> [E, C, out]; or grouped, input
-/// [s·b·k, in] with the routing map `experts` [s, b, k] (operand
-/// `expertsOperand`) -> [s·b·k, out].
+/// [s·b·k, in] with the routing map `experts` [s, b, k] (operand 2, in the
+/// op and both gradients) -> [s·b·k, out].
 bool expertLinearShape(R &r, const Shape &input, const Shape &weight,
-                       unsigned expertsOperand, Shape &out) {
-  bool grouped = r.hasInput(expertsOperand);
+                       Shape &out) {
+  constexpr unsigned kExperts = 2;
+  bool grouped = r.hasInput(kExperts);
   if (grouped ? !r.rank(input, 2, "input",
                         "[s·b·top_k, in_features], grouped by expert")
               : !r.rank(input, 3, "input",
@@ -266,7 +265,7 @@ bool expertLinearShape(R &r, const Shape &input, const Shape &weight,
         std::to_string(input.back()) + " in_features (the input's), got " +
         formatShape(weight));
   if (grouped) {
-    const Shape &experts = r.in(expertsOperand);
+    const Shape &experts = r.in(kExperts);
     if (!r.rank(experts, 3, "experts", "[s, b, top_k]"))
       return false;
     if (choices(experts) != input[0])
@@ -284,7 +283,7 @@ bool expertLinearShape(R &r, const Shape &input, const Shape &weight,
 bool expertLinearRule(R &r) {
   Shape out;
   if (!r.sameElementType({R::In(0), R::In(1), R::Out(0)}) ||
-      !expertLinearShape(r, r.in(0), r.in(1), 2, out))
+      !expertLinearShape(r, r.in(0), r.in(1), out))
     return false;
   r.setOutput(0, out, r.inType(0));
   return true;
@@ -302,7 +301,7 @@ bool expertLinearGradInputRule(R &r) {
   if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
     return false;
   Shape out;
-  if (!expertLinearShape(r, grad->shape, r.in(1), 2, out) ||
+  if (!expertLinearShape(r, grad->shape, r.in(1), out) ||
       !r.expectShape(r.in(0), out, "grad_output"))
     return false;
   r.setOutput(0, grad->shape, grad->type);
@@ -314,7 +313,7 @@ bool expertLinearGradWeightRule(R &r) {
   if (!grad || !r.sameElementType({R::In(0), R::In(1), R::Out(0)}))
     return false;
   Shape out;
-  if (!expertLinearShape(r, r.in(1), grad->shape, 2, out) ||
+  if (!expertLinearShape(r, r.in(1), grad->shape, out) ||
       !r.expectShape(r.in(0), out, "grad_output"))
     return false;
   r.setOutput(0, grad->shape, grad->type);
