@@ -782,14 +782,13 @@ template <typename R> void moeCombineGrad(const KernelCall &c, Operands<R> &o) {
                        shape(c.inputs[0]).back(), rows, o.out(c.outputs[0]),
                        o.out(c.outputs[1]));
 }
-/// Where each expert's rows of the buffer (operand `buffer`) start: e·C for
-/// [E, C, n], or the groups the routing map (operand 2) gives a grouped
-/// [s·b·k, n].
-std::vector<int64_t> expertRowStarts(const KernelCall &c, unsigned buffer,
-                                     int64_t experts) {
+/// Where each expert's rows of the buffer (operand 0 in the op and both
+/// gradients) start: e·C for [E, C, n], or the groups the routing map
+/// (operand 2) gives a grouped [s·b·k, n].
+std::vector<int64_t> expertRowStarts(const KernelCall &c, int64_t experts) {
   if (c.inputs.size() > 2)
     return groupedRowStarts(Operands<float>::indices(c.inputs[2]), experts);
-  int64_t capacity = shape(c.inputs[buffer])[1];
+  int64_t capacity = shape(c.inputs[0])[1];
   std::vector<int64_t> starts(experts + 1);
   for (int64_t e = 0; e <= experts; ++e)
     starts[e] = e * capacity;
@@ -797,14 +796,14 @@ std::vector<int64_t> expertRowStarts(const KernelCall &c, unsigned buffer,
 }
 template <typename R> void expertLinear(const KernelCall &c, Operands<R> &o) {
   const auto &w = shape(c.inputs[1]);
-  std::vector<int64_t> starts = expertRowStarts(c, 0, w[0]);
+  std::vector<int64_t> starts = expertRowStarts(c, w[0]);
   k::expertLinear<R>(o.in(c.inputs[0]), o.in(c.inputs[1]), starts.data(), w[0],
                      w[1], w[2], o.out(c.outputs[0]));
 }
 template <typename R>
 void expertLinearGradInput(const KernelCall &c, Operands<R> &o) {
   const auto &w = shape(c.inputs[1]);
-  std::vector<int64_t> starts = expertRowStarts(c, 0, w[0]);
+  std::vector<int64_t> starts = expertRowStarts(c, w[0]);
   k::expertLinearGradInput<R>(o.in(c.inputs[0]), o.in(c.inputs[1]),
                               starts.data(), w[0], w[1], w[2],
                               o.out(c.outputs[0]));
@@ -812,7 +811,7 @@ void expertLinearGradInput(const KernelCall &c, Operands<R> &o) {
 template <typename R>
 void expertLinearGradWeight(const KernelCall &c, Operands<R> &o) {
   const auto &w = shape(c.outputs[0]);
-  std::vector<int64_t> starts = expertRowStarts(c, 0, w[0]);
+  std::vector<int64_t> starts = expertRowStarts(c, w[0]);
   k::expertLinearGradWeight<R>(o.in(c.inputs[0]), o.in(c.inputs[1]),
                                starts.data(), w[0], w[1], w[2],
                                o.out(c.outputs[0]));
