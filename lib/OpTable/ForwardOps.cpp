@@ -249,6 +249,8 @@ bool crossEntropyRule(R &r) {
   if (!crossEntropyShape(r, r.in(0), r.in(1)))
     return false;
   r.setOutput(0, {}, ElementType::F32);
+  // The softmax its gradient reads, in f32 whatever the logits' type.
+  r.setOutput(1, r.in(0), ElementType::F32);
   return true;
 }
 } // namespace
@@ -430,10 +432,10 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
       {"cross_entropy",
        OpClass::Forward,
        {{"logits"}, {"labels", kIndex}},
-       {{"result", TensorKind::Loss}},
+       {{"result", TensorKind::Loss}, {"probs"}},
        lossAttrSpecs(),
        crossEntropyRule,
        [](const OpInstance &op) { return elementwise(5, op.inputs[0]); },
-       {0, 1},
-       {}});
+       {1},
+       {1}});
 }

@@ -25,10 +25,14 @@ OpCost elementwise(int64_t perElement, const TensorDesc &tensor) {
 bool crossEntropyGradRule(R &r) {
   if (!crossEntropyShape(r, r.in(0), r.in(1)))
     return false;
-  if (const TensorDesc *result = r.peek(0))
-    if (!r.expectType(*result, r.input(0), "result"))
-      return false;
-  r.setOutput(0, r.in(0), r.inType(0));
+  if (r.inType(0) != ElementType::F32)
+    return r.fail("probs must be f32 (the forward's softmax), got " +
+                  std::string(elementTypeName(r.inType(0))));
+  // The result has the logits' type, which the probabilities do not carry.
+  const TensorDesc *grad = r.given(0);
+  if (!grad || !r.expectShape(grad->shape, r.in(0), "result"))
+    return false;
+  r.setOutput(0, r.in(0), grad->type);
   return true;
 }
 
@@ -333,7 +337,7 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
     addGradientOp(ops, name, std::move(inputs), std::move(outputs),
                   std::move(attrs), rule, cost);
   };
-  gradient("cross_entropy_grad", {{"logits"}, {"labels", kIndex}}, {{"grad"}},
+  gradient("cross_entropy_grad", {{"probs"}, {"labels", kIndex}}, {{"grad"}},
            lossAttrSpecs(), crossEntropyGradRule,
            [](const OpInstance &op) { return elementwise(5, op.inputs[0]); });
   gradient("linear_grad_input", {{"grad_output"}, {"weight"}}, {{"grad"}}, {},

@@ -657,14 +657,26 @@ template <typename R> void shard(const KernelCall &c, Operands<R> &o) {
   const R *x = o.in(c.inputs[0]) + c.comm->rank() * piece;
   std::copy(x, x + piece, o.out(c.outputs[0]));
 }
+/// The loss's rows against this rank's logits [s, b, v].
+LossRows lossRowsOf(const KernelCall &c, const ops::LossSpec &loss) {
+  const auto &l = shape(c.inputs[0]);
+  return lossRows(Operands<float>::indices(c.inputs[1]), l[0], l[1], l[2],
+                  /*shards=*/1, /*rank=*/0, loss.ignoreIndex);
+}
 template <typename R> void crossEntropy(const KernelCall &c, Operands<R> &o) {
   const auto &l = shape(c.inputs[0]);
-  std::vector<int64_t> labels = Operands<R>::indices(c.inputs[1]);
+  int64_t rows = l[0] * l[1], v = l[2];
   ops::LossSpec a = ops::readLossSpec(c.inst->attrs);
-  int64_t counted = checkLabels(labels, l[2], a.ignoreIndex);
-  double loss =
-      k::crossEntropy<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2],
-                         a.ignoreIndex, counted, a.microBatches);
+  LossRows y = lossRowsOf(c, a);
+  const R *logits = o.in(c.inputs[0]);
+  R *probs = o.out(c.outputs[1]);
+  std::vector<R> max(rows), sums(rows), labelLogits(rows);
+  k::rowMaxima(logits, rows, v, max.data());
+  k::rowExponentials(logits, y.local.data(), rows, v, max.data(), probs,
+                     sums.data(), labelLogits.data());
+  double loss = k::normalizeAndLoss(probs, y.counts.data(), rows, v, max.data(),
+                                    sums.data(), labelLogits.data(), y.counted,
+                                    a.microBatches);
   storeElement(c.outputs[0].data, c.outputs[0].storage, 0, loss);
   if (c.loss)
     *c.loss += loss;
@@ -672,11 +684,10 @@ template <typename R> void crossEntropy(const KernelCall &c, Operands<R> &o) {
 template <typename R>
 void crossEntropyGrad(const KernelCall &c, Operands<R> &o) {
   const auto &l = shape(c.inputs[0]);
-  std::vector<int64_t> labels = Operands<R>::indices(c.inputs[1]);
   ops::LossSpec a = ops::readLossSpec(c.inst->attrs);
-  int64_t counted = checkLabels(labels, l[2], a.ignoreIndex);
-  k::crossEntropyGrad<R>(o.in(c.inputs[0]), labels.data(), l[0], l[1], l[2],
-                         a.ignoreIndex, counted, a.microBatches,
+  LossRows y = lossRowsOf(c, a);
+  k::crossEntropyGrad<R>(o.in(c.inputs[0]), y.local.data(), y.counts.data(),
+                         l[0] * l[1], l[2], y.counted, a.microBatches,
                          o.out(c.outputs[0]));
 }
 

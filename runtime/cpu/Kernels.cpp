@@ -630,27 +630,56 @@ void softmaxGrad(const T *y, const T *gradOut, int64_t rows, int64_t n,
 }
 
 template <typename T>
-double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
-                    int64_t batch, int64_t vocab, int64_t ignoreIndex,
-                    int64_t counted, int64_t microBatches) {
-  std::vector<double> perToken(seq * batch, 0.0);
+void rowMaxima(const T *logits, int64_t rows, int64_t v, T *max) {
 #pragma omp parallel for
-  for (int64_t i = 0; i < seq; ++i)
-    for (int64_t j = 0; j < batch; ++j) {
-      if (labels[j * seq + i] == ignoreIndex)
-        continue;
-      const T *row = logits + (i * batch + j) * vocab;
-      T max = row[0];
-      for (int64_t c = 1; c < vocab; ++c)
-        max = std::max(max, row[c]);
-      T sum = 0;
-      for (int64_t c = 0; c < vocab; ++c)
-        sum += std::exp(row[c] - max);
-      perToken[i * batch + j] =
-          static_cast<double>(std::log(sum) + max - row[labels[j * seq + i]]);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *row = logits + r * v;
+    T m = row[0];
+    for (int64_t c = 1; c < v; ++c)
+      m = std::max(m, row[c]);
+    max[r] = m;
+  }
+}
+
+template <typename T>
+void rowExponentials(const T *logits, const int64_t *local, int64_t rows,
+                     int64_t v, const T *max, T *probs, T *sums,
+                     T *labelLogits) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *row = logits + r * v;
+    T *p = probs + r * v;
+    T sum = 0;
+    for (int64_t c = 0; c < v; ++c) {
+      p[c] = std::exp(row[c] - max[r]);
+      sum += p[c];
     }
+    sums[r] = sum;
+    labelLogits[r] = local[r] >= 0 ? row[local[r]] : T(0);
+  }
+}
+
+template <typename T>
+double normalizeAndLoss(T *probs, const uint8_t *counts, int64_t rows,
+                        int64_t v, const T *max, const T *sums,
+                        const T *labelLogits, int64_t counted,
+                        int64_t microBatches) {
+  std::vector<double> perRow(rows, 0.0);
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    T *p = probs + r * v;
+    if (!counts[r]) {
+      std::fill(p, p + v, T(0));
+      continue;
+    }
+    for (int64_t c = 0; c < v; ++c)
+      p[c] /= sums[r];
+    perRow[r] =
+        static_cast<double>(std::log(sums[r]) + max[r] - labelLogits[r]);
+  }
+  // Summed in row order whatever the thread count.
   double total = 0;
-  for (double value : perToken)
+  for (double value : perRow)
     total += value;
   if (counted == 0)
     return 0.0;
@@ -658,31 +687,23 @@ double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
 }
 
 template <typename T>
-void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
-                      int64_t batch, int64_t vocab, int64_t ignoreIndex,
+void crossEntropyGrad(const T *probs, const int64_t *local,
+                      const uint8_t *counts, int64_t rows, int64_t v,
                       int64_t counted, int64_t microBatches, T *gradLogits) {
   T inverseCount = T(1) / T(std::max<int64_t>(counted, 1) * microBatches);
 #pragma omp parallel for
-  for (int64_t i = 0; i < seq; ++i)
-    for (int64_t j = 0; j < batch; ++j) {
-      const T *row = logits + (i * batch + j) * vocab;
-      T *grad = gradLogits + (i * batch + j) * vocab;
-      if (labels[j * seq + i] == ignoreIndex) {
-        std::fill(grad, grad + vocab, T(0));
-        continue;
-      }
-      T max = row[0];
-      for (int64_t c = 1; c < vocab; ++c)
-        max = std::max(max, row[c]);
-      T sum = 0;
-      for (int64_t c = 0; c < vocab; ++c) {
-        grad[c] = std::exp(row[c] - max);
-        sum += grad[c];
-      }
-      for (int64_t c = 0; c < vocab; ++c)
-        grad[c] = grad[c] / sum * inverseCount;
-      grad[labels[j * seq + i]] -= inverseCount;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *p = probs + r * v;
+    T *grad = gradLogits + r * v;
+    if (!counts[r]) {
+      std::fill(grad, grad + v, T(0));
+      continue;
     }
+    for (int64_t c = 0; c < v; ++c)
+      grad[c] = p[c] * inverseCount;
+    if (local[r] >= 0)
+      grad[local[r]] -= inverseCount;
+  }
 }
 
 #define CKPT_INSTANTIATE(T)                                                    \
@@ -748,12 +769,15 @@ void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
                                         int64_t, T *, T *);                    \
   template void softmax<T>(const T *, int64_t, int64_t, int64_t, T *);         \
   template void softmaxGrad<T>(const T *, const T *, int64_t, int64_t, T *);   \
-  template double crossEntropy<T>(const T *, const int64_t *, int64_t,         \
-                                  int64_t, int64_t, int64_t, int64_t,          \
-                                  int64_t);                                    \
-  template void crossEntropyGrad<T>(const T *, const int64_t *, int64_t,       \
-                                    int64_t, int64_t, int64_t, int64_t,        \
-                                    int64_t, T *);
+  template void rowMaxima<T>(const T *, int64_t, int64_t, T *);                \
+  template void rowExponentials<T>(const T *, const int64_t *, int64_t,        \
+                                   int64_t, const T *, T *, T *, T *);         \
+  template double normalizeAndLoss<T>(T *, const uint8_t *, int64_t, int64_t,  \
+                                      const T *, const T *, const T *,         \
+                                      int64_t, int64_t);                       \
+  template void crossEntropyGrad<T>(const T *, const int64_t *,                \
+                                    const uint8_t *, int64_t, int64_t,         \
+                                    int64_t, int64_t, T *);
 
 CKPT_INSTANTIATE(float)
 CKPT_INSTANTIATE(double)

@@ -186,17 +186,34 @@ template <typename T>
 void softmaxGrad(const T *y, const T *gradOut, int64_t rows, int64_t n,
                  T *gradX);
 
-/// Cross-entropy of logits [s, b, v] against labels [b, s]: the mean over
-/// the `counted` positions whose label is not `ignoreIndex`, divided by
-/// `microBatches` (0 when none counts). The gradient is 0 on the ignored
-/// rows.
+/// Cross-entropy of logits [rows, v] (rows in [s, b] order), in the steps
+/// between which a vocabulary split over ranks reduces (Megatron's
+/// vocab_parallel_cross_entropy). `local[r]` is row r's label as a column
+/// of these logits, or -1 where the label is on another rank or the row
+/// does not count; `counts[r]` says whether row r counts.
+///
+/// The maximum of each row.
 template <typename T>
-double crossEntropy(const T *logits, const int64_t *labels, int64_t seq,
-                    int64_t batch, int64_t vocab, int64_t ignoreIndex,
-                    int64_t counted, int64_t microBatches);
+void rowMaxima(const T *logits, int64_t rows, int64_t v, T *max);
+/// probs = exp(logits - max) with each row's sum, and each row's label
+/// logit (0 where local is -1).
 template <typename T>
-void crossEntropyGrad(const T *logits, const int64_t *labels, int64_t seq,
-                      int64_t batch, int64_t vocab, int64_t ignoreIndex,
+void rowExponentials(const T *logits, const int64_t *local, int64_t rows,
+                     int64_t v, const T *max, T *probs, T *sums,
+                     T *labelLogits);
+/// Divides probs by the row sums (0 on rows that do not count) and returns
+/// the sum over counted rows of log(sum) + max - labelLogit, divided by
+/// counted · microBatches (0 when none counts).
+template <typename T>
+double normalizeAndLoss(T *probs, const uint8_t *counts, int64_t rows,
+                        int64_t v, const T *max, const T *sums,
+                        const T *labelLogits, int64_t counted,
+                        int64_t microBatches);
+/// (probs - onehot(local)) / (counted · microBatches) on counted rows, 0 on
+/// the others.
+template <typename T>
+void crossEntropyGrad(const T *probs, const int64_t *local,
+                      const uint8_t *counts, int64_t rows, int64_t v,
                       int64_t counted, int64_t microBatches, T *gradLogits);
 
 } // namespace ckpt::rt::kernels

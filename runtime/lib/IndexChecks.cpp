@@ -34,6 +34,26 @@ int64_t ckpt::rt::checkLabels(const std::vector<int64_t> &labels, int64_t vocab,
   return counted;
 }
 
+LossRows ckpt::rt::lossRows(const std::vector<int64_t> &labels, int64_t seq,
+                            int64_t batch, int64_t v, int64_t shards,
+                            int64_t rank, int64_t ignoreIndex) {
+  LossRows rows;
+  rows.counted = checkLabels(labels, v * shards, ignoreIndex);
+  rows.local.assign(seq * batch, -1);
+  rows.counts.assign(seq * batch, 0);
+  int64_t first = rank * v;
+  for (int64_t i = 0; i < seq; ++i)
+    for (int64_t j = 0; j < batch; ++j) {
+      int64_t label = labels[j * seq + i], r = i * batch + j;
+      if (label == ignoreIndex)
+        continue;
+      rows.counts[r] = 1;
+      if (label >= first && label < first + v)
+        rows.local[r] = label - first;
+    }
+  return rows;
+}
+
 void ckpt::rt::checkSlots(const std::vector<int64_t> &slots, int64_t rows) {
   checkIndexRange(slots, -1, rows, "slot");
   std::vector<int64_t> owner(std::max<int64_t>(rows, 0), -1);

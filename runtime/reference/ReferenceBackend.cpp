@@ -762,12 +762,14 @@ Counted countLabels(const KernelCall &c, const Values &labels, int64_t v) {
 }
 
 /// The mean over the counted tokens of -log softmax(logits)[label], over
-/// the micro-batches; logits [s, b, v].
+/// the micro-batches; logits [s, b, v]. The softmax is the second result (0
+/// on the rows that do not count).
 void crossEntropy(const KernelCall &c) {
   Values logits = load(c.inputs[0]), labels = load(c.inputs[1]);
   const auto &l = dims(c.inputs[0]);
   int64_t s = l[0], b = l[1], v = l[2];
   Counted counted = countLabels(c, labels, v);
+  Values probs(logits.size(), 0.0);
   double total = 0;
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
@@ -775,31 +777,34 @@ void crossEntropy(const KernelCall &c) {
       if (!counted.counts[j * s + i])
         continue;
       auto label = static_cast<int64_t>(labels[j * s + i]);
-      total += logSumExp(logits, r, v) - logits[r * v + label];
+      double lse = logSumExp(logits, r, v);
+      total += lse - logits[r * v + label];
+      for (int64_t k = 0; k < v; ++k)
+        probs[r * v + k] = std::exp(logits[r * v + k] - lse);
     }
   double loss = counted.divisor > 0 ? total / counted.divisor : 0.0;
   store(c.outputs[0], {loss});
+  store(c.outputs[1], probs);
   if (c.loss)
     *c.loss += loss;
 }
 
+/// (probs - onehot(label)) / divisor on the counted rows.
 void crossEntropyGrad(const KernelCall &c) {
-  Values logits = load(c.inputs[0]), labels = load(c.inputs[1]);
+  Values probs = load(c.inputs[0]), labels = load(c.inputs[1]);
   const auto &l = dims(c.inputs[0]);
   int64_t s = l[0], b = l[1], v = l[2];
   Counted counted = countLabels(c, labels, v);
-  Values grad(logits.size(), 0.0);
+  Values grad(probs.size(), 0.0);
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
       int64_t r = i * b + j;
       if (!counted.counts[j * s + i])
         continue;
       auto label = static_cast<int64_t>(labels[j * s + i]);
-      double lse = logSumExp(logits, r, v);
       for (int64_t k = 0; k < v; ++k)
         grad[r * v + k] =
-            (std::exp(logits[r * v + k] - lse) - (k == label ? 1.0 : 0.0)) /
-            counted.divisor;
+            (probs[r * v + k] - (k == label ? 1.0 : 0.0)) / counted.divisor;
     }
   store(c.outputs[0], grad);
 }

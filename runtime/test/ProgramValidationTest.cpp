@@ -88,7 +88,7 @@ TEST(ProgramValidationTest, SyntaxAndHeader) {
             std::string::npos);
   json doc = validProgram();
   doc["version"] = 99;
-  EXPECT_ERROR_CONTAINS(doc, "this runtime reads program version 2, the file "
+  EXPECT_ERROR_CONTAINS(doc, "this runtime reads program version 3, the file "
                              "has 99");
   doc = validProgram();
   doc["format"] = "onnx";

@@ -3,6 +3,7 @@
 #include "../cpu/Kernels.h"
 #include "ckpt/runtime/Backend.h"
 #include "ckpt/runtime/DType.h"
+#include "ckpt/runtime/IndexChecks.h"
 #include "ckpt/runtime/Npy.h"
 #include "ckpt/runtime/Philox.h"
 
@@ -533,6 +534,24 @@ TEST(KernelTest, RopeRotatesPairsByPositionAndItsGradientTurnsBack) {
   }
 }
 
+/// The cross-entropy kernels' steps on one rank: the loss, and the f32
+/// softmax the gradient reads in `probs`.
+double crossEntropyLoss(const std::vector<double> &logits,
+                        const int64_t *labels, int64_t s, int64_t b, int64_t v,
+                        int64_t microBatches, std::vector<double> &probs) {
+  LossRows y = lossRows(std::vector<int64_t>(labels, labels + b * s), s, b, v,
+                        1, 0, -100);
+  int64_t rows = s * b;
+  std::vector<double> max(rows), sums(rows), labelLogits(rows);
+  probs.assign(logits.size(), -1.0);
+  kernels::rowMaxima(logits.data(), rows, v, max.data());
+  kernels::rowExponentials(logits.data(), y.local.data(), rows, v, max.data(),
+                           probs.data(), sums.data(), labelLogits.data());
+  return kernels::normalizeAndLoss(probs.data(), y.counts.data(), rows, v,
+                                   max.data(), sums.data(), labelLogits.data(),
+                                   y.counted, microBatches);
+}
+
 TEST(KernelTest, CrossEntropyCountsTheLabelsThatCountOverTheMicroBatches) {
   // logits [s = 3, b = 2, v = 4]; labels [b, s] with two positions of -100.
   const int64_t s = 3, b = 2, v = 4;
@@ -547,17 +566,28 @@ TEST(KernelTest, CrossEntropyCountsTheLabelsThatCountOverTheMicroBatches) {
   };
   // The mean over the 4 counted positions, over 2 micro-batches.
   double expected = (term(0, 0) + term(2, 0) + term(0, 1) + term(1, 1)) / 8;
-  EXPECT_NEAR(
-      kernels::crossEntropy<double>(logits.data(), labels, s, b, v, -100, 4, 2),
-      expected, 1e-15);
+  std::vector<double> probs;
+  EXPECT_NEAR(crossEntropyLoss(logits, labels, s, b, v, 2, probs), expected,
+              1e-15);
+  // The kept softmax: rows that count sum to 1, the ignored ones are 0.
+  for (int64_t r = 0; r < s * b; ++r) {
+    double sum = 0;
+    for (int64_t c = 0; c < v; ++c)
+      sum += probs[r * v + c];
+    bool ignored = r == 1 * b + 0 || r == 2 * b + 1;
+    EXPECT_NEAR(sum, ignored ? 0.0 : 1.0, 1e-15) << "row " << r;
+  }
   // Nothing counts: 0, not 0/0.
   const int64_t none[] = {-100, -100, -100, -100, -100, -100};
-  EXPECT_EQ(
-      kernels::crossEntropy<double>(logits.data(), none, s, b, v, -100, 0, 1),
-      0.0);
-  // The gradient: 0 on the ignored rows, finite differences elsewhere.
+  std::vector<double> unused;
+  EXPECT_EQ(crossEntropyLoss(logits, none, s, b, v, 1, unused), 0.0);
+  // The gradient from the kept softmax: 0 on the ignored rows, finite
+  // differences elsewhere.
+  LossRows y = lossRows(std::vector<int64_t>(labels, labels + b * s), s, b, v,
+                        1, 0, -100);
   std::vector<double> grad(logits.size());
-  kernels::crossEntropyGrad<double>(logits.data(), labels, s, b, v, -100, 4, 2,
+  kernels::crossEntropyGrad<double>(probs.data(), y.local.data(),
+                                    y.counts.data(), s * b, v, y.counted, 2,
                                     grad.data());
   for (int64_t c = 0; c < v; ++c) {
     EXPECT_EQ(grad[(1 * b + 0) * v + c], 0.0); // position 1 of sequence 0
@@ -567,10 +597,8 @@ TEST(KernelTest, CrossEntropyCountsTheLabelsThatCountOverTheMicroBatches) {
     auto plus = logits, minus = logits;
     plus[e] += 1e-6;
     minus[e] -= 1e-6;
-    double numeric = (kernels::crossEntropy<double>(plus.data(), labels, s, b,
-                                                    v, -100, 4, 2) -
-                      kernels::crossEntropy<double>(minus.data(), labels, s, b,
-                                                    v, -100, 4, 2)) /
+    double numeric = (crossEntropyLoss(plus, labels, s, b, v, 2, unused) -
+                      crossEntropyLoss(minus, labels, s, b, v, 2, unused)) /
                      2e-6;
     EXPECT_NEAR(grad[e], numeric, 1e-9) << "logit " << e;
   }

@@ -14,9 +14,10 @@
 // CHECK-NEXT: %[[G:.*]] = xf.gelu %[[FC]]
 // CHECK-NEXT: %[[R:.*]] = xf.add %[[H]], %[[G]]
 // CHECK-NEXT: %[[LOGITS:.*]] = xf.linear %[[R]], %arg2 {xf.module = "head"}
-// CHECK-NEXT: %[[LOSS:.*]] = xf.cross_entropy %[[LOGITS]], %arg1
-// Backward: the loss reads the logits; the head reads its input and weight.
-// CHECK-NEXT: %[[DL:.*]] = xf.cross_entropy_grad %[[LOGITS]], %arg1 {xf.module = "loss", xf.phase = "backward"}
+// CHECK-NEXT: %[[LOSS:.*]], %[[PROBS:.*]] = xf.cross_entropy %[[LOGITS]], %arg1
+// Backward: the loss reads its f32 softmax (not the logits); the head reads
+// its input and weight.
+// CHECK-NEXT: %[[DL:.*]] = xf.cross_entropy_grad %[[PROBS]], %arg1 {xf.module = "loss", xf.phase = "backward"} : (tensor<2x1x8xf32>, tensor<1x2xi32>) -> tensor<2x1x8xf32>
 // CHECK-NEXT: %[[DR:.*]] = xf.linear_grad_input %[[DL]], %arg2 {xf.module = "head", xf.phase = "backward"}
 // CHECK-NEXT: %[[DWTE1:.*]] = xf.linear_grad_weight %[[DL]], %[[R]] {xf.module = "head", xf.phase = "backward"}
 // The residual add passes its gradient to both branches; GeLU reads its input.
@@ -36,7 +37,7 @@ func.func @forward(%tokens: tensor<1x2xi32> {xf.role = "tokens"}, %labels: tenso
   %g = xf.gelu %y {xf.layer = 0 : i64, xf.module = "mlp"} : tensor<2x1x4xf32>
   %r = xf.add %h, %g {xf.layer = 0 : i64, xf.module = "mlp"} : tensor<2x1x4xf32>
   %logits = xf.linear %r, %wte {xf.module = "head"} : (tensor<2x1x4xf32>, tensor<8x4xf32>) -> tensor<2x1x8xf32>
-  %loss = xf.cross_entropy %logits, %labels {xf.module = "loss"} : (tensor<2x1x8xf32>, tensor<1x2xi32>) -> tensor<f32>
+  %loss, %probs = xf.cross_entropy %logits, %labels {xf.module = "loss"} : (tensor<2x1x8xf32>, tensor<1x2xi32>) -> (tensor<f32>, tensor<2x1x8xf32>)
   return %loss : tensor<f32>
 }
 
@@ -68,7 +69,7 @@ func.func @forward(%x: tensor<4x1x8xf32>, %labels: tensor<1x4xi32> {xf.role = "l
   %c = xf.attention_context %pd, %v : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
   %merged = xf.merge_heads %c : (tensor<1x2x4x4xf32>) -> tensor<4x1x8xf32>
   %logits = xf.linear %merged, %head : (tensor<4x1x8xf32>, tensor<16x8xf32>) -> tensor<4x1x16xf32>
-  %loss = xf.cross_entropy %logits, %labels : (tensor<4x1x16xf32>, tensor<1x4xi32>) -> tensor<f32>
+  %loss, %probs = xf.cross_entropy %logits, %labels : (tensor<4x1x16xf32>, tensor<1x4xi32>) -> (tensor<f32>, tensor<4x1x16xf32>)
   return %loss : tensor<f32>
 }
 
@@ -129,7 +130,7 @@ module {
   // expected-error @+1 {{parameter #1 ('unused') does not reach the loss, so it has no gradient}}
   func.func @forward(%logits: tensor<2x1x4xf32>, %unused: tensor<4xf32> {xf.role = "parameter", xf.name = "unused"},
                      %labels: tensor<1x2xi32> {xf.role = "labels"}) -> tensor<f32> {
-    %loss = xf.cross_entropy %logits, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> tensor<f32>
+    %loss, %probs = xf.cross_entropy %logits, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> (tensor<f32>, tensor<2x1x4xf32>)
     return %loss : tensor<f32>
   }
 }
@@ -140,8 +141,20 @@ module {
   func.func @forward(%x: tensor<2x1x4xf32>, %labels: tensor<1x2xi32> {xf.role = "labels"}) -> tensor<f32> {
     // expected-error @+1 {{'arith.negf' op cannot be differentiated: it implements no DifferentiableOpInterface}}
     %n = arith.negf %x : tensor<2x1x4xf32>
-    %loss = xf.cross_entropy %n, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> tensor<f32>
+    %loss, %probs = xf.cross_entropy %n, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> (tensor<f32>, tensor<2x1x4xf32>)
     return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// The softmax a loss keeps carries no gradient of its own.
+module {
+  func.func @forward(%logits: tensor<2x1x4xf32>, %labels: tensor<1x2xi32> {xf.role = "labels"}) -> tensor<f32> {
+    // expected-error @+1 {{'xf.cross_entropy' op has its probabilities on the way to the loss; they are kept for the gradient and carry none}}
+    %loss, %probs = xf.cross_entropy %logits, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> (tensor<f32>, tensor<2x1x4xf32>)
+    %again, %unused = xf.cross_entropy %probs, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> (tensor<f32>, tensor<2x1x4xf32>)
+    return %again : tensor<f32>
   }
 }
 
@@ -150,7 +163,7 @@ module {
 module {
   // expected-error @+1 {{the module already has a symbol @train_step}}
   func.func @forward(%logits: tensor<2x1x4xf32>, %labels: tensor<1x2xi32> {xf.role = "labels"}) -> tensor<f32> {
-    %loss = xf.cross_entropy %logits, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> tensor<f32>
+    %loss, %probs = xf.cross_entropy %logits, %labels : (tensor<2x1x4xf32>, tensor<1x2xi32>) -> (tensor<f32>, tensor<2x1x4xf32>)
     return %loss : tensor<f32>
   }
   func.func @train_step() {

@@ -67,8 +67,8 @@ func.func @forward(%tokens: tensor<2x4xi32> {xf.role = "tokens"},
   %m = arith.mulf %h, %scale {xf.module = "embedding"} : tensor<4x2x8xf32>
   %logits = xf.linear %m, %wte {xf.module = "head"}
       : (tensor<4x2x8xf32>, tensor<16x8xf32>) -> tensor<4x2x16xf32>
-  %loss = xf.cross_entropy %logits, %labels {xf.module = "loss"}
-      : (tensor<4x2x16xf32>, tensor<2x4xi32>) -> tensor<f32>
+  %loss, %probs = xf.cross_entropy %logits, %labels {xf.module = "loss"}
+      : (tensor<4x2x16xf32>, tensor<2x4xi32>) -> (tensor<f32>, tensor<4x2x16xf32>)
   return %loss : tensor<f32>
 }
 )mlir";

@@ -20,7 +20,7 @@ namespace ckpt::ops {
 /// The value of a program file's "format" field.
 constexpr const char *kProgramFormatName = "ckpt-program";
 /// The schema version the tools write and the runtime reads.
-constexpr int kProgramFormatVersion = 2;
+constexpr int kProgramFormatVersion = 3;
 
 /// What a tensor is to the training step: a program tensor's "role", and
 /// the step graph's classification of its tensors.

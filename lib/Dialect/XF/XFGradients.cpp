@@ -204,10 +204,13 @@ Grads MergeHeadsOp::emitGradient(OpBuilder &b, ValueRange grads) {
 //===----------------------------------------------------------------------===//
 
 Grads CrossEntropyOp::emitGradient(OpBuilder &b, ValueRange grads) {
+  if (grads[1])
+    return emitOpError("has its probabilities on the way to the loss; they "
+                       "are kept for the gradient and carry none");
   if (!grads[0])
     return SmallVector<Value>{Value(), Value()};
   Value dlogits = b.create<CrossEntropyGradOp>(
-      getLoc(), getLogits().getType(), getLogits(), getLabels(),
+      getLoc(), getLogits().getType(), getProbs(), getLabels(),
       getIgnoreIndexAttr(), getMicroBatchesAttr());
   return SmallVector<Value>{dlogits, Value()};
 }

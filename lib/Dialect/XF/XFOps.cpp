@@ -91,6 +91,7 @@ void MergeHeadsOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
 }
 void CrossEntropyOp::getAsmResultNames(OpAsmSetValueNameFn setName) {
   setName(getResult(), "loss");
+  setName(getProbs(), "vocab_probs");
 }
 
 #define GET_OP_CLASSES

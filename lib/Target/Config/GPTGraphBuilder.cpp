@@ -820,9 +820,11 @@ private:
     if (config.numMicroBatches > 1)
       lossAttrs.push_back(builder.getNamedAttr(
           "micro_batches", builder.getI64IntegerAttr(config.numMicroBatches)));
+    auto probsType =
+        RankedTensorType::get(logitsType.getShape(), builder.getF32Type());
     auto loss =
         tag(builder.create<CrossEntropyOp>(
-                named("loss"), TypeRange{lossType()},
+                named("loss"), TypeRange{lossType(), probsType},
                 ValueRange{logits.getResult(), arguments[1]}, lossAttrs),
             "loss", std::nullopt);
     return loss.getResult();

@@ -31,8 +31,8 @@ static const char *kForward =
     "  %g = xf.gelu %y {xf.layer = 0 : i64} : tensor<2x1x4xf32>\n"
     "  %l = xf.linear %g, %wte : (tensor<2x1x4xf32>, tensor<8x4xf32>)"
     " -> tensor<2x1x8xf32>\n"
-    "  %loss = xf.cross_entropy %l, %labels : (tensor<2x1x8xf32>,"
-    " tensor<1x2xi32>) -> tensor<f32>\n"
+    "  %loss, %probs = xf.cross_entropy %l, %labels : (tensor<2x1x8xf32>,"
+    " tensor<1x2xi32>) -> (tensor<f32>, tensor<2x1x8xf32>)\n"
     "  return %loss : tensor<f32>\n"
     "}\n";
 

@@ -1,9 +1,18 @@
 // RUN: ckpt-opt %s -split-input-file -verify-diagnostics
 // The verifier rules of the gradient ops and of xf.bias_add, one case each.
 
-func.func @ce_grad_type(%l: tensor<4x2x8xf32>, %y: tensor<2x4xi32>) {
-  // expected-error @+1 {{result must have type 'tensor<4x2x8xf32>', got 'tensor<4x2x8xbf16>'}}
-  %0 = xf.cross_entropy_grad %l, %y : (tensor<4x2x8xf32>, tensor<2x4xi32>) -> tensor<4x2x8xbf16>
+func.func @ce_grad_shape(%l: tensor<4x2x8xf32>, %y: tensor<2x4xi32>) {
+  // expected-error @+1 {{result has shape [4, 2, 4] but must be [4, 2, 8]}}
+  %0 = xf.cross_entropy_grad %l, %y : (tensor<4x2x8xf32>, tensor<2x4xi32>) -> tensor<4x2x4xbf16>
+  return
+}
+
+// -----
+
+// The gradient reads the forward's f32 softmax, not the bf16 logits.
+func.func @ce_grad_probs(%l: tensor<4x2x8xbf16>, %y: tensor<2x4xi32>) {
+  // expected-error @+1 {{operand #0 must be statically shaped tensor of f32}}
+  %0 = xf.cross_entropy_grad %l, %y : (tensor<4x2x8xbf16>, tensor<2x4xi32>) -> tensor<4x2x8xbf16>
   return
 }
 

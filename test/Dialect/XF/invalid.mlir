@@ -471,7 +471,7 @@ func.func @merge_heads_result(%x: tensor<2x4x16x8xf32>) {
 
 func.func @loss_logits_rank(%l: tensor<32x128xf32>, %y: tensor<2x16xi32>) {
   // expected-error @+1 {{logits must have rank 3 ([s, b, v]), got rank 2 [32, 128]}}
-  %0 = xf.cross_entropy %l, %y : (tensor<32x128xf32>, tensor<2x16xi32>) -> tensor<f32>
+  %0:2 = xf.cross_entropy %l, %y : (tensor<32x128xf32>, tensor<2x16xi32>) -> (tensor<f32>, tensor<32x128xf32>)
   return
 }
 
@@ -479,7 +479,7 @@ func.func @loss_logits_rank(%l: tensor<32x128xf32>, %y: tensor<2x16xi32>) {
 
 func.func @loss_labels(%l: tensor<16x2x128xf32>, %y: tensor<16x2xi32>) {
   // expected-error @+1 {{labels must be [2, 16] ([b, s] for logits [16, 2, 128]), got [16, 2]}}
-  %0 = xf.cross_entropy %l, %y : (tensor<16x2x128xf32>, tensor<16x2xi32>) -> tensor<f32>
+  %0:2 = xf.cross_entropy %l, %y : (tensor<16x2x128xf32>, tensor<16x2xi32>) -> (tensor<f32>, tensor<16x2x128xf32>)
   return
 }
 
@@ -487,7 +487,7 @@ func.func @loss_labels(%l: tensor<16x2x128xf32>, %y: tensor<16x2xi32>) {
 
 func.func @cross_entropy_micro_batches(%l: tensor<16x2x128xf32>, %y: tensor<2x16xi32>) {
   // expected-error @+1 {{micro_batches must be >= 1, got 0}}
-  %0 = xf.cross_entropy %l, %y {micro_batches = 0 : i64} : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<f32>
+  %0:2 = xf.cross_entropy %l, %y {micro_batches = 0 : i64} : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> (tensor<f32>, tensor<16x2x128xf32>)
   return
 }
 
@@ -503,7 +503,7 @@ func.func @cross_entropy_grad_ignore_index(%l: tensor<16x2x128xf32>, %y: tensor<
 
 func.func @loss_result_type(%l: tensor<16x2x128xbf16>, %y: tensor<2x16xi32>) {
   // expected-error @+1 {{result #0 must be 0-d tensor of f32}}
-  %0 = xf.cross_entropy %l, %y : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> tensor<bf16>
+  %0:2 = xf.cross_entropy %l, %y : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<bf16>, tensor<16x2x128xf32>)
   return
 }
 

@@ -110,11 +110,20 @@ func.func @softmax_plain(%x: tensor<3x5xf32>) -> tensor<3x5xf32> {
 }
 
 // CHECK-LABEL: func.func @loss
-func.func @loss(%logits: tensor<16x2x128xf32>, %labels: tensor<2x16xi32>) -> tensor<f32> {
-  // CHECK: %loss = xf.cross_entropy %{{.*}}, %{{.*}} {xf.module = "loss"} : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<f32>
-  %0 = xf.cross_entropy %logits, %labels {xf.module = "loss"}
-      : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<f32>
-  return %0 : tensor<f32>
+func.func @loss(%logits: tensor<16x2x128xbf16>, %labels: tensor<2x16xi32>) -> tensor<f32> {
+  // CHECK: %loss, %vocab_probs = xf.cross_entropy %{{.*}}, %{{.*}} {xf.module = "loss"} : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<f32>, tensor<16x2x128xf32>)
+  %0:2 = xf.cross_entropy %logits, %labels {xf.module = "loss"}
+      : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<f32>, tensor<16x2x128xf32>)
+  return %0#0 : tensor<f32>
+}
+
+// The gradient reads the f32 softmax and has the logits' type.
+// CHECK-LABEL: func.func @loss_grad
+func.func @loss_grad(%probs: tensor<16x2x128xf32>, %labels: tensor<2x16xi32>) -> tensor<16x2x128xbf16> {
+  // CHECK: %dlogits = xf.cross_entropy_grad %{{.*}}, %{{.*}} : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<16x2x128xbf16>
+  %0 = xf.cross_entropy_grad %probs, %labels
+      : (tensor<16x2x128xf32>, tensor<2x16xi32>) -> tensor<16x2x128xbf16>
+  return %0 : tensor<16x2x128xbf16>
 }
 
 // Function arguments carry roles and parameter names; modules the model.

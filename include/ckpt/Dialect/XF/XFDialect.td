@@ -90,4 +90,8 @@ def XF_LossTensor : 0DTensorOf<[F32]> {
   let summary = "0-d tensor of f32";
 }
 
+def XF_ProbsTensor : StaticShapeTensorOf<[F32]> {
+  let summary = "statically shaped tensor of f32";
+}
+
 #endif // CKPT_DIALECT_XF_XFDIALECT_TD

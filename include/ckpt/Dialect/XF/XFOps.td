@@ -403,10 +403,22 @@ def XF_CrossEntropyOp : XF_PureOp<"cross_entropy"> {
     logits[label]`, divided by `micro_batches` (the step's loss is the mean
     of its micro-batches' losses, as in Megatron), computed in `f32`, as a
     0-d tensor; 0 when no token counts.
+
+    `probs` is `softmax(logits)` in `f32` (0 on a position that does not
+    count): what the gradient reads. As Megatron's cross-entropy (which
+    upcasts the logits with `.float()` and saves the normalized
+    `exp_logits`), the backward keeps 4 bytes per logit whatever the
+    logits' type, and not the logits themselves.
+
+    ```mlir
+    %loss, %probs = xf.cross_entropy %logits, %labels
+        : (tensor<16x2x128xbf16>, tensor<2x16xi32>)
+        -> (tensor<f32>, tensor<16x2x128xf32>)
+    ```
   }];
   let arguments = !con((ins XF_FloatTensor:$logits, XF_IndexTensor:$labels),
                        XF_LossAttributes);
-  let results = (outs XF_LossTensor:$result);
+  let results = (outs XF_LossTensor:$result, XF_ProbsTensor:$probs);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)
   }];
@@ -424,15 +436,16 @@ class XF_GradOp<string mnemonic, list<Trait> traits = []>
 def XF_CrossEntropyGradOp : XF_GradOp<"cross_entropy_grad"> {
   let summary = "gradient of the mean cross-entropy with respect to logits";
   let description = [{
-    `(softmax(logits) - onehot(labels)) / (n · micro_batches)` on the `n`
-    counted positions, 0 on those labelled `ignore_index`: the gradient of
-    the loss for an upstream gradient of 1 (the loss is the step's output).
+    `(probs - onehot(labels)) / (n · micro_batches)` on the `n` counted
+    positions, 0 on those labelled `ignore_index`: the gradient of the loss
+    for an upstream gradient of 1 (the loss is the step's output). `probs`
+    is the forward's `f32` softmax; the result has the logits' type.
   }];
-  let arguments = !con((ins XF_FloatTensor:$logits, XF_IndexTensor:$labels),
+  let arguments = !con((ins XF_ProbsTensor:$probs, XF_IndexTensor:$labels),
                        XF_LossAttributes);
   let results = (outs XF_FloatTensor:$grad);
   let assemblyFormat = [{
-    $logits `,` $labels attr-dict `:` functional-type(operands, results)
+    $probs `,` $labels attr-dict `:` functional-type(operands, results)
   }];
 }
 

@@ -26,6 +26,21 @@ void checkIndexRange(const std::vector<int64_t> &values, int64_t low,
 int64_t checkLabels(const std::vector<int64_t> &labels, int64_t vocab,
                     int64_t ignoreIndex);
 
+/// A loss's labels [b, s] against the rows of its logits [s, b, v], when
+/// this rank holds classes [rank·v, (rank+1)·v) of shards·v (one rank:
+/// shards 1, rank 0).
+struct LossRows {
+  /// Row r's label as a column of these logits, or -1 where the label is on
+  /// another rank or the row does not count.
+  std::vector<int64_t> local;
+  std::vector<uint8_t> counts; ///< Whether row r counts.
+  int64_t counted = 0;         ///< How many rows count.
+};
+/// Checks each label as checkLabels does against shards·v classes.
+LossRows lossRows(const std::vector<int64_t> &labels, int64_t seq,
+                  int64_t batch, int64_t v, int64_t shards, int64_t rank,
+                  int64_t ignoreIndex);
+
 /// A routing map's slots: each in [-1, rows) (-1 a dropped choice), no row
 /// given twice, so each choice's row can be written from its own thread.
 void checkSlots(const std::vector<int64_t> &slots, int64_t rows);
