@@ -6,8 +6,11 @@
                                                    compares with FULL_DIR
 
 Megatron's layout: QKV and fc1 (weights and biases) split their rows,
-proj and fc2 weights their columns (a shared expert's too); everything else,
-the routed experts and their router included, is replicated. With a
+proj and fc2 weights their columns (a shared expert's too), the word
+embedding and the output layer their vocabulary rows (when T divides the
+vocabulary; otherwise they stay whole, as the compiler then keeps them);
+everything else, the routed experts and their router included, is
+replicated. With a
 gated MLP (glu) fc1's rows are [gate; up] and each rank holds its slice of
 both halves, [gate_r; up_r]."""
 import math
@@ -41,10 +44,15 @@ def write(path, shape, values, descr):
         f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
 
 
-def split_dim(name):
+VOCAB = ("embedding.word_embeddings.weight", "output_layer.weight")
+
+
+def split_dim(name, shape, t):
     # Routed experts and their router are replicated (no expert parallelism).
     if ".experts." in name or ".router." in name:
         return None
+    if name in VOCAB:
+        return 0 if shape[0] % t == 0 else None
     if ".linear_qkv." in name or ".linear_fc1." in name:
         return 0
     if name.endswith(".linear_proj.weight") or name.endswith(".linear_fc2.weight"):
@@ -106,7 +114,7 @@ def main():
             os.makedirs(os.path.join(ranks, "rank%d" % r), exist_ok=True)
         for name in names:
             shape, values, descr = read(os.path.join(full, name + ".npy"))
-            dim = split_dim(name)
+            dim = split_dim(name, shape, t)
             for r in range(t):
                 if dim is None:
                     s, v = shape, values
@@ -121,7 +129,7 @@ def main():
     for name in names:
         shape, expected, _ = read(os.path.join(full, name + ".npy"))
         pieces = [read(os.path.join(ranks, "rank%d" % r, name + ".npy"))[:2] for r in range(t)]
-        dim = split_dim(name)
+        dim = split_dim(name, shape, t)
         if dim is None:
             candidates = pieces  # Replicated: every rank must agree.
         elif is_glu(name):

@@ -23,7 +23,7 @@ OpCost elementwise(int64_t perElement, const TensorDesc &tensor) {
 bool embeddingRule(R &r) {
   Shape out;
   const Shape *positions = r.hasInput(2) ? &r.in(2) : nullptr;
-  if (!r.sameElementType({R::In(1), R::In(2), R::Out(0)}) ||
+  if (!vocabShards(r) || !r.sameElementType({R::In(1), R::In(2), R::Out(0)}) ||
       !embeddingShape(r, r.in(0), r.in(1), positions, out))
     return false;
   r.setOutput(0, out, r.inType(1));
@@ -264,7 +264,7 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
         {"word_embeddings", kFloat},
         {"position_embeddings", kFloat, /*optional=*/true}},
        {{"result"}},
-       {},
+       {vocabShardsAttrSpec()},
        embeddingRule,
        [](const OpInstance &op) { return elementwise(1, op.outputs[0]); },
        {0},

@@ -300,7 +300,8 @@ bool embeddingGradRule(R &r) {
   const TensorDesc *word = r.given(0);
   const TensorDesc *position = r.peek(1); // None without a position table.
   Shape hidden;
-  if (!word || !r.sameElementType({R::In(1), R::Out(0), R::Out(1)}) ||
+  if (!word || !vocabShards(r) ||
+      !r.sameElementType({R::In(1), R::Out(0), R::Out(1)}) ||
       !embeddingShape(r, r.in(0), word->shape,
                       position ? &position->shape : nullptr, hidden) ||
       !r.expectShape(r.in(1), hidden, "grad_output"))
@@ -406,7 +407,7 @@ void detail::addGradientOps(std::vector<OpDef> &ops) {
   gradient("split_heads_grad", {{"grad_query"}, {"grad_key"}, {"grad_value"}},
            {{"grad"}}, {}, splitHeadsGradRule, none);
   gradient("embedding_grad", {{"tokens", kIndex}, {"grad_output"}},
-           {{"grad_word"}, {"grad_position", kFloat, /*optional=*/true}}, {},
-           embeddingGradRule,
+           {{"grad_word"}, {"grad_position", kFloat, /*optional=*/true}},
+           {vocabShardsAttrSpec()}, embeddingGradRule,
            [](const OpInstance &op) { return elementwise(1, op.inputs[1]); });
 }

@@ -71,6 +71,8 @@ bool attentionContextShape(RuleContext &r, const Shape &probs,
 /// [b, a, s, d] -> [s, b, a * d].
 bool mergeHeadsShape(RuleContext &r, const Shape &input, Shape &out);
 /// logits [s, b, v], labels [b, s] -> []; micro_batches >= 1.
+/// `vocab_shards` is >= 1.
+bool vocabShards(RuleContext &r);
 bool crossEntropyShape(RuleContext &r, const Shape &logits,
                        const Shape &labels);
 /// A causal softmax needs square trailing dimensions.

@@ -162,13 +162,31 @@ bool detail::crossEntropyShape(RuleContext &r, const Shape &logits,
                   formatShape(logits) + "), got " + formatShape(labels));
   if (int64_t m = r.i64("micro_batches"); m < 1)
     return r.fail("micro_batches must be >= 1, got " + std::to_string(m));
+  return vocabShards(r);
+}
+
+bool detail::vocabShards(RuleContext &r) {
+  if (int64_t t = r.i64("vocab_shards"); t < 1)
+    return r.fail("vocab_shards must be >= 1, got " + std::to_string(t));
   return true;
+}
+
+AttrSpec ckpt::ops::vocabShardsAttrSpec() {
+  return {"vocab_shards", AttrKind::Int, AttrValue(int64_t(1))};
+}
+
+int64_t ckpt::ops::readVocabShards(const AttrMap &attrs) {
+  if (auto it = attrs.find("vocab_shards"); it != attrs.end())
+    if (auto *i = std::get_if<int64_t>(&it->second))
+      return *i;
+  return 1;
 }
 
 std::vector<AttrSpec> ckpt::ops::lossAttrSpecs() {
   const LossSpec defaults;
   return {{"ignore_index", AttrKind::Int, AttrValue(defaults.ignoreIndex)},
-          {"micro_batches", AttrKind::Int, AttrValue(defaults.microBatches)}};
+          {"micro_batches", AttrKind::Int, AttrValue(defaults.microBatches)},
+          vocabShardsAttrSpec()};
 }
 
 LossSpec ckpt::ops::readLossSpec(const AttrMap &attrs) {
@@ -180,6 +198,7 @@ LossSpec ckpt::ops::readLossSpec(const AttrMap &attrs) {
   };
   read("ignore_index", spec.ignoreIndex);
   read("micro_batches", spec.microBatches);
+  spec.vocabShards = readVocabShards(attrs);
   return spec;
 }
 

@@ -177,33 +177,51 @@ int64_t rowsOf(const TensorArg &t) {
 
 namespace k = kernels;
 
+/// The ranks an embedding's or a loss's vocabulary is split over; the
+/// program validator checks it against the tensor-parallel group.
+int64_t vocabShardsOf(const KernelCall &c) {
+  return ops::readVocabShards(c.inst->attrs);
+}
+
 // The kernels, one per op; `c` is the call, `o` converts operands.
+/// This rank's rows of an embedding's tokens (all of them on one rank), for
+/// a table of `rows` rows split over the op's vocab_shards ranks.
+std::vector<int64_t> embeddingRows(const KernelCall &c, int64_t rows) {
+  int64_t shards = vocabShardsOf(c);
+  return localTokenRows(Operands<float>::indices(c.inputs[0]), rows, shards,
+                        shards > 1 ? c.comm->rank() : 0);
+}
 template <typename R> void embedding(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &t = shape(in[0]);
-  std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
-  checkIndices(tokens, shape(in[1])[0], "token id");
+  std::vector<int64_t> tokens = embeddingRows(c, shape(in[1])[0]);
+  // With a split table rank 0 alone adds the position table, so that the
+  // sum over the ranks that follows adds it once.
+  bool addPositions =
+      in.size() > 2 && (vocabShardsOf(c) == 1 || c.comm->rank() == 0);
   if (in[1].storage == DType::BF16) {
     // Only the rows the tokens pick are widened, not the whole table
     // (38.6M values in GPT-2): the same values as widening it all.
     int64_t batch = t[0], seq = t[1], hidden = shape(in[1])[1];
     const auto *word = static_cast<const uint16_t *>(in[1].data);
-    const R *position = in.size() > 2 ? o.in(in[2]) : nullptr;
+    const R *position = addPositions ? o.in(in[2]) : nullptr;
     R *y = o.out(out[0]);
 #pragma omp parallel for
     for (int64_t i = 0; i < seq; ++i)
       for (int64_t j = 0; j < batch; ++j) {
-        const uint16_t *w = word + tokens[j * seq + i] * hidden;
+        int64_t token = tokens[j * seq + i];
         R *row = y + (i * batch + j) * hidden;
-        for (int64_t k = 0; k < hidden; ++k)
-          row[k] = position ? static_cast<R>(bf16ToFloat(w[k])) +
-                                  position[i * hidden + k]
-                            : static_cast<R>(bf16ToFloat(w[k]));
+        for (int64_t k = 0; k < hidden; ++k) {
+          R w = token >= 0
+                    ? static_cast<R>(bf16ToFloat(word[token * hidden + k]))
+                    : R(0);
+          row[k] = position ? w + position[i * hidden + k] : w;
+        }
       }
     return;
   }
   k::embedding<R>(tokens.data(), t[0], t[1], shape(in[1])[1], o.in(in[1]),
-                  in.size() > 2 ? o.in(in[2]) : nullptr, o.out(out[0]));
+                  addPositions ? o.in(in[2]) : nullptr, o.out(out[0]));
 }
 /// The word gradient of a bf16 table: the rows no token picked are zero,
 /// the others sum their tokens' rows in float in the kernel's order
@@ -217,7 +235,7 @@ void bf16WordGradient(const std::vector<int64_t> &tokens, int64_t batch,
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t j = 0; j < batch; ++j) {
       int64_t token = tokens[j * seq + i];
-      if (slotOf[token] < 0) {
+      if (token >= 0 && slotOf[token] < 0) {
         slotOf[token] = static_cast<int64_t>(rows.size());
         rows.push_back(token);
       }
@@ -230,8 +248,9 @@ void bf16WordGradient(const std::vector<int64_t> &tokens, int64_t batch,
   for (int64_t col = 0; col < hidden; ++col)
     for (int64_t i = 0; i < seq; ++i)
       for (int64_t j = 0; j < batch; ++j)
-        acc[slotOf[tokens[j * seq + i]] * hidden + col] +=
-            gradOut[(i * batch + j) * hidden + col];
+        if (int64_t token = tokens[j * seq + i]; token >= 0)
+          acc[slotOf[token] * hidden + col] +=
+              gradOut[(i * batch + j) * hidden + col];
 #pragma omp parallel for
   for (int64_t r = 0; r < vocab; ++r) {
     uint16_t *row = gradWord + r * hidden;
@@ -248,8 +267,7 @@ void bf16WordGradient(const std::vector<int64_t> &tokens, int64_t batch,
 template <typename R> void embeddingGrad(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &t = shape(in[0]);
-  std::vector<int64_t> tokens = Operands<R>::indices(in[0]);
-  checkIndices(tokens, shape(out[0])[0], "token id");
+  std::vector<int64_t> tokens = embeddingRows(c, shape(out[0])[0]);
   bool positions = out.size() > 1;
   if (out[0].storage == DType::BF16) {
     int64_t batch = t[0], seq = t[1], hidden = shape(out[0])[1];
@@ -660,8 +678,20 @@ template <typename R> void shard(const KernelCall &c, Operands<R> &o) {
 /// The loss's rows against this rank's logits [s, b, v].
 LossRows lossRowsOf(const KernelCall &c, const ops::LossSpec &loss) {
   const auto &l = shape(c.inputs[0]);
+  int64_t shards = vocabShardsOf(c);
   return lossRows(Operands<float>::indices(c.inputs[1]), l[0], l[1], l[2],
-                  /*shards=*/1, /*rank=*/0, loss.ignoreIndex);
+                  shards, shards > 1 ? c.comm->rank() : 0, loss.ignoreIndex);
+}
+/// Each row's maximum over the group: every rank's maxima gathered, the
+/// largest kept (the communicator sums, gathers and scatters only).
+template <typename R>
+void groupMaxima(const KernelCall &c, std::vector<R> &max) {
+  int64_t rows = static_cast<int64_t>(max.size()), ranks = c.comm->size();
+  std::vector<R> all(rows * ranks);
+  c.comm->allGather(max.data(), all.data(), rows);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < ranks; ++k)
+      max[r] = std::max(max[r], all[k * rows + r]);
 }
 template <typename R> void crossEntropy(const KernelCall &c, Operands<R> &o) {
   const auto &l = shape(c.inputs[0]);
@@ -672,8 +702,15 @@ template <typename R> void crossEntropy(const KernelCall &c, Operands<R> &o) {
   R *probs = o.out(c.outputs[1]);
   std::vector<R> max(rows), sums(rows), labelLogits(rows);
   k::rowMaxima(logits, rows, v, max.data());
+  if (a.vocabShards > 1)
+    groupMaxima(c, max);
   k::rowExponentials(logits, y.local.data(), rows, v, max.data(), probs,
                      sums.data(), labelLogits.data());
+  if (a.vocabShards > 1) {
+    // The label's logit is on one rank, 0 on the others: its sum is exact.
+    c.comm->allReduceSum(sums.data(), rows);
+    c.comm->allReduceSum(labelLogits.data(), rows);
+  }
   double loss = k::normalizeAndLoss(probs, y.counts.data(), rows, v, max.data(),
                                     sums.data(), labelLogits.data(), y.counted,
                                     a.microBatches);

@@ -24,13 +24,21 @@ void embedding(const int64_t *tokens, int64_t batch, int64_t seq,
 #pragma omp parallel for
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t j = 0; j < batch; ++j) {
-      const T *w = word + tokens[j * seq + i] * hidden;
+      int64_t token = tokens[j * seq + i];
       T *o = out + (i * batch + j) * hidden;
-      if (!position) {
+      const T *p = position ? position + i * hidden : nullptr;
+      if (token < 0) { // Another rank's row: its share is 0.
+        if (p)
+          std::copy(p, p + hidden, o);
+        else
+          std::fill(o, o + hidden, T(0));
+        continue;
+      }
+      const T *w = word + token * hidden;
+      if (!p) {
         std::copy(w, w + hidden, o);
         continue;
       }
-      const T *p = position + i * hidden;
       for (int64_t c = 0; c < hidden; ++c)
         o[c] = w[c] + p[c];
     }
@@ -49,7 +57,8 @@ void embeddingGrad(const int64_t *tokens, int64_t batch, int64_t seq,
     for (int64_t i = 0; i < seq; ++i)
       for (int64_t j = 0; j < batch; ++j) {
         T g = gradOut[(i * batch + j) * hidden + c];
-        gradWord[tokens[j * seq + i] * hidden + c] += g;
+        if (int64_t token = tokens[j * seq + i]; token >= 0)
+          gradWord[token * hidden + c] += g;
         if (gradPosition)
           gradPosition[i * hidden + c] += g;
       }

@@ -46,7 +46,9 @@ void geluTanhGradFloat(const float *x, const float *gradOut, int64_t count,
 template <typename T>
 void addBias(T *y, const T *bias, int64_t rows, int64_t out);
 
-/// `position` and `gradPosition` may be null (no position table).
+/// `position` and `gradPosition` may be null (no position table). A token
+/// of -1 is on another rank's rows of a split table (localTokenRows): its
+/// word row is 0 and it adds nothing to the word gradient.
 template <typename T>
 void embedding(const int64_t *tokens, int64_t batch, int64_t seq,
                int64_t hidden, const T *word, const T *position, T *out);

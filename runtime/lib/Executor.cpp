@@ -290,13 +290,16 @@ void Executor::initInputs(uint64_t seed) {
     return; // A middle pipeline stage reads none.
   // The vocabulary: the rows of the word embedding table (which the
   // validator tied to the embedding instruction) or, on a pipeline stage
-  // without the embedding, the logits' columns.
+  // without the embedding, the logits' columns; each times the ranks it is
+  // split over.
   int64_t vocab = 0;
   for (const Instruction &inst : program_.instructions)
     if (inst.op == "embedding")
-      vocab = program_.tensors[inst.inputs[1]].shape[0];
+      vocab = program_.tensors[inst.inputs[1]].shape[0] *
+              ops::readVocabShards(inst.attrs);
     else if (inst.op == "cross_entropy" && vocab == 0)
-      vocab = program_.tensors[inst.inputs[0]].shape.back();
+      vocab = program_.tensors[inst.inputs[0]].shape.back() *
+              ops::readVocabShards(inst.attrs);
   if (vocab <= 0)
     throw RuntimeError("the program has no embedding to take the vocabulary "
                        "size from; give tokens and labels from files");

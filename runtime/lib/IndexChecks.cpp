@@ -34,6 +34,18 @@ int64_t ckpt::rt::checkLabels(const std::vector<int64_t> &labels, int64_t vocab,
   return counted;
 }
 
+std::vector<int64_t>
+ckpt::rt::localTokenRows(const std::vector<int64_t> &tokens, int64_t v,
+                         int64_t shards, int64_t rank) {
+  checkIndexRange(tokens, 0, v * shards, "token id");
+  std::vector<int64_t> rows(tokens.size());
+  int64_t first = rank * v;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    rows[i] =
+        tokens[i] >= first && tokens[i] < first + v ? tokens[i] - first : -1;
+  return rows;
+}
+
 LossRows ckpt::rt::lossRows(const std::vector<int64_t> &labels, int64_t seq,
                             int64_t batch, int64_t v, int64_t shards,
                             int64_t rank, int64_t ignoreIndex) {

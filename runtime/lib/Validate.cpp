@@ -9,6 +9,7 @@
 
 #include "ckpt/runtime/Program.h"
 
+#include "ckpt/OpTable/LossSpec.h"
 #include "ckpt/OpTable/OpTable.h"
 #include "ckpt/Planner/OffsetAssignment.h"
 
@@ -49,6 +50,16 @@ void checkInstruction(const Program &program, const Instruction &inst,
            "-stage pipeline (this is stage " +
            std::to_string(program.pipeline->stage) + ")");
     return;
+  }
+  // A vocabulary split over the tensor-parallel group: each rank's share is
+  // found from its place in the group, so the group must be the program's.
+  if (def->attr("vocab_shards")) {
+    int64_t shards = ops::readVocabShards(inst.attrs);
+    if (shards > 1 && shards != program.tensorParallelSize)
+      fail("vocab_shards " + std::to_string(shards) +
+           " differs from the program's tensor_parallel_size " +
+           std::to_string(program.tensorParallelSize) +
+           " (the vocabulary is split over the tensor-parallel group)");
   }
   if (def->opClass != ops::OpClass::Collective)
     return;

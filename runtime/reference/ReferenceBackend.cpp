@@ -45,18 +45,35 @@ int64_t index(double value, int64_t limit, const char *what, int64_t at) {
   return id;
 }
 
+/// The ranks a vocabulary is split over and this rank's first row of it.
+struct VocabShard {
+  int64_t shards = 1, first = 0;
+};
+VocabShard vocabShard(const KernelCall &c, int64_t rows) {
+  int64_t shards = ops::readVocabShards(c.inst->attrs);
+  return {shards, shards > 1 ? c.comm->rank() * rows : 0};
+}
+
+/// With a split table a token on another rank's rows gives 0 here, and
+/// rank 0 alone adds the positions (the group's sum is the embedding).
 void embedding(const KernelCall &c) {
   Values tokens = load(c.inputs[0]), word = load(c.inputs[1]);
   int64_t b = dims(c.inputs[0])[0], s = dims(c.inputs[0])[1];
   int64_t v = dims(c.inputs[1])[0], h = dims(c.inputs[1])[1];
+  VocabShard shard = vocabShard(c, v);
   // Without a position table (rotary or none) the positions add nothing.
-  Values position = c.inputs.size() > 2 ? load(c.inputs[2]) : Values(s * h);
+  Values position = c.inputs.size() > 2 && shard.first == 0 ? load(c.inputs[2])
+                                                            : Values(s * h);
   Values y(s * b * h);
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
-      int64_t token = index(tokens[j * s + i], v, "token id", j * s + i);
+      int64_t token =
+          index(tokens[j * s + i], v * shard.shards, "token id", j * s + i) -
+          shard.first;
+      bool here = token >= 0 && token < v;
       for (int64_t k = 0; k < h; ++k)
-        y[(i * b + j) * h + k] = word[token * h + k] + position[i * h + k];
+        y[(i * b + j) * h + k] =
+            (here ? word[token * h + k] : 0.0) + position[i * h + k];
     }
   store(c.outputs[0], y);
 }
@@ -65,14 +82,19 @@ void embeddingGrad(const KernelCall &c) {
   Values tokens = load(c.inputs[0]), dy = load(c.inputs[1]);
   int64_t b = dims(c.inputs[0])[0], s = dims(c.inputs[0])[1];
   int64_t v = dims(c.outputs[0])[0], h = dims(c.outputs[0])[1];
+  VocabShard shard = vocabShard(c, v);
   bool positions = c.outputs.size() > 1;
   Values dword(c.outputs[0].elements, 0.0),
       dpos(positions ? c.outputs[1].elements : s * h, 0.0);
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
-      int64_t token = index(tokens[j * s + i], v, "token id", j * s + i);
+      int64_t token =
+          index(tokens[j * s + i], v * shard.shards, "token id", j * s + i) -
+          shard.first;
+      bool here = token >= 0 && token < v;
       for (int64_t k = 0; k < h; ++k) {
-        dword[token * h + k] += dy[(i * b + j) * h + k];
+        if (here)
+          dword[token * h + k] += dy[(i * b + j) * h + k];
         dpos[i * h + k] += dy[(i * b + j) * h + k];
       }
     }
@@ -761,15 +783,35 @@ Counted countLabels(const KernelCall &c, const Values &labels, int64_t v) {
   return out;
 }
 
+/// The whole vocabulary's logits [s, b, t·v] from each rank's [s, b, v]
+/// (one rank: the logits as they are).
+Values wholeLogits(const KernelCall &c, const Values &local, int64_t rows,
+                   int64_t v, int64_t shards) {
+  if (shards == 1)
+    return local;
+  Values pieces(local.size() * shards), whole(local.size() * shards);
+  c.comm->allGather(local.data(), pieces.data(),
+                    static_cast<int64_t>(local.size()));
+  for (int64_t k = 0; k < shards; ++k)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t col = 0; col < v; ++col)
+        whole[r * v * shards + k * v + col] = pieces[(k * rows + r) * v + col];
+  return whole;
+}
+
 /// The mean over the counted tokens of -log softmax(logits)[label], over
 /// the micro-batches; logits [s, b, v]. The softmax is the second result (0
-/// on the rows that do not count).
+/// on the rows that do not count); with a split vocabulary, this rank's
+/// columns of the whole softmax.
 void crossEntropy(const KernelCall &c) {
-  Values logits = load(c.inputs[0]), labels = load(c.inputs[1]);
+  Values labels = load(c.inputs[1]);
   const auto &l = dims(c.inputs[0]);
   int64_t s = l[0], b = l[1], v = l[2];
-  Counted counted = countLabels(c, labels, v);
-  Values probs(logits.size(), 0.0);
+  VocabShard shard = vocabShard(c, v);
+  int64_t n = v * shard.shards;
+  Values logits = wholeLogits(c, load(c.inputs[0]), s * b, v, shard.shards);
+  Counted counted = countLabels(c, labels, n);
+  Values probs(s * b * v, 0.0);
   double total = 0;
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
@@ -777,10 +819,10 @@ void crossEntropy(const KernelCall &c) {
       if (!counted.counts[j * s + i])
         continue;
       auto label = static_cast<int64_t>(labels[j * s + i]);
-      double lse = logSumExp(logits, r, v);
-      total += lse - logits[r * v + label];
+      double lse = logSumExp(logits, r, n);
+      total += lse - logits[r * n + label];
       for (int64_t k = 0; k < v; ++k)
-        probs[r * v + k] = std::exp(logits[r * v + k] - lse);
+        probs[r * v + k] = std::exp(logits[r * n + shard.first + k] - lse);
     }
   double loss = counted.divisor > 0 ? total / counted.divisor : 0.0;
   store(c.outputs[0], {loss});
@@ -794,14 +836,15 @@ void crossEntropyGrad(const KernelCall &c) {
   Values probs = load(c.inputs[0]), labels = load(c.inputs[1]);
   const auto &l = dims(c.inputs[0]);
   int64_t s = l[0], b = l[1], v = l[2];
-  Counted counted = countLabels(c, labels, v);
+  VocabShard shard = vocabShard(c, v);
+  Counted counted = countLabels(c, labels, v * shard.shards);
   Values grad(probs.size(), 0.0);
   for (int64_t i = 0; i < s; ++i)
     for (int64_t j = 0; j < b; ++j) {
       int64_t r = i * b + j;
       if (!counted.counts[j * s + i])
         continue;
-      auto label = static_cast<int64_t>(labels[j * s + i]);
+      auto label = static_cast<int64_t>(labels[j * s + i]) - shard.first;
       for (int64_t k = 0; k < v; ++k)
         grad[r * v + k] =
             (probs[r * v + k] - (k == label ? 1.0 : 0.0)) / counted.divisor;

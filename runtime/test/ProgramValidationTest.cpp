@@ -172,6 +172,19 @@ TEST(ProgramValidationTest, ShapesAndDtypesOfAnInstruction) {
   doc = validProgram();
   doc["instructions"][dropout]["attrs"]["rng_stream"] = int64_t(1) << 33;
   EXPECT_ERROR_CONTAINS(doc, "rng_stream must be < 2^32");
+  // A vocabulary split over other ranks than the program's; the kept
+  // softmax in bf16.
+  doc = validProgram();
+  int embedding = findInstruction(doc, "embedding");
+  doc["instructions"][embedding]["attrs"]["vocab_shards"] = 2;
+  EXPECT_ERROR_CONTAINS(doc, "vocab_shards 2 differs from the program's "
+                             "tensor_parallel_size 1");
+  doc = validProgram();
+  int crossEntropy = findInstruction(doc, "cross_entropy");
+  int probs = doc["instructions"][crossEntropy]["outputs"][1];
+  doc["tensors"][probs]["dtype"] = "bf16";
+  EXPECT_ERROR_CONTAINS(doc, "('cross_entropy'): result #1 has element type "
+                             "bf16 but the operands give f32");
   doc = validProgram();
   doc["instructions"][norm]["attrs"]["epsilon"] = "small";
   EXPECT_ERROR_CONTAINS(doc, "attribute 'epsilon' must be a number");

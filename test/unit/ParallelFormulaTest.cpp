@@ -38,20 +38,27 @@ void PrintTo(const Case &c, std::ostream *os) {
 
 class ParallelFormulaTest : public ::testing::TestWithParam<Case> {
 protected:
-  /// Per-layer kept bytes of layer 0 for the step of one rank.
-  int64_t keptPerLayer(bool sequenceParallel, const MegatronPolicy &policy) {
+  /// The report of one rank's step (vocabulary `vocab`).
+  ActivationReport reportOf(bool sequenceParallel, const MegatronPolicy &policy,
+                            int64_t vocab = 64) {
     const Case &c = GetParam();
     std::string config =
         "{\"num_layers\": 2, \"hidden_size\": " + std::to_string(c.h) +
         ", \"num_attention_heads\": " + std::to_string(c.a) +
         ", \"seq_length\": " + std::to_string(c.s) +
         ", \"micro_batch_size\": " + std::to_string(c.b) +
-        ", \"padded_vocab_size\": 64, \"bf16\": true" +
+        ", \"padded_vocab_size\": " + std::to_string(vocab) +
+        ", \"bf16\": true" +
         ", \"tensor_model_parallel_size\": " + std::to_string(c.t) +
         ", \"sequence_parallel\": " + (sequenceParallel ? "true" : "false") +
         "}";
     // Any granularity applies Megatron's sequence-parallel re-gather.
-    ActivationReport report = test::stepReport(context, config, policy, module);
+    return test::stepReport(context, config, policy, module);
+  }
+
+  /// Per-layer kept bytes of layer 0 for the step of one rank.
+  int64_t keptPerLayer(bool sequenceParallel, const MegatronPolicy &policy) {
+    ActivationReport report = reportOf(sequenceParallel, policy);
     return report.perLayer.empty() ? -1 : report.perLayer.front().keptBytes;
   }
 
@@ -91,6 +98,31 @@ TEST_P(ParallelFormulaTest, Table2) {
   MegatronPolicy distributed = full();
   distributed.distributeSavedActivations = true;
   EXPECT_EQ(keptPerLayer(false, distributed), 2 * sbh / c.t);
+}
+
+// Outside the layers the vocabulary is split as in Megatron: the embedding
+// keeps its dropout mask (sbh), the final norm and the output layer their
+// inputs (2sbh each), the loss its f32 softmax over this rank's V/t
+// classes (4sbV/t); with sequence parallelism the first three are 1/t
+// shards. That is Megatron's theoretical_memory_usage for the output
+// layer and loss, 4sbh(1 + V/h)/t.
+TEST_P(ParallelFormulaTest, OutsideTheLayersTheVocabularyIsSplit) {
+  const Case &c = GetParam();
+  const int64_t sbh = c.s * c.b * c.h, vocab = 48 * c.t;
+  const int64_t loss = 4 * c.s * c.b * vocab / c.t;
+  std::map<std::string, int64_t> whole = {{"embedding", sbh},
+                                          {"layernorm", 2 * sbh},
+                                          {"head", 2 * sbh},
+                                          {"loss", loss}};
+  EXPECT_EQ(reportOf(false, MegatronPolicy(), vocab).outsideLayers, whole);
+  std::map<std::string, int64_t> sharded = {{"embedding", sbh / c.t},
+                                            {"layernorm", 2 * sbh / c.t},
+                                            {"head", 2 * sbh / c.t},
+                                            {"loss", loss}};
+  ActivationReport sp = reportOf(true, MegatronPolicy(), vocab);
+  EXPECT_EQ(sp.outsideLayers, sharded);
+  EXPECT_EQ(sharded["layernorm"] + sharded["head"] + sharded["loss"],
+            4 * sbh * (c.h + vocab) / c.h / c.t);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ParallelFormulaTest,

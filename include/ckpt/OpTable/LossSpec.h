@@ -20,10 +20,16 @@ struct LossSpec {
   int64_t ignoreIndex = -100;
   /// The micro-batches whose losses the step averages.
   int64_t microBatches = 1;
+  /// The tensor-parallel ranks the vocabulary is split over.
+  int64_t vocabShards = 1;
 };
 
 /// The attribute names, kinds and defaults, for the op table.
 std::vector<AttrSpec> lossAttrSpecs();
+/// `vocab_shards` (default 1), which the embedding and its gradient take
+/// too, and its value in an op's attributes.
+AttrSpec vocabShardsAttrSpec();
+int64_t readVocabShards(const AttrMap &attrs);
 /// Reads the spec from an op's attributes (absent ones at their defaults).
 LossSpec readLossSpec(const AttrMap &attrs);
 

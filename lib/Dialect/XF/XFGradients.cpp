@@ -32,9 +32,10 @@ Grads EmbeddingOp::emitGradient(OpBuilder &b, ValueRange grads) {
   if (!grads[0])
     return SmallVector<Value>(getNumOperands(), Value());
   Value positions = getPositionEmbeddings();
-  auto op = b.create<EmbeddingGradOp>(getLoc(), getWordEmbeddings().getType(),
-                                      positions ? positions.getType() : Type(),
-                                      getTokens(), grads[0]);
+  auto op =
+      b.create<EmbeddingGradOp>(getLoc(), getWordEmbeddings().getType(),
+                                positions ? positions.getType() : Type(),
+                                getTokens(), grads[0], getVocabShardsAttr());
   SmallVector<Value> result = {Value(), op.getGradWord()};
   if (positions)
     result.push_back(op.getGradPosition());
@@ -211,6 +212,6 @@ Grads CrossEntropyOp::emitGradient(OpBuilder &b, ValueRange grads) {
     return SmallVector<Value>{Value(), Value()};
   Value dlogits = b.create<CrossEntropyGradOp>(
       getLoc(), getLogits().getType(), getProbs(), getLabels(),
-      getIgnoreIndexAttr(), getMicroBatchesAttr());
+      getIgnoreIndexAttr(), getMicroBatchesAttr(), getVocabShardsAttr());
   return SmallVector<Value>{dlogits, Value()};
 }

@@ -237,7 +237,11 @@ private:
     Type index = builder.getI32Type();
     addArgument(tensor({b, s}, index), "tokens");
     addArgument(tensor({b, s}, index), "labels");
-    addParameter("embedding.word_embeddings.weight", {config.vocabSize, h});
+    // Megatron splits the vocabulary's rows over the tensor-parallel ranks.
+    int64_t vocabRows = config.vocabParallel()
+                            ? config.vocabSize / config.tensorParallelSize
+                            : config.vocabSize;
+    addParameter("embedding.word_embeddings.weight", {vocabRows, h});
     if (learnedPositions())
       addParameter("embedding.position_embeddings.weight",
                    {config.maxPositionEmbeddings, h});
@@ -269,7 +273,7 @@ private:
     }
     addNormParameters("decoder.final_layernorm");
     if (config.untieEmbeddingsAndOutputWeights)
-      addParameter("output_layer.weight", {config.vocabSize, h});
+      addParameter("output_layer.weight", {vocabRows, h});
   }
 
   /// A mixture-of-experts MLP: the router and every expert whole on each
@@ -505,12 +509,32 @@ private:
     SmallVector<Value> operands = {tokens, word};
     if (position)
       operands.push_back(position);
-    auto type = inferred("embedding", operands);
-    auto op = builder.create<EmbeddingOp>(named("embedding"), type, tokens,
-                                          word, position);
+    SmallVector<NamedAttribute> attrs = vocabShardsAttrs();
+    auto type = inferred("embedding", operands, attrs);
+    auto op = builder.create<EmbeddingOp>(named("embedding"), TypeRange{type},
+                                          operands, attrs);
     tag(op, "embedding", std::nullopt);
     Value hidden = op.getResult();
-    if (config.sequenceParallel && tensorParallel()) {
+    if (config.vocabParallel()) {
+      // Megatron's VocabParallelEmbedding: each rank's share (its rows,
+      // rank 0 the positions) summed over the group, or reduce-scattered
+      // along the sequence with sequence parallelism.
+      Operation *reduce;
+      auto group = builder.getStringAttr("tp");
+      auto size = builder.getI64IntegerAttr(config.tensorParallelSize);
+      if (config.sequenceParallel) {
+        SmallVector<int64_t> shape(type.getShape());
+        shape[0] /= config.tensorParallelSize;
+        reduce = builder.create<ReduceScatterOp>(
+            named("embedding.reduce_scatter"), tensor(shape), hidden, group,
+            size, builder.getI64IntegerAttr(0));
+      } else {
+        reduce = builder.create<AllReduceOp>(named("embedding.all_reduce"),
+                                             type, hidden, group, size);
+      }
+      setTag(reduce, "embedding", std::nullopt);
+      hidden = reduce->getResult(0);
+    } else if (config.sequenceParallel && tensorParallel()) {
       // Megatron scatters the embedding into the sequence-parallel region.
       Operation *shard = emitSequenceShard(hidden, "embedding.scatter");
       setTag(shard, "embedding", std::nullopt);
@@ -795,16 +819,27 @@ private:
   Value emitHeadAndLoss(Value hidden) {
     Value normed =
         emitLayerNorm(hidden, "decoder.final_layernorm", std::nullopt);
-    if (config.sequenceParallel && tensorParallel()) {
-      // The head is replicated here (Megatron splits the vocabulary): every
-      // rank's gradient is whole, so the backward splits it. As Megatron's
-      // column-parallel output layer, the backward gathers the input again
-      // from this rank's shard rather than keeping it whole (2sbh/t).
-      Operation *gather =
-          emitSequenceGather(normed, "decoder.final_layernorm.gather",
-                             /*partialGrad=*/false, /*recompute=*/true);
-      setTag(gather, "head", std::nullopt);
-      normed = gather->getResult(0);
+    if (tensorParallel() &&
+        (config.vocabParallel() || config.sequenceParallel)) {
+      // Megatron's column-parallel output layer: each rank's vocabulary
+      // rows, so each rank's input gradient is partial (summed by the
+      // copy's or the gather's backward). With sequence parallelism the
+      // backward gathers the input again from this rank's shard rather
+      // than keeping it whole (2sbh/t). A vocabulary that does not split
+      // leaves the head whole on every rank: its input gradient is whole
+      // too, and the gather's backward only splits it.
+      Operation *enter;
+      if (config.sequenceParallel)
+        enter = emitSequenceGather(normed, "decoder.final_layernorm.gather",
+                                   /*partialGrad=*/config.vocabParallel(),
+                                   /*recompute=*/true);
+      else
+        enter = builder.create<TpCopyOp>(
+            named("output_layer.input"), normed.getType(), normed,
+            builder.getStringAttr("tp"),
+            builder.getI64IntegerAttr(config.tensorParallelSize));
+      setTag(enter, "head", std::nullopt);
+      normed = enter->getResult(0);
     }
     Value weight = config.untieEmbeddingsAndOutputWeights
                        ? param("output_layer.weight")
@@ -816,7 +851,7 @@ private:
             "head", std::nullopt);
     // The step's loss is the mean of its micro-batches' (Megatron divides
     // each by num_microbatches).
-    SmallVector<NamedAttribute> lossAttrs;
+    SmallVector<NamedAttribute> lossAttrs = vocabShardsAttrs();
     if (config.numMicroBatches > 1)
       lossAttrs.push_back(builder.getNamedAttr(
           "micro_batches", builder.getI64IntegerAttr(config.numMicroBatches)));
@@ -828,6 +863,14 @@ private:
                 ValueRange{logits.getResult(), arguments[1]}, lossAttrs),
             "loss", std::nullopt);
     return loss.getResult();
+  }
+
+  /// vocab_shards = t when the vocabulary is split (none when it is not).
+  SmallVector<NamedAttribute> vocabShardsAttrs() {
+    if (!config.vocabParallel())
+      return {};
+    return {builder.getNamedAttr(
+        "vocab_shards", builder.getI64IntegerAttr(config.tensorParallelSize))};
   }
 
   /// The config's own recompute policy, with Megatron's field names.

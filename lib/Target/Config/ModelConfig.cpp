@@ -523,8 +523,9 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
   if (padded) {
     config.vocabSize = *padded;
   } else if (vocab && divisor && *vocab > 0 && *divisor > 0) {
-    int64_t multiple = *divisor * std::max<int64_t>(1, tp.value_or(1));
-    config.vocabSize = (*vocab + multiple - 1) / multiple * multiple;
+    // Padded in checkConsistency, once the command line has set t.
+    config.vocabSize = *vocab;
+    config.vocabPaddingMultiple = *divisor;
   } else if (!reader.has("vocab_size")) {
     reader.error("", "missing required field 'vocab_size' or "
                      "'padded_vocab_size' (Megatron TransformerConfig)");
@@ -1634,6 +1635,11 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
   if (overrides.attentionBackend)
     config.attentionBackend = *overrides.attentionBackend;
   checkPipeline(reader, config, overrides);
+  if (config.vocabPaddingMultiple > 0) {
+    int64_t multiple = config.vocabPaddingMultiple *
+                       std::max<int64_t>(1, config.tensorParallelSize);
+    config.vocabSize = (config.vocabSize + multiple - 1) / multiple * multiple;
+  }
 
   if (config.moe() && config.moeFfnHiddenSize == 0)
     config.moeFfnHiddenSize = config.ffnHiddenSize;
@@ -1693,6 +1699,15 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
     if (config.sequenceParallel)
       divides(config.seqLength, "the sequence length");
   }
+  if (t > 1 && config.vocabSize > 0 && !config.vocabParallel())
+    reader.warning(config.format == ConfigFormat::Megatron ? "padded_vocab_size"
+                                                           : "vocab_size",
+                   "the vocabulary (" + std::to_string(config.vocabSize) +
+                       ") does not split over " + std::to_string(t) +
+                       " tensor-parallel ranks: the embedding, the output "
+                       "layer and the loss stay whole on every rank, where "
+                       "Megatron pads the vocabulary to split it (set "
+                       "padded_vocab_size to a multiple of t)");
 
   if (config.format == ConfigFormat::Megatron && config.seqLength == 0 &&
       !reader.has("seq_length"))

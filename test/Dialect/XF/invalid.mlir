@@ -33,6 +33,23 @@ func.func @float_tokens(%t: tensor<2x4xf32>, %w: tensor<8x6xf32>, %p: tensor<4x6
 
 // -----
 
+// A vocabulary split over 0 ranks.
+func.func @embedding_vocab_shards(%t: tensor<2x4xi32>, %w: tensor<8x6xf32>) {
+  // expected-error @+1 {{vocab_shards must be >= 1, got 0}}
+  %0 = xf.embedding %t, %w {vocab_shards = 0 : i64} : (tensor<2x4xi32>, tensor<8x6xf32>) -> tensor<4x2x6xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_grad_vocab_shards(%t: tensor<2x4xi32>, %dy: tensor<4x2x6xf32>) {
+  // expected-error @+1 {{vocab_shards must be >= 1, got -2}}
+  %0 = xf.embedding_grad %t, %dy {vocab_shards = -2 : i64} : (tensor<2x4xi32>, tensor<4x2x6xf32>) -> tensor<8x6xf32>
+  return
+}
+
+// -----
+
 func.func @embedding_tokens_rank(%t: tensor<8xi32>, %w: tensor<8x6xf32>, %p: tensor<4x6xf32>) {
   // expected-error @+1 {{tokens must have rank 2 ([b, s]), got rank 1 [8]}}
   %0 = xf.embedding %t, %w, %p : (tensor<8xi32>, tensor<8x6xf32>, tensor<4x6xf32>) -> tensor<4x2x6xf32>
@@ -504,6 +521,31 @@ func.func @cross_entropy_grad_ignore_index(%l: tensor<16x2x128xf32>, %y: tensor<
 func.func @loss_result_type(%l: tensor<16x2x128xbf16>, %y: tensor<2x16xi32>) {
   // expected-error @+1 {{result #0 must be 0-d tensor of f32}}
   %0:2 = xf.cross_entropy %l, %y : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<bf16>, tensor<16x2x128xf32>)
+  return
+}
+
+// -----
+
+// The kept softmax is f32 whatever the logits' type.
+func.func @loss_probs_type(%l: tensor<16x2x128xbf16>, %y: tensor<2x16xi32>) {
+  // expected-error @+1 {{result #1 must be statically shaped tensor of f32}}
+  %0:2 = xf.cross_entropy %l, %y : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<f32>, tensor<16x2x128xbf16>)
+  return
+}
+
+// -----
+
+func.func @loss_probs_shape(%l: tensor<16x2x128xbf16>, %y: tensor<2x16xi32>) {
+  // expected-error @+1 {{result #1 has shape [16, 2, 64] but the operands give [16, 2, 128]}}
+  %0:2 = xf.cross_entropy %l, %y : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<f32>, tensor<16x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @cross_entropy_vocab_shards(%l: tensor<16x2x128xbf16>, %y: tensor<2x16xi32>) {
+  // expected-error @+1 {{vocab_shards must be >= 1, got 0}}
+  %0:2 = xf.cross_entropy %l, %y {vocab_shards = 0 : i64} : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<f32>, tensor<16x2x128xf32>)
   return
 }
 

@@ -117,6 +117,15 @@ func.func @loss(%logits: tensor<16x2x128xbf16>, %labels: tensor<2x16xi32>) -> te
   return %0#0 : tensor<f32>
 }
 
+// A vocabulary split over 4 ranks: this rank's 128 of 512 classes.
+// CHECK-LABEL: func.func @loss_vocab_shards
+func.func @loss_vocab_shards(%logits: tensor<16x2x128xbf16>, %labels: tensor<2x16xi32>) -> tensor<f32> {
+  // CHECK: xf.cross_entropy %{{.*}}, %{{.*}} {vocab_shards = 4 : i64}
+  %0:2 = xf.cross_entropy %logits, %labels {vocab_shards = 4 : i64}
+      : (tensor<16x2x128xbf16>, tensor<2x16xi32>) -> (tensor<f32>, tensor<16x2x128xf32>)
+  return %0#0 : tensor<f32>
+}
+
 // The gradient reads the f32 softmax and has the logits' type.
 // CHECK-LABEL: func.func @loss_grad
 func.func @loss_grad(%probs: tensor<16x2x128xf32>, %labels: tensor<2x16xi32>) -> tensor<16x2x128xbf16> {

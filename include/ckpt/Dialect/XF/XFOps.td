@@ -37,6 +37,13 @@ def XF_EmbeddingOp : XF_PureOp<"embedding"> {
     position `j`, and returns the hidden states sequence-first, `[s, b, h]`.
     Token ids outside `[0, v)` are a runtime error.
 
+    With `vocab_shards = t > 1` the vocabulary is split over the `t` ranks
+    of the tensor-parallel group (Megatron's `VocabParallelEmbedding`):
+    rank `r` holds rows `[r·v, (r+1)·v)` of the table, token ids are in
+    `[0, t·v)`, a token on another rank's rows gives 0, and rank 0 alone adds
+    the (replicated) position table, so that the sum over the group (the
+    all-reduce or reduce-scatter that follows) is the whole embedding.
+
     ```mlir
     %h = xf.embedding %tokens, %wte, %wpe
         : (tensor<2x16xi32>, tensor<128x32xf32>, tensor<16x32xf32>)
@@ -45,7 +52,8 @@ def XF_EmbeddingOp : XF_PureOp<"embedding"> {
   }];
   let arguments = (ins XF_IndexTensor:$tokens,
                        XF_FloatTensor:$word_embeddings,
-                       Optional<XF_FloatTensor>:$position_embeddings);
+                       Optional<XF_FloatTensor>:$position_embeddings,
+                       DefaultValuedAttr<I64Attr, "1">:$vocab_shards);
   let results = (outs XF_FloatTensor:$result);
   let assemblyFormat = [{
     $tokens `,` $word_embeddings (`,` $position_embeddings^)? attr-dict
@@ -392,7 +400,8 @@ def XF_MergeHeadsOp : XF_PureOp<"merge_heads"> {
 // losses the step averages (Megatron divides each by num_microbatches).
 defvar XF_LossAttributes = (ins
     DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
-    DefaultValuedAttr<I64Attr, "1">:$micro_batches);
+    DefaultValuedAttr<I64Attr, "1">:$micro_batches,
+    DefaultValuedAttr<I64Attr, "1">:$vocab_shards);
 
 def XF_CrossEntropyOp : XF_PureOp<"cross_entropy"> {
   let summary = "mean token-level cross-entropy of logits against labels";
@@ -409,6 +418,13 @@ def XF_CrossEntropyOp : XF_PureOp<"cross_entropy"> {
     upcasts the logits with `.float()` and saves the normalized
     `exp_logits`), the backward keeps 4 bytes per logit whatever the
     logits' type, and not the logits themselves.
+
+    With `vocab_shards = t > 1` the vocabulary is split over the `t` ranks
+    of the tensor-parallel group (Megatron's
+    `vocab_parallel_cross_entropy`): rank `r` holds the logits of classes
+    `[r·v, (r+1)·v)`, labels are in `[0, t·v)`, and each row's maximum, its
+    sum of exponentials and its label's logit are reduced over the group.
+    Each rank keeps its slice of `probs` and returns the whole loss.
 
     ```mlir
     %loss, %probs = xf.cross_entropy %logits, %labels
@@ -439,7 +455,9 @@ def XF_CrossEntropyGradOp : XF_GradOp<"cross_entropy_grad"> {
     `(probs - onehot(labels)) / (n · micro_batches)` on the `n` counted
     positions, 0 on those labelled `ignore_index`: the gradient of the loss
     for an upstream gradient of 1 (the loss is the step's output). `probs`
-    is the forward's `f32` softmax; the result has the logits' type.
+    is the forward's `f32` softmax; the result has the logits' type. With
+    `vocab_shards = t`, each rank's slice of the classes, with no
+    communication.
   }];
   let arguments = !con((ins XF_ProbsTensor:$probs, XF_IndexTensor:$labels),
                        XF_LossAttributes);
@@ -664,8 +682,11 @@ def XF_EmbeddingGradOp : XF_GradOp<"embedding_grad"> {
     Scatter-adds row `[j, i]` of `grad_output` (`[s, b, h]`) into row
     `tokens[i, j]` of the word gradient and row `j` of the position gradient
     (when the embedding has a position table); all other rows are zero.
+    With `vocab_shards = t`, each rank's rows of the word table only (the
+    whole `grad_output` on every rank; the position gradient is whole).
   }];
-  let arguments = (ins XF_IndexTensor:$tokens, XF_FloatTensor:$grad_output);
+  let arguments = (ins XF_IndexTensor:$tokens, XF_FloatTensor:$grad_output,
+                       DefaultValuedAttr<I64Attr, "1">:$vocab_shards);
   let results = (outs XF_FloatTensor:$grad_word,
                       Optional<XF_FloatTensor>:$grad_position);
   let assemblyFormat = [{

@@ -62,6 +62,10 @@ struct GPTConfig {
   int64_t seqLength = 0;
   int64_t microBatchSize = 1;
   int64_t vocabSize = 0; ///< Padded vocabulary: rows of the embedding.
+  /// Megatron's make_vocab_size_divisible_by when vocab_size is padded to a
+  /// multiple of it times t (0: given as is, padded_vocab_size or Hugging
+  /// Face); applied once t is final (the command line may set it).
+  int64_t vocabPaddingMultiple = 0;
   int64_t maxPositionEmbeddings = 0;
   double hiddenDropout = 0.0;
   double attentionDropout = 0.0;
@@ -151,6 +155,11 @@ struct GPTConfig {
   bool moeAuxLossPooled = false;
   std::string moeTokenDropPolicy = "probs"; ///< "probs" or "position".
   bool moe() const { return numMoeExperts > 0; }
+  /// Whether the embedding, head and loss split the vocabulary over the
+  /// tensor-parallel ranks, as Megatron's do: with t > 1 when t divides it.
+  bool vocabParallel() const {
+    return tensorParallelSize > 1 && vocabSize % tensorParallelSize == 0;
+  }
   /// Rows of each expert's buffer: ceil(s·b·k / E · factor) as Megatron's
   /// get_capacity (at most s·b, the most one expert can receive), or s·b
   /// when dropless (every token routed to the same expert).

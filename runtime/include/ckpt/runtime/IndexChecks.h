@@ -26,6 +26,13 @@ void checkIndexRange(const std::vector<int64_t> &values, int64_t low,
 int64_t checkLabels(const std::vector<int64_t> &labels, int64_t vocab,
                     int64_t ignoreIndex);
 
+/// Token ids of an embedding whose table this rank holds rows
+/// [rank·v, (rank+1)·v) of, out of shards·v (one rank: shards 1, rank 0):
+/// each id checked in [0, shards·v) as a "token id", and returned as a row
+/// of this rank's table, or -1 for a row on another rank.
+std::vector<int64_t> localTokenRows(const std::vector<int64_t> &tokens,
+                                    int64_t v, int64_t shards, int64_t rank);
+
 /// A loss's labels [b, s] against the rows of its logits [s, b, v], when
 /// this rank holds classes [rank·v, (rank+1)·v) of shards·v (one rank:
 /// shards 1, rank 0).
