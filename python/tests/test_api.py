@@ -221,15 +221,25 @@ def test_overrides_are_checked_as_on_the_command_line():
 
 
 def test_importer_warnings_reach_python():
-    # A misspelt field changes kept bytes silently unless its warning
-    # reaches the caller: every entry point issues it as a CkptWarning.
-    typo = dict(GPT._fields, hiden_dropout=0.0)
-    for call in (lambda: ckpt_opt.report(typo),
-                 lambda: ckpt_opt.compare_policies(typo),
-                 lambda: ckpt_opt.pareto(typo, points=2)):
+    # The distributed optimizer changes only the persistent bytes, which
+    # follow the report's options: every entry point says so as a
+    # CkptWarning.
+    distributed = dict(GPT._fields, use_distributed_optimizer=True,
+                       data_parallel_size=8)
+    for call in (lambda: ckpt_opt.report(distributed),
+                 lambda: ckpt_opt.compare_policies(distributed),
+                 lambda: ckpt_opt.pareto(distributed, points=2)):
         with pytest.warns(ckpt_opt.CkptWarning,
-                          match="unknown field 'hiden_dropout'"):
+                          match="use_distributed_optimizer = true changes "
+                                "only the persistent bytes"):
             call()
+
+
+def test_misspelt_field_is_an_error():
+    # A misspelt field would change kept bytes silently: it is refused.
+    typo = dict(GPT._fields, hiden_dropout=0.0)
+    with pytest.raises(CkptError, match="unknown field 'hiden_dropout'"):
+        ckpt_opt.report(typo)
 
 
 def test_binary_config_is_a_ckpt_error(tmp_path):

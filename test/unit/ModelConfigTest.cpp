@@ -1,6 +1,7 @@
 //===- ModelConfigTest.cpp - Tests of the config reader -------------------===//
 
 #include "ckpt/Target/Config/ModelConfig.h"
+#include "ckpt/Target/Config/MegatronFields.h"
 
 #include <gtest/gtest.h>
 
@@ -296,14 +297,38 @@ TEST(HuggingFaceConfigTest, NCtxStandsInForNPositions) {
   EXPECT_EQ(result.config->geluApproximate, "none");
 }
 
-TEST(ConfigTest, UnknownFieldsAreWarnings) {
+TEST(ConfigTest, UnknownFieldsAreErrors) {
   auto result = parseGPTConfig(R"({"num_layers": 1, "hidden_size": 8,
     "num_attention_heads": 2, "seq_length": 4, "vocab_size": 128,
     "hiden_size": 8, "lr": 0.1})");
-  ASSERT_TRUE(result.succeeded()) << errors(result);
-  ASSERT_EQ(result.count(ConfigDiagnostic::Kind::Warning), 1u);
+  EXPECT_FALSE(result.succeeded());
+  ASSERT_EQ(result.count(ConfigDiagnostic::Kind::Error), 1u);
   // "lr" is a known training field; only the typo is reported.
   EXPECT_EQ(result.diagnostics[0].path, "/hiden_size");
+}
+
+TEST(ConfigTest, MegatronSwitchesAreReadAtTheirNeutralValue) {
+  // At Megatron's default a switch that would change the model is
+  // accepted; at another value it is an error at its field.
+  const std::string base = R"({"num_layers": 1, "hidden_size": 8,
+    "num_attention_heads": 2, "seq_length": 4, "vocab_size": 128, )";
+  EXPECT_TRUE(parseGPTConfig(base + R"("qk_layernorm": false,
+    "window_size": null, "context_parallel_size": 1})")
+                  .succeeded());
+  auto result = parseGPTConfig(base + R"("window_size": [128, 0]})");
+  EXPECT_FALSE(result.succeeded());
+  ASSERT_EQ(result.count(ConfigDiagnostic::Kind::Error), 1u);
+  EXPECT_EQ(result.diagnostics[0].path, "/window_size");
+}
+
+TEST(ConfigTest, MegatronMicroBatchesFollowTheGlobalBatch) {
+  // 48 / (micro-batch 2 x 3 data-parallel ranks) = 8 micro-batches.
+  auto result = parseGPTConfig(R"({"num_layers": 1, "hidden_size": 8,
+    "num_attention_heads": 2, "seq_length": 4, "vocab_size": 128,
+    "micro_batch_size": 2, "global_batch_size": 48,
+    "data_parallel_size": 3})");
+  ASSERT_TRUE(result.succeeded()) << errors(result);
+  EXPECT_EQ(result.config->numMicroBatches, 8);
 }
 
 TEST(ConfigTest, SyntaxErrorsGiveLineAndColumn) {
@@ -355,4 +380,50 @@ TEST(ModelConfigTest, HarmlessFieldsAreTheDocumentedOnes) {
     open = close;
   }
   EXPECT_EQ(documented, ckpt::config::huggingFaceHarmlessFields());
+}
+
+/// The backquoted names of docs/models.md from the comment `marker` to the
+/// end of the paragraph or table after `from`.
+std::vector<std::string> documentedNames(const std::string &doc,
+                                         const std::string &marker,
+                                         const std::string &from) {
+  std::vector<std::string> names;
+  size_t start = doc.find(marker);
+  if (start == std::string::npos)
+    return names;
+  start = doc.find(from, start);
+  if (start == std::string::npos)
+    return names;
+  size_t end = doc.find("\n\n", start);
+  for (size_t open = doc.find('`', start); open < end;
+       open = doc.find('`', open + 1)) {
+    size_t close = doc.find('`', open + 1);
+    names.push_back(doc.substr(open + 1, close - open - 1));
+    open = close;
+  }
+  return names;
+}
+
+TEST(ModelConfigTest, MegatronFieldsAreTheDocumentedOnes) {
+  // docs/models.md lists the Megatron fields accepted unread, and those
+  // accepted at one value (a table of field and value); both are the
+  // importer's.
+  std::ifstream file(std::string(CKPT_DOCS_DIR) + "/models.md");
+  ASSERT_TRUE(file) << "docs/models.md";
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string doc = text.str();
+  std::vector<std::string> harmless = documentedNames(
+      doc, "<!-- megatron-harmless-fields", "accepted without being read:");
+  EXPECT_EQ(std::set<std::string>(harmless.begin(), harmless.end()),
+            ckpt::config::megatronFieldsWithoutEffect());
+  std::vector<std::string> table =
+      documentedNames(doc, "<!-- megatron-neutral-fields", "|---|");
+  std::vector<std::string> expected;
+  for (const ckpt::config::NeutralField &field :
+       ckpt::config::megatronNeutralFields()) {
+    expected.push_back(field.key);
+    expected.push_back(field.neutral);
+  }
+  EXPECT_EQ(table, expected);
 }

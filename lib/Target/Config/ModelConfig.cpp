@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Target/Config/ModelConfig.h"
+#include "ckpt/Target/Config/MegatronFields.h"
 
 #include <nlohmann/json.hpp>
 
@@ -96,44 +97,6 @@ ckpt::ops::RopeSpec GPTConfig::rope() const {
 }
 
 namespace {
-
-/// Fields that describe training, data or fused kernels: they do not change
-/// the graph, so they are accepted silently.
-const std::set<std::string> kMegatronIgnored = {"init_method_std",
-                                                "apply_query_key_layer_scaling",
-                                                "attention_softmax_in_fp32",
-                                                "masked_softmax_fusion",
-                                                "bias_gelu_fusion",
-                                                "bias_activation_fusion",
-                                                "bias_dropout_fusion",
-                                                "gradient_accumulation_fusion",
-                                                "persist_layer_norm",
-                                                "global_batch_size",
-                                                "train_iters",
-                                                "train_samples",
-                                                "lr",
-                                                "min_lr",
-                                                "lr_decay_style",
-                                                "lr_warmup_fraction",
-                                                "lr_warmup_iters",
-                                                "weight_decay",
-                                                "clip_grad",
-                                                "adam_beta1",
-                                                "adam_beta2",
-                                                "adam_eps",
-                                                "seed",
-                                                "tokenizer_type",
-                                                "data_path",
-                                                "vocab_file",
-                                                "merge_file",
-                                                "split",
-                                                "log_interval",
-                                                "save_interval",
-                                                "eval_interval",
-                                                "eval_iters",
-                                                "data_parallel_size",
-                                                "use_distributed_optimizer",
-                                                "fp32_residual_connection"};
 
 /// Hugging Face fields known to change neither the memory, the compute nor
 /// the values of a training step of these models (PretrainedConfig's
@@ -291,24 +254,18 @@ public:
   void stop() { stopped = true; }
   bool isStopped() const { return stopped; }
 
-  /// Reports every field that nothing read: an error in a Hugging Face
-  /// config (its fields are a closed set: read, or known to change
-  /// nothing), a warning in a Megatron one.
+  /// Reports every field that nothing read as an error: a field is read,
+  /// or known to change nothing (docs/models.md lists both).
   void reportUnknown(ConfigFormat format) {
     if (stopped)
       return;
     for (auto it = doc.begin(); it != doc.end(); ++it) {
       if (used.count(it.key()))
         continue;
-      if (format == ConfigFormat::HuggingFace)
-        error(it.key(), "unknown field '" + it.key() +
-                            "': not a Hugging Face field that the importer "
-                            "reads, nor one known to change nothing "
-                            "(docs/models.md lists both)");
-      else
-        warning(it.key(), "unknown field '" + it.key() +
-                              "' is ignored (not a " + formatName(format) +
-                              " field that the importer reads)");
+      error(it.key(), "unknown field '" + it.key() + "': not a " +
+                          formatName(format) +
+                          " field that the importer reads, nor one known "
+                          "to change nothing (docs/models.md lists both)");
     }
   }
 
@@ -482,9 +439,36 @@ std::optional<int64_t> required(ConfigReader &reader, const std::string &key,
 
 void readMegatronMoe(ConfigReader &reader, GPTConfig &config, bool bias);
 
+/// The Megatron fields that change nothing, and those accepted only at the
+/// value that leaves the model as built (MegatronFields.h).
+void readMegatronVettedFields(ConfigReader &reader) {
+  reader.ignore(megatronFieldsWithoutEffect());
+  for (const NeutralField &field : megatronNeutralFields()) {
+    if (!reader.present(field.key))
+      continue;
+    reader.markUsed(field.key);
+    if (reader.value(field.key) != json::parse(field.neutral))
+      reader.error(field.key, field.key + " = " +
+                                  reader.value(field.key).dump() + " " +
+                                  field.effect +
+                                  ", which the importer does not model; only " +
+                                  field.neutral + " is read");
+  }
+  // The distributed optimizer changes the persistent bytes only, which the
+  // report counts when asked: say so rather than drop it.
+  if (auto distributed = reader.boolean("use_distributed_optimizer");
+      distributed && *distributed)
+    reader.warning("use_distributed_optimizer",
+                   "use_distributed_optimizer = true changes only the "
+                   "persistent bytes, which follow the report's options: "
+                   "give ckpt-compile --use-distributed-optimizer "
+                   "--data-parallel-size=N (or the report pass's "
+                   "use-distributed-optimizer=true data-parallel-size=N)");
+}
+
 void readMegatron(ConfigReader &reader, GPTConfig &config) {
   const ConfigFormat fmt = ConfigFormat::Megatron;
-  reader.ignore(kMegatronIgnored);
+  readMegatronVettedFields(reader);
   auto layers = required(reader, "num_layers", fmt);
   auto hidden = required(reader, "hidden_size", fmt);
   auto heads = required(reader, "num_attention_heads", fmt);
@@ -1461,6 +1445,34 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
                    overrides.virtualPipelineSize);
   int64_t m =
       read("num_microbatches", "--num-microbatches", overrides.numMicroBatches);
+  if (config.format == ConfigFormat::Megatron) {
+    // Megatron derives m from the global batch: global_batch_size /
+    // (micro_batch_size · data_parallel_size). Given with num_microbatches,
+    // the two must agree; --num-microbatches overrides both.
+    std::optional<int64_t> d = reader.integer("data_parallel_size", 1);
+    requirePositive(reader, "data_parallel_size", d);
+    std::optional<int64_t> global = reader.integer("global_batch_size");
+    requirePositive(reader, "global_batch_size", global);
+    int64_t perStep = config.microBatchSize * d.value_or(1);
+    if (global && *global > 0 && d && *d > 0 && perStep > 0 &&
+        !overrides.numMicroBatches) {
+      std::string formula =
+          "micro_batch_size (" + std::to_string(config.microBatchSize) +
+          ") x data_parallel_size (" + std::to_string(*d) + ")";
+      if (*global % perStep != 0)
+        reader.error("global_batch_size",
+                     "global_batch_size (" + std::to_string(*global) +
+                         ") must be a multiple of " + formula);
+      else if (reader.has("num_microbatches") && m != *global / perStep)
+        reader.error("num_microbatches",
+                     "num_microbatches (" + std::to_string(m) +
+                         ") differs from global_batch_size (" +
+                         std::to_string(*global) + ") / " + formula + " = " +
+                         std::to_string(*global / perStep));
+      else
+        m = *global / perStep;
+    }
+  }
   if (overrides.pipelineStage && *overrides.pipelineStage < 0)
     reader.error("--pipeline-stage",
                  "--pipeline-stage must be a stage number, 0 or more; got " +
@@ -1623,6 +1635,16 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
   }
   if (overrides.dtype)
     config.dtype = *overrides.dtype;
+  // Megatron accumulates 16-bit models' gradients in fp32 (its default for
+  // bf16), as the step here does; 16-bit sums are not modelled.
+  if (config.format == ConfigFormat::Megatron)
+    if (auto fp32 = reader.boolean("accumulate_allreduce_grads_in_fp32");
+        fp32 && !*fp32 && config.dtype != DType::F32)
+      reader.error("accumulate_allreduce_grads_in_fp32",
+                   "accumulate_allreduce_grads_in_fp32 = false sums a "
+                   "16-bit model's gradients in 16 bits, which the importer "
+                   "does not model (the step accumulates in fp32); only "
+                   "true is read");
   if (overrides.tensorParallelSize) {
     if (*overrides.tensorParallelSize <= 0)
       reader.error("--tensor-model-parallel-size",
