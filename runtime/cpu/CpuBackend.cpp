@@ -183,7 +183,6 @@ int64_t vocabShardsOf(const KernelCall &c) {
   return ops::readVocabShards(c.inst->attrs);
 }
 
-// The kernels, one per op; `c` is the call, `o` converts operands.
 /// This rank's rows of an embedding's tokens (all of them on one rank), for
 /// a table of `rows` rows split over the op's vocab_shards ranks.
 std::vector<int64_t> embeddingRows(const KernelCall &c, int64_t rows) {
@@ -191,6 +190,8 @@ std::vector<int64_t> embeddingRows(const KernelCall &c, int64_t rows) {
   return localTokenRows(Operands<float>::indices(c.inputs[0]), rows, shards,
                         shards > 1 ? c.comm->rank() : 0);
 }
+
+// The kernels, one per op; `c` is the call, `o` converts operands.
 template <typename R> void embedding(const KernelCall &c, Operands<R> &o) {
   const auto &in = c.inputs, &out = c.outputs;
   const auto &t = shape(in[0]);
