@@ -80,6 +80,13 @@ std::vector<planner::Buffer> buffersOf(const StepGraph &graph,
 }
 } // namespace
 
+void ckpt::applyModelLayout(Operation *op, PlanOptions &options) {
+  if (xf::ModelAttr model = xf::getModel(op)) {
+    options.dataParallelSize = model.getDataParallelSize();
+    options.useDistributedOptimizer = model.isDistributedOptimizer();
+  }
+}
+
 LogicalResult ckpt::checkPlanOptions(const PlanOptions &options, Location loc) {
   int64_t align = options.alignment;
   if (align <= 0 || (align & (align - 1)) != 0)

@@ -193,8 +193,11 @@ FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
   plan.alignment = options.alignment;
   plan.seconds = options.planSeconds;
   plan.searchWork = options.planSearchWork;
-  plan.useDistributedOptimizer = options.useDistributedOptimizer;
-  plan.dataParallelSize = options.dataParallelSize;
+  applyModelLayout(module, plan);
+  if (options.useDistributedOptimizer)
+    plan.useDistributedOptimizer = *options.useDistributedOptimizer;
+  if (options.dataParallelSize)
+    plan.dataParallelSize = *options.dataParallelSize;
   if (failed(checkPlanOptions(plan, module.getLoc())))
     return failure();
   // The passes up to the schedule; the plan is made here, with the same

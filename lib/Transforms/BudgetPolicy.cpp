@@ -544,7 +544,12 @@ std::string BudgetPolicy::describe() const {
 
 FailureOr<RematPlan> BudgetPolicy::decide(const StepGraph &graph,
                                           std::string &error) const {
-  BudgetSolver solver(graph, planOptions, cost, distributeSavedActivations);
+  // device-memory counts the persistent bytes of the config's data-parallel
+  // layout (its distributed optimizer, if any).
+  PlanOptions options = planOptions;
+  if (graph.step)
+    applyModelLayout(graph.step, options);
+  BudgetSolver solver(graph, options, cost, distributeSavedActivations);
   if (failed(solver.init(error)))
     return failure();
   int64_t cap = memoryBudget >= 0 ? memoryBudget : INT64_MAX;

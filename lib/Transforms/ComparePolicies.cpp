@@ -29,8 +29,12 @@ struct CkptComparePoliciesPass
     ModuleOp module = getOperation();
     PlanOptions options;
     options.seconds = 0.25;
-    options.useDistributedOptimizer = useDistributedOptimizer;
-    options.dataParallelSize = dataParallelSize;
+    // The config's data-parallel layout, unless the options say otherwise.
+    applyModelLayout(getOperation(), options);
+    if (useDistributedOptimizer.hasValue())
+      options.useDistributedOptimizer = useDistributedOptimizer;
+    if (dataParallelSize.hasValue())
+      options.dataParallelSize = dataParallelSize;
     if (failed(checkPlanOptions(options, module.getLoc())))
       return signalPassFailure();
     func::FuncOp step = lookupTrainingStep(module, stepName);

@@ -221,18 +221,28 @@ def test_overrides_are_checked_as_on_the_command_line():
 
 
 def test_importer_warnings_reach_python():
-    # The distributed optimizer changes only the persistent bytes, which
-    # follow the report's options: every entry point says so as a
-    # CkptWarning.
-    distributed = dict(GPT._fields, use_distributed_optimizer=True,
-                       data_parallel_size=8)
-    for call in (lambda: ckpt_opt.report(distributed),
-                 lambda: ckpt_opt.compare_policies(distributed),
-                 lambda: ckpt_opt.pareto(distributed, points=2)):
+    # A vocabulary that t does not divide stays whole on every rank, where
+    # Megatron would pad it: every entry point says so as a CkptWarning.
+    odd = dict(GPT._fields, padded_vocab_size=127,
+               tensor_model_parallel_size=2)
+    for call in (lambda: ckpt_opt.report(odd),
+                 lambda: ckpt_opt.compare_policies(odd),
+                 lambda: ckpt_opt.pareto(odd, points=2)):
         with pytest.warns(ckpt_opt.CkptWarning,
-                          match="use_distributed_optimizer = true changes "
-                                "only the persistent bytes"):
+                          match=r"the vocabulary \(127\) does not split "
+                                "over 2 tensor-parallel ranks"):
             call()
+
+
+def test_distributed_optimizer_from_the_config():
+    # The config's data-parallel layout sets the persistent bytes: 6 + 12/d
+    # bytes a parameter with the distributed optimizer over d ranks.
+    plain = ckpt_opt.report(GPT)
+    distributed = ckpt_opt.report(dict(GPT._fields,
+                                       use_distributed_optimizer=True,
+                                       data_parallel_size=4))
+    assert distributed["persistent_bytes"] * 18 == \
+        plain["persistent_bytes"] * 9
 
 
 def test_misspelt_field_is_an_error():

@@ -200,8 +200,11 @@ int main(int argc, char **argv) {
   options.alignment = alignment;
   options.planSeconds = planSeconds;
   options.planSearchWork = planSearchWork;
-  options.useDistributedOptimizer = distributedOptimizer;
-  options.dataParallelSize = dataParallelSize;
+  // Unset: the config's own data-parallel layout.
+  if (distributedOptimizer.getNumOccurrences())
+    options.useDistributedOptimizer = distributedOptimizer;
+  if (dataParallelSize.getNumOccurrences())
+    options.dataParallelSize = dataParallelSize;
 
   // Stages compile on the context's threads: one per core, or as many as
   // asked (none beside the main one with --jobs=1).

@@ -51,6 +51,11 @@ struct PlanOptions {
   int64_t dataParallelSize = 1;
 };
 
+/// Sets the data-parallel layout of `options` from the `xf.model` of
+/// `op`'s module (the config's data_parallel_size and
+/// use_distributed_optimizer); leaves it as it is without one.
+void applyModelLayout(mlir::Operation *op, PlanOptions &options);
+
 /// Checks the options a user gave: a power-of-two alignment and at least one
 /// data-parallel rank; emits the problem at `loc`.
 mlir::LogicalResult checkPlanOptions(const PlanOptions &options,

@@ -21,6 +21,7 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Pass/PassManager.h"
 
+#include <optional>
 #include <string>
 
 namespace ckpt {
@@ -38,9 +39,10 @@ struct CompileOptions {
   double planSeconds = 1.0; ///< Clock guard of a non-deterministic search.
   /// Steps the exact offset search may take (PlanOptions::searchWork).
   int64_t planSearchWork = 20000000;
-  /// Megatron's persistent-memory accounting in the report.
-  bool useDistributedOptimizer = false;
-  int64_t dataParallelSize = 1;
+  /// Megatron's persistent-memory accounting in the report; unset: the
+  /// config's (data_parallel_size, use_distributed_optimizer).
+  std::optional<bool> useDistributedOptimizer;
+  std::optional<int64_t> dataParallelSize;
 };
 
 /// The passes from an imported forward graph to a training step ready to

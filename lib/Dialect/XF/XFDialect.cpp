@@ -47,7 +47,11 @@ LogicalResult ModelAttr::verify(
     FloatAttr rotaryPercent, int64_t numQueryGroups, StringRef attentionBackend,
     int64_t numMoeExperts, int64_t moeRouterTopk, int64_t moeFfnHiddenSize,
     int64_t moeSharedExpertIntermediateSize, int64_t moeCapacity,
-    FloatAttr moeExpertCapacityFactor) {
+    FloatAttr moeExpertCapacityFactor, int64_t dataParallelSize,
+    BoolAttr useDistributedOptimizer) {
+  if (dataParallelSize < 1)
+    return emitError() << "data_parallel_size must be >= 1, got "
+                       << dataParallelSize;
   if (family.empty())
     return emitError() << "family must name a model family, got \"\"";
   if (source != "megatron" && source != "huggingface")

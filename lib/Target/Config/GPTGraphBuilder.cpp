@@ -920,7 +920,10 @@ private:
         config.moe() ? config.moeCapacity() : 0,
         config.moe() && config.moeExpertCapacityFactor
             ? builder.getF64FloatAttr(*config.moeExpertCapacityFactor)
-            : FloatAttr());
+            : FloatAttr(),
+        config.dataParallelSize,
+        config.useDistributedOptimizer ? builder.getBoolAttr(true)
+                                       : BoolAttr());
   }
 
   const GPTConfig &config;

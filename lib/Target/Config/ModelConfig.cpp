@@ -454,21 +454,15 @@ void readMegatronVettedFields(ConfigReader &reader) {
                                   ", which the importer does not model; only " +
                                   field.neutral + " is read");
   }
-  // The distributed optimizer changes the persistent bytes only, which the
-  // report counts when asked: say so rather than drop it.
-  if (auto distributed = reader.boolean("use_distributed_optimizer");
-      distributed && *distributed)
-    reader.warning("use_distributed_optimizer",
-                   "use_distributed_optimizer = true changes only the "
-                   "persistent bytes, which follow the report's options: "
-                   "give ckpt-compile --use-distributed-optimizer "
-                   "--data-parallel-size=N (or the report pass's "
-                   "use-distributed-optimizer=true data-parallel-size=N)");
 }
 
 void readMegatron(ConfigReader &reader, GPTConfig &config) {
   const ConfigFormat fmt = ConfigFormat::Megatron;
   readMegatronVettedFields(reader);
+  // The distributed optimizer changes the persistent bytes only (the step's
+  // graph is the same): the reports count it.
+  config.useDistributedOptimizer =
+      reader.boolean("use_distributed_optimizer").value_or(false);
   auto layers = required(reader, "num_layers", fmt);
   auto hidden = required(reader, "hidden_size", fmt);
   auto heads = required(reader, "num_attention_heads", fmt);
@@ -1451,6 +1445,7 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
     // the two must agree; --num-microbatches overrides both.
     std::optional<int64_t> d = reader.integer("data_parallel_size", 1);
     requirePositive(reader, "data_parallel_size", d);
+    config.dataParallelSize = d && *d > 0 ? *d : 1;
     std::optional<int64_t> global = reader.integer("global_batch_size");
     requirePositive(reader, "global_batch_size", global);
     int64_t perStep = config.microBatchSize * d.value_or(1);

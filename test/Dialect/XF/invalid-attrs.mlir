@@ -106,6 +106,12 @@ module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num
 
 // -----
 
+// expected-error @+1 {{data_parallel_size must be >= 1, got 0}}
+module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", num_layers = 1, hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false, data_parallel_size = 0>} {
+}
+
+// -----
+
 // A missing field is a parse error that names it.
 // expected-error @+1 {{struct is missing required parameter: num_layers}}
 module attributes {xf.model = #xf.model<family = "gpt", source = "megatron", hidden_size = 8, num_attention_heads = 2, ffn_hidden_size = 32, seq_length = 4, micro_batch_size = 2, vocab_size = 16, max_position_embeddings = 4, hidden_dropout = 1.000000e-01 : f64, attention_dropout = 0.000000e+00 : f64, params_dtype = f32, untie_embeddings_and_output_weights = false>} {

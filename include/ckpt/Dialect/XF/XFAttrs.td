@@ -43,8 +43,11 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     `moe_ffn_hidden_size`, an optional shared expert of
     `moe_shared_expert_intermediate_size`, and `moe_capacity` rows per
     expert: from `moe_expert_capacity_factor`, or without it (dropless) the
-    worst case, every token of the micro-batch. They are printed only when
-    they differ from GPT's.
+    worst case, every token of the micro-batch. `data_parallel_size`
+    (default 1) and `use_distributed_optimizer` (absent: false) are the
+    config's data-parallel layout: the persistent bytes of the reports
+    follow them unless their options say otherwise. They are printed only
+    when they differ from GPT's.
   }];
   let parameters = (ins
     StringRefParameter<"model family">:$family,
@@ -76,7 +79,9 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     DefaultValuedParameter<"int64_t", "0">:$moe_ffn_hidden_size,
     DefaultValuedParameter<"int64_t", "0">:$moe_shared_expert_intermediate_size,
     DefaultValuedParameter<"int64_t", "0">:$moe_capacity,
-    OptionalParameter<"::mlir::FloatAttr">:$moe_expert_capacity_factor
+    OptionalParameter<"::mlir::FloatAttr">:$moe_expert_capacity_factor,
+    DefaultValuedParameter<"int64_t", "1">:$data_parallel_size,
+    OptionalParameter<"::mlir::BoolAttr">:$use_distributed_optimizer
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -84,6 +89,12 @@ def XF_ModelAttr : AttrDef<XF_Dialect, "Model"> {
     /// Whether the graph is one rank's of a sequence-parallel model.
     bool isSequenceParallel() const {
       return getSequenceParallel() && getSequenceParallel().getValue();
+    }
+    /// Whether the config shards the optimizer state over the data-parallel
+    /// ranks (Megatron's distributed optimizer).
+    bool isDistributedOptimizer() const {
+      return getUseDistributedOptimizer() &&
+             getUseDistributedOptimizer().getValue();
     }
     /// Whether every layer's MLP is a mixture of experts.
     bool isMoe() const { return getNumMoeExperts() > 0; }

@@ -66,6 +66,10 @@ struct GPTConfig {
   /// multiple of it times t (0: given as is, padded_vocab_size or Hugging
   /// Face); applied once t is final (the command line may set it).
   int64_t vocabPaddingMultiple = 0;
+  /// Megatron's data-parallel layout, for the persistent bytes of the
+  /// reports (the step of one rank does not depend on it).
+  int64_t dataParallelSize = 1;
+  bool useDistributedOptimizer = false;
   int64_t maxPositionEmbeddings = 0;
   double hiddenDropout = 0.0;
   double attentionDropout = 0.0;
