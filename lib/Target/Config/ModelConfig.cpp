@@ -1716,15 +1716,20 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
     if (config.sequenceParallel)
       divides(config.seqLength, "the sequence length");
   }
-  if (t > 1 && config.vocabSize > 0 && !config.vocabParallel())
-    reader.warning(config.format == ConfigFormat::Megatron ? "padded_vocab_size"
-                                                           : "vocab_size",
+  if (t > 1 && config.vocabSize > 0 && !config.vocabParallel()) {
+    bool megatron = config.format == ConfigFormat::Megatron;
+    // A Hugging Face vocabulary is kept as transformers reads it: there is
+    // no field to pad it with.
+    reader.warning(megatron ? "padded_vocab_size" : "vocab_size",
                    "the vocabulary (" + std::to_string(config.vocabSize) +
                        ") does not split over " + std::to_string(t) +
                        " tensor-parallel ranks: the embedding, the output "
                        "layer and the loss stay whole on every rank, where "
-                       "Megatron pads the vocabulary to split it (set "
-                       "padded_vocab_size to a multiple of t)");
+                       "Megatron pads the vocabulary to split it" +
+                       (megatron ? " (set padded_vocab_size to a multiple of "
+                                   "t)"
+                                 : ""));
+  }
 
   if (config.format == ConfigFormat::Megatron && config.seqLength == 0 &&
       !reader.has("seq_length"))
