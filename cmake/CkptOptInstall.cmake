@@ -6,7 +6,8 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(CKPT_INSTALLED_LIBRARIES
-  CkptOutput CkptSupport CkptOpTable CkptPlanner CkptInterfaces CkptXF CkptDialect
+  CkptOutput CkptSupport CkptPlan CkptOpTable CkptPlanner CkptInterfaces CkptXF
+  CkptDialect
   CkptAnalysis CkptReport CkptTransforms CkptModelConfig CkptToolSupport
   CkptConfigImport CkptProgramExport CkptPipeline CkptCAPI CkptOptC
   ckpt_runtime_core ckpt_runtime_cpu ckpt_runtime_reference ckpt_runtime_cuda

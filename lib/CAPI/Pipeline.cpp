@@ -24,7 +24,8 @@ using namespace mlir;
 
 struct CkptCompileResult {
   bool succeeded = false;
-  std::string messages, program, reportJson, reportTable, timelineSvg, module;
+  std::string messages, program, reportJson, reportTable, timelineSvg, module,
+      placementPlan;
 };
 
 namespace {
@@ -189,6 +190,9 @@ CkptCompileResult *ckptCompile(const char *config, size_t length,
         result.reportJson = std::move(compiled->reportJson);
         result.reportTable = std::move(compiled->reportTable);
         result.timelineSvg = std::move(compiled->timelineSvg);
+        if (compiled->placements)
+          result.placementPlan =
+              ckpt::plan::formatPlanFile(*compiled->placements);
         llvm::raw_string_ostream module(result.module);
         compiled->module->print(module);
       });
@@ -234,6 +238,7 @@ CKPT_RESULT_STRING(ckptResultProgram, program)
 CKPT_RESULT_STRING(ckptResultReportJson, reportJson)
 CKPT_RESULT_STRING(ckptResultReportTable, reportTable)
 CKPT_RESULT_STRING(ckptResultTimelineSvg, timelineSvg)
+CKPT_RESULT_STRING(ckptResultPlacementPlan, placementPlan)
 CKPT_RESULT_STRING(ckptResultModule, module)
 #undef CKPT_RESULT_STRING
 

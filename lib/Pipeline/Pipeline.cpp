@@ -19,7 +19,8 @@ using namespace ckpt;
 
 LogicalResult ckpt::buildCompilePipeline(
     OpPassManager &pm, const CompileOptions &options,
-    function_ref<LogicalResult(const Twine &)> errorHandler) {
+    function_ref<LogicalResult(const Twine &)> errorHandler,
+    PlacementPlanSink sink) {
   pm.addPass(createXFTrainingStep());
   // The remat pass from an option string of only the options given: an
   // option set through the options struct counts as given, and -1 layers is
@@ -32,10 +33,13 @@ LogicalResult ckpt::buildCompilePipeline(
   bool budget = !options.remat.memoryBudget.empty() ||
                 !options.remat.deviceMemory.empty();
   std::string remat;
+  std::string policy = options.policy;
+  if (policy == "megatron" && budget)
+    policy = "budget";
+  else if (policy == "megatron" && !options.remat.planFile.empty())
+    policy = "plan";
   if (!options.policyFromConfig)
-    remat = option("policy", budget && options.policy == "megatron"
-                                 ? "budget"
-                                 : options.policy) +
+    remat = option("policy", policy) +
             option("recompute-granularity", options.remat.granularity);
   if (!options.remat.method.empty())
     remat += option("recompute-method", options.remat.method);
@@ -54,7 +58,12 @@ LogicalResult ckpt::buildCompilePipeline(
     remat += option("device-memory", options.remat.deviceMemory);
   if (!options.remat.cost.empty())
     remat += option("cost", options.remat.cost);
-  std::unique_ptr<Pass> rematPass = createCkptRemat();
+  if (!options.remat.planFile.empty())
+    remat += option("plan", options.remat.planFile);
+  if (!options.savePlan.empty())
+    remat += option("save-plan", options.savePlan);
+  std::unique_ptr<Pass> rematPass =
+      sink ? createCkptRemat(std::move(sink)) : createCkptRemat();
   if (failed(rematPass->initializeOptions(remat, errorHandler)))
     return failure();
   pm.addPass(std::move(rematPass));
@@ -102,6 +111,12 @@ struct CompilePipelineOptions
       *this, "cost",
       llvm::cl::desc("What the budget solver minimizes: flops or "
                      "profile:FILE")};
+  Option<std::string> planFile{
+      *this, "plan",
+      llvm::cl::desc("A placement plan file to apply (the policy plan)")};
+  Option<std::string> savePlan{
+      *this, "save-plan",
+      llvm::cl::desc("Write the decided placement plan to this file")};
   Option<std::string> regionOps{
       *this, "region-ops",
       llvm::cl::desc("What a recompute region re-runs: needed or all"),
@@ -137,6 +152,8 @@ FailureOr<CompileOptions> ckpt::parseCompileOptions(
   options.remat.memoryBudget = pipeline.memoryBudget;
   options.remat.deviceMemory = pipeline.deviceMemory;
   options.remat.cost = pipeline.cost;
+  options.remat.planFile = pipeline.planFile;
+  options.savePlan = pipeline.savePlan;
   options.remat.granularity = pipeline.granularity;
   options.remat.method = pipeline.method;
   if (pipeline.numLayers.hasValue())
@@ -206,9 +223,15 @@ FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
   CompileOptions passes = options;
   passes.planMemory = false;
   PassManager pm(context);
-  if (failed(buildCompilePipeline(pm, passes, [&](const Twine &message) {
-        return mlir::emitError(module.getLoc()) << message;
-      })))
+  auto sink = [&](plan::PlacementPlan placements) {
+    result.placements = std::move(placements);
+  };
+  if (failed(buildCompilePipeline(
+          pm, passes,
+          [&](const Twine &message) {
+            return mlir::emitError(module.getLoc()) << message;
+          },
+          sink)))
     return failure();
   if (options.planMemory)
     pm.addPass(createCkptSchedule());
@@ -288,6 +311,10 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   // Every stage on its own; the program file holds them all, and the report
   // tells them apart and names the stage that limits the job.
   const config::GPTConfig &config = *parsed.config;
+  if (!options.remat.planFile.empty())
+    return mlir::emitError(UnknownLoc::get(context))
+           << "plan=FILE places the saved values of one pipeline stage; "
+              "compile that stage alone (pipeline-stage=K)";
   PipelineMemory pipeline;
   pipeline.stages = config.pipelineParallelSize;
   pipeline.virtualStages = config.virtualPipelineSize;

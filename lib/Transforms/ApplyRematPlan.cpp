@@ -14,6 +14,7 @@
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/Transforms/PlanBinding.h"
 #include "ckpt/Transforms/RematPlan.h"
 
 #include "mlir/IR/Builders.h"
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <tuple>
 
 using namespace mlir;
 using namespace ckpt;
@@ -275,6 +277,25 @@ void readRebuiltValues(ArrayRef<RecomputeOp> regions,
         hoist(producer, region);
 }
 
+/// A plan file's shards are those the rewrite makes: each input of a
+/// recompute region that can be split (ckpt/Analysis/Replication.h).
+LogicalResult checkShards(const StepGraph &graph, ArrayRef<int> expected,
+                          ArrayRef<int> made) {
+  for (auto [list, other, says] :
+       {std::tuple(expected, made,
+                   "the plan places it as a shard, but no "
+                   "recompute region starts from it whole"),
+        std::tuple(made, expected,
+                   "the plan keeps it whole, but a recompute region starts "
+                   "from it and every region input that can be split is a "
+                   "shard")})
+    for (int id : list)
+      if (!llvm::is_contained(other, id))
+        return graph.nodes[graph.tensors[id].producer].op->emitError()
+               << "value '" << PlanNames(graph).value(id) << "': " << says;
+  return success();
+}
+
 } // namespace
 
 FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
@@ -434,6 +455,12 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
   }
 
   readRebuiltValues(regions, rebuilt);
+  for (auto &[input, shard] : shards)
+    result.sharded.push_back(graph.tensorOf(input));
+  llvm::sort(result.sharded);
+  if (plan.expectedShards &&
+      failed(checkShards(graph, *plan.expectedShards, result.sharded)))
+    return failure();
 
   if (result.regions == 0) {
     if (failed(verifyRemat(step)))

@@ -1,6 +1,7 @@
 //===- RematPasses.cpp - --ckpt-remat and --ckpt-verify-remat -------------===//
 
 #include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
@@ -38,6 +39,10 @@ namespace {
 
 struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
   using CkptRematBase::CkptRematBase;
+  explicit CkptRematPass(PlacementPlanSink sink) : sink(std::move(sink)) {}
+
+  PlacementPlanSink sink;
+
   void runOnOperation() override {
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
@@ -59,12 +64,13 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     options.memoryBudget = memoryBudget;
     options.deviceMemory = deviceMemory;
     options.cost = cost;
+    options.planFile = planFile;
     // No policy option: the policy the model's config named, if any.
-    bool policyGiven = policyName.hasValue() || granularity.hasValue() ||
-                       method.hasValue() || numLayers.hasValue() ||
-                       modules.hasValue() ||
-                       distributeSavedActivations.hasValue() ||
-                       memoryBudget.hasValue() || deviceMemory.hasValue();
+    bool policyGiven =
+        policyName.hasValue() || granularity.hasValue() || method.hasValue() ||
+        numLayers.hasValue() || modules.hasValue() ||
+        distributeSavedActivations.hasValue() || memoryBudget.hasValue() ||
+        deviceMemory.hasValue() || planFile.hasValue();
     if (!policyGiven)
       if (std::optional<RematOptions> configured =
               configuredRematOptions(getOperation()))
@@ -73,6 +79,9 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     std::string name = policyName;
     if (name == "megatron" && (!memoryBudget.empty() || !deviceMemory.empty()))
       name = "budget";
+    // So does a plan file, in place of any deciding.
+    if (name == "megatron" && !planFile.empty())
+      name = "plan";
     if (name == "budget" && *ops == RegionOps::All) {
       mlir::emitError(getOperation().getLoc())
           << "memory-budget plans regions that re-run only what the backward "
@@ -86,8 +95,22 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
       mlir::emitError(getOperation().getLoc()) << error;
       return signalPassFailure();
     }
-    if (failed(applyRemat(step, *policy, *ops)))
+    plan::PlacementPlan placements;
+    bool describe = sink || !savePlan.empty();
+    if (failed(
+            applyRemat(step, *policy, *ops, describe ? &placements : nullptr)))
+      return signalPassFailure();
+    if (sink)
+      sink(placements);
+    if (savePlan.empty())
+      return;
+    std::string problem =
+        writeFileAtomically(savePlan, plan::formatPlanFile(placements));
+    if (!problem.empty()) {
+      mlir::emitError(getOperation().getLoc())
+          << "save-plan: cannot write '" << savePlan << "': " << problem;
       signalPassFailure();
+    }
   }
 };
 
@@ -102,3 +125,7 @@ struct CkptVerifyRematPass
   }
 };
 } // namespace
+
+std::unique_ptr<Pass> ckpt::createCkptRemat(PlacementPlanSink sink) {
+  return std::make_unique<CkptRematPass>(std::move(sink));
+}

@@ -1,8 +1,10 @@
 //===- RematPolicyRegistry.cpp - Policies by name, and applying one -------===//
 
+#include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Support/ByteSize.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
+#include "ckpt/Transforms/PlanBinding.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -41,6 +43,60 @@ ckpt::configuredRematOptions(mlir::ModuleOp module) {
 }
 
 namespace {
+/// A placement plan file applied as it says (docs/plan-format.md).
+class PlanFilePolicy : public RematPolicy {
+public:
+  PlanFilePolicy(std::string path, plan::PlacementPlan placements)
+      : path_(std::move(path)), placements_(std::move(placements)) {}
+
+  /// The policy that made the plan, so that a reloaded plan reports as the
+  /// original did.
+  std::string describe() const override {
+    return placements_.policy.empty() ? "plan" : placements_.policy;
+  }
+
+  FailureOr<RematPlan> decide(const StepGraph &graph,
+                              std::string &error) const override {
+    int64_t ranks = 1;
+    (void)distributeSavedActivationsError(graph, ranks);
+    std::optional<RematPlan> plan = bindPlan(graph, placements_, ranks, error);
+    if (!plan) {
+      error = path_ + ": " + error;
+      return failure();
+    }
+    return std::move(*plan);
+  }
+
+private:
+  std::string path_;
+  plan::PlacementPlan placements_;
+};
+
+std::unique_ptr<RematPolicy> parsePlanPolicy(const RematOptions &options,
+                                             std::string &error) {
+  if (options.planFile.empty()) {
+    error = "policy=plan needs plan=FILE (a placement plan, "
+            "docs/plan-format.md)";
+    return nullptr;
+  }
+  if (options.granularity != "none" || !options.method.empty() ||
+      options.numLayers || !options.modules.empty() ||
+      options.distributeSavedActivations || !options.memoryBudget.empty() ||
+      !options.deviceMemory.empty() || !options.cost.empty()) {
+    error = "plan=FILE places every saved value itself; it takes no "
+            "recompute-granularity, recompute-method, recompute-num-layers, "
+            "recompute-modules, distribute-saved-activations, memory-budget, "
+            "device-memory or cost";
+    return nullptr;
+  }
+  std::optional<plan::PlacementPlan> placements =
+      plan::readPlanFile(options.planFile, error);
+  if (!placements)
+    return nullptr;
+  return std::make_unique<PlanFilePolicy>(options.planFile,
+                                          std::move(*placements));
+}
+
 /// The budget solver reads the caps and refuses Megatron's options but
 /// distribute-saved-activations: it chooses what to recompute itself.
 std::unique_ptr<RematPolicy> parseBudgetPolicy(const RematOptions &options,
@@ -50,6 +106,11 @@ std::unique_ptr<RematPolicy> parseBudgetPolicy(const RematOptions &options,
     error = "memory-budget chooses what to recompute itself; it takes no "
             "recompute-granularity, recompute-method, recompute-num-layers "
             "or recompute-modules";
+    return nullptr;
+  }
+  if (!options.planFile.empty()) {
+    error = "plan=FILE is a policy of its own (policy=plan); the budget "
+            "solver decides its own plan";
     return nullptr;
   }
   if (options.memoryBudget.empty() && options.deviceMemory.empty()) {
@@ -101,9 +162,15 @@ std::map<std::string, RematPolicyFactory> &registry() {
                    "budget solver (policy=budget)";
            return nullptr;
          }
+         if (!options.planFile.empty()) {
+           error = "plan=FILE is a policy of its own (policy=plan); "
+                   "Megatron's presets decide their own plan";
+           return nullptr;
+         }
          return MegatronPolicy::parse(options, error);
        }},
       {"budget", parseBudgetPolicy},
+      {"plan", parsePlanPolicy},
   };
   return policies;
 }
@@ -163,7 +230,8 @@ int64_t ckpt::countLayers(const StepGraph &graph) {
 
 FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
                                         const RematPolicy &policy,
-                                        RegionOps regionOps) {
+                                        RegionOps regionOps,
+                                        plan::PlacementPlan *placements) {
   // Reported at the module: the function's line is as long as its signature.
   Operation *where = step->getParentOp() ? step->getParentOp() : step;
   FailureOr<StepGraph> graph = StepGraph::build(step);
@@ -174,6 +242,9 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
   if (failed(plan))
     return mlir::emitError(where->getLoc()) << error;
   FailureOr<RematResult> result = applyRematPlan(*graph, *plan, regionOps);
+  if (succeeded(result) && placements)
+    *placements = describePlan(*graph, *plan, result->sharded,
+                               policy.describe(), describeModel(step));
   // Without a region the step, and so its graph, is unchanged.
   if (succeeded(result) && !result->graph)
     result->graph = std::move(*graph);

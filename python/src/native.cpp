@@ -36,6 +36,7 @@ nb::dict describe(const Result &result) {
   out["report_table"] = std::string(ckptResultReportTable(result.get()));
   out["timeline_svg"] = std::string(ckptResultTimelineSvg(result.get()));
   out["module"] = std::string(ckptResultModule(result.get()));
+  out["placement_plan"] = std::string(ckptResultPlacementPlan(result.get()));
   return out;
 }
 

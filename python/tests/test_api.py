@@ -99,6 +99,41 @@ def test_plan_under_a_budget_and_the_frontier():
         ckpt_opt.plan(GPT, {"recompute_granularity": "full"}, memory_budget="1GiB")
 
 
+def test_placement_plan_saved_and_applied(tmp_path):
+    # The plan a policy decided, saved and applied as a policy of its own,
+    # compiles to the same step, program and report.
+    selective = ckpt_opt.compile(GPT, {"recompute_granularity": "selective"})
+    plan = selective.placement_plan
+    assert plan.policy == "selective(core_attn)"
+    assert plan.kept_bytes == selective.report["kept_activation_bytes"]
+    recomputed = [v["value"] for v in plan.values()
+                  if v["placement"] == "recompute"]
+    assert "L0.core_attn.softmax" in recomputed
+    assert [g["label"] for g in plan.groups] == \
+        ["layer 0 core_attn", "layer 1 core_attn"]
+    plan.save(tmp_path / "plan.json")
+    loaded = ckpt_opt.Plan.load(tmp_path / "plan.json")
+    assert loaded.text == plan.text
+    again = ckpt_opt.compile(GPT, loaded)
+    assert again.module == selective.module
+    assert again.program == selective.program
+    assert again.report == selective.report
+    assert again.placement_plan.text == plan.text
+    # An unsaved plan is refused before anything runs.
+    with pytest.raises(ValueError, match="save the plan first"):
+        ckpt_opt.compile(GPT, ckpt_opt.Plan(plan.text))
+    # A plan of another shape is refused by name.
+    with pytest.raises(CkptError, match="value 'embedding.dropout:result': "
+                       "1024 bytes in this step, 2048 in the plan"):
+        ckpt_opt.compile(GPT, loaded, seq_length=8)
+    # Pipelines compiled stage by stage have one plan per stage.
+    staged = ckpt_opt.compile(GPT, pipeline_model_parallel_size=2)
+    assert staged.placement_plan is None
+    stage = ckpt_opt.compile(GPT, pipeline_model_parallel_size=2,
+                             pipeline_stage=1)
+    assert stage.placement_plan is not None
+
+
 def test_run_step_gradients_bit_identical_across_policies():
     kept = ckpt_opt.run_step(ckpt_opt.compile(GPT))
     full = ckpt_opt.run_step(ckpt_opt.compile(

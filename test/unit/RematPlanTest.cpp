@@ -104,7 +104,7 @@ TEST_F(RematPlanTest, OptionsParseIntoTypedPresets) {
                    "'partial'");
   EXPECT_FALSE(createRematPolicy("nope", RematOptions(), error));
   EXPECT_EQ(error,
-            "unknown remat policy 'nope' (registered: budget, megatron)");
+            "unknown remat policy 'nope' (registered: budget, megatron, plan)");
 }
 
 /// Recomputes every GeLU of the step and nothing else: a policy that no

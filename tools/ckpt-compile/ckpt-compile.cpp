@@ -88,8 +88,8 @@ cl::opt<int64_t>
 
 cl::opt<std::string>
     policy("policy",
-           cl::desc("Remat policy (registered: megatron, budget; a "
-                    "memory budget selects budget)"),
+           cl::desc("Remat policy (registered: megatron, budget, plan; a "
+                    "memory budget selects budget, a plan file plan)"),
            cl::init("megatron"), cl::cat(policyCategory));
 cl::opt<std::string> granularity("recompute-granularity",
                                  cl::desc("none, selective or full"),
@@ -126,6 +126,16 @@ cl::opt<std::string>
               cl::desc("What the budget solver minimizes: flops (default) or "
                        "profile:FILE, the op times of ckpt-run --profile=FILE"),
               cl::cat(policyCategory));
+cl::opt<std::string>
+    planFile("plan",
+             cl::desc("Apply this placement plan file (docs/plan-format.md) "
+                      "as the policy"),
+             cl::value_desc("file"), cl::cat(policyCategory));
+cl::opt<std::string>
+    savePlan("save-plan",
+             cl::desc("Write the placement plan the policy decided "
+                      "(docs/plan-format.md)"),
+             cl::value_desc("file"), cl::cat(toolCategory));
 cl::opt<std::string> regionOps(
     "region-ops",
     cl::desc("What a recompute region re-runs: needed (only what the "
@@ -183,6 +193,7 @@ int main(int argc, char **argv) {
   options.remat.memoryBudget = memoryBudget;
   options.remat.deviceMemory = deviceMemory;
   options.remat.cost = costModel;
+  options.remat.planFile = planFile;
 
   options.remat.granularity = granularity;
   options.remat.method = method;
@@ -195,7 +206,8 @@ int main(int argc, char **argv) {
       !policy.getNumOccurrences() && !granularity.getNumOccurrences() &&
       !method.getNumOccurrences() && !numLayers.getNumOccurrences() &&
       !modules.getNumOccurrences() && !distribute.getNumOccurrences() &&
-      !memoryBudget.getNumOccurrences() && !deviceMemory.getNumOccurrences();
+      !memoryBudget.getNumOccurrences() && !deviceMemory.getNumOccurrences() &&
+      !planFile.getNumOccurrences();
   options.planMemory = !noPlan;
   options.alignment = alignment;
   options.planSeconds = planSeconds;
@@ -226,6 +238,15 @@ int main(int argc, char **argv) {
   if (failed(result))
     return 1;
 
+  std::string placements;
+  if (!savePlan.empty()) {
+    if (!result->placements) {
+      llvm::errs() << "ckpt-compile: --save-plan writes the plan of one "
+                      "pipeline stage; add --pipeline-stage=K\n";
+      return 1;
+    }
+    placements = plan::formatPlanFile(*result->placements);
+  }
   std::string ir;
   if (!mlirFile.empty()) {
     llvm::raw_string_ostream os(ir);
@@ -237,7 +258,7 @@ int main(int argc, char **argv) {
   if (!stage(outputs, outputFile, result->program) ||
       !stage(outputs, reportFile, result->reportJson) ||
       !stage(outputs, svgFile, result->timelineSvg) ||
-      !stage(outputs, mlirFile, ir))
+      !stage(outputs, mlirFile, ir) || !stage(outputs, savePlan, placements))
     return 1;
   std::string error;
   if (!outputs.commit(error)) {
@@ -246,7 +267,7 @@ int main(int argc, char **argv) {
   }
   // An output on standard output is not mixed with the report table.
   bool outputOnStdout = outputFile == "-" || reportFile == "-" ||
-                        svgFile == "-" || mlirFile == "-";
+                        svgFile == "-" || mlirFile == "-" || savePlan == "-";
   if (!quiet && !outputOnStdout)
     llvm::outs() << result->reportTable;
   return 0;

@@ -15,6 +15,7 @@
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Report/Report.h"
 #include "ckpt/Target/Config/ModelConfig.h"
+#include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -43,15 +44,20 @@ struct CompileOptions {
   /// config's (data_parallel_size, use_distributed_optimizer).
   std::optional<bool> useDistributedOptimizer;
   std::optional<int64_t> dataParallelSize;
+  /// The remat pass writes its placement plan here (the --ckpt-compile
+  /// pipeline; compileModelConfig returns it instead).
+  std::string savePlan;
 };
 
 /// The passes from an imported forward graph to a training step ready to
 /// lower: --xf-training-step, --ckpt-remat, and with planMemory
 /// --ckpt-schedule and --ckpt-plan-memory. Fails, through `errorHandler`,
 /// when the remat pass rejects the options.
+/// With `sink`, the remat pass hands it the placement plan it decided.
 mlir::LogicalResult buildCompilePipeline(
     mlir::OpPassManager &pm, const CompileOptions &options,
-    llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler);
+    llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler,
+    PlacementPlanSink sink = nullptr);
 
 /// The options of `--ckpt-compile="..."` from their text
 /// ("recompute-granularity=full recompute-method=uniform ..."); fails
@@ -74,6 +80,9 @@ struct CompileResult {
   std::string reportTable; ///< The readable report and memory lines.
   std::string reportJson;  ///< docs/report.md's schema.
   std::string timelineSvg; ///< The memory timeline; empty without a plan.
+  /// The placement plan the remat policy decided (docs/plan-format.md);
+  /// none for a pipeline compiled stage by stage (each has its own).
+  std::optional<plan::PlacementPlan> placements;
 };
 
 /// Compiles the model config in `text` (named `name` in diagnostics). With

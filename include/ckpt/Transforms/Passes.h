@@ -9,6 +9,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
+#include <functional>
+
 namespace ckpt {
 
 #define GEN_PASS_DECL
@@ -45,6 +47,16 @@ mlir::LogicalResult unrollPipelineSchedule(mlir::ModuleOp module,
 /// schedule, as the planner sees it).
 mlir::FailureOr<StepGraph> unrolledStepGraph(mlir::ModuleOp module,
                                              llvm::StringRef stepName);
+
+namespace plan {
+struct PlacementPlan;
+} // namespace plan
+
+/// Receives the placement plan --ckpt-remat decided (a driver that writes
+/// the plan file with its other outputs).
+using PlacementPlanSink = std::function<void(plan::PlacementPlan)>;
+/// --ckpt-remat with its default options, handing its decision to `sink`.
+std::unique_ptr<mlir::Pass> createCkptRemat(PlacementPlanSink sink);
 
 #define GEN_PASS_REGISTRATION
 #include "ckpt/Transforms/Passes.h.inc"

@@ -77,10 +77,14 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
     as by `--ckpt-verify-remat`. The pass builds the step graph, lets the
     policy named by `policy` decide a remat plan from it, and applies the
     plan with one rewrite that serves every policy (docs/architecture.md).
+    `save-plan=FILE` writes the decision as a placement plan, and
+    `plan=FILE` applies such a file as a policy of its own
+    (docs/plan-format.md).
   }];
   let options = [
     Option<"policyName", "policy", "std::string", "\"megatron\"",
-           "The remat policy that decides the plan (registered: megatron)">,
+           "The remat policy that decides the plan (registered: megatron, "
+           "budget, plan)">,
     Option<"granularity", "recompute-granularity", "std::string", "\"none\"",
            "none, selective or full">,
     Option<"method", "recompute-method", "std::string", "\"\"",
@@ -105,6 +109,12 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
     Option<"cost", "cost", "std::string", "\"\"",
            "What the budget solver minimizes: flops (default) or "
            "profile:FILE, the op times ckpt-run --profile=FILE measured">,
+    Option<"planFile", "plan", "std::string", "\"\"",
+           "A placement plan file (docs/plan-format.md) that places every "
+           "saved value itself: the policy plan">,
+    Option<"savePlan", "save-plan", "std::string", "\"\"",
+           "Write the placement plan the policy decided to this file "
+           "(docs/plan-format.md)">,
     Option<"regionOps", "region-ops", "std::string", "\"needed\"",
            "What a recompute region re-runs: needed (only what the backward "
            "reads) or all (every op of the checkpointed span, as Megatron-LM "

@@ -37,6 +37,9 @@ struct RematPlan {
   /// and all-gathered at the start of the region.
   bool distributeInputs = false;
   int64_t tensorParallelSize = 1;
+  /// The tensors a plan file places as shards: the rewrite must shard
+  /// exactly these (none: whatever distributeInputs shards).
+  std::optional<std::vector<int>> expectedShards;
 };
 
 /// A group over `candidates` (forward nodes, in order): the nodes it re-runs
@@ -69,6 +72,9 @@ struct RematResult {
   int64_t largestTransientBytes = 0; ///< Values produced in one region.
   int removedOps = 0; ///< Group ops that no region re-runs (Needed).
   std::string largestLabel;
+  /// The tensors (of the graph the plan was decided on) kept as 1/t shards,
+  /// in order.
+  std::vector<int> sharded;
   /// The graph of the rewritten step (built once to mark the producers),
   /// for a caller that analyses or plans next without moving ops.
   std::optional<StepGraph> graph;

@@ -12,6 +12,7 @@
 #ifndef CKPT_TRANSFORMS_REMATPOLICY_H
 #define CKPT_TRANSFORMS_REMATPOLICY_H
 
+#include "ckpt/Plan/PlacementPlan.h"
 #include "ckpt/Transforms/RematPlan.h"
 
 #include <functional>
@@ -38,6 +39,9 @@ struct RematOptions {
   /// What the budget solver minimizes: "flops" (or empty) or
   /// "profile:FILE".
   std::string cost;
+  /// A placement plan file to apply (the policy "plan"); empty when not
+  /// given.
+  std::string planFile;
 };
 
 /// The recompute policy `module`'s config named (the `ckpt.policy`
@@ -158,9 +162,12 @@ int64_t countLayers(const StepGraph &graph);
 /// Decides with `policy` on the graph of `step` and applies the plan;
 /// errors are reported at the step's module. The result holds the graph of
 /// the rewritten step.
+/// With `placements`, also describes the decision as a placement plan
+/// (PlanBinding.h) made by `policy` on the model `model`.
 mlir::FailureOr<RematResult>
 applyRemat(mlir::func::FuncOp step, const RematPolicy &policy,
-           RegionOps regionOps = RegionOps::Needed);
+           RegionOps regionOps = RegionOps::Needed,
+           plan::PlacementPlan *placements = nullptr);
 
 } // namespace ckpt
 

@@ -13,6 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
+from ._plan import Plan
 
 
 class CkptError(Exception):
@@ -138,7 +139,7 @@ class TransformerConfig:
 
 
 ConfigLike = Union[TransformerConfig, str, os.PathLike, Mapping[str, Any]]
-PolicyLike = Union[None, str, Mapping[str, Any]]
+PolicyLike = Union[None, str, Mapping[str, Any], Plan]
 
 
 def _config_text(config: ConfigLike) -> Tuple[str, str]:
@@ -166,6 +167,11 @@ def _policy_text(policy: PolicyLike) -> str:
         return ""
     if isinstance(policy, str):
         return policy
+    if isinstance(policy, Plan):
+        if policy.path is None:
+            raise ValueError("save the plan first (Plan.save(path)): the "
+                             "compiler reads a plan from its file")
+        return "plan={" + policy.path + "}"
     words = []
     for key, value in policy.items():
         if key in ("memory_budget", "device_memory"):
@@ -238,6 +244,9 @@ class Compiled:
     timeline_svg: str
     module: str
     messages: str = ""
+    #: The placement plan the policy decided; None for a pipeline compiled
+    #: stage by stage (compile one with pipeline_stage=K).
+    placement_plan: Optional[Plan] = None
 
 
 def compile(config: ConfigLike, policy: PolicyLike = None,
@@ -247,8 +256,9 @@ def compile(config: ConfigLike, policy: PolicyLike = None,
 
     ``policy``: Megatron's names as a dict (``{"recompute_granularity":
     "full", "recompute_method": "uniform", "recompute_num_layers": 1}``,
-    ``{"memory_budget": "40GiB"}``), the option text of ckpt-opt's
-    ``--ckpt-compile``, or None for the config's own recompute fields.
+    ``{"memory_budget": "40GiB"}``), a saved ``Plan``, the option text of
+    ckpt-opt's ``--ckpt-compile``, or None for the config's own recompute
+    fields.
     ``overrides``: seq_length, micro_batch_size, tensor_model_parallel_size,
     sequence_parallel, pipeline_model_parallel_size,
     virtual_pipeline_model_parallel_size, num_microbatches,
@@ -266,7 +276,9 @@ def compile(config: ConfigLike, policy: PolicyLike = None,
     return Compiled(report=json.loads(out["report_json"]),
                     table=out["report_table"], program=out["program"],
                     timeline_svg=out["timeline_svg"], module=out["module"],
-                    messages=out["messages"])
+                    messages=out["messages"],
+                    placement_plan=(Plan(out["placement_plan"])
+                                    if out["placement_plan"] else None))
 
 
 def report(config: ConfigLike, policy: PolicyLike = None,

@@ -9,8 +9,8 @@
 #include "ckpt-c/Dialects.h"
 #include "ckpt-c/Pipeline.h"
 
-#include "mlir-c/IR.h"
 #include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/IR.h"
 #include "mlir-c/Pass.h"
 
 #include <stdio.h>
@@ -81,8 +81,8 @@ static int dialectsAndPasses(void) {
   MlirAttribute sym = mlirOperationGetAttributeByName(
       step, mlirStringRefCreateFromCString("sym_name"));
   MlirStringRef symName = mlirStringAttrGetValue(sym);
-  printf("after the passes: %.*s @%.*s\n", (int)stepName.length,
-         stepName.data, (int)symName.length, symName.data);
+  printf("after the passes: %.*s @%.*s\n", (int)stepName.length, stepName.data,
+         (int)symName.length, symName.data);
   mlirPassManagerDestroy(pm);
   mlirModuleDestroy(module);
   mlirContextDestroy(context);
@@ -111,22 +111,25 @@ static void compile(const char *label, const char *config, size_t length,
   printf("%s: %s\n", label,
          ckptResultSucceeded(result) ? "succeeded" : "failed");
   if (ckptResultSucceeded(result)) {
-    printf("  program %s, report JSON %s, table %s, svg %s, module %s, "
-           "recompute %s\n",
-           strstr(ckptResultProgram(result), "\"format\": \"ckpt-program\"")
-               ? "yes"
-               : "no",
-           strstr(ckptResultReportJson(result), "\"schema\": \"ckpt-report\"")
-               ? "yes"
-               : "no",
-           strstr(ckptResultReportTable(result), "Activation report") ? "yes"
-                                                                        : "no",
-           strncmp(ckptResultTimelineSvg(result), "<svg", 4) == 0 ? "yes"
+    printf(
+        "  program %s, report JSON %s, table %s, svg %s, module %s, "
+        "recompute %s, plan %s\n",
+        strstr(ckptResultProgram(result), "\"format\": \"ckpt-program\"")
+            ? "yes"
+            : "no",
+        strstr(ckptResultReportJson(result), "\"schema\": \"ckpt-report\"")
+            ? "yes"
+            : "no",
+        strstr(ckptResultReportTable(result), "Activation report") ? "yes"
                                                                    : "no",
-           strstr(ckptResultModule(result), "func.func @train_step") ? "yes"
-                                                                      : "no",
-           strstr(ckptResultReportTable(result), "recompute regions") ? "yes"
-                                                                      : "no");
+        strncmp(ckptResultTimelineSvg(result), "<svg", 4) == 0 ? "yes" : "no",
+        strstr(ckptResultModule(result), "func.func @train_step") ? "yes"
+                                                                  : "no",
+        strstr(ckptResultReportTable(result), "recompute regions") ? "yes"
+                                                                   : "no",
+        strstr(ckptResultPlacementPlan(result), "\"placement\": \"recompute\"")
+            ? "recomputes"
+            : "keeps all");
   }
   printf("%s", ckptResultMessages(result));
   ckptResultDestroy(result);
@@ -137,14 +140,13 @@ static void compile(const char *label, const char *config, size_t length,
 static void runPasses(const char *config, size_t length, const char *json) {
   char passes[4096];
   snprintf(passes, sizeof(passes),
-           "xf-training-step,ckpt-compare-policies{json=%s table=false}",
-           json);
+           "xf-training-step,ckpt-compare-policies{json=%s table=false}", json);
   CkptCompileResult *result =
       ckptRunPasses(config, length, "model.json", passes, NULL);
   printf("passes: %s, module %s\n",
          ckptResultSucceeded(result) ? "succeeded" : "failed",
          strstr(ckptResultModule(result), "func.func @train_step") ? "yes"
-                                                                    : "no");
+                                                                   : "no");
   ckptResultDestroy(result);
   result = ckptRunPasses(config, length, "model.json", "no-such-pass", NULL);
   printf("unknown pass: %s\n%s",
