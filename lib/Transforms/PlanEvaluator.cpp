@@ -13,9 +13,14 @@
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
 
+#include "ckpt/OpTable/ProgramFormat.h"
+#include "ckpt/Planner/OffsetAssignment.h"
+
 #include "llvm/ADT/DenseSet.h"
 
 #include <algorithm>
+#include <functional>
+#include <map>
 
 using namespace mlir;
 using namespace ckpt;
@@ -43,11 +48,13 @@ public:
       replicated_ = replicatedValues(graph.step);
   }
 
-  PlanEvaluation run() {
+  PlanEvaluation run(const PlanOptions *options) {
     for (auto [index, group] : llvm::enumerate(plan_.groups))
       if (!group.discarded.empty())
         addRegion(static_cast<int>(index), group);
     readRebuiltValues();
+    if (options)
+      planArena(*options);
     return summarize();
   }
 
@@ -84,9 +91,17 @@ private:
            ckpt::isDistributable(graph_.tensors[tensor].value,
                                  plan_.tensorParallelSize, replicated_);
   }
-  void dropBackwardUsers(int tensor) {
-    llvm::erase_if(users_[tensor],
-                   [&](Item user) { return phaseOf(user) == Phase::Backward; });
+  /// Drops the backward readers of `tensor` (they read a region's copy
+  /// now) and returns them.
+  std::vector<int> dropBackwardUsers(int tensor) {
+    std::vector<int> dropped;
+    llvm::erase_if(users_[tensor], [&](Item user) {
+      if (phaseOf(user) != Phase::Backward)
+        return false;
+      dropped.push_back(user);
+      return true;
+    });
+    return dropped;
   }
 
   /// selectNeededOps: the group's ops that rebuild `targets`.
@@ -152,21 +167,29 @@ private:
     int code = regionItem(static_cast<int>(evaluation_.regions.size()));
     order_.insert(order_.begin() + position(first), code);
     evaluation_.regions.push_back(region);
+    distributed_.emplace_back();
+    targets_.emplace_back();
     renumber();
     for (int id : region.inputs) {
       if (isDistributable(id) && !discarded_.contains(id)) {
         // The region reads its shard, made in the forward; the backward
         // reads the region's gathered copy.
-        if (llvm::find(evaluation_.sharded, id) == evaluation_.sharded.end())
+        if (llvm::find(evaluation_.sharded, id) == evaluation_.sharded.end()) {
           evaluation_.sharded.push_back(id);
-        dropBackwardUsers(id);
+          shardOrder_.push_back(id);
+        }
+        int r = static_cast<int>(evaluation_.regions.size()) - 1;
+        distributed_[r].push_back(id);
+        gatherReaders_[{r, id}] = dropBackwardUsers(id);
         continue;
       }
       users_[id].push_back(code);
     }
     for (int id : group.discarded) {
-      dropBackwardUsers(id);
-      rebuiltBy_[id] = static_cast<int>(evaluation_.regions.size()) - 1;
+      int r = static_cast<int>(evaluation_.regions.size()) - 1;
+      targetReaders_[{r, id}] = dropBackwardUsers(id);
+      rebuiltBy_[id] = r;
+      targets_[r].push_back(id);
     }
   }
 
@@ -175,9 +198,184 @@ private:
     for (auto [index, region] : llvm::enumerate(evaluation_.regions)) {
       Item code = regionItem(static_cast<int>(index));
       for (int id : region.inputs)
-        if (rebuiltBy_.count(id))
+        if (rebuiltBy_.count(id)) {
           llvm::erase(users_[id], code);
+          sourceOf_[{static_cast<int>(index), id}] = rebuiltBy_[id];
+        }
     }
+    // A region that reads another's result moves after it.
+    llvm::DenseSet<int> hoisting;
+    std::function<void(int, Item)> hoist = [&](int producer, Item reader) {
+      if (position(regionItem(producer)) < position(reader) ||
+          !hoisting.insert(producer).second)
+        return;
+      moveBefore(regionItem(producer), reader);
+      for (int id : evaluation_.regions[producer].inputs)
+        if (auto it = sourceOf_.find({producer, id}); it != sourceOf_.end())
+          hoist(it->second, regionItem(producer));
+      hoisting.erase(producer);
+    };
+    for (auto [index, region] : llvm::enumerate(evaluation_.regions))
+      for (int id : region.inputs)
+        if (auto it = sourceOf_.find({static_cast<int>(index), id});
+            it != sourceOf_.end())
+          hoist(it->second, regionItem(static_cast<int>(index)));
+  }
+
+  void moveBefore(Item item, Item before) {
+    order_.erase(order_.begin() + position(item));
+    renumber();
+    order_.insert(order_.begin() + position(before), item);
+    renumber();
+  }
+
+  /// --ckpt-schedule: each region just before its first reader.
+  void schedule() {
+    std::vector<Item> regions;
+    for (Item item : order_)
+      if (isRegion(item))
+        regions.push_back(item);
+    for (Item item : regions) {
+      int r = -item - 1;
+      std::vector<Item> readers;
+      for (auto &[key, nodes] : targetReaders_)
+        if (key.first == r)
+          readers.insert(readers.end(), nodes.begin(), nodes.end());
+      for (auto &[key, nodes] : gatherReaders_)
+        if (key.first == r)
+          readers.insert(readers.end(), nodes.begin(), nodes.end());
+      for (auto &[key, source] : sourceOf_)
+        if (source == r)
+          readers.push_back(regionItem(key.first));
+      if (readers.empty())
+        continue;
+      Item first = *llvm::min_element(
+          readers, [&](Item a, Item b) { return position(a) < position(b); });
+      if (position(first) != position(item) + 1)
+        moveBefore(item, first);
+    }
+  }
+
+  /// The scheduled, rewritten step as steps over tensors (the graph's and
+  /// the ones the rewrite makes: shards, gathers, region copies), planned.
+  void planArena(const PlanOptions &options) {
+    schedule();
+    std::vector<int64_t> bytes;
+    std::vector<bool> planned;
+    for (const StepTensor &tensor : graph_.tensors) {
+      bytes.push_back(tensor.bytes);
+      planned.push_back(!tensor.isArgument() &&
+                        tensor.role != TensorRole::Gradient &&
+                        tensor.role != TensorRole::Loss);
+    }
+    auto fresh = [&](int64_t size) {
+      bytes.push_back(size);
+      planned.push_back(true);
+      return static_cast<int>(bytes.size()) - 1;
+    };
+    std::map<int, int> shardOf;
+    std::map<int, std::vector<int>> shardsAfter; ///< Producer -> shards.
+    for (int id : shardOrder_) {
+      shardOf[id] = fresh(bytes[id] / plan_.tensorParallelSize);
+      // Each shard goes right after its producer, before earlier ones.
+      auto &list = shardsAfter[graph_.tensors[id].producer];
+      list.insert(list.begin(), id);
+    }
+    std::map<std::pair<int, int>, int> copyOf, gatherOf;
+    for (auto [r, region] : llvm::enumerate(evaluation_.regions)) {
+      int index = static_cast<int>(r);
+      for (int id : distributed_[index])
+        gatherOf[{index, id}] = fresh(bytes[id]);
+      llvm::DenseSet<int> maskOnly(region.maskOnly.begin(),
+                                   region.maskOnly.end());
+      for (int node : region.ops) {
+        const StepNode &n = graph_.nodes[node];
+        if (maskOnly.contains(node)) {
+          copyOf[{index, n.outputs[1]}] = fresh(bytes[n.outputs[1]]);
+          continue;
+        }
+        for (int id : n.outputs)
+          copyOf[{index, id}] = fresh(bytes[id]);
+      }
+    }
+    std::map<int, std::map<int, int>> replaced; ///< Node -> tensor -> copy.
+    for (auto &[key, nodes] : targetReaders_)
+      for (int node : nodes)
+        replaced[node][key.second] = copyOf.at(key);
+    for (auto &[key, nodes] : gatherReaders_)
+      for (int node : nodes)
+        replaced[node][key.second] = gatherOf.at(key);
+
+    std::vector<std::vector<int>> reads, writes;
+    auto step = [&](std::vector<int> inputs, std::vector<int> outputs) {
+      reads.push_back(std::move(inputs));
+      writes.push_back(std::move(outputs));
+    };
+    for (Item item : order_) {
+      if (!isRegion(item)) {
+        const StepNode &n = graph_.nodes[item];
+        std::vector<int> inputs(n.inputs.begin(), n.inputs.end());
+        if (auto it = replaced.find(item); it != replaced.end())
+          for (int &id : inputs)
+            if (auto copy = it->second.find(id); copy != it->second.end())
+              id = copy->second;
+        step(std::move(inputs), {n.outputs.begin(), n.outputs.end()});
+        if (auto it = shardsAfter.find(item); it != shardsAfter.end())
+          for (int id : it->second)
+            step({id}, {shardOf[id]});
+        continue;
+      }
+      int index = -item - 1;
+      const EvaluatedRegion &region = evaluation_.regions[index];
+      for (int id : distributed_[index])
+        step({shardOf[id]}, {gatherOf[{index, id}]});
+      llvm::DenseSet<int> maskOnly(region.maskOnly.begin(),
+                                   region.maskOnly.end());
+      for (int node : region.ops) {
+        const StepNode &n = graph_.nodes[node];
+        if (maskOnly.contains(node)) {
+          step({}, {copyOf[{index, n.outputs[1]}]});
+          continue;
+        }
+        std::vector<int> inputs;
+        for (int id : n.inputs) {
+          if (auto it = copyOf.find({index, id}); it != copyOf.end())
+            inputs.push_back(it->second);
+          else if (auto it = gatherOf.find({index, id}); it != gatherOf.end())
+            inputs.push_back(it->second);
+          else if (auto it = sourceOf_.find({index, id}); it != sourceOf_.end())
+            inputs.push_back(copyOf.at({it->second, id}));
+          else
+            inputs.push_back(id);
+        }
+        std::vector<int> outputs;
+        for (int id : n.outputs)
+          outputs.push_back(copyOf[{index, id}]);
+        step(std::move(inputs), std::move(outputs));
+      }
+    }
+
+    // Liveness as computeLiveness: from the writing step to one past the
+    // last reading step.
+    std::vector<int64_t> start(bytes.size(), -1), end(bytes.size(), -1);
+    for (size_t i = 0; i < writes.size(); ++i) {
+      for (int id : writes[i])
+        start[id] = end[id] = static_cast<int64_t>(i);
+      for (int id : reads[i])
+        end[id] = static_cast<int64_t>(i);
+    }
+    std::vector<planner::Buffer> buffers;
+    for (size_t id = 0; id < bytes.size(); ++id)
+      if (planned[id] && start[id] >= 0)
+        buffers.push_back({start[id], end[id] + 1,
+                           ops::alignedBytes(bytes[id], options.alignment)});
+    planner::SearchOptions search;
+    if (!options.deterministic)
+      search.seconds = options.seconds;
+    search.work = options.searchWork;
+    evaluation_.steps = static_cast<int64_t>(writes.size());
+    evaluation_.arenaBytes = planner::planOffsets(buffers, search).height;
+    evaluation_.lowerBoundBytes = planner::lowerBound(buffers);
   }
 
   PlanEvaluation summarize() {
@@ -207,14 +405,25 @@ private:
   llvm::DenseSet<int> discarded_;
   llvm::DenseSet<Value> replicated_;
   std::map<int, int> rebuiltBy_; ///< Discarded tensor -> its region.
+  /// Per region: the inputs it gathers from shards, and what it discards.
+  std::vector<std::vector<int>> distributed_, targets_;
+  /// The shards in the order the rewrite makes them.
+  std::vector<int> shardOrder_;
+  /// (region, tensor) -> the backward nodes that read the region's copy of
+  /// a discarded tensor, or its gathered copy of a distributed input.
+  std::map<std::pair<int, int>, std::vector<int>> targetReaders_,
+      gatherReaders_;
+  /// (region, input) -> the region that rebuilds that input for it.
+  std::map<std::pair<int, int>, int> sourceOf_;
   PlanEvaluation evaluation_;
 };
 
 } // namespace
 
 PlanEvaluation ckpt::evaluatePlan(const StepGraph &graph, const RematPlan &plan,
-                                  const RecomputeCost *cost) {
-  PlanEvaluation evaluation = Replay(graph, plan).run();
+                                  const RecomputeCost *cost,
+                                  const PlanOptions *options) {
+  PlanEvaluation evaluation = Replay(graph, plan).run(options);
   RecomputeCost flops;
   const RecomputeCost &measure = cost ? *cost : flops;
   for (EvaluatedRegion &region : evaluation.regions) {

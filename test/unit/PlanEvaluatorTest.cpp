@@ -89,9 +89,11 @@ protected:
     graph = std::move(*built);
   }
 
-  /// The evaluation against the report of the plan applied to a copy.
+  /// The evaluation against the report and the memory plan of the plan
+  /// applied to a copy and scheduled, as the passes do.
   void expectAgreement(const RematPlan &plan, const std::string &what) {
-    PlanEvaluation evaluation = evaluatePlan(graph, plan);
+    PlanOptions options;
+    PlanEvaluation evaluation = evaluatePlan(graph, plan, nullptr, &options);
     OwningOpRef<ModuleOp> copy = module->clone();
     FailureOr<StepGraph> copyGraph =
         StepGraph::build(copy->lookupSymbol<func::FuncOp>("train_step"));
@@ -109,6 +111,14 @@ protected:
               report.recomputeRegions)
         << what;
     EXPECT_EQ(evaluation.sharded, result->sharded) << what;
+    auto step = copy->lookupSymbol<func::FuncOp>("train_step");
+    scheduleRecomputeRegions(step);
+    FailureOr<StepGraph> scheduled = StepGraph::build(step);
+    ASSERT_TRUE(succeeded(scheduled));
+    MemoryPlan memory = planMemory(*scheduled, options);
+    EXPECT_EQ(evaluation.steps, memory.steps) << what;
+    EXPECT_EQ(evaluation.lowerBoundBytes, memory.lowerBoundBytes) << what;
+    EXPECT_EQ(evaluation.arenaBytes, memory.arenaBytes) << what;
   }
 
   MLIRContext context;

@@ -17,6 +17,7 @@
 #ifndef CKPT_TRANSFORMS_PLANEVALUATOR_H
 #define CKPT_TRANSFORMS_PLANEVALUATOR_H
 
+#include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/OpTable/OpTable.h"
 #include "ckpt/Transforms/RematPlan.h"
 
@@ -49,12 +50,20 @@ struct PlanEvaluation {
   /// The same under `cost` (FLOPs or a profile's times).
   int64_t recomputeCost = 0;
   std::vector<EvaluatedRegion> regions;
+  /// With planning options: the rewritten step as --ckpt-schedule orders
+  /// it, planned as --ckpt-plan-memory plans it (one micro-batch's step: a
+  /// pipeline stage's schedule is not unrolled here). -1 without options.
+  int64_t steps = -1;
+  int64_t arenaBytes = -1;
+  int64_t lowerBoundBytes = -1;
 };
 
 /// The figures of `plan` on `graph` (a step without recompute regions), as
-/// applyRematPlan with RegionOps::Needed would make them.
+/// applyRematPlan with RegionOps::Needed would make them; with `options`,
+/// also the planned arena of the scheduled step.
 PlanEvaluation evaluatePlan(const StepGraph &graph, const RematPlan &plan,
-                            const RecomputeCost *cost = nullptr);
+                            const RecomputeCost *cost = nullptr,
+                            const PlanOptions *options = nullptr);
 
 } // namespace ckpt
 
