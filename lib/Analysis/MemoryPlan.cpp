@@ -164,20 +164,30 @@ void summarizePlan(const StepGraph &graph, const PlanOptions &options,
   plan.liveGradients.assign(plan.steps, 0);
   for (int64_t i = 0, running = 0; i < plan.steps; ++i)
     plan.liveGradients[i] = running += produced[i];
-  for (const StepTensor &tensor : graph.tensors) {
-    if (!tensor.isArgument())
-      continue;
-    plan.runtimePersistentBytes += tensor.bytes;
-    if (tensor.role == TensorRole::Parameter)
-      plan.parameterCount += getNumElements(tensor.value.getType());
-  }
-  int64_t d = std::max<int64_t>(1, options.dataParallelSize);
+  for (const StepTensor &tensor : graph.tensors)
+    if (tensor.isArgument())
+      plan.runtimePersistentBytes += tensor.bytes;
+  plan.parameterCount = countParameters(graph);
   plan.trainingPersistentBytes =
-      options.useDistributedOptimizer
-          ? 6 * plan.parameterCount + (12 * plan.parameterCount + d - 1) / d
-          : 18 * plan.parameterCount;
+      trainingPersistentBytes(plan.parameterCount, options);
 }
 } // namespace
+
+int64_t ckpt::countParameters(const StepGraph &graph) {
+  int64_t count = 0;
+  for (const StepTensor &tensor : graph.tensors)
+    if (tensor.isArgument() && tensor.role == TensorRole::Parameter)
+      count += getNumElements(tensor.value.getType());
+  return count;
+}
+
+int64_t ckpt::trainingPersistentBytes(int64_t parameters,
+                                      const PlanOptions &options) {
+  int64_t d = std::max<int64_t>(1, options.dataParallelSize);
+  return options.useDistributedOptimizer
+             ? 6 * parameters + (12 * parameters + d - 1) / d
+             : 18 * parameters;
+}
 
 MemoryPlan ckpt::planMemory(const StepGraph &graph,
                             const PlanOptions &options) {

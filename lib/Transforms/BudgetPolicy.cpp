@@ -16,6 +16,7 @@
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/Transforms/PipelineSchedule.h"
+#include "ckpt/Transforms/PlanEvaluator.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -33,6 +34,18 @@ ckpt::plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
   auto module = graph.step->getParentOfType<ModuleOp>();
   if (!module)
     return failure();
+  // A step of one micro-batch under FLOPs: the evaluator's figures, which
+  // PlanEvaluatorTest holds equal to the rewritten, planned step's, without
+  // rewriting a copy. (A stage's schedule and a profile's times for the
+  // regions' gathers still go through the rewrite.)
+  if (!getPipelineShape(module) && !cost.measured()) {
+    PlanEvaluation evaluation = evaluatePlan(graph, plan, nullptr, &options);
+    if (recomputeCost)
+      *recomputeCost = evaluation.recomputeCost;
+    if (persistent)
+      *persistent = trainingPersistentBytes(countParameters(graph), options);
+    return evaluation.arenaBytes;
+  }
   OwningOpRef<ModuleOp> copy = module.clone();
   auto step = copy->lookupSymbol<func::FuncOp>(graph.step.getName());
   FailureOr<StepGraph> copyGraph = StepGraph::build(step);

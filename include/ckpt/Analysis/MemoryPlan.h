@@ -82,6 +82,13 @@ struct MemoryPlan {
   }
 };
 
+/// The elements of the step's parameters.
+int64_t countParameters(const StepGraph &graph);
+/// Megatron's bytes of weights, gradients and optimizer state for
+/// `parameters` parameters: 18 a parameter replicated, 6 + 12/d with the
+/// distributed optimizer over d data-parallel ranks.
+int64_t trainingPersistentBytes(int64_t parameters, const PlanOptions &options);
+
 /// Plans the step: liveness over the step graph's schedule and an offset for
 /// every arena tensor.
 MemoryPlan planMemory(const StepGraph &graph, const PlanOptions &options = {});
