@@ -28,17 +28,10 @@ public:
   GPTGraphBuilder(const GPTConfig &config, MLIRContext *context, Location loc,
                   int64_t stage)
       : config(config), builder(context), fileLoc(loc), stage(stage) {
-    switch (config.dtype) {
-    case config::DType::F32:
-      elementType = builder.getF32Type();
-      break;
-    case config::DType::BF16:
-      elementType = builder.getBF16Type();
-      break;
-    case config::DType::F16:
-      elementType = builder.getF16Type();
-      break;
-    }
+    // A config names f32, bf16 or f16 (config::parseDType).
+    elementType = config.dtype == config::DType::BF16  ? builder.getBF16Type()
+                  : config.dtype == config::DType::F16 ? builder.getF16Type()
+                                                       : builder.getF32Type();
   }
 
   OwningOpRef<ModuleOp> build() {

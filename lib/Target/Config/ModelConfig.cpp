@@ -32,22 +32,6 @@ std::optional<DType> ckpt::config::parseDType(std::string_view name) {
   return std::nullopt;
 }
 
-const char *ckpt::config::dtypeName(DType dtype) {
-  switch (dtype) {
-  case DType::F32:
-    return "f32";
-  case DType::BF16:
-    return "bf16";
-  case DType::F16:
-    return "f16";
-  }
-  return "?";
-}
-
-int64_t ckpt::config::dtypeBytes(DType dtype) {
-  return dtype == DType::F32 ? 4 : 2;
-}
-
 const char *ckpt::config::formatName(ConfigFormat format) {
   return format == ConfigFormat::Megatron ? "Megatron TransformerConfig"
                                           : "Hugging Face config.json";
@@ -1342,9 +1326,9 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
     }
     return total;
   };
-  int64_t e = dtypeBytes(c.dtype), s = c.seqLength, b = c.microBatchSize,
-          h = c.hiddenSize, a = c.numAttentionHeads, f = c.ffnHiddenSize,
-          v = c.vocabSize, L = c.numLayers,
+  int64_t e = ckpt::ops::elementTypeBytes(c.dtype), s = c.seqLength,
+          b = c.microBatchSize, h = c.hiddenSize, a = c.numAttentionHeads,
+          f = c.ffnHiddenSize, v = c.vocabSize, L = c.numLayers,
           m = std::max<int64_t>(c.numMicroBatches, 1);
   struct Check {
     const std::string &key;

@@ -10,6 +10,7 @@
 #ifndef CKPT_TARGET_CONFIG_MODELCONFIG_H
 #define CKPT_TARGET_CONFIG_MODELCONFIG_H
 
+#include "ckpt/OpTable/OpTable.h"
 #include "ckpt/OpTable/Rope.h"
 
 #include <cstdint>
@@ -21,16 +22,15 @@
 
 namespace ckpt::config {
 
-/// Element type of activations and parameters.
-enum class DType { F32, BF16, F16 };
+/// Element type of activations and parameters: the op table's element
+/// types (its name and size come from there), of which a config names f32,
+/// bf16 or f16.
+using DType = ops::ElementType;
 
-/// Accepts f32/float32/fp32, bf16/bfloat16, f16/fp16/float16/half, each
-/// optionally prefixed by "torch.".
+/// The element type a config's dtype names: f32/float32/fp32,
+/// bf16/bfloat16, f16/fp16/float16/half, each optionally prefixed by
+/// "torch.". None for anything else (f64 and the integer types included).
 std::optional<DType> parseDType(std::string_view name);
-/// The MLIR spelling: "f32", "bf16", "f16".
-const char *dtypeName(DType dtype);
-/// Bytes per element.
-int64_t dtypeBytes(DType dtype);
 
 enum class ConfigFormat { Megatron, HuggingFace };
 const char *formatName(ConfigFormat format);
