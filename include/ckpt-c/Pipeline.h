@@ -61,8 +61,8 @@ const char *ckptResultReportTable(const CkptCompileResult *result);
 /* The memory timeline (SVG); "" without a memory plan. */
 const char *ckptResultTimelineSvg(const CkptCompileResult *result);
 /* The placement plan the policy decided (JSON, docs/plan-format.md), to
- * save and apply with "plan=FILE"; "" for a pipeline compiled stage by
- * stage (each stage has its own: compile one with pipeline-stage). */
+ * save and apply with "plan=FILE"; a pipeline compiled stage by stage has
+ * one plan per stage in it. */
 const char *ckptResultPlacementPlan(const CkptCompileResult *result);
 /* The planned training step's IR (MLIR text). */
 const char *ckptResultModule(const CkptCompileResult *result);

@@ -190,9 +190,9 @@ CkptCompileResult *ckptCompile(const char *config, size_t length,
         result.reportJson = std::move(compiled->reportJson);
         result.reportTable = std::move(compiled->reportTable);
         result.timelineSvg = std::move(compiled->timelineSvg);
-        if (compiled->placements)
+        if (!compiled->placements.empty())
           result.placementPlan =
-              ckpt::plan::formatPlanFile(*compiled->placements);
+              ckpt::plan::formatPlanFile(compiled->placements);
         llvm::raw_string_ostream module(result.module);
         compiled->module->print(module);
       });

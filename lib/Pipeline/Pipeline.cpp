@@ -224,7 +224,7 @@ FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
   passes.planMemory = false;
   PassManager pm(context);
   auto sink = [&](plan::PlacementPlan placements) {
-    result.placements = std::move(placements);
+    result.placements.push_back(std::move(placements));
   };
   if (failed(buildCompilePipeline(
           pm, passes,
@@ -311,10 +311,6 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   // Every stage on its own; the program file holds them all, and the report
   // tells them apart and names the stage that limits the job.
   const config::GPTConfig &config = *parsed.config;
-  if (!options.remat.planFile.empty())
-    return mlir::emitError(UnknownLoc::get(context))
-           << "plan=FILE places the saved values of one pipeline stage; "
-              "compile that stage alone (pipeline-stage=K)";
   PipelineMemory pipeline;
   pipeline.stages = config.pipelineParallelSize;
   pipeline.virtualStages = config.virtualPipelineSize;
@@ -359,6 +355,9 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   if (options.planMemory)
     printPipelineTable(pipeline, table);
   result.reportJson = pipelineReportToJson(pipeline, reports);
+  for (CompileResult &compiled : stages)
+    for (plan::PlacementPlan &placements : compiled.placements)
+      result.placements.push_back(std::move(placements));
   result.pipeline = pipeline;
   // The limiting stage's step, report, plan and picture stand for the job.
   CompileResult &limit = stages[limiting];

@@ -10,6 +10,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <set>
+
 using namespace ckpt;
 using namespace ckpt::plan;
 
@@ -84,9 +86,10 @@ std::string layerText(std::optional<int64_t> layer) {
   return layer ? std::to_string(*layer) : "null";
 }
 
-/// The values of one layer (or of a run outside the layers), one per line.
+/// The values of one layer (or of a run outside the layers), one per line,
+/// indented by `in`.
 void printSection(const PlacementPlan &plan, size_t begin, size_t end,
-                  llvm::raw_ostream &os) {
+                  const std::string &in, llvm::raw_ostream &os) {
   int64_t kept = 0, recomputed = 0, sharded = 0;
   for (size_t i = begin; i < end; ++i) {
     const PlannedValue &value = plan.values[i];
@@ -99,42 +102,43 @@ void printSection(const PlacementPlan &plan, size_t begin, size_t end,
       kept += shardBytes(value.bytes, plan.tensorParallelSize);
     }
   }
-  os << "    {\"layer\": " << layerText(plan.values[begin].layer)
+  os << in << "{\"layer\": " << layerText(plan.values[begin].layer)
      << ", \"kept_bytes\": " << kept << ", \"recomputed_bytes\": " << recomputed
      << ", \"sharded_bytes\": " << sharded << ", \"values\": [\n";
   for (size_t i = begin; i < end; ++i) {
     const PlannedValue &value = plan.values[i];
-    os << "      {\"value\": " << quote(value.name) << ", \"placement\": \""
+    os << in << "  {\"value\": " << quote(value.name) << ", \"placement\": \""
        << placementName(value.placement) << "\"";
     if (value.placement == Placement::Recompute)
       os << ", \"group\": " << quote(value.group);
     os << ", \"bytes\": " << value.bytes << "}" << (i + 1 < end ? "," : "")
        << "\n";
   }
-  os << "    ]}";
+  os << in << "]}";
 }
-} // namespace
 
-std::string plan::formatPlanFile(const PlacementPlan &plan) {
-  // Written by hand rather than through llvm::json, which sorts keys: a
-  // person reads each value's name first, and each value on one line.
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << "{\n  \"schema\": " << quote(kSchema)
-     << ",\n  \"version\": " << PlacementPlan::kVersion
-     << ",\n  \"policy\": " << quote(plan.policy) << ",\n  \"model\": {";
+/// A plan's fields, each line indented by `in`, without the braces.
+void printPlan(const PlacementPlan &plan, const std::string &in,
+               llvm::raw_ostream &os) {
+  if (plan.pipelineStage)
+    os << in << "\"pipeline_stage\": " << *plan.pipelineStage << ",\n";
+  os << in << "\"policy\": " << quote(plan.policy) << ",\n"
+     << in << "\"model\": {";
   for (auto [i, field] : llvm::enumerate(plan.model))
     os << (i ? ", " : "") << quote(field.first) << ": " << quote(field.second);
-  os << "},\n  \"tensor_parallel_size\": " << plan.tensorParallelSize
-     << ",\n  \"kept_bytes\": " << plan.keptBytes() << ",\n  \"groups\": [";
+  os << "},\n"
+     << in << "\"tensor_parallel_size\": " << plan.tensorParallelSize << ",\n"
+     << in << "\"kept_bytes\": " << plan.keptBytes() << ",\n"
+     << in << "\"groups\": [";
   for (auto [i, group] : llvm::enumerate(plan.groups)) {
-    os << (i ? ",\n" : "\n") << "    {\"label\": " << quote(group.label)
+    os << (i ? ",\n" : "\n") << in << "  {\"label\": " << quote(group.label)
        << ", \"layer\": " << layerText(group.layer) << ", \"ops\": [";
     for (auto [j, op] : llvm::enumerate(group.ops))
       os << (j ? ", " : "") << quote(op);
     os << "]}";
   }
-  os << (plan.groups.empty() ? "" : "\n  ") << "],\n  \"layers\": [";
+  os << (plan.groups.empty() ? "" : "\n" + in) << "],\n"
+     << in << "\"layers\": [";
   // Consecutive values of one layer form one section; its sums are for
   // people and are not read back.
   size_t begin = 0;
@@ -144,10 +148,38 @@ std::string plan::formatPlanFile(const PlacementPlan &plan) {
            plan.values[end].layer == plan.values[begin].layer)
       ++end;
     os << (begin ? ",\n" : "\n");
-    printSection(plan, begin, end, os);
+    printSection(plan, begin, end, in + "  ", os);
     begin = end;
   }
-  os << (plan.values.empty() ? "" : "\n  ") << "]\n}\n";
+  os << (plan.values.empty() ? "" : "\n" + in) << "]";
+}
+} // namespace
+
+// Written by hand rather than through llvm::json, which sorts keys: a person
+// reads each value's name first, and each value on one line.
+std::string plan::formatPlanFile(const PlacementPlan &plan) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "{\n  \"schema\": " << quote(kSchema)
+     << ",\n  \"version\": " << PlacementPlan::kVersion << ",\n";
+  printPlan(plan, "  ", os);
+  os << "\n}\n";
+  return text;
+}
+
+std::string plan::formatPlanFile(const std::vector<PlacementPlan> &stages) {
+  if (stages.size() == 1)
+    return formatPlanFile(stages.front());
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "{\n  \"schema\": " << quote(kSchema)
+     << ",\n  \"version\": " << PlacementPlan::kVersion << ",\n  \"stages\": [";
+  for (auto [i, plan] : llvm::enumerate(stages)) {
+    os << (i ? ",\n" : "\n") << "    {\n";
+    printPlan(plan, "      ", os);
+    os << "\n    }";
+  }
+  os << "\n  ]\n}\n";
   return text;
 }
 
@@ -249,10 +281,10 @@ private:
 };
 
 bool readGroups(Reader &reader, const llvm::json::Array &groups,
-                PlacementPlan &plan) {
+                const std::string &at, PlacementPlan &plan) {
   llvm::StringSet<> labels;
   for (auto [i, json] : llvm::enumerate(groups)) {
-    std::string path = Reader::index("groups", i);
+    std::string path = Reader::index(Reader::join(at, "groups"), i);
     const llvm::json::Object *object =
         reader.object(json, path, {"label", "layer", "ops"});
     if (!object)
@@ -285,10 +317,10 @@ bool readGroups(Reader &reader, const llvm::json::Array &groups,
 }
 
 bool readValues(Reader &reader, const llvm::json::Array &layers,
-                PlacementPlan &plan) {
+                const std::string &base, PlacementPlan &plan) {
   llvm::StringMap<std::string> seen; // value -> its path
   for (auto [i, json] : llvm::enumerate(layers)) {
-    std::string path = Reader::index("layers", i);
+    std::string path = Reader::index(Reader::join(base, "layers"), i);
     const llvm::json::Object *section = reader.object(
         json, path,
         {"layer", "kept_bytes", "recomputed_bytes", "sharded_bytes", "values"});
@@ -348,33 +380,59 @@ bool readValues(Reader &reader, const llvm::json::Array &layers,
 }
 
 bool readModel(Reader &reader, const llvm::json::Object &root,
-               ModelFields &model) {
+               const std::string &at, ModelFields &model) {
   const llvm::json::Value *json = root.get("model");
   if (!json)
     return true;
   const llvm::json::Object *fields = json->getAsObject();
+  std::string path = Reader::join(at, "model");
   if (!fields)
-    return reader.fail("model", "must be an object of the model's fields");
+    return reader.fail(path, "must be an object of the model's fields");
   for (const auto &[key, value] : *fields) {
     std::optional<llvm::StringRef> text = value.getAsString();
     if (!text)
-      return reader.fail("model." + key.str(), "must be a string");
+      return reader.fail(Reader::join(path, key), "must be a string");
     model.emplace_back(key.str(), text->str());
   }
   llvm::sort(model);
   return true;
 }
 
+/// One plan's fields in `object` (at `path`; "" for the file's root).
+std::optional<PlacementPlan> readPlan(Reader &reader,
+                                      const llvm::json::Object &object,
+                                      const std::string &path) {
+  PlacementPlan plan;
+  if (object.get("pipeline_stage")) {
+    int64_t stage = 0;
+    if (!reader.integer(object, path, "pipeline_stage", stage, 0))
+      return std::nullopt;
+    plan.pipelineStage = stage;
+  }
+  if (!reader.string(object, path, "policy", plan.policy, false) ||
+      !readModel(reader, object, path, plan.model) ||
+      !reader.integer(object, path, "tensor_parallel_size",
+                      plan.tensorParallelSize, 1))
+    return std::nullopt;
+  const llvm::json::Array *groups = reader.array(object, path, "groups");
+  if (!groups || !readGroups(reader, *groups, path, plan))
+    return std::nullopt;
+  const llvm::json::Array *layers = reader.array(object, path, "layers");
+  if (!layers || !readValues(reader, *layers, path, plan))
+    return std::nullopt;
+  return plan;
+}
+
 } // namespace
 
-std::optional<PlacementPlan> plan::planFromJSON(const llvm::json::Value &json,
-                                                std::string &error) {
+std::optional<std::vector<PlacementPlan>>
+plan::planFromJSON(const llvm::json::Value &json, std::string &error) {
   error.clear();
   Reader reader(error);
-  const llvm::json::Object *root =
-      reader.object(json, "",
-                    {"schema", "version", "policy", "model",
-                     "tensor_parallel_size", "kept_bytes", "groups", "layers"});
+  const llvm::json::Object *root = reader.object(
+      json, "",
+      {"schema", "version", "pipeline_stage", "policy", "model",
+       "tensor_parallel_size", "kept_bytes", "groups", "layers", "stages"});
   if (!root)
     return std::nullopt;
   std::string schema;
@@ -397,23 +455,57 @@ std::optional<PlacementPlan> plan::planFromJSON(const llvm::json::Value &json,
                          : ""));
     return std::nullopt;
   }
-  PlacementPlan plan;
-  if (!reader.string(*root, "", "policy", plan.policy, false) ||
-      !readModel(reader, *root, plan.model) ||
-      !reader.integer(*root, "", "tensor_parallel_size",
-                      plan.tensorParallelSize, 1))
+  std::vector<PlacementPlan> plans;
+  const llvm::json::Value *stages = root->get("stages");
+  if (!stages) {
+    std::optional<PlacementPlan> plan = readPlan(reader, *root, "");
+    if (!plan)
+      return std::nullopt;
+    plans.push_back(std::move(*plan));
+    return plans;
+  }
+  // A pipeline's plans, one per stage: nothing else at the root.
+  for (const auto &[key, value] : *root)
+    if (key != "schema" && key != "version" && key != "stages") {
+      reader.fail(key.str(), "a file of stages holds its plans under "
+                             "stages only");
+      return std::nullopt;
+    }
+  const llvm::json::Array *list = stages->getAsArray();
+  if (!list || list->empty()) {
+    reader.fail("stages", "must be a list of plans, one per pipeline stage");
     return std::nullopt;
-  const llvm::json::Array *groups = reader.array(*root, "", "groups");
-  if (!groups || !readGroups(reader, *groups, plan))
-    return std::nullopt;
-  const llvm::json::Array *layers = reader.array(*root, "", "layers");
-  if (!layers || !readValues(reader, *layers, plan))
-    return std::nullopt;
-  return plan;
+  }
+  std::set<int64_t> seen;
+  for (auto [i, entry] : llvm::enumerate(*list)) {
+    std::string path = Reader::index("stages", i);
+    const llvm::json::Object *object = reader.object(
+        entry, path,
+        {"pipeline_stage", "policy", "model", "tensor_parallel_size",
+         "kept_bytes", "groups", "layers"});
+    if (!object)
+      return std::nullopt;
+    std::optional<PlacementPlan> plan = readPlan(reader, *object, path);
+    if (!plan)
+      return std::nullopt;
+    if (!plan->pipelineStage) {
+      reader.fail(path + ".pipeline_stage",
+                  "is missing (the stage this plan is for)");
+      return std::nullopt;
+    }
+    if (!seen.insert(*plan->pipelineStage).second) {
+      reader.fail(path + ".pipeline_stage",
+                  "stage " + std::to_string(*plan->pipelineStage) +
+                      " has two plans");
+      return std::nullopt;
+    }
+    plans.push_back(std::move(*plan));
+  }
+  return plans;
 }
 
-std::optional<PlacementPlan> plan::readPlanFile(llvm::StringRef path,
-                                                std::string &error) {
+std::optional<std::vector<PlacementPlan>>
+plan::readPlanFile(llvm::StringRef path, std::string &error) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer) {
     error =
@@ -427,8 +519,8 @@ std::optional<PlacementPlan> plan::readPlanFile(llvm::StringRef path,
             ": not a JSON plan file: " + llvm::toString(json.takeError());
     return std::nullopt;
   }
-  std::optional<PlacementPlan> plan = planFromJSON(*json, error);
-  if (!plan)
+  std::optional<std::vector<PlacementPlan>> plans = planFromJSON(*json, error);
+  if (!plans)
     error = path.str() + ": " + error;
-  return plan;
+  return plans;
 }

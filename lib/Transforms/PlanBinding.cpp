@@ -112,6 +112,9 @@ plan::PlacementPlan ckpt::describePlan(const StepGraph &graph,
   int64_t ranks = 1;
   (void)distributeSavedActivationsError(graph, ranks);
   placements.tensorParallelSize = ranks;
+  if (std::optional<PipelineShape> shape =
+          getPipelineShape(graph.step->getParentOp()))
+    placements.pipelineStage = shape->stage;
   std::map<int, const RecomputeGroup *> groupOf;
   for (const RecomputeGroup &group : plan.groups) {
     // A group that discards nothing leaves the step as it is.
@@ -152,6 +155,16 @@ public:
         error_(error) {}
 
   std::optional<RematPlan> bind() {
+    std::optional<PipelineShape> shape =
+        getPipelineShape(graph_.step->getParentOp());
+    std::optional<int64_t> stage;
+    if (shape)
+      stage = shape->stage;
+    if (placements_.pipelineStage && placements_.pipelineStage != stage)
+      return fail("pipeline_stage: the plan was made for pipeline stage " +
+                  std::to_string(*placements_.pipelineStage) +
+                  (stage ? ", this step is stage " + std::to_string(*stage)
+                         : ", this step is not a pipeline stage"));
     if (placements_.tensorParallelSize != ranks_)
       return fail("tensor_parallel_size: the plan was made for " +
                   std::to_string(placements_.tensorParallelSize) +

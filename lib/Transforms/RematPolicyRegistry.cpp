@@ -46,20 +46,26 @@ namespace {
 /// A placement plan file applied as it says (docs/plan-format.md).
 class PlanFilePolicy : public RematPolicy {
 public:
-  PlanFilePolicy(std::string path, plan::PlacementPlan placements)
-      : path_(std::move(path)), placements_(std::move(placements)) {}
+  PlanFilePolicy(std::string path, std::vector<plan::PlacementPlan> plans)
+      : path_(std::move(path)), plans_(std::move(plans)) {}
 
   /// The policy that made the plan, so that a reloaded plan reports as the
   /// original did.
   std::string describe() const override {
-    return placements_.policy.empty() ? "plan" : placements_.policy;
+    const std::string &policy = plans_.front().policy;
+    return policy.empty() ? "plan" : policy;
   }
 
   FailureOr<RematPlan> decide(const StepGraph &graph,
                               std::string &error) const override {
+    const plan::PlacementPlan *placements = forStep(graph, error);
+    if (!placements) {
+      error = path_ + ": " + error;
+      return failure();
+    }
     int64_t ranks = 1;
     (void)distributeSavedActivationsError(graph, ranks);
-    std::optional<RematPlan> plan = bindPlan(graph, placements_, ranks, error);
+    std::optional<RematPlan> plan = bindPlan(graph, *placements, ranks, error);
     if (!plan) {
       error = path_ + ": " + error;
       return failure();
@@ -68,8 +74,29 @@ public:
   }
 
 private:
+  /// The file's plan for the step's pipeline stage: its only plan, or the
+  /// one of a file of stages made for that stage.
+  const plan::PlacementPlan *forStep(const StepGraph &graph,
+                                     std::string &error) const {
+    if (plans_.size() == 1)
+      return &plans_.front();
+    std::optional<PipelineShape> shape =
+        getPipelineShape(graph.step->getParentOp());
+    std::vector<std::string> stages;
+    for (const plan::PlacementPlan &plan : plans_) {
+      if (shape && plan.pipelineStage == shape->stage)
+        return &plan;
+      stages.push_back(std::to_string(*plan.pipelineStage));
+    }
+    error = "the file holds the plans of pipeline stages " +
+            llvm::join(stages, ", ") + ", none for " +
+            (shape ? "stage " + std::to_string(shape->stage)
+                   : std::string("a step that is not a pipeline stage"));
+    return nullptr;
+  }
+
   std::string path_;
-  plan::PlacementPlan placements_;
+  std::vector<plan::PlacementPlan> plans_;
 };
 
 std::unique_ptr<RematPolicy> parsePlanPolicy(const RematOptions &options,
@@ -89,12 +116,11 @@ std::unique_ptr<RematPolicy> parsePlanPolicy(const RematOptions &options,
             "device-memory or cost";
     return nullptr;
   }
-  std::optional<plan::PlacementPlan> placements =
+  std::optional<std::vector<plan::PlacementPlan>> plans =
       plan::readPlanFile(options.planFile, error);
-  if (!placements)
+  if (!plans)
     return nullptr;
-  return std::make_unique<PlanFilePolicy>(options.planFile,
-                                          std::move(*placements));
+  return std::make_unique<PlanFilePolicy>(options.planFile, std::move(*plans));
 }
 
 /// The budget solver reads the caps and refuses Megatron's options but

@@ -126,12 +126,16 @@ def test_placement_plan_saved_and_applied(tmp_path):
     with pytest.raises(CkptError, match="value 'embedding.dropout:result': "
                        "1024 bytes in this step, 2048 in the plan"):
         ckpt_opt.compile(GPT, loaded, seq_length=8)
-    # Pipelines compiled stage by stage have one plan per stage.
-    staged = ckpt_opt.compile(GPT, pipeline_model_parallel_size=2)
-    assert staged.placement_plan is None
-    stage = ckpt_opt.compile(GPT, pipeline_model_parallel_size=2,
-                             pipeline_stage=1)
-    assert stage.placement_plan is not None
+    # A pipeline compiled stage by stage has a plan per stage, in one file.
+    staged = ckpt_opt.compile(GPT, {"recompute_granularity": "selective"},
+                              pipeline_model_parallel_size=2)
+    assert staged.placement_plan.stages == [0, 1]
+    staged.placement_plan.save(tmp_path / "stages.json")
+    again = ckpt_opt.compile(GPT, ckpt_opt.Plan.load(tmp_path / "stages.json"),
+                             pipeline_model_parallel_size=2)
+    assert again.program == staged.program
+    assert [v["placement"] for v in staged.placement_plan.values()
+            if v["value"] == "L1.core_attn.softmax"] == ["recompute"]
 
 
 def test_run_step_gradients_bit_identical_across_policies():

@@ -44,7 +44,8 @@ PlacementPlan handMadePlan() {
   return plan;
 }
 
-std::optional<PlacementPlan> parse(llvm::StringRef text, std::string &error) {
+std::optional<std::vector<PlacementPlan>> parseAll(llvm::StringRef text,
+                                                   std::string &error) {
   llvm::Expected<llvm::json::Value> json = llvm::json::parse(text);
   EXPECT_TRUE(static_cast<bool>(json));
   if (!json) {
@@ -52,6 +53,15 @@ std::optional<PlacementPlan> parse(llvm::StringRef text, std::string &error) {
     return std::nullopt;
   }
   return plan::planFromJSON(*json, error);
+}
+
+/// The file's one plan.
+std::optional<PlacementPlan> parse(llvm::StringRef text, std::string &error) {
+  std::optional<std::vector<PlacementPlan>> plans = parseAll(text, error);
+  if (!plans)
+    return std::nullopt;
+  EXPECT_EQ(plans->size(), 1u);
+  return plans->front();
 }
 
 TEST(PlacementPlanFile, RoundTripsEveryPlacement) {
@@ -116,11 +126,52 @@ TEST(PlacementPlanFile, RefusesWhatItCannotRead) {
   EXPECT_EQ(refusal("\"bytes\": 40", "\"bytes\": -40"),
             "layers[2].values[0].bytes: must be at least 0, got -40");
   EXPECT_EQ(refusal("\"kept_bytes\": 132", "\"kept\": 132"),
-            "kept: unknown field (allowed: schema, version, policy, model, "
-            "tensor_parallel_size, kept_bytes, groups, layers)");
+            "kept: unknown field (allowed: schema, version, pipeline_stage, "
+            "policy, model, tensor_parallel_size, kept_bytes, groups, layers, "
+            "stages)");
   EXPECT_EQ(
       refusal("\"ops\": [\"L0.mlp.linear#0\", \"L0.mlp.gelu\"]", "\"ops\": []"),
       "groups[0].ops: must name at least one op");
+}
+
+TEST(PlacementPlanFile, APipelineHasAPlanPerStage) {
+  PlacementPlan first = handMadePlan(), last = handMadePlan();
+  first.pipelineStage = 0;
+  last.pipelineStage = 1;
+  last.values.pop_back();
+  std::string text = plan::formatPlanFile(std::vector{first, last});
+  std::string error;
+  std::optional<std::vector<PlacementPlan>> plans = parseAll(text, error);
+  ASSERT_TRUE(plans) << error;
+  ASSERT_EQ(plans->size(), 2u);
+  EXPECT_EQ((*plans)[0].pipelineStage, 0);
+  EXPECT_EQ((*plans)[1].pipelineStage, 1);
+  EXPECT_EQ((*plans)[1].values.size(), 3u);
+  EXPECT_EQ(plan::formatPlanFile(*plans), text);
+  // One plan of a stage keeps its stage.
+  std::optional<PlacementPlan> alone = parse(plan::formatPlanFile(last), error);
+  ASSERT_TRUE(alone) << error;
+  EXPECT_EQ(alone->pipelineStage, 1);
+
+  auto refusal = [&](llvm::StringRef from, llvm::StringRef to) {
+    std::string edited = text;
+    size_t at = edited.find(from.str());
+    EXPECT_NE(at, std::string::npos) << from.str();
+    if (at != std::string::npos)
+      edited.replace(at, from.size(), to.str());
+    EXPECT_FALSE(parseAll(edited, error));
+    return error;
+  };
+  EXPECT_EQ(refusal("\"pipeline_stage\": 1", "\"pipeline_stage\": 0"),
+            "stages[1].pipeline_stage: stage 0 has two plans");
+  EXPECT_EQ(refusal("\"pipeline_stage\": 1,", ""),
+            "stages[1].pipeline_stage: is missing (the stage this plan is "
+            "for)");
+  EXPECT_EQ(refusal("\"version\": 1,", "\"version\": 1, \"policy\": \"x\","),
+            "policy: a file of stages holds its plans under stages only");
+  EXPECT_EQ(refusal("\"placement\": \"keep\"", "\"placement\": \"host\""),
+            "stages[0].layers[1].values[1].placement: must be one of keep, "
+            "recompute, shard, offload, got 'host'");
 }
 
 class PlanBindingTest : public ::testing::Test {

@@ -239,14 +239,8 @@ int main(int argc, char **argv) {
     return 1;
 
   std::string placements;
-  if (!savePlan.empty()) {
-    if (!result->placements) {
-      llvm::errs() << "ckpt-compile: --save-plan writes the plan of one "
-                      "pipeline stage; add --pipeline-stage=K\n";
-      return 1;
-    }
-    placements = plan::formatPlanFile(*result->placements);
-  }
+  if (!savePlan.empty())
+    placements = plan::formatPlanFile(result->placements);
   std::string ir;
   if (!mlirFile.empty()) {
     llvm::raw_string_ostream os(ir);

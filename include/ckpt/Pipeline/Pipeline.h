@@ -80,9 +80,9 @@ struct CompileResult {
   std::string reportTable; ///< The readable report and memory lines.
   std::string reportJson;  ///< docs/report.md's schema.
   std::string timelineSvg; ///< The memory timeline; empty without a plan.
-  /// The placement plan the remat policy decided (docs/plan-format.md);
-  /// none for a pipeline compiled stage by stage (each has its own).
-  std::optional<plan::PlacementPlan> placements;
+  /// The placement plans the remat policy decided (docs/plan-format.md):
+  /// one, or a pipeline's compiled stage by stage, one per stage.
+  std::vector<plan::PlacementPlan> placements;
 };
 
 /// Compiles the model config in `text` (named `name` in diagnostics). With

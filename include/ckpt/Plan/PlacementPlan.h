@@ -71,6 +71,8 @@ struct PlacementPlan {
   ModelFields model;
   /// The tensor-parallel size of the step it was made for (a shard is 1/t).
   int64_t tensorParallelSize = 1;
+  /// The pipeline stage it was made for; none for a step of one stage.
+  std::optional<int64_t> pipelineStage;
   std::vector<PlanGroup> groups;    ///< In the order of their first op.
   std::vector<PlannedValue> values; ///< In forward order.
 
@@ -80,22 +82,25 @@ struct PlacementPlan {
   int64_t keptBytes() const;
 };
 
-/// Reads a plan file's JSON. On failure, returns none and sets `error` to
-/// where (a JSON path such as `values[3].placement`), what is wrong and what
-/// is allowed. Checks what a plan says of itself: a supported version, every
+/// Reads a plan file's JSON: one plan, or a pipeline's plans, one per stage
+/// (`stages`). On failure, returns none and sets `error` to where (a JSON
+/// path such as `layers[3].values[0].placement`), what is wrong and what is
+/// allowed. Checks what a plan says of itself: a supported version, every
 /// value named once, every group labelled once, a recomputed value's group
-/// present; whether it fits a step is PlanBinding's job.
-std::optional<PlacementPlan> planFromJSON(const llvm::json::Value &json,
-                                          std::string &error);
+/// present, each stage once; whether it fits a step is PlanBinding's job.
+std::optional<std::vector<PlacementPlan>>
+planFromJSON(const llvm::json::Value &json, std::string &error);
 
 /// Reads the plan file `path` ("FILE: what is wrong" in `error`).
-std::optional<PlacementPlan> readPlanFile(llvm::StringRef path,
-                                          std::string &error);
+std::optional<std::vector<PlacementPlan>> readPlanFile(llvm::StringRef path,
+                                                       std::string &error);
 
 /// The plan file's text (docs/plan-format.md): the groups one per line, then
 /// the values one per line, listed per layer with each layer's kept,
-/// recomputed and sharded bytes for people to read.
+/// recomputed and sharded bytes for people to read. Several plans (a
+/// pipeline's stages) are listed under `stages`.
 std::string formatPlanFile(const PlacementPlan &plan);
+std::string formatPlanFile(const std::vector<PlacementPlan> &stages);
 
 } // namespace ckpt::plan
 

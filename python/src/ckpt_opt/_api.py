@@ -244,8 +244,7 @@ class Compiled:
     timeline_svg: str
     module: str
     messages: str = ""
-    #: The placement plan the policy decided; None for a pipeline compiled
-    #: stage by stage (compile one with pipeline_stage=K).
+    #: The placement plan the policy decided (a pipeline's: one per stage).
     placement_plan: Optional[Plan] = None
 
 

@@ -49,27 +49,46 @@ class Plan:
         """The plan file's text."""
         return self._text
 
+    def _plans(self) -> List[Dict[str, Any]]:
+        """The file's plans: one, or a pipeline's, one per stage."""
+        return list(self._data.get("stages", [self._data]))
+
+    @property
+    def stages(self) -> List[Optional[int]]:
+        """The pipeline stage of each plan of the file (``[None]`` for a
+        step of one stage)."""
+        return [plan.get("pipeline_stage") for plan in self._plans()]
+
     @property
     def policy(self) -> str:
         """The policy that decided the plan ("selective(core_attn)", ...)."""
-        return self._data.get("policy", "")
+        return self._plans()[0].get("policy", "")
 
     @property
     def kept_bytes(self) -> int:
-        """Bytes the device keeps for the saved values (a shard 1/t)."""
-        return int(self._data["kept_bytes"])
+        """Bytes the device keeps for the saved values (a shard 1/t), summed
+        over the stages of a pipeline's file."""
+        return sum(int(plan["kept_bytes"]) for plan in self._plans())
 
     @property
     def groups(self) -> List[Dict[str, Any]]:
-        """The recompute groups: label, layer and the ops each re-runs."""
-        return list(self._data["groups"])
+        """The recompute groups: label, layer and the ops each re-runs (and
+        ``pipeline_stage`` in a pipeline's file)."""
+        return [dict(group, pipeline_stage=plan.get("pipeline_stage"))
+                if "pipeline_stage" in plan else dict(group)
+                for plan in self._plans() for group in plan["groups"]]
 
     def values(self) -> Iterator[Dict[str, Any]]:
         """Every saved value in forward order: ``value`` (its stable name),
-        ``layer``, ``placement``, ``group`` (when recomputed) and ``bytes``."""
-        for section in self._data["layers"]:
-            for value in section["values"]:
-                yield dict(value, layer=section["layer"])
+        ``layer``, ``placement``, ``group`` (when recomputed) and ``bytes``
+        (and ``pipeline_stage`` in a pipeline's file)."""
+        for plan in self._plans():
+            for section in plan["layers"]:
+                for value in section["values"]:
+                    entry = dict(value, layer=section["layer"])
+                    if "pipeline_stage" in plan:
+                        entry["pipeline_stage"] = plan["pipeline_stage"]
+                    yield entry
 
     def __repr__(self) -> str:
         counts: Dict[str, int] = {}
