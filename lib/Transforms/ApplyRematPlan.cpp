@@ -298,42 +298,104 @@ LogicalResult checkShards(const StepGraph &graph, ArrayRef<int> expected,
 
 } // namespace
 
-FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
-                                            const RematPlan &plan,
-                                            RegionOps regionOps) {
-  func::FuncOp step = graph.step;
-  MLIRContext *context = step.getContext();
-  context->getOrLoadDialect<CkptDialect>();
-  context->getOrLoadDialect<xf::XFDialect>();
-  // One op re-run by two regions would be computed twice: refuse it before
-  // rewriting anything.
-  llvm::DenseMap<int, const RecomputeGroup *> owner;
-  for (const RecomputeGroup &group : plan.groups)
-    for (int index : group.nodes) {
-      auto [it, inserted] = owner.try_emplace(index, &group);
-      if (!inserted)
-        return graph.nodes[index].op->emitError()
-               << "is in two recompute groups of the plan, '"
-               << it->second->label << "' and '" << group.label
-               << "'; the groups of a plan must be disjoint";
+namespace {
+
+/// One application of a plan: a region per group, then the marks on the
+/// forward producers.
+class PlanRewrite {
+public:
+  PlanRewrite(const StepGraph &graph, const RematPlan &plan,
+              RegionOps regionOps)
+      : graph(graph), plan(plan), regionOps(regionOps),
+        builder(graph.step.getContext()) {
+    for (const RecomputeGroup &group : plan.groups)
+      for (int id : group.discarded)
+        discarded.insert(graph.tensors[id].value);
+    if (plan.distributeInputs)
+      replicated = replicatedValues(graph.step);
+  }
+
+  FailureOr<RematResult> run() {
+    if (failed(checkDisjoint()))
+      return failure();
+    for (const RecomputeGroup &group : plan.groups)
+      if (!group.discarded.empty())
+        rewriteGroup(group);
+    readRebuiltValues(regions, rebuilt);
+    for (auto &[input, shard] : shards)
+      result.sharded.push_back(graph.tensorOf(input));
+    llvm::sort(result.sharded);
+    if (plan.expectedShards &&
+        failed(checkShards(graph, *plan.expectedShards, result.sharded)))
+      return failure();
+    if (result.regions > 0 && failed(markForwardProducers()))
+      return failure();
+    if (failed(verifyRemat(graph.step)))
+      return failure();
+    return std::move(result);
+  }
+
+private:
+  /// One op re-run by two regions would be computed twice: refused before
+  /// anything is rewritten.
+  LogicalResult checkDisjoint() const {
+    llvm::DenseMap<int, const RecomputeGroup *> owner;
+    for (const RecomputeGroup &group : plan.groups)
+      for (int index : group.nodes) {
+        auto [it, inserted] = owner.try_emplace(index, &group);
+        if (!inserted)
+          return graph.nodes[index].op->emitError()
+                 << "is in two recompute groups of the plan, '"
+                 << it->second->label << "' and '" << group.label
+                 << "'; the groups of a plan must be disjoint";
+      }
+    return success();
+  }
+
+  int64_t shardCount() const {
+    return plan.distributeInputs ? plan.tensorParallelSize : 1;
+  }
+
+  /// The values the region reads from outside, in the order its ops read
+  /// them; they stay kept.
+  static SmallVector<Value>
+  regionInputs(const llvm::SetVector<Operation *> &needed,
+               const RegionContents &contents) {
+    SmallVector<Value> inputs;
+    llvm::SetVector<Value> seen;
+    for (Operation *op : needed) {
+      if (contents.maskOnly.contains(op))
+        continue;
+      for (Value operand : op->getOperands())
+        if (!needed.contains(operand.getDefiningOp()) && seen.insert(operand))
+          inputs.push_back(operand);
     }
-  RematResult result;
-  OpBuilder builder(context);
-  llvm::DenseSet<Value> discarded;
-  for (const RecomputeGroup &group : plan.groups)
-    for (int id : group.discarded)
-      discarded.insert(graph.tensors[id].value);
-  // The ops the regions re-run, for the ckpt.remat marks.
-  llvm::DenseSet<Operation *> rerun;
-  SmallVector<RecomputeOp> regions;
-  llvm::DenseMap<Value, Value> rebuilt; ///< Discarded value -> region result.
-  llvm::DenseMap<Value, Value> shards;  ///< Distributed input -> its shard.
-  llvm::DenseSet<Value> replicated;
-  if (plan.distributeInputs)
-    replicated = replicatedValues(step);
-  for (const RecomputeGroup &group : plan.groups) {
-    if (group.discarded.empty())
-      continue;
+    return inputs;
+  }
+
+  /// What re-running the whole group would cost, for the reports: its ops
+  /// and the same gathers (which cost no FLOPs).
+  void recordSpan(RecomputeOp region, const RecomputeGroup &group,
+                  ArrayRef<std::pair<Value, Value>> gathered) const {
+    OpCost span;
+    int64_t spanBytes = 0;
+    for (int index : group.nodes) {
+      const OpCost &cost = graph.cost(index);
+      span.matmulFlops += cost.matmulFlops;
+      span.otherFlops += cost.otherFlops;
+      for (int id : graph.nodes[index].outputs)
+        spanBytes += graph.tensors[id].bytes;
+    }
+    for (auto &[input, whole] : gathered)
+      spanBytes += getTensorBytes(whole.getType());
+    region.setSpanMatmulFlops(span.matmulFlops);
+    region.setSpanOtherFlops(span.otherFlops);
+    region.setSpanBytes(spanBytes);
+  }
+
+  /// The group's region before the first backward reader of what it
+  /// discards; the backward reads the region's results instead.
+  void rewriteGroup(const RecomputeGroup &group) {
     SmallVector<Value> targets;
     for (int id : group.discarded)
       targets.push_back(graph.tensors[id].value);
@@ -348,24 +410,12 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
         regionOps == RegionOps::All
             ? selectAllOps(graph, group)
             : selectNeededOps(graph, group, targets, discarded, firstReader,
-                              plan.distributeInputs ? plan.tensorParallelSize
-                                                    : 1,
-                              replicated);
+                              shardCount(), replicated);
     result.removedOps +=
         static_cast<int>(group.nodes.size() - contents.ops.size());
-    // The copy re-runs the selected ops (in order) from the values they
-    // read from outside the region, which stay kept.
     llvm::SetVector<Operation *> needed(contents.ops.begin(),
                                         contents.ops.end());
-    SmallVector<Value> orderedInputs;
-    llvm::SetVector<Value> seen;
-    for (Operation *op : needed) {
-      if (contents.maskOnly.contains(op))
-        continue;
-      for (Value operand : op->getOperands())
-        if (!needed.contains(operand.getDefiningOp()) && seen.insert(operand))
-          orderedInputs.push_back(operand);
-    }
+    SmallVector<Value> orderedInputs = regionInputs(needed, contents);
 
     SmallVector<Type> types;
     for (Value target : targets)
@@ -398,26 +448,10 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
       gathered = distributeInputs(builder, region, orderedInputs,
                                   plan.tensorParallelSize, mapping, needed,
                                   discarded, replicated, shards);
-    if (regionOps == RegionOps::All) {
+    if (regionOps == RegionOps::All)
       region.setWholeSpan(true);
-    } else {
-      // What re-running the whole group would cost, for the reports: its
-      // ops and the same gathers (which cost no FLOPs).
-      OpCost span;
-      int64_t spanBytes = 0;
-      for (int index : group.nodes) {
-        const OpCost &cost = graph.cost(index);
-        span.matmulFlops += cost.matmulFlops;
-        span.otherFlops += cost.otherFlops;
-        for (int id : graph.nodes[index].outputs)
-          spanBytes += graph.tensors[id].bytes;
-      }
-      for (auto &[input, whole] : gathered)
-        spanBytes += getTensorBytes(whole.getType());
-      region.setSpanMatmulFlops(span.matmulFlops);
-      region.setSpanOtherFlops(span.otherFlops);
-      region.setSpanBytes(spanBytes);
-    }
+    else
+      recordSpan(region, group, gathered);
     int64_t transient = 0;
     for (Operation *op : needed) {
       rerun.insert(op);
@@ -454,47 +488,59 @@ FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
     }
   }
 
-  readRebuiltValues(regions, rebuilt);
-  for (auto &[input, shard] : shards)
-    result.sharded.push_back(graph.tensorOf(input));
-  llvm::sort(result.sharded);
-  if (plan.expectedShards &&
-      failed(checkShards(graph, *plan.expectedShards, result.sharded)))
-    return failure();
-
-  if (result.regions == 0) {
-    if (failed(verifyRemat(step)))
+  /// Records the decision on the forward producers, read from the graph of
+  /// the rewritten step: every op a region re-runs none of whose results is
+  /// still kept, and every producer all of whose kept results were
+  /// discarded.
+  LogicalResult markForwardProducers() {
+    FailureOr<StepGraph> rewritten = StepGraph::build(graph.step);
+    if (failed(rewritten))
       return failure();
-    return std::move(result);
+    auto kept = [&](Value value) {
+      int id = rewritten->tensorOf(value);
+      return id >= 0 && rewritten->tensors[id].kept;
+    };
+    Builder attrs(graph.step.getContext());
+    for (Operation *op : rerun)
+      if (llvm::none_of(op->getResults(), kept))
+        op->setAttr(CkptDialect::kRematAttrName,
+                    attrs.getStringAttr("recompute"));
+    for (Value value : discarded) {
+      Operation *producer = value.getDefiningOp();
+      bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {
+        return !kept(result) || discarded.contains(result);
+      });
+      if (allGone)
+        producer->setAttr(CkptDialect::kRematAttrName,
+                          attrs.getStringAttr("recompute"));
+    }
+    result.graph = std::move(*rewritten);
+    return success();
   }
-  // Record the decision on the forward producers, read from the graph of
-  // the rewritten step: every op a region re-runs none of whose results is
-  // still kept, and every producer all of whose kept results were discarded.
-  FailureOr<StepGraph> rewritten = StepGraph::build(step);
-  if (failed(rewritten))
-    return failure();
-  auto kept = [&](Value value) {
-    int id = rewritten->tensorOf(value);
-    return id >= 0 && rewritten->tensors[id].kept;
-  };
-  Builder attrs(context);
-  for (Operation *op : rerun)
-    if (llvm::none_of(op->getResults(), kept))
-      op->setAttr(CkptDialect::kRematAttrName,
-                  attrs.getStringAttr("recompute"));
-  for (Value value : discarded) {
-    Operation *producer = value.getDefiningOp();
-    bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {
-      return !kept(result) || discarded.contains(result);
-    });
-    if (allGone)
-      producer->setAttr(CkptDialect::kRematAttrName,
-                        attrs.getStringAttr("recompute"));
-  }
-  if (failed(verifyRemat(step)))
-    return failure();
-  result.graph = std::move(*rewritten);
-  return std::move(result);
+
+  const StepGraph &graph;
+  const RematPlan &plan;
+  RegionOps regionOps;
+  OpBuilder builder;
+  RematResult result;
+  llvm::DenseSet<Value> discarded;
+  llvm::DenseSet<Value> replicated;
+  /// The ops the regions re-run, for the ckpt.remat marks.
+  llvm::DenseSet<Operation *> rerun;
+  SmallVector<RecomputeOp> regions;
+  llvm::DenseMap<Value, Value> rebuilt; ///< Discarded value -> region result.
+  llvm::DenseMap<Value, Value> shards;  ///< Distributed input -> its shard.
+};
+
+} // namespace
+
+FailureOr<RematResult> ckpt::applyRematPlan(const StepGraph &graph,
+                                            const RematPlan &plan,
+                                            RegionOps regionOps) {
+  MLIRContext *context = graph.step.getContext();
+  context->getOrLoadDialect<CkptDialect>();
+  context->getOrLoadDialect<xf::XFDialect>();
+  return PlanRewrite(graph, plan, regionOps).run();
 }
 
 void ckpt::scheduleRecomputeRegions(func::FuncOp step) {
