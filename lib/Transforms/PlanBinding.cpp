@@ -267,6 +267,10 @@ private:
                       " bytes in this step, " + std::to_string(value.bytes) +
                       " in the plan (a plan of another model or shape)");
       placed.insert(id);
+      if (value.placement != plan::Placement::Recompute &&
+          getRematAnnotation(graph_.nodes[tensor.producer].op) == "recompute")
+        return reject(at + ": its producer is annotated ckpt.remat = "
+                           "\"recompute\", so every plan recomputes it");
       switch (value.placement) {
       case plan::Placement::Keep:
         break;
