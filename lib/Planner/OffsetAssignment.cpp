@@ -94,18 +94,22 @@ std::string ckpt::planner::checkPlan(const std::vector<Buffer> &buffers,
 namespace {
 
 /// The placed buffers, so that a buffer's neighbours in time are found
-/// without scanning every placed buffer. Short-lived ones (a window or
-/// less, most temporaries) are listed in the windows of time their lives
-/// touch; the long-lived ones (saved activations), in one list that every
-/// query scans. The neighbours found, and so every plan, are the same as a
-/// scan of all placed buffers would find.
+/// without scanning every placed buffer, in the order of their offsets.
+/// Short-lived ones (a window or less, most temporaries) are listed in the
+/// windows of time their lives touch; the long-lived ones (saved
+/// activations), in one list that every query scans. Every list is kept
+/// sorted by (offset, end), so that a short buffer's neighbours come in
+/// offset order by merging its window lists with the long-lived one; a long
+/// buffer's are sorted. The neighbours found, and so every plan, are the
+/// same as a scan of all placed buffers would find.
 class PlacedByTime {
 public:
   /// The windows a timeline is cut into.
   static constexpr int64_t kWindows = 256;
 
-  explicit PlacedByTime(const std::vector<Buffer> &buffers)
-      : buffers(buffers), seen(buffers.size(), 0) {
+  PlacedByTime(const std::vector<Buffer> &buffers,
+               const std::vector<int64_t> &offsets)
+      : buffers(buffers), offsets(offsets), seen(buffers.size(), 0) {
     int64_t first = INT64_MAX, last = INT64_MIN;
     for (const Buffer &b : buffers) {
       first = std::min(first, b.lower);
@@ -117,32 +121,97 @@ public:
     windows.resize(static_cast<size_t>(span / width + 1));
   }
 
+  /// Records buffer `id`, placed at its offset.
   void add(int id) {
     const Buffer &b = buffers[id];
-    if (b.upper - b.lower > width) {
-      longLived.push_back(id);
+    if (isLong(b)) {
+      insertSorted(longLived, id);
       return;
     }
     for (size_t w = window(b.lower); w <= lastWindow(b); ++w)
-      windows[w].push_back(id);
+      insertSorted(windows[w], id);
   }
 
-  /// Calls `fn` once for each placed buffer live at some time with `id`.
-  template <typename Fn> void forEachOverlapping(int id, Fn fn) {
+  /// Calls `fn(offset, end)` for each placed buffer live at some time with
+  /// `id`, in increasing (offset, end), until `fn` returns false.
+  template <typename Fn> void forEachOverlappingByOffset(int id, Fn fn) {
     const Buffer &b = buffers[id];
-    for (int other : longLived)
-      if (overlapInTime(b, buffers[other]))
-        fn(other);
     ++stamp;
-    for (size_t w = window(b.lower); w <= lastWindow(b); ++w)
-      for (int other : windows[w])
-        if (seen[other] != stamp && overlapInTime(b, buffers[other])) {
-          seen[other] = stamp;
-          fn(other);
+    auto overlaps = [&](int other) {
+      return seen[other] != stamp && overlapInTime(b, buffers[other]);
+    };
+    if (isLong(b)) {
+      // Many windows: their buffers gathered and sorted, then merged with
+      // the long-lived list, sorted already.
+      taken.clear();
+      for (size_t w = window(b.lower); w <= lastWindow(b); ++w)
+        for (int other : windows[w])
+          if (overlaps(other)) {
+            seen[other] = stamp;
+            taken.emplace_back(offsets[other], endOf(other));
+          }
+      std::sort(taken.begin(), taken.end());
+      size_t next = 0;
+      for (int other : longLived) {
+        if (!overlapInTime(b, buffers[other]))
+          continue;
+        std::pair<int64_t, int64_t> key{offsets[other], endOf(other)};
+        for (; next < taken.size() && taken[next] < key; ++next)
+          if (!fn(taken[next].first, taken[next].second))
+            return;
+        if (!fn(key.first, key.second))
+          return;
+      }
+      for (; next < taken.size(); ++next)
+        if (!fn(taken[next].first, taken[next].second))
+          return;
+      return;
+    }
+    // At most two windows and the long-lived list, each sorted: merged.
+    const std::vector<int> *lists[3] = {&longLived, &windows[window(b.lower)],
+                                        nullptr};
+    if (lastWindow(b) != window(b.lower))
+      lists[2] = &windows[lastWindow(b)];
+    size_t at[3] = {0, 0, 0};
+    while (true) {
+      int best = -1;
+      std::pair<int64_t, int64_t> key;
+      for (int l = 0; l < 3; ++l) {
+        if (!lists[l])
+          continue;
+        const std::vector<int> &list = *lists[l];
+        while (at[l] < list.size() && !overlaps(list[at[l]]))
+          ++at[l];
+        if (at[l] == list.size())
+          continue;
+        int other = list[at[l]];
+        std::pair<int64_t, int64_t> candidate{offsets[other], endOf(other)};
+        if (best < 0 || candidate < key) {
+          best = l;
+          key = candidate;
         }
+      }
+      if (best < 0)
+        return;
+      seen[(*lists[best])[at[best]]] = stamp;
+      ++at[best];
+      if (!fn(key.first, key.second))
+        return;
+    }
   }
 
 private:
+  bool isLong(const Buffer &b) const { return b.upper - b.lower > width; }
+  int64_t endOf(int id) const { return offsets[id] + buffers[id].size; }
+  void insertSorted(std::vector<int> &list, int id) {
+    std::pair<int64_t, int64_t> key{offsets[id], endOf(id)};
+    auto it = std::upper_bound(
+        list.begin(), list.end(), key,
+        [&](const std::pair<int64_t, int64_t> &k, int other) {
+          return k < std::make_pair(offsets[other], endOf(other));
+        });
+    list.insert(it, id);
+  }
   size_t window(int64_t time) const {
     return std::min(
         windows.size() - 1,
@@ -154,29 +223,28 @@ private:
   }
 
   const std::vector<Buffer> &buffers;
+  const std::vector<int64_t> &offsets;
   std::vector<std::vector<int>> windows;
   std::vector<int> longLived;
   std::vector<uint32_t> seen;
+  std::vector<std::pair<int64_t, int64_t>> taken;
   uint32_t stamp = 0;
   int64_t origin = 0, width = 1;
 };
 
 /// The lowest offset where `b` fits among the placed buffers that overlap
 /// it in time; with `bestFit`, the gap that leaves the least room instead.
-int64_t findOffset(const std::vector<Buffer> &buffers,
-                   const std::vector<int64_t> &offsets, PlacedByTime &placed,
+int64_t findOffset(const std::vector<Buffer> &buffers, PlacedByTime &placed,
                    int id, bool bestFit) {
   const Buffer &b = buffers[id];
-  std::vector<std::pair<int64_t, int64_t>> taken; // (offset, end)
-  placed.forEachOverlapping(id, [&](int other) {
-    taken.emplace_back(offsets[other], offsets[other] + buffers[other].size);
-  });
-  std::sort(taken.begin(), taken.end());
   int64_t cursor = 0, best = -1, bestWaste = INT64_MAX;
-  for (auto [start, end] : taken) {
+  bool found = false;
+  placed.forEachOverlappingByOffset(id, [&](int64_t start, int64_t end) {
     if (start - cursor >= b.size) {
-      if (!bestFit)
-        return cursor;
+      if (!bestFit) {
+        found = true;
+        return false;
+      }
       int64_t waste = start - cursor - b.size;
       if (waste < bestWaste) {
         bestWaste = waste;
@@ -184,7 +252,10 @@ int64_t findOffset(const std::vector<Buffer> &buffers,
       }
     }
     cursor = std::max(cursor, end);
-  }
+    return true;
+  });
+  if (found)
+    return cursor;
   return best >= 0 ? best : cursor;
 }
 
@@ -193,7 +264,7 @@ void placeAround(const std::vector<Buffer> &buffers,
                  const std::vector<int> &order, bool bestFit,
                  std::vector<int64_t> &offsets, PlacedByTime &placed) {
   for (int id : order) {
-    offsets[id] = findOffset(buffers, offsets, placed, id, bestFit);
+    offsets[id] = findOffset(buffers, placed, id, bestFit);
     placed.add(id);
   }
 }
@@ -201,7 +272,7 @@ void placeAround(const std::vector<Buffer> &buffers,
 std::vector<int64_t> placeInOrder(const std::vector<Buffer> &buffers,
                                   const std::vector<int> &order, bool bestFit) {
   std::vector<int64_t> offsets(buffers.size(), 0);
-  PlacedByTime placed(buffers);
+  PlacedByTime placed(buffers, offsets);
   placeAround(buffers, order, bestFit, offsets, placed);
   return offsets;
 }
@@ -259,7 +330,7 @@ ckpt::planner::slottedPacking(const std::vector<Buffer> &buffers) {
   for (size_t slot = 1; slot < slotSize.size(); ++slot)
     base[slot] = base[slot - 1] + slotSize[slot - 1];
   std::vector<int64_t> offsets(buffers.size(), 0);
-  PlacedByTime placed(buffers);
+  PlacedByTime placed(buffers, offsets);
   for (size_t u = 0; u < units.size(); ++u) {
     int64_t cursor = base[slotOf[u]];
     for (int id : units[u]->members) {
