@@ -271,7 +271,8 @@ private:
   int64_t backwardPeak() {
     // Steps: before backward position p, the regions placed there (each
     // before the first reader of what it discards), then the node at p.
-    std::vector<int> regionAt(runs, -1);
+    // The buffers are members, reused: this runs for every subset.
+    regionAt.assign(runs, -1);
     for (size_t local = 0; local < values.size(); ++local) {
       const LocalValue &v = values[local];
       if (discarded(static_cast<int>(local)))
@@ -289,9 +290,9 @@ private:
           changed = true;
         }
     }
-    std::vector<int> stepOfPosition(steps + 1);
-    std::vector<int> stepOfOp(ops.size(), -1);
-    std::vector<int> stepOfRegion(runs, -1);
+    stepOfPosition.assign(steps + 1, 0);
+    stepOfOp.assign(ops.size(), -1);
+    stepOfRegion.assign(runs, -1);
     int step = 0;
     for (int position = 0; position <= steps; ++position) {
       for (size_t run = 0; run < runs; ++run)
@@ -366,6 +367,9 @@ private:
   /// (run, earlier run): the first's region reads what the second rebuilds.
   std::vector<std::pair<int, int>> before;
   std::vector<int64_t> live;
+  /// backwardPeak()'s schedule: each run's region position, and the step
+  /// of each backward position, op and region.
+  std::vector<int> regionAt, stepOfPosition, stepOfOp, stepOfRegion;
   int64_t allKept = 0;
 
 public:
