@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 using namespace mlir;
 using namespace ckpt;
 using plan::Placement;
@@ -132,6 +134,38 @@ TEST(PlacementPlanFile, RefusesWhatItCannotRead) {
   EXPECT_EQ(
       refusal("\"ops\": [\"L0.mlp.linear#0\", \"L0.mlp.gelu\"]", "\"ops\": []"),
       "groups[0].ops: must name at least one op");
+}
+
+// Bad input never crashes the reader: every prefix of a plan file, and the
+// file with bytes replaced, gives a plan or a message.
+TEST(PlacementPlanFile, DamagedFilesGiveMessages) {
+  PlacementPlan first = handMadePlan(), last = handMadePlan();
+  first.pipelineStage = 0;
+  last.pipelineStage = 1;
+  std::string text = plan::formatPlanFile(std::vector{first, last});
+  auto check = [](const std::string &input) {
+    llvm::Expected<llvm::json::Value> json = llvm::json::parse(input);
+    if (!json) {
+      llvm::consumeError(json.takeError());
+      return;
+    }
+    std::string error;
+    std::optional<std::vector<PlacementPlan>> plans =
+        plan::planFromJSON(*json, error);
+    EXPECT_TRUE(plans.has_value() || !error.empty()) << input;
+  };
+  for (size_t length = 0; length <= text.size(); ++length)
+    check(text.substr(0, length));
+  std::mt19937 random(11);
+  const char replacements[] = {'0', '-', '"', '{', '}', '[', ']',
+                               ',', ':', 'x', ' ', '9', 'n', 't'};
+  for (int trial = 0; trial < 4000; ++trial) {
+    std::string damaged = text;
+    for (int edits = 0; edits < 3; ++edits)
+      damaged[random() % damaged.size()] =
+          replacements[random() % sizeof(replacements)];
+    check(damaged);
+  }
 }
 
 TEST(PlacementPlanFile, APipelineHasAPlanPerStage) {
