@@ -29,17 +29,11 @@ LogicalResult ckpt::buildCompilePipeline(
   auto option = [](StringRef name, StringRef value) {
     return (" " + name + "={" + value + "}").str();
   };
-  // A budget selects the budget solver in place of Megatron's presets.
-  bool budget = !options.remat.memoryBudget.empty() ||
-                !options.remat.deviceMemory.empty();
+  // The pass itself turns Megatron's default policy into the budget solver
+  // when a budget is given, and into the plan file's when a plan is.
   std::string remat;
-  std::string policy = options.policy;
-  if (policy == "megatron" && budget)
-    policy = "budget";
-  else if (policy == "megatron" && !options.remat.planFile.empty())
-    policy = "plan";
   if (!options.policyFromConfig)
-    remat = option("policy", policy) +
+    remat = option("policy", options.policy) +
             option("recompute-granularity", options.remat.granularity);
   if (!options.remat.method.empty())
     remat += option("recompute-method", options.remat.method);
