@@ -165,7 +165,7 @@ ActivationReport ckpt::analyzeActivations(const StepGraph &graph) {
     const ops::OpDef *def = lookupOpDef(node.op);
     if (!def || def->statisticsPerRow == 0 || node.phase != Phase::Forward)
       continue;
-    if (getRematAnnotation(node.op) == "recompute" ||
+    if (getRematAnnotation(node.op) == RematAnnotation::Recompute ||
         !graph.isReadOutsideForward(node.inputs[0]))
       continue;
     auto type = cast<RankedTensorType>(node.op->getOperand(0).getType());

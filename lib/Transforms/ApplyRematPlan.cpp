@@ -107,7 +107,7 @@ RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
   llvm::DenseSet<int> members(candidates.begin(), candidates.end());
   for (int index : candidates) {
     const StepNode &node = graph.nodes[index];
-    if (getRematAnnotation(node.op) == "save")
+    if (getRematAnnotation(node.op) == RematAnnotation::Save)
       continue;
     group.nodes.push_back(index);
     for (int id : node.outputs) {
@@ -121,7 +121,7 @@ RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
       // A group's output stays kept, unless the op is annotated to be
       // recomputed: the annotation wins ("recompute" whatever the policy).
       if (output && !discardOutputs &&
-          getRematAnnotation(node.op) != "recompute")
+          getRematAnnotation(node.op) != RematAnnotation::Recompute)
         continue;
       group.discarded.push_back(id);
     }
@@ -243,7 +243,7 @@ Operation *copyIntoRegion(OpBuilder &builder, Operation *op, bool maskOnly,
   } else {
     copy = builder.clone(*op, mapping);
   }
-  copy->removeAttr(CkptDialect::kRematAttrName);
+  setRematAnnotation(copy, RematAnnotation::None);
   copy->setAttr(xf::XFDialect::kPhaseAttrName,
                 builder.getStringAttr("recompute"));
   return copy;
@@ -500,19 +500,16 @@ private:
       int id = rewritten->tensorOf(value);
       return id >= 0 && rewritten->tensors[id].kept;
     };
-    Builder attrs(graph.step.getContext());
     for (Operation *op : rerun)
       if (llvm::none_of(op->getResults(), kept))
-        op->setAttr(CkptDialect::kRematAttrName,
-                    attrs.getStringAttr("recompute"));
+        setRematAnnotation(op, RematAnnotation::Recompute);
     for (Value value : discarded) {
       Operation *producer = value.getDefiningOp();
       bool allGone = llvm::all_of(producer->getResults(), [&](Value result) {
         return !kept(result) || discarded.contains(result);
       });
       if (allGone)
-        producer->setAttr(CkptDialect::kRematAttrName,
-                          attrs.getStringAttr("recompute"));
+        setRematAnnotation(producer, RematAnnotation::Recompute);
     }
     result.graph = std::move(*rewritten);
     return success();
@@ -566,7 +563,7 @@ LogicalResult ckpt::verifyRemat(func::FuncOp step) {
     for (auto [index, operand] : llvm::enumerate(op.getOperands())) {
       Operation *producer = operand.getDefiningOp();
       if (!producer || getPhase(producer) != Phase::Forward ||
-          getRematAnnotation(producer) != "recompute")
+          getRematAnnotation(producer) != RematAnnotation::Recompute)
         continue;
       InFlightDiagnostic diag =
           op.emitOpError()

@@ -461,8 +461,8 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
       const StepNode &n = graph.nodes[node];
       // The layer's output stays kept: it bounds every region to its layer
       // (docs/policies.md).
-      llvm::StringRef annotation = getRematAnnotation(n.op);
-      if (annotation == "recompute")
+      RematAnnotation annotation = getRematAnnotation(n.op);
+      if (annotation == RematAnnotation::Recompute)
         for (int id : n.outputs)
           if (graph.tensors[id].kept &&
               llvm::any_of(graph.tensors[id].readers, [&](int reader) {
@@ -485,9 +485,9 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
               return r.phase == Phase::Forward && r.layer != n.layer;
             })) {
           uint64_t bit = uint64_t(1) << model.candidates.size();
-          if (annotation == "recompute")
+          if (annotation == RematAnnotation::Recompute)
             model.mustDiscard |= bit;
-          else if (annotation == "save")
+          else if (annotation == RematAnnotation::Save)
             model.mustKeep |= bit;
           model.candidates.push_back(id);
         }

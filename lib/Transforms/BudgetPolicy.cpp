@@ -324,7 +324,7 @@ public:
     // recomputed in every plan, as the presets do.
     for (auto [index, node] : llvm::enumerate(graph.nodes))
       if (node.phase == Phase::Forward && node.region < 0 && !node.layer &&
-          getRematAnnotation(node.op) == "recompute") {
+          getRematAnnotation(node.op) == RematAnnotation::Recompute) {
         RecomputeGroup group = makeRecomputeGroup(
             graph, "outside " + node.module.str() + " (annotated)",
             std::nullopt, {static_cast<int>(index)}, true);

@@ -309,7 +309,7 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
         group.label = "layer " + std::to_string(*node.layer) +
                       (norms <= 1 ? " input_layernorm" : " pre_mlp_layernorm");
       }
-    } else if (getRematAnnotation(node.op) == "recompute") {
+    } else if (getRematAnnotation(node.op) == RematAnnotation::Recompute) {
       std::string where =
           node.layer ? "layer " + std::to_string(*node.layer) : "outside";
       group.label = where + " " + node.module.str() + " (annotated)";

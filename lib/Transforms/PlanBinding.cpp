@@ -229,7 +229,7 @@ private:
         return fail(at + ": op '" + name + "' (" +
                     op->getName().getStringRef().str() +
                     ") has side effects and cannot be re-run");
-      if (getRematAnnotation(op) == "save")
+      if (getRematAnnotation(op) == RematAnnotation::Save)
         return fail(at + ": op '" + name +
                     "' is annotated ckpt.remat = \"save\" and is never "
                     "re-run");
@@ -268,7 +268,8 @@ private:
                       " in the plan (a plan of another model or shape)");
       placed.insert(id);
       if (value.placement != plan::Placement::Recompute &&
-          getRematAnnotation(graph_.nodes[tensor.producer].op) == "recompute")
+          getRematAnnotation(graph_.nodes[tensor.producer].op) ==
+              RematAnnotation::Recompute)
         return reject(at + ": its producer is annotated ckpt.remat = "
                            "\"recompute\", so every plan recomputes it");
       switch (value.placement) {

@@ -162,7 +162,7 @@ TEST_P(PlanEvaluatorTest, RandomLayerPlansAgreeWithTheRewrite) {
       // parallelism's gather before the head), as the budget solver adds.
       for (auto [index, node] : llvm::enumerate(graph.nodes))
         if (node.phase == Phase::Forward && !node.layer &&
-            getRematAnnotation(node.op) == "recompute")
+            getRematAnnotation(node.op) == RematAnnotation::Recompute)
           plan.groups.push_back(
               makeRecomputeGroup(graph, "annotated", std::nullopt,
                                  {static_cast<int>(index)}, true));

@@ -17,10 +17,42 @@ void CkptDialect::initialize() {
       >();
 }
 
-StringRef ckpt::getRematAnnotation(Operation *op) {
-  if (auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName))
-    return attr.getValue();
-  return {};
+StringRef ckpt::toString(RematAnnotation annotation) {
+  switch (annotation) {
+  case RematAnnotation::Save:
+    return "save";
+  case RematAnnotation::Recompute:
+    return "recompute";
+  case RematAnnotation::None:
+    break;
+  }
+  return "";
+}
+
+namespace {
+std::optional<RematAnnotation> parseRematAnnotation(StringRef text) {
+  for (RematAnnotation annotation :
+       {RematAnnotation::Save, RematAnnotation::Recompute})
+    if (text == toString(annotation))
+      return annotation;
+  return std::nullopt;
+}
+} // namespace
+
+RematAnnotation ckpt::getRematAnnotation(Operation *op) {
+  auto attr = op->getAttrOfType<StringAttr>(CkptDialect::kRematAttrName);
+  if (!attr)
+    return RematAnnotation::None;
+  return parseRematAnnotation(attr.getValue()).value_or(RematAnnotation::None);
+}
+
+void ckpt::setRematAnnotation(Operation *op, RematAnnotation annotation) {
+  if (annotation == RematAnnotation::None) {
+    op->removeAttr(CkptDialect::kRematAttrName);
+    return;
+  }
+  op->setAttr(CkptDialect::kRematAttrName,
+              StringAttr::get(op->getContext(), toString(annotation)));
 }
 
 std::optional<PipelineShape> ckpt::getPipelineShape(Operation *module) {
@@ -146,7 +178,7 @@ LogicalResult CkptDialect::verifyOperationAttribute(Operation *op,
                               "ckpt.grad_accumulate, ckpt.offsets and "
                               "ckpt.memory";
   auto value = dyn_cast<StringAttr>(attr.getValue());
-  if (!value || (value.getValue() != "save" && value.getValue() != "recompute"))
+  if (!value || !parseRematAnnotation(value.getValue()))
     return op->emitError() << "'" << kRematAttrName
                            << "' must be \"save\" or \"recompute\", got "
                            << attr.getValue();

@@ -401,8 +401,7 @@ private:
         builder.getI64IntegerAttr(config.tensorParallelSize),
         builder.getI64IntegerAttr(0), builder.getBoolAttr(partialGrad));
     if (recompute)
-      gather->setAttr(CkptDialect::kRematAttrName,
-                      builder.getStringAttr("recompute"));
+      setRematAnnotation(gather, RematAnnotation::Recompute);
     return gather;
   }
 

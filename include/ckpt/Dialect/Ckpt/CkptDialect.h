@@ -20,8 +20,17 @@
 #include <optional>
 
 namespace ckpt {
-/// The op's `ckpt.remat` ("save" or "recompute"), or "" without one.
-llvm::StringRef getRematAnnotation(mlir::Operation *op);
+/// What a forward op's `ckpt.remat` says: nothing, keep its results
+/// ("save") or recompute them ("recompute"). The IR spells it as a string,
+/// as a user writes it by hand; the dialect verifies the spelling, and C++
+/// reads and writes it only through these functions.
+enum class RematAnnotation { None, Save, Recompute };
+/// "save", "recompute" ("" for None).
+llvm::StringRef toString(RematAnnotation annotation);
+/// The op's annotation (None without one).
+RematAnnotation getRematAnnotation(mlir::Operation *op);
+/// Sets (or, with None, removes) the op's annotation.
+void setRematAnnotation(mlir::Operation *op, RematAnnotation annotation);
 
 /// A module's `ckpt.pipeline`: its stage and the schedule's size.
 struct PipelineShape {
