@@ -440,25 +440,28 @@ void readMegatronVettedFields(ConfigReader &reader) {
   }
 }
 
-void readMegatron(ConfigReader &reader, GPTConfig &config) {
+/// Megatron's sizes, each checked positive (ffn_hidden_size defaults to
+/// 4 * hidden_size, max_position_embeddings to seq_length).
+struct MegatronSizes {
+  std::optional<int64_t> layers, hidden, heads, ffn, seq, mbs, maxPos;
+};
+
+MegatronSizes readMegatronSizes(ConfigReader &reader) {
   const ConfigFormat fmt = ConfigFormat::Megatron;
-  readMegatronVettedFields(reader);
-  // The distributed optimizer changes the persistent bytes only (the step's
-  // graph is the same): the reports count it.
-  config.useDistributedOptimizer =
-      reader.boolean("use_distributed_optimizer").value_or(false);
-  auto layers = required(reader, "num_layers", fmt);
-  auto hidden = required(reader, "hidden_size", fmt);
-  auto heads = required(reader, "num_attention_heads", fmt);
+  MegatronSizes sizes;
+  auto &[layers, hidden, heads, ffn, seq, mbs, maxPos] = sizes;
+  layers = required(reader, "num_layers", fmt);
+  hidden = required(reader, "hidden_size", fmt);
+  heads = required(reader, "num_attention_heads", fmt);
   // The default (4 * hidden_size) is only derived from a valid hidden size,
   // so a bad hidden_size is not reported twice.
-  auto ffn =
+  ffn =
       reader.integer("ffn_hidden_size",
                      hidden && *hidden > 0 ? std::optional<int64_t>(4 * *hidden)
                                            : std::nullopt);
-  auto seq = reader.integer("seq_length");
-  auto mbs = reader.integer("micro_batch_size", 1);
-  auto maxPos = reader.integer("max_position_embeddings", seq);
+  seq = reader.integer("seq_length");
+  mbs = reader.integer("micro_batch_size", 1);
+  maxPos = reader.integer("max_position_embeddings", seq);
   for (auto &[key, value] :
        {std::pair<std::string, std::optional<int64_t>>{"num_layers", layers},
         {"hidden_size", hidden},
@@ -469,7 +472,12 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
         {"max_position_embeddings", maxPos}})
     requirePositive(reader, key, value);
 
-  // Vocabulary: Megatron pads vocab_size up to a multiple of
+  return sizes;
+}
+
+/// Tensor parallelism and the vocabulary, padded as Megatron pads it.
+void readMegatronVocabulary(ConfigReader &reader, GPTConfig &config) {
+  // Megatron pads vocab_size up to a multiple of
   // make_vocab_size_divisible_by * tensor_model_parallel_size.
   auto tp = reader.integer("tensor_model_parallel_size", 1);
   requirePositive(reader, "tensor_model_parallel_size", tp);
@@ -492,7 +500,10 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
     reader.error("", "missing required field 'vocab_size' or "
                      "'padded_vocab_size' (Megatron TransformerConfig)");
   }
+}
 
+/// Dropout, the norm's epsilon and the element type.
+void readMegatronNumerics(ConfigReader &reader, GPTConfig &config) {
   auto hiddenDropout = reader.number("hidden_dropout", 0.1);
   auto attentionDropout = reader.number("attention_dropout", 0.1);
   requireProbability(reader, "hidden_dropout", hiddenDropout);
@@ -525,11 +536,18 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
     else
       dtype = *parsed;
   }
+  config.hiddenDropout = hiddenDropout.value_or(0);
+  config.attentionDropout = attentionDropout.value_or(0);
+  config.embeddingDropout = config.hiddenDropout;
+  config.layernormEpsilon = eps.value_or(1e-5);
+  config.dtype = dtype;
+}
 
-  auto untie = reader.boolean("untie_embeddings_and_output_weights", false);
-  auto bias = reader.boolean("add_bias_linear", true);
-  auto openaiGelu = reader.boolean("openai_gelu", false);
-
+/// The layer's variant: attention heads and groups, the norm, the MLP's
+/// activation and gating, the attention backend.
+void readMegatronLayerVariant(ConfigReader &reader, GPTConfig &config,
+                              const MegatronSizes &sizes) {
+  const std::optional<int64_t> &hidden = sizes.hidden, &heads = sizes.heads;
   // Features of other model families: rejected until they are supported.
   if (auto kv = reader.integer("kv_channels");
       kv && hidden && heads && *heads > 0 && *kv != *hidden / *heads)
@@ -598,7 +616,10 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
                    "and auto are not modelled), got \"" +
                        *backend + "\"");
   }
-  readRecomputeDefaults(reader, config, layers.value_or(0));
+}
+
+/// Positions: learned, none, or rotary with its base, share and scaling.
+void readMegatronPositions(ConfigReader &reader, GPTConfig &config) {
   // Megatron's older flag for rotary embeddings.
   auto legacyRope = reader.boolean("use_rotary_position_embeddings", false);
   if (legacyRope && *legacyRope)
@@ -647,25 +668,38 @@ void readMegatron(ConfigReader &reader, GPTConfig &config) {
     config.ropeScaling.highFreqFactor = 4.0;
     config.ropeScaling.originalMaxPosition = 8192;
   }
+}
+
+void readMegatron(ConfigReader &reader, GPTConfig &config) {
+  readMegatronVettedFields(reader);
+  // The distributed optimizer changes the persistent bytes only (the step's
+  // graph is the same): the reports count it.
+  config.useDistributedOptimizer =
+      reader.boolean("use_distributed_optimizer").value_or(false);
+  MegatronSizes sizes = readMegatronSizes(reader);
+  readMegatronVocabulary(reader, config);
+  readMegatronNumerics(reader, config);
+  auto untie = reader.boolean("untie_embeddings_and_output_weights", false);
+  auto bias = reader.boolean("add_bias_linear", true);
+  auto openaiGelu = reader.boolean("openai_gelu", false);
+
+  readMegatronLayerVariant(reader, config, sizes);
+  readRecomputeDefaults(reader, config, sizes.layers.value_or(0));
+  readMegatronPositions(reader, config);
   readMegatronMoe(reader, config, bias.value_or(true));
   if (auto post = reader.boolean("apply_residual_connection_post_layernorm");
       post && *post)
     reader.error("apply_residual_connection_post_layernorm",
                  "only pre-LayerNorm residuals are supported (false)");
 
-  config.format = fmt;
-  config.numLayers = layers.value_or(0);
-  config.hiddenSize = hidden.value_or(0);
-  config.numAttentionHeads = heads.value_or(0);
-  config.ffnHiddenSize = ffn.value_or(0);
-  config.seqLength = seq.value_or(0);
-  config.microBatchSize = mbs.value_or(1);
-  config.maxPositionEmbeddings = maxPos.value_or(0);
-  config.hiddenDropout = hiddenDropout.value_or(0);
-  config.attentionDropout = attentionDropout.value_or(0);
-  config.embeddingDropout = config.hiddenDropout;
-  config.layernormEpsilon = eps.value_or(1e-5);
-  config.dtype = dtype;
+  config.format = ConfigFormat::Megatron;
+  config.numLayers = sizes.layers.value_or(0);
+  config.hiddenSize = sizes.hidden.value_or(0);
+  config.numAttentionHeads = sizes.heads.value_or(0);
+  config.ffnHiddenSize = sizes.ffn.value_or(0);
+  config.seqLength = sizes.seq.value_or(0);
+  config.microBatchSize = sizes.mbs.value_or(1);
+  config.maxPositionEmbeddings = sizes.maxPos.value_or(0);
   config.untieEmbeddingsAndOutputWeights = untie.value_or(false);
   config.addBiasLinear = bias.value_or(true);
   if (auto qkvBias = reader.boolean("add_qkv_bias"))
