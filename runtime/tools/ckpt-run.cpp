@@ -383,6 +383,204 @@ int main(int argc, char **argv) {
   return code;
 }
 
+/// The ranks' roles: a pipeline has one program per stage, stage i on ranks
+/// [i·t, (i+1)·t); the tensor-parallel group is a stage's ranks, the
+/// pipeline group one rank of each stage at the same tensor-parallel
+/// position. NCCL joins with the rank's GPU current, so after the backend
+/// chose it.
+struct RankLayout {
+  std::vector<Program> stagePrograms;
+  int64_t stage = 0;
+  std::unique_ptr<Communicator> stageGroup, pipelineGroup, nccl;
+  Communicator *tensorParallel = nullptr;
+  Communicator *collectives = nullptr;
+
+  int64_t stages() const { return static_cast<int64_t>(stagePrograms.size()); }
+  const Program &program() const { return stagePrograms[stage]; }
+};
+
+RankLayout layOutRanks(const Options &options, Communicator &comm) {
+  RankLayout layout;
+  layout.stagePrograms = loadPrograms(options.program);
+  int64_t stages = layout.stages();
+  int64_t t = layout.stagePrograms.front().tensorParallelSize;
+  layout.tensorParallel = &comm;
+  if (stages > 1) {
+    if (comm.size() != stages * t)
+      throw RuntimeError("the program has " + std::to_string(stages) +
+                         " pipeline stages of " + std::to_string(t) +
+                         " tensor-parallel ranks each: start it with "
+                         "mpirun -np " +
+                         std::to_string(stages * t) + " (runs on " +
+                         std::to_string(comm.size()) + ")");
+    layout.stage = comm.rank() / t;
+    layout.stageGroup = comm.split(static_cast<int>(layout.stage), comm.rank());
+    layout.pipelineGroup = comm.split(static_cast<int>(comm.rank() % t),
+                                      static_cast<int>(layout.stage));
+    layout.tensorParallel = layout.stageGroup.get();
+  }
+  layout.collectives = layout.tensorParallel;
+  bool wantNccl = options.communicator == "nccl" ||
+                  (options.communicator == "auto" &&
+                   options.backend == "cuda" && comm.size() > 1);
+  if (wantNccl) {
+    if (options.backend != "cuda")
+      throw RuntimeError("--communicator=nccl needs --backend=cuda");
+    if (stages > 1)
+      throw RuntimeError("pipeline stages run over MPI: use "
+                         "--communicator=mpi");
+    std::string error;
+    layout.nccl = makeNcclCommunicator(error);
+    if (!layout.nccl)
+      throw RuntimeError(error);
+    layout.collectives = layout.nccl.get();
+  }
+  return layout;
+}
+
+/// Parameters, tokens, labels and the loss mask: from files, or drawn.
+void loadStepInputs(Executor &executor, const Program &program,
+                    const Options &options, Communicator &tensorParallel) {
+  if (options.params.empty()) {
+    executor.initParameters(options.initSeed);
+  } else {
+    for (int id : program.parameters())
+      loadInto(executor, id,
+               rankDir(options.params, tensorParallel) + "/" +
+                   fileName(program.tensors[id].name) + ".npy");
+  }
+  if (options.tokens.empty() != options.labels.empty())
+    throw RuntimeError("give both --tokens and --labels, or neither");
+  if (options.tokens.empty()) {
+    executor.initInputs(options.initSeed);
+  } else if (program.pipeline) {
+    throw RuntimeError("a pipelined step draws its micro-batches' tokens "
+                       "and labels itself; --tokens and --labels give one");
+  } else {
+    loadInto(executor, program.tokens, options.tokens);
+    loadInto(executor, program.labels, options.labels);
+  }
+  if (!options.lossMask.empty()) {
+    if (program.pipeline)
+      throw RuntimeError("a pipelined step draws its micro-batches' labels "
+                         "itself; --loss-mask masks one");
+    applyLossMask(executor, options.lossMask);
+  }
+}
+
+/// What the step gave: the loss, the gradient norms, the times and the
+/// memory, which must be the planned (a mismatch throws).
+void printStepReport(const Options &options, const RankLayout &layout,
+                     Executor &executor, const StepResult &result,
+                     double fastest, Communicator &comm) {
+  const Program &program = layout.program();
+  int64_t stages = layout.stages(), stage = layout.stage;
+  Communicator *pipelineGroup = layout.pipelineGroup.get();
+  if (comm.size() > 1)
+    std::printf("rank %d of %d (%s)%s\n", comm.rank(), comm.size(),
+                comm.name().c_str(),
+                stages > 1 ? (", pipeline stage " + std::to_string(stage) +
+                              " of " + std::to_string(stages))
+                                 .c_str()
+                           : "");
+  std::printf("program: %s (@%s, %zu instructions, %zu parameters)\n",
+              options.program.c_str(), program.function.c_str(),
+              program.instructions.size(), program.parameters().size());
+  if (program.pipeline) {
+    // The loss is on the last stage: every rank prints it.
+    double loss = result.loss;
+    if (pipelineGroup)
+      pipelineGroup->allReduceSum(&loss, 1);
+    // Each micro-batch's loss is already over the micro-batches.
+    std::printf("loss: %.9g (mean of %lld micro-batches)\n", loss,
+                static_cast<long long>(program.pipeline->microBatches));
+  } else {
+    std::printf("loss: %.9g\n", result.loss);
+  }
+  std::printf("gradient norms:\n");
+  for (const GradientOutput &g : program.gradients) {
+    double sum = 0;
+    for (double v : executor.getTensor(g.gradient))
+      sum += v * v;
+    std::printf("  %-56s %.6e\n", program.tensors[g.parameter].name.c_str(),
+                std::sqrt(sum));
+  }
+  if (options.repeat > 1) {
+    std::printf("first step: %.3f ms (with one-time setup)\n",
+                result.seconds * 1e3);
+    std::printf("step time: %.3f ms (fastest of the %d steps after the "
+                "first)\n",
+                fastest * 1e3, options.repeat - 1);
+  } else {
+    std::printf("step time: %.3f ms (the first step, with one-time setup; "
+                "--repeat=N for the steady step)\n",
+                fastest * 1e3);
+  }
+  std::printf("memory: parameters and inputs %lld bytes; peak of "
+              "activations, temporaries and gradients %lld bytes\n",
+              static_cast<long long>(result.memory.parameterBytes),
+              static_cast<long long>(result.memory.peakBytes));
+
+  if (result.memory.arena) {
+    bool exact = result.memory.arenaBytes == program.arenaBytes &&
+                 result.memory.arenaPeakBytes == program.plannedPeakBytes;
+    std::printf("arena: %lld bytes (planned %lld); measured peak %lld bytes "
+                "(planned %lld)%s\n",
+                static_cast<long long>(result.memory.arenaBytes),
+                static_cast<long long>(program.arenaBytes),
+                static_cast<long long>(result.memory.arenaPeakBytes),
+                static_cast<long long>(program.plannedPeakBytes),
+                exact ? "" : "  MISMATCH");
+    if (!exact)
+      throw RuntimeError("the measured memory differs from the plan");
+  } else if (program.arenaBytes >= 0) {
+    std::printf("arena: not used (every tensor allocated on its own); "
+                "measured peak %lld bytes (planned %lld)\n",
+                static_cast<long long>(result.memory.arenaPeakBytes),
+                static_cast<long long>(program.plannedPeakBytes));
+  }
+}
+
+/// The parameters (--save-params) and gradients (--dump-grads), one file
+/// each per rank.
+void writeStepOutputs(const Options &options, const RankLayout &layout,
+                      Executor &executor) {
+  const Program &program = layout.program();
+  int64_t stage = layout.stage;
+  const std::vector<Program> &stagePrograms = layout.stagePrograms;
+  Communicator &tensorParallel = *layout.tensorParallel;
+  // A parameter two stages hold (the tied word embedding) has the same
+  // value and gradient on both: the first of them writes it.
+  auto heldEarlier = [&](const std::string &name) {
+    for (int64_t other = 0; other < stage; ++other)
+      for (int id : stagePrograms[other].parameters())
+        if (stagePrograms[other].tensors[id].name == name)
+          return true;
+    return false;
+  };
+  if (!options.saveParams.empty()) {
+    std::string dir = rankDir(options.saveParams, tensorParallel);
+    std::filesystem::create_directories(dir);
+    for (int id : program.parameters())
+      if (!heldEarlier(program.tensors[id].name))
+        writeNpy(dir + "/" + fileName(program.tensors[id].name) + ".npy",
+                 program.tensors[id].shape, executor.getTensor(id),
+                 options.precision == Precision::F64);
+  }
+  if (!options.dumpGrads.empty()) {
+    std::string dumpDir = rankDir(options.dumpGrads, tensorParallel);
+    std::filesystem::create_directories(dumpDir);
+    for (const GradientOutput &g : program.gradients)
+      if (!heldEarlier(program.tensors[g.parameter].name))
+        writeNpy(dumpDir + "/" + fileName(program.tensors[g.parameter].name) +
+                     ".npy",
+                 program.tensors[g.gradient].shape,
+                 executor.getTensor(g.gradient),
+                 options.precision == Precision::F64);
+    std::printf("gradients written to %s/\n", dumpDir.c_str());
+  }
+}
+
 int runMain(int argc, char **argv, Communicator &comm) {
   Options options = parseArguments(argc, argv);
   try {
@@ -391,47 +589,8 @@ int runMain(int argc, char **argv, Communicator &comm) {
     if (!backend)
       throw RuntimeError(error);
     backend->setThreads(options.threads);
-    // A pipeline: one program per stage, stage i on ranks [i·t, (i+1)·t);
-    // the tensor-parallel group is a stage's ranks, the pipeline group one
-    // rank of each stage at the same tensor-parallel position.
-    std::vector<Program> stagePrograms = loadPrograms(options.program);
-    int64_t stages = static_cast<int64_t>(stagePrograms.size());
-    int64_t t = stagePrograms.front().tensorParallelSize;
-    std::unique_ptr<Communicator> stageGroup, pipelineGroup;
-    Communicator *tensorParallel = &comm;
-    int64_t stage = 0;
-    if (stages > 1) {
-      if (comm.size() != stages * t)
-        throw RuntimeError("the program has " + std::to_string(stages) +
-                           " pipeline stages of " + std::to_string(t) +
-                           " tensor-parallel ranks each: start it with "
-                           "mpirun -np " +
-                           std::to_string(stages * t) + " (runs on " +
-                           std::to_string(comm.size()) + ")");
-      stage = comm.rank() / t;
-      stageGroup = comm.split(static_cast<int>(stage), comm.rank());
-      pipelineGroup = comm.split(static_cast<int>(comm.rank() % t),
-                                 static_cast<int>(stage));
-      tensorParallel = stageGroup.get();
-    }
-    // NCCL joins with the rank's GPU current: after the backend chose it.
-    std::unique_ptr<Communicator> nccl;
-    Communicator *collectives = tensorParallel;
-    bool wantNccl = options.communicator == "nccl" ||
-                    (options.communicator == "auto" &&
-                     options.backend == "cuda" && comm.size() > 1);
-    if (wantNccl) {
-      if (options.backend != "cuda")
-        throw RuntimeError("--communicator=nccl needs --backend=cuda");
-      if (stages > 1)
-        throw RuntimeError("pipeline stages run over MPI: use "
-                           "--communicator=mpi");
-      nccl = makeNcclCommunicator(error);
-      if (!nccl)
-        throw RuntimeError(error);
-      collectives = nccl.get();
-    }
-    const Program &program = stagePrograms[stage];
+    RankLayout layout = layOutRanks(options, comm);
+    const Program &program = layout.program();
     ExecutorOptions execOptions;
     execOptions.backend = backend.get();
     execOptions.seed = options.seed;
@@ -440,35 +599,10 @@ int runMain(int argc, char **argv, Communicator &comm) {
     execOptions.useArena = !options.noArena;
     // The budget solver looks an op's time up by the op the IR has.
     execOptions.fuse = !options.noFuse && options.profileFile.empty();
-    execOptions.communicator = collectives;
-    execOptions.pipeline = pipelineGroup.get();
+    execOptions.communicator = layout.collectives;
+    execOptions.pipeline = layout.pipelineGroup.get();
     Executor executor(program, execOptions);
-
-    if (options.params.empty()) {
-      executor.initParameters(options.initSeed);
-    } else {
-      for (int id : program.parameters())
-        loadInto(executor, id,
-                 rankDir(options.params, *tensorParallel) + "/" +
-                     fileName(program.tensors[id].name) + ".npy");
-    }
-    if (options.tokens.empty() != options.labels.empty())
-      throw RuntimeError("give both --tokens and --labels, or neither");
-    if (options.tokens.empty()) {
-      executor.initInputs(options.initSeed);
-    } else if (program.pipeline) {
-      throw RuntimeError("a pipelined step draws its micro-batches' tokens "
-                         "and labels itself; --tokens and --labels give one");
-    } else {
-      loadInto(executor, program.tokens, options.tokens);
-      loadInto(executor, program.labels, options.labels);
-    }
-    if (!options.lossMask.empty()) {
-      if (program.pipeline)
-        throw RuntimeError("a pipelined step draws its micro-batches' labels "
-                           "itself; --loss-mask masks one");
-      applyLossMask(executor, options.lossMask);
-    }
+    loadStepInputs(executor, program, options, *layout.tensorParallel);
 
     // The first step pays for one-time work (threads starting, GEMM
     // primitives chosen and created); the steady step is the fastest of
@@ -482,104 +616,12 @@ int runMain(int argc, char **argv, Communicator &comm) {
     }
     double fastest = best.seconds;
 
-    if (comm.size() > 1)
-      std::printf("rank %d of %d (%s)%s\n", comm.rank(), comm.size(),
-                  comm.name().c_str(),
-                  stages > 1 ? (", pipeline stage " + std::to_string(stage) +
-                                " of " + std::to_string(stages))
-                                   .c_str()
-                             : "");
-    std::printf("program: %s (@%s, %zu instructions, %zu parameters)\n",
-                options.program.c_str(), program.function.c_str(),
-                program.instructions.size(), program.parameters().size());
-    if (program.pipeline) {
-      // The loss is on the last stage: every rank prints it.
-      double loss = result.loss;
-      if (pipelineGroup)
-        pipelineGroup->allReduceSum(&loss, 1);
-      // Each micro-batch's loss is already over the micro-batches.
-      std::printf("loss: %.9g (mean of %lld micro-batches)\n", loss,
-                  static_cast<long long>(program.pipeline->microBatches));
-    } else {
-      std::printf("loss: %.9g\n", result.loss);
-    }
-    std::printf("gradient norms:\n");
-    for (const GradientOutput &g : program.gradients) {
-      double sum = 0;
-      for (double v : executor.getTensor(g.gradient))
-        sum += v * v;
-      std::printf("  %-56s %.6e\n", program.tensors[g.parameter].name.c_str(),
-                  std::sqrt(sum));
-    }
-    if (options.repeat > 1) {
-      std::printf("first step: %.3f ms (with one-time setup)\n",
-                  result.seconds * 1e3);
-      std::printf("step time: %.3f ms (fastest of the %d steps after the "
-                  "first)\n",
-                  fastest * 1e3, options.repeat - 1);
-    } else {
-      std::printf("step time: %.3f ms (the first step, with one-time setup; "
-                  "--repeat=N for the steady step)\n",
-                  fastest * 1e3);
-    }
-    std::printf("memory: parameters and inputs %lld bytes; peak of "
-                "activations, temporaries and gradients %lld bytes\n",
-                static_cast<long long>(result.memory.parameterBytes),
-                static_cast<long long>(result.memory.peakBytes));
-
-    if (result.memory.arena) {
-      bool exact = result.memory.arenaBytes == program.arenaBytes &&
-                   result.memory.arenaPeakBytes == program.plannedPeakBytes;
-      std::printf("arena: %lld bytes (planned %lld); measured peak %lld bytes "
-                  "(planned %lld)%s\n",
-                  static_cast<long long>(result.memory.arenaBytes),
-                  static_cast<long long>(program.arenaBytes),
-                  static_cast<long long>(result.memory.arenaPeakBytes),
-                  static_cast<long long>(program.plannedPeakBytes),
-                  exact ? "" : "  MISMATCH");
-      if (!exact)
-        throw RuntimeError("the measured memory differs from the plan");
-    } else if (program.arenaBytes >= 0) {
-      std::printf("arena: not used (every tensor allocated on its own); "
-                  "measured peak %lld bytes (planned %lld)\n",
-                  static_cast<long long>(result.memory.arenaPeakBytes),
-                  static_cast<long long>(program.plannedPeakBytes));
-    }
+    printStepReport(options, layout, executor, result, fastest, comm);
     if (options.profile)
       printProfile(executor.program(), best);
     if (!options.profileFile.empty() && comm.rank() == 0)
       writeProfile(executor.program(), best, options.profileFile);
-
-    // A parameter two stages hold (the tied word embedding) has the same
-    // value and gradient on both: the first of them writes it.
-    auto heldEarlier = [&](const std::string &name) {
-      for (int64_t other = 0; other < stage; ++other)
-        for (int id : stagePrograms[other].parameters())
-          if (stagePrograms[other].tensors[id].name == name)
-            return true;
-      return false;
-    };
-    if (!options.saveParams.empty()) {
-      std::string dir = rankDir(options.saveParams, *tensorParallel);
-      std::filesystem::create_directories(dir);
-      for (int id : program.parameters())
-        if (!heldEarlier(program.tensors[id].name))
-          writeNpy(dir + "/" + fileName(program.tensors[id].name) + ".npy",
-                   program.tensors[id].shape, executor.getTensor(id),
-                   options.precision == Precision::F64);
-    }
-    if (!options.dumpGrads.empty()) {
-      std::string dumpDir = rankDir(options.dumpGrads, *tensorParallel);
-      std::filesystem::create_directories(dumpDir);
-      for (const GradientOutput &g : program.gradients)
-        if (!heldEarlier(program.tensors[g.parameter].name))
-          writeNpy(dumpDir + "/" + fileName(program.tensors[g.parameter].name) +
-                       ".npy",
-                   program.tensors[g.gradient].shape,
-                   executor.getTensor(g.gradient),
-                   options.precision == Precision::F64);
-      std::printf("gradients written to %s/\n", dumpDir.c_str());
-    }
+    writeStepOutputs(options, layout, executor);
   } catch (const std::bad_alloc &) {
     std::string message = "ckpt-run: error: '" + options.program +
                           "': out of memory: this machine cannot hold the "
