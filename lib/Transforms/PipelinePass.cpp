@@ -105,110 +105,142 @@ GradientChain traceGradient(Value grad,
   return chain;
 }
 
-LogicalResult unroll(func::FuncOp step, const PipelineShape &p) {
-  Block &body = step.getBody().front();
-  auto ret = cast<func::ReturnOp>(body.getTerminator());
-  MLIRContext *context = step.getContext();
+/// A stage's step unrolled into its micro-batches in the stage's schedule:
+/// the step's ops sorted by chunk and phase, a new function with each
+/// micro-batch's inputs, the ops copied per schedule step with gradients
+/// accumulated as they are made, and each gradient finished.
+class StageUnroller {
+public:
+  StageUnroller(func::FuncOp step, const PipelineShape &p)
+      : step(step), p(p),
+        ret(cast<func::ReturnOp>(step.getBody().front().getTerminator())),
+        context(step.getContext()), b(context), builder(step) {}
 
-  // Arguments: per micro-batch the tokens and labels; the parameters once.
-  SmallVector<unsigned> inputs, params;
-  for (BlockArgument arg : step.getArguments()) {
-    auto role = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                  xf::XFDialect::kRoleAttrName);
-    bool input =
-        role && (role.getValue() == "tokens" || role.getValue() == "labels");
-    (input ? inputs : params).push_back(arg.getArgNumber());
+  LogicalResult run() {
+    if (failed(sortArguments()) || failed(sortOps()) || failed(checkStreams()))
+      return failure();
+    createFunction();
+    copySchedule();
+    SmallVector<Value> results;
+    if (failed(finishGradients(results)))
+      return failure();
+    builder.create<func::ReturnOp>(ret.getLoc(), results);
+    // The gradients of bf16 and f16 parameters are f32.
+    SmallVector<Type> resultTypes;
+    for (Value result : results)
+      resultTypes.push_back(result.getType());
+    unrolled.setFunctionType(builder.getFunctionType(argTypes, resultTypes));
+    step.erase();
+    return success();
   }
-  bool hasLoss = returnsLoss(step);
 
-  // Each returned gradient: its contributions and the collectives after.
-  llvm::SmallPtrSet<Operation *, 16> tail;
-  SmallVector<GradientChain> chains;
-  for (unsigned r = hasLoss ? 1 : 0; r < ret.getNumOperands(); ++r)
-    chains.push_back(traceGradient(ret.getOperand(r), tail));
-  // The training step returns one gradient per parameter, in order.
-  if (chains.size() != params.size())
-    return step.emitError()
-           << "the step returns " << chains.size() << " gradients for "
-           << params.size()
-           << " parameters (arguments other than the tokens and labels)";
-
-  // Every other op: its phase and chunk, and so the schedule step that
-  // copies it.
-  SmallVector<SmallVector<Operation *>> forwardParts(p.virtualStages),
-      backwardParts(p.virtualStages);
-  for (Operation &op : body.without_terminator()) {
-    if (tail.contains(&op))
-      continue;
-    std::optional<int64_t> chunk = chunkOf(&op);
-    if (!chunk && p.virtualStages == 1)
-      chunk = 0;
-    if (!chunk || *chunk < 0 || *chunk >= p.virtualStages)
-      return op.emitOpError()
-             << "has no model chunk (ckpt.chunk in [0, " << p.virtualStages
-             << ")) to place it in the pipeline schedule";
-    (isBackward(&op) ? backwardParts : forwardParts)[*chunk].push_back(&op);
-  }
-  // Micro-batch j's streams are offset by j·2^20: the step's own must be
-  // below that.
-  WalkResult streams = body.walk([&](Operation *op) {
-    auto stream = op->getAttrOfType<IntegerAttr>("rng_stream");
-    if (stream && stream.getInt() >= kStreamsPerMicroBatch) {
-      op->emitOpError() << "has rng_stream " << stream.getInt()
-                        << ": a pipelined step's dropout streams must be "
-                           "below 2^20 (micro-batch j draws from the "
-                           "streams + j·2^20)";
-      return WalkResult::interrupt();
+private:
+  /// Per micro-batch the tokens and labels; the parameters once. Each
+  /// returned gradient: its contributions and the collectives after.
+  LogicalResult sortArguments() {
+    for (BlockArgument arg : step.getArguments()) {
+      auto role = step.getArgAttrOfType<StringAttr>(
+          arg.getArgNumber(), xf::XFDialect::kRoleAttrName);
+      bool input =
+          role && (role.getValue() == "tokens" || role.getValue() == "labels");
+      (input ? inputs : params).push_back(arg.getArgNumber());
     }
-    return WalkResult::advance();
-  });
-  if (streams.wasInterrupted())
-    return failure();
+    hasLoss = returnsLoss(step);
+    for (unsigned r = hasLoss ? 1 : 0; r < ret.getNumOperands(); ++r)
+      chains.push_back(traceGradient(ret.getOperand(r), tail));
+    // The training step returns one gradient per parameter, in order.
+    if (chains.size() != params.size())
+      return step.emitError()
+             << "the step returns " << chains.size() << " gradients for "
+             << params.size()
+             << " parameters (arguments other than the tokens and labels)";
+    return success();
+  }
 
-  // The new step: tokens and labels per micro-batch, then the parameters.
-  SmallVector<Type> argTypes;
-  SmallVector<DictionaryAttr> argAttrs;
-  Builder b(context);
-  for (int64_t j = 0; j < p.microBatches; ++j)
-    for (unsigned i : inputs) {
+  /// Every other op by its phase and chunk, and so the schedule step that
+  /// copies it.
+  LogicalResult sortOps() {
+    forwardParts.resize(p.virtualStages);
+    backwardParts.resize(p.virtualStages);
+    for (Operation &op : step.getBody().front().without_terminator()) {
+      if (tail.contains(&op))
+        continue;
+      std::optional<int64_t> chunk = chunkOf(&op);
+      if (!chunk && p.virtualStages == 1)
+        chunk = 0;
+      if (!chunk || *chunk < 0 || *chunk >= p.virtualStages)
+        return op.emitOpError()
+               << "has no model chunk (ckpt.chunk in [0, " << p.virtualStages
+               << ")) to place it in the pipeline schedule";
+      (isBackward(&op) ? backwardParts : forwardParts)[*chunk].push_back(&op);
+    }
+    return success();
+  }
+
+  /// Micro-batch j's streams are offset by j·2^20: the step's own must be
+  /// below that.
+  LogicalResult checkStreams() {
+    WalkResult streams = step.getBody().walk([&](Operation *op) {
+      auto stream = op->getAttrOfType<IntegerAttr>("rng_stream");
+      if (stream && stream.getInt() >= kStreamsPerMicroBatch) {
+        op->emitOpError() << "has rng_stream " << stream.getInt()
+                          << ": a pipelined step's dropout streams must be "
+                             "below 2^20 (micro-batch j draws from the "
+                             "streams + j·2^20)";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    return failure(streams.wasInterrupted());
+  }
+
+  /// The new step: tokens and labels per micro-batch, then the parameters;
+  /// each micro-batch's mapping of the old arguments.
+  void createFunction() {
+    SmallVector<DictionaryAttr> argAttrs;
+    for (int64_t j = 0; j < p.microBatches; ++j)
+      for (unsigned i : inputs) {
+        argTypes.push_back(step.getArgument(i).getType());
+        NamedAttrList attrs(step.getArgAttrDict(i));
+        attrs.set(CkptDialect::kMicroBatchAttrName, b.getI64IntegerAttr(j));
+        argAttrs.push_back(attrs.getDictionary(context));
+      }
+    for (unsigned i : params) {
       argTypes.push_back(step.getArgument(i).getType());
-      NamedAttrList attrs(step.getArgAttrDict(i));
-      attrs.set(CkptDialect::kMicroBatchAttrName, b.getI64IntegerAttr(j));
-      argAttrs.push_back(attrs.getDictionary(context));
+      argAttrs.push_back(step.getArgAttrDict(i) ? step.getArgAttrDict(i)
+                                                : b.getDictionaryAttr({}));
     }
-  for (unsigned i : params) {
-    argTypes.push_back(step.getArgument(i).getType());
-    argAttrs.push_back(step.getArgAttrDict(i) ? step.getArgAttrDict(i)
-                                              : b.getDictionaryAttr({}));
-  }
-  OpBuilder builder(step);
-  auto unrolled = builder.create<func::FuncOp>(
-      step.getLoc(), step.getName(),
-      builder.getFunctionType(argTypes, step.getResultTypes()));
-  unrolled.setAllArgAttrs(argAttrs);
-  if (ArrayAttr resultAttrs = step.getAllResultAttrs())
-    unrolled.setAllResultAttrs(resultAttrs);
-  for (NamedAttribute attr : step->getDiscardableAttrs())
-    unrolled->setAttr(attr.getName(), attr.getValue());
-  Block *entry = unrolled.addEntryBlock();
-  builder.setInsertionPointToStart(entry);
+    unrolled = builder.create<func::FuncOp>(
+        step.getLoc(), step.getName(),
+        builder.getFunctionType(argTypes, step.getResultTypes()));
+    unrolled.setAllArgAttrs(argAttrs);
+    if (ArrayAttr resultAttrs = step.getAllResultAttrs())
+      unrolled.setAllResultAttrs(resultAttrs);
+    for (NamedAttribute attr : step->getDiscardableAttrs())
+      unrolled->setAttr(attr.getName(), attr.getValue());
+    Block *entry = unrolled.addEntryBlock();
+    builder.setInsertionPointToStart(entry);
 
-  SmallVector<IRMapping> maps(p.microBatches);
-  for (int64_t j = 0; j < p.microBatches; ++j) {
-    for (auto [k, i] : llvm::enumerate(inputs))
-      maps[j].map(step.getArgument(i),
-                  entry->getArgument(j * inputs.size() + k));
-    for (auto [k, i] : llvm::enumerate(params))
-      maps[j].map(step.getArgument(i),
-                  entry->getArgument(p.microBatches * inputs.size() + k));
+    maps.resize(p.microBatches);
+    for (int64_t j = 0; j < p.microBatches; ++j) {
+      for (auto [k, i] : llvm::enumerate(inputs))
+        maps[j].map(step.getArgument(i),
+                    entry->getArgument(j * inputs.size() + k));
+      for (auto [k, i] : llvm::enumerate(params))
+        maps[j].map(step.getArgument(i),
+                    entry->getArgument(p.microBatches * inputs.size() + k));
+    }
   }
 
-  // A transfer's tag: the chunk boundary it crosses, its direction and its
-  // micro-batch; the tied gradients' exchange takes tag 0.
-  auto transferTag = [&](int64_t boundary, bool backward, int64_t j) {
+  /// A transfer's tag: the chunk boundary it crosses, its direction and its
+  /// micro-batch; the tied gradients' exchange takes tag 0.
+  int64_t transferTag(int64_t boundary, bool backward, int64_t j) const {
     return 1 + (boundary * 2 + (backward ? 1 : 0)) * p.microBatches + j;
-  };
-  auto tagCopy = [&](Operation *copy, int64_t j) {
+  }
+
+  /// Marks a copy as micro-batch j's: its tag, its transfers' tags and its
+  /// dropout streams.
+  void tagCopy(Operation *copy, int64_t j) {
     copy->setAttr(CkptDialect::kMicroBatchAttrName, b.getI64IntegerAttr(j));
     if (isa<SendOp, RecvOp>(copy)) {
       int64_t boundary = copy->getAttrOfType<IntegerAttr>("tag").getInt();
@@ -221,137 +253,164 @@ LogicalResult unroll(func::FuncOp step, const PipelineShape &p) {
             "rng_stream",
             b.getI64IntegerAttr(stream.getInt() + j * kStreamsPerMicroBatch));
     });
-  };
-  auto phaseBackward = [&](Operation *op) {
+  }
+
+  void phaseBackward(Operation *op) {
     op->setAttr(xf::XFDialect::kPhaseAttrName, b.getStringAttr("backward"));
-  };
-
-  // Accumulators: one per contribution of each gradient.
-  SmallVector<SmallVector<Value>> sums(chains.size());
-  for (auto [c, chain] : llvm::enumerate(chains))
-    sums[c].resize(chain.contributions.size());
-  Value loss;
-  Value stepLoss = hasLoss ? ret.getOperand(0) : Value();
-
-  // Where each contribution of a gradient is kept.
-  llvm::DenseMap<Value, std::pair<size_t, size_t>> contributionSlot;
-  for (auto [c, chain] : llvm::enumerate(chains))
-    for (auto [k, contribution] : llvm::enumerate(chain.contributions))
-      contributionSlot[contribution] = {c, k};
-
-  for (const pipeline::ScheduleStep &s : pipeline::stageSchedule(
-           p.stage, p.stages, p.virtualStages, p.microBatches)) {
-    int64_t j = s.microBatch;
-    for (Operation *op : (s.forward ? forwardParts : backwardParts)[s.chunk]) {
-      tagCopy(builder.clone(*op, maps[j]), j);
-      for (Value result : op->getResults()) {
-        Value mine = maps[j].lookup(result);
-        if (result == stepLoss) {
-          // The step's loss: the micro-batches' sum.
-          if (loss) {
-            auto add = builder.create<xf::AddOp>(step.getLoc(), loss, mine);
-            add->setAttr(xf::XFDialect::kModuleAttrName,
-                         b.getStringAttr("loss"));
-            tagCopy(add, j);
-            mine = add;
-          }
-          loss = mine;
-          continue;
-        }
-        // A gradient contribution is accumulated as soon as it is made, in
-        // micro-batch order, into the parameter's gradient
-        // (ckpt.grad_accumulate: the buffer that Megatron's main_grad is).
-        auto slot = contributionSlot.find(result);
-        if (slot == contributionSlot.end())
-          continue;
-        Value &sum = sums[slot->second.first][slot->second.second];
-        // A bf16 or f16 gradient accumulates in f32 (Megatron's main_grad,
-        // accumulate_allreduce_grads_in_fp32): its first contribution
-        // widened, the others added into it.
-        auto type = cast<RankedTensorType>(mine.getType());
-        bool widen = !type.getElementType().isF32();
-        Operation *accumulate = nullptr;
-        if (sum && widen)
-          accumulate =
-              builder.create<xf::AccumulateOp>(step.getLoc(), sum, mine);
-        else if (sum)
-          accumulate = builder.create<xf::AddOp>(step.getLoc(), sum, mine);
-        else if (widen)
-          accumulate = builder.create<xf::ConvertOp>(
-              step.getLoc(), type.clone(builder.getF32Type()), mine);
-        if (accumulate) {
-          phaseBackward(accumulate);
-          accumulate->setAttr(CkptDialect::kChunkAttrName,
-                              b.getI64IntegerAttr(s.chunk));
-          accumulate->setAttr(CkptDialect::kGradAccumulateAttrName,
-                              b.getUnitAttr());
-          tagCopy(accumulate, j);
-          mine = accumulate->getResult(0);
-        }
-        sum = mine;
-      }
-    }
   }
 
-  // Each gradient: its contributions summed, the other stage's share of a
-  // tied parameter added, the collectives applied.
-  SmallVector<Value> results;
-  if (hasLoss) {
-    if (!loss)
-      return step.emitError("the loss is not computed by any chunk");
-    results.push_back(loss);
-  }
-  for (auto [c, chain] : llvm::enumerate(chains)) {
-    Value grad;
-    for (Value sum : sums[c]) {
-      if (!sum)
-        return step.emitError("a parameter gradient is computed by no "
-                              "chunk's backward");
-      if (!grad) {
-        grad = sum;
-        continue;
-      }
-      auto add = builder.create<xf::AddOp>(step.getLoc(), grad, sum);
-      phaseBackward(add);
-      grad = add;
-    }
-    unsigned param = params[c];
-    if (auto tied = step.getArgAttrOfType<IntegerAttr>(
-            param, CkptDialect::kTiedStageAttrName)) {
-      // Both stages send, then receive: sends never wait for their receive.
-      auto send = builder.create<SendOp>(step.getLoc(), grad,
-                                         b.getI64IntegerAttr(tied.getInt()),
-                                         b.getI64IntegerAttr(0));
-      auto recv = builder.create<RecvOp>(step.getLoc(), grad.getType(),
-                                         b.getI64IntegerAttr(tied.getInt()),
-                                         b.getI64IntegerAttr(0));
-      auto add = builder.create<xf::AddOp>(step.getLoc(), grad, recv);
+  /// The ops of each schedule step, copied for its micro-batch; the loss
+  /// summed and each gradient contribution accumulated as soon as it is
+  /// made, in micro-batch order.
+  void copySchedule() {
+    sums.resize(chains.size());
+    for (auto [c, chain] : llvm::enumerate(chains))
+      sums[c].resize(chain.contributions.size());
+    Value stepLoss = hasLoss ? ret.getOperand(0) : Value();
+    // Where each contribution of a gradient is kept.
+    llvm::DenseMap<Value, std::pair<size_t, size_t>> contributionSlot;
+    for (auto [c, chain] : llvm::enumerate(chains))
+      for (auto [k, contribution] : llvm::enumerate(chain.contributions))
+        contributionSlot[contribution] = {c, k};
+
+    for (const pipeline::ScheduleStep &s : pipeline::stageSchedule(
+             p.stage, p.stages, p.virtualStages, p.microBatches)) {
+      int64_t j = s.microBatch;
       for (Operation *op :
-           {send.getOperation(), recv.getOperation(), add.getOperation()}) {
-        phaseBackward(op);
-        op->setAttr(xf::XFDialect::kModuleAttrName,
-                    b.getStringAttr("embedding"));
+           (s.forward ? forwardParts : backwardParts)[s.chunk]) {
+        tagCopy(builder.clone(*op, maps[j]), j);
+        for (Value result : op->getResults()) {
+          Value mine = maps[j].lookup(result);
+          if (result == stepLoss) {
+            addToLoss(mine, j);
+            continue;
+          }
+          auto slot = contributionSlot.find(result);
+          if (slot != contributionSlot.end())
+            accumulate(sums[slot->second.first][slot->second.second], mine,
+                       s.chunk, j);
+        }
       }
-      grad = add;
     }
-    IRMapping after;
-    for (Operation *op : chain.after) {
-      after.map(op->getOperand(0), grad);
-      // An all-reduce keeps its operand's type, f32 for a widened sum.
-      Operation *copy = builder.clone(*op, after);
-      copy->getResult(0).setType(grad.getType());
-      grad = copy->getResult(0);
-    }
-    results.push_back(grad);
   }
-  builder.create<func::ReturnOp>(ret.getLoc(), results);
-  // The gradients of bf16 and f16 parameters are f32.
-  SmallVector<Type> resultTypes;
-  for (Value result : results)
-    resultTypes.push_back(result.getType());
-  unrolled.setFunctionType(builder.getFunctionType(argTypes, resultTypes));
-  step.erase();
-  return success();
+
+  /// The step's loss: the micro-batches' sum.
+  void addToLoss(Value mine, int64_t j) {
+    if (loss) {
+      auto add = builder.create<xf::AddOp>(step.getLoc(), loss, mine);
+      add->setAttr(xf::XFDialect::kModuleAttrName, b.getStringAttr("loss"));
+      tagCopy(add, j);
+      mine = add;
+    }
+    loss = mine;
+  }
+
+  /// A gradient contribution accumulated into the parameter's gradient
+  /// (ckpt.grad_accumulate: the buffer that Megatron's main_grad is). A bf16
+  /// or f16 gradient accumulates in f32 (Megatron's main_grad,
+  /// accumulate_allreduce_grads_in_fp32): its first contribution widened,
+  /// the others added into it.
+  void accumulate(Value &sum, Value mine, int64_t chunk, int64_t j) {
+    auto type = cast<RankedTensorType>(mine.getType());
+    bool widen = !type.getElementType().isF32();
+    Operation *accumulate = nullptr;
+    if (sum && widen)
+      accumulate = builder.create<xf::AccumulateOp>(step.getLoc(), sum, mine);
+    else if (sum)
+      accumulate = builder.create<xf::AddOp>(step.getLoc(), sum, mine);
+    else if (widen)
+      accumulate = builder.create<xf::ConvertOp>(
+          step.getLoc(), type.clone(builder.getF32Type()), mine);
+    if (accumulate) {
+      phaseBackward(accumulate);
+      accumulate->setAttr(CkptDialect::kChunkAttrName,
+                          b.getI64IntegerAttr(chunk));
+      accumulate->setAttr(CkptDialect::kGradAccumulateAttrName,
+                          b.getUnitAttr());
+      tagCopy(accumulate, j);
+      mine = accumulate->getResult(0);
+    }
+    sum = mine;
+  }
+
+  /// Each gradient: its contributions summed, the other stage's share of a
+  /// tied parameter added, the collectives applied; the loss first.
+  LogicalResult finishGradients(SmallVector<Value> &results) {
+    if (hasLoss) {
+      if (!loss)
+        return step.emitError("the loss is not computed by any chunk");
+      results.push_back(loss);
+    }
+    for (auto [c, chain] : llvm::enumerate(chains)) {
+      Value grad;
+      for (Value sum : sums[c]) {
+        if (!sum)
+          return step.emitError("a parameter gradient is computed by no "
+                                "chunk's backward");
+        if (!grad) {
+          grad = sum;
+          continue;
+        }
+        auto add = builder.create<xf::AddOp>(step.getLoc(), grad, sum);
+        phaseBackward(add);
+        grad = add;
+      }
+      if (auto tied = step.getArgAttrOfType<IntegerAttr>(
+              params[c], CkptDialect::kTiedStageAttrName))
+        grad = addTiedShare(grad, tied.getInt());
+      IRMapping after;
+      for (Operation *op : chain.after) {
+        after.map(op->getOperand(0), grad);
+        // An all-reduce keeps its operand's type, f32 for a widened sum.
+        Operation *copy = builder.clone(*op, after);
+        copy->getResult(0).setType(grad.getType());
+        grad = copy->getResult(0);
+      }
+      results.push_back(grad);
+    }
+    return success();
+  }
+
+  /// The gradient of a parameter two stages hold (the tied embedding) plus
+  /// the other stage's: both stages send, then receive, so that sends never
+  /// wait for their receive.
+  Value addTiedShare(Value grad, int64_t other) {
+    auto send =
+        builder.create<SendOp>(step.getLoc(), grad, b.getI64IntegerAttr(other),
+                               b.getI64IntegerAttr(0));
+    auto recv = builder.create<RecvOp>(step.getLoc(), grad.getType(),
+                                       b.getI64IntegerAttr(other),
+                                       b.getI64IntegerAttr(0));
+    auto add = builder.create<xf::AddOp>(step.getLoc(), grad, recv);
+    for (Operation *op :
+         {send.getOperation(), recv.getOperation(), add.getOperation()}) {
+      phaseBackward(op);
+      op->setAttr(xf::XFDialect::kModuleAttrName, b.getStringAttr("embedding"));
+    }
+    return add;
+  }
+
+  func::FuncOp step;
+  const PipelineShape &p;
+  func::ReturnOp ret;
+  MLIRContext *context;
+  Builder b;
+  OpBuilder builder;
+  SmallVector<unsigned> inputs, params;
+  bool hasLoss = true;
+  llvm::SmallPtrSet<Operation *, 16> tail;
+  SmallVector<GradientChain> chains;
+  SmallVector<SmallVector<Operation *>> forwardParts, backwardParts;
+  SmallVector<Type> argTypes;
+  func::FuncOp unrolled;
+  SmallVector<IRMapping> maps;
+  /// Accumulators: one per contribution of each gradient.
+  SmallVector<SmallVector<Value>> sums;
+  Value loss;
+};
+
+LogicalResult unroll(func::FuncOp step, const PipelineShape &p) {
+  return StageUnroller(step, p).run();
 }
 
 struct CkptPipelineSchedulePass
