@@ -147,110 +147,78 @@ json parseJson(const std::string &text) {
 
 /// One program from its document (a whole file, or one of a pipeline's
 /// stages).
-Program programFromJson(const json &doc) {
-  Program program;
-  if (!doc.is_object())
-    fail("/", "a program must be a JSON object");
-  if (string(field(doc, "format", ""), "/format") !=
-      ckpt::ops::kProgramFormatName)
-    fail("/format",
-         std::string("must be \"") + ckpt::ops::kProgramFormatName + "\"");
-  program.version =
-      static_cast<int>(integer(field(doc, "version", ""), "/version"));
-  if (program.version != kProgramVersion)
-    fail("/version", "this runtime reads program version " +
-                         std::to_string(kProgramVersion) + ", the file has " +
-                         std::to_string(program.version) +
-                         "; regenerate it with the matching ckpt-translate");
-  program.function = string(field(doc, "function", ""), "/function");
-  if (auto it = doc.find("tensor_parallel_size"); it != doc.end()) {
-    program.tensorParallelSize = integer(*it, "/tensor_parallel_size");
-    if (program.tensorParallelSize < 1)
-      fail("/tensor_parallel_size", "must be at least 1");
+/// One entry of `tensors` (at `path`).
+TensorInfo tensorFromJson(const json &entry, const std::string &path) {
+  TensorInfo info;
+  info.name = string(field(entry, "name", path), path + "/name");
+  const json &shape = field(entry, "shape", path);
+  if (!shape.is_array())
+    fail(path + "/shape", "must be an array of dimensions");
+  int64_t elements = 1;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    int64_t dim = integer(shape[d], path + "/shape/" + std::to_string(d));
+    if (dim <= 0 || dim > (int64_t(1) << 40) / elements)
+      fail(path + "/shape/" + std::to_string(d),
+           "dimension " + std::to_string(dim) +
+               " must be positive and the tensor under 2^40 elements");
+    elements *= dim;
+    info.shape.push_back(dim);
   }
-  if (auto it = doc.find("model"); it != doc.end() && it->is_object())
-    for (auto entry = it->begin(); entry != it->end(); ++entry)
-      program.model[entry.key()] =
-          entry->is_string() ? entry->get<std::string>() : entry->dump();
+  std::string dtype = string(field(entry, "dtype", path), path + "/dtype");
+  auto parsedDType = parseDType(dtype);
+  if (!parsedDType)
+    fail(path + "/dtype", "unknown dtype \"" + dtype +
+                              "\" (allowed: f32, f64, bf16, f16, i32, i64, "
+                              "i1)");
+  info.dtype = *parsedDType;
+  std::string role = string(field(entry, "role", path), path + "/role");
+  auto parsedRole = ckpt::ops::parseTensorRole(role);
+  if (!parsedRole)
+    fail(path + "/role", "unknown role \"" + role +
+                             "\" (allowed: input, parameter, gradient, "
+                             "loss, activation, temporary)");
+  info.role = *parsedRole;
+  if (auto it = entry.find("offset"); it != entry.end())
+    info.offset = integer(*it, path + "/offset");
+  return info;
+}
 
-  const json &tensors = field(doc, "tensors", "");
-  if (!tensors.is_array())
-    fail("/tensors", "must be an array");
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    std::string path = "/tensors/" + std::to_string(i);
-    const json &entry = tensors[i];
-    TensorInfo info;
-    info.name = string(field(entry, "name", path), path + "/name");
-    const json &shape = field(entry, "shape", path);
-    if (!shape.is_array())
-      fail(path + "/shape", "must be an array of dimensions");
-    int64_t elements = 1;
-    for (size_t d = 0; d < shape.size(); ++d) {
-      int64_t dim = integer(shape[d], path + "/shape/" + std::to_string(d));
-      if (dim <= 0 || dim > (int64_t(1) << 40) / elements)
-        fail(path + "/shape/" + std::to_string(d),
-             "dimension " + std::to_string(dim) +
-                 " must be positive and the tensor under 2^40 elements");
-      elements *= dim;
-      info.shape.push_back(dim);
+/// One entry of `instructions` (at `path`), its ids below `count`.
+Instruction instructionFromJson(const json &entry, const std::string &path,
+                                size_t count) {
+  Instruction inst;
+  inst.op = string(field(entry, "op", path), path + "/op");
+  inst.inputs = idList(field(entry, "inputs", path), path + "/inputs", count);
+  inst.outputs =
+      idList(field(entry, "outputs", path), path + "/outputs", count);
+  if (auto it = entry.find("phase"); it != entry.end())
+    inst.phase = string(*it, path + "/phase");
+  if (auto it = entry.find("layer"); it != entry.end())
+    inst.layer = integer(*it, path + "/layer");
+  if (auto it = entry.find("module"); it != entry.end())
+    inst.module = string(*it, path + "/module");
+  if (auto it = entry.find("attrs"); it != entry.end()) {
+    if (!it->is_object())
+      fail(path + "/attrs", "must be an object");
+    for (auto attr = it->begin(); attr != it->end(); ++attr) {
+      if (attr->is_boolean())
+        inst.attrs[attr.key()] = attr->get<bool>();
+      else if (attr->is_number_integer())
+        inst.attrs[attr.key()] = attr->get<int64_t>();
+      else if (attr->is_number())
+        inst.attrs[attr.key()] = attr->get<double>();
+      else if (attr->is_string())
+        inst.attrs[attr.key()] = attr->get<std::string>();
+      else
+        fail(path + "/attrs/" + attr.key(),
+             "must be a boolean, number or string");
     }
-    std::string dtype = string(field(entry, "dtype", path), path + "/dtype");
-    auto parsedDType = parseDType(dtype);
-    if (!parsedDType)
-      fail(path + "/dtype", "unknown dtype \"" + dtype +
-                                "\" (allowed: f32, f64, bf16, f16, i32, i64, "
-                                "i1)");
-    info.dtype = *parsedDType;
-    std::string role = string(field(entry, "role", path), path + "/role");
-    auto parsedRole = ckpt::ops::parseTensorRole(role);
-    if (!parsedRole)
-      fail(path + "/role", "unknown role \"" + role +
-                               "\" (allowed: input, parameter, gradient, "
-                               "loss, activation, temporary)");
-    info.role = *parsedRole;
-    if (auto it = entry.find("offset"); it != entry.end())
-      info.offset = integer(*it, path + "/offset");
-    program.tensors.push_back(std::move(info));
   }
-  size_t count = program.tensors.size();
+  return inst;
+}
 
-  const json &instructions = field(doc, "instructions", "");
-  if (!instructions.is_array())
-    fail("/instructions", "must be an array");
-  for (size_t i = 0; i < instructions.size(); ++i) {
-    std::string path = "/instructions/" + std::to_string(i);
-    const json &entry = instructions[i];
-    Instruction inst;
-    inst.op = string(field(entry, "op", path), path + "/op");
-    inst.inputs = idList(field(entry, "inputs", path), path + "/inputs", count);
-    inst.outputs =
-        idList(field(entry, "outputs", path), path + "/outputs", count);
-    if (auto it = entry.find("phase"); it != entry.end())
-      inst.phase = string(*it, path + "/phase");
-    if (auto it = entry.find("layer"); it != entry.end())
-      inst.layer = integer(*it, path + "/layer");
-    if (auto it = entry.find("module"); it != entry.end())
-      inst.module = string(*it, path + "/module");
-    if (auto it = entry.find("attrs"); it != entry.end()) {
-      if (!it->is_object())
-        fail(path + "/attrs", "must be an object");
-      for (auto attr = it->begin(); attr != it->end(); ++attr) {
-        if (attr->is_boolean())
-          inst.attrs[attr.key()] = attr->get<bool>();
-        else if (attr->is_number_integer())
-          inst.attrs[attr.key()] = attr->get<int64_t>();
-        else if (attr->is_number())
-          inst.attrs[attr.key()] = attr->get<double>();
-        else if (attr->is_string())
-          inst.attrs[attr.key()] = attr->get<std::string>();
-        else
-          fail(path + "/attrs/" + attr.key(),
-               "must be a boolean, number or string");
-      }
-    }
-    program.instructions.push_back(std::move(inst));
-  }
-
+/// The optional memory plan and pipeline shape.
+void planAndPipelineFromJson(const json &doc, Program &program) {
   if (auto it = doc.find("memory_plan"); it != doc.end()) {
     program.arenaBytes = integer(field(*it, "arena_bytes", "/memory_plan"),
                                  "/memory_plan/arena_bytes");
@@ -278,6 +246,12 @@ Program programFromJson(const json &doc) {
                         "virtual_stages and micro_batches");
     program.pipeline = info;
   }
+}
+
+/// Which tensors are the inputs (per micro-batch in a pipeline), the loss
+/// and each parameter's gradient.
+void inputsAndOutputsFromJson(const json &doc, Program &program) {
+  size_t count = program.tensors.size();
   // An input or the loss a pipeline stage does not have is -1.
   auto optionalId = [&](const json &value, const std::string &path) {
     if (program.pipeline && value.is_number_integer() &&
@@ -326,6 +300,50 @@ Program programFromJson(const json &doc) {
         tensorId(field(grads[i], "gradient", path), path + "/gradient", count);
     program.gradients.push_back(out);
   }
+}
+
+Program programFromJson(const json &doc) {
+  Program program;
+  if (!doc.is_object())
+    fail("/", "a program must be a JSON object");
+  if (string(field(doc, "format", ""), "/format") !=
+      ckpt::ops::kProgramFormatName)
+    fail("/format",
+         std::string("must be \"") + ckpt::ops::kProgramFormatName + "\"");
+  program.version =
+      static_cast<int>(integer(field(doc, "version", ""), "/version"));
+  if (program.version != kProgramVersion)
+    fail("/version", "this runtime reads program version " +
+                         std::to_string(kProgramVersion) + ", the file has " +
+                         std::to_string(program.version) +
+                         "; regenerate it with the matching ckpt-translate");
+  program.function = string(field(doc, "function", ""), "/function");
+  if (auto it = doc.find("tensor_parallel_size"); it != doc.end()) {
+    program.tensorParallelSize = integer(*it, "/tensor_parallel_size");
+    if (program.tensorParallelSize < 1)
+      fail("/tensor_parallel_size", "must be at least 1");
+  }
+  if (auto it = doc.find("model"); it != doc.end() && it->is_object())
+    for (auto entry = it->begin(); entry != it->end(); ++entry)
+      program.model[entry.key()] =
+          entry->is_string() ? entry->get<std::string>() : entry->dump();
+
+  const json &tensors = field(doc, "tensors", "");
+  if (!tensors.is_array())
+    fail("/tensors", "must be an array");
+  for (size_t i = 0; i < tensors.size(); ++i)
+    program.tensors.push_back(
+        tensorFromJson(tensors[i], "/tensors/" + std::to_string(i)));
+  size_t count = program.tensors.size();
+
+  const json &instructions = field(doc, "instructions", "");
+  if (!instructions.is_array())
+    fail("/instructions", "must be an array");
+  for (size_t i = 0; i < instructions.size(); ++i)
+    program.instructions.push_back(instructionFromJson(
+        instructions[i], "/instructions/" + std::to_string(i), count));
+  planAndPipelineFromJson(doc, program);
+  inputsAndOutputsFromJson(doc, program);
   validateProgram(program);
   return program;
 }
