@@ -97,6 +97,8 @@ def test_plan_under_a_budget_and_the_frontier():
     assert planned.report["arena_bytes"] <= budget
     with pytest.raises(ValueError):
         ckpt_opt.plan(GPT, {"recompute_granularity": "full"}, memory_budget="1GiB")
+    # The default number of budgets is ckpt-opt's --ckpt-pareto default.
+    assert len(ckpt_opt.pareto(GPT)["points"]) == 12
 
 
 def test_placement_plan_saved_and_applied(tmp_path):

@@ -323,7 +323,7 @@ def compare_policies(config: ConfigLike, **overrides: Any) -> Dict[str, Any]:
         overrides)
 
 
-def pareto(config: ConfigLike, points: int = 8,
+def pareto(config: ConfigLike, points: int = 12,
            distribute_saved_activations: bool = False,
            **overrides: Any) -> Dict[str, Any]:
     """The memory-budget frontier (``--ckpt-pareto``): ``points`` budgets from
