@@ -48,6 +48,14 @@ CkptCompileResult *ckptRunPasses(const char *config, size_t length,
                                  const char *name, const char *passes,
                                  const char *overrides);
 
+/* As ckptRunPasses, but what the passes write to files (json=, svg=,
+ * save-plan=) is kept in the result instead, under the name the passes
+ * were given (ckptResultOutput): no file is written. The capture is the
+ * process's while the call runs: make one such call at a time. */
+CkptCompileResult *ckptRunPassesInMemory(const char *config, size_t length,
+                                         const char *name, const char *passes,
+                                         const char *overrides);
+
 /* Whether the call succeeded; the strings below are empty if not. */
 bool ckptResultSucceeded(const CkptCompileResult *result);
 /* Every diagnostic, one per line, "name:line:column: error: message"
@@ -66,6 +74,10 @@ const char *ckptResultTimelineSvg(const CkptCompileResult *result);
 const char *ckptResultPlacementPlan(const CkptCompileResult *result);
 /* The planned training step's IR (MLIR text). */
 const char *ckptResultModule(const CkptCompileResult *result);
+
+/* What a pass of ckptRunPassesInMemory wrote to `path`, or NULL when
+ * nothing was written there. */
+const char *ckptResultOutput(const CkptCompileResult *result, const char *path);
 
 void ckptResultDestroy(CkptCompileResult *result);
 

@@ -8,6 +8,7 @@
 #include "ckpt-c/Pipeline.h"
 
 #include "ckpt-c/Dialects.h"
+#include "ckpt/Output/OutputFiles.h"
 #include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 
@@ -18,6 +19,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
 #include <new>
 
 using namespace mlir;
@@ -26,6 +28,8 @@ struct CkptCompileResult {
   bool succeeded = false;
   std::string messages, program, reportJson, reportTable, timelineSvg, module,
       placementPlan;
+  /// What the passes of an in-memory run wrote, by path.
+  std::map<std::string, std::string> outputs;
 };
 
 namespace {
@@ -198,9 +202,10 @@ CkptCompileResult *ckptCompile(const char *config, size_t length,
       });
 }
 
-CkptCompileResult *ckptRunPasses(const char *config, size_t length,
-                                 const char *name, const char *passes,
-                                 const char *overrides) {
+namespace {
+CkptCompileResult *runPasses(const char *config, size_t length,
+                             const char *name, const char *passes,
+                             const char *overrides) {
   return withContext(
       config, overrides,
       [&](MLIRContext &context, const auto &parsed, CkptCompileResult &result,
@@ -223,6 +228,35 @@ CkptCompileResult *ckptRunPasses(const char *config, size_t length,
         llvm::raw_string_ostream text(result.module);
         module->print(text);
       });
+}
+} // namespace
+
+CkptCompileResult *ckptRunPasses(const char *config, size_t length,
+                                 const char *name, const char *passes,
+                                 const char *overrides) {
+  return runPasses(config, length, name, passes, overrides);
+}
+
+CkptCompileResult *ckptRunPassesInMemory(const char *config, size_t length,
+                                         const char *name, const char *passes,
+                                         const char *overrides) {
+  ckpt::output::CapturedOutputs captured;
+  CkptCompileResult *result;
+  {
+    ckpt::output::ScopedCapture capture(captured);
+    result = runPasses(config, length, name, passes, overrides);
+  }
+  if (result && result->succeeded)
+    result->outputs = captured.take();
+  return result;
+}
+
+const char *ckptResultOutput(const CkptCompileResult *result,
+                             const char *path) {
+  if (!result || !path)
+    return nullptr;
+  auto it = result->outputs.find(path);
+  return it == result->outputs.end() ? nullptr : it->second.c_str();
 }
 
 bool ckptResultSucceeded(const CkptCompileResult *result) {

@@ -104,6 +104,7 @@ bool copyInto(const std::string &from, int fd) {
 }
 
 std::atomic<OutputSet *> currentSet{nullptr};
+std::atomic<CapturedOutputs *> currentCapture{nullptr};
 
 } // namespace
 
@@ -295,8 +296,27 @@ void OutputSet::discard() {
   entries.clear();
 }
 
+void CapturedOutputs::add(const std::string &path, std::string_view contents) {
+  std::lock_guard<std::mutex> lock(mutex);
+  files[path] = std::string(contents);
+}
+
+std::map<std::string, std::string> CapturedOutputs::take() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return std::move(files);
+}
+
+ScopedCapture::ScopedCapture(CapturedOutputs &captured)
+    : previous(currentCapture.exchange(&captured)) {}
+
+ScopedCapture::~ScopedCapture() { currentCapture.store(previous); }
+
 bool ckpt::output::writeFile(const std::string &path, std::string_view contents,
                              std::string &error) {
+  if (CapturedOutputs *captured = currentCapture.load()) {
+    captured->add(path, contents);
+    return true;
+  }
   if (OutputSet *set = currentSet.load())
     return set->add(path, contents, error);
   OutputSet set;

@@ -50,6 +50,27 @@ nb::dict compile(const std::string &config, const std::string &name,
   return describe(result);
 }
 
+/// The passes run in memory: the result, and what they wrote under the
+/// names in `files`.
+nb::dict runPassesInMemory(const std::string &config, const std::string &name,
+                           const std::string &passes,
+                           const std::string &overrides,
+                           const std::vector<std::string> &files) {
+  Result result(ckptRunPassesInMemory(config.data(), config.size(),
+                                      name.c_str(), passes.c_str(),
+                                      overrides.c_str()),
+                ckptResultDestroy);
+  if (!result)
+    throw std::bad_alloc();
+  nb::dict out = describe(result);
+  nb::dict written;
+  for (const std::string &file : files)
+    if (const char *text = ckptResultOutput(result.get(), file.c_str()))
+      written[file.c_str()] = std::string(text);
+  out["outputs"] = written;
+  return out;
+}
+
 nb::dict runPasses(const std::string &config, const std::string &name,
                    const std::string &passes, const std::string &overrides) {
   Result result(ckptRunPasses(config.data(), config.size(), name.c_str(),
@@ -164,6 +185,8 @@ NB_MODULE(_native, m) {
   m.doc() = "ckpt-opt's C API and CPU runtime (use the ckpt_opt package)";
   m.def("version", [] { return std::string(ckptVersion()); });
   m.def("compile", &compile, "config"_a, "name"_a, "policy"_a, "overrides"_a);
+  m.def("run_passes_in_memory", &runPassesInMemory, "config"_a, "name"_a,
+        "passes"_a, "overrides"_a, "files"_a);
   m.def("run_passes", &runPasses, "config"_a, "name"_a, "passes"_a,
         "overrides"_a);
   m.def(

@@ -22,6 +22,7 @@
 #ifndef CKPT_OUTPUT_OUTPUTFILES_H
 #define CKPT_OUTPUT_OUTPUTFILES_H
 
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -84,8 +85,23 @@ private:
   std::mutex mutex;
 };
 
-/// Writes one output now, or into the current run's set (see
-/// ScopedRunOutputs) when one is open. Returns false with `error` set.
+/// The outputs of a run kept in memory instead of written (the C API's
+/// in-memory pass runs): what each path was given, the last write winning.
+/// Thread-safe.
+class CapturedOutputs {
+public:
+  void add(const std::string &path, std::string_view contents);
+  /// Every path written, with its contents.
+  std::map<std::string, std::string> take();
+
+private:
+  std::map<std::string, std::string> files;
+  std::mutex mutex;
+};
+
+/// Writes one output: into the open capture (ScopedCapture), else into the
+/// current run's set (ScopedRunOutputs), else now. Returns false with
+/// `error` set.
 bool writeFile(const std::string &path, std::string_view contents,
                std::string &error);
 
@@ -101,6 +117,19 @@ public:
 
 private:
   OutputSet *previous;
+};
+
+/// While alive, writeFile() from any thread keeps its output in `captured`
+/// and touches no file.
+class ScopedCapture {
+public:
+  explicit ScopedCapture(CapturedOutputs &captured);
+  ~ScopedCapture();
+  ScopedCapture(const ScopedCapture &) = delete;
+  ScopedCapture &operator=(const ScopedCapture &) = delete;
+
+private:
+  CapturedOutputs *previous;
 };
 
 } // namespace ckpt::output

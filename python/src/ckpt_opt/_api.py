@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
@@ -301,16 +300,16 @@ def plan(config: ConfigLike, policy: PolicyLike = None,
 
 def _passes_json(config: ConfigLike, pass_text: str,
                  overrides: Mapping[str, Any]) -> Dict[str, Any]:
+    """The JSON a pass writes to ``json=report.json``, kept in memory by the
+    C API (``ckptRunPassesInMemory``): no file is written."""
     text, name = _config_text(config)
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "out.json")
-        out = _native.run_passes(text, name, pass_text.replace("@JSON@", path),
-                                 _overrides_text(overrides))
-        if not out["succeeded"]:
-            raise CkptError(out["messages"])
-        _warn(out["messages"])
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+    out = _native.run_passes_in_memory(text, name, pass_text,
+                                       _overrides_text(overrides),
+                                       ["report.json"])
+    if not out["succeeded"]:
+        raise CkptError(out["messages"])
+    _warn(out["messages"])
+    return json.loads(out["outputs"]["report.json"])
 
 
 def compare_policies(config: ConfigLike, **overrides: Any) -> Dict[str, Any]:
@@ -319,7 +318,7 @@ def compare_policies(config: ConfigLike, **overrides: Any) -> Dict[str, Any]:
     recompute overhead."""
     return _passes_json(
         config,
-        "xf-training-step,ckpt-compare-policies{json=@JSON@ table=false}",
+        "xf-training-step,ckpt-compare-policies{json=report.json table=false}",
         overrides)
 
 
@@ -332,7 +331,7 @@ def pareto(config: ConfigLike, points: int = 12,
     flag = "true" if distribute_saved_activations else "false"
     return _passes_json(
         config,
-        "xf-training-step,ckpt-pareto{json=@JSON@ table=false "
+        "xf-training-step,ckpt-pareto{json=report.json table=false "
         f"points={int(points)} distribute-saved-activations={flag}}}",
         overrides)
 

@@ -153,6 +153,23 @@ static void runPasses(const char *config, size_t length, const char *json) {
          ckptResultSucceeded(result) ? "succeeded" : "failed",
          ckptResultMessages(result));
   ckptResultDestroy(result);
+  /* In memory: the report is kept in the result, under the name given, and
+   * no file of that name appears. */
+  result = ckptRunPassesInMemory(
+      config, length, "model.json",
+      "xf-training-step,ckpt-compare-policies{json=kept-in-memory.json "
+      "table=false}",
+      NULL);
+  const char *kept = ckptResultOutput(result, "kept-in-memory.json");
+  FILE *file = fopen("kept-in-memory.json", "r");
+  printf("in memory: %s, report %s, file %s, other name %s\n",
+         ckptResultSucceeded(result) ? "succeeded" : "failed",
+         kept && strstr(kept, "\"policies\"") ? "yes" : "no",
+         file ? "written" : "not written",
+         ckptResultOutput(result, "other.json") ? "found" : "null");
+  if (file)
+    fclose(file);
+  ckptResultDestroy(result);
 }
 
 int main(int argc, char **argv) {
