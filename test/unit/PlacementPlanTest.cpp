@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Plan/PlacementPlan.h"
+#include "GptStep.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Target/Config/ConfigImport.h"
@@ -66,6 +67,19 @@ std::optional<PlacementPlan> parse(llvm::StringRef text, std::string &error) {
   return plans->front();
 }
 
+/// The message that refuses `text` with its first `from` replaced by `to`.
+std::string refusalOf(const std::string &text, llvm::StringRef from,
+                      llvm::StringRef to) {
+  std::string edited = text;
+  size_t at = edited.find(from.str());
+  EXPECT_NE(at, std::string::npos) << from.str();
+  if (at != std::string::npos)
+    edited.replace(at, from.size(), to.str());
+  std::string error;
+  EXPECT_FALSE(parseAll(edited, error));
+  return error;
+}
+
 TEST(PlacementPlanFile, RoundTripsEveryPlacement) {
   PlacementPlan plan = handMadePlan();
   // Kept: 100 whole, and the shard's half of 64.
@@ -95,14 +109,7 @@ TEST(PlacementPlanFile, RoundTripsEveryPlacement) {
 TEST(PlacementPlanFile, RefusesWhatItCannotRead) {
   std::string text = plan::formatPlanFile(handMadePlan());
   auto refusal = [&](llvm::StringRef from, llvm::StringRef to) {
-    std::string edited = text;
-    size_t at = edited.find(from.str());
-    EXPECT_NE(at, std::string::npos) << from.str();
-    if (at != std::string::npos)
-      edited.replace(at, from.size(), to.str());
-    std::string error;
-    EXPECT_FALSE(parse(edited, error));
-    return error;
+    return refusalOf(text, from, to);
   };
   EXPECT_EQ(refusal("\"version\": 1", "\"version\": 7"),
             "version: is 7; this build reads version 1 (the plan was written "
@@ -188,13 +195,7 @@ TEST(PlacementPlanFile, APipelineHasAPlanPerStage) {
   EXPECT_EQ(alone->pipelineStage, 1);
 
   auto refusal = [&](llvm::StringRef from, llvm::StringRef to) {
-    std::string edited = text;
-    size_t at = edited.find(from.str());
-    EXPECT_NE(at, std::string::npos) << from.str();
-    if (at != std::string::npos)
-      edited.replace(at, from.size(), to.str());
-    EXPECT_FALSE(parseAll(edited, error));
-    return error;
+    return refusalOf(text, from, to);
   };
   EXPECT_EQ(refusal("\"pipeline_stage\": 1", "\"pipeline_stage\": 0"),
             "stages[1].pipeline_stage: stage 0 has two plans");
@@ -214,19 +215,7 @@ protected:
     context.loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
   }
 
-  /// The training step of a 4-layer GPT (h = 16, a = 2, s = 8, b = 1).
-  func::FuncOp gptStep() {
-    module = importModelConfig(
-        R"({"num_layers": 4, "hidden_size": 16, "num_attention_heads": 2,
-            "seq_length": 8, "micro_batch_size": 1,
-            "padded_vocab_size": 32})",
-        "gpt.json", {}, &context);
-    EXPECT_TRUE(module);
-    auto forward = module->lookupSymbol<func::FuncOp>("forward");
-    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
-    EXPECT_TRUE(succeeded(step));
-    return *step;
-  }
+  func::FuncOp gptStep() { return test::fourLayerGptStep(context, module); }
 
   MLIRContext context;
   OwningOpRef<ModuleOp> module;

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GptStep.h"
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
@@ -32,19 +33,7 @@ protected:
     context.loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
   }
 
-  /// The training step of a 4-layer GPT (h = 16, a = 2, s = 8, b = 1).
-  func::FuncOp gptStep() {
-    module = importModelConfig(
-        R"({"num_layers": 4, "hidden_size": 16, "num_attention_heads": 2,
-            "seq_length": 8, "micro_batch_size": 1,
-            "padded_vocab_size": 32})",
-        "gpt.json", {}, &context);
-    EXPECT_TRUE(module);
-    auto forward = module->lookupSymbol<func::FuncOp>("forward");
-    FailureOr<func::FuncOp> step = buildTrainingStep(forward, "train_step");
-    EXPECT_TRUE(succeeded(step));
-    return *step;
-  }
+  func::FuncOp gptStep() { return test::fourLayerGptStep(context, module); }
 
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
