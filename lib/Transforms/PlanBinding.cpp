@@ -5,6 +5,7 @@
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/OpTable/OpTable.h"
+#include "ckpt/Transforms/PlanEvaluator.h"
 #include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -128,7 +129,17 @@ plan::PlacementPlan ckpt::describePlan(const StepGraph &graph,
       groupOf[id] = &group;
   }
   llvm::DenseSet<int> shards(sharded.begin(), sharded.end());
-  for (int id : names.savedValues()) {
+  // What a region starts from is kept too (or sharded), though the backward
+  // did not read it before: a norm's output that sequence parallelism's
+  // recomputed gather starts from.
+  std::vector<int> listed = names.savedValues();
+  PlanEvaluation evaluation = evaluatePlan(graph, plan);
+  for (const std::vector<int> *kept : {&evaluation.kept, &evaluation.sharded})
+    for (int id : *kept)
+      if (!graph.tensors[id].kept && !llvm::is_contained(listed, id))
+        listed.push_back(id);
+  llvm::sort(listed);
+  for (int id : listed) {
     plan::PlannedValue value;
     value.name = names.value(id);
     value.layer = graph.nodes[graph.tensors[id].producer].layer;
@@ -246,6 +257,7 @@ private:
   bool bindValues(RematPlan &plan,
                   const std::map<std::string, size_t> &groupIndex) {
     llvm::DenseSet<int> placed;
+    std::vector<int> startsOnly; ///< Kept only as a region's input.
     std::vector<int> shards;
     llvm::DenseSet<Value> replicated;
     bool anyShard = llvm::any_of(placements_.values, [](auto &value) {
@@ -259,9 +271,15 @@ private:
       if (id < 0)
         return reject(at + ": no such value in this step" + nearby(value.name));
       const StepTensor &tensor = graph_.tensors[id];
-      if (!tensor.kept)
-        return reject(at + ": the backward does not read it, so the plan has "
-                           "nothing to place");
+      // A value the backward did not read before may be listed only as
+      // what a region starts from: kept or a shard (checked below).
+      if (!tensor.kept && value.placement != plan::Placement::Keep &&
+          value.placement != plan::Placement::Shard)
+        return reject(at + ": the backward does not read it, so it can only "
+                           "be kept or a shard, as a value a recompute "
+                           "region starts from");
+      if (!tensor.kept && value.placement == plan::Placement::Keep)
+        startsOnly.push_back(id);
       if (tensor.bytes != value.bytes)
         return reject(at + ": " + std::to_string(tensor.bytes) +
                       " bytes in this step, " + std::to_string(value.bytes) +
@@ -309,6 +327,15 @@ private:
     llvm::sort(shards);
     plan.distributeInputs = !shards.empty();
     plan.expectedShards = std::move(shards);
+    if (!startsOnly.empty()) {
+      PlanEvaluation evaluation = evaluatePlan(graph_, plan);
+      for (int id : startsOnly)
+        if (!llvm::is_contained(evaluation.kept, id))
+          return reject("value '" + names_.value(id) +
+                        "': the backward does not read it and no recompute "
+                        "region of the plan starts from it, so the plan has "
+                        "nothing to keep");
+    }
     return true;
   }
 

@@ -51,7 +51,8 @@ private:
 };
 
 /// The placement plan that `plan` (decided on `graph`) puts into effect:
-/// `sharded` holds the tensors the rewrite kept as shards
+/// every value the backward reads, and every value a region starts from
+/// (evaluatePlan); `sharded` holds the tensors the rewrite kept as shards
 /// (RematResult::sharded).
 plan::PlacementPlan describePlan(const StepGraph &graph, const RematPlan &plan,
                                  llvm::ArrayRef<int> sharded,
