@@ -103,8 +103,7 @@ int PlanNames::findValue(StringRef name) const {
 }
 
 plan::PlacementPlan ckpt::describePlan(const StepGraph &graph,
-                                       const RematPlan &plan,
-                                       ArrayRef<int> sharded, StringRef policy,
+                                       const RematPlan &plan, StringRef policy,
                                        plan::ModelFields model) {
   PlanNames names(graph);
   plan::PlacementPlan placements;
@@ -128,12 +127,13 @@ plan::PlacementPlan ckpt::describePlan(const StepGraph &graph,
     for (int id : group.discarded)
       groupOf[id] = &group;
   }
-  llvm::DenseSet<int> shards(sharded.begin(), sharded.end());
   // What a region starts from is kept too (or sharded), though the backward
   // did not read it before: a norm's output that sequence parallelism's
   // recomputed gather starts from.
-  std::vector<int> listed = names.savedValues();
   PlanEvaluation evaluation = evaluatePlan(graph, plan);
+  llvm::DenseSet<int> shards(evaluation.sharded.begin(),
+                             evaluation.sharded.end());
+  std::vector<int> listed = names.savedValues();
   for (const std::vector<int> *kept : {&evaluation.kept, &evaluation.sharded})
     for (int id : *kept)
       if (!graph.tensors[id].kept && !llvm::is_contained(listed, id))

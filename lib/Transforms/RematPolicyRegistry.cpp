@@ -267,10 +267,11 @@ FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
   FailureOr<RematPlan> plan = policy.decide(*graph, error);
   if (failed(plan))
     return mlir::emitError(where->getLoc()) << error;
+  // Described before the rewrite, from the step as the policy saw it.
+  if (placements)
+    *placements =
+        describePlan(*graph, *plan, policy.describe(), describeModel(step));
   FailureOr<RematResult> result = applyRematPlan(*graph, *plan, regionOps);
-  if (succeeded(result) && placements)
-    *placements = describePlan(*graph, *plan, result->sharded,
-                               policy.describe(), describeModel(step));
   // Without a region the step, and so its graph, is unchanged.
   if (succeeded(result) && !result->graph)
     result->graph = std::move(*graph);

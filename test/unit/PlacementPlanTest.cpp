@@ -258,7 +258,7 @@ TEST_F(PlanBindingTest, EveryPresetBindsBackToItsPlan) {
     FailureOr<RematPlan> decided = policy.decide(*graph, error);
     ASSERT_TRUE(succeeded(decided)) << policy.describe() << ": " << error;
     PlacementPlan placements =
-        describePlan(*graph, *decided, {}, policy.describe(), {});
+        describePlan(*graph, *decided, policy.describe(), {});
     // Through the file, as a user would reload it.
     std::optional<PlacementPlan> reread =
         parse(plan::formatPlanFile(placements), error);
@@ -286,7 +286,7 @@ TEST_F(PlanBindingTest, AGroupNamesOnlyTheStepsOps) {
   FailureOr<StepGraph> graph = StepGraph::build(gptStep());
   ASSERT_TRUE(succeeded(graph));
   PlanNames names(*graph);
-  PlacementPlan placements = describePlan(*graph, RematPlan{}, {}, "none", {});
+  PlacementPlan placements = describePlan(*graph, RematPlan{}, "none", {});
   // A group naming an op that is not in the step.
   placements.groups.push_back({"g", 0, {"L0.mlp.gelu", "L0.mlp.fc9"}});
   std::string error;

@@ -50,12 +50,10 @@ private:
   std::vector<int> saved_;
 };
 
-/// The placement plan that `plan` (decided on `graph`) puts into effect:
-/// every value the backward reads, and every value a region starts from
-/// (evaluatePlan); `sharded` holds the tensors the rewrite kept as shards
-/// (RematResult::sharded).
+/// The placement plan that `plan` (decided on `graph`, not yet applied)
+/// puts into effect: every value the backward reads, and every value a
+/// region starts from, kept or sharded as evaluatePlan replays the rewrite.
 plan::PlacementPlan describePlan(const StepGraph &graph, const RematPlan &plan,
-                                 llvm::ArrayRef<int> sharded,
                                  llvm::StringRef policy,
                                  plan::ModelFields model);
 
