@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes every user-visible output of the compiler on the bundled examples
 # into OUT_DIR: the report (table and JSON) and the policy comparison of
-# every example under every policy, the planned programs of the tiny model,
+# every example under every policy, the budget solver's frontier, the
+# planned programs of the tiny model,
 # and the gradients of a step under each policy. Run it before and after a
 # refactoring and `diff -r` the two folders: a behaviour-preserving change
 # leaves them byte-identical. EXTRA_REMAT_OPTIONS are appended to every
@@ -54,6 +55,10 @@ for example in "${examples[@]}"; do
   for policy in "${policies[@]}"; do
     compile "$name" "${policy%%:*}" "${policy#*:}"
   done
+  # The budget solver's frontier: its plans at six budgets.
+  "$BIN/ckpt-opt" "$OUT/$name.step.mlir" \
+    "--ckpt-pareto=points=6 json=$OUT/$name.pareto.json" -o /dev/null \
+    2>"$OUT/$name.pareto.txt"
   if [ "$name" = tiny-tp2 ]; then
     compile "$name" distributed "recompute-granularity=full \
 recompute-method=uniform recompute-num-layers=1 distribute-saved-activations=true"

@@ -377,9 +377,9 @@ public:
   std::string missing;
 };
 
-/// A layer's structure: ops, modules, shapes and edges, with tensors named
-/// by their position in the layer (outside values by the same name in
-/// every layer when they are parameters of the same shape).
+/// A layer's structure: ops, modules, attributes, shapes and edges, with
+/// tensors named by their position in the layer (outside values by their
+/// type), so that the repeated layers of a model share one enumeration.
 std::string layerSignature(const StepGraph &graph, const LayerModel &model) {
   llvm::DenseMap<int, int> localOf;
   std::string text;
@@ -394,7 +394,15 @@ std::string layerSignature(const StepGraph &graph, const LayerModel &model) {
       else
         os << "x" << graph.tensors[id].value.getType() << ",";
     }
-    os << ")" << n.op->getAttrDictionary() << ";";
+    // Which layer an op belongs to and which random stream a dropout draws
+    // from differ between repeated layers without changing what a choice
+    // keeps or costs.
+    os << ")";
+    for (NamedAttribute attr : n.op->getAttrs())
+      if (attr.getName() != xf::XFDialect::kLayerAttrName &&
+          attr.getName() != "rng_stream")
+        os << attr.getName().getValue() << "=" << attr.getValue() << ",";
+    os << ";";
     for (int id : n.outputs) {
       localOf[id] = static_cast<int>(localOf.size());
       os << graph.tensors[id].value.getType()

@@ -57,7 +57,10 @@ TEST_F(BudgetPolicyTest, ChoiceCostsAreWhatTheRewriteRuns) {
   // A GPT layer with dropout: 14 values the backward reads besides the
   // layer's output (which stays kept).
   EXPECT_EQ(layer0.candidates.size(), 14u);
-  // Both layers have one structure, so one frontier.
+  // Both layers have one structure (they differ only in their layer number
+  // and their dropouts' random streams), so one enumeration and one
+  // frontier.
+  EXPECT_EQ(layer0.structure, (*models)[1].structure);
   ASSERT_EQ(layer0.frontier.size(), (*models)[1].frontier.size());
   // Cheapest first: keeping all costs nothing.
   EXPECT_EQ(layer0.frontier.front().discard, 0u);
