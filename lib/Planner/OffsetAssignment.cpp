@@ -100,8 +100,11 @@ namespace {
 /// activations), in one list that every query scans. Every list is kept
 /// sorted by (offset, end), so that a short buffer's neighbours come in
 /// offset order by merging its window lists with the long-lived one; a long
-/// buffer's are sorted. The neighbours found, and so every plan, are the
-/// same as a scan of all placed buffers would find.
+/// buffer's are sorted, and one that spans most of the timeline scans a list
+/// of every placed buffer, which costs less than sorting nearly all of them
+/// for each of the many saved activations of a deep model. The neighbours
+/// found, and so every plan, are the same as a scan of all placed buffers
+/// would find.
 class PlacedByTime {
 public:
   /// The windows a timeline is cut into.
@@ -124,6 +127,7 @@ public:
   /// Records buffer `id`, placed at its offset.
   void add(int id) {
     const Buffer &b = buffers[id];
+    insertSorted(all, id);
     if (isLong(b)) {
       insertSorted(longLived, id);
       return;
@@ -140,6 +144,15 @@ public:
     auto overlaps = [&](int other) {
       return seen[other] != stamp && overlapInTime(b, buffers[other]);
     };
+    if (spansMany(b)) {
+      // Most of the timeline: every placed buffer in offset order, those
+      // that overlap it in time.
+      for (int other : all)
+        if (overlapInTime(b, buffers[other]) &&
+            !fn(offsets[other], endOf(other)))
+          return;
+      return;
+    }
     if (isLong(b)) {
       // Many windows: their buffers gathered and sorted, then merged with
       // the long-lived list, sorted already.
@@ -202,6 +215,10 @@ public:
 
 private:
   bool isLong(const Buffer &b) const { return b.upper - b.lower > width; }
+  /// Sorting what its windows hold would cost more than a scan of all.
+  bool spansMany(const Buffer &b) const {
+    return b.upper - b.lower > width * (kWindows / 64);
+  }
   int64_t endOf(int id) const { return offsets[id] + buffers[id].size; }
   void insertSorted(std::vector<int> &list, int id) {
     std::pair<int64_t, int64_t> key{offsets[id], endOf(id)};
@@ -226,6 +243,7 @@ private:
   const std::vector<int64_t> &offsets;
   std::vector<std::vector<int>> windows;
   std::vector<int> longLived;
+  std::vector<int> all; ///< Every placed buffer.
   std::vector<uint32_t> seen;
   std::vector<std::pair<int64_t, int64_t>> taken;
   uint32_t stamp = 0;

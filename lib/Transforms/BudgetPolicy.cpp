@@ -169,7 +169,16 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
     offered.clear();
     std::fill(used.begin(), used.end(), 0);
     auto offer = [&](size_t level, const LayerModel &model, int64_t segment) {
-      for (auto [index, state] : llvm::enumerate(levels[level]))
+      // Without `need` the states come in increasing kept bytes, one per
+      // bucket: past the most any choice leaves room for, none fits.
+      int64_t room = INT64_MIN;
+      for (const LayerChoice &point : model.frontier)
+        room =
+            std::max(room, std::min(cap - segment - point.internalPeak,
+                                    cap - calibration.head - point.keptBytes));
+      for (auto [index, state] : llvm::enumerate(levels[level])) {
+        if (!inFlight && state.below > room)
+          break;
         for (auto [choice, point] : llvm::enumerate(model.frontier)) {
           int64_t below = state.below + point.keptBytes;
           int64_t need = segment + state.below + point.internalPeak;
@@ -198,6 +207,7 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
             }
           }
         }
+      }
     };
     offer(layer, models[layer], calibration.segment[layer]);
     for (auto [first, chain] : endingAt[layer]) {
@@ -289,6 +299,9 @@ struct Candidate {
   int64_t arena = INT64_MAX, cost = INT64_MAX;
   std::string what;    ///< How an error or the frontier names it.
   bool preset = false; ///< One of Megatron's presets.
+  /// A preset's arena is planned when first asked for (arenaKnown false
+  /// until then): a preset no cheaper than the solver's plan needs none.
+  bool arenaKnown = true;
 };
 
 /// The solver's state for one step: the layers' frontiers, the estimate's
@@ -378,7 +391,7 @@ public:
       FailureOr<RematPlan> plan = preset.decide(graph, ignored);
       if (failed(plan) || plan->groups.empty())
         continue;
-      presets.push_back(judge(std::move(*plan), preset.describe()));
+      presets.push_back(judgeCost(std::move(*plan), preset.describe()));
       presets.back().preset = true;
     }
     return success();
@@ -389,7 +402,11 @@ public:
   /// "on pipeline stage i of p, ... " for a stage's errors, else empty.
   const std::string &stageText() const { return where; }
   int64_t keepAllPersistentBytes() const { return keepAllPersistent; }
-  const std::vector<Candidate> &presetCandidates() const { return presets; }
+  const std::vector<Candidate> &presetCandidates() {
+    for (Candidate &preset : presets)
+      planArena(preset);
+    return presets;
+  }
 
   /// The cheapest candidate whose planned arena is within `cap`.
   std::optional<Candidate> solve(int64_t cap) {
@@ -445,9 +462,10 @@ public:
     }
     // Megatron's presets are candidates too (block recompute, say, lies
     // outside the solver's space): the answer never costs more than a
-    // preset that fits.
-    for (const Candidate &preset : presets)
-      consider(preset);
+    // preset that fits. Only one cheaper than the answer so far is planned.
+    for (Candidate &preset : presets)
+      if (!best || preset.cost < best->cost)
+        consider(planArena(preset));
     return best;
   }
 
@@ -463,8 +481,8 @@ public:
     }
     Candidate least =
         fromPicks(*cheapestWithin(models, calibration, hi, chains));
-    for (const Candidate &preset : presets)
-      if (preset.arena < least.arena)
+    for (Candidate &preset : presets)
+      if (planArena(preset).arena < least.arena)
         least = preset;
     return least;
   }
@@ -479,10 +497,41 @@ private:
     return candidate;
   }
 
+  /// A candidate with its cost only, or judged whole where the cost needs
+  /// the rewrite (a profile's times for the regions' gathers).
+  Candidate judgeCost(RematPlan plan, std::string what) {
+    if (cost.measured())
+      return judge(std::move(plan), std::move(what));
+    Candidate candidate{std::move(plan), INT64_MAX, INT64_MAX, std::move(what)};
+    candidate.cost = evaluatePlan(graph, candidate.plan).recomputeCost;
+    candidate.arenaKnown = false;
+    return candidate;
+  }
+
+  Candidate &planArena(Candidate &candidate) {
+    if (!candidate.arenaKnown) {
+      FailureOr<int64_t> arena =
+          plannedArenaBytes(graph, candidate.plan, options, nullptr, nullptr);
+      candidate.arena = succeeded(arena) ? *arena : INT64_MAX;
+      candidate.arenaKnown = true;
+    }
+    return candidate;
+  }
+
+  /// The judged plan of `picks`; the search and the frontier's budgets
+  /// often arrive at the same picks again.
   Candidate fromPicks(const std::vector<LayerPick> &picks) {
+    std::vector<std::pair<const LayerModel *, uint64_t>> key;
+    key.reserve(picks.size());
+    for (const LayerPick &pick : picks)
+      key.emplace_back(pick.model, pick.discard);
+    auto it = judged.find(key);
+    if (it != judged.end())
+      return it->second;
     std::string what;
     RematPlan plan = planFromPicks(picks, what);
-    return judge(std::move(plan), what);
+    return judged.try_emplace(std::move(key), judge(std::move(plan), what))
+        .first->second;
   }
 
   /// The plan of `picks` with the annotated ops outside the layers, and
@@ -538,6 +587,8 @@ private:
   std::string where;
   PeakEstimate calibration;
   std::vector<Candidate> presets;
+  std::map<std::vector<std::pair<const LayerModel *, uint64_t>>, Candidate>
+      judged;
   std::vector<RecomputeGroup> fixed; ///< Annotated ops outside the layers.
   bool annotated = false; ///< Some op must be recomputed in every plan.
 };

@@ -130,14 +130,19 @@ std::vector<int64_t> firstFitBySizeByScanning(const std::vector<Buffer> &bs) {
 }
 
 TEST(OffsetAssignmentTest, TheTimeIndexFindsWhatAScanFinds) {
-  // Long and short lives mixed (the index lists them apart): the same
-  // offsets, buffer for buffer, as scanning every placed buffer.
+  // Short, medium and long lives mixed (the index finds their neighbours
+  // three ways: a window or two, the windows' lists sorted, every placed
+  // buffer; a window is 2000/256 steps wide): the same offsets, buffer for
+  // buffer, as scanning every placed buffer.
   std::mt19937 rng(7);
   for (int trial = 0; trial < 50; ++trial) {
     std::vector<Buffer> buffers;
     for (int i = 0; i < 400; ++i) {
       int64_t lo = rng() % 2000;
-      int64_t len = rng() % 4 == 0 ? 1 + rng() % 1500 : 1 + rng() % 6;
+      int kind = rng() % 4;
+      int64_t len = kind == 0   ? 1 + rng() % 1500
+                    : kind == 1 ? 8 + rng() % 40
+                                : 1 + rng() % 6;
       buffers.push_back({lo, lo + len, 1 + static_cast<int64_t>(rng() % 64)});
     }
     EXPECT_EQ(firstFitDecreasing(buffers), firstFitBySizeByScanning(buffers))
