@@ -347,8 +347,14 @@ private:
       }
     }
     int64_t running = 0, peak = 0;
-    for (int t = 0; t < step; ++t)
-      peak = std::max(peak, running += live[t]);
+    int windowStart = windowPosition >= 0 ? stepOfPosition[windowPosition] : 0;
+    peakBefore = peakFrom = 0;
+    for (int t = 0; t < step; ++t) {
+      running += live[t];
+      peak = std::max(peak, running);
+      int64_t &window = t < windowStart ? peakBefore : peakFrom;
+      window = std::max(window, running);
+    }
     return peak;
   }
 
@@ -375,6 +381,94 @@ private:
 public:
   /// The key of an op the profile has no time for, or "".
   std::string missing;
+
+  /// Where the layer's candidates split into two halves that its backward
+  /// reads apart: the first candidate of the second half, whose runs the
+  /// backward reads wholly before any candidate of the first (an MLP's
+  /// values before its attention's); the split nearest the middle, or -1.
+  int readApartSplit() const {
+    int n = static_cast<int>(gone.size()), best = -1;
+    std::vector<int> firstOf(n), lastOf(n), runOf(n);
+    for (const LocalValue &v : values)
+      if (v.bit >= 0) {
+        firstOf[v.bit] = v.firstRead;
+        lastOf[v.bit] = v.lastRead;
+        runOf[v.bit] = v.run;
+      }
+    for (int split = 1; split < n; ++split) {
+      if (runOf[split - 1] == runOf[split])
+        continue; // A run's values stay together: one region rebuilds them.
+      int firstOfFirst =
+          *std::min_element(firstOf.begin(), firstOf.begin() + split);
+      int lastOfSecond =
+          *std::max_element(lastOf.begin() + split, lastOf.end());
+      if (lastOfSecond < firstOfFirst &&
+          (best < 0 || std::abs(n - 2 * split) < std::abs(n - 2 * best)))
+        best = split;
+    }
+    return best;
+  }
+
+  /// The first half's candidates that an op of the second half may re-run
+  /// reading (a norm reading the residual sum): when the first half
+  /// discards one and a region of the second reads it, the first half's
+  /// region moves into the second half's window.
+  uint64_t crossReads(int split) const {
+    int splitRun = runOfBit(split);
+    uint64_t bits = 0;
+    for (const Op &op : ops) {
+      if (op.run < splitRun || !mayRerun(op))
+        continue;
+      for (int operand : op.operands)
+        if (values[operand].bit >= 0 && values[operand].bit < split)
+          bits |= uint64_t(1) << values[operand].bit;
+    }
+    return bits;
+  }
+
+  /// Of `bits`, those an op of the second half read in the last evaluate().
+  uint64_t readByRegions(uint64_t bits, int split) const {
+    int splitRun = runOfBit(split);
+    uint64_t read = 0;
+    for (size_t index = 0; index < ops.size(); ++index) {
+      if (rerun[index] != 1 || ops[index].run < splitRun)
+        continue;
+      for (int operand : ops[index].operands)
+        if (values[operand].bit >= 0 && (bits >> values[operand].bit & 1))
+          read |= uint64_t(1) << values[operand].bit;
+    }
+    return read;
+  }
+
+  /// Peaks of the last evaluate() before and from the backward position of
+  /// the first half's first read (setWindow), or 0 without one.
+  void setWindow(int split) {
+    windowPosition = steps;
+    for (const LocalValue &v : values)
+      if (v.bit >= 0 && v.bit < split)
+        windowPosition = std::min(windowPosition, v.firstRead);
+  }
+  int64_t peakBefore = 0, peakFrom = 0;
+
+private:
+  int runOfBit(int bit) const {
+    for (const LocalValue &v : values)
+      if (v.bit == bit)
+        return v.run;
+    return -1;
+  }
+  /// An op re-runs when a result is needed: a candidate, or a value an op
+  /// of its run reads (the layer's output is neither).
+  bool mayRerun(const Op &op) const {
+    return llvm::any_of(op.results, [&](int result) {
+      return values[result].bit >= 0 ||
+             llvm::any_of(readersOf[result], [&](int reader) {
+               return ops[reader].run == op.run;
+             });
+    });
+  }
+
+  int windowPosition = -1;
 };
 
 /// A layer's structure: ops, modules, attributes, shapes and edges, with
@@ -412,26 +506,42 @@ std::string layerSignature(const StepGraph &graph, const LayerModel &model) {
   return text;
 }
 
-/// The choices of a layer that no other beats on kept bytes, backward peak
-/// and cost at once, cheapest first.
-std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
-                                       const LayerModel &model,
-                                       int64_t alignment,
-                                       const RecomputeCost &cost,
-                                       std::string &missing) {
-  LayerEvaluator evaluator(graph, model, alignment, cost);
-  missing = evaluator.missing;
-  if (!missing.empty())
-    return {};
+/// Layers with more candidates than this are enumerated as two halves
+/// where their backward reads the halves apart: 2^a + 2^b subsets and the
+/// pairs of the halves' frontiers instead of 2^(a+b).
+constexpr size_t kEnumeratedWhole = 16;
+
+/// Every subset of `bits` with the annotations' (what must be recomputed
+/// is discarded, what must be saved is kept), each with `fixed` discarded
+/// too. With `windowPeak`, each choice's internalPeak is that window's
+/// peak, which the half's frontier is taken on.
+std::vector<LayerChoice> allSubsets(LayerEvaluator &evaluator,
+                                    const LayerModel &model, uint64_t bits,
+                                    uint64_t fixed,
+                                    const int64_t *windowPeak = nullptr) {
+  bits &= (model.candidates.size() >= 64
+               ? ~uint64_t(0)
+               : (uint64_t(1) << model.candidates.size()) - 1);
   std::vector<LayerChoice> all;
-  uint64_t subsets = uint64_t(1) << model.candidates.size();
-  all.reserve(subsets);
-  // Annotations bind: what must be recomputed is discarded, what must be
-  // saved is kept.
-  for (uint64_t discard = 0; discard < subsets; ++discard)
+  all.reserve(size_t(1) << llvm::popcount(bits));
+  // Every subset of `bits`, in increasing order.
+  for (uint64_t subset = 0;; subset = (subset - bits) & bits) {
+    uint64_t discard = subset | fixed;
     if ((discard & model.mustDiscard) == model.mustDiscard &&
-        !(discard & model.mustKeep))
+        !(discard & model.mustKeep)) {
       all.push_back(evaluator.evaluate(discard));
+      if (windowPeak)
+        all.back().internalPeak = *windowPeak;
+    }
+    if (subset == bits)
+      break;
+  }
+  return all;
+}
+
+/// The choices that no other beats on kept bytes, backward peak and cost
+/// at once, cheapest first.
+std::vector<LayerChoice> frontierOf(std::vector<LayerChoice> all) {
   std::sort(all.begin(), all.end(),
             [](const LayerChoice &a, const LayerChoice &b) {
               return std::tie(a.cost, a.keptBytes, a.internalPeak, a.discard) <
@@ -445,6 +555,111 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
         }))
       frontier.push_back(choice);
   return frontier;
+}
+
+/// The choices of a layer that no other beats on kept bytes, backward peak
+/// and cost at once, cheapest first.
+std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
+                                       LayerModel &model, int64_t alignment,
+                                       const RecomputeCost &cost,
+                                       std::string &missing) {
+  LayerEvaluator evaluator(graph, model, alignment, cost);
+  missing = evaluator.missing;
+  if (!missing.empty())
+    return {};
+  int split = model.candidates.size() > kEnumeratedWhole
+                  ? evaluator.readApartSplit()
+                  : -1;
+  if (split < 0)
+    return frontierOf(allSubsets(evaluator, model, ~uint64_t(0), 0));
+  // The halves apart. The backward reads the second half (the MLP) before
+  // the first (attention), so a choice of one weighs on the other's window
+  // through its kept bytes only, except where an op of the second half
+  // that a region re-runs reads a value the first discards (an RMSNorm
+  // reading the residual sum): that region of the first half then runs in
+  // the second's window. So the halves are enumerated apart for each choice
+  // `c` of those shared values and each set `p` of them the second's
+  // regions read: the second half's choices that no other beats on kept
+  // bytes, cost and the peak in its window; the first half's that no other
+  // beats on those and the peak in its own window (and in the second's,
+  // with `p`), against the cheapest of the former; then every pair,
+  // evaluated whole. BudgetPolicyTest holds the frontier equal, choice for
+  // choice, to every subset's on the bundled mixture-of-experts layers.
+  model.halvesAt = split;
+  evaluator.setWindow(split);
+  uint64_t all = (uint64_t(1) << model.candidates.size()) - 1;
+  uint64_t firstHalf = (uint64_t(1) << split) - 1,
+           secondHalf = all & ~firstHalf;
+  uint64_t cross = evaluator.crossReads(split);
+  uint64_t ownFirst = firstHalf & ~cross;
+  std::vector<LayerChoice> pairs;
+  // Conditioned on what the first half discards of the values the second
+  // reads (`c`), and on which of those the second's regions read (`p`).
+  for (uint64_t c = 0;; c = (c - cross) & cross) {
+    if (!(c & model.mustKeep) &&
+        (c & model.mustDiscard & cross) == (model.mustDiscard & cross)) {
+      // The second half's choices, with the first's least and `c`.
+      std::map<uint64_t, std::vector<LayerChoice>> secondByReads;
+      for (uint64_t b = 0;; b = (b - secondHalf) & secondHalf) {
+        uint64_t discard = b | c | (model.mustDiscard & ownFirst);
+        if ((discard & model.mustDiscard) == model.mustDiscard &&
+            !(discard & model.mustKeep)) {
+          LayerChoice choice = evaluator.evaluate(discard);
+          choice.internalPeak = evaluator.peakBefore;
+          secondByReads[evaluator.readByRegions(c, split)].push_back(choice);
+        }
+        if (b == secondHalf)
+          break;
+      }
+      for (auto &[reads, choices] : secondByReads) {
+        std::vector<LayerChoice> second = frontierOf(std::move(choices));
+        // The first half's choices against the cheapest of these, judged
+        // on both windows when regions of the second read what it rebuilds.
+        uint64_t context = second.front().discard & secondHalf;
+        std::vector<LayerChoice> firstChoices;
+        std::vector<int64_t> before;
+        for (uint64_t a = 0;; a = (a - ownFirst) & ownFirst) {
+          uint64_t discard = a | c | context;
+          if ((discard & model.mustDiscard) == model.mustDiscard &&
+              !(discard & model.mustKeep)) {
+            LayerChoice choice = evaluator.evaluate(discard);
+            choice.internalPeak = evaluator.peakFrom;
+            firstChoices.push_back(choice);
+            before.push_back(reads ? evaluator.peakBefore : 0);
+          }
+          if (a == ownFirst)
+            break;
+        }
+        std::vector<int> order(firstChoices.size());
+        for (size_t i = 0; i < order.size(); ++i)
+          order[i] = static_cast<int>(i);
+        std::sort(order.begin(), order.end(), [&](int x, int y) {
+          const LayerChoice &a = firstChoices[x], &b = firstChoices[y];
+          return std::tie(a.cost, a.keptBytes, a.internalPeak, before[x],
+                          a.discard) < std::tie(b.cost, b.keptBytes,
+                                                b.internalPeak, before[y],
+                                                b.discard);
+        });
+        std::vector<int> first;
+        for (int i : order)
+          if (llvm::none_of(first, [&](int j) {
+                return firstChoices[j].keptBytes <= firstChoices[i].keptBytes &&
+                       firstChoices[j].internalPeak <=
+                           firstChoices[i].internalPeak &&
+                       before[j] <= before[i];
+              }))
+            first.push_back(i);
+        for (int i : first)
+          for (const LayerChoice &b : second)
+            pairs.push_back(
+                evaluator.evaluate((firstChoices[i].discard & firstHalf) |
+                                   (b.discard & secondHalf)));
+      }
+    }
+    if (c == cross)
+      break;
+  }
+  return frontierOf(std::move(pairs));
 }
 
 } // namespace
@@ -531,8 +746,10 @@ ckpt::buildLayerModels(const StepGraph &graph, std::string &error,
                 "--profile=FILE)";
         return failure();
       }
-    } else
+    } else {
       model.frontier = models[it->second].frontier;
+      model.halvesAt = models[it->second].halvesAt;
+    }
     models.push_back(std::move(model));
   }
   return models;
@@ -580,6 +797,13 @@ ckpt::buildChainModels(const StepGraph &graph,
     }
   }
   return chains;
+}
+
+std::vector<LayerChoice>
+ckpt::frontierOfEverySubset(const StepGraph &graph, const LayerModel &model,
+                            int64_t alignment, const RecomputeCost &cost) {
+  LayerEvaluator evaluator(graph, model, alignment, cost);
+  return frontierOf(allSubsets(evaluator, model, ~uint64_t(0), 0));
 }
 
 LayerChoice ckpt::evaluateLayerChoice(const StepGraph &graph,

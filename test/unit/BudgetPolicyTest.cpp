@@ -18,6 +18,8 @@
 
 #include "llvm/Support/FileSystem.h"
 
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 using namespace mlir;
@@ -92,6 +94,86 @@ TEST_F(BudgetPolicyTest, MoeChoiceCostsAreWhatTheRewriteRuns) {
   Outcome tight = solve(keepAll * 3 / 4);
   EXPECT_LE(tight.arena, keepAll * 3 / 4);
   EXPECT_GT(tight.cost, 0);
+}
+
+// A layer of more than 16 candidates (a mixture-of-experts layer) is
+// enumerated as two halves that its backward reads apart; its frontier is
+// the one every subset gives, choice for choice. Dense layers (GPT: 14)
+// are enumerated whole.
+TEST_F(BudgetPolicyTest, HalvesGiveTheFrontierOfEverySubset) {
+  std::string tinyMoe =
+      R"({"num_layers": 2, "hidden_size": 48, "num_attention_heads": 6,
+          "num_query_groups": 2, "ffn_hidden_size": 88, "seq_length": 16,
+          "micro_batch_size": 2, "padded_vocab_size": 128,
+          "hidden_dropout": 0.1, "attention_dropout": 0.1,
+          "normalization": "RMSNorm", "swiglu": true,
+          "add_bias_linear": false,
+          "untie_embeddings_and_output_weights": true,
+          "position_embedding_type": "rope", "num_moe_experts": 4,
+          "moe_router_topk": 2, "moe_ffn_hidden_size": 40,
+          "moe_shared_expert_intermediate_size": 32,
+          "moe_expert_capacity_factor": 1.0, "moe_aux_loss_coeff": 0.01})";
+  // Without dropout a layer has fewer candidates (its masks), so every
+  // subset is quick to enumerate.
+  std::string noDropout = tinyMoe;
+  for (std::string key :
+       {R"("hidden_dropout": 0.1)", R"("attention_dropout": 0.1)"})
+    noDropout.replace(noDropout.find(key), key.size(),
+                      key.substr(0, key.size() - 3) + "0.0");
+  std::string dropless = noDropout;
+  std::string capacity = R"("moe_expert_capacity_factor": 1.0, )";
+  dropless.replace(dropless.find(capacity), capacity.size(), "");
+  std::string mixtral;
+  {
+    std::ifstream in(std::string(CKPT_EXAMPLES_DIR) + "/tiny-mixtral.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    mixtral = text.str();
+  }
+  struct Case {
+    std::string name, config;
+    config::ConfigOverrides overrides;
+    int64_t distribute = 1;
+  };
+  config::ConfigOverrides t2;
+  t2.tensorParallelSize = 2;
+  config::ConfigOverrides t2sp = t2;
+  t2sp.sequenceParallel = true;
+  std::vector<Case> cases = {
+      {"tiny MoE", tinyMoe, {}},
+      {"tiny MoE, no dropout, t=2, distributed", noDropout, t2, 2},
+      {"tiny MoE, no dropout, t=2, SP", noDropout, t2sp},
+      {"dropless tiny MoE, no dropout", dropless, {}},
+      {"tiny Mixtral", mixtral, {}},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.name);
+    build(c.config, c.overrides);
+    std::string error;
+    FailureOr<std::vector<LayerModel>> models =
+        buildLayerModels(graph, error, 64, RecomputeCost(), c.distribute);
+    ASSERT_TRUE(succeeded(models)) << error;
+    const LayerModel &layer = models->front();
+    if (layer.candidates.size() <= 16) {
+      EXPECT_EQ(layer.halvesAt, -1);
+      continue;
+    }
+    EXPECT_GT(layer.halvesAt, 0);
+    std::vector<LayerChoice> every =
+        frontierOfEverySubset(graph, layer, 64, RecomputeCost());
+    ASSERT_EQ(layer.frontier.size(), every.size());
+    for (size_t i = 0; i < every.size(); ++i) {
+      const LayerChoice &a = layer.frontier[i], &b = every[i];
+      EXPECT_EQ(std::make_tuple(a.discard, a.cost, a.keptBytes, a.internalPeak),
+                std::make_tuple(b.discard, b.cost, b.keptBytes, b.internalPeak))
+          << "choice " << i;
+    }
+  }
+  build(kTwoLayers);
+  std::string error;
+  FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error);
+  ASSERT_TRUE(succeeded(models)) << error;
+  EXPECT_EQ(models->front().halvesAt, -1);
 }
 
 TEST_F(BudgetPolicyTest, OneLayerMatchesExhaustiveSearch) {

@@ -98,6 +98,9 @@ struct LayerModel {
   /// Every choice that no other beats on kept bytes, backward peak and cost
   /// at once, cheapest first (so the first keeps all); a chain's one choice.
   std::vector<LayerChoice> frontier;
+  /// The first candidate of its second half when its subsets were
+  /// enumerated as two halves that the backward reads apart, else -1.
+  int halvesAt = -1;
 };
 
 /// The layers of `graph` with their frontiers, from every subset of each
@@ -117,6 +120,13 @@ std::vector<LayerModel>
 buildChainModels(const StepGraph &graph, const std::vector<LayerModel> &layers,
                  int64_t maxSpan, int64_t alignment = 64,
                  const RecomputeCost &cost = RecomputeCost());
+
+/// The frontier of `model` from every subset of its candidates, never as
+/// two halves (what buildLayerModels' frontier is checked against).
+std::vector<LayerChoice>
+frontierOfEverySubset(const StepGraph &graph, const LayerModel &model,
+                      int64_t alignment = 64,
+                      const RecomputeCost &cost = RecomputeCost());
 
 /// What choice `discard` of `model` keeps and costs (a frontier point or
 /// any other subset; ignored for a chain, which discards everything).
