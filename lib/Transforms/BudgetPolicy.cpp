@@ -85,17 +85,26 @@ PeakEstimate ckpt::calibratePeakEstimate(const StepGraph &graph,
   for (int64_t t = 0; t < plan.steps; ++t)
     live[t] = plan.liveKept[t] + plan.liveRecomputed[t] + plan.liveWorkspace[t];
   std::vector<char> inSegment(plan.steps, 0);
+  // Each layer's backward nodes, found in one pass over the graph.
+  std::map<int64_t, std::vector<int>> backwardOf;
+  for (auto [index, node] : llvm::enumerate(graph.nodes))
+    if (node.phase == Phase::Backward && node.layer)
+      backwardOf[*node.layer].push_back(static_cast<int>(index));
+  // Layers of one structure keep the same with no discards.
+  std::map<int, LayerChoice> keptOf;
   PeakEstimate calibration;
   int64_t below = 0;
   for (const LayerModel &model : models) {
-    LayerChoice kept =
-        evaluateLayerChoice(graph, model, 0, keepAllPlan.alignment);
+    auto [known, inserted] = keptOf.try_emplace(model.structure);
+    if (inserted || model.structure < 0)
+      known->second =
+          evaluateLayerChoice(graph, model, 0, keepAllPlan.alignment);
+    const LayerChoice &kept = known->second;
     int64_t peak = 0;
-    for (auto [index, node] : llvm::enumerate(graph.nodes))
-      if (node.phase == Phase::Backward && node.layer == model.layer) {
-        peak = std::max(peak, live[index]);
-        inSegment[index] = 1;
-      }
+    for (int index : backwardOf[model.layer]) {
+      peak = std::max(peak, live[index]);
+      inSegment[index] = 1;
+    }
     calibration.segment.push_back(peak - below - kept.internalPeak);
     below += kept.keptBytes;
   }
@@ -109,13 +118,94 @@ PeakEstimate ckpt::calibratePeakEstimate(const StepGraph &graph,
 
 namespace {
 
+/// A layer's choices that can win a bucket from a state, by how much
+/// backward peak the state leaves room for. From one state two fitting
+/// choices land at kept bytes and cost in the same order, and the DP keeps
+/// per bucket the cheapest (a state above a cheaper one is pruned), so a
+/// choice that keeps no fewer bytes for no less cost than another that
+/// fits never wins: only each room's staircase of kept bytes against cost
+/// is offered, and of the steps that land in one bucket only the last
+/// (the cheapest).
+struct ChoiceStaircases {
+  /// The choices' backward peaks, in increasing order.
+  std::vector<int64_t> peaks;
+  /// byRoom[k]: the staircase of the k + 1 choices of lowest peak, in
+  /// increasing kept bytes (and decreasing cost), as frontier indices.
+  std::vector<std::vector<uint32_t>> byRoom;
+
+  explicit ChoiceStaircases(const std::vector<LayerChoice> &frontier) {
+    std::vector<uint32_t> byPeak(frontier.size());
+    for (uint32_t i = 0; i < byPeak.size(); ++i)
+      byPeak[i] = i;
+    std::stable_sort(byPeak.begin(), byPeak.end(), [&](uint32_t a, uint32_t b) {
+      return frontier[a].internalPeak < frontier[b].internalPeak;
+    });
+    std::vector<uint32_t> fitting;
+    for (uint32_t index : byPeak) {
+      peaks.push_back(frontier[index].internalPeak);
+      fitting.push_back(index);
+      std::vector<uint32_t> order = fitting;
+      // Among equal kept bytes and cost the first in frontier order, which
+      // the full loop would offer first and so keep.
+      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+        return std::make_tuple(frontier[a].keptBytes, frontier[a].cost, a) <
+               std::make_tuple(frontier[b].keptBytes, frontier[b].cost, b);
+      });
+      std::vector<uint32_t> stairs;
+      for (uint32_t i : order)
+        if (stairs.empty() || frontier[i].cost < frontier[stairs.back()].cost)
+          stairs.push_back(i);
+      byRoom.push_back(std::move(stairs));
+    }
+  }
+
+  /// The staircase of the choices whose peak is at most `room`, or null.
+  const std::vector<uint32_t> *within(int64_t room) const {
+    size_t count =
+        std::upper_bound(peaks.begin(), peaks.end(), room) - peaks.begin();
+    return count == 0 ? nullptr : &byRoom[count - 1];
+  }
+
+  /// Calls `offer(choice)` for the steps of `stairs` that keep at most
+  /// `keptRoom` and are the last to land in their bucket (`width` wide)
+  /// from a state of kept bytes `below` (>= 0): the steps whose kept
+  /// bytes have one quotient by the width land in at most two buckets
+  /// (with or without a carry of the state's remainder).
+  template <typename Offer>
+  static void lastPerBucket(const std::vector<LayerChoice> &frontier,
+                            const std::vector<uint32_t> &stairs,
+                            int64_t keptRoom, int64_t below, int64_t width,
+                            Offer offer) {
+    auto keptOf = [&](size_t at) { return frontier[stairs[at]].keptBytes; };
+    size_t end = 0;
+    while (end < stairs.size() && keptOf(end) <= keptRoom)
+      ++end;
+    int64_t carryFrom = width - below % width; // Remainders that carry.
+    for (size_t begin = 0; begin < end;) {
+      int64_t quotient = keptOf(begin) / width;
+      size_t last = begin, carried = end;
+      for (size_t at = begin; at < end && keptOf(at) / width == quotient;
+           ++at) {
+        last = at;
+        if (carried == end && keptOf(at) % width >= carryFrom)
+          carried = at;
+      }
+      if (carried > begin)
+        offer(stairs[carried == end ? last : carried - 1]);
+      if (carried != end)
+        offer(stairs[last]);
+      begin = last + 1;
+    }
+  }
+};
+
 /// cheapestWithin, with other micro-batches in flight or not (a template
 /// so the deep models' case, without, pays nothing for them).
 template <bool inFlight>
 std::optional<std::vector<LayerPick>>
 cheapestLayerPicks(const std::vector<LayerModel> &models,
                    const PeakEstimate &calibration, int64_t cap,
-                   const std::vector<LayerModel> &chains) {
+                   const std::vector<LayerModel> &chains, bool everyChoice) {
   // A state: the kept bytes of the layers so far (`below`), the largest
   // peak of their backwards without the other micro-batches in flight
   // (`need`), and the cost.
@@ -159,16 +249,25 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
   // no part (every offer costs O(1), deep models offer many), else a list
   // sorted by both afterwards.
   std::vector<State> table(inFlight ? 0 : buckets);
-  std::vector<char> used(table.size());
+  // The table's costs and kept bytes apart from its states: most offers
+  // lose, and they read these only (small enough for the L1 cache).
+  std::vector<int64_t> tableCost(table.size()), tableBelow(table.size());
   std::vector<State> offered;
-  auto cheaper = [](const State &a, const State &b) {
-    return a.cost < b.cost || (a.cost == b.cost && a.below < b.below);
-  };
   std::vector<int64_t> cheapestUpTo(needBuckets + 1);
+  std::vector<int64_t> pointQuotient, pointRemainder;
+  std::map<int, ChoiceStaircases> staircasesOf; // By layer structure.
   for (size_t layer = 0; layer < models.size(); ++layer) {
     offered.clear();
-    std::fill(used.begin(), used.end(), 0);
+    std::fill(tableCost.begin(), tableCost.end(), INT64_MAX);
     auto offer = [&](size_t level, const LayerModel &model, int64_t segment) {
+      // A choice's bucket from its state's and its own quotient and
+      // remainder by the width, without a division per pair.
+      pointQuotient.clear();
+      pointRemainder.clear();
+      for (const LayerChoice &point : model.frontier) {
+        pointQuotient.push_back(point.keptBytes / width);
+        pointRemainder.push_back(point.keptBytes % width);
+      }
       // Without `need` the states come in increasing kept bytes, one per
       // bucket: past the most any choice leaves room for, none fits.
       int64_t room = INT64_MIN;
@@ -176,10 +275,23 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
         room =
             std::max(room, std::min(cap - segment - point.internalPeak,
                                     cap - calibration.head - point.keptBytes));
+      const ChoiceStaircases *stairs = nullptr;
+      if (!inFlight && !everyChoice && model.frontier.size() > 1) {
+        auto it = staircasesOf.find(model.structure);
+        if (it == staircasesOf.end() || model.structure < 0)
+          it = staircasesOf
+                   .insert_or_assign(model.structure,
+                                     ChoiceStaircases(model.frontier))
+                   .first;
+        stairs = &it->second;
+      }
       for (auto [index, state] : llvm::enumerate(levels[level])) {
         if (!inFlight && state.below > room)
           break;
-        for (auto [choice, point] : llvm::enumerate(model.frontier)) {
+        int64_t stateQuotient = state.below / width;
+        int64_t stateRemainder = state.below % width;
+        auto tryChoice = [&](uint32_t choice) {
+          const LayerChoice &point = model.frontier[choice];
           int64_t below = state.below + point.keptBytes;
           int64_t need = segment + state.below + point.internalPeak;
           // Kept bytes only grow: a state past a limit is dead.
@@ -189,24 +301,52 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
             others = calibration.othersInFlight(below);
           }
           if (need + others > cap || calibration.head + below + others > cap)
-            continue;
-          State next{below,
-                     inFlight ? need : 0,
-                     state.cost + point.cost,
-                     static_cast<int>(level),
-                     static_cast<int>(index),
-                     &model,
-                     static_cast<uint32_t>(choice)};
+            return;
+          int64_t cost = state.cost + point.cost;
+          auto next = [&] {
+            return State{below,
+                         inFlight ? need : 0,
+                         cost,
+                         static_cast<int>(level),
+                         static_cast<int>(index),
+                         &model,
+                         choice};
+          };
           if constexpr (inFlight) {
-            offered.push_back(next);
+            offered.push_back(next());
           } else {
-            size_t bucket = bucketOf(below);
-            if (!used[bucket] || cheaper(next, table[bucket])) {
-              table[bucket] = next;
-              used[bucket] = 1;
+            size_t bucket =
+                state.below < 0 || point.keptBytes < 0
+                    ? bucketOf(below)
+                    : static_cast<size_t>(
+                          stateQuotient + pointQuotient[choice] +
+                          (stateRemainder + pointRemainder[choice] >= width));
+            // The cheapest per bucket, then the fewest kept bytes.
+            if (cost < tableCost[bucket] ||
+                (cost == tableCost[bucket] && below < tableBelow[bucket])) {
+              tableCost[bucket] = cost;
+              tableBelow[bucket] = below;
+              table[bucket] = next();
             }
           }
+        };
+        if (!stairs) {
+          for (uint32_t choice = 0; choice < model.frontier.size(); ++choice)
+            tryChoice(choice);
+          continue;
         }
+        const std::vector<uint32_t> *fitting =
+            stairs->within(cap - segment - state.below);
+        if (!fitting)
+          continue;
+        int64_t keptRoom = cap - calibration.head - state.below;
+        if (state.below < 0 || model.frontier[fitting->front()].keptBytes < 0) {
+          for (uint32_t choice : *fitting)
+            tryChoice(choice);
+          continue;
+        }
+        ChoiceStaircases::lastPerBucket(model.frontier, *fitting, keptRoom,
+                                        state.below, width, tryChoice);
       }
     };
     offer(layer, models[layer], calibration.segment[layer]);
@@ -226,7 +366,7 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
     if constexpr (!inFlight) {
       // Only states no other beats on both kept bytes and cost.
       for (size_t bucket = 0; bucket < table.size(); ++bucket)
-        if (used[bucket] &&
+        if (tableCost[bucket] != INT64_MAX &&
             (pruned.empty() || table[bucket].cost < pruned.back().cost))
           pruned.push_back(table[bucket]);
       levels.push_back(std::move(pruned));
@@ -279,10 +419,12 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
 std::optional<std::vector<LayerPick>>
 ckpt::cheapestWithin(const std::vector<LayerModel> &models,
                      const PeakEstimate &calibration, int64_t cap,
-                     const std::vector<LayerModel> &chains) {
+                     const std::vector<LayerModel> &chains, bool everyChoice) {
   if (calibration.inFlightChunks > calibration.chunks)
-    return cheapestLayerPicks<true>(models, calibration, cap, chains);
-  return cheapestLayerPicks<false>(models, calibration, cap, chains);
+    return cheapestLayerPicks<true>(models, calibration, cap, chains,
+                                    everyChoice);
+  return cheapestLayerPicks<false>(models, calibration, cap, chains,
+                                   everyChoice);
 }
 
 namespace {

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 
 using namespace mlir;
 using namespace ckpt;
@@ -32,16 +33,96 @@ using Item = int;
 Item regionItem(int region) { return -region - 1; }
 bool isRegion(Item item) { return item < 0; }
 
+/// The step's order of items as a linked list whose labels grow along it:
+/// inserting or moving an item costs O(1) (labels are respaced when no gap
+/// is left, which the wide initial spacing makes rare), not a renumbering
+/// of every item for each region of a deep model.
+class ItemOrder {
+public:
+  explicit ItemOrder(int nodes) : nodes(nodes) {
+    for (int node = 0; node < nodes; ++node)
+      append(node);
+  }
+
+  /// An increasing key along the order.
+  int64_t position(Item item) const { return label[slot(item)]; }
+  /// The item after `item`, or none.
+  std::optional<Item> next(Item item) const {
+    int after = nextOf[slot(item)];
+    if (after < 0)
+      return std::nullopt;
+    return itemOf(after);
+  }
+  /// Inserts `item` (not in the order) just before `before`.
+  void insertBefore(Item item, Item before) {
+    int s = slot(item), b = slot(before);
+    grow(s);
+    int a = prevOf[b];
+    prevOf[s] = a;
+    nextOf[s] = b;
+    prevOf[b] = s;
+    (a < 0 ? head : nextOf[a]) = s;
+    int64_t low = a < 0 ? label[b] - 2 * kGap : label[a];
+    if (label[b] - low < 2)
+      respace();
+    else
+      label[s] = low + (label[b] - low) / 2;
+  }
+  void remove(Item item) {
+    int s = slot(item);
+    int a = prevOf[s], b = nextOf[s];
+    (a < 0 ? head : nextOf[a]) = b;
+    (b < 0 ? tail : prevOf[b]) = a;
+  }
+  void moveBefore(Item item, Item before) {
+    remove(item);
+    insertBefore(item, before);
+  }
+  template <typename Fn> void forEach(Fn fn) const {
+    for (int s = head; s >= 0; s = nextOf[s])
+      fn(itemOf(s));
+  }
+
+private:
+  static constexpr int64_t kGap = int64_t(1) << 24;
+
+  int slot(Item item) const { return isRegion(item) ? nodes - item - 1 : item; }
+  Item itemOf(int s) const { return s < nodes ? s : -(s - nodes) - 1; }
+  void grow(int s) {
+    if (static_cast<size_t>(s) >= label.size()) {
+      label.resize(s + 1, 0);
+      prevOf.resize(s + 1, -1);
+      nextOf.resize(s + 1, -1);
+    }
+  }
+  void append(Item item) {
+    int s = slot(item);
+    grow(s);
+    prevOf[s] = tail;
+    nextOf[s] = -1;
+    label[s] = tail < 0 ? 0 : label[tail] + kGap;
+    (tail < 0 ? head : nextOf[tail]) = s;
+    tail = s;
+  }
+  void respace() {
+    int64_t at = 0;
+    for (int s = head; s >= 0; s = nextOf[s], at += kGap)
+      label[s] = at;
+  }
+
+  int nodes;
+  int head = -1, tail = -1;
+  std::vector<int64_t> label;
+  std::vector<int> prevOf, nextOf;
+};
+
 class Replay {
 public:
   Replay(const StepGraph &graph, const RematPlan &plan)
-      : graph_(graph), plan_(plan), users_(graph.tensors.size()) {
+      : graph_(graph), plan_(plan), users_(graph.tensors.size()),
+        order_(static_cast<int>(graph.nodes.size())) {
     for (auto [id, tensor] : llvm::enumerate(graph.tensors))
       users_[id].assign(tensor.readers.begin(), tensor.readers.end());
-    order_.resize(graph.nodes.size());
-    for (int node = 0; node < static_cast<int>(graph.nodes.size()); ++node)
-      order_[node] = node;
-    renumber();
     for (const RecomputeGroup &group : plan.groups)
       discarded_.insert(group.discarded.begin(), group.discarded.end());
     if (plan.distributeInputs)
@@ -62,16 +143,7 @@ private:
   Phase phaseOf(Item item) const {
     return isRegion(item) ? Phase::Recompute : graph_.nodes[item].phase;
   }
-  int position(Item item) const {
-    return isRegion(item) ? regionPosition_[-item - 1] : nodePosition_[item];
-  }
-  void renumber() {
-    nodePosition_.resize(graph_.nodes.size());
-    regionPosition_.resize(evaluation_.regions.size());
-    for (auto [index, item] : llvm::enumerate(order_))
-      (isRegion(item) ? regionPosition_[-item - 1] : nodePosition_[item]) =
-          static_cast<int>(index);
-  }
+  int64_t position(Item item) const { return order_.position(item); }
 
   /// Whether `tensor` is read at `point` or after it.
   bool isAliveAt(int tensor, Item point) const {
@@ -165,11 +237,10 @@ private:
       }
     }
     int code = regionItem(static_cast<int>(evaluation_.regions.size()));
-    order_.insert(order_.begin() + position(first), code);
+    order_.insertBefore(code, first);
     evaluation_.regions.push_back(region);
     distributed_.emplace_back();
     targets_.emplace_back();
-    renumber();
     for (int id : region.inputs) {
       if (isDistributable(id) && !discarded_.contains(id)) {
         // The region reads its shard, made in the forward; the backward
@@ -222,19 +293,15 @@ private:
           hoist(it->second, regionItem(static_cast<int>(index)));
   }
 
-  void moveBefore(Item item, Item before) {
-    order_.erase(order_.begin() + position(item));
-    renumber();
-    order_.insert(order_.begin() + position(before), item);
-    renumber();
-  }
+  void moveBefore(Item item, Item before) { order_.moveBefore(item, before); }
 
   /// --ckpt-schedule: each region just before its first reader.
   void schedule() {
     std::vector<Item> regions;
-    for (Item item : order_)
+    order_.forEach([&](Item item) {
       if (isRegion(item))
         regions.push_back(item);
+    });
     for (Item item : regions) {
       int r = -item - 1;
       std::vector<Item> readers;
@@ -251,7 +318,7 @@ private:
         continue;
       Item first = *llvm::min_element(
           readers, [&](Item a, Item b) { return position(a) < position(b); });
-      if (position(first) != position(item) + 1)
+      if (order_.next(item) != first)
         moveBefore(item, first);
     }
   }
@@ -311,7 +378,9 @@ private:
       reads.push_back(std::move(inputs));
       writes.push_back(std::move(outputs));
     };
-    for (Item item : order_) {
+    std::vector<Item> items;
+    order_.forEach([&](Item item) { items.push_back(item); });
+    for (Item item : items) {
       if (!isRegion(item)) {
         const StepNode &n = graph_.nodes[item];
         std::vector<int> inputs(n.inputs.begin(), n.inputs.end());
@@ -400,8 +469,7 @@ private:
   const StepGraph &graph_;
   const RematPlan &plan_;
   std::vector<std::vector<Item>> users_;
-  std::vector<Item> order_;
-  std::vector<int> nodePosition_, regionPosition_;
+  ItemOrder order_;
   llvm::DenseSet<int> discarded_;
   llvm::DenseSet<Value> replicated_;
   std::map<int, int> rebuiltBy_; ///< Discarded tensor -> its region.

@@ -19,7 +19,9 @@
 #include "llvm/Support/FileSystem.h"
 
 #include <fstream>
+#include <random>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 using namespace mlir;
@@ -174,6 +176,104 @@ TEST_F(BudgetPolicyTest, HalvesGiveTheFrontierOfEverySubset) {
   FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error);
   ASSERT_TRUE(succeeded(models)) << error;
   EXPECT_EQ(models->front().halvesAt, -1);
+}
+
+/// The picks as (first layer, span, discard), comparable across runs.
+std::vector<std::tuple<int64_t, int64_t, uint64_t>>
+picksOf(const std::optional<std::vector<LayerPick>> &picks) {
+  std::vector<std::tuple<int64_t, int64_t, uint64_t>> out;
+  if (picks)
+    for (const LayerPick &pick : *picks)
+      out.emplace_back(pick.model->layer, pick.model->span, pick.discard);
+  return out;
+}
+
+// The DP offers a state only the choices that can win a bucket from it
+// (each room's staircase of kept bytes against cost, the last step per
+// bucket): the same picks as offering every choice, at every cap, on
+// random layers (ties of kept bytes and cost included) with chains.
+TEST(CheapestWithinTest, PrunedChoicesGiveThePicksOfEveryChoice) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    int layers = 1 + static_cast<int>(rng() % 12);
+    int64_t unit = 1000 + static_cast<int64_t>(rng() % 1000);
+    std::vector<LayerModel> models(layers);
+    PeakEstimate estimate;
+    for (int l = 0; l < layers; ++l) {
+      LayerModel &model = models[l];
+      model.layer = l;
+      // Half the layers share one structure (and frontier), as in a model.
+      model.structure = l % 2 == 0 ? 0 : l;
+      if (l % 2 == 0 && l > 0) {
+        model.frontier = models[0].frontier;
+      } else {
+        int choices = 1 + static_cast<int>(rng() % 40);
+        for (int c = 0; c < choices; ++c) {
+          LayerChoice choice;
+          choice.discard = static_cast<uint64_t>(c);
+          // Coarse values for some, so that ties occur; fine ones for
+          // others, so that several land in one bucket at large caps.
+          choice.keptBytes = c % 2 ? unit * static_cast<int64_t>(rng() % 20)
+                                   : static_cast<int64_t>(rng() % (20 * unit));
+          choice.internalPeak =
+              choice.keptBytes + unit * static_cast<int64_t>(rng() % 10);
+          choice.cost = static_cast<int64_t>(rng() % 8) * 100;
+          model.frontier.push_back(choice);
+        }
+      }
+      estimate.segment.push_back(unit * static_cast<int64_t>(rng() % 5));
+    }
+    estimate.head = unit * static_cast<int64_t>(rng() % 5);
+    std::vector<LayerModel> chains;
+    for (int first = 0; first + 1 < layers; ++first)
+      if (rng() % 2) {
+        LayerModel chain;
+        chain.layer = first;
+        chain.span = std::min<int64_t>(2 + static_cast<int64_t>(rng() % 3),
+                                       layers - first);
+        LayerChoice choice;
+        choice.discard = ~uint64_t(0);
+        choice.keptBytes = unit * static_cast<int64_t>(rng() % 4);
+        choice.internalPeak = unit * static_cast<int64_t>(20 + rng() % 20);
+        choice.cost = 1000 + static_cast<int64_t>(rng() % 500);
+        chain.frontier = {choice};
+        chains.push_back(chain);
+      }
+    for (int64_t cap : {unit * 5, unit * 20, unit * 60, unit * 150, unit * 400,
+                        unit * 1000, unit * 4000, unit * 20000}) {
+      auto pruned = cheapestWithin(models, estimate, cap, chains);
+      auto every = cheapestWithin(models, estimate, cap, chains, true);
+      ASSERT_EQ(pruned.has_value(), every.has_value())
+          << "trial " << trial << " cap " << cap;
+      EXPECT_EQ(picksOf(pruned), picksOf(every))
+          << "trial " << trial << " cap " << cap;
+    }
+  }
+}
+
+// The same on a real model: GPT-3 175B's shape at several budgets.
+TEST_F(BudgetPolicyTest, PrunedChoicesGiveThePicksOfEveryChoiceOn175B) {
+  std::ifstream in(std::string(CKPT_EXAMPLES_DIR) + "/gpt3-175b.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  config::ConfigOverrides overrides;
+  overrides.seqLength = 256; // The same layers, a faster step to build.
+  build(text.str(), overrides);
+  std::string error;
+  FailureOr<std::vector<LayerModel>> models = buildLayerModels(graph, error);
+  ASSERT_TRUE(succeeded(models)) << error;
+  std::vector<LayerModel> chains = buildChainModels(graph, *models, 16);
+  MemoryPlan keepAll = planMemory(graph, PlanOptions());
+  PeakEstimate estimate = calibratePeakEstimate(graph, *models, keepAll);
+  for (int eighth = 1; eighth <= 8; ++eighth) {
+    int64_t cap = keepAll.arenaBytes * eighth / 8;
+    auto pruned = cheapestWithin(*models, estimate, cap, chains);
+    auto every = cheapestWithin(*models, estimate, cap, chains, true);
+    EXPECT_EQ(picksOf(pruned), picksOf(every)) << "cap " << cap;
+    if (eighth >= 4) {
+      EXPECT_TRUE(pruned.has_value()) << "cap " << cap;
+    }
+  }
 }
 
 TEST_F(BudgetPolicyTest, OneLayerMatchesExhaustiveSearch) {

@@ -183,11 +183,15 @@ PeakEstimate calibratePeakEstimate(const StepGraph &graph,
 /// 1/2048 of the cap (the cheapest per bucket). With other micro-batches
 /// in flight every term grows with the total kept bytes T, known at the
 /// end: the states also carry the largest backward peak so far, bucketed
-/// alike, and are checked against T as it grows.
+/// alike, and are checked against T as it grows. Without other
+/// micro-batches in flight a state is offered only the choices that can
+/// win a bucket from it; `everyChoice` offers every choice (the reference
+/// it is tested against: the same picks).
 std::optional<std::vector<LayerPick>>
 cheapestWithin(const std::vector<LayerModel> &models,
                const PeakEstimate &estimate, int64_t cap,
-               const std::vector<LayerModel> &chains = {});
+               const std::vector<LayerModel> &chains = {},
+               bool everyChoice = false);
 
 /// The planned arena of the graph's step under `plan`, applied to a copy
 /// with regions that re-run only what the backward reads, scheduled and
