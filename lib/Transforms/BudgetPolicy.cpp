@@ -127,13 +127,9 @@ namespace {
 /// is offered, and of the steps that land in one bucket only the last
 /// (the cheapest).
 struct ChoiceStaircases {
-  /// The choices' backward peaks, in increasing order.
-  std::vector<int64_t> peaks;
-  /// byRoom[k]: the staircase of the k + 1 choices of lowest peak, in
-  /// increasing kept bytes (and decreasing cost), as frontier indices.
-  std::vector<std::vector<uint32_t>> byRoom;
-
-  explicit ChoiceStaircases(const std::vector<LayerChoice> &frontier) {
+  /// The staircases of `frontier`'s choices, for buckets `width` wide.
+  ChoiceStaircases(const std::vector<LayerChoice> &frontier, int64_t width)
+      : frontier(&frontier), width(width) {
     std::vector<uint32_t> byPeak(frontier.size());
     for (uint32_t i = 0; i < byPeak.size(); ++i)
       byPeak[i] = i;
@@ -151,52 +147,73 @@ struct ChoiceStaircases {
         return std::make_tuple(frontier[a].keptBytes, frontier[a].cost, a) <
                std::make_tuple(frontier[b].keptBytes, frontier[b].cost, b);
       });
-      std::vector<uint32_t> stairs;
+      Staircase stairs;
       for (uint32_t i : order)
-        if (stairs.empty() || frontier[i].cost < frontier[stairs.back()].cost)
-          stairs.push_back(i);
+        if (stairs.steps.empty() ||
+            frontier[i].cost < frontier[stairs.steps.back()].cost) {
+          if (stairs.steps.empty() ||
+              frontier[i].keptBytes / width !=
+                  frontier[stairs.steps.back()].keptBytes / width)
+            stairs.groups.push_back(stairs.steps.size());
+          stairs.steps.push_back(i);
+        }
+      stairs.groups.push_back(stairs.steps.size());
       byRoom.push_back(std::move(stairs));
     }
   }
 
-  /// The staircase of the choices whose peak is at most `room`, or null.
-  const std::vector<uint32_t> *within(int64_t room) const {
-    size_t count =
-        std::upper_bound(peaks.begin(), peaks.end(), room) - peaks.begin();
-    return count == 0 ? nullptr : &byRoom[count - 1];
-  }
-
-  /// Calls `offer(choice)` for the steps of `stairs` that keep at most
-  /// `keptRoom` and are the last to land in their bucket (`width` wide)
-  /// from a state of kept bytes `below` (>= 0): the steps whose kept
-  /// bytes have one quotient by the width land in at most two buckets
-  /// (with or without a carry of the state's remainder).
+  /// Calls `offer(choice)` for the choices that fit a state of kept bytes
+  /// `below` (>= 0; every choice keeps >= 0) whose backward peak leaves
+  /// `room` and whose kept bytes `keptRoom`, and are the last step of
+  /// their staircase to land in their bucket. The steps whose kept bytes
+  /// have one quotient by the width (a group) land in at most two buckets:
+  /// with or without a carry of the state's remainder.
   template <typename Offer>
-  static void lastPerBucket(const std::vector<LayerChoice> &frontier,
-                            const std::vector<uint32_t> &stairs,
-                            int64_t keptRoom, int64_t below, int64_t width,
-                            Offer offer) {
-    auto keptOf = [&](size_t at) { return frontier[stairs[at]].keptBytes; };
-    size_t end = 0;
-    while (end < stairs.size() && keptOf(end) <= keptRoom)
-      ++end;
+  void lastPerBucket(int64_t room, int64_t keptRoom, int64_t below,
+                     Offer offer) const {
+    size_t fitting =
+        std::upper_bound(peaks.begin(), peaks.end(), room) - peaks.begin();
+    if (fitting == 0)
+      return;
+    const Staircase &stairs = byRoom[fitting - 1];
+    auto keptOf = [&](uint32_t i) { return (*frontier)[i].keptBytes; };
+    size_t end = std::partition_point(
+                     stairs.steps.begin(), stairs.steps.end(),
+                     [&](uint32_t i) { return keptOf(i) <= keptRoom; }) -
+                 stairs.steps.begin();
     int64_t carryFrom = width - below % width; // Remainders that carry.
-    for (size_t begin = 0; begin < end;) {
-      int64_t quotient = keptOf(begin) / width;
-      size_t last = begin, carried = end;
-      for (size_t at = begin; at < end && keptOf(at) / width == quotient;
-           ++at) {
-        last = at;
-        if (carried == end && keptOf(at) % width >= carryFrom)
-          carried = at;
-      }
+    for (size_t g = 0; g + 1 < stairs.groups.size(); ++g) {
+      size_t begin = stairs.groups[g];
+      if (begin >= end)
+        break;
+      size_t groupEnd = std::min(stairs.groups[g + 1], end);
+      size_t carried =
+          std::partition_point(
+              stairs.steps.begin() + begin, stairs.steps.begin() + groupEnd,
+              [&](uint32_t i) { return keptOf(i) % width < carryFrom; }) -
+          stairs.steps.begin();
       if (carried > begin)
-        offer(stairs[carried == end ? last : carried - 1]);
-      if (carried != end)
-        offer(stairs[last]);
-      begin = last + 1;
+        offer(stairs.steps[carried - 1]);
+      if (carried < groupEnd)
+        offer(stairs.steps[groupEnd - 1]);
     }
   }
+
+private:
+  struct Staircase {
+    /// Frontier indices in increasing kept bytes (and decreasing cost).
+    std::vector<uint32_t> steps;
+    /// Where each run of one quotient of kept bytes by the width starts,
+    /// and the end.
+    std::vector<size_t> groups;
+  };
+
+  const std::vector<LayerChoice> *frontier;
+  int64_t width;
+  /// The choices' backward peaks, in increasing order.
+  std::vector<int64_t> peaks;
+  /// byRoom[k]: the staircase of the k + 1 choices of lowest peak.
+  std::vector<Staircase> byRoom;
 };
 
 /// cheapestWithin, with other micro-batches in flight or not (a template
@@ -275,13 +292,17 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
         room =
             std::max(room, std::min(cap - segment - point.internalPeak,
                                     cap - calibration.head - point.keptBytes));
+      // The staircases assume kept bytes >= 0 (the state's too, below).
       const ChoiceStaircases *stairs = nullptr;
-      if (!inFlight && !everyChoice && model.frontier.size() > 1) {
+      if (!inFlight && !everyChoice && model.frontier.size() > 1 &&
+          llvm::none_of(model.frontier, [](const LayerChoice &choice) {
+            return choice.keptBytes < 0;
+          })) {
         auto it = staircasesOf.find(model.structure);
         if (it == staircasesOf.end() || model.structure < 0)
           it = staircasesOf
                    .insert_or_assign(model.structure,
-                                     ChoiceStaircases(model.frontier))
+                                     ChoiceStaircases(model.frontier, width))
                    .first;
         stairs = &it->second;
       }
@@ -330,23 +351,14 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
             }
           }
         };
-        if (!stairs) {
+        if (!stairs || state.below < 0) {
           for (uint32_t choice = 0; choice < model.frontier.size(); ++choice)
             tryChoice(choice);
           continue;
         }
-        const std::vector<uint32_t> *fitting =
-            stairs->within(cap - segment - state.below);
-        if (!fitting)
-          continue;
-        int64_t keptRoom = cap - calibration.head - state.below;
-        if (state.below < 0 || model.frontier[fitting->front()].keptBytes < 0) {
-          for (uint32_t choice : *fitting)
-            tryChoice(choice);
-          continue;
-        }
-        ChoiceStaircases::lastPerBucket(model.frontier, *fitting, keptRoom,
-                                        state.below, width, tryChoice);
+        stairs->lastPerBucket(cap - segment - state.below,
+                              cap - calibration.head - state.below, state.below,
+                              tryChoice);
       }
     };
     offer(layer, models[layer], calibration.segment[layer]);
