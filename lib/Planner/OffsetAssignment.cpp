@@ -95,9 +95,10 @@ namespace {
 
 /// The placed buffers, so that a buffer's neighbours in time are found
 /// without scanning every placed buffer, in the order of their offsets.
-/// Short-lived ones (a window or less, most temporaries) are listed in the
-/// windows of time their lives touch; the long-lived ones (saved
-/// activations), in one list that every query scans. Every list is kept
+/// Those that live a few windows or less (temporaries, and the saved
+/// activations of one micro-batch of a long pipeline schedule) are listed in
+/// the windows of time their lives touch; the long-lived ones, in one list
+/// that every query scans. Every list is kept
 /// sorted by (offset, end), so that a short buffer's neighbours come in
 /// offset order by merging its window lists with the long-lived one; a long
 /// buffer's are sorted, and one that spans most of the timeline scans a list
@@ -109,6 +110,9 @@ class PlacedByTime {
 public:
   /// The windows a timeline is cut into.
   static constexpr int64_t kWindows = 256;
+  /// A buffer that lives this many windows or fewer is listed in each; a
+  /// longer one in the long-lived list, which every query scans.
+  static constexpr int64_t kListedWindows = 32;
 
   PlacedByTime(const std::vector<Buffer> &buffers,
                const std::vector<int64_t> &offsets)
@@ -128,7 +132,7 @@ public:
   void add(int id) {
     const Buffer &b = buffers[id];
     insertSorted(all, id);
-    if (isLong(b)) {
+    if (b.upper - b.lower > width * kListedWindows) {
       insertSorted(longLived, id);
       return;
     }

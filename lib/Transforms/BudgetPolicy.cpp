@@ -270,11 +270,13 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
   // lose, and they read these only (small enough for the L1 cache).
   std::vector<int64_t> tableCost(table.size()), tableBelow(table.size());
   std::vector<State> offered;
+  llvm::DenseMap<uint64_t, uint32_t> cellOf; ///< Bucket pair -> offered.
   std::vector<int64_t> cheapestUpTo(needBuckets + 1);
   std::vector<int64_t> pointQuotient, pointRemainder;
   std::map<int, ChoiceStaircases> staircasesOf; // By layer structure.
   for (size_t layer = 0; layer < models.size(); ++layer) {
     offered.clear();
+    cellOf.clear();
     std::fill(tableCost.begin(), tableCost.end(), INT64_MAX);
     auto offer = [&](size_t level, const LayerModel &model, int64_t segment) {
       // A choice's bucket from its state's and its own quotient and
@@ -334,7 +336,20 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
                          choice};
           };
           if constexpr (inFlight) {
-            offered.push_back(next());
+            // The cheapest per bucket of both (then the fewest kept bytes,
+            // the least need; on a tie the first offered).
+            uint64_t key =
+                uint64_t(bucketOf(below)) * needBuckets + bucketOf(need);
+            auto [it, inserted] =
+                cellOf.try_emplace(key, static_cast<uint32_t>(offered.size()));
+            if (inserted) {
+              offered.push_back(next());
+            } else {
+              State &held = offered[it->second];
+              if (std::tie(cost, below, need) <
+                  std::tie(held.cost, held.below, held.need))
+                held = next();
+            }
           } else {
             size_t bucket =
                 state.below < 0 || point.keptBytes < 0
@@ -384,21 +399,15 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
       levels.push_back(std::move(pruned));
       continue;
     }
-    // Stable: among equal states the first offered stays, as in the table.
-    std::stable_sort(
-        offered.begin(), offered.end(), [&](const State &a, const State &b) {
-          return std::make_tuple(bucketOf(a.below), bucketOf(a.need), a.cost,
-                                 a.below, a.need) <
-                 std::make_tuple(bucketOf(b.below), bucketOf(b.need), b.cost,
-                                 b.below, b.need);
-        });
+    // One state per bucket pair, in bucket order.
+    std::sort(offered.begin(), offered.end(),
+              [&](const State &a, const State &b) {
+                return std::make_pair(bucketOf(a.below), bucketOf(a.need)) <
+                       std::make_pair(bucketOf(b.below), bucketOf(b.need));
+              });
     std::fill(cheapestUpTo.begin(), cheapestUpTo.end(), INT64_MAX);
-    for (size_t i = 0; i < offered.size(); ++i) {
-      const State &state = offered[i];
+    for (const State &state : offered) {
       size_t needBucket = bucketOf(state.need);
-      if (i > 0 && bucketOf(offered[i - 1].below) == bucketOf(state.below) &&
-          bucketOf(offered[i - 1].need) == needBucket)
-        continue; // Not the cheapest of its bucket.
       int64_t cheapest = INT64_MAX;
       for (size_t at = needBucket + 1; at > 0; at -= at & (~at + 1))
         cheapest = std::min(cheapest, cheapestUpTo[at]);
