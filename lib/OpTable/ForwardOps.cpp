@@ -352,6 +352,8 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
        [](const OpInstance &op) { return elementwise(2, op.inputs[0]); },
        {},
        {1}});
+  ops.back().maskOutput = 1;
+  ops.back().maskOp = "dropout_mask";
   ops.push_back(
       {"dropout_mask",
        OpClass::Forward,

@@ -14,6 +14,8 @@
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Dialect/XF/XFTags.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
+#include "ckpt/OpTable/OpTable.h"
 #include "ckpt/Transforms/PlanBinding.h"
 #include "ckpt/Transforms/RematPlan.h"
 
@@ -195,8 +197,10 @@ RegionContents selectNeededOps(const StepGraph &graph,
     if (llvm::none_of(op->getResults(), isNeeded))
       continue;
     contents.ops.push_back(op);
-    if (auto dropout = dyn_cast<xf::DropoutOp>(op);
-        dropout && !needed.contains(dropout.getResult())) {
+    const ops::OpDef *def = lookupOpDef(op);
+    if (def && def->regeneratesMaskAlone(op->getNumResults(), [&](unsigned i) {
+          return needed.contains(op->getResult(i));
+        })) {
       contents.maskOnly.insert(op);
       continue;
     }
@@ -226,20 +230,32 @@ RegionContents selectAllOps(const StepGraph &graph,
   return contents;
 }
 
-/// The copy of `op` in a region: a clone, or the mask of a dropout.
+/// The copy of `op` in a region: a clone, or its mask regenerated alone by
+/// the op table's maskOp (xf.dropout_mask for a dropout), with the op's
+/// attributes that the mask op takes (the probability and random stream).
 Operation *copyIntoRegion(OpBuilder &builder, Operation *op, bool maskOnly,
                           IRMapping &mapping) {
   Operation *copy;
   if (maskOnly) {
-    auto dropout = cast<xf::DropoutOp>(op);
-    auto mask = builder.create<xf::DropoutMaskOp>(
-        op->getLoc(), dropout.getMask().getType(), dropout.getProbability(),
-        dropout.getRngStream());
-    // Its tags (module, layer, pipeline chunk) are the dropout's.
+    const ops::OpDef *def = lookupOpDef(op);
+    const ops::OpDef *maskDef = ops::lookupOp(def->maskOp);
+    Value mask = op->getResult(def->maskOutput);
+    OperationState state(
+        op->getLoc(),
+        (op->getName().getDialectNamespace() + "." +
+         llvm::StringRef(maskDef->name.data(), maskDef->name.size()))
+            .str());
+    state.addTypes(mask.getType());
+    for (const ops::AttrSpec &spec : maskDef->attrs) {
+      llvm::StringRef name(spec.name.data(), spec.name.size());
+      if (Attribute value = op->getAttr(name))
+        state.addAttribute(name, value);
+    }
+    copy = builder.create(state);
+    // Its tags (module, layer, pipeline chunk) are the op's.
     for (NamedAttribute tag : op->getDiscardableAttrs())
-      mask->setAttr(tag.getName(), tag.getValue());
-    mapping.map(dropout.getMask(), mask.getMask());
-    copy = mask;
+      copy->setAttr(tag.getName(), tag.getValue());
+    mapping.map(mask, copy->getResult(0));
   } else {
     copy = builder.clone(*op, mapping);
   }

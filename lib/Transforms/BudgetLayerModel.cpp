@@ -11,6 +11,7 @@
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
 
@@ -129,8 +130,9 @@ public:
                  shardOf(id)});
           op.outside.push_back(outside->second);
         }
-        if (isa<xf::DropoutOp>(n.op)) {
-          op.dropout = true;
+        if (const ops::OpDef *def = lookupOpDef(n.op);
+            def && def->maskOutput >= 0) {
+          op.maskOutput = def->maskOutput;
           op.maskCost = cost.maskOnly(graph, node);
         }
         op.run = static_cast<int>(run);
@@ -179,7 +181,11 @@ public:
       const Op &op = ops[index];
       if (llvm::none_of(op.results, [&](int r) { return needed[r]; }))
         continue;
-      if (op.dropout && !needed[op.results[0]]) {
+      if (op.maskOutput >= 0 &&
+          llvm::none_of(llvm::enumerate(op.results), [&](auto result) {
+            return static_cast<int>(result.index()) != op.maskOutput &&
+                   needed[result.value()];
+          })) {
         choice.cost += op.maskCost;
         rerun[index] = 2; // The mask alone.
         continue;
@@ -251,7 +257,8 @@ private:
   };
   struct Op {
     int64_t cost = 0, maskCost = 0;
-    bool dropout = false;
+    /// The result that is a mask the op can regenerate alone, or -1.
+    int maskOutput = -1;
     int run = 0;
     SmallVector<int> results, operands; ///< Local values.
     SmallVector<int> outside;           ///< Operands made outside.
@@ -332,8 +339,8 @@ private:
         continue;
       const Op &op = ops[index];
       for (auto [slot, result] : llvm::enumerate(op.results)) {
-        if (rerun[index] == 2 && slot == 0)
-          continue; // The mask alone: no value.
+        if (rerun[index] == 2 && static_cast<int>(slot) != op.maskOutput)
+          continue; // The mask alone: no other value.
         const LocalValue &v = values[result];
         int end = stepOfOp[index];
         if (discarded(result))

@@ -11,6 +11,7 @@
 #include "ckpt/Transforms/PlanEvaluator.h"
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
 
 #include "ckpt/OpTable/ProgramFormat.h"
@@ -186,7 +187,10 @@ private:
       if (llvm::none_of(n.outputs, [&](int id) { return needed.contains(id); }))
         continue;
       region.ops.push_back(node);
-      if (isa<xf::DropoutOp>(n.op) && !needed.contains(n.outputs[0])) {
+      const ops::OpDef *def = lookupOpDef(n.op);
+      if (def && def->regeneratesMaskAlone(n.outputs.size(), [&](unsigned i) {
+            return needed.contains(n.outputs[i]);
+          })) {
         region.maskOnly.push_back(node);
         continue;
       }

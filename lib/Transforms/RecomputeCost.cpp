@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/OpTable/OpTable.h"
 #include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Transforms/BudgetPolicy.h"
@@ -14,6 +15,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include <cassert>
 #include <cmath>
 
 using namespace mlir;
@@ -107,12 +109,14 @@ int64_t RecomputeCost::of(const StepGraph &graph, int node) const {
 }
 
 int64_t RecomputeCost::maskOnly(const StepGraph &graph, int node) const {
-  auto dropout = cast<xf::DropoutOp>(graph.nodes[node].op);
-  auto type = cast<RankedTensorType>(dropout.getMask().getType());
+  Operation *op = graph.nodes[node].op;
+  const ops::OpDef *def = lookupOpDef(op);
+  assert(def && def->maskOutput >= 0 && "an op that draws a mask");
+  auto type = cast<RankedTensorType>(op->getResult(def->maskOutput).getType());
   ops::Shape shape(type.getShape().begin(), type.getShape().end());
   if (profile)
     return maskTime(shape);
   ops::OpInstance instance;
   instance.outputs.push_back({shape, ops::ElementType::I1});
-  return ops::costOf(*ops::lookupOp("dropout_mask"), instance).total();
+  return ops::costOf(*ops::lookupOp(def->maskOp), instance).total();
 }

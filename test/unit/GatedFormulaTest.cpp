@@ -175,11 +175,12 @@ TEST_P(GatedFormulaTest, FlashAttentionWithoutDropout) {
                 .perLayer[0]
                 .keptBytes,
             8 * sbh + (4 * sbh + 4 * sbgd + 6 * sbf + 4 * asb) / t);
-  if (t == 1)
+  if (t == 1) {
     EXPECT_EQ(analyze(false, "bfloat16", false, MegatronPolicy(), "flash")
                   .perLayer[0]
                   .keptBytes,
               12 * sbh + 4 * sbgd + 6 * sbf + 4 * asb);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GatedFormulaTest,

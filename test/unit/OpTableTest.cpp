@@ -64,6 +64,41 @@ TEST(OpTableTest, EveryOpHasARuleAndACost) {
   EXPECT_EQ(lookupOp("convolution"), nullptr);
 }
 
+// An op that draws a mask names an op that regenerates it alone: one
+// output, a mask like the op's, from attributes the op has (so a region
+// copies them over: the same probability and random stream).
+TEST(OpTableTest, AMaskDrawnByAnOpIsRegeneratedByItsMaskOp) {
+  int drawing = 0;
+  for (const OpDef &def : allOps()) {
+    if (def.maskOutput < 0) {
+      EXPECT_TRUE(def.maskOp.empty()) << def.name;
+      continue;
+    }
+    ++drawing;
+    ASSERT_LT(static_cast<size_t>(def.maskOutput), def.outputs.size())
+        << def.name;
+    EXPECT_EQ(def.outputs[def.maskOutput].kind, TensorKind::Mask) << def.name;
+    const OpDef *maskOp = lookupOp(def.maskOp);
+    ASSERT_NE(maskOp, nullptr) << def.name;
+    EXPECT_TRUE(maskOp->inputs.empty()) << def.name;
+    ASSERT_EQ(maskOp->outputs.size(), 1u) << def.name;
+    EXPECT_EQ(maskOp->outputs[0].kind, TensorKind::Mask) << def.name;
+    for (const AttrSpec &attr : maskOp->attrs)
+      EXPECT_NE(def.attr(attr.name), nullptr) << def.name << " " << attr.name;
+  }
+  EXPECT_EQ(drawing, 1); // xf.dropout.
+  // A region that needs the dropout's result re-runs it; one that needs
+  // only its mask regenerates the mask.
+  const OpDef &dropout = op("dropout");
+  EXPECT_TRUE(
+      dropout.regeneratesMaskAlone(2, [](unsigned i) { return i == 1; }));
+  EXPECT_FALSE(
+      dropout.regeneratesMaskAlone(2, [](unsigned i) { return i == 0; }));
+  EXPECT_FALSE(dropout.regeneratesMaskAlone(2, [](unsigned) { return true; }));
+  EXPECT_FALSE(
+      op("add").regeneratesMaskAlone(1, [](unsigned) { return true; }));
+}
+
 TEST(OpTableTest, EmbeddingIsSequenceFirst) {
   EXPECT_EQ(
       infer("embedding", {i64({2, 16}), f32({128, 32}), f32({20, 32})}).first,

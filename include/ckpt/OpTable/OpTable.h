@@ -130,6 +130,26 @@ struct OpDef {
   /// a layer norm's mean and inverse deviation (2), an RMS norm's inverse
   /// root mean square (1). The report counts them apart.
   int64_t statisticsPerRow = 0;
+  /// An output that is a mask the op draws from its random stream
+  /// (`rng_stream`), or -1. When a recompute region needs that mask but
+  /// none of the op's other results, `maskOp` (an op of this table, with
+  /// the op's attributes) regenerates it alone: the mask is read back from
+  /// the stream, never kept.
+  int maskOutput = -1;
+  std::string_view maskOp;
+
+  /// Whether a region that re-runs the op, needing of its `results`
+  /// results those for which `isNeeded(index)` holds (at least one),
+  /// regenerates its mask alone: it needs no result but the mask.
+  template <typename IsNeeded>
+  bool regeneratesMaskAlone(unsigned results, IsNeeded isNeeded) const {
+    if (maskOutput < 0)
+      return false;
+    for (unsigned index = 0; index < results; ++index)
+      if (static_cast<int>(index) != maskOutput && isNeeded(index))
+        return false;
+    return true;
+  }
 
   bool backwardNeedsInput(unsigned index) const;
   bool backwardNeedsOutput(unsigned index) const;

@@ -40,9 +40,10 @@ public:
                                                   std::string &error);
   /// The cost of node `node`, or -1 when the profile has no time for it.
   int64_t of(const StepGraph &graph, int node) const;
-  /// The cost of regenerating the mask of dropout node `node` alone: the
-  /// op table's FLOPs, or the profile's time for xf.dropout_mask of that
-  /// shape, else half the dropout's.
+  /// The cost of regenerating the mask of node `node` alone (an op whose
+  /// table entry has a maskOutput: a dropout): the FLOPs of its maskOp, or
+  /// the profile's time for xf.dropout_mask of that shape, else half the
+  /// dropout's.
   int64_t maskOnly(const StepGraph &graph, int node) const;
   /// "op(a×b;c)->(d)", the key of a node in a profile.
   static std::string keyOf(const StepGraph &graph, int node);
