@@ -109,6 +109,42 @@ TEST_F(PipelineBudgetTest, TheBudgetIsTheUnrolledStagesArena) {
   EXPECT_GT(got.cost, 0);
 }
 
+// Under 1F1B a stage of more than 2p micro-batches is searched on 2p (the
+// same micro-batches in flight) and the answer judged on its own schedule:
+// the plan fits the budget there, and it is the plan of the search that
+// judges every candidate on the stage's own schedule.
+TEST_F(PipelineBudgetTest, ManyMicroBatchesGiveThePlanOfTheirOwnSchedule) {
+  auto discards = [](const RematPlan &plan) {
+    std::vector<std::vector<int>> out;
+    for (const RecomputeGroup &group : plan.groups)
+      out.push_back(group.discarded);
+    return out;
+  };
+  build(kFourLayers, stage(0, 2, 1, 12));
+  int64_t keepAll = outcomeOf(RematPlan()).arena;
+  for (int eighth = 3; eighth <= 7; ++eighth) {
+    int64_t budget = keepAll * eighth / 8;
+    BudgetPolicy fast, own;
+    fast.memoryBudget = own.memoryBudget = budget;
+    own.searchOnOwnSchedule = true;
+    std::string error;
+    FailureOr<RematPlan> plan = fast.decide(graph, error);
+    ASSERT_TRUE(succeeded(plan)) << error;
+    FailureOr<RematPlan> reference = own.decide(graph, error);
+    ASSERT_TRUE(succeeded(reference)) << error;
+    EXPECT_LE(outcomeOf(*plan).arena, budget);
+    EXPECT_EQ(discards(*plan), discards(*reference)) << "budget " << budget;
+  }
+  // Below every plan: the same lowest peak, named the same way.
+  BudgetPolicy fast, own;
+  fast.memoryBudget = own.memoryBudget = 1000;
+  own.searchOnOwnSchedule = true;
+  std::string fastError, ownError;
+  EXPECT_TRUE(failed(fast.decide(graph, fastError)));
+  EXPECT_TRUE(failed(own.decide(graph, ownError)));
+  EXPECT_EQ(fastError, ownError);
+}
+
 TEST_F(PipelineBudgetTest, AnImpossibleBudgetNamesTheStage) {
   build(kFourLayers, stage(0, 2, 1, 4));
   BudgetPolicy policy;

@@ -201,12 +201,12 @@ cheapestWithin(const std::vector<LayerModel> &models,
 /// --ckpt-pipeline-schedule does, so the arena is the stage's. Also the
 /// report's persistent bytes (Megatron's accounting) and the recompute cost
 /// of one micro-batch's step (its recompute ops under `cost`), when asked
-/// for.
-mlir::FailureOr<int64_t>
-plannedArenaBytes(const StepGraph &graph, const RematPlan &plan,
-                  const PlanOptions &options, int64_t *persistent = nullptr,
-                  int64_t *recomputeCost = nullptr,
-                  const RecomputeCost &cost = RecomputeCost());
+/// for. `microBatches` > 0 unrolls a stage's schedule for that many
+/// micro-batches instead of the module's.
+mlir::FailureOr<int64_t> plannedArenaBytes(
+    const StepGraph &graph, const RematPlan &plan, const PlanOptions &options,
+    int64_t *persistent = nullptr, int64_t *recomputeCost = nullptr,
+    const RecomputeCost &cost = RecomputeCost(), int64_t microBatches = 0);
 
 /// The solver's plans at `points` budgets spread evenly from the lowest
 /// planned peak it reaches to the keep-all arena, then the presets.
@@ -223,6 +223,11 @@ public:
   /// sequence parallelism), as Megatron's distribute_saved_activations.
   bool distributeSavedActivations = false;
   PlanOptions planOptions; ///< As --ckpt-plan-memory plans.
+  /// A 1F1B stage of more than 2p micro-batches is searched on a schedule
+  /// of 2p (as many in flight) and the answer judged on its own; true
+  /// judges every candidate on its own schedule (the reference the
+  /// shortcut is tested against).
+  bool searchOnOwnSchedule = false;
 
   std::string describe() const override;
   mlir::FailureOr<RematPlan> decide(const StepGraph &graph,
