@@ -5,7 +5,9 @@
 # and with t = 8 and sequence parallelism; one budget on the 2-layer tiny
 # MoE (test/Runtime/Inputs/tiny-moe.json); one budget on the 175B shape at
 # 1000 layers; and stage 0 of 175B with t = 8, SP and p = 8 at m = 16 and
-# m = 64 micro-batches (ckpt-compile --memory-budget=9GiB). Each build's
+# m = 64 micro-batches (ckpt-compile --memory-budget=9GiB), and the same
+# stage under selective recompute, which lowers, unrolls and plans it once
+# without the solver. Each build's
 # output (the IR or program, and the frontier it prints) is compared byte
 # for byte. Prints a Markdown table: min and median
 # per build, and the ratio of medians.
@@ -42,6 +44,8 @@ cases=(
   "175B at 1000 layers, one budget|ckpt-opt $WORK/g1000.mlir --ckpt-remat=memory-budget=800GiB"
   "175B t=8 SP p=8, stage 0, m=16|ckpt-compile $ROOT/examples/gpt3-175b.json --tensor-model-parallel-size=8 --sequence-parallel --pipeline-model-parallel-size=8 --num-microbatches=16 --pipeline-stage=0 --memory-budget=9GiB --jobs=1 --quiet"
   "175B t=8 SP p=8, stage 0, m=64|ckpt-compile $ROOT/examples/gpt3-175b.json --tensor-model-parallel-size=8 --sequence-parallel --pipeline-model-parallel-size=8 --num-microbatches=64 --pipeline-stage=0 --memory-budget=9GiB --jobs=1 --quiet"
+  "the same, m=16, selective (no solver)|ckpt-compile $ROOT/examples/gpt3-175b.json --tensor-model-parallel-size=8 --sequence-parallel --pipeline-model-parallel-size=8 --num-microbatches=16 --pipeline-stage=0 --recompute-granularity=selective --jobs=1 --quiet"
+  "the same, m=64, selective (no solver)|ckpt-compile $ROOT/examples/gpt3-175b.json --tensor-model-parallel-size=8 --sequence-parallel --pipeline-model-parallel-size=8 --num-microbatches=64 --pipeline-stage=0 --recompute-granularity=selective --jobs=1 --quiet"
 )
 
 # run BIN_DIR INDEX TAG: one timed run of case INDEX; its output kept.
