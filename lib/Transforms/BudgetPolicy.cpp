@@ -461,6 +461,10 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
 
 namespace {
 
+/// How many of the longest affordable full blocks the solver plans when
+/// looking for one that fits (BudgetSolver::cheapestBlockWithin).
+constexpr int64_t kBlockTopTries = 4;
+
 /// The longest chain of layers the solver recomputes as one region: enough
 /// for the lowest peaks of deep models (the optimum for L layers is near
 /// sqrt(L)), few enough to keep the dynamic program fast.
@@ -687,6 +691,9 @@ public:
     for (Candidate &preset : presets)
       if (!best || preset.cost < best->cost)
         consider(planArena(preset));
+    if (std::optional<Candidate> block =
+            cheapestBlockWithin(cap, best ? best->cost : INT64_MAX))
+      consider(*block);
     return best;
   }
 
@@ -705,10 +712,79 @@ public:
     for (Candidate &preset : presets)
       if (planArena(preset).arena < least.arena)
         least = preset;
+    // The longest full blocks, whose arena is the lowest of any N.
+    int64_t layers = static_cast<int64_t>(models.size());
+    for (int64_t n = std::max<int64_t>(2, layers - kBlockTopTries + 1);
+         n <= layers; ++n)
+      if (Candidate *candidate = block(n);
+          candidate && planArena(*candidate).arena < least.arena)
+        least = *candidate;
     return onOwnSchedule(std::move(least));
   }
 
 private:
+  /// Megatron's full block recompute of the first N layers, for every N:
+  /// the cheapest whose arena fits `cap`, if it costs less than `below`.
+  /// Its cost grows with N, so a binary search finds the largest N under
+  /// `below`. Its arena shrinks with N, except near N = L, where the last
+  /// layers' regions can raise it again (on 175B with t = 8 and SP, N = 96
+  /// needs more than N = 95): the top few N are tried for one that fits,
+  /// and below it a binary search finds the smallest N that fits.
+  std::optional<Candidate> cheapestBlockWithin(int64_t cap, int64_t below) {
+    int64_t layers = static_cast<int64_t>(models.size());
+    if (layers < 2 || blockUnavailable)
+      return std::nullopt;
+    int64_t lo = 1, hi = layers; // The largest N costing less than below.
+    if (block(1) == nullptr || block(1)->cost >= below)
+      return std::nullopt;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo + 1) / 2;
+      Candidate *candidate = block(mid);
+      if (candidate && candidate->cost < below)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    int64_t most = lo;
+    while (most >= 1 && lo - most < kBlockTopTries &&
+           planArena(*block(most)).arena > cap)
+      --most;
+    if (most < 1 || planArena(*block(most)).arena > cap)
+      return std::nullopt;
+    for (lo = 1, hi = most; lo < hi;) { // The smallest N that fits.
+      int64_t mid = lo + (hi - lo) / 2;
+      if (planArena(*block(mid)).arena <= cap)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    return planArena(*block(lo));
+  }
+
+  /// Full block recompute of the first `n` layers as a candidate (its
+  /// cost known, its arena planned when asked), or null where the preset
+  /// does not apply to this step.
+  Candidate *block(int64_t n) {
+    auto [it, inserted] = blocks.try_emplace(n);
+    if (inserted) {
+      MegatronPolicy preset;
+      preset.granularity = RecomputeGranularity::Full;
+      preset.method = RecomputeMethod::Block;
+      preset.numLayers = n;
+      preset.distributeSavedActivations = distribute;
+      std::string ignored;
+      FailureOr<RematPlan> plan = preset.decide(graph, ignored);
+      if (failed(plan) || plan->groups.empty()) {
+        blockUnavailable = true;
+        it->second = std::nullopt;
+      } else {
+        it->second = judgeCost(std::move(*plan), preset.describe());
+        it->second->preset = true;
+      }
+    }
+    return it->second ? &*it->second : nullptr;
+  }
+
   /// `candidate` judged on the stage's own micro-batch count, where the
   /// search judged it on fewer.
   Candidate onOwnSchedule(Candidate candidate) {
@@ -833,6 +909,9 @@ private:
   std::string where;
   PeakEstimate calibration;
   std::vector<Candidate> presets;
+  /// Full block recompute of N layers, by N, as cheapestBlockWithin asks.
+  std::map<int64_t, std::optional<Candidate>> blocks;
+  bool blockUnavailable = false;
   /// Judged picks, by the micro-batch count they were judged at.
   std::map<
       int64_t,

@@ -276,6 +276,32 @@ TEST_F(BudgetPolicyTest, PrunedChoicesGiveThePicksOfEveryChoiceOn175B) {
   }
 }
 
+// GPT-3 175B with t = 8 and sequence parallelism: full block recompute of
+// 94 and 95 layers fits full uniform recompute's arena for less, and lies
+// outside the standard presets; the solver still never costs more.
+TEST_F(BudgetPolicyTest, NeverCostsMoreThanFullBlockOfAnyLength) {
+  std::ifstream in(std::string(CKPT_EXAMPLES_DIR) + "/gpt3-175b.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  config::ConfigOverrides overrides;
+  overrides.tensorParallelSize = 8;
+  overrides.sequenceParallel = true;
+  build(text.str(), overrides);
+  for (int64_t n : {94, 95}) {
+    MegatronPolicy block;
+    block.granularity = RecomputeGranularity::Full;
+    block.method = RecomputeMethod::Block;
+    block.numLayers = n;
+    std::string error;
+    FailureOr<RematPlan> plan = block.decide(graph, error);
+    ASSERT_TRUE(succeeded(plan)) << error;
+    Outcome megatron = outcomeOf(*plan);
+    Outcome got = solve(megatron.arena);
+    EXPECT_LE(got.arena, megatron.arena) << n;
+    EXPECT_LE(got.cost, megatron.cost) << n;
+  }
+}
+
 TEST_F(BudgetPolicyTest, OneLayerMatchesExhaustiveSearch) {
   build(R"({"num_layers": 1, "hidden_size": 16, "num_attention_heads": 2,
             "seq_length": 8, "micro_batch_size": 2, "padded_vocab_size": 32,
