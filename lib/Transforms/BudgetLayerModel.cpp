@@ -518,31 +518,30 @@ std::string layerSignature(const StepGraph &graph, const LayerModel &model) {
 /// pairs of the halves' frontiers instead of 2^(a+b).
 constexpr size_t kEnumeratedWhole = 16;
 
-/// Every subset of `bits` with the annotations' (what must be recomputed
-/// is discarded, what must be saved is kept), each with `fixed` discarded
-/// too. With `windowPeak`, each choice's internalPeak is that window's
-/// peak, which the half's frontier is taken on.
-std::vector<LayerChoice> allSubsets(LayerEvaluator &evaluator,
-                                    const LayerModel &model, uint64_t bits,
-                                    uint64_t fixed,
-                                    const int64_t *windowPeak = nullptr) {
-  bits &= (model.candidates.size() >= 64
-               ? ~uint64_t(0)
-               : (uint64_t(1) << model.candidates.size()) - 1);
-  std::vector<LayerChoice> all;
-  all.reserve(size_t(1) << llvm::popcount(bits));
-  // Every subset of `bits`, in increasing order.
+/// Calls `visit(choice)` for every subset of `bits`, in increasing order,
+/// with `fixed` discarded too, that the annotations allow (what must be
+/// recomputed is discarded, what must be saved is kept), after evaluating
+/// it (the evaluator's window peaks are then the choice's).
+template <typename Visit>
+void forEachSubset(LayerEvaluator &evaluator, const LayerModel &model,
+                   uint64_t bits, uint64_t fixed, Visit visit) {
   for (uint64_t subset = 0;; subset = (subset - bits) & bits) {
     uint64_t discard = subset | fixed;
     if ((discard & model.mustDiscard) == model.mustDiscard &&
-        !(discard & model.mustKeep)) {
-      all.push_back(evaluator.evaluate(discard));
-      if (windowPeak)
-        all.back().internalPeak = *windowPeak;
-    }
+        !(discard & model.mustKeep))
+      visit(evaluator.evaluate(discard));
     if (subset == bits)
       break;
   }
+}
+
+/// Every choice of the layer, evaluated.
+std::vector<LayerChoice> everyChoice(LayerEvaluator &evaluator,
+                                     const LayerModel &model) {
+  std::vector<LayerChoice> all;
+  all.reserve(size_t(1) << model.candidates.size());
+  forEachSubset(evaluator, model, (uint64_t(1) << model.candidates.size()) - 1,
+                0, [&](const LayerChoice &choice) { all.push_back(choice); });
   return all;
 }
 
@@ -578,7 +577,7 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
                   ? evaluator.readApartSplit()
                   : -1;
   if (split < 0)
-    return frontierOf(allSubsets(evaluator, model, ~uint64_t(0), 0));
+    return frontierOf(everyChoice(evaluator, model));
   // The halves apart. The backward reads the second half (the MLP) before
   // the first (attention), so a choice of one weighs on the other's window
   // through its kept bytes only, except where an op of the second half
@@ -607,17 +606,12 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
         (c & model.mustDiscard & cross) == (model.mustDiscard & cross)) {
       // The second half's choices, with the first's least and `c`.
       std::map<uint64_t, std::vector<LayerChoice>> secondByReads;
-      for (uint64_t b = 0;; b = (b - secondHalf) & secondHalf) {
-        uint64_t discard = b | c | (model.mustDiscard & ownFirst);
-        if ((discard & model.mustDiscard) == model.mustDiscard &&
-            !(discard & model.mustKeep)) {
-          LayerChoice choice = evaluator.evaluate(discard);
-          choice.internalPeak = evaluator.peakBefore;
-          secondByReads[evaluator.readByRegions(c, split)].push_back(choice);
-        }
-        if (b == secondHalf)
-          break;
-      }
+      forEachSubset(
+          evaluator, model, secondHalf, c | (model.mustDiscard & ownFirst),
+          [&](LayerChoice choice) {
+            choice.internalPeak = evaluator.peakBefore;
+            secondByReads[evaluator.readByRegions(c, split)].push_back(choice);
+          });
       for (auto &[reads, choices] : secondByReads) {
         std::vector<LayerChoice> second = frontierOf(std::move(choices));
         // The first half's choices against the cheapest of these, judged
@@ -625,18 +619,12 @@ std::vector<LayerChoice> layerFrontier(const StepGraph &graph,
         uint64_t context = second.front().discard & secondHalf;
         std::vector<LayerChoice> firstChoices;
         std::vector<int64_t> before;
-        for (uint64_t a = 0;; a = (a - ownFirst) & ownFirst) {
-          uint64_t discard = a | c | context;
-          if ((discard & model.mustDiscard) == model.mustDiscard &&
-              !(discard & model.mustKeep)) {
-            LayerChoice choice = evaluator.evaluate(discard);
-            choice.internalPeak = evaluator.peakFrom;
-            firstChoices.push_back(choice);
-            before.push_back(reads ? evaluator.peakBefore : 0);
-          }
-          if (a == ownFirst)
-            break;
-        }
+        forEachSubset(evaluator, model, ownFirst, c | context,
+                      [&](LayerChoice choice) {
+                        choice.internalPeak = evaluator.peakFrom;
+                        firstChoices.push_back(choice);
+                        before.push_back(reads ? evaluator.peakBefore : 0);
+                      });
         std::vector<int> order(firstChoices.size());
         for (size_t i = 0; i < order.size(); ++i)
           order[i] = static_cast<int>(i);
@@ -810,7 +798,7 @@ std::vector<LayerChoice>
 ckpt::frontierOfEverySubset(const StepGraph &graph, const LayerModel &model,
                             int64_t alignment, const RecomputeCost &cost) {
   LayerEvaluator evaluator(graph, model, alignment, cost);
-  return frontierOf(allSubsets(evaluator, model, ~uint64_t(0), 0));
+  return frontierOf(everyChoice(evaluator, model));
 }
 
 LayerChoice ckpt::evaluateLayerChoice(const StepGraph &graph,

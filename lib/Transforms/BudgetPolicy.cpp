@@ -283,21 +283,12 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
   std::vector<State> offered;
   llvm::DenseMap<uint64_t, uint32_t> cellOf; ///< Bucket pair -> offered.
   std::vector<int64_t> cheapestUpTo(needBuckets + 1);
-  std::vector<int64_t> pointQuotient, pointRemainder;
   std::map<int, ChoiceStaircases> staircasesOf; // By layer structure.
   for (size_t layer = 0; layer < models.size(); ++layer) {
     offered.clear();
     cellOf.clear();
     std::fill(tableCost.begin(), tableCost.end(), INT64_MAX);
     auto offer = [&](size_t level, const LayerModel &model, int64_t segment) {
-      // A choice's bucket from its state's and its own quotient and
-      // remainder by the width, without a division per pair.
-      pointQuotient.clear();
-      pointRemainder.clear();
-      for (const LayerChoice &point : model.frontier) {
-        pointQuotient.push_back(point.keptBytes / width);
-        pointRemainder.push_back(point.keptBytes % width);
-      }
       // Without `need` the states come in increasing kept bytes, one per
       // bucket: past the most any choice leaves room for, none fits.
       int64_t room = INT64_MIN;
@@ -322,8 +313,6 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
       for (auto [index, state] : llvm::enumerate(levels[level])) {
         if (!inFlight && state.below > room)
           break;
-        int64_t stateQuotient = state.below / width;
-        int64_t stateRemainder = state.below % width;
         auto tryChoice = [&](uint32_t choice) {
           const LayerChoice &point = model.frontier[choice];
           int64_t below = state.below + point.keptBytes;
@@ -362,12 +351,7 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
                 held = next();
             }
           } else {
-            size_t bucket =
-                state.below < 0 || point.keptBytes < 0
-                    ? bucketOf(below)
-                    : static_cast<size_t>(
-                          stateQuotient + pointQuotient[choice] +
-                          (stateRemainder + pointRemainder[choice] >= width));
+            size_t bucket = bucketOf(below);
             // The cheapest per bucket, then the fewest kept bytes.
             if (cost < tableCost[bucket] ||
                 (cost == tableCost[bucket] && below < tableBelow[bucket])) {
