@@ -43,6 +43,11 @@ const OpCost &StepGraph::cost(int node) const {
   return *costs_[node];
 }
 
+void StepGraph::computeAllCosts() const {
+  for (int node = 0, e = static_cast<int>(nodes.size()); node < e; ++node)
+    cost(node);
+}
+
 bool StepGraph::isReadOutsideForward(int tensor) const {
   return llvm::any_of(tensors[tensor].readers, [&](int reader) {
     return nodes[reader].phase != Phase::Forward;

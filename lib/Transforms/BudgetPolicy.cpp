@@ -19,10 +19,13 @@
 #include "ckpt/Transforms/PlanEvaluator.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Threading.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <map>
+#include <mutex>
 
 using namespace mlir;
 using namespace ckpt;
@@ -140,7 +143,7 @@ namespace {
 struct ChoiceStaircases {
   /// The staircases of `frontier`'s choices, for buckets `width` wide.
   ChoiceStaircases(const std::vector<LayerChoice> &frontier, int64_t width)
-      : frontier(&frontier), width(width) {
+      : width(width) {
     std::vector<uint32_t> byPeak(frontier.size());
     for (uint32_t i = 0; i < byPeak.size(); ++i)
       byPeak[i] = i;
@@ -163,22 +166,27 @@ struct ChoiceStaircases {
         if (stairs.steps.empty() ||
             frontier[i].cost < frontier[stairs.steps.back()].cost) {
           if (stairs.steps.empty() ||
-              frontier[i].keptBytes / width !=
-                  frontier[stairs.steps.back()].keptBytes / width)
+              frontier[i].keptBytes / width != stairs.kept.back() / width) {
             stairs.groups.push_back(stairs.steps.size());
+            stairs.quotients.push_back(frontier[i].keptBytes / width);
+          }
           stairs.steps.push_back(i);
+          stairs.kept.push_back(frontier[i].keptBytes);
+          stairs.remainder.push_back(frontier[i].keptBytes % width);
         }
       stairs.groups.push_back(stairs.steps.size());
       byRoom.push_back(std::move(stairs));
     }
   }
 
-  /// Calls `offer(choice)` for the choices that fit a state of kept bytes
-  /// `below` (>= 0; every choice keeps >= 0) whose backward peak leaves
-  /// `room` and whose kept bytes `keptRoom`, and are the last step of
-  /// their staircase to land in their bucket. The steps whose kept bytes
-  /// have one quotient by the width (a group) land in at most two buckets:
-  /// with or without a carry of the state's remainder.
+  /// Calls `offer(choice, bucket)` for the choices that fit a state of
+  /// kept bytes `below` (>= 0; every choice keeps >= 0) whose backward
+  /// peak leaves `room` and whose kept bytes `keptRoom`, and are the last
+  /// step of their staircase to land in their bucket. The steps whose kept
+  /// bytes have one quotient by the width (a group) land in at most two
+  /// buckets: with or without a carry of the state's remainder. (The
+  /// buckets come from the quotients: most of the work is offers, and a
+  /// division costs more than the rest of one.)
   template <typename Offer>
   void lastPerBucket(int64_t room, int64_t keptRoom, int64_t below,
                      Offer offer) const {
@@ -187,26 +195,25 @@ struct ChoiceStaircases {
     if (fitting == 0)
       return;
     const Staircase &stairs = byRoom[fitting - 1];
-    auto keptOf = [&](uint32_t i) { return (*frontier)[i].keptBytes; };
-    size_t end = std::partition_point(
-                     stairs.steps.begin(), stairs.steps.end(),
-                     [&](uint32_t i) { return keptOf(i) <= keptRoom; }) -
-                 stairs.steps.begin();
-    int64_t carryFrom = width - below % width; // Remainders that carry.
+    size_t end =
+        std::upper_bound(stairs.kept.begin(), stairs.kept.end(), keptRoom) -
+        stairs.kept.begin();
+    int64_t quotient = below / width;
+    int64_t carryFrom = width - (below - quotient * width); // These carry.
     for (size_t g = 0; g + 1 < stairs.groups.size(); ++g) {
       size_t begin = stairs.groups[g];
       if (begin >= end)
         break;
       size_t groupEnd = std::min(stairs.groups[g + 1], end);
       size_t carried =
-          std::partition_point(
-              stairs.steps.begin() + begin, stairs.steps.begin() + groupEnd,
-              [&](uint32_t i) { return keptOf(i) % width < carryFrom; }) -
-          stairs.steps.begin();
+          std::lower_bound(stairs.remainder.begin() + begin,
+                           stairs.remainder.begin() + groupEnd, carryFrom) -
+          stairs.remainder.begin();
+      size_t bucket = static_cast<size_t>(quotient + stairs.quotients[g]);
       if (carried > begin)
-        offer(stairs.steps[carried - 1]);
+        offer(stairs.steps[carried - 1], bucket);
       if (carried < groupEnd)
-        offer(stairs.steps[groupEnd - 1]);
+        offer(stairs.steps[groupEnd - 1], bucket + 1);
     }
   }
 
@@ -214,12 +221,15 @@ private:
   struct Staircase {
     /// Frontier indices in increasing kept bytes (and decreasing cost).
     std::vector<uint32_t> steps;
+    /// The steps' kept bytes, and their remainders by the width (apart
+    /// from the frontier: the searches read these only, without dividing).
+    std::vector<int64_t> kept, remainder;
     /// Where each run of one quotient of kept bytes by the width starts,
-    /// and the end.
+    /// and the end; and each run's quotient.
     std::vector<size_t> groups;
+    std::vector<int64_t> quotients;
   };
 
-  const std::vector<LayerChoice> *frontier;
   int64_t width;
   /// The choices' backward peaks, in increasing order.
   std::vector<int64_t> peaks;
@@ -313,7 +323,8 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
       for (auto [index, state] : llvm::enumerate(levels[level])) {
         if (!inFlight && state.below > room)
           break;
-        auto tryChoice = [&](uint32_t choice) {
+        // `bucket`: that of the offer's kept bytes, where the caller knows.
+        auto tryChoice = [&](uint32_t choice, size_t bucket = SIZE_MAX) {
           const LayerChoice &point = model.frontier[choice];
           int64_t below = state.below + point.keptBytes;
           int64_t need = segment + state.below + point.internalPeak;
@@ -351,7 +362,8 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
                 held = next();
             }
           } else {
-            size_t bucket = bucketOf(below);
+            if (bucket == SIZE_MAX)
+              bucket = bucketOf(below);
             // The cheapest per bucket, then the fewest kept bytes.
             if (cost < tableCost[bucket] ||
                 (cost == tableCost[bucket] && below < tableBelow[bucket])) {
@@ -443,6 +455,55 @@ ckpt::cheapestWithin(const std::vector<LayerModel> &models,
                                    everyChoice);
 }
 
+bool ckpt::fitsWithin(const std::vector<LayerModel> &models,
+                      const PeakEstimate &calibration, int64_t cap,
+                      const std::vector<LayerModel> &chains) {
+  if (cap < 0)
+    return false;
+  // The fewest kept bytes after the first p layers: every check grows
+  // with the kept bytes below (others in flight too), so the state that
+  // keeps the fewest reaches every choice any other reaches.
+  constexpr int64_t kNone = INT64_MAX;
+  std::vector<int64_t> fewest(models.size() + 1, kNone);
+  fewest[0] = 0;
+  std::map<int64_t, size_t> positionOf;
+  for (auto [position, model] : llvm::enumerate(models))
+    positionOf[model.layer] = position;
+  std::vector<std::vector<std::pair<size_t, const LayerModel *>>> startingAt(
+      models.size());
+  for (const LayerModel &chain : chains) {
+    auto it = positionOf.find(chain.layer);
+    if (it != positionOf.end() && it->second + chain.span <= models.size())
+      startingAt[it->second].push_back({it->second, &chain});
+  }
+  auto offer = [&](size_t from, size_t to, const LayerModel &model,
+                   int64_t segment) {
+    int64_t below = fewest[from];
+    for (const LayerChoice &point : model.frontier) {
+      int64_t after = below + point.keptBytes;
+      int64_t others = calibration.inFlightChunks > calibration.chunks
+                           ? calibration.othersInFlight(after)
+                           : 0;
+      if (segment + below + point.internalPeak + others <= cap &&
+          calibration.head + after + others <= cap)
+        fewest[to] = std::min(fewest[to], after);
+    }
+  };
+  for (size_t position = 0; position < models.size(); ++position) {
+    if (fewest[position] == kNone)
+      continue;
+    offer(position, position + 1, models[position],
+          calibration.segment[position]);
+    for (auto [first, chain] : startingAt[position]) {
+      int64_t segment = INT64_MIN;
+      for (size_t l = first; l < first + chain->span; ++l)
+        segment = std::max(segment, calibration.segment[l]);
+      offer(first, first + chain->span, *chain, segment);
+    }
+  }
+  return fewest.back() != kNone;
+}
+
 namespace {
 
 /// How many of the longest affordable full blocks the solver plans when
@@ -481,6 +542,8 @@ public:
         searchOnOwnSchedule(searchOnOwnSchedule) {}
 
   LogicalResult init(std::string &error) {
+    if (solvesInParallel())
+      graph.computeAllCosts(); // cost() then only reads.
     int64_t tensorParallel = 1;
     std::string distributeError =
         distributeSavedActivationsError(graph, tensorParallel);
@@ -559,6 +622,7 @@ public:
     }
     xf::ModelAttr model = xf::getModel(graph.step);
     bool distributable = distributeError.empty();
+    std::vector<MegatronPolicy> standard;
     for (MegatronPolicy preset : standardMegatronPolicies(
              countLayers(graph), distributable, model && model.isMoe())) {
       // Distributed: the full presets in their distributed form.
@@ -567,13 +631,20 @@ public:
           continue; // Already there.
         preset.distributeSavedActivations = true;
       }
-      std::string ignored;
-      FailureOr<RematPlan> plan = preset.decide(graph, ignored);
-      if (failed(plan) || plan->groups.empty())
-        continue;
-      presets.push_back(judgeCost(std::move(*plan), preset.describe()));
-      presets.back().preset = true;
+      standard.push_back(preset);
     }
+    std::vector<std::optional<Candidate>> judged(standard.size());
+    forEachIndex(standard.size(), [&](size_t i) {
+      std::string ignored;
+      FailureOr<RematPlan> plan = standard[i].decide(graph, ignored);
+      if (failed(plan) || plan->groups.empty())
+        return;
+      judged[i] = judgeCost(std::move(*plan), standard[i].describe());
+      judged[i]->preset = true;
+    });
+    for (std::optional<Candidate> &preset : judged)
+      if (preset)
+        presets.push_back(std::move(*preset));
     return success();
   }
 
@@ -588,6 +659,27 @@ public:
     for (Candidate &preset : presets)
       own.push_back(onOwnSchedule(planArena(preset)));
     return own;
+  }
+
+  /// Whether solve() may run for several budgets at once: it then only
+  /// reads the solver's state but for the caches, which cacheMutex guards.
+  /// A pipeline stage's candidates are judged on clones of its module, and
+  /// one searched on fewer micro-batches may search again on its own count
+  /// (which moves the search's state): those are solved one at a time.
+  bool solvesInParallel() const {
+    return !getPipelineShape(graph.step->getParentOfType<ModuleOp>()) &&
+           !cost.measured();
+  }
+
+  /// `work(i)` for i in [0, count): on the context's threads where budgets
+  /// may be solved in parallel (solvesInParallel), else in order.
+  void forEachIndex(size_t count, llvm::function_ref<void(size_t)> work) {
+    if (solvesInParallel()) {
+      mlir::parallelFor(graph.step->getContext(), 0, count, work);
+      return;
+    }
+    for (size_t i = 0; i < count; ++i)
+      work(i);
   }
 
   /// The cheapest candidate whose planned arena is within `cap`. On a
@@ -672,9 +764,13 @@ public:
     // Megatron's presets are candidates too (block recompute, say, lies
     // outside the solver's space): the answer never costs more than a
     // preset that fits. Only one cheaper than the answer so far is planned.
+    std::vector<Candidate *> cheaper;
     for (Candidate &preset : presets)
       if (!best || preset.cost < best->cost)
-        consider(planArena(preset));
+        cheaper.push_back(&preset);
+    planArenas(cheaper);
+    for (Candidate *preset : cheaper)
+      consider(planArena(*preset));
     if (std::optional<Candidate> block =
             cheapestBlockWithin(cap, best ? best->cost : INT64_MAX))
       consider(*block);
@@ -683,26 +779,50 @@ public:
 
   /// The lowest planned peak the estimate or a preset reaches.
   Candidate lowest() {
+    // The smallest cap the estimate admits any choice under bounds the
+    // search from below (cheapestWithin finds nothing under it), and it
+    // costs far less to check: the dynamic program usually first finds
+    // picks right there.
     int64_t lo = 0, hi = keepAllArena;
     while (lo < hi) {
       int64_t mid = lo + (hi - lo) / 2;
-      if (cheapestWithin(models, calibration, mid, chains))
+      if (fitsWithin(models, calibration, mid, chains))
         hi = mid;
       else
         lo = mid + 1;
     }
+    std::optional<std::vector<LayerPick>> picks =
+        cheapestWithin(models, calibration, lo, chains);
+    if (!picks) {
+      for (hi = keepAllArena, ++lo; lo < hi;) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (auto found = cheapestWithin(models, calibration, mid, chains)) {
+          hi = mid;
+          picks = std::move(found);
+        } else {
+          lo = mid + 1;
+        }
+      }
+      if (!picks) // Not found below the keep-all arena.
+        picks = cheapestWithin(models, calibration, hi, chains);
+    }
     Candidate least =
-        fromPicks(*cheapestWithin(models, calibration, hi, chains));
+        picks ? fromPicks(*picks)
+              : Candidate{RematPlan(), keepAllArena, 0, "keeping all"};
+    // The presets and the longest full blocks (whose arena is the lowest of
+    // any N) are planned at once.
+    std::vector<Candidate *> planned;
     for (Candidate &preset : presets)
-      if (planArena(preset).arena < least.arena)
-        least = preset;
-    // The longest full blocks, whose arena is the lowest of any N.
+      planned.push_back(&preset);
     int64_t layers = static_cast<int64_t>(models.size());
     for (int64_t n = std::max<int64_t>(2, layers - kBlockTopTries + 1);
          n <= layers; ++n)
-      if (Candidate *candidate = block(n);
-          candidate && planArena(*candidate).arena < least.arena)
-        least = *candidate;
+      if (Candidate *candidate = block(n))
+        planned.push_back(candidate);
+    planArenas(planned);
+    for (Candidate *candidate : planned)
+      if (planArena(*candidate).arena < least.arena)
+        least = planArena(*candidate);
     return onOwnSchedule(std::move(least));
   }
 
@@ -749,23 +869,28 @@ private:
   /// cost known, its arena planned when asked), or null where the preset
   /// does not apply to this step.
   Candidate *block(int64_t n) {
-    auto [it, inserted] = blocks.try_emplace(n);
-    if (inserted) {
-      MegatronPolicy preset;
-      preset.granularity = RecomputeGranularity::Full;
-      preset.method = RecomputeMethod::Block;
-      preset.numLayers = n;
-      preset.distributeSavedActivations = distribute;
-      std::string ignored;
-      FailureOr<RematPlan> plan = preset.decide(graph, ignored);
-      if (failed(plan) || plan->groups.empty()) {
-        blockUnavailable = true;
-        it->second = std::nullopt;
-      } else {
-        it->second = judgeCost(std::move(*plan), preset.describe());
-        it->second->preset = true;
-      }
+    {
+      std::lock_guard<std::mutex> lock(cacheMutex);
+      auto it = blocks.find(n);
+      if (it != blocks.end())
+        return it->second ? &*it->second : nullptr;
     }
+    MegatronPolicy preset;
+    preset.granularity = RecomputeGranularity::Full;
+    preset.method = RecomputeMethod::Block;
+    preset.numLayers = n;
+    preset.distributeSavedActivations = distribute;
+    std::string ignored;
+    FailureOr<RematPlan> plan = preset.decide(graph, ignored);
+    std::optional<Candidate> made;
+    if (succeeded(plan) && !plan->groups.empty()) {
+      made = judgeCost(std::move(*plan), preset.describe());
+      made->preset = true;
+    }
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    auto it = blocks.try_emplace(n, std::move(made)).first;
+    if (!it->second)
+      blockUnavailable = true;
     return it->second ? &*it->second : nullptr;
   }
 
@@ -805,17 +930,28 @@ private:
   }
 
   /// A preset's arena, planned as the search judges (on its micro-batch
-  /// count).
-  Candidate &planArena(Candidate &candidate) {
-    if (!candidate.arenaKnown || candidate.judgedAt != searchMicroBatches) {
-      FailureOr<int64_t> arena =
-          plannedArenaBytes(graph, candidate.plan, options, nullptr, nullptr,
-                            cost, searchMicroBatches);
-      candidate.arena = succeeded(arena) ? *arena : INT64_MAX;
-      candidate.arenaKnown = true;
-      candidate.judgedAt = searchMicroBatches;
+  /// count): the candidate, copied under the lock (another budget's search
+  /// may plan it at the same time, to the same arena).
+  Candidate planArena(Candidate &candidate) {
+    int64_t at = searchMicroBatches;
+    {
+      std::lock_guard<std::mutex> lock(cacheMutex);
+      if (candidate.arenaKnown && candidate.judgedAt == at)
+        return candidate;
     }
+    FailureOr<int64_t> arena = plannedArenaBytes(graph, candidate.plan, options,
+                                                 nullptr, nullptr, cost, at);
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    candidate.arena = succeeded(arena) ? *arena : INT64_MAX;
+    candidate.arenaKnown = true;
+    candidate.judgedAt = at;
     return candidate;
+  }
+
+  /// Plans the arenas of `candidates`, in parallel where it may.
+  void planArenas(llvm::ArrayRef<Candidate *> candidates) {
+    forEachIndex(candidates.size(),
+                 [&](size_t i) { planArena(*candidates[i]); });
   }
 
   /// The judged plan of `picks`; the search and the frontier's budgets
@@ -825,16 +961,21 @@ private:
     key.reserve(picks.size());
     for (const LayerPick &pick : picks)
       key.emplace_back(pick.model, pick.discard);
-    std::map<std::vector<std::pair<const LayerModel *, uint64_t>>, Candidate>
-        &cache = judged[searchMicroBatches];
-    auto it = cache.find(key);
-    if (it != cache.end())
-      return it->second;
+    {
+      std::lock_guard<std::mutex> lock(cacheMutex);
+      auto &cache = judged[searchMicroBatches];
+      auto it = cache.find(key);
+      if (it != cache.end())
+        return it->second;
+    }
+    // Judged outside the lock: another budget's search may judge the same
+    // picks meanwhile, to the same result.
     std::string what;
     RematPlan plan = planFromPicks(picks, what);
-    return cache
-        .try_emplace(std::move(key),
-                     judge(std::move(plan), what, searchMicroBatches))
+    Candidate candidate = judge(std::move(plan), what, searchMicroBatches);
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    return judged[searchMicroBatches]
+        .try_emplace(std::move(key), std::move(candidate))
         .first->second;
   }
 
@@ -895,7 +1036,10 @@ private:
   std::vector<Candidate> presets;
   /// Full block recompute of N layers, by N, as cheapestBlockWithin asks.
   std::map<int64_t, std::optional<Candidate>> blocks;
-  bool blockUnavailable = false;
+  std::atomic<bool> blockUnavailable = false;
+  /// Guards the caches (the presets' and blocks' arenas, the blocks, the
+  /// judged picks) where budgets are solved in parallel.
+  std::mutex cacheMutex;
   /// Judged picks, by the micro-batch count they were judged at.
   std::map<
       int64_t,
@@ -985,9 +1129,17 @@ ckpt::budgetFrontier(const StepGraph &graph, const PlanOptions &options,
   int64_t low = solver.lowest().arena;
   int64_t high = solver.keepAllArenaBytes();
   points = std::max(points, 2);
+  auto budgetAt = [&](size_t i) {
+    return low + (high - low) * static_cast<int64_t>(i) / (points - 1);
+  };
+  // The budgets are independent: solved on the context's threads where the
+  // solver allows it, each to the plan it has alone.
+  std::vector<std::optional<Candidate>> solved(points);
+  solver.forEachIndex(points,
+                      [&](size_t i) { solved[i] = solver.solve(budgetAt(i)); });
   for (int i = 0; i < points; ++i) {
-    int64_t budget = low + (high - low) * i / (points - 1);
-    std::optional<Candidate> best = solver.solve(budget);
+    int64_t budget = budgetAt(i);
+    std::optional<Candidate> &best = solved[i];
     if (!best)
       continue;
     // A budget whose plan is the last one's adds nothing.

@@ -102,6 +102,9 @@ public:
   /// The FLOPs of node `node` (the op's CostOpInterface, computed on first
   /// request: planning never needs them).
   const OpCost &cost(int node) const;
+  /// Computes every node's FLOPs now, so that cost() only reads after it
+  /// (threads may then share the graph).
+  void computeAllCosts() const;
 
 private:
   friend struct StepGraphAccess;

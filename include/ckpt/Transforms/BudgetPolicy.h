@@ -194,6 +194,16 @@ cheapestWithin(const std::vector<LayerModel> &models,
                const std::vector<LayerModel> &chains = {},
                bool everyChoice = false);
 
+/// Whether any choice per layer (or chain) keeps the estimated peak within
+/// `cap`, whatever it costs: exactly the caps at which cheapestWithin,
+/// offering every choice and keeping every state, would find picks. With
+/// other micro-batches in flight it checks each layer's own peak, not the
+/// largest so far, against the final kept bytes, so it may admit a cap
+/// cheapestWithin does not (never the reverse): a lower bound either way.
+bool fitsWithin(const std::vector<LayerModel> &models,
+                const PeakEstimate &estimate, int64_t cap,
+                const std::vector<LayerModel> &chains = {});
+
 /// The planned arena of the graph's step under `plan`, applied to a copy
 /// with regions that re-run only what the backward reads, scheduled and
 /// planned as --ckpt-schedule and --ckpt-plan-memory do; a pipeline stage's
