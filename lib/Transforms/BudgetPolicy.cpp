@@ -144,35 +144,39 @@ struct ChoiceStaircases {
   /// The staircases of `frontier`'s choices, for buckets `width` wide.
   ChoiceStaircases(const std::vector<LayerChoice> &frontier, int64_t width)
       : width(width) {
+    for (const LayerChoice &choice : frontier) {
+      kept.push_back(choice.keptBytes);
+      remainder.push_back(choice.keptBytes % width);
+    }
     std::vector<uint32_t> byPeak(frontier.size());
     for (uint32_t i = 0; i < byPeak.size(); ++i)
       byPeak[i] = i;
     std::stable_sort(byPeak.begin(), byPeak.end(), [&](uint32_t a, uint32_t b) {
       return frontier[a].internalPeak < frontier[b].internalPeak;
     });
-    std::vector<uint32_t> fitting;
+    // The choices that fit, in increasing kept bytes, then cost; among
+    // equal kept bytes and cost the first in frontier order, which the full
+    // loop would offer first and so keep.
+    std::vector<uint32_t> order;
+    auto before = [&](uint32_t a, uint32_t b) {
+      return std::make_tuple(frontier[a].keptBytes, frontier[a].cost, a) <
+             std::make_tuple(frontier[b].keptBytes, frontier[b].cost, b);
+    };
     for (uint32_t index : byPeak) {
       peaks.push_back(frontier[index].internalPeak);
-      fitting.push_back(index);
-      std::vector<uint32_t> order = fitting;
-      // Among equal kept bytes and cost the first in frontier order, which
-      // the full loop would offer first and so keep.
-      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-        return std::make_tuple(frontier[a].keptBytes, frontier[a].cost, a) <
-               std::make_tuple(frontier[b].keptBytes, frontier[b].cost, b);
-      });
+      order.insert(std::upper_bound(order.begin(), order.end(), index, before),
+                   index);
       Staircase stairs;
       for (uint32_t i : order)
         if (stairs.steps.empty() ||
             frontier[i].cost < frontier[stairs.steps.back()].cost) {
           if (stairs.steps.empty() ||
-              frontier[i].keptBytes / width != stairs.kept.back() / width) {
+              frontier[i].keptBytes / width !=
+                  frontier[stairs.steps.back()].keptBytes / width) {
             stairs.groups.push_back(stairs.steps.size());
             stairs.quotients.push_back(frontier[i].keptBytes / width);
           }
           stairs.steps.push_back(i);
-          stairs.kept.push_back(frontier[i].keptBytes);
-          stairs.remainder.push_back(frontier[i].keptBytes % width);
         }
       stairs.groups.push_back(stairs.steps.size());
       byRoom.push_back(std::move(stairs));
@@ -196,8 +200,9 @@ struct ChoiceStaircases {
       return;
     const Staircase &stairs = byRoom[fitting - 1];
     size_t end =
-        std::upper_bound(stairs.kept.begin(), stairs.kept.end(), keptRoom) -
-        stairs.kept.begin();
+        std::partition_point(stairs.steps.begin(), stairs.steps.end(),
+                             [&](uint32_t i) { return kept[i] <= keptRoom; }) -
+        stairs.steps.begin();
     int64_t quotient = below / width;
     int64_t carryFrom = width - (below - quotient * width); // These carry.
     for (size_t g = 0; g + 1 < stairs.groups.size(); ++g) {
@@ -206,9 +211,10 @@ struct ChoiceStaircases {
         break;
       size_t groupEnd = std::min(stairs.groups[g + 1], end);
       size_t carried =
-          std::lower_bound(stairs.remainder.begin() + begin,
-                           stairs.remainder.begin() + groupEnd, carryFrom) -
-          stairs.remainder.begin();
+          std::partition_point(
+              stairs.steps.begin() + begin, stairs.steps.begin() + groupEnd,
+              [&](uint32_t i) { return remainder[i] < carryFrom; }) -
+          stairs.steps.begin();
       size_t bucket = static_cast<size_t>(quotient + stairs.quotients[g]);
       if (carried > begin)
         offer(stairs.steps[carried - 1], bucket);
@@ -221,9 +227,6 @@ private:
   struct Staircase {
     /// Frontier indices in increasing kept bytes (and decreasing cost).
     std::vector<uint32_t> steps;
-    /// The steps' kept bytes, and their remainders by the width (apart
-    /// from the frontier: the searches read these only, without dividing).
-    std::vector<int64_t> kept, remainder;
     /// Where each run of one quotient of kept bytes by the width starts,
     /// and the end; and each run's quotient.
     std::vector<size_t> groups;
@@ -231,6 +234,9 @@ private:
   };
 
   int64_t width;
+  /// Each choice's kept bytes, and their remainder by the width (apart from
+  /// the frontier: the searches read these only, without dividing).
+  std::vector<int64_t> kept, remainder;
   /// The choices' backward peaks, in increasing order.
   std::vector<int64_t> peaks;
   /// byRoom[k]: the staircase of the k + 1 choices of lowest peak.
