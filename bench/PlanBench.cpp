@@ -9,9 +9,9 @@
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/MLIRContext.h"
 

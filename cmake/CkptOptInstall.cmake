@@ -8,7 +8,8 @@ include(CMakePackageConfigHelpers)
 set(CKPT_INSTALLED_LIBRARIES
   CkptOutput CkptSupport CkptPlan CkptOpTable CkptPlanner CkptInterfaces CkptXF
   CkptDialect
-  CkptAnalysis CkptReport CkptTransforms CkptModelConfig CkptToolSupport
+  CkptAnalysis CkptReport CkptRewrite CkptSolver CkptTransforms CkptModelConfig
+  CkptToolSupport
   CkptConfigImport CkptProgramExport CkptPipeline CkptCAPI CkptOptC
   ckpt_runtime_core ckpt_runtime_cpu ckpt_runtime_reference ckpt_runtime_cuda
   ckpt_runtime)

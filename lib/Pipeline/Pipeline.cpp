@@ -4,10 +4,10 @@
 #include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Report/Report.h"
+#include "ckpt/Rewrite/PipelineSchedule.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Target/Program/ProgramExport.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/PipelineSchedule.h"
 
 #include "mlir/IR/Threading.h"
 #include "mlir/Pass/PassRegistry.h"

@@ -4,10 +4,10 @@
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Report/Report.h"
+#include "ckpt/Rewrite/RematPlan.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPlan.h"
-#include "ckpt/Transforms/RematPolicy.h"
 
 #include "llvm/Support/raw_ostream.h"
 

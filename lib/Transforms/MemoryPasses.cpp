@@ -3,8 +3,8 @@
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/Rewrite/RematPlan.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPlan.h"
 
 using namespace mlir;
 using namespace ckpt;

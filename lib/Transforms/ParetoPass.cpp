@@ -2,8 +2,8 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Report/Report.h"
+#include "ckpt/Solver/BudgetPolicy.h"
 #include "ckpt/Support/AtomicOutput.h"
-#include "ckpt/Transforms/BudgetPolicy.h"
 #include "ckpt/Transforms/Passes.h"
 
 using namespace mlir;

@@ -1,9 +1,9 @@
 //===- RematPasses.cpp - --ckpt-remat and --ckpt-verify-remat -------------===//
 
 #include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPolicy.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -13,27 +13,6 @@ namespace ckpt {
 #define GEN_PASS_DEF_CKPTVERIFYREMAT
 #include "ckpt/Transforms/Passes.h.inc"
 } // namespace ckpt
-
-func::FuncOp ckpt::lookupTrainingStep(ModuleOp module, StringRef name) {
-  auto step = module.lookupSymbol<func::FuncOp>(name);
-  if (!step)
-    mlir::emitError(module.getLoc())
-        << "no training step @" << name << "; run --xf-training-step first";
-  return step;
-}
-
-FailureOr<StepGraph> ckpt::buildStepWithoutRegions(ModuleOp module,
-                                                   func::FuncOp step,
-                                                   StringRef what) {
-  FailureOr<StepGraph> graph = StepGraph::build(step);
-  if (failed(graph))
-    return failure();
-  if (!graph->regions.empty())
-    return mlir::emitError(module.getLoc())
-           << "@" << step.getName() << " already has recompute regions; "
-           << what << " the step before --ckpt-remat";
-  return graph;
-}
 
 namespace {
 

@@ -2,10 +2,10 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
+#include "ckpt/Rewrite/PlanBinding.h"
+#include "ckpt/Rewrite/RematPolicy.h"
+#include "ckpt/Solver/BudgetPolicy.h"
 #include "ckpt/Support/ByteSize.h"
-#include "ckpt/Transforms/BudgetPolicy.h"
-#include "ckpt/Transforms/PlanBinding.h"
-#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -225,55 +225,4 @@ ckpt::createRematPolicy(const std::string &name, const RematOptions &options,
     return nullptr;
   }
   return it->second(options, error);
-}
-
-int64_t ckpt::chunkOf(const StepNode &node) {
-  auto chunk = node.op->getAttrOfType<IntegerAttr>(CkptDialect::kChunkAttrName);
-  return chunk ? chunk.getInt() : 0;
-}
-
-std::map<int64_t, LayerSpan> ckpt::layerSpans(const StepGraph &graph) {
-  std::map<int64_t, std::pair<int64_t, int64_t>> range; // [min, max]
-  for (const StepNode &node : graph.nodes)
-    if (node.phase == Phase::Forward && node.region < 0 && node.layer) {
-      auto [it, fresh] =
-          range.try_emplace(chunkOf(node), *node.layer, *node.layer);
-      it->second.first = std::min(it->second.first, *node.layer);
-      it->second.second = std::max(it->second.second, *node.layer);
-    }
-  std::map<int64_t, LayerSpan> spans;
-  for (auto &[chunk, r] : range)
-    spans[chunk] = {r.first, r.second - r.first + 1};
-  return spans;
-}
-
-int64_t ckpt::countLayers(const StepGraph &graph) {
-  int64_t layers = 0;
-  for (auto &[chunk, span] : layerSpans(graph))
-    layers = std::max(layers, span.count);
-  return layers;
-}
-
-FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
-                                        const RematPolicy &policy,
-                                        RegionOps regionOps,
-                                        plan::PlacementPlan *placements) {
-  // Reported at the module: the function's line is as long as its signature.
-  Operation *where = step->getParentOp() ? step->getParentOp() : step;
-  FailureOr<StepGraph> graph = StepGraph::build(step);
-  if (failed(graph))
-    return failure();
-  std::string error;
-  FailureOr<RematPlan> plan = policy.decide(*graph, error);
-  if (failed(plan))
-    return mlir::emitError(where->getLoc()) << error;
-  // Described before the rewrite, from the step as the policy saw it.
-  if (placements)
-    *placements =
-        describePlan(*graph, *plan, policy.describe(), describeModel(step));
-  FailureOr<RematResult> result = applyRematPlan(*graph, *plan, regionOps);
-  // Without a region the step, and so its graph, is unchanged.
-  if (succeeded(result) && !result->graph)
-    result->graph = std::move(*graph);
-  return result;
 }

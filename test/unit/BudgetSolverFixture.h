@@ -13,8 +13,8 @@
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Solver/BudgetPolicy.h"
 #include "ckpt/Target/Config/ConfigImport.h"
-#include "ckpt/Transforms/BudgetPolicy.h"
 #include "ckpt/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"

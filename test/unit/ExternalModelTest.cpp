@@ -13,8 +13,8 @@
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
 #include "ckpt/Interfaces/CkptInterfaces.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

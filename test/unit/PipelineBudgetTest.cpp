@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "BudgetSolverFixture.h"
-#include "ckpt/Transforms/PipelineSchedule.h"
+#include "ckpt/Rewrite/PipelineSchedule.h"
 
 using namespace mlir;
 using namespace ckpt;

@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Transforms/PipelineSchedule.h"
+#include "ckpt/Rewrite/PipelineSchedule.h"
 
 #include <gtest/gtest.h>
 

@@ -10,10 +10,10 @@
 #include "GptStep.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Rewrite/PlanBinding.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/PlanBinding.h"
-#include "ckpt/Transforms/RematPolicy.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/StringSet.h"

@@ -5,9 +5,9 @@
 #define CKPT_TEST_UNIT_STEPREPORT_H
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/RematPolicy.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 //
 // This library holds the data and its file format (docs/plan-format.md) and
 // depends on LLVM's support library only: no MLIR. Policies produce plans
-// and the rewrite lowers them (ckpt/Transforms/PlanBinding.h binds names to
+// and the rewrite lowers them (ckpt/Rewrite/PlanBinding.h binds names to
 // a step graph).
 //
 //===----------------------------------------------------------------------===//

@@ -12,6 +12,7 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Plan/FrontierPoint.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -67,16 +68,6 @@ std::string pipelineReportToJson(const PipelineMemory &pipeline,
 /// An SVG picture of the memory timeline: live bytes per kind over the
 /// schedule, the peak marked.
 std::string renderTimelineSvg(const MemoryPlan &plan, const std::string &title);
-
-/// One point of the memory-budget frontier: for a budget, the solver's
-/// plan (its planned arena and recompute FLOPs); or a Megatron preset.
-struct FrontierPoint {
-  int64_t budget = 0;
-  int64_t arena = 0;
-  int64_t cost = 0;
-  std::string plan; ///< What the plan does, or the preset's name.
-  bool preset = false;
-};
 
 /// The frontier as a table, as JSON and as an SVG plot (planned arena
 /// against recompute overhead, the presets marked); overheads are FLOPs over

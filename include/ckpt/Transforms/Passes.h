@@ -5,6 +5,8 @@
 
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Rewrite/PipelineUnroll.h"
+#include "ckpt/Rewrite/StepLookup.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
@@ -21,32 +23,6 @@ namespace ckpt {
 /// failure when the function cannot be differentiated.
 mlir::FailureOr<mlir::func::FuncOp>
 buildTrainingStep(mlir::func::FuncOp forward, llvm::StringRef stepName);
-
-/// The training step named `name`, or null after an error that tells the
-/// user to run --xf-training-step.
-mlir::func::FuncOp lookupTrainingStep(mlir::ModuleOp module,
-                                      llvm::StringRef name);
-
-class StepGraph;
-
-/// The graph of `step`, which must have no recompute regions yet (the
-/// comparisons start from the plain step); otherwise an error at the module
-/// that says to run `what` before --ckpt-remat.
-mlir::FailureOr<StepGraph> buildStepWithoutRegions(mlir::ModuleOp module,
-                                                   mlir::func::FuncOp step,
-                                                   llvm::StringRef what);
-
-/// Unrolls the training step `stepName` of a pipeline stage (a module with
-/// `ckpt.pipeline`) into its micro-batches in the stage's schedule, as
-/// --ckpt-pipeline-schedule does: the step is replaced by one of the same
-/// name. Nothing to do without `ckpt.pipeline` or once unrolled; fails with
-/// a diagnostic on a shape the schedule cannot run.
-mlir::LogicalResult unrollPipelineSchedule(mlir::ModuleOp module,
-                                           llvm::StringRef stepName);
-/// The graph of the step `stepName` once unrolled (the stage's whole
-/// schedule, as the planner sees it).
-mlir::FailureOr<StepGraph> unrolledStepGraph(mlir::ModuleOp module,
-                                             llvm::StringRef stepName);
 
 namespace plan {
 struct PlacementPlan;

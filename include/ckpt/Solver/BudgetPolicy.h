@@ -12,12 +12,13 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CKPT_TRANSFORMS_BUDGETPOLICY_H
-#define CKPT_TRANSFORMS_BUDGETPOLICY_H
+#ifndef CKPT_SOLVER_BUDGETPOLICY_H
+#define CKPT_SOLVER_BUDGETPOLICY_H
 
 #include "ckpt/Analysis/MemoryPlan.h"
-#include "ckpt/Report/Report.h"
-#include "ckpt/Transforms/RematPolicy.h"
+#include "ckpt/Plan/FrontierPoint.h"
+#include "ckpt/Rewrite/RecomputeCost.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 
 #include <cstdint>
 #include <map>
@@ -27,36 +28,6 @@
 #include <vector>
 
 namespace ckpt {
-
-/// What recomputing an op costs the solver: FLOPs from the cost model (the
-/// default), or the mean time ckpt-run measured for the op's kind and
-/// shapes (`cost=profile:FILE`, written by `ckpt-run --profile=FILE`), in
-/// nanoseconds, because elementwise ops cost more per FLOP than GEMMs.
-class RecomputeCost {
-public:
-  RecomputeCost() = default;
-  /// The times of a profile; fails with `error` on a file that is not one.
-  static std::optional<RecomputeCost> fromProfile(llvm::StringRef path,
-                                                  std::string &error);
-  /// The cost of node `node`, or -1 when the profile has no time for it.
-  int64_t of(const StepGraph &graph, int node) const;
-  /// The cost of regenerating the mask of node `node` alone (an op whose
-  /// table entry has a maskOutput: a dropout): the FLOPs of its maskOp, or
-  /// the profile's time for xf.dropout_mask of that shape, else half the
-  /// dropout's.
-  int64_t maskOnly(const StepGraph &graph, int node) const;
-  /// "op(a×b;c)->(d)", the key of a node in a profile.
-  static std::string keyOf(const StepGraph &graph, int node);
-  bool measured() const { return profile != nullptr; }
-  const std::string &source() const { return path; }
-
-private:
-  /// The profiled time of a mask of `shape` regenerated alone, or -1.
-  int64_t maskTime(const std::vector<int64_t> &shape) const;
-
-  std::shared_ptr<const std::map<std::string, double>> profile;
-  std::string path;
-};
 
 /// One choice for a layer: the set of its candidates it discards (a bit per
 /// candidate; every bit for a chain), the bytes it keeps and the recompute
@@ -246,4 +217,4 @@ public:
 
 } // namespace ckpt
 
-#endif // CKPT_TRANSFORMS_BUDGETPOLICY_H
+#endif // CKPT_SOLVER_BUDGETPOLICY_H

@@ -8,11 +8,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Transforms/PlanEvaluator.h"
+#include "ckpt/Rewrite/PlanEvaluator.h"
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Interfaces/OpTableAdapter.h"
-#include "ckpt/Transforms/BudgetPolicy.h"
+#include "ckpt/Rewrite/RecomputeCost.h"
 
 #include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Planner/OffsetAssignment.h"

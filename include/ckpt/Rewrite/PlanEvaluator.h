@@ -14,12 +14,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CKPT_TRANSFORMS_PLANEVALUATOR_H
-#define CKPT_TRANSFORMS_PLANEVALUATOR_H
+#ifndef CKPT_REWRITE_PLANEVALUATOR_H
+#define CKPT_REWRITE_PLANEVALUATOR_H
 
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/OpTable/OpTable.h"
-#include "ckpt/Transforms/RematPlan.h"
+#include "ckpt/Rewrite/RematPlan.h"
 
 #include <cstdint>
 #include <vector>
@@ -67,4 +67,4 @@ PlanEvaluation evaluatePlan(const StepGraph &graph, const RematPlan &plan,
 
 } // namespace ckpt
 
-#endif // CKPT_TRANSFORMS_PLANEVALUATOR_H
+#endif // CKPT_REWRITE_PLANEVALUATOR_H

@@ -10,13 +10,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt/Transforms/BudgetPolicy.h"
+#include "ckpt/Solver/BudgetPolicy.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Rewrite/PipelineSchedule.h"
+#include "ckpt/Rewrite/PipelineUnroll.h"
+#include "ckpt/Rewrite/PlanEvaluator.h"
+#include "ckpt/Rewrite/RematPlan.h"
 #include "ckpt/Support/AtomicOutput.h"
-#include "ckpt/Transforms/Passes.h"
-#include "ckpt/Transforms/PipelineSchedule.h"
-#include "ckpt/Transforms/PlanEvaluator.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Threading.h"

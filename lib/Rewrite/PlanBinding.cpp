@@ -1,12 +1,12 @@
 //===- PlanBinding.cpp - Placement plans on a step graph
 //-------------------===//
 
-#include "ckpt/Transforms/PlanBinding.h"
+#include "ckpt/Rewrite/PlanBinding.h"
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/OpTable/OpTable.h"
-#include "ckpt/Transforms/PlanEvaluator.h"
-#include "ckpt/Transforms/RematPolicy.h"
+#include "ckpt/Rewrite/PlanEvaluator.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/DenseSet.h"

@@ -17,11 +17,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CKPT_TRANSFORMS_PLANBINDING_H
-#define CKPT_TRANSFORMS_PLANBINDING_H
+#ifndef CKPT_REWRITE_PLANBINDING_H
+#define CKPT_REWRITE_PLANBINDING_H
 
 #include "ckpt/Plan/PlacementPlan.h"
-#include "ckpt/Transforms/RematPlan.h"
+#include "ckpt/Rewrite/RematPlan.h"
 
 #include "llvm/ADT/StringMap.h"
 
@@ -70,4 +70,4 @@ std::optional<RematPlan> bindPlan(const StepGraph &graph,
 
 } // namespace ckpt
 
-#endif // CKPT_TRANSFORMS_PLANBINDING_H
+#endif // CKPT_REWRITE_PLANBINDING_H

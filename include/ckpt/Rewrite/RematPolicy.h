@@ -9,11 +9,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CKPT_TRANSFORMS_REMATPOLICY_H
-#define CKPT_TRANSFORMS_REMATPOLICY_H
+#ifndef CKPT_REWRITE_REMATPOLICY_H
+#define CKPT_REWRITE_REMATPOLICY_H
 
 #include "ckpt/Plan/PlacementPlan.h"
-#include "ckpt/Transforms/RematPlan.h"
+#include "ckpt/Rewrite/RematPlan.h"
 
 #include <functional>
 #include <map>
@@ -171,4 +171,4 @@ applyRemat(mlir::func::FuncOp step, const RematPolicy &policy,
 
 } // namespace ckpt
 
-#endif // CKPT_TRANSFORMS_REMATPOLICY_H
+#endif // CKPT_REWRITE_REMATPOLICY_H

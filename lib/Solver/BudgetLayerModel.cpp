@@ -13,7 +13,7 @@
 #include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/OpTable/ProgramFormat.h"
-#include "ckpt/Transforms/BudgetPolicy.h"
+#include "ckpt/Solver/BudgetPolicy.h"
 
 #include "llvm/ADT/DenseMap.h"
 

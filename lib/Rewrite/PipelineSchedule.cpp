@@ -1,6 +1,6 @@
 //===- PipelineSchedule.cpp - 1F1B and interleaved schedules --------------===//
 
-#include "ckpt/Transforms/PipelineSchedule.h"
+#include "ckpt/Rewrite/PipelineSchedule.h"
 
 #include <algorithm>
 

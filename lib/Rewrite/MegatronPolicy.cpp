@@ -9,7 +9,7 @@
 
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
-#include "ckpt/Transforms/RematPolicy.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
@@ -16,8 +17,9 @@
 #include "ckpt/Interfaces/CkptInterfaces.h"
 #include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/OpTable/OpTable.h"
-#include "ckpt/Transforms/PlanBinding.h"
-#include "ckpt/Transforms/RematPlan.h"
+#include "ckpt/Rewrite/PlanBinding.h"
+#include "ckpt/Rewrite/RematPlan.h"
+#include "ckpt/Rewrite/RematPolicy.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -594,4 +596,28 @@ LogicalResult ckpt::verifyRemat(func::FuncOp step) {
     }
   }
   return success(ok);
+}
+
+FailureOr<RematResult> ckpt::applyRemat(func::FuncOp step,
+                                        const RematPolicy &policy,
+                                        RegionOps regionOps,
+                                        plan::PlacementPlan *placements) {
+  // Reported at the module: the function's line is as long as its signature.
+  Operation *where = step->getParentOp() ? step->getParentOp() : step;
+  FailureOr<StepGraph> graph = StepGraph::build(step);
+  if (failed(graph))
+    return failure();
+  std::string error;
+  FailureOr<RematPlan> plan = policy.decide(*graph, error);
+  if (failed(plan))
+    return mlir::emitError(where->getLoc()) << error;
+  // Described before the rewrite, from the step as the policy saw it.
+  if (placements)
+    *placements =
+        describePlan(*graph, *plan, policy.describe(), describeModel(step));
+  FailureOr<RematResult> result = applyRematPlan(*graph, *plan, regionOps);
+  // Without a region the step, and so its graph, is unchanged.
+  if (succeeded(result) && !result->graph)
+    result->graph = std::move(*graph);
+  return result;
 }

@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CKPT_TRANSFORMS_PIPELINESCHEDULE_H
-#define CKPT_TRANSFORMS_PIPELINESCHEDULE_H
+#ifndef CKPT_REWRITE_PIPELINESCHEDULE_H
+#define CKPT_REWRITE_PIPELINESCHEDULE_H
 
 #include <cstdint>
 #include <string>
@@ -50,4 +50,4 @@ std::string describe(const std::vector<ScheduleStep> &schedule);
 
 } // namespace ckpt::pipeline
 
-#endif // CKPT_TRANSFORMS_PIPELINESCHEDULE_H
+#endif // CKPT_REWRITE_PIPELINESCHEDULE_H

@@ -10,8 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CKPT_TRANSFORMS_REMATPLAN_H
-#define CKPT_TRANSFORMS_REMATPLAN_H
+#ifndef CKPT_REWRITE_REMATPLAN_H
+#define CKPT_REWRITE_REMATPLAN_H
 
 #include "ckpt/Analysis/StepGraph.h"
 
@@ -101,4 +101,4 @@ mlir::LogicalResult verifyRemat(mlir::func::FuncOp step);
 
 } // namespace ckpt
 
-#endif // CKPT_TRANSFORMS_REMATPLAN_H
+#endif // CKPT_REWRITE_REMATPLAN_H
