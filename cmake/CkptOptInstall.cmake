@@ -10,7 +10,7 @@ set(CKPT_INSTALLED_LIBRARIES
   CkptDialect
   CkptAnalysis CkptReport CkptRewrite CkptSolver CkptTransforms CkptModelConfig
   CkptToolSupport
-  CkptConfigImport CkptProgramExport CkptPipeline CkptCAPI CkptOptC
+  CkptConfigImport CkptProgramExport CkptCompiler CkptCAPI CkptOptC
   ckpt_runtime_core ckpt_runtime_cpu ckpt_runtime_reference ckpt_runtime_cuda
   ckpt_runtime)
 install(TARGETS ${CKPT_INSTALLED_LIBRARIES}

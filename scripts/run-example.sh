@@ -41,7 +41,7 @@ show "$BIN/ckpt-translate" --mlir-to-program "$OUT/$name.selective.mlir" \
 step "5. Run one training step on the CPU, from the planned arena"
 show "$BIN/ckpt-run" "$OUT/$name.program.json" --repeat=3
 
-step "6. Steps 1-4 in one command: ckpt-compile (the library pipeline)"
+step "6. Steps 1-4 in one command: ckpt-compile (the compiler library)"
 show "$BIN/ckpt-compile" "$EXAMPLE" -o "$OUT/$name.compiled.json" --quiet \
   --recompute-granularity=selective
 cmp "$OUT/$name.compiled.json" "$OUT/$name.program.json" &&

@@ -2,9 +2,9 @@
 
 #include "ckpt-c/Dialects.h"
 
+#include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
-#include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Transforms/Passes.h"
 
 #include "mlir/CAPI/Registration.h"

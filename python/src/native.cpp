@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt-c/Pipeline.h"
+#include "ckpt-c/Compiler.h"
 #include "ckpt/runtime/Executor.h"
 #include "ckpt/runtime/Program.h"
 

@@ -3,15 +3,15 @@
 //   ckpt-compile CONFIG -o PROGRAM.json [import flags] [policy flags]
 //                [--report=FILE.json] [--svg=FILE.svg] [--emit-mlir=FILE]
 //
-// The library pipeline (ckpt/Pipeline/Pipeline.h) as one command: imports
+// The compiler library (ckpt/Compiler/Compiler.h) as one command: imports
 // the config, builds the training step, applies the remat policy, plans
 // memory, and writes the program for ckpt-run; prints the report. Output
 // files are written only when everything succeeded, each in one piece.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Output/OutputFiles.h"
-#include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Support/Version.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Tools/LongLineDiagnostics.h"

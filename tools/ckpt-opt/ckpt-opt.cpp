@@ -5,9 +5,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
-#include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Support/Version.h"
 #include "ckpt/Tools/LongLineDiagnostics.h"

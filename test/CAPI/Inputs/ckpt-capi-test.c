@@ -7,7 +7,7 @@
 \*===----------------------------------------------------------------------===*/
 
 #include "ckpt-c/Dialects.h"
-#include "ckpt-c/Pipeline.h"
+#include "ckpt-c/Compiler.h"
 
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/IR.h"

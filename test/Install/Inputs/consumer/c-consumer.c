@@ -1,5 +1,5 @@
 /* The installed C API from C: compile a config, print what came back. */
-#include "ckpt-c/Pipeline.h"
+#include "ckpt-c/Compiler.h"
 
 #include <stdio.h>
 #include <string.h>

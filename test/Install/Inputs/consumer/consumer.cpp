@@ -2,14 +2,14 @@
 //
 // Registers the dialects and passes, imports a model config, runs
 // --xf-training-step and --ckpt-remat through a pass manager, then compiles
-// the same config with the library pipeline and runs the program on the
+// the same config with the compiler library and runs the program on the
 // CPU runtime. Prints what each step gives.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
-#include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Transforms/Passes.h"
 #include "ckpt/runtime/Executor.h"
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   llvm::outs() << "passes: @train_step with " << regions
                << " recompute regions\n";
 
-  // The library pipeline, then the runtime.
+  // The compiler library, then the runtime.
   ckpt::CompileOptions options;
   options.remat.granularity = "selective";
   mlir::FailureOr<ckpt::CompileResult> compiled = ckpt::compileModelConfig(

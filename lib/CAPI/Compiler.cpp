@@ -1,15 +1,15 @@
-//===- Pipeline.cpp - The library pipeline behind a stable C API ----------===//
+//===- Compiler.cpp - The compiler library behind a stable C API ----------===//
 //
 // Each call compiles in a context of its own, collects the diagnostics as
 // text instead of printing them, and copies every output into the result.
 //
 //===----------------------------------------------------------------------===//
 
-#include "ckpt-c/Pipeline.h"
+#include "ckpt-c/Compiler.h"
 
 #include "ckpt-c/Dialects.h"
+#include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Output/OutputFiles.h"
-#include "ckpt/Pipeline/Pipeline.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 
 #include "mlir/IR/Diagnostics.h"

@@ -1,6 +1,6 @@
-//===- PipelineTest.cpp - The library pipeline from C++ -------------------===//
+//===- CompilerTest.cpp - The compiler library from C++ -------------------===//
 
-#include "ckpt/Pipeline/Pipeline.h"
+#include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 
@@ -21,7 +21,7 @@ constexpr const char *kTiny =
         "seq_length": 16, "micro_batch_size": 2, "padded_vocab_size": 128,
         "params_dtype": "bf16"})";
 
-TEST(PipelineTest, ConfigToPlannedProgramAndReport) {
+TEST(CompilerTest, ConfigToPlannedProgramAndReport) {
   MLIRContext context;
   CompileOptions options;
   options.remat.granularity = "selective";
@@ -45,7 +45,7 @@ TEST(PipelineTest, ConfigToPlannedProgramAndReport) {
   EXPECT_NE(result->timelineSvg.find("<svg"), std::string::npos);
 }
 
-TEST(PipelineTest, ErrorsAreDiagnosticsNeverAborts) {
+TEST(CompilerTest, ErrorsAreDiagnosticsNeverAborts) {
   MLIRContext context;
   std::vector<std::string> messages;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
@@ -75,7 +75,7 @@ PipelineMemory compileStages(const std::string &config,
   return succeeded(result) ? result->pipeline : PipelineMemory();
 }
 
-TEST(PipelineTest, AccumulatedGradientsAreLiveFromTheFirstContribution) {
+TEST(CompilerTest, AccumulatedGradientsAreLiveFromTheFirstContribution) {
   // The last of 2 stages, 4 micro-batches: each parameter's gradient buffer
   // (the running sum) exists from its contribution in micro-batch 0's
   // backward, so every buffer is live before micro-batch 3's backward.
@@ -114,7 +114,7 @@ TEST(PipelineTest, AccumulatedGradientsAreLiveFromTheFirstContribution) {
   EXPECT_EQ(live[firstBackward - 1], 0); // None before the first backward.
 }
 
-TEST(PipelineTest, StagesHoldThePapersInFlightActivations) {
+TEST(CompilerTest, StagesHoldThePapersInFlightActivations) {
   // Megatron's defaults (dropout 0.1): a layer keeps 34·s·b·h + 5·a·s²·b
   // bytes in 16-bit (layer-norm statistics apart), and the first stage's
   // embedding its dropout mask, s·b·h bytes.

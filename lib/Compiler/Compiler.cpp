@@ -1,6 +1,6 @@
-//===- Pipeline.cpp - From a model config to a planned program ------------===//
+//===- Compiler.cpp - From a model config to a planned program ------------===//
 
-#include "ckpt/Pipeline/Pipeline.h"
+#include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Report/Report.h"

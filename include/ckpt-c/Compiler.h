@@ -1,4 +1,4 @@
-/*===- Pipeline.h - The library pipeline as a small stable C API ----------===*\
+/*===- Compiler.h - The compiler library as a small stable C API ----------===*\
 |*                                                                            *|
 |* Config text in; the program, the report (JSON and table), the memory      *|
 |* timeline (SVG) and the planned IR out; every problem as located messages. *|
@@ -7,8 +7,8 @@
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
-#ifndef CKPT_C_PIPELINE_H
-#define CKPT_C_PIPELINE_H
+#ifndef CKPT_C_COMPILER_H
+#define CKPT_C_COMPILER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,4 +85,4 @@ void ckptResultDestroy(CkptCompileResult *result);
 }
 #endif
 
-#endif /* CKPT_C_PIPELINE_H */
+#endif /* CKPT_C_COMPILER_H */

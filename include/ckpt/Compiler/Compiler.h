@@ -1,4 +1,4 @@
-//===- Pipeline.h - From a model config to a planned program ----*- C++ -*-===//
+//===- Compiler.h - From a model config to a planned program ----*- C++ -*-===//
 //
 // The whole compiler as one call: import a model config, build the training
 // step, let a remat policy decide and apply its plan, schedule, plan memory,
@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CKPT_PIPELINE_PIPELINE_H
-#define CKPT_PIPELINE_PIPELINE_H
+#ifndef CKPT_COMPILER_COMPILER_H
+#define CKPT_COMPILER_COMPILER_H
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
@@ -99,4 +99,4 @@ compileModelConfig(llvm::StringRef text, llvm::StringRef name,
 
 } // namespace ckpt
 
-#endif // CKPT_PIPELINE_PIPELINE_H
+#endif // CKPT_COMPILER_COMPILER_H
