@@ -224,21 +224,8 @@ TEST(CheapestWithinTest, PrunedChoicesGiveThePicksOfEveryChoice) {
       estimate.segment.push_back(unit * static_cast<int64_t>(rng() % 5));
     }
     estimate.head = unit * static_cast<int64_t>(rng() % 5);
-    std::vector<LayerModel> chains;
-    for (int first = 0; first + 1 < layers; ++first)
-      if (rng() % 2) {
-        LayerModel chain;
-        chain.layer = first;
-        chain.span = std::min<int64_t>(2 + static_cast<int64_t>(rng() % 3),
-                                       layers - first);
-        LayerChoice choice;
-        choice.discard = ~uint64_t(0);
-        choice.keptBytes = unit * static_cast<int64_t>(rng() % 4);
-        choice.internalPeak = unit * static_cast<int64_t>(20 + rng() % 20);
-        choice.cost = 1000 + static_cast<int64_t>(rng() % 500);
-        chain.frontier = {choice};
-        chains.push_back(chain);
-      }
+    std::vector<LayerModel> chains =
+        randomChains(rng, layers, unit, 3, 4, 20, 20, 500);
     for (int64_t cap : {unit * 5, unit * 20, unit * 60, unit * 150, unit * 400,
                         unit * 1000, unit * 4000, unit * 20000}) {
       auto pruned = cheapestWithin(models, estimate, cap, chains);

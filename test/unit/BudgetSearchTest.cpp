@@ -84,21 +84,8 @@ TEST(FitsWithinTest, IsWhetherAnyPathOfChoicesFits) {
       estimate.segment.push_back(unit * static_cast<int64_t>(rng() % 5));
     }
     estimate.head = unit * static_cast<int64_t>(rng() % 5);
-    std::vector<LayerModel> chains;
-    for (int first = 0; first + 1 < layers; ++first)
-      if (rng() % 2) {
-        LayerModel chain;
-        chain.layer = first;
-        chain.span = std::min<int64_t>(2 + static_cast<int64_t>(rng() % 2),
-                                       layers - first);
-        LayerChoice choice;
-        choice.discard = ~uint64_t(0);
-        choice.keptBytes = unit * static_cast<int64_t>(rng() % 3);
-        choice.internalPeak = unit * static_cast<int64_t>(4 + rng() % 10);
-        choice.cost = 1000;
-        chain.frontier = {choice};
-        chains.push_back(chain);
-      }
+    std::vector<LayerModel> chains =
+        randomChains(rng, layers, unit, 2, 3, 4, 10, 1);
     bool inFlight = estimate.inFlightChunks > estimate.chunks;
     for (int64_t cap = 0; cap <= 80 * unit; cap += unit / 2) {
       bool path = anyPathFits(models, chains, estimate, cap, 0, 0, 0);

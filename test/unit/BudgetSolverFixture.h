@@ -27,6 +27,7 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <random>
 #include <sstream>
 
 namespace ckpt::test {
@@ -186,6 +187,33 @@ protected:
   OwningOpRef<ModuleOp> module;
   StepGraph graph;
 };
+
+/// Random chains over `layers` layers, as the solver models them (one
+/// choice, which discards everything), about one starting at every other
+/// layer: spans of 2 to 1 + `spans`, kept bytes of 0 to `kept` - 1 units,
+/// backward peaks of `peak` to `peak` + `peaks` - 1 units, and costs of 1000
+/// to 1000 + `costs` - 1.
+inline std::vector<LayerModel> randomChains(std::mt19937_64 &rng, int layers,
+                                            int64_t unit, uint64_t spans,
+                                            uint64_t kept, int64_t peak,
+                                            uint64_t peaks, uint64_t costs) {
+  std::vector<LayerModel> chains;
+  for (int first = 0; first + 1 < layers; ++first)
+    if (rng() % 2) {
+      LayerModel chain;
+      chain.layer = first;
+      chain.span = std::min<int64_t>(2 + static_cast<int64_t>(rng() % spans),
+                                     layers - first);
+      LayerChoice choice;
+      choice.discard = ~uint64_t(0);
+      choice.keptBytes = unit * static_cast<int64_t>(rng() % kept);
+      choice.internalPeak = unit * (peak + static_cast<int64_t>(rng() % peaks));
+      choice.cost = 1000 + static_cast<int64_t>(rng() % costs);
+      chain.frontier = {choice};
+      chains.push_back(chain);
+    }
+  return chains;
+}
 
 /// The exact optimum of the estimate at `cap` by CBC over per-layer choices
 /// (x) and chains (y): its cost, or none when CBC finds it infeasible.
