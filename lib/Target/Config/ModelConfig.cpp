@@ -1432,6 +1432,109 @@ void checkSizesFit(ConfigReader &reader, const GPTConfig &c,
   }
 }
 
+/// Megatron's micro-batch count m: num_microbatches, or derived from the
+/// global batch. Megatron derives m as global_batch_size /
+/// (micro_batch_size · data_parallel_size); given with num_microbatches, the
+/// two must agree; --num-microbatches overrides both.
+int64_t megatronMicroBatches(ConfigReader &reader, GPTConfig &config,
+                             const ConfigOverrides &overrides, int64_t m) {
+  std::optional<int64_t> d = reader.integer("data_parallel_size", 1);
+  requirePositive(reader, "data_parallel_size", d);
+  config.dataParallelSize = d && *d > 0 ? *d : 1;
+  std::optional<int64_t> global = reader.integer("global_batch_size");
+  requirePositive(reader, "global_batch_size", global);
+  int64_t perStep = config.microBatchSize * d.value_or(1);
+  if (global && *global > 0 && d && *d > 0 && perStep > 0 &&
+      !overrides.numMicroBatches) {
+    std::string formula = "micro_batch_size (" +
+                          std::to_string(config.microBatchSize) +
+                          ") x data_parallel_size (" + std::to_string(*d) + ")";
+    if (*global % perStep != 0)
+      reader.error("global_batch_size",
+                   "global_batch_size (" + std::to_string(*global) +
+                       ") must be a multiple of " + formula);
+    else if (reader.has("num_microbatches") && m != *global / perStep)
+      reader.error("num_microbatches",
+                   "num_microbatches (" + std::to_string(m) +
+                       ") differs from global_batch_size (" +
+                       std::to_string(*global) + ") / " + formula + " = " +
+                       std::to_string(*global / perStep));
+    else
+      m = *global / perStep;
+  }
+  return m;
+}
+
+/// The first and last stage's layers, in Megatron's two spellings of an
+/// uneven stage; given together, they must agree (which one would win is
+/// nowhere written down).
+void readUnevenStages(ConfigReader &reader, GPTConfig &config) {
+  auto stageLayers = [&](const char *megatronKey, const char *otherKey,
+                         std::optional<int64_t> &field) {
+    std::optional<int64_t> first = reader.integer(megatronKey);
+    std::optional<int64_t> second = reader.integer(otherKey);
+    if (first)
+      requirePositive(reader, megatronKey, first);
+    if (second)
+      requirePositive(reader, otherKey, second);
+    if (first && second && *first != *second)
+      reader.error(otherKey, std::string(otherKey) + " (" +
+                                 std::to_string(*second) + ") and " +
+                                 megatronKey + " (" + std::to_string(*first) +
+                                 ") name the same layer count; give one, or "
+                                 "both equal");
+    if (first || second)
+      field = first ? *first : *second;
+  };
+  stageLayers("decoder_first_pipeline_num_layers",
+              "num_layers_in_first_pipeline_stage", config.firstStageLayers);
+  stageLayers("decoder_last_pipeline_num_layers",
+              "num_layers_in_last_pipeline_stage", config.lastStageLayers);
+}
+
+/// An uneven first or last stage: the other stages share what is left
+/// evenly, each at least one layer; not with the interleaved schedule.
+void checkUnevenStages(ConfigReader &reader, const GPTConfig &config, int64_t p,
+                       int64_t v, int64_t layers) {
+  int64_t first = config.firstStageLayers.value_or(0);
+  int64_t last = config.lastStageLayers.value_or(0);
+  int64_t even =
+      p - (config.firstStageLayers ? 1 : 0) - (config.lastStageLayers ? 1 : 0);
+  if (v > 1) {
+    reader.error("decoder_first_pipeline_num_layers",
+                 "an uneven first or last stage cannot be combined with "
+                 "the interleaved schedule (virtual pipeline size " +
+                     std::to_string(v) + ")");
+    return;
+  }
+  int64_t rest = layers - first - last;
+  std::string firstLast = std::to_string(first) + " + " + std::to_string(last) +
+                          " = " + std::to_string(first + last);
+  if (even == 0 && rest != 0) {
+    reader.error("decoder_first_pipeline_num_layers",
+                 "with " + std::to_string(p) +
+                     " stages the first and last are all of them: their " +
+                     firstLast + " layers must be the model's " +
+                     std::to_string(layers));
+    return;
+  }
+  if (even > 0 && rest <= 0) {
+    reader.error("decoder_first_pipeline_num_layers",
+                 "the first and last stage take " + firstLast +
+                     " layers, leaving " + "none of the " +
+                     std::to_string(layers) + " for the other " +
+                     std::to_string(even) + (even == 1 ? " stage" : " stages") +
+                     "; each stage needs at least one layer");
+    return;
+  }
+  if (even > 0 && rest % even != 0)
+    reader.error("decoder_first_pipeline_num_layers",
+                 "the layers left after the first and last stage (" +
+                     std::to_string(rest) +
+                     ") must split evenly over the other " +
+                     std::to_string(even) + " stages");
+}
+
 /// Pipeline parallelism with Megatron's names and rules: p stages of an
 /// even share of the layers (or the given first and last stage's), v model
 /// chunks per stage, m micro-batches (a multiple of p when interleaved).
@@ -1457,35 +1560,8 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
                    overrides.virtualPipelineSize);
   int64_t m =
       read("num_microbatches", "--num-microbatches", overrides.numMicroBatches);
-  if (config.format == ConfigFormat::Megatron) {
-    // Megatron derives m from the global batch: global_batch_size /
-    // (micro_batch_size · data_parallel_size). Given with num_microbatches,
-    // the two must agree; --num-microbatches overrides both.
-    std::optional<int64_t> d = reader.integer("data_parallel_size", 1);
-    requirePositive(reader, "data_parallel_size", d);
-    config.dataParallelSize = d && *d > 0 ? *d : 1;
-    std::optional<int64_t> global = reader.integer("global_batch_size");
-    requirePositive(reader, "global_batch_size", global);
-    int64_t perStep = config.microBatchSize * d.value_or(1);
-    if (global && *global > 0 && d && *d > 0 && perStep > 0 &&
-        !overrides.numMicroBatches) {
-      std::string formula =
-          "micro_batch_size (" + std::to_string(config.microBatchSize) +
-          ") x data_parallel_size (" + std::to_string(*d) + ")";
-      if (*global % perStep != 0)
-        reader.error("global_batch_size",
-                     "global_batch_size (" + std::to_string(*global) +
-                         ") must be a multiple of " + formula);
-      else if (reader.has("num_microbatches") && m != *global / perStep)
-        reader.error("num_microbatches",
-                     "num_microbatches (" + std::to_string(m) +
-                         ") differs from global_batch_size (" +
-                         std::to_string(*global) + ") / " + formula + " = " +
-                         std::to_string(*global / perStep));
-      else
-        m = *global / perStep;
-    }
-  }
+  if (config.format == ConfigFormat::Megatron)
+    m = megatronMicroBatches(reader, config, overrides, m);
   if (overrides.pipelineStage && *overrides.pipelineStage < 0)
     reader.error("--pipeline-stage",
                  "--pipeline-stage must be a stage number, 0 or more; got " +
@@ -1512,29 +1588,7 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
                  "--pipeline-stage must be in [0, " + std::to_string(p) +
                      "), the pipeline's stages; got " +
                      std::to_string(*overrides.pipelineStage));
-  // Megatron's two spellings of an uneven stage; given together, they must
-  // agree (which one would win is nowhere written down).
-  auto stageLayers = [&](const char *megatronKey, const char *otherKey,
-                         std::optional<int64_t> &field) {
-    std::optional<int64_t> first = reader.integer(megatronKey);
-    std::optional<int64_t> second = reader.integer(otherKey);
-    if (first)
-      requirePositive(reader, megatronKey, first);
-    if (second)
-      requirePositive(reader, otherKey, second);
-    if (first && second && *first != *second)
-      reader.error(otherKey, std::string(otherKey) + " (" +
-                                 std::to_string(*second) + ") and " +
-                                 megatronKey + " (" + std::to_string(*first) +
-                                 ") name the same layer count; give one, or "
-                                 "both equal");
-    if (first || second)
-      field = first ? *first : *second;
-  };
-  stageLayers("decoder_first_pipeline_num_layers",
-              "num_layers_in_first_pipeline_stage", config.firstStageLayers);
-  stageLayers("decoder_last_pipeline_num_layers",
-              "num_layers_in_last_pipeline_stage", config.lastStageLayers);
+  readUnevenStages(reader, config);
   int64_t layers = config.numLayers;
   if (v > 1 && p == 1)
     reader.error(vKey(), vKey() + " (" + std::to_string(v) +
@@ -1568,47 +1622,8 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
                              std::to_string(layers) + ")");
     return;
   }
-  int64_t first = config.firstStageLayers.value_or(0);
-  int64_t last = config.lastStageLayers.value_or(0);
-  int64_t even =
-      p - (config.firstStageLayers ? 1 : 0) - (config.lastStageLayers ? 1 : 0);
   if (config.firstStageLayers || config.lastStageLayers) {
-    if (v > 1) {
-      reader.error("decoder_first_pipeline_num_layers",
-                   "an uneven first or last stage cannot be combined with "
-                   "the interleaved schedule (virtual pipeline size " +
-                       std::to_string(v) + ")");
-      return;
-    }
-    int64_t rest = layers - first - last;
-    std::string firstLast = std::to_string(first) + " + " +
-                            std::to_string(last) + " = " +
-                            std::to_string(first + last);
-    if (even == 0 && rest != 0) {
-      reader.error("decoder_first_pipeline_num_layers",
-                   "with " + std::to_string(p) +
-                       " stages the first and last are all of them: their " +
-                       firstLast + " layers must be the model's " +
-                       std::to_string(layers));
-      return;
-    }
-    if (even > 0 && rest <= 0) {
-      reader.error(
-          "decoder_first_pipeline_num_layers",
-          "the first and last stage take " + firstLast + " layers, leaving " +
-              "none of the " + std::to_string(layers) + " for the other " +
-              std::to_string(even) + (even == 1 ? " stage" : " stages") +
-              "; each stage needs at least one layer");
-      return;
-    }
-    if (even > 0 && rest % even != 0) {
-      reader.error("decoder_first_pipeline_num_layers",
-                   "the layers left after the first and last stage (" +
-                       std::to_string(rest) +
-                       ") must split evenly over the other " +
-                       std::to_string(even) + " stages");
-      return;
-    }
+    checkUnevenStages(reader, config, p, v, layers);
     return;
   }
   if (layers % (p * v) != 0)
