@@ -1635,14 +1635,11 @@ void checkPipeline(ConfigReader &reader, GPTConfig &config,
                             : " (" + std::to_string(p) + ")"));
 }
 
-void checkConsistency(ConfigReader &reader, GPTConfig &config,
-                      const ConfigOverrides &overrides) {
-  bool hf =
-      config.format == ConfigFormat::HuggingFace && config.family == "gpt";
-  std::string headsKey = hf ? "n_head" : "num_attention_heads";
-  std::string hiddenKey = hf ? "n_embd" : "hidden_size";
-  std::string posKey = hf ? "n_positions" : "max_position_embeddings";
-
+/// The command line's overrides, checked here too (the C API and Python
+/// reach this with whatever they were given), and the gradient
+/// accumulation a 16-bit model then needs.
+void applyOverrides(ConfigReader &reader, GPTConfig &config,
+                    const ConfigOverrides &overrides) {
   if (overrides.seqLength) {
     if (*overrides.seqLength <= 0)
       reader.error("--seq-length", "--seq-length must be a positive integer, "
@@ -1684,42 +1681,13 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
     config.sequenceParallel = *overrides.sequenceParallel;
   if (overrides.attentionBackend)
     config.attentionBackend = *overrides.attentionBackend;
-  checkPipeline(reader, config, overrides);
-  if (config.vocabPaddingMultiple > 0) {
-    int64_t multiple = config.vocabPaddingMultiple *
-                       std::max<int64_t>(1, config.tensorParallelSize);
-    config.vocabSize = (config.vocabSize + multiple - 1) / multiple * multiple;
-  }
+}
 
-  if (config.moe() && config.moeFfnHiddenSize == 0)
-    config.moeFfnHiddenSize = config.ffnHiddenSize;
-  if (config.moe() && config.moeSharedExpertIntermediateSize > 0 &&
-      config.tensorParallelSize > 1 &&
-      config.moeSharedExpertIntermediateSize % config.tensorParallelSize != 0)
-    reader.error("moe_shared_expert_intermediate_size",
-                 "the tensor-parallel size (" +
-                     std::to_string(config.tensorParallelSize) +
-                     ") must divide moe_shared_expert_intermediate_size (" +
-                     std::to_string(config.moeSharedExpertIntermediateSize) +
-                     ")");
-  if (config.recompute.distributeSavedActivations &&
-      (config.tensorParallelSize <= 1 || config.sequenceParallel))
-    reader.error("distribute_saved_activations",
-                 config.sequenceParallel
-                     ? "distribute_saved_activations cannot be combined with "
-                       "sequence parallelism"
-                     : "distribute_saved_activations needs "
-                       "tensor_model_parallel_size > 1");
-  if (config.slidingWindow > 0 && config.seqLength > config.slidingWindow)
-    reader.error(overrides.seqLength ? "--seq-length" : "sliding_window",
-                 "sliding-window attention is not modelled: the sequence (" +
-                     std::to_string(config.seqLength) +
-                     " tokens) must fit in sliding_window (" +
-                     std::to_string(config.slidingWindow) +
-                     "), where it is full causal attention");
-
-  // The graph of one tensor-parallel rank: t must split heads, hidden and
-  // MLP sizes (and, with sequence parallelism, the sequence).
+/// The graph of one tensor-parallel rank: t must split heads, hidden and
+/// MLP sizes (and, with sequence parallelism, the sequence); a vocabulary
+/// it does not split stays whole on every rank.
+void checkTensorParallel(ConfigReader &reader, const GPTConfig &config,
+                         const ConfigOverrides &overrides, bool hf) {
   int64_t t = config.tensorParallelSize;
   std::string tKey = overrides.tensorParallelSize
                          ? "--tensor-model-parallel-size"
@@ -1763,6 +1731,52 @@ void checkConsistency(ConfigReader &reader, GPTConfig &config,
                                    "t)"
                                  : ""));
   }
+}
+
+void checkConsistency(ConfigReader &reader, GPTConfig &config,
+                      const ConfigOverrides &overrides) {
+  bool hf =
+      config.format == ConfigFormat::HuggingFace && config.family == "gpt";
+  std::string headsKey = hf ? "n_head" : "num_attention_heads";
+  std::string hiddenKey = hf ? "n_embd" : "hidden_size";
+  std::string posKey = hf ? "n_positions" : "max_position_embeddings";
+
+  applyOverrides(reader, config, overrides);
+  checkPipeline(reader, config, overrides);
+  if (config.vocabPaddingMultiple > 0) {
+    int64_t multiple = config.vocabPaddingMultiple *
+                       std::max<int64_t>(1, config.tensorParallelSize);
+    config.vocabSize = (config.vocabSize + multiple - 1) / multiple * multiple;
+  }
+
+  if (config.moe() && config.moeFfnHiddenSize == 0)
+    config.moeFfnHiddenSize = config.ffnHiddenSize;
+  if (config.moe() && config.moeSharedExpertIntermediateSize > 0 &&
+      config.tensorParallelSize > 1 &&
+      config.moeSharedExpertIntermediateSize % config.tensorParallelSize != 0)
+    reader.error("moe_shared_expert_intermediate_size",
+                 "the tensor-parallel size (" +
+                     std::to_string(config.tensorParallelSize) +
+                     ") must divide moe_shared_expert_intermediate_size (" +
+                     std::to_string(config.moeSharedExpertIntermediateSize) +
+                     ")");
+  if (config.recompute.distributeSavedActivations &&
+      (config.tensorParallelSize <= 1 || config.sequenceParallel))
+    reader.error("distribute_saved_activations",
+                 config.sequenceParallel
+                     ? "distribute_saved_activations cannot be combined with "
+                       "sequence parallelism"
+                     : "distribute_saved_activations needs "
+                       "tensor_model_parallel_size > 1");
+  if (config.slidingWindow > 0 && config.seqLength > config.slidingWindow)
+    reader.error(overrides.seqLength ? "--seq-length" : "sliding_window",
+                 "sliding-window attention is not modelled: the sequence (" +
+                     std::to_string(config.seqLength) +
+                     " tokens) must fit in sliding_window (" +
+                     std::to_string(config.slidingWindow) +
+                     "), where it is full causal attention");
+
+  checkTensorParallel(reader, config, overrides, hf);
 
   if (config.format == ConfigFormat::Megatron && config.seqLength == 0 &&
       !reader.has("seq_length"))
