@@ -288,6 +288,12 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
   };
   size_t buckets = bucketOf(cap) + 2;
   size_t needBuckets = inFlight ? buckets : 1;
+  // A need past the cap fits where the others in flight hold negative
+  // bytes (a choice that shards more than it keeps): such needs share the
+  // last bucket, which keeps the pairs' keys and the Fenwick tree in range.
+  auto needBucketOf = [&](int64_t bytes) {
+    return std::min(bucketOf(bytes), needBuckets - 1);
+  };
   // levels[p]: the states after the first p layers.
   std::vector<std::vector<State>> levels = {{{0, 0, 0, -1, -1, nullptr, 0}}};
   // The cheapest offer per bucket: a table by kept bytes when need plays
@@ -357,7 +363,7 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
             // The cheapest per bucket of both (then the fewest kept bytes,
             // the least need; on a tie the first offered).
             uint64_t key =
-                uint64_t(bucketOf(below)) * needBuckets + bucketOf(need);
+                uint64_t(bucketOf(below)) * needBuckets + needBucketOf(need);
             auto [it, inserted] =
                 cellOf.try_emplace(key, static_cast<uint32_t>(offered.size()));
             if (inserted) {
@@ -416,12 +422,12 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
     // One state per bucket pair, in bucket order.
     std::sort(offered.begin(), offered.end(),
               [&](const State &a, const State &b) {
-                return std::make_pair(bucketOf(a.below), bucketOf(a.need)) <
-                       std::make_pair(bucketOf(b.below), bucketOf(b.need));
+                return std::make_pair(bucketOf(a.below), needBucketOf(a.need)) <
+                       std::make_pair(bucketOf(b.below), needBucketOf(b.need));
               });
     std::fill(cheapestUpTo.begin(), cheapestUpTo.end(), INT64_MAX);
     for (const State &state : offered) {
-      size_t needBucket = bucketOf(state.need);
+      size_t needBucket = needBucketOf(state.need);
       int64_t cheapest = INT64_MAX;
       for (size_t at = needBucket + 1; at > 0; at -= at & (~at + 1))
         cheapest = std::min(cheapest, cheapestUpTo[at]);
