@@ -133,6 +133,36 @@ PeakEstimate ckpt::calibratePeakEstimate(const StepGraph &graph,
 
 namespace {
 
+/// A chain placed on the layer chain: the positions it covers, and the
+/// estimate's segment at its backward (its region rebuilds all its layers
+/// at the top one's backward: the largest segment of its layers bounds it).
+struct PlacedChain {
+  size_t first, last;
+  const LayerModel *chain;
+  int64_t segment;
+};
+
+/// The chains that lie within `models`, by the position of their first
+/// layer.
+std::vector<PlacedChain> placeChains(const std::vector<LayerModel> &models,
+                                     const PeakEstimate &calibration,
+                                     const std::vector<LayerModel> &chains) {
+  std::map<int64_t, size_t> positionOf;
+  for (auto [position, model] : llvm::enumerate(models))
+    positionOf[model.layer] = position;
+  std::vector<PlacedChain> placed;
+  for (const LayerModel &chain : chains) {
+    auto it = positionOf.find(chain.layer);
+    if (it == positionOf.end() || it->second + chain.span > models.size())
+      continue;
+    PlacedChain one{it->second, it->second + chain.span - 1, &chain, INT64_MIN};
+    for (size_t l = one.first; l <= one.last; ++l)
+      one.segment = std::max(one.segment, calibration.segment[l]);
+    placed.push_back(one);
+  }
+  return placed;
+}
+
 /// A layer's choices that can win a bucket from a state, by how much
 /// backward peak the state leaves room for. From one state two fitting
 /// choices land at kept bytes and cost in the same order, and the DP keeps
@@ -263,17 +293,9 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
   if (cap < 0)
     return std::nullopt; // Device memory below the persistent state.
   // Chains by the position of their top layer.
-  std::map<int64_t, size_t> positionOf;
-  for (auto [position, model] : llvm::enumerate(models))
-    positionOf[model.layer] = position;
-  std::vector<std::vector<std::pair<size_t, const LayerModel *>>> endingAt(
-      models.size());
-  for (const LayerModel &chain : chains) {
-    auto it = positionOf.find(chain.layer);
-    if (it == positionOf.end() || it->second + chain.span > models.size())
-      continue;
-    endingAt[it->second + chain.span - 1].push_back({it->second, &chain});
-  }
+  std::vector<std::vector<PlacedChain>> endingAt(models.size());
+  for (const PlacedChain &placed : placeChains(models, calibration, chains))
+    endingAt[placed.last].push_back(placed);
   // Without other micro-batches in flight each layer's peak is checked when
   // the layer is chosen and `need` plays no part. With them, every peak
   // grows with the final kept bytes T, known only at the end: `need`
@@ -397,14 +419,8 @@ cheapestLayerPicks(const std::vector<LayerModel> &models,
       }
     };
     offer(layer, models[layer], calibration.segment[layer]);
-    for (auto [first, chain] : endingAt[layer]) {
-      // The chain's region rebuilds all its layers at the top one's
-      // backward: the largest segment of its layers bounds it.
-      int64_t segment = INT64_MIN;
-      for (size_t l = first; l <= layer; ++l)
-        segment = std::max(segment, calibration.segment[l]);
-      offer(first, *chain, segment);
-    }
+    for (const PlacedChain &placed : endingAt[layer])
+      offer(placed.first, *placed.chain, placed.segment);
     // With need: the cheapest per bucket of both, then only states no
     // other beats on kept bytes, need and cost at once: in bucket order, a
     // state is kept when it is cheaper than every kept one with no more need (a
@@ -479,16 +495,9 @@ bool ckpt::fitsWithin(const std::vector<LayerModel> &models,
   constexpr int64_t kNone = INT64_MAX;
   std::vector<int64_t> fewest(models.size() + 1, kNone);
   fewest[0] = 0;
-  std::map<int64_t, size_t> positionOf;
-  for (auto [position, model] : llvm::enumerate(models))
-    positionOf[model.layer] = position;
-  std::vector<std::vector<std::pair<size_t, const LayerModel *>>> startingAt(
-      models.size());
-  for (const LayerModel &chain : chains) {
-    auto it = positionOf.find(chain.layer);
-    if (it != positionOf.end() && it->second + chain.span <= models.size())
-      startingAt[it->second].push_back({it->second, &chain});
-  }
+  std::vector<std::vector<PlacedChain>> startingAt(models.size());
+  for (const PlacedChain &placed : placeChains(models, calibration, chains))
+    startingAt[placed.first].push_back(placed);
   auto offer = [&](size_t from, size_t to, const LayerModel &model,
                    int64_t segment) {
     int64_t below = fewest[from];
@@ -507,12 +516,8 @@ bool ckpt::fitsWithin(const std::vector<LayerModel> &models,
       continue;
     offer(position, position + 1, models[position],
           calibration.segment[position]);
-    for (auto [first, chain] : startingAt[position]) {
-      int64_t segment = INT64_MIN;
-      for (size_t l = first; l < first + chain->span; ++l)
-        segment = std::max(segment, calibration.segment[l]);
-      offer(first, first + chain->span, *chain, segment);
-    }
+    for (const PlacedChain &placed : startingAt[position])
+      offer(placed.first, placed.last + 1, *placed.chain, placed.segment);
   }
   return fewest.back() != kNone;
 }
@@ -834,8 +839,8 @@ public:
         planned.push_back(candidate);
     planArenas(planned);
     for (Candidate *candidate : planned)
-      if (planArena(*candidate).arena < least.arena)
-        least = planArena(*candidate);
+      if (Candidate judged = planArena(*candidate); judged.arena < least.arena)
+        least = std::move(judged);
     return onOwnSchedule(std::move(least));
   }
 
