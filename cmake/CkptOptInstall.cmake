@@ -6,7 +6,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(CKPT_INSTALLED_LIBRARIES
-  CkptOutput CkptSupport CkptPlan CkptOpTable CkptPlanner CkptInterfaces CkptXF
+  CkptOutput CkptSupport CkptOptions CkptPlan CkptOpTable CkptPlanner CkptInterfaces CkptXF
   CkptDialect
   CkptAnalysis CkptReport CkptRewrite CkptSolver CkptTransforms CkptModelConfig
   CkptToolSupport
@@ -25,7 +25,7 @@ install(EXPORT CkptOptTargets
 # Headers and TableGen sources, the generated .inc files beside them.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ckpt
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  FILES_MATCHING PATTERN "*.h" PATTERN "*.td")
+  FILES_MATCHING PATTERN "*.h" PATTERN "*.def" PATTERN "*.td")
 install(DIRECTORY ${PROJECT_BINARY_DIR}/include/ckpt
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.inc"

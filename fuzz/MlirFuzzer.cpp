@@ -70,8 +70,8 @@ void compile(MLIRContext &context, ModuleOp module, const char *policy) {
     std::abort(); // The policies above are valid.
   pm.addPass(std::move(remat));
   pm.addPass(createCkptSchedule());
-  CkptPlanMemoryOptions plan;
-  plan.seconds = 0.01;
+  CompileOptions plan;
+  plan.planSeconds = 0.01;
   pm.addPass(createCkptPlanMemory(plan));
   if (failed(pm.run(*copy)))
     return;

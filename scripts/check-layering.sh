@@ -27,6 +27,7 @@ check() {
   done
   (IFS=,; echo "$part: includes none of $*")
 }
+check Options Plan OpTable Planner Analysis Dialect Rewrite Solver Transforms Report Compiler Target
 check Plan Analysis Dialect Rewrite Solver Transforms Report Pipeline Target
 check Planner Analysis Dialect Rewrite Solver Transforms Report Pipeline Target
 check Rewrite Solver Transforms Report Pipeline Target

@@ -20,6 +20,15 @@ extern "C" {
 /* The version of the library, "MAJOR.MINOR.PATCH". */
 const char *ckptVersion(void);
 
+/* Every option of the option table that all front ends read, as one JSON
+ * array (docs/user-guide.md, "One options layer"): for each, "name",
+ * "kind" (text, file, bytes, choice, integer, real, flag, list), "default",
+ * "choices" (a choice's values), "help", "chooses_policy" and "scopes"
+ * (the front ends that take it: "compile" is ckptCompile's `policy` text,
+ * "remat" --ckpt-remat, "pareto" --ckpt-pareto, ...). The string lives as
+ * long as the library. */
+const char *ckptOptionTable(void);
+
 typedef struct CkptCompileResult CkptCompileResult;
 
 /* Compiles the model config `config` (`length` bytes of JSON; Megatron or

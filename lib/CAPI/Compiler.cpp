@@ -9,6 +9,7 @@
 
 #include "ckpt-c/Dialects.h"
 #include "ckpt/Compiler/Compiler.h"
+#include "ckpt/Options/OptionTable.h"
 #include "ckpt/Output/OutputFiles.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 
@@ -162,6 +163,44 @@ llvm::StringRef nameOr(const char *name) {
   return name && *name ? name : "config.json";
 }
 } // namespace
+
+const char *ckptOptionTable(void) {
+  static const std::string table = [] {
+    std::string text;
+    llvm::raw_string_ostream json(text);
+    static const char *const kinds[] = {"text",    "file", "bytes", "choice",
+                                        "integer", "real", "flag",  "list"};
+    json << "[";
+    bool first = true;
+    static const char *const scopes[] = {
+        "remat",  "compile",          "tool",  "plan-memory", "verify-plan",
+        "report", "compare-policies", "pareto"};
+    for (const ckpt::options::OptionSpec &spec : ckpt::options::allOptions()) {
+      json << (first ? "" : ",") << "\n {\"name\": \"" << spec.name
+           << "\", \"kind\": \"" << kinds[static_cast<int>(spec.kind)]
+           << "\", \"default\": \"" << spec.defaultValue
+           << "\", \"choices\": [";
+      for (auto [i, choice] : llvm::enumerate(spec.choiceList()))
+        json << (i ? ", " : "") << "\"" << choice << "\"";
+      json << "], \"help\": \"";
+      for (char c : spec.help) // Help is plain text: escape JSON's two.
+        json << (c == '"' || c == '\\' ? "\\" : "") << c;
+      json << "\", \"chooses_policy\": "
+           << (spec.choosesPolicy ? "true" : "false") << ", \"scopes\": [";
+      bool firstScope = true;
+      for (auto [bit, scope] : llvm::enumerate(scopes))
+        if (spec.scopes & (1u << bit)) {
+          json << (firstScope ? "" : ", ") << "\"" << scope << "\"";
+          firstScope = false;
+        }
+      json << "]}";
+      first = false;
+    }
+    json << "\n]\n";
+    return text;
+  }();
+  return table.c_str();
+}
 
 CkptCompileResult *ckptCompile(const char *config, size_t length,
                                const char *name, const char *policy,

@@ -8,6 +8,7 @@
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Target/Program/ProgramExport.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/TablePassOptions.h"
 
 #include "mlir/IR/Threading.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -22,150 +23,32 @@ LogicalResult ckpt::buildCompilePipeline(
     function_ref<LogicalResult(const Twine &)> errorHandler,
     PlacementPlanSink sink) {
   pm.addPass(createXFTrainingStep());
-  // The remat pass from an option string of only the options given: an
-  // option set through the options struct counts as given, and -1 layers is
-  // a value, not "no value". Each value is braced, so that the pass sees it
-  // whole whatever it holds.
-  auto option = [](StringRef name, StringRef value) {
-    return (" " + name + "={" + value + "}").str();
-  };
-  // The pass itself turns Megatron's default policy into the budget solver
-  // when a budget is given, and into the plan file's when a plan is.
-  std::string remat;
-  if (!options.policyFromConfig)
-    remat = option("policy", options.policy) +
-            option("recompute-granularity", options.remat.granularity);
-  if (!options.remat.method.empty())
-    remat += option("recompute-method", options.remat.method);
-  if (options.remat.numLayers)
-    remat += option("recompute-num-layers",
-                    std::to_string(*options.remat.numLayers));
-  if (!options.remat.modules.empty())
-    remat +=
-        option("recompute-modules", llvm::join(options.remat.modules, ","));
-  if (options.remat.distributeSavedActivations)
-    remat += option("distribute-saved-activations", "true");
-  remat += option("region-ops", toString(options.regionOps));
-  if (!options.remat.memoryBudget.empty())
-    remat += option("memory-budget", options.remat.memoryBudget);
-  if (!options.remat.deviceMemory.empty())
-    remat += option("device-memory", options.remat.deviceMemory);
-  if (!options.remat.cost.empty())
-    remat += option("cost", options.remat.cost);
-  if (!options.remat.planFile.empty())
-    remat += option("plan", options.remat.planFile);
-  if (!options.savePlan.empty())
-    remat += option("save-plan", options.savePlan);
-  std::unique_ptr<Pass> rematPass =
-      sink ? createCkptRemat(std::move(sink)) : createCkptRemat();
-  if (failed(rematPass->initializeOptions(remat, errorHandler)))
-    return failure();
-  pm.addPass(std::move(rematPass));
+  pm.addPass(createCkptRemat(options, std::move(sink)));
   if (!options.planMemory)
     return success();
   pm.addPass(createCkptSchedule());
   pm.addPass(createCkptPipelineSchedule());
-  CkptPlanMemoryOptions plan;
-  plan.alignment = options.alignment;
-  plan.seconds = options.planSeconds;
-  plan.searchWork = options.planSearchWork;
-  pm.addPass(createCkptPlanMemory(plan));
+  pm.addPass(createCkptPlanMemory(options));
   return success();
 }
 
 namespace {
+/// The pipeline's options for its --help: the option table's Compile ones.
 struct CompilePipelineOptions
     : public PassPipelineOptions<CompilePipelineOptions> {
-  Option<std::string> policy{*this, "policy",
-                             llvm::cl::desc("The remat policy"),
-                             llvm::cl::init("megatron")};
-  Option<std::string> granularity{*this, "recompute-granularity",
-                                  llvm::cl::desc("none, selective or full"),
-                                  llvm::cl::init("none")};
-  Option<std::string> method{*this, "recompute-method",
-                             llvm::cl::desc("uniform or block (with full)")};
-  Option<int64_t> numLayers{
-      *this, "recompute-num-layers",
-      llvm::cl::desc("Layers per chunk (uniform) or checkpointed (block)"),
-      llvm::cl::init(-1)};
-  ListOption<std::string> modules{
-      *this, "recompute-modules",
-      llvm::cl::desc("Modules recomputed by selective")};
-  Option<bool> distribute{
-      *this, "distribute-saved-activations",
-      llvm::cl::desc("Shard full-recompute chunk inputs over the ranks"),
-      llvm::cl::init(false)};
-  Option<std::string> memoryBudget{
-      *this, "memory-budget",
-      llvm::cl::desc("Cap on the planned arena peak: the budget solver")};
-  Option<std::string> deviceMemory{
-      *this, "device-memory",
-      llvm::cl::desc("Cap on the arena peak plus the persistent state")};
-  Option<std::string> cost{
-      *this, "cost",
-      llvm::cl::desc("What the budget solver minimizes: flops or "
-                     "profile:FILE")};
-  Option<std::string> planFile{
-      *this, "plan",
-      llvm::cl::desc("A placement plan file to apply (the policy plan)")};
-  Option<std::string> savePlan{
-      *this, "save-plan",
-      llvm::cl::desc("Write the decided placement plan to this file")};
-  Option<std::string> regionOps{
-      *this, "region-ops",
-      llvm::cl::desc("What a recompute region re-runs: needed or all"),
-      llvm::cl::init("needed")};
-  Option<bool> planMemory{*this, "plan-memory",
-                          llvm::cl::desc("Schedule and plan the arena"),
-                          llvm::cl::init(true)};
-  Option<int64_t> alignment{*this, "alignment",
-                            llvm::cl::desc("Alignment of arena buffers"),
-                            llvm::cl::init(64)};
-  Option<double> planSeconds{
-      *this, "plan-seconds",
-      llvm::cl::desc("Clock guard of the offset search when it is not "
-                     "deterministic"),
-      llvm::cl::init(1.0)};
-  Option<int64_t> planSearchWork{
-      *this, "plan-search-work",
-      llvm::cl::desc("Steps the exact offset search may take (0: greedy)"),
-      llvm::cl::init(20000000)};
+  CompilePipelineOptions() : table(*this, options::Compile) {}
+  TablePassOptions table;
 };
 } // namespace
 
 FailureOr<CompileOptions> ckpt::parseCompileOptions(
     StringRef text, function_ref<LogicalResult(const Twine &)> errorHandler) {
-  CompilePipelineOptions pipeline;
-  // The option parser reports through llvm::errs(); say what failed.
-  if (failed(pipeline.parseFromString(text))) {
-    (void)errorHandler("cannot parse the options '" + text + "'");
-    return failure();
-  }
   CompileOptions options;
-  options.policy = pipeline.policy;
-  options.remat.memoryBudget = pipeline.memoryBudget;
-  options.remat.deviceMemory = pipeline.deviceMemory;
-  options.remat.cost = pipeline.cost;
-  options.remat.planFile = pipeline.planFile;
-  options.savePlan = pipeline.savePlan;
-  options.remat.granularity = pipeline.granularity;
-  options.remat.method = pipeline.method;
-  if (pipeline.numLayers.hasValue())
-    options.remat.numLayers = pipeline.numLayers;
-  options.remat.modules.assign(pipeline.modules.begin(),
-                               pipeline.modules.end());
-  options.remat.distributeSavedActivations = pipeline.distribute;
-  std::optional<RegionOps> regionOps = parseRegionOps(pipeline.regionOps);
-  if (!regionOps) {
-    (void)errorHandler("region-ops must be needed or all, got '" +
-                       pipeline.regionOps + "'");
+  if (std::string problem = parseOptionText(text, options::Compile, options);
+      !problem.empty()) {
+    (void)errorHandler(problem);
     return failure();
   }
-  options.regionOps = *regionOps;
-  options.planMemory = pipeline.planMemory;
-  options.alignment = pipeline.alignment;
-  options.planSeconds = pipeline.planSeconds;
-  options.planSearchWork = pipeline.planSearchWork;
   return options;
 }
 
@@ -216,6 +99,8 @@ FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
   // plan written into the IR and the program.
   CompileOptions passes = options;
   passes.planMemory = false;
+  // The plans are returned, for the caller to write with its outputs.
+  passes.savePlan.clear();
   PassManager pm(context);
   auto sink = [&](plan::PlacementPlan placements) {
     result.placements.push_back(std::move(placements));

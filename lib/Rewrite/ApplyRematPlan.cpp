@@ -133,18 +133,6 @@ RecomputeGroup ckpt::makeRecomputeGroup(const StepGraph &graph,
   return group;
 }
 
-const char *ckpt::toString(RegionOps regionOps) {
-  return regionOps == RegionOps::All ? "all" : "needed";
-}
-
-std::optional<RegionOps> ckpt::parseRegionOps(StringRef name) {
-  if (name == "needed")
-    return RegionOps::Needed;
-  if (name == "all")
-    return RegionOps::All;
-  return std::nullopt;
-}
-
 namespace {
 
 /// What one region re-runs: ops in forward order, and the dropouts of which

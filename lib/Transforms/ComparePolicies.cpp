@@ -8,6 +8,7 @@
 #include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/TablePassOptions.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -24,17 +25,26 @@ namespace {
 struct CkptComparePoliciesPass
     : public ckpt::impl::CkptComparePoliciesBase<CkptComparePoliciesPass> {
   using CkptComparePoliciesBase::CkptComparePoliciesBase;
+  CkptComparePoliciesPass() = default;
+  CkptComparePoliciesPass(const CkptComparePoliciesPass &other)
+      : CkptComparePoliciesBase(other) {}
+
+  /// The options of the option table's ComparePolicies scope.
+  TablePassOptions table{*this, options::ComparePolicies};
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    FailureOr<CompileOptions> given = table.read(module.getLoc());
+    if (failed(given))
+      return signalPassFailure();
     PlanOptions options;
     options.seconds = 0.25;
     // The config's data-parallel layout, unless the options say otherwise.
     applyModelLayout(getOperation(), options);
-    if (useDistributedOptimizer.hasValue())
-      options.useDistributedOptimizer = useDistributedOptimizer;
-    if (dataParallelSize.hasValue())
-      options.dataParallelSize = dataParallelSize;
+    if (given->useDistributedOptimizer)
+      options.useDistributedOptimizer = *given->useDistributedOptimizer;
+    if (given->dataParallelSize)
+      options.dataParallelSize = *given->dataParallelSize;
     if (failed(checkPlanOptions(options, module.getLoc())))
       return signalPassFailure();
     func::FuncOp step = lookupTrainingStep(module, stepName);
@@ -79,13 +89,13 @@ struct CkptComparePoliciesPass
       row.plan = planMemory(*unrolled, options);
       rows.push_back(std::move(row));
     }
-    if (table) {
+    if (given->printTable) {
       printPolicyComparison(rows, llvm::errs());
       llvm::errs().flush();
     }
-    if (!jsonFile.empty()) {
+    if (!given->jsonFile.empty()) {
       std::string error =
-          writeFileAtomically(jsonFile, policyComparisonToJson(rows));
+          writeFileAtomically(given->jsonFile, policyComparisonToJson(rows));
       if (!error.empty()) {
         mlir::emitError(module.getLoc())
             << "--ckpt-compare-policies: " << error;

@@ -5,6 +5,7 @@
 #include "ckpt/Analysis/StepGraph.h"
 #include "ckpt/Rewrite/RematPlan.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/TablePassOptions.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -32,15 +33,30 @@ struct CkptSchedulePass
 struct CkptPlanMemoryPass
     : public ckpt::impl::CkptPlanMemoryBase<CkptPlanMemoryPass> {
   using CkptPlanMemoryBase::CkptPlanMemoryBase;
+  CkptPlanMemoryPass() = default;
+  CkptPlanMemoryPass(const CkptPlanMemoryPass &other)
+      : CkptPlanMemoryBase(other), preset(other.preset) {}
+  explicit CkptPlanMemoryPass(CompileOptions preset)
+      : preset(std::move(preset)) {}
+
+  /// The options of the option table's PlanMemory scope.
+  TablePassOptions table{*this, options::PlanMemory};
+  /// Options a driver handed over typed, in place of the text ones.
+  std::optional<CompileOptions> preset;
+
   void runOnOperation() override {
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
+    FailureOr<CompileOptions> given =
+        preset ? *preset : table.read(getOperation().getLoc());
+    if (failed(given))
+      return signalPassFailure();
     PlanOptions options;
-    options.alignment = alignment;
-    options.seconds = seconds;
+    options.alignment = given->alignment;
+    options.seconds = given->planSeconds;
     options.deterministic = deterministic;
-    options.searchWork = searchWork;
+    options.searchWork = given->planSearchWork;
     if (failed(checkPlanOptions(options, getOperation().getLoc())))
       return signalPassFailure();
     FailureOr<StepGraph> graph = StepGraph::build(step);
@@ -55,11 +71,26 @@ struct CkptPlanMemoryPass
 struct CkptVerifyPlanPass
     : public ckpt::impl::CkptVerifyPlanBase<CkptVerifyPlanPass> {
   using CkptVerifyPlanBase::CkptVerifyPlanBase;
+  CkptVerifyPlanPass() = default;
+  CkptVerifyPlanPass(const CkptVerifyPlanPass &other)
+      : CkptVerifyPlanBase(other) {}
+
+  /// The options of the option table's VerifyPlan scope.
+  TablePassOptions table{*this, options::VerifyPlan};
+
   void runOnOperation() override {
+    FailureOr<CompileOptions> given = table.read(getOperation().getLoc());
+    if (failed(given))
+      return signalPassFailure();
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
-    if (!step || failed(verifyPlan(step, alignment)))
+    if (!step || failed(verifyPlan(step, given->alignment)))
       return signalPassFailure();
     markAllAnalysesPreserved();
   }
 };
 } // namespace
+
+std::unique_ptr<Pass>
+ckpt::createCkptPlanMemory(const CompileOptions &options) {
+  return std::make_unique<CkptPlanMemoryPass>(options);
+}

@@ -5,6 +5,7 @@
 #include "ckpt/Solver/BudgetPolicy.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/TablePassOptions.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -18,16 +19,24 @@ namespace {
 
 struct CkptParetoPass : public ckpt::impl::CkptParetoBase<CkptParetoPass> {
   using CkptParetoBase::CkptParetoBase;
+  CkptParetoPass() = default;
+  CkptParetoPass(const CkptParetoPass &other) : CkptParetoBase(other) {}
+
+  /// The options of the option table's Pareto scope.
+  TablePassOptions table{*this, options::Pareto};
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    FailureOr<CompileOptions> given = table.read(module.getLoc());
+    if (failed(given))
+      return signalPassFailure();
     func::FuncOp step = lookupTrainingStep(module, stepName);
     if (!step)
       return signalPassFailure();
+    int64_t points = given->points;
     if (points < 2 || points > 1000) {
       mlir::emitError(module.getLoc())
-          << "--ckpt-pareto: points must be in [2, 1000], got "
-          << static_cast<int>(points);
+          << "--ckpt-pareto: points must be in [2, 1000], got " << points;
       return signalPassFailure();
     }
     FailureOr<StepGraph> graph =
@@ -35,20 +44,21 @@ struct CkptParetoPass : public ckpt::impl::CkptParetoBase<CkptParetoPass> {
     if (failed(graph))
       return signalPassFailure();
     std::string error;
-    FailureOr<std::vector<FrontierPoint>> frontier = budgetFrontier(
-        *graph, PlanOptions(), points, error, distributeSavedActivations);
+    FailureOr<std::vector<FrontierPoint>> frontier =
+        budgetFrontier(*graph, PlanOptions(), static_cast<int>(points), error,
+                       given->remat.distributeSavedActivations);
     if (failed(frontier)) {
       mlir::emitError(module.getLoc()) << error;
       return signalPassFailure();
     }
     ActivationReport report = analyzeActivations(*graph);
     int64_t stepFlops = report.forward.total() + report.backward.total();
-    if (table)
+    if (given->printTable)
       printFrontier(*frontier, stepFlops, stepName, llvm::errs());
     for (auto [file, text] :
-         {std::pair(jsonFile.getValue(), frontierToJson(*frontier, stepFlops)),
+         {std::pair(given->jsonFile, frontierToJson(*frontier, stepFlops)),
           std::pair(
-              svgFile.getValue(),
+              given->svgFile,
               renderFrontierSvg(*frontier, stepFlops,
                                 "Memory budget frontier: @" + stepName))}) {
       if (file.empty())

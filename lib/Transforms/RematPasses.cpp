@@ -4,6 +4,7 @@
 #include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/TablePassOptions.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -17,51 +18,39 @@ namespace ckpt {
 namespace {
 
 struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
-  using CkptRematBase::CkptRematBase;
-  explicit CkptRematPass(PlacementPlanSink sink) : sink(std::move(sink)) {}
+  CkptRematPass() : table(*this, options::Remat) {}
+  CkptRematPass(const CkptRematPass &other)
+      : CkptRematBase(other), table(*this, options::Remat),
+        preset(other.preset), sink(other.sink) {}
+  CkptRematPass(CompileOptions preset, PlacementPlanSink sink)
+      : table(*this, options::Remat), preset(std::move(preset)),
+        sink(std::move(sink)) {}
 
+  /// The policy's options, declared from the option table.
+  TablePassOptions table;
+  /// Options a driver handed over typed, in place of the text ones.
+  std::optional<CompileOptions> preset;
   PlacementPlanSink sink;
 
   void runOnOperation() override {
     func::FuncOp step = lookupTrainingStep(getOperation(), stepName);
     if (!step)
       return signalPassFailure();
-    std::optional<RegionOps> ops = parseRegionOps(regionOps);
-    if (!ops) {
-      mlir::emitError(getOperation().getLoc())
-          << "region-ops must be needed or all, got '" << regionOps << "'";
+    CompileOptions options;
+    if (preset) {
+      options = *preset;
+    } else if (std::string problem = table.readInto(options);
+               !problem.empty()) {
+      mlir::emitError(getOperation().getLoc()) << problem;
       return signalPassFailure();
     }
-    RematOptions options;
-    options.granularity = granularity;
-    options.method = method;
-    // Given or not (a default of -1 would be indistinguishable from -1).
-    if (numLayers.hasValue())
-      options.numLayers = numLayers;
-    options.modules.assign(modules.begin(), modules.end());
-    options.distributeSavedActivations = distributeSavedActivations;
-    options.memoryBudget = memoryBudget;
-    options.deviceMemory = deviceMemory;
-    options.cost = cost;
-    options.planFile = planFile;
     // No policy option: the policy the model's config named, if any.
-    bool policyGiven =
-        policyName.hasValue() || granularity.hasValue() || method.hasValue() ||
-        numLayers.hasValue() || modules.hasValue() ||
-        distributeSavedActivations.hasValue() || memoryBudget.hasValue() ||
-        deviceMemory.hasValue() || planFile.hasValue();
-    if (!policyGiven)
+    if (options.policyFromConfig)
       if (std::optional<RematOptions> configured =
               configuredRematOptions(getOperation()))
-        options = *configured;
-    // A budget selects the budget solver in place of Megatron's presets.
-    std::string name = policyName;
-    if (name == "megatron" && (!memoryBudget.empty() || !deviceMemory.empty()))
-      name = "budget";
-    // So does a plan file, in place of any deciding.
-    if (name == "megatron" && !planFile.empty())
-      name = "plan";
-    if (name == "budget" && *ops == RegionOps::All) {
+        options.remat = *configured;
+    std::string name = options.policyToRun();
+    if (name == "budget" && options.regionOps == RegionOps::All) {
       mlir::emitError(getOperation().getLoc())
           << "memory-budget plans regions that re-run only what the backward "
              "reads; it cannot be combined with region-ops=all";
@@ -69,25 +58,26 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
     }
     std::string error;
     std::unique_ptr<RematPolicy> policy =
-        createRematPolicy(name, options, error);
+        createRematPolicy(name, options.remat, error);
     if (!policy) {
       mlir::emitError(getOperation().getLoc()) << error;
       return signalPassFailure();
     }
     plan::PlacementPlan placements;
-    bool describe = sink || !savePlan.empty();
-    if (failed(
-            applyRemat(step, *policy, *ops, describe ? &placements : nullptr)))
+    bool describe = sink || !options.savePlan.empty();
+    if (failed(applyRemat(step, *policy, options.regionOps,
+                          describe ? &placements : nullptr)))
       return signalPassFailure();
     if (sink)
       sink(placements);
-    if (savePlan.empty())
+    if (options.savePlan.empty())
       return;
     std::string problem =
-        writeFileAtomically(savePlan, plan::formatPlanFile(placements));
+        writeFileAtomically(options.savePlan, plan::formatPlanFile(placements));
     if (!problem.empty()) {
       mlir::emitError(getOperation().getLoc())
-          << "save-plan: cannot write '" << savePlan << "': " << problem;
+          << "save-plan: cannot write '" << options.savePlan
+          << "': " << problem;
       signalPassFailure();
     }
   }
@@ -105,6 +95,11 @@ struct CkptVerifyRematPass
 };
 } // namespace
 
-std::unique_ptr<Pass> ckpt::createCkptRemat(PlacementPlanSink sink) {
-  return std::make_unique<CkptRematPass>(std::move(sink));
+std::unique_ptr<Pass> ckpt::createCkptRemat() {
+  return std::make_unique<CkptRematPass>();
+}
+
+std::unique_ptr<Pass> ckpt::createCkptRemat(CompileOptions options,
+                                            PlacementPlanSink sink) {
+  return std::make_unique<CkptRematPass>(std::move(options), std::move(sink));
 }

@@ -5,6 +5,7 @@
 #include "ckpt/Analysis/MemoryPlan.h"
 #include "ckpt/Support/AtomicOutput.h"
 #include "ckpt/Transforms/Passes.h"
+#include "ckpt/Transforms/TablePassOptions.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -20,17 +21,25 @@ namespace ckpt {
 namespace {
 struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
   using CkptReportBase::CkptReportBase;
+  CkptReportPass() = default;
+  CkptReportPass(const CkptReportPass &other) : CkptReportBase(other) {}
+
+  /// The options of the option table's Report scope.
+  TablePassOptions table{*this, options::Report};
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    FailureOr<CompileOptions> given = table.read(module.getLoc());
+    if (failed(given))
+      return signalPassFailure();
     PlanOptions options;
     options.seconds = 0.5;
     // The config's data-parallel layout, unless the options say otherwise.
     applyModelLayout(getOperation(), options);
-    if (useDistributedOptimizer.hasValue())
-      options.useDistributedOptimizer = useDistributedOptimizer;
-    if (dataParallelSize.hasValue())
-      options.dataParallelSize = dataParallelSize;
+    if (given->useDistributedOptimizer)
+      options.useDistributedOptimizer = *given->useDistributedOptimizer;
+    if (given->dataParallelSize)
+      options.dataParallelSize = *given->dataParallelSize;
     if (failed(checkPlanOptions(options, module.getLoc())))
       return signalPassFailure();
     func::FuncOp step = lookupTrainingStep(module, stepName);
@@ -51,23 +60,24 @@ struct CkptReportPass : public ckpt::impl::CkptReportBase<CkptReportPass> {
     } else {
       plan = planMemory(*graph, options);
     }
-    if (printTable) {
+    if (given->printTable) {
       printActivationTable(report, llvm::errs());
       printMemoryLines(plan, llvm::errs());
       llvm::errs().flush();
     }
-    if (!svgFile.empty()) {
+    if (!given->svgFile.empty()) {
       std::string error = writeFileAtomically(
-          svgFile, renderTimelineSvg(plan, "Memory over the schedule: @" +
-                                               step.getName().str()));
+          given->svgFile,
+          renderTimelineSvg(plan, "Memory over the schedule: @" +
+                                      step.getName().str()));
       if (!error.empty()) {
         mlir::emitError(module.getLoc()) << "--ckpt-report: " << error;
         return signalPassFailure();
       }
     }
-    if (!jsonFile.empty()) {
-      std::string error =
-          writeFileAtomically(jsonFile, activationReportToJson(report, &plan));
+    if (!given->jsonFile.empty()) {
+      std::string error = writeFileAtomically(
+          given->jsonFile, activationReportToJson(report, &plan));
       if (!error.empty()) {
         mlir::emitError(module.getLoc()) << "--ckpt-report: " << error;
         return signalPassFailure();

@@ -184,6 +184,7 @@ nb::dict runStep(const std::string &programText, uint64_t seed,
 NB_MODULE(_native, m) {
   m.doc() = "ckpt-opt's C API and CPU runtime (use the ckpt_opt package)";
   m.def("version", [] { return std::string(ckptVersion()); });
+  m.def("option_table", [] { return std::string(ckptOptionTable()); });
   m.def("compile", &compile, "config"_a, "name"_a, "policy"_a, "overrides"_a);
   m.def("run_passes_in_memory", &runPassesInMemory, "config"_a, "name"_a,
         "passes"_a, "overrides"_a, "files"_a);

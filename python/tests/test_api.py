@@ -339,3 +339,38 @@ def test_openmp_waits_as_ckpt_run_does():
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                          capture_output=True, text=True).stdout.strip()
     assert out == "None"
+
+
+def test_policy_keywords_come_from_the_option_table():
+    # The table is the C API's (Options.def): the same spellings, defaults
+    # and kinds as ckpt-opt's pass options and ckpt-compile's flags.
+    table = {option["name"]: option for option in ckpt_opt.options()}
+    assert table["recompute-granularity"]["choices"] == [
+        "none", "selective", "full"]
+    assert table["memory-budget"]["kind"] == "bytes"
+    assert "compile" in table["plan-memory"]["scopes"]
+    assert "compile" not in table["points"]["scopes"]
+    # A keyword outside the table is refused, naming the allowed ones.
+    with pytest.raises(TypeError, match=r"policy recompute_granularty: "
+                                        r"unknown option \(allowed: policy, "
+                                        r"recompute_granularity"):
+        ckpt_opt.compile(GPT, {"recompute_granularty": "full"})
+    with pytest.raises(TypeError, match="policy plan_memory must be a bool"):
+        ckpt_opt.compile(GPT, {"plan_memory": "no"})
+    with pytest.raises(TypeError, match="policy recompute_num_layers must be "
+                                        "an int"):
+        ckpt_opt.compile(GPT, {"recompute_granularity": "full",
+                               "recompute_method": "uniform",
+                               "recompute_num_layers": 1.0})
+    # A value of the right type is checked by the table's own rule.
+    with pytest.raises(CkptError, match="recompute-method must be uniform or "
+                                        "block, got 'ring'"):
+        ckpt_opt.compile(GPT, {"recompute_granularity": "full",
+                               "recompute_method": "ring"})
+    # Options that choose no policy keep the config's own, as ckpt-compile.
+    planned = ckpt_opt.compile(GPT, {"plan_memory": False,
+                                     "plan_seconds": 0.5})
+    assert planned.timeline_svg == ""
+    # The frontier's default number of budgets is the table's.
+    assert len(ckpt_opt.pareto(GPT)["points"]) == int(
+        table["points"]["default"])

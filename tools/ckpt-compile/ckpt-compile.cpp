@@ -1,7 +1,7 @@
 //===- ckpt-compile.cpp - From a model config to a runnable program -------===//
 //
 //   ckpt-compile CONFIG -o PROGRAM.json [import flags] [policy flags]
-//                [--report=FILE.json] [--svg=FILE.svg] [--emit-mlir=FILE]
+//                [--json=FILE.json] [--svg=FILE.svg] [--emit-mlir=FILE]
 //
 // The compiler library (ckpt/Compiler/Compiler.h) as one command: imports
 // the config, builds the training step, applies the remat policy, plans
@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Compiler/Compiler.h"
+#include "ckpt/Options/CommandLineOptions.h"
 #include "ckpt/Output/OutputFiles.h"
 #include "ckpt/Support/Version.h"
 #include "ckpt/Target/Config/ConfigImport.h"
@@ -42,12 +43,6 @@ cl::opt<std::string> outputFile("o", cl::Required,
                                 cl::desc("Write the program (JSON) here (- "
                                          "for standard output)"),
                                 cl::value_desc("file"), cl::cat(toolCategory));
-cl::opt<std::string> reportFile("report",
-                                cl::desc("Write the report (JSON) here"),
-                                cl::value_desc("file"), cl::cat(toolCategory));
-cl::opt<std::string> svgFile("svg",
-                             cl::desc("Draw the memory timeline (SVG) here"),
-                             cl::value_desc("file"), cl::cat(toolCategory));
 cl::opt<std::string> mlirFile("emit-mlir",
                               cl::desc("Write the planned training step's IR "
                                        "here"),
@@ -60,89 +55,10 @@ cl::opt<unsigned> jobs(
     cl::value_desc("n"), cl::init(0), cl::cat(toolCategory));
 cl::alias jobsShort("j", cl::desc("Alias for --jobs"), cl::aliasopt(jobs),
                     cl::cat(toolCategory));
-cl::opt<bool> quiet("quiet", cl::desc("Print no report on stdout"),
+cl::opt<bool> quiet("quiet", cl::desc("Alias for --table=false"),
                     cl::cat(toolCategory));
-cl::opt<bool> noPlan("no-plan",
-                     cl::desc("Lower without a memory plan (every tensor "
-                              "gets its own allocation at run time)"),
+cl::opt<bool> noPlan("no-plan", cl::desc("Alias for --plan-memory=false"),
                      cl::cat(toolCategory));
-cl::opt<int64_t> alignment("alignment",
-                           cl::desc("Bytes every arena buffer is aligned to"),
-                           cl::init(64), cl::cat(toolCategory));
-cl::opt<double> planSeconds(
-    "plan-seconds",
-    cl::desc("Clock guard of the offset search when it is not deterministic"),
-    cl::init(1.0), cl::cat(toolCategory));
-cl::opt<int64_t> planSearchWork(
-    "plan-search-work",
-    cl::desc("Steps the exact offset search may take (0: greedy only)"),
-    cl::init(20000000), cl::cat(toolCategory));
-cl::opt<bool> distributedOptimizer(
-    "use-distributed-optimizer",
-    cl::desc("Megatron's distributed optimizer in the persistent bytes"),
-    cl::cat(toolCategory));
-cl::opt<int64_t>
-    dataParallelSize("data-parallel-size",
-                     cl::desc("Data-parallel ranks sharing the optimizer"),
-                     cl::init(1), cl::cat(toolCategory));
-
-cl::opt<std::string>
-    policy("policy",
-           cl::desc("Remat policy (registered: megatron, budget, plan; a "
-                    "memory budget selects budget, a plan file plan)"),
-           cl::init("megatron"), cl::cat(policyCategory));
-cl::opt<std::string> granularity("recompute-granularity",
-                                 cl::desc("none, selective or full"),
-                                 cl::init("none"), cl::cat(policyCategory));
-cl::opt<std::string> method("recompute-method",
-                            cl::desc("uniform or block (with full)"),
-                            cl::cat(policyCategory));
-cl::opt<int64_t> numLayers("recompute-num-layers",
-                           cl::desc("Layers per chunk (uniform) or "
-                                    "checkpointed layers (block)"),
-                           cl::init(-1), cl::cat(policyCategory));
-cl::list<std::string> modules("recompute-modules", cl::CommaSeparated,
-                              cl::desc("Modules selective recomputes "
-                                       "(core_attn, mlp, layernorm)"),
-                              cl::cat(policyCategory));
-cl::opt<bool> distribute(
-    "distribute-saved-activations",
-    cl::desc("Shard full-recompute chunk inputs over the tensor-parallel "
-             "ranks"),
-    cl::cat(policyCategory));
-
-cl::opt<std::string> memoryBudget(
-    "memory-budget",
-    cl::desc("Cap on the planned arena peak (bytes, or KiB/MiB/GiB/TiB, "
-             "KB/MB/GB/TB): the cheapest plan that fits"),
-    cl::cat(policyCategory));
-cl::opt<std::string> deviceMemory(
-    "device-memory",
-    cl::desc("Cap on the arena peak plus the persistent weights, gradients "
-             "and optimizer state"),
-    cl::cat(policyCategory));
-cl::opt<std::string>
-    costModel("cost",
-              cl::desc("What the budget solver minimizes: flops (default) or "
-                       "profile:FILE, the op times of ckpt-run --profile=FILE"),
-              cl::cat(policyCategory));
-cl::opt<std::string>
-    planFile("plan",
-             cl::desc("Apply this placement plan file (docs/plan-format.md) "
-                      "as the policy"),
-             cl::value_desc("file"), cl::cat(policyCategory));
-cl::opt<std::string>
-    savePlan("save-plan",
-             cl::desc("Write the placement plan the policy decided "
-                      "(docs/plan-format.md)"),
-             cl::value_desc("file"), cl::cat(toolCategory));
-cl::opt<std::string> regionOps(
-    "region-ops",
-    cl::desc("What a recompute region re-runs: needed (only what the "
-             "backward reads) or all (the whole checkpointed span, as "
-             "Megatron-LM re-executes it)"),
-    cl::init("needed"), cl::cat(policyCategory));
-
 /// Stages `text` for `path` (when given) in `outputs`; reports a failure.
 bool stage(output::OutputSet &outputs, const std::string &path,
            llvm::StringRef text) {
@@ -160,6 +76,9 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   setVersionPrinter("ckpt-compile");
   registerConfigOverrideFlags();
+  // The policy and planning flags: the option table's (Options.def).
+  options::CommandLineOptions tableFlags(options::Compile | options::Tool,
+                                         policyCategory, toolCategory);
   cl::HideUnrelatedOptions(
       {&toolCategory, &policyCategory, &configOverrideCategory()});
   cl::ParseCommandLineOptions(
@@ -169,11 +88,6 @@ int main(int argc, char **argv) {
   config::ConfigOverrides overrides;
   if (!readConfigOverrideFlags("ckpt-compile", overrides))
     return 1;
-  if (noPlan && !svgFile.empty()) {
-    llvm::errs() << "ckpt-compile: --svg draws the memory plan; it cannot be "
-                    "combined with --no-plan\n";
-    return 2;
-  }
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(configFile);
   if (!buffer) {
     llvm::errs() << "ckpt-compile: cannot open '" << configFile
@@ -182,41 +96,23 @@ int main(int argc, char **argv) {
   }
 
   CompileOptions options;
-  std::optional<RegionOps> parsedRegionOps = parseRegionOps(regionOps);
-  if (!parsedRegionOps) {
-    llvm::errs() << "ckpt-compile: --region-ops must be needed or all, got '"
-                 << regionOps << "'\n";
+  if (std::string problem = tableFlags.readInto(options); !problem.empty()) {
+    llvm::errs() << "ckpt-compile: " << problem << "\n";
     return 2;
   }
-  options.regionOps = *parsedRegionOps;
-  options.policy = policy;
-  options.remat.memoryBudget = memoryBudget;
-  options.remat.deviceMemory = deviceMemory;
-  options.remat.cost = costModel;
-  options.remat.planFile = planFile;
-
-  options.remat.granularity = granularity;
-  options.remat.method = method;
-  if (numLayers.getNumOccurrences())
-    options.remat.numLayers = numLayers;
-  options.remat.modules.assign(modules.begin(), modules.end());
-  options.remat.distributeSavedActivations = distribute;
-  // Without a policy option, the config's own recompute fields decide.
-  options.policyFromConfig =
-      !policy.getNumOccurrences() && !granularity.getNumOccurrences() &&
-      !method.getNumOccurrences() && !numLayers.getNumOccurrences() &&
-      !modules.getNumOccurrences() && !distribute.getNumOccurrences() &&
-      !memoryBudget.getNumOccurrences() && !deviceMemory.getNumOccurrences() &&
-      !planFile.getNumOccurrences();
-  options.planMemory = !noPlan;
-  options.alignment = alignment;
-  options.planSeconds = planSeconds;
-  options.planSearchWork = planSearchWork;
-  // Unset: the config's own data-parallel layout.
-  if (distributedOptimizer.getNumOccurrences())
-    options.useDistributedOptimizer = distributedOptimizer;
-  if (dataParallelSize.getNumOccurrences())
-    options.dataParallelSize = dataParallelSize;
+  if (noPlan)
+    options.planMemory = false;
+  if (quiet)
+    options.printTable = false;
+  const std::string &reportFile = options.jsonFile, &svgFile = options.svgFile;
+  if (!options.planMemory && !svgFile.empty()) {
+    llvm::errs() << "ckpt-compile: --svg draws the memory plan; it cannot be "
+                    "combined with --no-plan\n";
+    return 2;
+  }
+  // The plan file is written with the other outputs, all or none.
+  std::string savePlan = std::move(options.savePlan);
+  options.savePlan.clear();
 
   // Stages compile on the context's threads: one per core, or as many as
   // asked (none beside the main one with --jobs=1).
@@ -262,7 +158,7 @@ int main(int argc, char **argv) {
   // An output on standard output is not mixed with the report table.
   bool outputOnStdout = outputFile == "-" || reportFile == "-" ||
                         svgFile == "-" || mlirFile == "-" || savePlan == "-";
-  if (!quiet && !outputOnStdout)
+  if (options.printTable && !outputOnStdout)
     llvm::outs() << result->reportTable;
   return 0;
 }

@@ -1,7 +1,7 @@
 //===- ckpt-dsa.cpp - Static memory allocation on its own -----------------===//
 //
 //   ckpt-dsa IN.csv [--capacity=BYTES] [-o OUT.csv] [--nodes=N]
-//            [--seconds=S]
+//            [--plan-seconds=S]
 //
 // Reads buffers (`id,lower,upper,size`, lifetimes half-open) and assigns
 // every buffer an offset by the exact search of ExactPacking.h. With a
@@ -31,7 +31,7 @@ namespace {
   std::cerr << "ckpt-dsa: " << message << "\n";
   if (code == 2)
     std::cerr << "usage: ckpt-dsa IN.csv [--capacity=BYTES] [-o OUT.csv] "
-                 "[--nodes=N] [--seconds=S]\n";
+                 "[--nodes=N] [--plan-seconds=S]\n";
   std::exit(code);
 }
 
@@ -67,7 +67,7 @@ void writePlan(const std::string &output, const std::vector<DsaRow> &rows,
 
 const char *kHelp =
     "usage: ckpt-dsa IN.csv [--capacity=BYTES] [-o OUT.csv] [--nodes=N]\n"
-    "                [--seconds=S]\n"
+    "                [--plan-seconds=S]\n"
     "\n"
     "Static memory allocation: gives every buffer an offset so that buffers\n"
     "live at the same time never overlap, by branch and bound over\n"
@@ -90,7 +90,10 @@ const char *kHelp =
     "         and the summary to standard error\n"
     "--nodes=N    search nodes for the run (default 2000000); the result\n"
     "             depends on the buffers and N alone, not on the machine.\n"
-    "--seconds=S  wall-clock guard (default none); when it fires the output\n"
+    "             (Nodes of the search alone: the compiler's\n"
+    "             plan-search-work counts steps, its setup included.)\n"
+    "--plan-seconds=S  wall-clock guard (default none; --seconds=S is its\n"
+    "             older spelling); when it fires the output\n"
     "             says so, and the result depends on the machine's speed.\n"
     "--version    print the version\n"
     "\n"
@@ -128,14 +131,18 @@ int run(int argc, char **argv) {
       capacity = integerOption(arg, 11, 0);
     else if (arg.rfind("--nodes=", 0) == 0)
       options.nodes = integerOption(arg, 8, 1);
-    else if (arg.rfind("--seconds=", 0) == 0) {
+    else if (arg.rfind("--plan-seconds=", 0) == 0 ||
+             arg.rfind("--seconds=", 0) == 0) {
+      // The spelling of the other tools, or its older one.
+      size_t equals = arg.find('=');
+      std::string name = arg.substr(0, equals);
       try {
-        options.guardSeconds = std::stod(arg.substr(10));
+        options.guardSeconds = std::stod(arg.substr(equals + 1));
       } catch (const std::exception &) {
-        fail("--seconds needs a number", 2);
+        fail(name + " needs a number", 2);
       }
       if (!(options.guardSeconds > 0))
-        fail("--seconds must be positive", 2);
+        fail(name + " must be positive", 2);
     } else if (arg == "--version") {
       std::cout << "ckpt-dsa " << CKPT_VERSION << "\n";
       return 0;

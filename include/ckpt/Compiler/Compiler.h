@@ -13,6 +13,7 @@
 
 #include "ckpt/Analysis/ActivationAnalysis.h"
 #include "ckpt/Analysis/MemoryPlan.h"
+#include "ckpt/Options/CompileOptions.h"
 #include "ckpt/Report/Report.h"
 #include "ckpt/Rewrite/RematPolicy.h"
 #include "ckpt/Target/Config/ModelConfig.h"
@@ -27,32 +28,11 @@
 
 namespace ckpt {
 
-struct CompileOptions {
-  std::string policy = "megatron"; ///< A registered remat policy.
-  RematOptions remat;              ///< Its options (Megatron's names).
-  /// Neither `policy` nor `remat` was chosen: the remat pass applies the
-  /// policy the config names (its recompute_* fields), or none.
-  bool policyFromConfig = false;
-  /// What each recompute region re-runs (RematPlan.h).
-  RegionOps regionOps = RegionOps::Needed;
-  bool planMemory = true;   ///< Schedule and plan the arena.
-  int64_t alignment = 64;   ///< Of every arena buffer (power of 2).
-  double planSeconds = 1.0; ///< Clock guard of a non-deterministic search.
-  /// Steps the exact offset search may take (PlanOptions::searchWork).
-  int64_t planSearchWork = 20000000;
-  /// Megatron's persistent-memory accounting in the report; unset: the
-  /// config's (data_parallel_size, use_distributed_optimizer).
-  std::optional<bool> useDistributedOptimizer;
-  std::optional<int64_t> dataParallelSize;
-  /// The remat pass writes its placement plan here (the --ckpt-compile
-  /// pipeline; compileModelConfig returns it instead).
-  std::string savePlan;
-};
-
 /// The passes from an imported forward graph to a training step ready to
 /// lower: --xf-training-step, --ckpt-remat, and with planMemory
-/// --ckpt-schedule and --ckpt-plan-memory. Fails, through `errorHandler`,
-/// when the remat pass rejects the options.
+/// --ckpt-schedule and --ckpt-plan-memory. The passes get the typed options
+/// as they are, and report what their policy refuses when they run;
+/// `errorHandler` is kept for builders that check more.
 /// With `sink`, the remat pass hands it the placement plan it decided.
 mlir::LogicalResult buildCompilePipeline(
     mlir::OpPassManager &pm, const CompileOptions &options,
@@ -60,8 +40,8 @@ mlir::LogicalResult buildCompilePipeline(
     PlacementPlanSink sink = nullptr);
 
 /// The options of `--ckpt-compile="..."` from their text
-/// ("recompute-granularity=full recompute-method=uniform ..."); fails
-/// through `errorHandler`.
+/// ("recompute-granularity=full recompute-method=uniform ...", the option
+/// table's Compile options); fails through `errorHandler`.
 mlir::FailureOr<CompileOptions> parseCompileOptions(
     llvm::StringRef text,
     llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler);

@@ -14,6 +14,7 @@
 #define CKPT_REWRITE_REMATPLAN_H
 
 #include "ckpt/Analysis/StepGraph.h"
+#include "ckpt/Options/CompileOptions.h"
 
 #include <optional>
 #include <string>
@@ -50,22 +51,6 @@ RecomputeGroup makeRecomputeGroup(const StepGraph &graph, std::string label,
                                   std::optional<int64_t> layer,
                                   const std::vector<int> &candidates,
                                   bool discardOutputs);
-
-/// Which ops of a group its region re-runs.
-enum class RegionOps {
-  /// Only those whose values the backward (or a later op of the region)
-  /// reads, reading kept values that are still alive instead of rebuilding
-  /// them; a dropout whose value nothing reads regenerates its mask alone.
-  Needed,
-  /// Every op of the group, as Megatron-LM re-executes a checkpointed
-  /// forward whole: for comparisons (the region is marked `whole_span`).
-  All,
-};
-
-/// "needed" or "all".
-const char *toString(RegionOps regionOps);
-/// The value named `name`, or none.
-std::optional<RegionOps> parseRegionOps(llvm::StringRef name);
 
 struct RematResult {
   int regions = 0;

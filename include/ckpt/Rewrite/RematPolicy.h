@@ -12,6 +12,7 @@
 #ifndef CKPT_REWRITE_REMATPOLICY_H
 #define CKPT_REWRITE_REMATPOLICY_H
 
+#include "ckpt/Options/CompileOptions.h"
 #include "ckpt/Plan/PlacementPlan.h"
 #include "ckpt/Rewrite/RematPlan.h"
 
@@ -26,23 +27,6 @@ class ModuleOp;
 } // namespace mlir
 
 namespace ckpt {
-
-/// The options of --ckpt-remat as written (Megatron's names).
-struct RematOptions {
-  std::string granularity = "none";
-  std::string method;
-  std::optional<int64_t> numLayers; ///< None: not given.
-  std::vector<std::string> modules;
-  bool distributeSavedActivations = false;
-  /// The budget solver's caps as written ("40GiB"); empty when not given.
-  std::string memoryBudget, deviceMemory;
-  /// What the budget solver minimizes: "flops" (or empty) or
-  /// "profile:FILE".
-  std::string cost;
-  /// A placement plan file to apply (the policy "plan"); empty when not
-  /// given.
-  std::string planFile;
-};
 
 /// The recompute policy `module`'s config named (the `ckpt.policy`
 /// attribute), as options; none when the module carries none.

@@ -5,6 +5,7 @@
 
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Options/CompileOptions.h"
 #include "ckpt/Rewrite/PipelineUnroll.h"
 #include "ckpt/Rewrite/StepLookup.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -31,8 +32,16 @@ struct PlacementPlan;
 /// Receives the placement plan --ckpt-remat decided (a driver that writes
 /// the plan file with its other outputs).
 using PlacementPlanSink = std::function<void(plan::PlacementPlan)>;
-/// --ckpt-remat with its default options, handing its decision to `sink`.
-std::unique_ptr<mlir::Pass> createCkptRemat(PlacementPlanSink sink);
+/// --ckpt-remat, its options read from the pass options (Options.def).
+std::unique_ptr<mlir::Pass> createCkptRemat();
+/// --ckpt-remat with the typed `options` a driver chose, handing its
+/// decision to `sink` (when given).
+std::unique_ptr<mlir::Pass> createCkptRemat(CompileOptions options,
+                                            PlacementPlanSink sink = nullptr);
+
+/// --ckpt-plan-memory with the typed planning options a driver chose
+/// (alignment, plan-seconds, plan-search-work).
+std::unique_ptr<mlir::Pass> createCkptPlanMemory(const CompileOptions &options);
 
 #define GEN_PASS_REGISTRATION
 #include "ckpt/Transforms/Passes.h.inc"

@@ -44,20 +44,10 @@ def CkptReport : Pass<"ckpt-report", "mlir::ModuleOp"> {
     statistics (mean and inverse deviation, f32 per row), which have their
     own line, so they compare directly with Korthikanti et al.'s formula.
   }];
+  // Its other options come from the option table (Options.def).
   let options = [
-    Option<"jsonFile", "json", "std::string", "\"\"",
-           "Also write the report as JSON to this file">,
-    Option<"printTable", "table", "bool", "true",
-           "Print the readable table on stderr">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function to analyse">,
-    Option<"svgFile", "svg", "std::string", "\"\"",
-           "Also draw the memory timeline as SVG into this file">,
-    Option<"useDistributedOptimizer", "use-distributed-optimizer", "bool",
-           "false", "Megatron's distributed optimizer: 6 + 12/d bytes per "
-           "parameter instead of 18">,
-    Option<"dataParallelSize", "data-parallel-size", "int64_t", "1",
-           "Data-parallel ranks d sharing the optimizer state">,
   ];
 }
 
@@ -81,47 +71,13 @@ def CkptRemat : Pass<"ckpt-remat", "mlir::ModuleOp"> {
     `plan=FILE` applies such a file as a policy of its own
     (docs/plan-format.md).
   }];
+  // The policy's options come from the option table (Options.def), which
+  // every front end reads; the pass declares them from it.
   let options = [
-    Option<"policyName", "policy", "std::string", "\"megatron\"",
-           "The remat policy that decides the plan (registered: megatron, "
-           "budget, plan)">,
-    Option<"granularity", "recompute-granularity", "std::string", "\"none\"",
-           "none, selective or full">,
-    Option<"method", "recompute-method", "std::string", "\"\"",
-           "uniform or block (with full)">,
-    Option<"numLayers", "recompute-num-layers", "int64_t", "-1",
-           "Layers per chunk (uniform) or checkpointed layers (block)">,
-    ListOption<"modules", "recompute-modules", "std::string",
-               "Modules recomputed by selective (core_attn, mlp, layernorm; "
-               "default core_attn)">,
-    Option<"distributeSavedActivations", "distribute-saved-activations",
-           "bool", "false",
-           "With full recompute and t > 1 tensor-parallel ranks, keep a 1/t "
-           "shard of each chunk input and all-gather it before the "
-           "recompute (not with sequence parallelism)">,
-    Option<"memoryBudget", "memory-budget", "std::string", "\"\"",
-           "Cap on the planned arena peak (bytes, or KiB/MiB/GiB/TiB, "
-           "KB/MB/GB/TB): the budget solver returns the cheapest plan that "
-           "fits">,
-    Option<"deviceMemory", "device-memory", "std::string", "\"\"",
-           "Cap on the planned arena plus the persistent weights, gradients "
-           "and optimizer state (Megatron's accounting)">,
-    Option<"cost", "cost", "std::string", "\"\"",
-           "What the budget solver minimizes: flops (default) or "
-           "profile:FILE, the op times ckpt-run --profile=FILE measured">,
-    Option<"planFile", "plan", "std::string", "\"\"",
-           "A placement plan file (docs/plan-format.md) that places every "
-           "saved value itself: the policy plan">,
-    Option<"savePlan", "save-plan", "std::string", "\"\"",
-           "Write the placement plan the policy decided to this file "
-           "(docs/plan-format.md)">,
-    Option<"regionOps", "region-ops", "std::string", "\"needed\"",
-           "What a recompute region re-runs: needed (only what the backward "
-           "reads) or all (every op of the checkpointed span, as Megatron-LM "
-           "re-executes it; for comparisons)">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
   ];
+  let constructor = "::ckpt::createCkptRemat()";
   let dependentDialects = ["::ckpt::CkptDialect"];
 }
 
@@ -148,18 +104,10 @@ def CkptComparePolicies : Pass<"ckpt-compare-policies", "mlir::ModuleOp"> {
     what Korthikanti et al. count), on stderr. `json=FILE` writes the same
     as JSON. The IR is left unchanged.
   }];
+  // Its other options come from the option table (Options.def).
   let options = [
-    Option<"jsonFile", "json", "std::string", "\"\"",
-           "Also write the comparison as JSON to this file">,
-    Option<"table", "table", "bool", "true",
-           "Print the table on stderr (false: only the JSON file)">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
-    Option<"useDistributedOptimizer", "use-distributed-optimizer", "bool",
-           "false", "Megatron's distributed optimizer: 6 + 12/d bytes per "
-           "parameter instead of 18">,
-    Option<"dataParallelSize", "data-parallel-size", "int64_t", "1",
-           "Data-parallel ranks d sharing the optimizer state">,
   ];
   let dependentDialects = ["::ckpt::CkptDialect"];
 }
@@ -176,19 +124,8 @@ def CkptPareto : Pass<"ckpt-pareto", "mlir::ModuleOp"> {
     that keep their regions' inputs as 1/t shards (a tensor-parallel graph
     without sequence parallelism). The IR is left unchanged.
   }];
+  // Its other options come from the option table (Options.def).
   let options = [
-    Option<"jsonFile", "json", "std::string", "\"\"",
-           "Also write the frontier as JSON to this file">,
-    Option<"table", "table", "bool", "true",
-           "Print the table on stderr (false: only the files)">,
-    Option<"distributeSavedActivations", "distribute-saved-activations",
-           "bool", "false",
-           "Plans keep their regions' inputs as 1/t shards (Megatron's "
-           "distribute_saved_activations)">,
-    Option<"svgFile", "svg", "std::string", "\"\"",
-           "Also draw the frontier as SVG into this file">,
-    Option<"points", "points", "int", "12",
-           "Budgets on the frontier (at least 2)">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
   ];
@@ -241,37 +178,30 @@ def CkptPlanMemory : Pass<"ckpt-plan-memory", "mlir::ModuleOp"> {
     Liveness of every tensor over the schedule (regions flattened, as the
     runtime runs them); an offset in one arena for every activation,
     recomputed value and temporary (the best greedy packing, then, when it
-    is above the lower bound, the exact search within `search-work` steps);
+    is above the lower bound, the exact search within `plan-search-work`
+    steps; `search-work` is its older spelling);
     parameters, inputs, gradients and the loss live in the
     persistent region. Writes `ckpt.offsets` (per result, -1 outside the
     arena) on every op and `ckpt.memory = {arena_bytes, peak_bytes}` on the
     function, and checks the plan as --ckpt-verify-plan does.
   }];
+  // Its other options come from the option table (Options.def).
   let options = [
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
-    Option<"alignment", "alignment", "int64_t", "64",
-           "Bytes every arena buffer is aligned to (and rounded up to)">,
-    Option<"seconds", "seconds", "double", "1.0",
-           "Budget of the offset search when it is not deterministic">,
     Option<"deterministic", "deterministic", "bool", "true",
            "Bound the offset search by work, not the clock, so that a step "
            "always gets the same plan (what the memory-budget solver "
            "checked)">,
-    Option<"searchWork", "search-work", "int64_t", "20000000",
-           "Steps the exact offset search may take when the greedy plan is "
-           "above the lower bound (0: greedy only); past it the report says "
-           "why the arena is above the bound">,
   ];
 }
 
 def CkptVerifyPlan : Pass<"ckpt-verify-plan", "mlir::ModuleOp"> {
   let summary = "Check that no two tensors live at the same time overlap";
+  // Its other options come from the option table (Options.def).
   let options = [
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "Name of the training-step function">,
-    Option<"alignment", "alignment", "int64_t", "64",
-           "Alignment the plan was made with">,
   ];
 }
 

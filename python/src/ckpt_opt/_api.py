@@ -7,7 +7,7 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -159,6 +159,60 @@ def _config_text(config: ConfigLike) -> Tuple[str, str]:
         ) from None
 
 
+#: The option table every front end reads (Options.def, through the C API):
+#: each option's spelling, kind, default, choices, help and scopes.
+_OPTIONS: Dict[str, Dict[str, Any]] = {
+    option["name"]: option for option in json.loads(_native.option_table())}
+
+
+def options() -> List[Dict[str, Any]]:
+    """The option table every front end reads: each option's ``name`` (the
+    spelling of ckpt-opt's pass options and ckpt-compile's flags; a policy
+    keyword writes ``_`` for ``-``), ``kind``, ``default``, ``choices``,
+    ``help``, ``chooses_policy`` and ``scopes`` (``"compile"``: a policy
+    keyword of :func:`compile`)."""
+    return [dict(option) for option in _OPTIONS.values()]
+
+
+def _option_word(key: str, value: Any) -> str:
+    """``name=value`` for the policy keyword ``key`` (the option's spelling
+    with ``_`` for ``-``), its value checked against the option's kind."""
+    name = key.replace("_", "-")
+    option = _OPTIONS.get(name)
+    if option is None or "compile" not in option["scopes"]:
+        allowed = ", ".join(n.replace("-", "_") for n, o in _OPTIONS.items()
+                            if "compile" in o["scopes"])
+        raise TypeError(f"policy {key}: unknown option (allowed: {allowed})")
+    kind = option["kind"]
+    integral = (isinstance(value, numbers.Integral)
+                and not isinstance(value, bool))
+    if kind == "bytes":
+        value = _byte_size(key, value)
+    elif kind == "flag":
+        if not isinstance(value, bool):
+            raise TypeError(f"policy {key} must be a bool, got {value!r}")
+        value = "true" if value else "false"
+    elif kind == "integer":
+        if not integral:
+            raise TypeError(f"policy {key} must be an int, got {value!r}")
+    elif kind == "real":
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"policy {key} must be a number, got {value!r}")
+        value = repr(float(value))
+    elif kind == "list":
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        elif not isinstance(value, str):
+            raise TypeError(f"policy {key} must be a list of names, got "
+                            f"{value!r}")
+    elif kind == "file":
+        value = os.fspath(value)
+    elif isinstance(value, (list, tuple, bool)):
+        raise TypeError(f"policy {key}: a list is allowed only for "
+                        f"recompute_modules, got {value!r}")
+    return f"{name}={{{value}}}"
+
+
 def _policy_text(policy: PolicyLike) -> str:
     """``--ckpt-compile``'s option text from Megatron's names (or the text
     itself); None: the config's own recompute fields."""
@@ -171,19 +225,7 @@ def _policy_text(policy: PolicyLike) -> str:
             raise ValueError("save the plan first (Plan.save(path)): the "
                              "compiler reads a plan from its file")
         return "plan={" + policy.path + "}"
-    words = []
-    for key, value in policy.items():
-        if key in ("memory_budget", "device_memory"):
-            value = _byte_size(key, value)
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, (list, tuple)):
-            if key != "recompute_modules":
-                raise TypeError(f"policy {key}: a list is allowed only for "
-                                f"recompute_modules, got {value!r}")
-            value = ",".join(str(v) for v in value)
-        words.append(f"{key.replace('_', '-')}={value}")
-    return " ".join(words)
+    return " ".join(_option_word(key, value) for key, value in policy.items())
 
 
 def _byte_size(key: str, value: Any) -> str:
@@ -322,12 +364,15 @@ def compare_policies(config: ConfigLike, **overrides: Any) -> Dict[str, Any]:
         overrides)
 
 
-def pareto(config: ConfigLike, points: int = 12,
+def pareto(config: ConfigLike, points: Optional[int] = None,
            distribute_saved_activations: bool = False,
            **overrides: Any) -> Dict[str, Any]:
-    """The memory-budget frontier (``--ckpt-pareto``): ``points`` budgets from
-    the lowest peak the solver reaches to keeping everything, each with its
-    arena and recompute FLOPs, and Megatron's presets beside them."""
+    """The memory-budget frontier (``--ckpt-pareto``): ``points`` budgets
+    (by default the option table's, as for ckpt-opt) from the lowest peak
+    the solver reaches to keeping everything, each with its arena and
+    recompute FLOPs, and Megatron's presets beside them."""
+    if points is None:
+        points = int(_OPTIONS["points"]["default"])
     flag = "true" if distribute_saved_activations else "false"
     return _passes_json(
         config,

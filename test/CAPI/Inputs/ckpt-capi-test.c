@@ -186,7 +186,10 @@ int main(int argc, char **argv) {
     return 1;
   compile("selective", config, length, "recompute-granularity=selective",
           "seq-length=8 micro-batch-size=1");
-  compile("no plan", config, length, "plan-memory=false", NULL);
+  compile("no plan", config, length,
+          "recompute-granularity=none plan-memory=false", NULL);
+  compile("no plan, config's policy", config, length, "plan-memory=false",
+          NULL);
   compile("config's policy", config, length, NULL, NULL);
   compile("bad policy", config, length, "recompute-granularity=some", NULL);
   compile("bad override", config, length, "", "seq-length=eight");
