@@ -63,62 +63,6 @@ const char *severity(DiagnosticSeverity kind) {
   }
   return "error";
 }
-
-/// `overrides`: "key=value" words; an unknown key or a bad value is a
-/// message and a failure.
-bool parseOverrides(llvm::StringRef text, ckpt::config::ConfigOverrides &out,
-                    std::string &error) {
-  llvm::SmallVector<llvm::StringRef> words;
-  llvm::SplitString(text, words);
-  for (llvm::StringRef word : words) {
-    auto [key, value] = word.split('=');
-    auto integer = [&](std::optional<int64_t> &field) {
-      int64_t number;
-      if (value.getAsInteger(10, number))
-        return false;
-      field = number;
-      return true;
-    };
-    bool ok = true;
-    if (key == "seq-length")
-      ok = integer(out.seqLength);
-    else if (key == "micro-batch-size")
-      ok = integer(out.microBatchSize);
-    else if (key == "tensor-model-parallel-size")
-      ok = integer(out.tensorParallelSize);
-    else if (key == "pipeline-model-parallel-size")
-      ok = integer(out.pipelineParallelSize);
-    else if (key == "virtual-pipeline-model-parallel-size")
-      ok = integer(out.virtualPipelineSize);
-    else if (key == "num-microbatches")
-      ok = integer(out.numMicroBatches);
-    else if (key == "pipeline-stage")
-      ok = integer(out.pipelineStage);
-    else if (key == "sequence-parallel")
-      ok = (value == "true" || value == "false") &&
-           (out.sequenceParallel = value == "true", true);
-    else if (key == "attention-backend")
-      ok = (value == "flash" || value == "unfused") &&
-           (out.attentionBackend = value.str(), true);
-    else if (key == "dtype")
-      ok = (out.dtype = ckpt::config::parseDType(value)).has_value();
-    else {
-      error = "overrides: unknown key '" + key.str() +
-              "' (allowed: seq-length, micro-batch-size, "
-              "tensor-model-parallel-size, sequence-parallel, "
-              "pipeline-model-parallel-size, "
-              "virtual-pipeline-model-parallel-size, num-microbatches, "
-              "pipeline-stage, attention-backend, dtype)";
-      return false;
-    }
-    if (!ok) {
-      error = "overrides: bad value '" + value.str() + "' for " + key.str();
-      return false;
-    }
-  }
-  return true;
-}
-
 } // namespace
 
 const char *ckptVersion(void) { return CKPT_VERSION; }
@@ -141,8 +85,9 @@ withContext(const char *config, const char *overrides,
     return result;
   }
   ckpt::config::ConfigOverrides parsed;
-  std::string error;
-  if (!parseOverrides(overrides ? overrides : "", parsed, error)) {
+  if (std::string error =
+          ckpt::parseConfigOverrideText(overrides ? overrides : "", parsed);
+      !error.empty()) {
     messages << "error: " << error << "\n";
     return result;
   }
@@ -173,8 +118,8 @@ const char *ckptOptionTable(void) {
     json << "[";
     bool first = true;
     static const char *const scopes[] = {
-        "remat",  "compile",          "tool",  "plan-memory", "verify-plan",
-        "report", "compare-policies", "pareto"};
+        "remat",  "compile",          "tool",   "plan-memory", "verify-plan",
+        "report", "compare-policies", "pareto", "import"};
     for (const ckpt::options::OptionSpec &spec : ckpt::options::allOptions()) {
       json << (first ? "" : ",") << "\n {\"name\": \"" << spec.name
            << "\", \"kind\": \"" << kinds[static_cast<int>(spec.kind)]

@@ -29,33 +29,39 @@ CommandLineOptions::CommandLineOptions(unsigned scope,
     cl::desc help(spec.help);
     cl::cat category(spec.scopes & Remat ? policyCategory : otherCategory);
     llvm::StringRef name = spec.name;
-    typedDefault(spec, [&](auto initial) {
-      using T = decltype(initial);
-      if constexpr (std::is_same_v<T, ListDefault>) {
-        auto *option =
-            new cl::list<std::string>(name, help, category, cl::CommaSeparated,
-                                      cl::value_desc(spec.valueName()));
-        flag->option.reset(option);
-        flag->given = [option]() -> std::optional<std::string> {
-          if (!option->getNumOccurrences())
-            return std::nullopt;
-          return toOptionText(*option);
-        };
-      } else {
-        cl::opt<T> *option;
-        if constexpr (std::is_same_v<T, bool>)
-          option = new cl::opt<T>(name, help, category, cl::init(initial));
-        else
-          option = new cl::opt<T>(name, help, category, cl::init(initial),
-                                  cl::value_desc(spec.valueName()));
-        flag->option.reset(option);
-        flag->given = [option]() -> std::optional<std::string> {
-          if (!option->getNumOccurrences())
-            return std::nullopt;
-          return toOptionText(option->getValue());
-        };
-      }
-    });
+    // Flags and lists as llvm::cl holds them; every other value as its
+    // text, so that the table checks it (and words its message).
+    if (spec.kind == Kind::Flag) {
+      auto *option = new cl::opt<bool>(
+          name, help, category,
+          cl::init(!spec.defaultValue.empty() && flagValue(spec.defaultValue)));
+      flag->option.reset(option);
+      flag->given = [option]() -> std::optional<std::string> {
+        if (!option->getNumOccurrences())
+          return std::nullopt;
+        return toOptionText(option->getValue());
+      };
+    } else if (spec.kind == Kind::List) {
+      auto *option =
+          new cl::list<std::string>(name, help, category, cl::CommaSeparated,
+                                    cl::value_desc(spec.valueName()));
+      flag->option.reset(option);
+      flag->given = [option]() -> std::optional<std::string> {
+        if (!option->getNumOccurrences())
+          return std::nullopt;
+        return toOptionText(*option);
+      };
+    } else {
+      auto *option = new cl::opt<std::string>(name, help, category,
+                                              cl::init(spec.defaultValue.str()),
+                                              cl::value_desc(spec.valueName()));
+      flag->option.reset(option);
+      flag->given = [option]() -> std::optional<std::string> {
+        if (!option->getNumOccurrences())
+          return std::nullopt;
+        return option->getValue();
+      };
+    }
     flags.push_back(std::move(flag));
   }
   // Older spellings, as aliases of the flag they name.
@@ -72,12 +78,22 @@ CommandLineOptions::CommandLineOptions(unsigned scope,
 
 CommandLineOptions::~CommandLineOptions() = default;
 
-std::string CommandLineOptions::readInto(CompileOptions &options) const {
+std::string CommandLineOptions::forEachGiven(
+    llvm::function_ref<std::string(const OptionSpec &, llvm::StringRef)> set)
+    const {
   for (const std::unique_ptr<Flag> &flag : flags)
     if (std::optional<std::string> text = flag->given())
-      if (std::string problem = options.set(flag->spec->id, *text);
-          !problem.empty())
-        return "--" + problem;
-  options.policyFromConfig = !options.givesPolicy();
+      if (std::string problem = set(*flag->spec, *text); !problem.empty())
+        return problem;
   return "";
+}
+
+std::string CommandLineOptions::readInto(CompileOptions &options) const {
+  std::string problem =
+      forEachGiven([&](const OptionSpec &spec, llvm::StringRef text) {
+        std::string problem = options.set(spec.id, text);
+        return problem.empty() ? problem : "--" + problem;
+      });
+  options.policyFromConfig = !options.givesPolicy();
+  return problem;
 }

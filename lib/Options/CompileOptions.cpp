@@ -116,6 +116,8 @@ std::string CompileOptions::set(OptionId id, StringRef text) {
   case OptionId::Points:
     points = integer();
     break;
+  default: // An override of the config (config::setOverride).
+    return "option " + spec.name.str() + " overrides the config's fields";
   }
   given.set(static_cast<unsigned>(id));
   return "";

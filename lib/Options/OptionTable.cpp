@@ -146,6 +146,16 @@ std::string ckpt::options::checkValue(const OptionSpec &spec, StringRef text) {
   }
   case Kind::Integer: {
     int64_t value;
+    if (text.empty() && spec.defaultValue.empty())
+      return "";
+    // The words of the config's own checks for a size or an index.
+    if (spec.minimum == 0 || spec.minimum == 1) {
+      if (text.getAsInteger(10, value) || value < spec.minimum)
+        return name + " must be a " +
+               (spec.minimum ? "positive" : "non-negative") +
+               " integer, got '" + text.str() + "'";
+      return "";
+    }
     if (text.getAsInteger(10, value))
       return name + " needs an integer, got '" + text.str() + "'";
     if (spec.minimum != kNoMinimum && value < spec.minimum)

@@ -236,21 +236,24 @@ def test_run_step_has_ckpt_runs_seeds_and_defaults(tmp_path):
 
 
 def test_overrides_are_checked_as_on_the_command_line():
-    # The importer checks every front end's overrides: these once succeeded
-    # from Python and the C API (0 and -3 became 1).
-    for key, value, flag in (
-            ("num_microbatches", 0, "--num-microbatches"),
-            ("pipeline_model_parallel_size", 0,
-             "--pipeline-model-parallel-size"),
-            ("virtual_pipeline_model_parallel_size", -3,
-             "--virtual-pipeline-model-parallel-size")):
-        with pytest.raises(CkptError, match=f"{flag} must be a positive "
-                                            f"integer, got {value}"):
+    # The option table checks every front end's overrides with the same
+    # rule and words as ckpt-compile's flags: these once succeeded from
+    # Python and the C API (0 and -3 became 1).
+    for key, value in (("num_microbatches", 0),
+                       ("pipeline_model_parallel_size", 0),
+                       ("virtual_pipeline_model_parallel_size", -3)):
+        name = key.replace("_", "-")
+        with pytest.raises(CkptError, match=f"{name} must be a positive "
+                                            f"integer, got '{value}'"):
             ckpt_opt.compile(GPT, **{key: value})
-    with pytest.raises(CkptError, match="--pipeline-stage must be a stage "
-                                         "number, 0 or more; got -1"):
+    with pytest.raises(CkptError, match="pipeline-stage must be a "
+                                        "non-negative integer, got '-1'"):
         ckpt_opt.compile(GPT, pipeline_model_parallel_size=2,
                          num_microbatches=2, pipeline_stage=-1)
+    # A stage past the last is the importer's to refuse: it knows p.
+    with pytest.raises(CkptError, match="--pipeline-stage"):
+        ckpt_opt.compile(GPT, pipeline_model_parallel_size=2,
+                         num_microbatches=2, pipeline_stage=2)
     # A value of the wrong type is refused, not printed into option text
     # ([1] was a budget of one byte).
     with pytest.raises(TypeError, match="memory_budget must be a byte count"):

@@ -1,6 +1,7 @@
 //===- OptionTableTest.cpp - The compile options' one declaration ---------===//
 
 #include "ckpt/Options/CompileOptions.h"
+#include "ckpt/Target/Config/ConfigImport.h"
 
 #include "gtest/gtest.h"
 
@@ -23,9 +24,15 @@ TEST(OptionTableTest, EverySpellingIsUniqueAndEveryDefaultIsAllowed) {
     EXPECT_EQ(&specOf(spec.id), &spec);
     EXPECT_EQ(findOption(spec.name), &spec);
     // A default set through the table leaves the field as it was.
-    CompileOptions set;
     if (spec.kind == Kind::List)
       continue;
+    if (spec.scopes & Import) {
+      config::ConfigOverrides overrides;
+      EXPECT_EQ(setConfigOverride(overrides, spec, spec.defaultValue), "")
+          << spec.name.str();
+      continue;
+    }
+    CompileOptions set;
     EXPECT_EQ(set.set(spec.id, spec.defaultValue), "") << spec.name.str();
   }
   EXPECT_EQ(names.size(), kNumOptions);
@@ -153,5 +160,36 @@ TEST(OptionTableTest, OlderSpellingsAreTakenOnlyWhereTheyWere) {
     EXPECT_EQ(aliasHelp(alias),
               "Older spelling of " + specOf(alias.id).name.str());
   }
+}
+} // namespace
+
+namespace {
+TEST(OptionTableTest, ConfigOverridesAreTheTablesImportRows) {
+  config::ConfigOverrides overrides;
+  EXPECT_EQ(parseConfigOverrideText("seq-length=128 sequence-parallel "
+                                    "dtype=bf16 pipeline-stage=0 "
+                                    "attention-backend=flash",
+                                    overrides),
+            "");
+  EXPECT_EQ(overrides.seqLength, 128);
+  EXPECT_EQ(overrides.sequenceParallel, true);
+  EXPECT_EQ(overrides.dtype, config::DType::BF16);
+  EXPECT_EQ(overrides.pipelineStage, 0);
+  EXPECT_EQ(overrides.attentionBackend, "flash");
+  EXPECT_EQ(parseConfigOverrideText("seq-length=0", overrides),
+            "overrides: bad value '0' for seq-length: seq-length must be a "
+            "positive integer, got '0'");
+  EXPECT_EQ(parseConfigOverrideText("pipeline-stage=-1", overrides),
+            "overrides: bad value '-1' for pipeline-stage: pipeline-stage "
+            "must be a non-negative integer, got '-1'");
+  EXPECT_EQ(parseConfigOverrideText("dtype=f64", overrides),
+            "overrides: bad value 'f64' for dtype: dtype must be f32, bf16 "
+            "or f16, got 'f64'");
+  // A compile option is not an override, and is named as unknown here.
+  EXPECT_EQ(parseConfigOverrideText("plan-memory=false", overrides)
+                .rfind("overrides: unknown key 'plan-memory' (allowed: "
+                       "seq-length, ",
+                       0),
+            0u);
 }
 } // namespace

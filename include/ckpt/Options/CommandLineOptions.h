@@ -11,6 +11,7 @@
 
 #include "ckpt/Options/CompileOptions.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/CommandLine.h"
 
 #include <memory>
@@ -33,6 +34,11 @@ public:
   /// whether the policy comes from the config; "" on success, else
   /// "--name: problem".
   std::string readInto(CompileOptions &options) const;
+  /// Calls `set` with each flag given and its value as text (checked by
+  /// the table's rules); the first problem `set` returns, or "".
+  std::string forEachGiven(
+      llvm::function_ref<std::string(const OptionSpec &, llvm::StringRef)> set)
+      const;
 
   struct Flag;
 

@@ -38,6 +38,8 @@ enum Scope : unsigned {
   Report = 1 << 5,
   ComparePolicies = 1 << 6,
   Pareto = 1 << 7,
+  /// The overrides of a config's fields (ckpt/Target/Config/ConfigImport.h).
+  Import = 1 << 8,
 };
 
 /// An Integer or Real option without a least value.
@@ -89,7 +91,9 @@ const OptionSpec *findOption(llvm::StringRef name);
 
 /// "" when `text` is a value `spec` allows; otherwise what is wrong and
 /// what is allowed ("recompute-method must be uniform or block, got 'x'").
-/// A Flag takes true, false, 1, 0 or nothing (true).
+/// A Flag takes true, false, 1, 0 or nothing (true). An Integer without a
+/// default may be left empty (not given); one of least 1 or 0 is "a
+/// positive integer" or "a non-negative integer".
 std::string checkValue(const OptionSpec &spec, llvm::StringRef text);
 
 /// A Flag's value (after checkValue).

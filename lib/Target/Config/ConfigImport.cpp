@@ -3,6 +3,7 @@
 #include "ckpt/Target/Config/ConfigImport.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFDialect.h"
+#include "ckpt/Options/CommandLineOptions.h"
 #include "ckpt/Target/Config/GPTGraphBuilder.h"
 #include "ckpt/Tools/LongLineDiagnostics.h"
 
@@ -52,87 +53,81 @@ ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
 }
 
 namespace {
-/// The flags that override a config's fields, registered once for every tool
-/// that imports configs.
+/// The flags that override a config's fields (the option table's Import
+/// rows), registered once for every tool that imports configs.
 struct OverrideFlags {
   llvm::cl::OptionCategory category{"Model config import options"};
-  llvm::cl::opt<std::string> seqLength{
-      "seq-length",
-      llvm::cl::desc("Sequence length (overrides the config's seq_length or "
-                     "n_positions)"),
-      llvm::cl::value_desc("n"), llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> microBatchSize{
-      "micro-batch-size",
-      llvm::cl::desc("Micro-batch size (overrides micro_batch_size; default "
-                     "1)"),
-      llvm::cl::value_desc("n"), llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> tensorParallel{
-      "tensor-model-parallel-size",
-      llvm::cl::desc("Build the graph of one of t tensor-parallel ranks "
-                     "(overrides tensor_model_parallel_size)"),
-      llvm::cl::value_desc("t"), llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> pipelineParallel{
-      "pipeline-model-parallel-size",
-      llvm::cl::desc("Split the layers over p pipeline stages (overrides "
-                     "pipeline_model_parallel_size)"),
-      llvm::cl::value_desc("p"), llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> virtualPipeline{
-      "virtual-pipeline-model-parallel-size",
-      llvm::cl::desc("Model chunks per stage, for the interleaved schedule "
-                     "(overrides virtual_pipeline_model_parallel_size)"),
-      llvm::cl::value_desc("v"), llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> microBatches{
-      "num-microbatches",
-      llvm::cl::desc("Micro-batches per step, their gradients accumulated "
-                     "(overrides num_microbatches; default 1)"),
-      llvm::cl::value_desc("m"), llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> pipelineStage{
-      "pipeline-stage",
-      llvm::cl::desc("The pipeline stage whose graph to build (default 0)"),
-      llvm::cl::value_desc("i"), llvm::cl::cat(category)};
-  llvm::cl::opt<bool> sequenceParallel{
-      "sequence-parallel",
-      llvm::cl::desc("With tensor parallelism, shard layer norm, dropout and "
-                     "residual along the sequence (overrides "
-                     "sequence_parallel)"),
-      llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> dtype{
-      "dtype",
-      llvm::cl::desc("Element type of activations and parameters: f32, bf16 "
-                     "or f16 (overrides params_dtype / bf16 / fp16 / "
-                     "torch_dtype)"),
-      llvm::cl::value_desc("type"), llvm::cl::cat(category)};
-  llvm::cl::opt<std::string> attentionBackend{
-      "attention-backend",
-      llvm::cl::desc("Core attention: unfused (the s² probabilities are "
-                     "kept) or flash (fused; they are recomputed in the "
-                     "backward) (overrides attention_backend / "
-                     "attn_implementation)"),
-      llvm::cl::value_desc("kind"), llvm::cl::cat(category)};
+  options::CommandLineOptions flags{options::Import, category, category};
 };
 
 OverrideFlags &overrideFlags() {
   static OverrideFlags flags;
   return flags;
 }
-
-/// Reads a size flag given as text; reports a bad value the way
-/// llvm::cl reports its own errors.
-bool readPositiveFlag(llvm::StringRef tool, llvm::cl::opt<std::string> &flag,
-                      std::optional<int64_t> &out) {
-  if (!flag.getNumOccurrences())
-    return true;
-  int64_t value = 0;
-  if (llvm::StringRef(flag).getAsInteger(10, value) || value <= 0) {
-    llvm::errs() << tool << ": for the --" << flag.ArgStr
-                 << " option: must be a positive integer, got '" << flag
-                 << "'\n";
-    return false;
-  }
-  out = value;
-  return true;
-}
 } // namespace
+
+std::string ckpt::setConfigOverride(config::ConfigOverrides &overrides,
+                                    const options::OptionSpec &spec,
+                                    llvm::StringRef text) {
+  if (std::string problem = options::checkValue(spec, text); !problem.empty())
+    return problem;
+  int64_t number = 0;
+  (void)text.getAsInteger(10, number);
+  switch (spec.id) {
+  case options::OptionId::SeqLength:
+    overrides.seqLength = number;
+    break;
+  case options::OptionId::MicroBatchSize:
+    overrides.microBatchSize = number;
+    break;
+  case options::OptionId::TensorModelParallelSize:
+    overrides.tensorParallelSize = number;
+    break;
+  case options::OptionId::PipelineModelParallelSize:
+    overrides.pipelineParallelSize = number;
+    break;
+  case options::OptionId::VirtualPipelineModelParallelSize:
+    overrides.virtualPipelineSize = number;
+    break;
+  case options::OptionId::NumMicrobatches:
+    overrides.numMicroBatches = number;
+    break;
+  case options::OptionId::PipelineStage:
+    overrides.pipelineStage = number;
+    break;
+  case options::OptionId::SequenceParallel:
+    overrides.sequenceParallel = options::flagValue(text);
+    break;
+  case options::OptionId::Dtype:
+    overrides.dtype = config::parseDType(text);
+    break;
+  case options::OptionId::AttentionBackend:
+    overrides.attentionBackend = text.str();
+    break;
+  default:
+    return "option " + spec.name.str() + " is not an override of the config";
+  }
+  return "";
+}
+
+std::string ckpt::parseConfigOverrideText(llvm::StringRef text,
+                                          config::ConfigOverrides &overrides) {
+  llvm::SmallVector<std::pair<llvm::StringRef, llvm::StringRef>> words;
+  std::string error;
+  if (!options::splitOptionText(text, words, error))
+    return "overrides: " + error;
+  for (auto [key, value] : words) {
+    const options::OptionSpec *spec = options::findOption(key);
+    if (!spec || !(spec->scopes & options::Import))
+      return "overrides: unknown key '" + key.str() +
+             "' (allowed: " + options::describeOptions(options::Import) + ")";
+    if (std::string problem = setConfigOverride(overrides, *spec, value);
+        !problem.empty())
+      return "overrides: bad value '" + value.str() + "' for " + key.str() +
+             ": " + problem;
+  }
+  return "";
+}
 
 void ckpt::registerConfigOverrideFlags() { (void)overrideFlags(); }
 
@@ -142,53 +137,19 @@ llvm::cl::OptionCategory &ckpt::configOverrideCategory() {
 
 bool ckpt::readConfigOverrideFlags(llvm::StringRef tool,
                                    config::ConfigOverrides &overrides) {
-  OverrideFlags &flags = overrideFlags();
-  if (!readPositiveFlag(tool, flags.seqLength, overrides.seqLength) ||
-      !readPositiveFlag(tool, flags.microBatchSize, overrides.microBatchSize) ||
-      !readPositiveFlag(tool, flags.tensorParallel,
-                        overrides.tensorParallelSize) ||
-      !readPositiveFlag(tool, flags.pipelineParallel,
-                        overrides.pipelineParallelSize) ||
-      !readPositiveFlag(tool, flags.virtualPipeline,
-                        overrides.virtualPipelineSize) ||
-      !readPositiveFlag(tool, flags.microBatches, overrides.numMicroBatches))
-    return false;
-  if (flags.pipelineStage.getNumOccurrences()) {
-    int64_t stage = 0;
-    if (llvm::StringRef(flags.pipelineStage).getAsInteger(10, stage) ||
-        stage < 0) {
-      llvm::errs() << tool
-                   << ": for the --pipeline-stage option: must be a "
-                      "non-negative integer, got '"
-                   << flags.pipelineStage << "'\n";
-      return false;
-    }
-    overrides.pipelineStage = stage;
-  }
-  if (flags.sequenceParallel.getNumOccurrences())
-    overrides.sequenceParallel = flags.sequenceParallel;
-  if (flags.dtype.getNumOccurrences()) {
-    overrides.dtype = config::parseDType(flags.dtype.getValue());
-    if (!overrides.dtype) {
-      llvm::errs() << tool
-                   << ": for the --dtype option: must be f32, bf16 or f16, "
-                      "got '"
-                   << flags.dtype << "'\n";
-      return false;
-    }
-  }
-  if (flags.attentionBackend.getNumOccurrences()) {
-    llvm::StringRef kind = flags.attentionBackend.getValue();
-    if (kind != "flash" && kind != "unfused") {
-      llvm::errs() << tool
-                   << ": for the --attention-backend option: must be flash "
-                      "or unfused, got '"
-                   << kind << "'\n";
-      return false;
-    }
-    overrides.attentionBackend = kind.str();
-  }
-  return true;
+  std::string problem = overrideFlags().flags.forEachGiven(
+      [&](const options::OptionSpec &spec, llvm::StringRef text) {
+        std::string problem = setConfigOverride(overrides, spec, text);
+        // As llvm::cl words a flag's bad value.
+        llvm::StringRef rest(problem);
+        if (problem.empty() || !rest.consume_front(spec.name))
+          return problem;
+        return ("for the --" + spec.name + " option:" + rest).str();
+      });
+  if (problem.empty())
+    return true;
+  llvm::errs() << tool << ": " << problem << "\n";
+  return false;
 }
 
 void ckpt::registerConfigImportTranslation() {

@@ -240,16 +240,13 @@ def _byte_size(key: str, value: Any) -> str:
                     f"'40GiB'), got {value!r}")
 
 
-#: The overrides every front end takes (ckpt-compile's flags, the C API's
-#: words) and the Python type of each; their values are checked by the
-#: importer, as for the command line.
+#: The overrides every front end takes (the option table's "import" rows:
+#: ckpt-compile's import flags, the C API's words) and the Python type of
+#: each; their values are checked by the table, as on the command line.
 _OVERRIDES: Dict[str, type] = {
-    "seq_length": int, "micro_batch_size": int,
-    "tensor_model_parallel_size": int, "sequence_parallel": bool,
-    "pipeline_model_parallel_size": int,
-    "virtual_pipeline_model_parallel_size": int, "num_microbatches": int,
-    "pipeline_stage": int, "attention_backend": str, "dtype": str,
-}
+    name.replace("-", "_"): {"integer": int, "flag": bool}.get(
+        option["kind"], str)
+    for name, option in _OPTIONS.items() if "import" in option["scopes"]}
 
 
 def _overrides_text(overrides: Mapping[str, Any]) -> str:
@@ -271,7 +268,7 @@ def _overrides_text(overrides: Mapping[str, Any]) -> str:
                             f"{value!r}")
         if isinstance(value, bool):
             value = "true" if value else "false"
-        words.append(f"{key.replace('_', '-')}={value}")
+        words.append(f"{key.replace('_', '-')}={{{value}}}")
     return " ".join(words)
 
 

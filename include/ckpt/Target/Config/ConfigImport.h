@@ -3,6 +3,7 @@
 #ifndef CKPT_TARGET_CONFIG_CONFIGIMPORT_H
 #define CKPT_TARGET_CONFIG_CONFIGIMPORT_H
 
+#include "ckpt/Options/OptionTable.h"
 #include "ckpt/Target/Config/ModelConfig.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -23,9 +24,20 @@ importModelConfig(llvm::StringRef text, llvm::StringRef filename,
 /// mlir-translate's registry.
 void registerConfigImportTranslation();
 
-/// Registers the flags that override a config's fields (`--seq-length`,
-/// `--micro-batch-size`, `--dtype`, `--tensor-model-parallel-size`,
-/// `--sequence-parallel`) with llvm::cl; call before parsing the command line.
+/// Sets the override of option `spec` (the option table's Import rows:
+/// seq-length, micro-batch-size, the parallel sizes, num-microbatches,
+/// pipeline-stage, sequence-parallel, dtype, attention-backend) from `text`;
+/// "" on success, else the table's words for what is wrong.
+std::string setConfigOverride(config::ConfigOverrides &overrides,
+                              const options::OptionSpec &spec,
+                              llvm::StringRef text);
+/// Overrides from "key=value" words (the C API's); "" on success, else
+/// "overrides: ..." naming the key and what is allowed.
+std::string parseConfigOverrideText(llvm::StringRef text,
+                                    config::ConfigOverrides &overrides);
+
+/// Registers the flags that override a config's fields (the option table's
+/// Import rows) with llvm::cl; call before parsing the command line.
 void registerConfigOverrideFlags();
 /// Their llvm::cl category (to show them in a tool's --help).
 llvm::cl::OptionCategory &configOverrideCategory();
