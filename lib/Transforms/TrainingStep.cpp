@@ -99,10 +99,16 @@ FailureOr<SmallVector<Value>> differentiate(OpBuilder &builder, Operation *op,
   return grads;
 }
 
-} // namespace
+/// What the forward function returns: the loss, or nothing (a pipeline
+/// stage without the head, whose sends start the backward).
+struct ForwardShape {
+  func::ReturnOp ret;
+  bool hasLoss;
+};
 
-FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
-                                                StringRef stepName) {
+/// The forward function's shape, or an error saying what it must be.
+FailureOr<ForwardShape> checkForward(func::FuncOp forward, StringRef stepName,
+                                     RankedTensorType lossType) {
   ModuleOp module = forward->getParentOfType<ModuleOp>();
   if (module && module.lookupSymbol(stepName))
     return mlir::emitError(forward.getLoc())
@@ -114,10 +120,6 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
            << forward.getBody().getBlocks().size() << " blocks";
   Block &body = forward.getBody().front();
   auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
-  auto lossType =
-      RankedTensorType::get({}, Float32Type::get(forward.getContext()));
-  // A pipeline stage without the head returns nothing: its backward starts
-  // from the gradients its sends receive.
   bool hasLoss = ret && ret.getNumOperands() == 1;
   bool sinks = llvm::any_of(body.without_terminator(), [](Operation &op) {
     return op.getNumResults() == 0 && isa<DifferentiableOpInterface>(op);
@@ -131,19 +133,19 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
            << lossType
            << " (or nothing, as a pipeline stage without the head whose "
               "sends start the backward)";
+  return ForwardShape{ret, hasLoss};
+}
 
-  // Signature: the same arguments; the loss and one gradient per parameter.
-  SmallVector<unsigned> params;
-  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
-    if (isParameter(forward, i))
-      params.push_back(i);
+/// The empty step function: the forward's arguments; the loss (if any) and
+/// one gradient per parameter in `params`, each tagged with its role.
+func::FuncOp createStepFunction(OpBuilder &builder, func::FuncOp forward,
+                                StringRef stepName, ArrayRef<unsigned> params,
+                                RankedTensorType lossType, bool hasLoss) {
   SmallVector<Type> resultTypes;
   if (hasLoss)
     resultTypes.push_back(lossType);
   for (unsigned i : params)
     resultTypes.push_back(forward.getArgument(i).getType());
-
-  OpBuilder builder(forward);
   auto step = builder.create<func::FuncOp>(
       forward.getLoc(), stepName,
       builder.getFunctionType(forward.getArgumentTypes(), resultTypes));
@@ -163,25 +165,20 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
         name ? name : builder.getStringAttr("arg" + std::to_string(param)))));
   }
   step.setAllResultAttrs(resultAttrs);
+  return step;
+}
 
-  // Forward: a copy of the body without its return.
-  Block *entry = step.addEntryBlock();
-  IRMapping mapping;
-  mapping.map(body.getArguments(), entry->getArguments());
-  builder.setInsertionPointToStart(entry);
-  SmallVector<Operation *> forwardOps;
-  for (Operation &op : body.without_terminator())
-    forwardOps.push_back(builder.clone(op, mapping));
-  Value loss = hasLoss ? mapping.lookup(ret.getOperand(0)) : Value();
-
-  // Backward, in reverse order. The loss's "gradient" is the loss itself: a
-  // marker that it is differentiated with upstream gradient 1. An op without
-  // results (a send to the next stage) is differentiated unconditionally.
+/// The backward of `forwardOps`, in reverse order, at the builder's
+/// insertion point: every value's gradient. The loss's "gradient" is the
+/// loss itself: a marker that it is differentiated with upstream gradient
+/// 1. An op without results (a send to the next stage) is differentiated
+/// unconditionally.
+FailureOr<llvm::DenseMap<Value, Value>>
+emitBackward(OpBuilder &builder, ArrayRef<Operation *> forwardOps, Value loss,
+             bool microBatched) {
   llvm::DenseMap<Value, Value> grads;
-  bool microBatched = module && getPipelineShape(module);
   if (loss)
     grads[loss] = loss;
-  builder.setInsertionPointToEnd(entry);
   for (Operation *op : llvm::reverse(forwardOps)) {
     SmallVector<Value> resultGrads;
     for (Value result : op->getResults())
@@ -191,10 +188,8 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
       continue;
     FailureOr<SmallVector<Value>> operandGrads =
         differentiate(builder, op, resultGrads);
-    if (failed(operandGrads)) {
-      step.erase();
+    if (failed(operandGrads))
       return failure();
-    }
     for (auto [operand, grad] :
          llvm::zip_equal(op->getOperands(), *operandGrads)) {
       if (!grad)
@@ -214,35 +209,86 @@ FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
       slot = sum;
     }
   }
+  return grads;
+}
 
+/// Parameter `param`'s gradient as the step returns it: all-reduced over
+/// the tensor-parallel ranks where it is a partial sum; an error when the
+/// parameter does not reach the loss.
+FailureOr<Value> finalGradient(OpBuilder &builder, func::FuncOp forward,
+                               unsigned param, Value grad) {
+  if (!grad) {
+    auto name = forward.getArgAttrOfType<StringAttr>(
+        param, xf::XFDialect::kNameAttrName);
+    InFlightDiagnostic diag = mlir::emitError(forward.getLoc())
+                              << "parameter #" << param;
+    if (name)
+      diag << " ('" << name.getValue() << "')";
+    diag << " does not reach the loss, so it has no gradient";
+    return failure();
+  }
+  // A partial gradient of a replicated parameter (sequence parallelism) is
+  // summed over the tensor-parallel ranks.
+  if (auto ranks = forward.getArgAttrOfType<IntegerAttr>(
+          param, CkptDialect::kGradAllReduceAttrName)) {
+    auto sum = builder.create<AllReduceOp>(
+        forward.getLoc(), grad.getType(), grad, builder.getStringAttr("tp"),
+        builder.getI64IntegerAttr(ranks.getInt()));
+    sum->setAttr(xf::XFDialect::kPhaseAttrName,
+                 builder.getStringAttr("backward"));
+    return sum->getResult(0);
+  }
+  return grad;
+}
+
+} // namespace
+
+FailureOr<func::FuncOp> ckpt::buildTrainingStep(func::FuncOp forward,
+                                                StringRef stepName) {
+  auto lossType =
+      RankedTensorType::get({}, Float32Type::get(forward.getContext()));
+  FailureOr<ForwardShape> shape = checkForward(forward, stepName, lossType);
+  if (failed(shape))
+    return failure();
+  SmallVector<unsigned> params;
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
+    if (isParameter(forward, i))
+      params.push_back(i);
+  OpBuilder builder(forward);
+  func::FuncOp step = createStepFunction(builder, forward, stepName, params,
+                                         lossType, shape->hasLoss);
+
+  // Forward: a copy of the body without its return.
+  Block &body = forward.getBody().front();
+  Block *entry = step.addEntryBlock();
+  IRMapping mapping;
+  mapping.map(body.getArguments(), entry->getArguments());
+  builder.setInsertionPointToStart(entry);
+  SmallVector<Operation *> forwardOps;
+  for (Operation &op : body.without_terminator())
+    forwardOps.push_back(builder.clone(op, mapping));
+  Value loss =
+      shape->hasLoss ? mapping.lookup(shape->ret.getOperand(0)) : Value();
+
+  ModuleOp module = forward->getParentOfType<ModuleOp>();
+  builder.setInsertionPointToEnd(entry);
+  FailureOr<llvm::DenseMap<Value, Value>> grads = emitBackward(
+      builder, forwardOps, loss, module && getPipelineShape(module));
+  if (failed(grads)) {
+    step.erase();
+    return failure();
+  }
   SmallVector<Value> results;
   if (loss)
     results.push_back(loss);
   for (unsigned param : params) {
-    Value grad = grads.lookup(entry->getArgument(param));
-    if (!grad) {
-      auto name = forward.getArgAttrOfType<StringAttr>(
-          param, xf::XFDialect::kNameAttrName);
-      InFlightDiagnostic diag = mlir::emitError(forward.getLoc())
-                                << "parameter #" << param;
-      if (name)
-        diag << " ('" << name.getValue() << "')";
-      diag << " does not reach the loss, so it has no gradient";
+    FailureOr<Value> grad = finalGradient(
+        builder, forward, param, grads->lookup(entry->getArgument(param)));
+    if (failed(grad)) {
       step.erase();
       return failure();
     }
-    // A partial gradient of a replicated parameter (sequence parallelism)
-    // is summed over the tensor-parallel ranks.
-    if (auto ranks = forward.getArgAttrOfType<IntegerAttr>(
-            param, CkptDialect::kGradAllReduceAttrName)) {
-      auto sum = builder.create<AllReduceOp>(
-          forward.getLoc(), grad.getType(), grad, builder.getStringAttr("tp"),
-          builder.getI64IntegerAttr(ranks.getInt()));
-      sum->setAttr(xf::XFDialect::kPhaseAttrName,
-                   builder.getStringAttr("backward"));
-      grad = sum;
-    }
-    results.push_back(grad);
+    results.push_back(*grad);
   }
   builder.create<func::ReturnOp>(forward.getLoc(), results);
   forward.erase();
