@@ -1076,6 +1076,78 @@ const HuggingFaceDefaults &huggingFaceDefaults(const std::string &type) {
   return table.at(type);
 }
 
+/// The LLaMA family's attention window: Mistral's and Qwen2's sliding
+/// window (Qwen2's only with use_sliding_window, and, with transformers 5's
+/// layer_types, only when some layer slides), or none (0 or absent).
+/// `classDefault`: the window of transformers' config class when the field
+/// is absent.
+std::optional<int64_t> readSlidingWindow(ConfigReader &reader,
+                                         const std::string &type,
+                                         std::optional<int64_t> layers,
+                                         int64_t classDefault) {
+  // Sliding-window attention (Mistral, Qwen2) is full causal attention when
+  // the sequence fits in the window; longer sequences are refused.
+  std::optional<int64_t> window;
+  bool qwen = type == "qwen2";
+  bool windowed =
+      !qwen || reader.boolean("use_sliding_window", false).value_or(false);
+  reader.ignore({"use_sliding_window", "max_window_layers"});
+  if (reader.has("sliding_window")) {
+    window = reader.integer("sliding_window");
+    requirePositive(reader, "sliding_window", window);
+  } else {
+    // Absent: the class default (Mistral's 4096); null: no window.
+    if (!reader.present("sliding_window") && classDefault)
+      window = classDefault;
+    reader.ignore({"sliding_window"});
+  }
+  if (!windowed)
+    window.reset();
+  // Qwen2's layer_types (transformers 5): the window applies to the
+  // sliding_attention layers only; with none of them, nowhere.
+  if (qwen && reader.has("layer_types")) {
+    const json &types = reader.value("layer_types");
+    reader.markUsed("layer_types");
+    bool valid = types.is_array();
+    bool sliding = false;
+    for (const json &kind : valid ? types : json::array()) {
+      if (kind == "sliding_attention")
+        sliding = true;
+      else if (kind != "full_attention")
+        valid = false;
+    }
+    if (valid && layers && types.size() != static_cast<size_t>(*layers))
+      reader.error("layer_types", "layer_types must name each of the " +
+                                      std::to_string(*layers) +
+                                      " layers, got " +
+                                      std::to_string(types.size()));
+    else if (!valid)
+      reader.error("layer_types",
+                   "layer_types must be a list of \"full_attention\" and "
+                   "\"sliding_attention\"");
+    else if (!sliding)
+      window.reset();
+  } else if (qwen) {
+    reader.ignore({"layer_types"});
+  }
+  return window;
+}
+
+/// attn_implementation (or transformers' private _attn_implementation):
+/// eager is the unfused attention, flash_attention_2 the flash backend.
+void readAttnImplementation(ConfigReader &reader, GPTConfig &config) {
+  for (const char *key : {"attn_implementation", "_attn_implementation"})
+    if (auto kind = reader.string(key)) {
+      if (*kind == "flash_attention_2")
+        config.attentionBackend = "flash";
+      else if (*kind != "eager")
+        reader.error(key, std::string(key) +
+                              " must be eager (unfused) or flash_attention_2, "
+                              "got \"" +
+                              *kind + "\"");
+    }
+}
+
 /// Hugging Face's LLaMA family (llama, mistral, qwen2; mixtral is refused
 /// until mixture-of-experts layers land): RMSNorm, SwiGLU, rotary
 /// embeddings, grouped-query attention, no biases but Qwen2's QKV bias.
@@ -1139,65 +1211,13 @@ void readHuggingFaceLlama(ConfigReader &reader, GPTConfig &config,
     attentionBias = reader.boolean("attention_bias", false);
     mlpBias = reader.boolean("mlp_bias", false);
   }
-  // Sliding-window attention (Mistral, Qwen2) is full causal attention when
-  // the sequence fits in the window; longer sequences are refused.
-  std::optional<int64_t> window;
-  bool windowed =
-      !qwen || reader.boolean("use_sliding_window", false).value_or(false);
-  reader.ignore({"use_sliding_window", "max_window_layers"});
-  if (reader.has("sliding_window")) {
-    window = reader.integer("sliding_window");
-    requirePositive(reader, "sliding_window", window);
-  } else {
-    // Absent: the class default (Mistral's 4096); null: no window.
-    if (!reader.present("sliding_window") && d.slidingWindow)
-      window = d.slidingWindow;
-    reader.ignore({"sliding_window"});
-  }
-  if (!windowed)
-    window.reset();
-  // Qwen2's layer_types (transformers 5): the window applies to the
-  // sliding_attention layers only; with none of them, nowhere.
-  if (qwen && reader.has("layer_types")) {
-    const json &types = reader.value("layer_types");
-    reader.markUsed("layer_types");
-    bool valid = types.is_array();
-    bool sliding = false;
-    for (const json &kind : valid ? types : json::array()) {
-      if (kind == "sliding_attention")
-        sliding = true;
-      else if (kind != "full_attention")
-        valid = false;
-    }
-    if (valid && layers && types.size() != static_cast<size_t>(*layers))
-      reader.error("layer_types", "layer_types must name each of the " +
-                                      std::to_string(*layers) +
-                                      " layers, got " +
-                                      std::to_string(types.size()));
-    else if (!valid)
-      reader.error("layer_types",
-                   "layer_types must be a list of \"full_attention\" and "
-                   "\"sliding_attention\"");
-    else if (!sliding)
-      window.reset();
-  } else if (qwen) {
-    reader.ignore({"layer_types"});
-  }
+  std::optional<int64_t> window =
+      readSlidingWindow(reader, type, layers, d.slidingWindow);
   if (type == "mixtral")
     readMixtralExperts(reader, config);
   DType dtype = readTorchDtype(reader);
   auto tie = reader.boolean("tie_word_embeddings", false);
-  for (const char *key : {"attn_implementation", "_attn_implementation"})
-    if (auto kind = reader.string(key)) {
-      if (*kind == "flash_attention_2")
-        config.attentionBackend = "flash";
-      else if (*kind != "eager")
-        reader.error(key, std::string(key) +
-                              " must be eager (unfused) or flash_attention_2, "
-                              "got \"" +
-                              *kind + "\"");
-    }
-
+  readAttnImplementation(reader, config);
   config.format = fmt;
   config.family = type;
   config.numLayers = layers.value_or(0);
