@@ -74,12 +74,12 @@ void ckpt::registerCompilePipeline() {
 namespace {
 /// One graph (the model, or one pipeline stage) compiled: the report of one
 /// micro-batch's step; the plan and program of the stage's whole schedule.
-FailureOr<CompileResult> compileGraph(StringRef text, StringRef name,
-                                      const config::ConfigOverrides &overrides,
+FailureOr<CompileResult> compileGraph(const config::GPTConfig &config,
+                                      StringRef name, int64_t stage,
                                       const CompileOptions &options,
                                       MLIRContext *context) {
   CompileResult result;
-  result.module = importModelConfig(text, name, overrides, context);
+  result.module = buildForwardGraph(config, name, stage, context);
   if (!result.module)
     return failure();
   ModuleOp module = *result.module;
@@ -179,27 +179,28 @@ FailureOr<CompileResult>
 ckpt::compileModelConfig(StringRef text, StringRef name,
                          const config::ConfigOverrides &overrides,
                          const CompileOptions &options, MLIRContext *context) {
-  // One stage asked for, or no pipeline: one graph. (A config that does not
-  // parse is reported by the import.)
+  // The config parsed once, its warnings reported once, whatever the
+  // number of stages.
   config::ConfigParseResult parsed =
       config::parseGPTConfig({text.data(), text.size()}, overrides);
-  if (!parsed.succeeded() || overrides.pipelineStage ||
-      parsed.config->pipelineParallelSize == 1)
-    return compileGraph(text, name, overrides, options, context);
+  if (!reportConfigDiagnostics(parsed, name, context))
+    return failure();
+  const config::GPTConfig &config = *parsed.config;
+  // One stage asked for, or no pipeline: one graph.
+  if (overrides.pipelineStage || config.pipelineParallelSize == 1)
+    return compileGraph(config, name, overrides.pipelineStage.value_or(0),
+                        options, context);
 
   // Every stage on its own; the program file holds them all, and the report
   // tells them apart and names the stage that limits the job.
-  const config::GPTConfig &config = *parsed.config;
   PipelineMemory pipeline;
   pipeline.stages = config.pipelineParallelSize;
   pipeline.virtualStages = config.virtualPipelineSize;
   pipeline.microBatches = config.numMicroBatches;
   std::vector<CompileResult> stages(pipeline.stages);
   auto compileStage = [&](size_t stage) -> LogicalResult {
-    config::ConfigOverrides stageOverrides = overrides;
-    stageOverrides.pipelineStage = static_cast<int64_t>(stage);
-    FailureOr<CompileResult> compiled =
-        compileGraph(text, name, stageOverrides, options, context);
+    FailureOr<CompileResult> compiled = compileGraph(
+        config, name, static_cast<int64_t>(stage), options, context);
     if (failed(compiled))
       return failure();
     stages[stage] = std::move(*compiled);

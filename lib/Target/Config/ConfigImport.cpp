@@ -19,14 +19,9 @@
 using namespace mlir;
 using namespace ckpt;
 
-OwningOpRef<ModuleOp>
-ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
-                        const config::ConfigOverrides &overrides,
-                        MLIRContext *context) {
-  context->loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
-  config::ConfigParseResult parsed =
-      config::parseGPTConfig({text.data(), text.size()}, overrides);
-
+bool ckpt::reportConfigDiagnostics(const config::ConfigParseResult &parsed,
+                                   llvm::StringRef filename,
+                                   MLIRContext *context) {
   for (const config::ConfigDiagnostic &diag : parsed.diagnostics) {
     // A field's diagnostic points at its key; a document-wide one (or one
     // about an override) at the file's start.
@@ -41,15 +36,32 @@ ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
     else
       emitError(loc) << message;
   }
-  if (!parsed.succeeded())
-    return nullptr;
+  return parsed.succeeded();
+}
 
+OwningOpRef<ModuleOp> ckpt::buildForwardGraph(const config::GPTConfig &config,
+                                              llvm::StringRef filename,
+                                              int64_t stage,
+                                              MLIRContext *context) {
+  context->loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
   OwningOpRef<ModuleOp> module = buildGPTForwardGraph(
-      *parsed.config, context, FileLineColLoc::get(context, filename, 1, 1),
-      overrides.pipelineStage.value_or(0));
+      config, context, FileLineColLoc::get(context, filename, 1, 1), stage);
   if (failed(verify(*module)))
     return nullptr;
   return module;
+}
+
+OwningOpRef<ModuleOp>
+ckpt::importModelConfig(llvm::StringRef text, llvm::StringRef filename,
+                        const config::ConfigOverrides &overrides,
+                        MLIRContext *context) {
+  context->loadDialect<xf::XFDialect, CkptDialect, func::FuncDialect>();
+  config::ConfigParseResult parsed =
+      config::parseGPTConfig({text.data(), text.size()}, overrides);
+  if (!reportConfigDiagnostics(parsed, filename, context))
+    return nullptr;
+  return buildForwardGraph(*parsed.config, filename,
+                           overrides.pipelineStage.value_or(0), context);
 }
 
 namespace {

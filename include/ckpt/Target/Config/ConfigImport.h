@@ -20,6 +20,17 @@ importModelConfig(llvm::StringRef text, llvm::StringRef filename,
                   const config::ConfigOverrides &overrides,
                   mlir::MLIRContext *context);
 
+/// Reports `parsed`'s warnings and errors as diagnostics of `context`,
+/// located at their fields of the file `filename`; whether it succeeded.
+bool reportConfigDiagnostics(const config::ConfigParseResult &parsed,
+                             llvm::StringRef filename,
+                             mlir::MLIRContext *context);
+/// The verified forward graph of pipeline stage `stage` of a parsed
+/// config (importModelConfig without the parsing); null after an error.
+mlir::OwningOpRef<mlir::ModuleOp>
+buildForwardGraph(const config::GPTConfig &config, llvm::StringRef filename,
+                  int64_t stage, mlir::MLIRContext *context);
+
 /// Registers `--import-config` (with the override flags) with
 /// mlir-translate's registry.
 void registerConfigImportTranslation();
