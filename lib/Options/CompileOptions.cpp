@@ -123,6 +123,57 @@ std::string CompileOptions::set(OptionId id, StringRef text) {
   return "";
 }
 
+std::string CompileOptions::text(OptionId id) const {
+  switch (id) {
+  case OptionId::Policy:
+    return policy;
+  case OptionId::RecomputeGranularity:
+    return remat.granularity;
+  case OptionId::RecomputeMethod:
+    return remat.method;
+  case OptionId::RecomputeNumLayers:
+    return toOptionText(remat.numLayers.value_or(-1));
+  case OptionId::RecomputeModules:
+    return toOptionText(remat.modules);
+  case OptionId::DistributeSavedActivations:
+    return toOptionText(remat.distributeSavedActivations);
+  case OptionId::MemoryBudget:
+    return remat.memoryBudget;
+  case OptionId::DeviceMemory:
+    return remat.deviceMemory;
+  case OptionId::Cost:
+    return remat.cost;
+  case OptionId::Plan:
+    return remat.planFile;
+  case OptionId::SavePlan:
+    return savePlan;
+  case OptionId::RegionOps:
+    return ckpt::toString(regionOps);
+  case OptionId::PlanMemory:
+    return toOptionText(planMemory);
+  case OptionId::Alignment:
+    return toOptionText(alignment);
+  case OptionId::PlanSeconds:
+    return toOptionText(planSeconds);
+  case OptionId::PlanSearchWork:
+    return toOptionText(planSearchWork);
+  case OptionId::UseDistributedOptimizer:
+    return toOptionText(useDistributedOptimizer.value_or(false));
+  case OptionId::DataParallelSize:
+    return toOptionText(dataParallelSize.value_or(1));
+  case OptionId::Json:
+    return jsonFile;
+  case OptionId::Table:
+    return toOptionText(printTable);
+  case OptionId::Svg:
+    return svgFile;
+  case OptionId::Points:
+    return toOptionText(points);
+  default: // An override of the config: not held here.
+    return specOf(id).defaultValue.str();
+  }
+}
+
 bool CompileOptions::givesPolicy() const {
   for (const OptionSpec &spec : allOptions())
     if (spec.choosesPolicy && isGiven(spec.id))

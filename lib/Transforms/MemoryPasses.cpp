@@ -37,10 +37,22 @@ struct CkptPlanMemoryPass
   CkptPlanMemoryPass(const CkptPlanMemoryPass &other)
       : CkptPlanMemoryBase(other), preset(other.preset) {}
   explicit CkptPlanMemoryPass(CompileOptions preset)
-      : preset(std::move(preset)) {}
+      : preset(std::move(preset)) {
+    table.show(*this->preset);
+  }
 
   /// The options of the option table's PlanMemory scope.
   TablePassOptions table{*this, options::PlanMemory};
+
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    if (failed(CkptPlanMemoryBase::initializeOptions(options, errorHandler)))
+      return failure();
+    // plan-seconds and its older spelling seconds print one value.
+    table.syncSpellings();
+    return success();
+  }
   /// Options a driver handed over typed, in place of the text ones.
   std::optional<CompileOptions> preset;
 

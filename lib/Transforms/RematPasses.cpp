@@ -24,7 +24,9 @@ struct CkptRematPass : public ckpt::impl::CkptRematBase<CkptRematPass> {
         preset(other.preset), sink(other.sink) {}
   CkptRematPass(CompileOptions preset, PlacementPlanSink sink)
       : table(*this, options::Remat), preset(std::move(preset)),
-        sink(std::move(sink)) {}
+        sink(std::move(sink)) {
+    table.show(*this->preset);
+  }
 
   /// The policy's options, declared from the option table.
   TablePassOptions table;

@@ -16,6 +16,8 @@ struct TablePassOptions::Entry {
   std::unique_ptr<llvm::cl::Option> option;
   /// The option's value as text when it was given.
   std::function<std::optional<std::string>()> given;
+  /// Sets the option's value from text (a value the table allows).
+  std::function<void(llvm::StringRef)> assign;
 };
 
 namespace {
@@ -46,6 +48,12 @@ declareOne(Parent &parent, const OptionSpec &spec, StringRef name,
           return std::nullopt;
         return toOptionText(*option);
       };
+      entry->assign = [option](StringRef text) {
+        SmallVector<StringRef> words;
+        text.split(words, ',', -1, /*KeepEmpty=*/false);
+        std::vector<std::string> values(words.begin(), words.end());
+        *option = ArrayRef<std::string>(values);
+      };
     } else {
       auto *option = new OptionT<T>(parent, name, help, valueName,
                                     llvm::cl::init(initial));
@@ -54,6 +62,18 @@ declareOne(Parent &parent, const OptionSpec &spec, StringRef name,
         if (!option->hasValue())
           return std::nullopt;
         return toOptionText(static_cast<const T &>(*option));
+      };
+      entry->assign = [option](StringRef text) {
+        T value{};
+        if constexpr (std::is_same_v<T, int64_t>)
+          (void)text.getAsInteger(10, value);
+        else if constexpr (std::is_same_v<T, double>)
+          (void)text.getAsDouble(value);
+        else if constexpr (std::is_same_v<T, bool>)
+          value = flagValue(text);
+        else
+          value = text.str();
+        option->setValue(value);
       };
     }
   });
@@ -96,6 +116,19 @@ std::string TablePassOptions::readInto(CompileOptions &options) const {
         return problem;
   options.policyFromConfig = !options.givesPolicy();
   return "";
+}
+
+void TablePassOptions::show(const CompileOptions &options) {
+  for (const std::unique_ptr<Entry> &entry : entries)
+    entry->assign(options.text(entry->spec->id));
+}
+
+void TablePassOptions::syncSpellings() {
+  for (const std::unique_ptr<Entry> &given : entries)
+    if (std::optional<std::string> text = given->given())
+      for (const std::unique_ptr<Entry> &other : entries)
+        if (other != given && other->spec == given->spec)
+          other->assign(*text);
 }
 
 FailureOr<CompileOptions> TablePassOptions::read(Location loc) const {

@@ -193,3 +193,26 @@ TEST(OptionTableTest, ConfigOverridesAreTheTablesImportRows) {
             0u);
 }
 } // namespace
+
+namespace {
+TEST(OptionTableTest, EachValueReadsBackAsItsText) {
+  CompileOptions options;
+  ASSERT_EQ(parseOptionText("recompute-granularity=full recompute-method=block "
+                            "recompute-num-layers=3 "
+                            "recompute-modules=core_attn,mlp "
+                            "plan-seconds=0.25 region-ops=all table=false",
+                            Remat | Compile | Tool, options),
+            "");
+  // What a pass prints for each option parses back into the same value.
+  for (const OptionSpec &spec : allOptions()) {
+    if (spec.scopes & Import)
+      continue;
+    CompileOptions again;
+    ASSERT_EQ(again.set(spec.id, options.text(spec.id)), "") << spec.name.str();
+    EXPECT_EQ(again.text(spec.id), options.text(spec.id)) << spec.name.str();
+  }
+  EXPECT_EQ(options.text(OptionId::RecomputeModules), "core_attn,mlp");
+  EXPECT_EQ(options.text(OptionId::PlanSeconds), "0.25");
+  EXPECT_EQ(options.text(OptionId::Table), "false");
+}
+} // namespace

@@ -88,6 +88,8 @@ struct CompileOptions {
                   unsigned scopes = options::Remat | options::Compile);
   /// Sets option `id` from `text` (checked against the table).
   std::string set(options::OptionId id, llvm::StringRef text);
+  /// Option `id`'s value as option text (what `set` reads back).
+  std::string text(options::OptionId id) const;
   /// Whether option `id` was set.
   bool isGiven(options::OptionId id) const {
     return given.test(static_cast<unsigned>(id));

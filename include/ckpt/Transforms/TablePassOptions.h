@@ -36,6 +36,14 @@ public:
   /// The options given, read into defaults; a problem is an error at
   /// `loc`.
   mlir::FailureOr<CompileOptions> read(mlir::Location loc) const;
+  /// Sets every option (older spellings too) to its value in `options`, so
+  /// that the pass prints what a driver's typed options chose (a dumped
+  /// pipeline, a crash reproducer).
+  void show(const CompileOptions &options);
+  /// Gives every spelling of an option the value given under one of them
+  /// (the older one last, as readInto reads it), so that the pass prints
+  /// one value for both; call once the option text is parsed.
+  void syncSpellings();
 
   struct Entry;
 
