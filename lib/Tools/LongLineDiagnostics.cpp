@@ -69,6 +69,17 @@ bool ckpt::hasLongLine(llvm::StringRef text) {
   });
 }
 
+bool ckpt::hasLongLineBeforeDialects(llvm::StringRef text) {
+  for (llvm::StringRef line : llvm::split(text, '\n')) {
+    llvm::StringRef op = line.ltrim(" \t").ltrim('"');
+    if (op.starts_with("func.") || op.starts_with("xf."))
+      return false;
+    if (line.size() > kLongLine)
+      return true;
+  }
+  return false;
+}
+
 void ckpt::installLongLineDiagnostics(mlir::MLIRContext *context,
                                       std::shared_ptr<const std::string> text) {
   context->getDiagEngine().registerHandler(

@@ -69,11 +69,13 @@ int runOpt(int argc, char **argv, mlir::DialectRegistry &registry) {
   }
   if (!config.shouldVerifyDiagnostics())
     inputText = std::make_shared<std::string>(input->getBuffer().str());
-  // An input with a long line is parsed once up front with the long-line
-  // printer on top, so that even an error before any of our dialects is
-  // loaded shows an excerpt; MlirOptMain then parses it again.
+  // An input with a long line above its first func or xf op is parsed once
+  // up front with the long-line printer on top, so that even an error
+  // before any of our dialects is loaded shows an excerpt; MlirOptMain then
+  // parses it again. (A printed step's long lines are its signature and
+  // its return, which lie below: those are parsed once.)
   if (inputText && config.inputSplitMarker().empty() &&
-      ckpt::hasLongLine(*inputText)) {
+      ckpt::hasLongLineBeforeDialects(*inputText)) {
     mlir::MLIRContext context(registry);
     context.allowUnregisteredDialects(config.shouldAllowUnregisteredDialects());
     llvm::SourceMgr sourceMgr;

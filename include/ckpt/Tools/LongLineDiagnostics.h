@@ -36,6 +36,12 @@ void installLongLineDiagnostics(mlir::MLIRContext *context,
 /// Whether `text` has a line longer than kLongLine.
 bool hasLongLine(llvm::StringRef text);
 
+/// Whether `text` has a line longer than kLongLine before (above) the first
+/// line that opens an op of the func or xf dialect. Parsing that op loads
+/// its dialect, which installs the long-line printer (a dialect extension);
+/// only a long line above it can give a diagnostic that the printer misses.
+bool hasLongLineBeforeDialects(llvm::StringRef text);
+
 } // namespace ckpt
 
 #endif // CKPT_TOOLS_LONGLINEDIAGNOSTICS_H
