@@ -17,6 +17,7 @@
 #include "ckpt/OpTable/ProgramFormat.h"
 #include "ckpt/Planner/OffsetAssignment.h"
 
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 
 #include <algorithm>
@@ -245,6 +246,9 @@ private:
     evaluation_.regions.push_back(region);
     distributed_.emplace_back();
     targets_.emplace_back();
+    targetReaders_.emplace_back();
+    gatherReaders_.emplace_back();
+    readersOfRegion_.emplace_back();
     for (int id : region.inputs) {
       if (isDistributable(id) && !discarded_.contains(id)) {
         // The region reads its shard, made in the forward; the backward
@@ -255,14 +259,14 @@ private:
         }
         int r = static_cast<int>(evaluation_.regions.size()) - 1;
         distributed_[r].push_back(id);
-        gatherReaders_[{r, id}] = dropBackwardUsers(id);
+        gatherReaders_[r].emplace_back(id, dropBackwardUsers(id));
         continue;
       }
       users_[id].push_back(code);
     }
     for (int id : group.discarded) {
       int r = static_cast<int>(evaluation_.regions.size()) - 1;
-      targetReaders_[{r, id}] = dropBackwardUsers(id);
+      targetReaders_[r].emplace_back(id, dropBackwardUsers(id));
       rebuiltBy_[id] = r;
       targets_[r].push_back(id);
     }
@@ -273,9 +277,10 @@ private:
     for (auto [index, region] : llvm::enumerate(evaluation_.regions)) {
       Item code = regionItem(static_cast<int>(index));
       for (int id : region.inputs)
-        if (rebuiltBy_.count(id)) {
+        if (auto it = rebuiltBy_.find(id); it != rebuiltBy_.end()) {
           llvm::erase(users_[id], code);
-          sourceOf_[{static_cast<int>(index), id}] = rebuiltBy_[id];
+          sourceOf_[{static_cast<int>(index), id}] = it->second;
+          readersOfRegion_[it->second].push_back(static_cast<int>(index));
         }
     }
     // A region that reads another's result moves after it.
@@ -309,15 +314,12 @@ private:
     for (Item item : regions) {
       int r = -item - 1;
       std::vector<Item> readers;
-      for (auto &[key, nodes] : targetReaders_)
-        if (key.first == r)
-          readers.insert(readers.end(), nodes.begin(), nodes.end());
-      for (auto &[key, nodes] : gatherReaders_)
-        if (key.first == r)
-          readers.insert(readers.end(), nodes.begin(), nodes.end());
-      for (auto &[key, source] : sourceOf_)
-        if (source == r)
-          readers.push_back(regionItem(key.first));
+      for (auto &[tensor, nodes] : targetReaders_[r])
+        readers.insert(readers.end(), nodes.begin(), nodes.end());
+      for (auto &[tensor, nodes] : gatherReaders_[r])
+        readers.insert(readers.end(), nodes.begin(), nodes.end());
+      for (int reader : readersOfRegion_[r])
+        readers.push_back(regionItem(reader));
       if (readers.empty())
         continue;
       Item first = *llvm::min_element(
@@ -344,15 +346,15 @@ private:
       planned.push_back(true);
       return static_cast<int>(bytes.size()) - 1;
     };
-    std::map<int, int> shardOf;
-    std::map<int, std::vector<int>> shardsAfter; ///< Producer -> shards.
+    llvm::DenseMap<int, int> shardOf;
+    llvm::DenseMap<int, std::vector<int>> shardsAfter; ///< Producer -> shards.
     for (int id : shardOrder_) {
       shardOf[id] = fresh(bytes[id] / plan_.tensorParallelSize);
       // Each shard goes right after its producer, before earlier ones.
       auto &list = shardsAfter[graph_.tensors[id].producer];
       list.insert(list.begin(), id);
     }
-    std::map<std::pair<int, int>, int> copyOf, gatherOf;
+    llvm::DenseMap<std::pair<int, int>, int> copyOf, gatherOf;
     for (auto [r, region] : llvm::enumerate(evaluation_.regions)) {
       int index = static_cast<int>(r);
       for (int id : distributed_[index])
@@ -369,13 +371,16 @@ private:
           copyOf[{index, id}] = fresh(bytes[id]);
       }
     }
-    std::map<int, std::map<int, int>> replaced; ///< Node -> tensor -> copy.
-    for (auto &[key, nodes] : targetReaders_)
-      for (int node : nodes)
-        replaced[node][key.second] = copyOf.at(key);
-    for (auto &[key, nodes] : gatherReaders_)
-      for (int node : nodes)
-        replaced[node][key.second] = gatherOf.at(key);
+    /// (node, tensor) -> the copy the node reads instead.
+    llvm::DenseMap<std::pair<int, int>, int> replaced;
+    for (auto [r, readers] : llvm::enumerate(targetReaders_))
+      for (auto &[tensor, nodes] : readers)
+        for (int node : nodes)
+          replaced[{node, tensor}] = copyOf.at({static_cast<int>(r), tensor});
+    for (auto [r, readers] : llvm::enumerate(gatherReaders_))
+      for (auto &[tensor, nodes] : readers)
+        for (int node : nodes)
+          replaced[{node, tensor}] = gatherOf.at({static_cast<int>(r), tensor});
 
     std::vector<std::vector<int>> reads, writes;
     auto step = [&](std::vector<int> inputs, std::vector<int> outputs) {
@@ -388,9 +393,9 @@ private:
       if (!isRegion(item)) {
         const StepNode &n = graph_.nodes[item];
         std::vector<int> inputs(n.inputs.begin(), n.inputs.end());
-        if (auto it = replaced.find(item); it != replaced.end())
+        if (n.phase == Phase::Backward)
           for (int &id : inputs)
-            if (auto copy = it->second.find(id); copy != it->second.end())
+            if (auto copy = replaced.find({item, id}); copy != replaced.end())
               id = copy->second;
         step(std::move(inputs), {n.outputs.begin(), n.outputs.end()});
         if (auto it = shardsAfter.find(item); it != shardsAfter.end())
@@ -476,17 +481,20 @@ private:
   ItemOrder order_;
   llvm::DenseSet<int> discarded_;
   llvm::DenseSet<Value> replicated_;
-  std::map<int, int> rebuiltBy_; ///< Discarded tensor -> its region.
+  llvm::DenseMap<int, int> rebuiltBy_; ///< Discarded tensor -> its region.
   /// Per region: the inputs it gathers from shards, and what it discards.
   std::vector<std::vector<int>> distributed_, targets_;
   /// The shards in the order the rewrite makes them.
   std::vector<int> shardOrder_;
-  /// (region, tensor) -> the backward nodes that read the region's copy of
-  /// a discarded tensor, or its gathered copy of a distributed input.
-  std::map<std::pair<int, int>, std::vector<int>> targetReaders_,
+  /// Per region, (tensor, the backward nodes that read the region's copy
+  /// of that discarded tensor, or its gathered copy of a distributed
+  /// input).
+  std::vector<std::vector<std::pair<int, std::vector<int>>>> targetReaders_,
       gatherReaders_;
   /// (region, input) -> the region that rebuilds that input for it.
-  std::map<std::pair<int, int>, int> sourceOf_;
+  llvm::DenseMap<std::pair<int, int>, int> sourceOf_;
+  /// Per region, the regions that read what it rebuilds.
+  std::vector<std::vector<int>> readersOfRegion_;
   PlanEvaluation evaluation_;
 };
 
