@@ -17,6 +17,7 @@
 #include "ckpt/Rewrite/PipelineUnroll.h"
 #include "ckpt/Rewrite/PlanEvaluator.h"
 #include "ckpt/Rewrite/RematPlan.h"
+#include "ckpt/Solver/MonotoneSearch.h"
 #include "ckpt/Support/AtomicOutput.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -847,40 +848,40 @@ public:
 private:
   /// Megatron's full block recompute of the first N layers, for every N:
   /// the cheapest whose arena fits `cap`, if it costs less than `below`.
-  /// Its cost grows with N, so a binary search finds the largest N under
-  /// `below`. Its arena shrinks with N, except near N = L, where the last
-  /// layers' regions can raise it again (on 175B with t = 8 and SP, N = 96
-  /// needs more than N = 95): the top few N are tried for one that fits,
-  /// and below it a binary search finds the smallest N that fits.
+  /// Its cost grows with N: a search finds the largest N under `below`. Its
+  /// arena shrinks with N, except near N = L, where the last layers'
+  /// regions can raise it again (on 175B with t = 8 and SP, N = 96 needs
+  /// more than N = 95): there the top few N are tried for one that fits,
+  /// and below it a search finds the smallest N that fits. (Both searches
+  /// interpolate, MonotoneSearch.h: each probe evaluates a whole step.)
   std::optional<Candidate> cheapestBlockWithin(int64_t cap, int64_t below) {
     int64_t layers = static_cast<int64_t>(models.size());
     if (layers < 2 || blockUnavailable)
       return std::nullopt;
-    int64_t lo = 1, hi = layers; // The largest N costing less than below.
-    if (block(1) == nullptr || block(1)->cost >= below)
+    auto costOf = [&](int64_t n) {
+      Candidate *candidate = block(n);
+      return candidate ? candidate->cost : INT64_MAX;
+    };
+    if (costOf(1) >= below)
       return std::nullopt;
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo + 1) / 2;
-      Candidate *candidate = block(mid);
-      if (candidate && candidate->cost < below)
-        lo = mid;
-      else
-        hi = mid - 1;
-    }
-    int64_t most = lo;
-    while (most >= 1 && lo - most < kBlockTopTries &&
-           planArena(*block(most)).arena > cap)
+    int64_t top = costOf(layers);
+    int64_t most =
+        top < below
+            ? layers
+            : firstReaching(2, layers, below, costOf, costOf(1), top) - 1;
+    for (int64_t tries = 1; planArena(*block(most)).arena > cap; ++tries) {
+      // Below the last few layers a smaller N needs more: none fits.
+      if (most == 1 || tries == kBlockTopTries ||
+          most <= layers - kBlockTopTries)
+        return std::nullopt;
       --most;
-    if (most < 1 || planArena(*block(most)).arena > cap)
-      return std::nullopt;
-    for (lo = 1, hi = most; lo < hi;) { // The smallest N that fits.
-      int64_t mid = lo + (hi - lo) / 2;
-      if (planArena(*block(mid)).arena <= cap)
-        hi = mid;
-      else
-        lo = mid + 1;
     }
-    return planArena(*block(lo));
+    // The smallest N that fits: where -arena, nondecreasing, reaches -cap
+    // (keeping all, N = 0, guides the first probe).
+    auto lessArena = [&](int64_t n) { return -planArena(*block(n)).arena; };
+    int64_t least = firstReaching(1, most, -cap, lessArena, -keepAllArena,
+                                  -planArena(*block(most)).arena);
+    return planArena(*block(least));
   }
 
   /// Full block recompute of the first `n` layers as a candidate (its
