@@ -11,6 +11,7 @@
 #include "ckpt/Compiler/Compiler.h"
 #include "ckpt/Options/OptionTable.h"
 #include "ckpt/Output/OutputFiles.h"
+#include "ckpt/Report/Report.h"
 #include "ckpt/Target/Config/ConfigImport.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -22,13 +23,19 @@
 
 #include <map>
 #include <new>
+#include <optional>
 
 using namespace mlir;
 
 struct CkptCompileResult {
   bool succeeded = false;
-  std::string messages, program, reportJson, reportTable, timelineSvg, module,
-      placementPlan;
+  std::string messages, program, reportJson, reportTable, module, placementPlan;
+  /// The compile's plan and its timeline's title; the SVG is drawn on the
+  /// first ckptResultTimelineSvg call (drawing a long schedule costs as
+  /// much as compiling it).
+  ckpt::MemoryPlan plan;
+  std::string timelineTitle;
+  mutable std::optional<std::string> timelineSvg;
   /// What the passes of an in-memory run wrote, by path.
   std::map<std::string, std::string> outputs;
 };
@@ -177,7 +184,8 @@ CkptCompileResult *ckptCompile(const char *config, size_t length,
         result.program = std::move(compiled->program);
         result.reportJson = std::move(compiled->reportJson);
         result.reportTable = std::move(compiled->reportTable);
-        result.timelineSvg = std::move(compiled->timelineSvg);
+        result.plan = std::move(compiled->plan);
+        result.timelineTitle = std::move(compiled->timelineTitle);
         if (!compiled->placements.empty())
           result.placementPlan =
               ckpt::plan::formatPlanFile(compiled->placements);
@@ -255,9 +263,19 @@ CKPT_RESULT_STRING(ckptResultMessages, messages)
 CKPT_RESULT_STRING(ckptResultProgram, program)
 CKPT_RESULT_STRING(ckptResultReportJson, reportJson)
 CKPT_RESULT_STRING(ckptResultReportTable, reportTable)
-CKPT_RESULT_STRING(ckptResultTimelineSvg, timelineSvg)
 CKPT_RESULT_STRING(ckptResultPlacementPlan, placementPlan)
 CKPT_RESULT_STRING(ckptResultModule, module)
 #undef CKPT_RESULT_STRING
+
+const char *ckptResultTimelineSvg(const CkptCompileResult *result) {
+  if (!result)
+    return "";
+  if (!result->timelineSvg)
+    result->timelineSvg =
+        result->timelineTitle.empty()
+            ? std::string()
+            : ckpt::renderTimelineSvg(result->plan, result->timelineTitle);
+  return result->timelineSvg->c_str();
+}
 
 void ckptResultDestroy(CkptCompileResult *result) { delete result; }

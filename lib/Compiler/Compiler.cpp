@@ -140,8 +140,7 @@ FailureOr<CompileResult> compileGraph(const config::GPTConfig &config,
     if (failed(readPlan(*graph, plan)))
       return failure();
     printMemoryLines(result.plan, table);
-    result.timelineSvg = renderTimelineSvg(
-        result.plan, "Memory over the schedule: @" + step.getName().str());
+    result.timelineTitle = "Memory over the schedule: @" + step.getName().str();
   }
   result.reportJson = activationReportToJson(
       result.report, options.planMemory ? &result.plan : nullptr);
@@ -244,10 +243,15 @@ ckpt::compileModelConfig(StringRef text, StringRef name,
   result.module = std::move(limit.module);
   result.report = std::move(limit.report);
   result.plan = std::move(limit.plan);
-  if (!limit.timelineSvg.empty())
-    result.timelineSvg = renderTimelineSvg(
-        result.plan, "Memory over the schedule: pipeline stage " +
-                         std::to_string(limiting) + " of " +
-                         std::to_string(pipeline.stages) + ", @train_step");
+  if (!limit.timelineTitle.empty())
+    result.timelineTitle = "Memory over the schedule: pipeline stage " +
+                           std::to_string(limiting) + " of " +
+                           std::to_string(pipeline.stages) + ", @train_step";
   return result;
+}
+
+std::string ckpt::CompileResult::timelineSvg() const {
+  if (timelineTitle.empty())
+    return "";
+  return renderTimelineSvg(plan, timelineTitle);
 }

@@ -42,7 +42,7 @@ TEST(CompilerTest, ConfigToPlannedProgramAndReport) {
                                     std::to_string(result->plan.arenaBytes)),
             std::string::npos);
   EXPECT_NE(result->reportTable.find("memory plan: peak"), std::string::npos);
-  EXPECT_NE(result->timelineSvg.find("<svg"), std::string::npos);
+  EXPECT_NE(result->timelineSvg().find("<svg"), std::string::npos);
 }
 
 TEST(CompilerTest, ErrorsAreDiagnosticsNeverAborts) {

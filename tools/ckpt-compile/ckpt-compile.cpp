@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
   output::OutputSet outputs;
   if (!stage(outputs, outputFile, result->program) ||
       !stage(outputs, reportFile, result->reportJson) ||
-      !stage(outputs, svgFile, result->timelineSvg) ||
+      !stage(outputs, svgFile, svgFile.empty() ? "" : result->timelineSvg()) ||
       !stage(outputs, mlirFile, ir) || !stage(outputs, savePlan, placements))
     return 1;
   std::string error;

@@ -59,7 +59,12 @@ struct CompileResult {
   std::string program;     ///< The program file (JSON) for ckpt-run.
   std::string reportTable; ///< The readable report and memory lines.
   std::string reportJson;  ///< docs/report.md's schema.
-  std::string timelineSvg; ///< The memory timeline; empty without a plan.
+  /// The memory timeline's title; empty without a plan.
+  std::string timelineTitle;
+  /// The memory timeline (SVG), drawn when asked: at m = 64 micro-batches
+  /// drawing it took as long as the rest of a compile. Empty without a
+  /// plan.
+  std::string timelineSvg() const;
   /// The placement plans the remat policy decided (docs/plan-format.md):
   /// one, or a pipeline's compiled stage by stage, one per stage.
   std::vector<plan::PlacementPlan> placements;
