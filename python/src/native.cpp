@@ -27,16 +27,21 @@ namespace {
 using Result =
     std::unique_ptr<CkptCompileResult, void (*)(CkptCompileResult *)>;
 
-nb::dict describe(const Result &result) {
+nb::dict describe(Result &result) {
   nb::dict out;
   out["succeeded"] = ckptResultSucceeded(result.get());
   out["messages"] = std::string(ckptResultMessages(result.get()));
   out["program"] = std::string(ckptResultProgram(result.get()));
   out["report_json"] = std::string(ckptResultReportJson(result.get()));
   out["report_table"] = std::string(ckptResultReportTable(result.get()));
-  out["timeline_svg"] = std::string(ckptResultTimelineSvg(result.get()));
   out["module"] = std::string(ckptResultModule(result.get()));
   out["placement_plan"] = std::string(ckptResultPlacementPlan(result.get()));
+  // The timeline is drawn when Python asks for it (a long schedule's
+  // drawing costs as much as its compile): a function that keeps the
+  // result alive until then.
+  std::shared_ptr<CkptCompileResult> kept(result.release(), ckptResultDestroy);
+  out["timeline_svg"] = nb::cpp_function(
+      [kept]() { return std::string(ckptResultTimelineSvg(kept.get())); });
   return out;
 }
 
@@ -62,11 +67,11 @@ nb::dict runPassesInMemory(const std::string &config, const std::string &name,
                 ckptResultDestroy);
   if (!result)
     throw std::bad_alloc();
-  nb::dict out = describe(result);
   nb::dict written;
   for (const std::string &file : files)
     if (const char *text = ckptResultOutput(result.get(), file.c_str()))
       written[file.c_str()] = std::string(text);
+  nb::dict out = describe(result);
   out["outputs"] = written;
   return out;
 }

@@ -45,6 +45,9 @@ def test_pipeline_stages():
     assert first["kept_bytes_at_once"] == 2 * first["kept_bytes_per_micro_batch"]
     assert staged.report["pipeline"]["limiting_stage"] == 0
     assert '"stages": [' in staged.program
+    # The limiting stage's timeline, drawn when first asked.
+    assert staged.timeline_svg.startswith("<svg")
+    assert "pipeline stage 0 of 2" in staged.timeline_svg
     # The same from the config's own fields.
     fields = TransformerConfig(num_layers=2, hidden_size=H,
                                num_attention_heads=A, seq_length=S,

@@ -7,7 +7,8 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 
@@ -279,11 +280,22 @@ class Compiled:
     report: Dict[str, Any]
     table: str
     program: str
-    timeline_svg: str
     module: str
     messages: str = ""
     #: The placement plan the policy decided (a pipeline's: one per stage).
     placement_plan: Optional[Plan] = None
+    #: Draws the memory timeline (kept apart: a long schedule's drawing
+    #: costs as much as its compile, so it is drawn when first asked).
+    _draw_timeline: Callable[[], str] = field(
+        default=lambda: "", repr=False, compare=False)
+    _timeline: Optional[str] = field(default=None, repr=False, compare=False)
+
+    @property
+    def timeline_svg(self) -> str:
+        """The memory timeline as SVG ("" without a memory plan)."""
+        if self._timeline is None:
+            self._timeline = self._draw_timeline()
+        return self._timeline
 
 
 def compile(config: ConfigLike, policy: PolicyLike = None,
@@ -312,7 +324,7 @@ def compile(config: ConfigLike, policy: PolicyLike = None,
     _warn(out["messages"])
     return Compiled(report=json.loads(out["report_json"]),
                     table=out["report_table"], program=out["program"],
-                    timeline_svg=out["timeline_svg"], module=out["module"],
+                    _draw_timeline=out["timeline_svg"], module=out["module"],
                     messages=out["messages"],
                     placement_plan=(Plan(out["placement_plan"])
                                     if out["placement_plan"] else None))
