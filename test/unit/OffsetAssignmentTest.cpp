@@ -175,3 +175,42 @@ TEST(OffsetAssignmentTest, APlanAboveTheLowerBoundSaysWhy) {
       << proved.note;
 }
 } // namespace
+
+namespace {
+TEST(OffsetAssignmentTest, RemembersLargeInstancesAndNoOther) {
+  // planOffsets remembers its last answers for large instances: the same
+  // buffers give the same plan again, after another instance too; a
+  // changed buffer is planned anew (a stale plan would overlap or leave
+  // the grown buffer out of its height).
+  std::mt19937 rng(11);
+  auto instance = [&](int count) {
+    std::vector<Buffer> buffers;
+    for (int i = 0; i < count; ++i) {
+      int64_t lo = rng() % 20000;
+      buffers.push_back({lo, lo + 1 + static_cast<int64_t>(rng() % 50),
+                         1 + static_cast<int64_t>(rng() % 1000)});
+    }
+    return buffers;
+  };
+  SearchOptions greedy;
+  greedy.work = 0;
+  std::vector<Buffer> first = instance(5000), second = instance(5000);
+  SearchResult a = planOffsets(first, greedy);
+  SearchResult b = planOffsets(second, greedy);
+  SearchResult again = planOffsets(first, greedy);
+  EXPECT_EQ(again.offsets, a.offsets);
+  EXPECT_EQ(again.height, a.height);
+  EXPECT_EQ(checkPlan(second, b.offsets), "");
+  // Buffer 0 grown past the whole arena: planned anew, so it fits.
+  std::vector<Buffer> grown = first;
+  grown[0].size = a.height + 1;
+  SearchResult replanned = planOffsets(grown, greedy);
+  EXPECT_EQ(checkPlan(grown, replanned.offsets), "");
+  EXPECT_GT(replanned.height, a.height);
+  // Other options are another instance: with the exact search on, the
+  // plan is no higher than the greedy one.
+  SearchResult searched = planOffsets(first, SearchOptions());
+  EXPECT_EQ(checkPlan(first, searched.offsets), "");
+  EXPECT_LE(searched.height, a.height);
+}
+} // namespace

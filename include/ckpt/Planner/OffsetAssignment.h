@@ -27,6 +27,11 @@ struct Buffer {
   /// micro-batch's model chunk saves for its backward) may be laid out
   /// together by slottedPacking; -1 for none. It changes no answer.
   int group = -1;
+
+  bool operator==(const Buffer &other) const {
+    return lower == other.lower && upper == other.upper && size == other.size &&
+           group == other.group;
+  }
 };
 
 /// Whether two buffers are live at some common time.
@@ -118,7 +123,10 @@ struct SearchResult {
 };
 
 /// The planner: the best greedy packing, then, when it is above LOAD, the
-/// exact search of ExactPacking.h within the budget.
+/// exact search of ExactPacking.h within the budget. It remembers its last
+/// few answers for large instances: the same buffers and options give the
+/// same plan without planning again (and, under a clock guard, the same
+/// plan as the first time).
 SearchResult planOffsets(const std::vector<Buffer> &buffers,
                          const SearchOptions &options = {});
 
