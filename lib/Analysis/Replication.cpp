@@ -7,7 +7,7 @@
 
 #include "ckpt/Analysis/Replication.h"
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
-#include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
 
 using namespace mlir;
 using namespace ckpt;
@@ -18,8 +18,12 @@ llvm::DenseSet<Value> ckpt::replicatedValues(func::FuncOp step) {
   for (BlockArgument argument : block.getArguments())
     replicated.insert(argument);
   for (Operation &op : block) {
-    bool whole = isa<AllReduceOp, AllGatherOp, TpCopyOp>(op);
-    if (!whole && !isa<xf::LinearOp>(op))
+    const ops::OpDef *def = lookupOpDef(&op);
+    ops::TensorParallelResult kind =
+        def ? def->tensorParallelResult
+            : ops::TensorParallelResult::LikeOperands;
+    bool whole = kind == ops::TensorParallelResult::Replicated;
+    if (kind == ops::TensorParallelResult::LikeOperands)
       whole = llvm::all_of(op.getOperands(), [&](Value operand) {
         return replicated.contains(operand);
       });

@@ -260,12 +260,12 @@ FailureOr<StepGraph> StepGraph::build(func::FuncOp step) {
           index == 0 && graph.hasLoss ? TensorRole::Loss : TensorRole::Gradient;
   // A micro-batch schedule's accumulation: the running sum is the
   // parameter's gradient buffer (Megatron's main_grad), not an activation.
-  // An add's first operand is the sum so far; a conversion's operand is a
-  // contribution (widened into a new f32 sum), a temporary.
+  // An add's first operand is the sum so far; a conversion's one operand
+  // is a contribution (widened into a new f32 sum), a temporary.
   for (const StepNode &node : graph.nodes)
     if (node.op->hasAttr(CkptDialect::kGradAccumulateAttrName)) {
       SmallVector<int, 2> sums = {node.outputs.front()};
-      if (!isa<xf::ConvertOp>(node.op))
+      if (node.inputs.size() > 1)
         sums.push_back(node.inputs.front());
       for (int id : sums)
         if (!graph.tensors[id].isArgument())

@@ -103,16 +103,19 @@ void detail::addCollectiveOps(std::vector<OpDef> &ops) {
                    {}});
   };
   collective("tp_copy", {group, size}, sameShapeRule, none);
+  ops.back().tensorParallelResult = TensorParallelResult::Replicated;
   collective("all_reduce", {group, size}, sameShapeRule,
              [](const OpInstance &op) {
                return OpCost{0, elements(op.outputs[0])};
              });
+  ops.back().tensorParallelResult = TensorParallelResult::Replicated;
   collective("all_gather",
              {group,
               size,
               dim,
               {"tensor_parallel_output_grad", AttrKind::Bool, AttrValue(true)}},
              gatherRule, none);
+  ops.back().tensorParallelResult = TensorParallelResult::Replicated;
   collective("reduce_scatter", {group, size, dim}, scatterRule,
              [](const OpInstance &op) {
                return OpCost{0, elements(op.inputs[0])};

@@ -311,6 +311,7 @@ void detail::addForwardOps(std::vector<OpDef> &ops) {
                  linearCost,
                  {0, 1},
                  {}});
+  ops.back().tensorParallelResult = TensorParallelResult::Sharded;
   ops.push_back(
       {"gelu",
        OpClass::Forward,

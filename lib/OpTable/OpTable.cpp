@@ -135,6 +135,13 @@ const std::vector<OpDef> &ckpt::ops::allOps() {
   return table;
 }
 
+bool OpDef::isMaskOp() const {
+  for (const OpDef &def : allOps())
+    if (def.maskOp == name)
+      return true;
+  return false;
+}
+
 const OpDef *ckpt::ops::lookupOp(std::string_view name) {
   static const std::map<std::string_view, const OpDef *> index = [] {
     std::map<std::string_view, const OpDef *> byName;

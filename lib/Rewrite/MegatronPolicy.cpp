@@ -9,6 +9,7 @@
 
 #include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Dialect/XF/XFOps.h"
+#include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/Rewrite/RematPolicy.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -304,7 +305,7 @@ FailureOr<RematPlan> MegatronPolicy::decide(const StepGraph &graph,
           node.module == "layernorm" || (node.module == "moe_act" && !wholeMoe);
       if (node.module == "layernorm") {
         int &norms = normsSeen[*node.layer];
-        if (isa<xf::LayerNormOp, xf::RmsNormOp>(node.op))
+        if (const ops::OpDef *def = lookupOpDef(node.op); def && def->isNorm())
           ++norms;
         group.label = "layer " + std::to_string(*node.layer) +
                       (norms <= 1 ? " input_layernorm" : " pre_mlp_layernorm");

@@ -101,8 +101,9 @@ int64_t RecomputeCost::of(const StepGraph &graph, int node) const {
   auto it = profile->find(keyOf(graph, node));
   if (it != profile->end())
     return nanoseconds(it->second);
-  if (auto mask = dyn_cast<xf::DropoutMaskOp>(graph.nodes[node].op)) {
-    auto type = cast<RankedTensorType>(mask.getMask().getType());
+  Operation *op = graph.nodes[node].op;
+  if (const ops::OpDef *def = lookupOpDef(op); def && def->isMaskOp()) {
+    auto type = cast<RankedTensorType>(op->getResult(0).getType());
     return maskTime(ops::Shape(type.getShape().begin(), type.getShape().end()));
   }
   return -1;

@@ -510,4 +510,26 @@ TEST(OpTableTest, MixtureOfExperts) {
     EXPECT_TRUE(op("moe_combine").backwardNeedsInput(i));
 }
 
+TEST(OpTableTest, PropertiesTheAnalysesAskComeFromTheTable) {
+  // Norms (which Megatron's output-discarding checkpoint counts per layer)
+  // are the ops that keep row statistics: layer norm and RMS norm only.
+  std::vector<std::string_view> norms, maskOps, replicated, sharded;
+  for (const OpDef &def : allOps()) {
+    if (def.isNorm())
+      norms.push_back(def.name);
+    if (def.isMaskOp())
+      maskOps.push_back(def.name);
+    if (def.tensorParallelResult == TensorParallelResult::Replicated)
+      replicated.push_back(def.name);
+    if (def.tensorParallelResult == TensorParallelResult::Sharded)
+      sharded.push_back(def.name);
+  }
+  EXPECT_EQ(norms, (std::vector<std::string_view>{"layer_norm", "rms_norm"}));
+  // The op that regenerates dropout's mask alone.
+  EXPECT_EQ(maskOps, (std::vector<std::string_view>{"dropout_mask"}));
+  EXPECT_EQ(replicated, (std::vector<std::string_view>{"tp_copy", "all_reduce",
+                                                       "all_gather"}));
+  EXPECT_EQ(sharded, (std::vector<std::string_view>{"linear"}));
+}
+
 } // namespace

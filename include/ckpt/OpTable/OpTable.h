@@ -107,6 +107,14 @@ enum class OpClass : uint8_t {
 
 class RuleContext;
 
+/// How an op's results stand across the tensor-parallel ranks (the
+/// replication analysis, which distribute_saved_activations relies on).
+enum class TensorParallelResult : uint8_t {
+  LikeOperands, ///< The same on every rank when every operand is.
+  Replicated,   ///< The same on every rank (all_reduce, all_gather, tp_copy).
+  Sharded,      ///< A rank's own piece (linear: its weight is a shard).
+};
+
 /// The element-type and shape rule of an op: checks the operands and
 /// attributes and sets every result (RuleContext::setOutput). Returns false
 /// after RuleContext::fail.
@@ -137,6 +145,14 @@ struct OpDef {
   /// the stream, never kept.
   int maskOutput = -1;
   std::string_view maskOp;
+  TensorParallelResult tensorParallelResult =
+      TensorParallelResult::LikeOperands;
+
+  /// A norm: an op that keeps row statistics for its backward.
+  bool isNorm() const { return statisticsPerRow > 0; }
+  /// Whether the op regenerates another op's mask alone (some op names it
+  /// as its maskOp).
+  bool isMaskOp() const;
 
   /// Whether a region that re-runs the op, needing of its `results`
   /// results those for which `isNeeded(index)` holds (at least one),
