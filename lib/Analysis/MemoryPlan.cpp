@@ -102,7 +102,7 @@ LogicalResult ckpt::checkPlanOptions(const PlanOptions &options, Location loc) {
   }
   if (options.searchWork < 0)
     return mlir::emitError(loc)
-           << "search-work must be >= 0 steps, got " << options.searchWork;
+           << "plan-search-work must be >= 0 steps, got " << options.searchWork;
   if (options.dataParallelSize < 1)
     return mlir::emitError(loc) << "data-parallel-size must be >= 1, got "
                                 << options.dataParallelSize;

@@ -564,7 +564,7 @@ SearchResult planOffsetsOnce(const std::vector<Buffer> &buffers,
     else if (exact.nodes == 0)
       text += "one descent of the exact search would take about " +
               std::to_string(descent) + " steps, over its budget of " +
-              std::to_string(options.work) + " (search-work=)";
+              std::to_string(options.work) + " (plan-search-work=)";
     else
       text += "the exact search spent its budget (" +
               std::to_string(result.nodes) + " nodes)" +
