@@ -18,18 +18,16 @@
 using namespace mlir;
 using namespace ckpt;
 
-LogicalResult ckpt::buildCompilePipeline(
-    OpPassManager &pm, const CompileOptions &options,
-    function_ref<LogicalResult(const Twine &)> errorHandler,
-    PlacementPlanSink sink) {
+void ckpt::buildCompilePipeline(OpPassManager &pm,
+                                const CompileOptions &options,
+                                PlacementPlanSink sink) {
   pm.addPass(createXFTrainingStep());
   pm.addPass(createCkptRemat(options, std::move(sink)));
   if (!options.planMemory)
-    return success();
+    return;
   pm.addPass(createCkptSchedule());
   pm.addPass(createCkptPipelineSchedule());
   pm.addPass(createCkptPlanMemory(options));
-  return success();
 }
 
 namespace {
@@ -64,7 +62,8 @@ void ckpt::registerCompilePipeline() {
             parseCompileOptions(text, errorHandler);
         if (failed(options))
           return failure();
-        return buildCompilePipeline(pm, *options, errorHandler);
+        buildCompilePipeline(pm, *options);
+        return success();
       },
       [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
         optHandler(CompilePipelineOptions());
@@ -105,13 +104,7 @@ FailureOr<CompileResult> compileGraph(const config::GPTConfig &config,
   auto sink = [&](plan::PlacementPlan placements) {
     result.placements.push_back(std::move(placements));
   };
-  if (failed(buildCompilePipeline(
-          pm, passes,
-          [&](const Twine &message) {
-            return mlir::emitError(module.getLoc()) << message;
-          },
-          sink)))
-    return failure();
+  buildCompilePipeline(pm, passes, sink);
   if (options.planMemory)
     pm.addPass(createCkptSchedule());
   if (failed(pm.run(module)))

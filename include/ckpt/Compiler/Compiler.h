@@ -31,13 +31,12 @@ namespace ckpt {
 /// The passes from an imported forward graph to a training step ready to
 /// lower: --xf-training-step, --ckpt-remat, and with planMemory
 /// --ckpt-schedule and --ckpt-plan-memory. The passes get the typed options
-/// as they are, and report what their policy refuses when they run;
-/// `errorHandler` is kept for builders that check more.
+/// as they are (checked when they were set), and report what their policy
+/// refuses when they run.
 /// With `sink`, the remat pass hands it the placement plan it decided.
-mlir::LogicalResult buildCompilePipeline(
-    mlir::OpPassManager &pm, const CompileOptions &options,
-    llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler,
-    PlacementPlanSink sink = nullptr);
+void buildCompilePipeline(mlir::OpPassManager &pm,
+                          const CompileOptions &options,
+                          PlacementPlanSink sink = nullptr);
 
 /// The options of `--ckpt-compile="..."` from their text
 /// ("recompute-granularity=full recompute-method=uniform ...", the option
