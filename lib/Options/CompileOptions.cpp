@@ -52,11 +52,7 @@ std::string CompileOptions::set(OptionId id, StringRef text) {
     remat.method = text.str();
     break;
   case OptionId::RecomputeNumLayers:
-    // -1, the table's default, is Megatron's None: not set.
-    if (integer() == -1)
-      remat.numLayers.reset();
-    else
-      remat.numLayers = integer();
+    remat.numLayers = integer();
     break;
   case OptionId::RecomputeModules: {
     llvm::SmallVector<StringRef> words;
@@ -123,12 +119,7 @@ std::string CompileOptions::set(OptionId id, StringRef text) {
   default: // An override of the config (config::setOverride).
     return "option " + spec.name.str() + " overrides the config's fields";
   }
-  // An option that chooses the policy, at a default that means "not set"
-  // (no value, or recompute-num-layers=-1), chooses nothing: a dumped
-  // pipeline prints every option, and replayed it must run the same.
-  bool unset = spec.choosesPolicy && text == spec.defaultValue &&
-               (spec.defaultValue.empty() || spec.defaultValue == "-1");
-  given.set(static_cast<unsigned>(id), !unset);
+  given.set(static_cast<unsigned>(id));
   return "";
 }
 

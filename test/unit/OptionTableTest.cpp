@@ -140,24 +140,6 @@ TEST(OptionTableTest, BudgetsAndPlanFilesPickTheirPolicy) {
 } // namespace
 
 namespace {
-TEST(OptionTableTest, APolicyOptionAtItsNotSetDefaultChoosesNothing) {
-  // A dumped pipeline prints recompute-num-layers=-1 and an empty
-  // recompute-method; replayed, they choose no policy.
-  CompileOptions options;
-  ASSERT_EQ(options.set("recompute-num-layers", "-1", Remat), "");
-  ASSERT_EQ(options.set("recompute-method", "", Remat), "");
-  EXPECT_FALSE(options.remat.numLayers.has_value());
-  EXPECT_FALSE(options.isGiven(OptionId::RecomputeNumLayers));
-  EXPECT_FALSE(options.givesPolicy());
-  // A value set before is cleared; an explicit granularity of none, the
-  // default but not "not set", still chooses the policy.
-  ASSERT_EQ(options.set("recompute-num-layers", "2", Remat), "");
-  ASSERT_EQ(options.set("recompute-num-layers", "-1", Remat), "");
-  EXPECT_FALSE(options.remat.numLayers.has_value());
-  ASSERT_EQ(options.set("recompute-granularity", "none", Remat), "");
-  EXPECT_TRUE(options.givesPolicy());
-}
-
 TEST(OptionTableTest, OlderSpellingsAreTakenOnlyWhereTheyWere) {
   CompileOptions plan;
   EXPECT_EQ(plan.set("search-work", "7", PlanMemory), "");
