@@ -57,9 +57,11 @@ const std::set<std::string> &ckpt::config::megatronFieldsWithoutEffect() {
       // type, as in Megatron).
       "apply_query_key_layer_scaling", "attention_softmax_in_fp32",
       // Settings that act only with activation offloading, which is refused
-      // unless off (cpu_offloading).
+      // unless off (cpu_offloading, fine_grained_activation_offloading);
+      // some Megatron versions default offload_modules to ["core_attn"]
+      // with offloading off.
       "cpu_offloading_num_layers", "cpu_offloading_activations",
-      "cpu_offloading_weights"};
+      "cpu_offloading_weights", "offload_modules"};
   return fields;
 }
 
@@ -91,6 +93,8 @@ const std::vector<NeutralField> &ckpt::config::megatronNeutralFields() {
        "spreads the experts over expert-parallel ranks"},
       {"fp8", "null", "trains in FP8"},
       {"cpu_offloading", "false", "offloads activations to the host"},
+      {"fine_grained_activation_offloading", "false",
+       "offloads the inputs of the offload_modules to the host"},
       {"tp_comm_overlap", "false",
        "overlaps tensor-parallel communication with extra buffers"},
       {"deallocate_pipeline_outputs", "false",
