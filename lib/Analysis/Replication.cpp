@@ -6,7 +6,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Analysis/Replication.h"
-#include "ckpt/Dialect/Ckpt/CkptDialect.h"
 #include "ckpt/Interfaces/OpTableAdapter.h"
 
 using namespace mlir;

@@ -6,10 +6,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "ckpt/Rewrite/RecomputeCost.h"
-#include "ckpt/Dialect/XF/XFOps.h"
 #include "ckpt/Interfaces/OpTableAdapter.h"
 #include "ckpt/OpTable/OpTable.h"
 #include "ckpt/OpTable/ProgramFormat.h"
+#include "mlir/IR/BuiltinTypes.h"
 
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"

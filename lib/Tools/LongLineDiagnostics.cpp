@@ -63,12 +63,6 @@ mlir::LogicalResult ckpt::printLongLineDiagnostic(mlir::Diagnostic &diag,
   return mlir::success();
 }
 
-bool ckpt::hasLongLine(llvm::StringRef text) {
-  return llvm::any_of(llvm::split(text, '\n'), [](llvm::StringRef line) {
-    return line.size() > kLongLine;
-  });
-}
-
 bool ckpt::hasLongLineBeforeDialects(llvm::StringRef text) {
   for (llvm::StringRef line : llvm::split(text, '\n')) {
     llvm::StringRef op = line.ltrim(" \t").ltrim('"');

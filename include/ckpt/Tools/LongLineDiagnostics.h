@@ -33,9 +33,6 @@ mlir::LogicalResult printLongLineDiagnostic(mlir::Diagnostic &diag,
 void installLongLineDiagnostics(mlir::MLIRContext *context,
                                 std::shared_ptr<const std::string> text = {});
 
-/// Whether `text` has a line longer than kLongLine.
-bool hasLongLine(llvm::StringRef text);
-
 /// Whether `text` has a line longer than kLongLine before (above) the first
 /// line that opens an op of the func or xf dialect. Parsing that op loads
 /// its dialect, which installs the long-line printer (a dialect extension);
